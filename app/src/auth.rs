@@ -1,0 +1,137 @@
+//! Signing in and out, and who is signed in.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in person as the browser sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub email: String,
+    pub role: String,
+}
+
+impl Me {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+    pub fn can_operate(&self) -> bool {
+        self.role == "admin" || self.role == "operator"
+    }
+}
+
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<Me>, AppError> {
+    crate::ssr::no_store();
+    Ok(crate::ssr::current_user().await?.map(|u| Me {
+        email: u.email,
+        role: u.role.to_string(),
+    }))
+}
+
+/// Only same-site paths are followed after sign-in, so a crafted link cannot bounce a fresh
+/// session to another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.starts_with("/login") => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[server(endpoint = "login")]
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::{audit, users::Actor};
+    use secrecy::SecretString;
+
+    let st = ssr::state()?;
+    let ip = ssr::client_ip().await;
+    let email = email.trim().to_owned();
+    if email.is_empty() || password.is_empty() {
+        return Err(fail(AppError::Invalid("Enter your email and password.".into())));
+    }
+    if email.len() > 254 || password.len() > integration::users::MAX_PASSWORD_LEN * 4 {
+        return Err(fail(AppError::Invalid("Email or password is incorrect.".into())));
+    }
+    if let Err(wait) = st.throttle.check(&email, ip.as_deref()) {
+        tracing::warn!("sign-in throttled");
+        return Err(fail(AppError::Throttled(wait.as_secs().div_ceil(60).max(1))));
+    }
+    let user = integration::users::authenticate(&st.pool, &email, SecretString::from(password))
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+    let Some(user) = user else {
+        st.throttle.record_failure(&email, ip.as_deref());
+        let actor = Actor { id: None, email: email.clone(), client_ip: ip };
+        audit::record(&mut conn, &actor, "login.failed", Some(&email), "")
+            .await
+            .map_err(|e| fail(internal(e)))?;
+        return Err(fail(AppError::Invalid("Email or password is incorrect.".into())));
+    };
+    st.throttle.record_success(&email);
+    let session = ssr::session().await?;
+    // a new id at sign-in, so a session id planted before sign-in is worthless
+    session.cycle_id().await.map_err(|e| fail(internal(e)))?;
+    session
+        .insert(ssr::SESSION_USER, user.id)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    session
+        .insert(ssr::SESSION_AUTH_VERSION, user.auth_version)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    session
+        .insert(ssr::SESSION_STARTED, chrono::Utc::now().timestamp())
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let actor = Actor::user(&user, ip);
+    audit::record(&mut conn, &actor, "login.succeeded", Some(&user.email), "")
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::ssr::{self, fail, internal};
+    let st = ssr::state()?;
+    if let Some(user) = ssr::current_user().await? {
+        let actor = ssr::actor(&user).await;
+        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+        integration::audit::record(&mut conn, &actor, "logout", Some(&user.email), "")
+            .await
+            .map_err(|e| fail(internal(e)))?;
+    }
+    // deletes the record in the store, so the old cookie is worthless even if replayed
+    ssr::session()
+        .await?
+        .flush()
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_kept_on_site() {
+        assert_eq!(safe_next(Some("/settings")), "/settings");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

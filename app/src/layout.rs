@@ -1,0 +1,73 @@
+//! The signed-in frame: navigation, who is signed in, sign-out. Pages render inside it.
+
+use leptos::prelude::*;
+use leptos_router::{
+    components::{Outlet, Redirect, A},
+    hooks::use_location,
+};
+
+use crate::auth::{whoami, Logout, Me};
+
+#[component]
+pub fn Console() -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
+    let location = use_location();
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => {
+                        provide_context(me.clone());
+                        view! { <Frame me /> }.into_any()
+                    }
+                    Ok(None) => {
+                        let next = location.pathname.get_untracked();
+                        let target = if next == "/" {
+                            "/login".to_owned()
+                        } else {
+                            format!("/login?next={next}")
+                        };
+                        view! { <Redirect path=target /> }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Frame(me: Me) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let is_admin = me.is_admin();
+    view! {
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"P→B"</span>
+                <span>"Pinpoint → HiBob"</span>
+            </a>
+            <nav aria-label="Main">
+                <A href="/" exact=true>"Dashboard"</A>
+                <A href="/exports">"Exports"</A>
+                <A href="/webhooks">"Webhooks"</A>
+                <A href="/mappings">"Mappings"</A>
+                <A href="/settings">"Settings"</A>
+                <Show when=move || is_admin>
+                    <A href="/users">"Users"</A>
+                    <A href="/audit">"Audit"</A>
+                </Show>
+            </nav>
+            <div class="whoami">
+                <span class="who">{me.email.clone()}</span>
+                <span class=format!("role role-{}", me.role)>{me.role.clone()}</span>
+                <ActionForm action=logout attr:class="inline">
+                    <button type="submit" class="link">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+        <main id="main" tabindex="-1">
+            <Outlet />
+        </main>
+    }
+}

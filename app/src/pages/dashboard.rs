@@ -1,0 +1,129 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::{error::AppError, pages::load_error};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupItem {
+    pub label: String,
+    pub done: bool,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupStatus {
+    pub hibob_configured: bool,
+    pub pinpoint_configured: bool,
+    pub items: Vec<SetupItem>,
+}
+
+#[server(endpoint = "setup_status")]
+pub async fn setup_status() -> Result<SetupStatus, AppError> {
+    use crate::ssr;
+    use integration::credentials::CredentialKey as K;
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let creds = ssr::state()?.credentials;
+    let hibob_configured = creds.hibob_configured().await?;
+    let pinpoint_configured = creds.pinpoint_configured().await?;
+    let plugin = creds.get(K::PluginToken).await?.is_some();
+    let webhook = creds.get(K::PinpointWebhookSecret).await?.is_some();
+    let items = vec![
+        SetupItem {
+            label: "HiBob service user".into(),
+            done: hibob_configured,
+            hint: "Needed to create employees and upload CVs.".into(),
+        },
+        SetupItem {
+            label: "Pinpoint API key".into(),
+            done: pinpoint_configured,
+            hint: "Needed to read hired applications and comment the HiBob id back.".into(),
+        },
+        SetupItem {
+            label: "Plugin token".into(),
+            done: plugin,
+            hint: "Pinpoint's Send to HiBob button is refused until it is set.".into(),
+        },
+        SetupItem {
+            label: "Webhook signing secret".into(),
+            done: webhook,
+            hint: "application_hired webhooks are refused until it is set.".into(),
+        },
+    ];
+    Ok(SetupStatus {
+        hibob_configured,
+        pinpoint_configured,
+        items,
+    })
+}
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let status = Resource::new(|| (), |_| setup_status());
+    view! {
+        <Title text="Dashboard" />
+        <h1>"Dashboard"</h1>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match status.await {
+                    Err(e) => load_error(e),
+                    Ok(s) => {
+                        let done = s.items.iter().filter(|i| i.done).count();
+                        let total = s.items.len();
+                        view! {
+                            <section class="cards">
+                                <Connection name="HiBob" configured=s.hibob_configured />
+                                <Connection name="Pinpoint" configured=s.pinpoint_configured />
+                            </section>
+                            <section class="panel">
+                                <h2>"Set-up"</h2>
+                                <p class="muted">{format!("{done} of {total} done.")}</p>
+                                <ul class="checklist">
+                                    {s
+                                        .items
+                                        .into_iter()
+                                        .map(|item| {
+                                            view! {
+                                                <li class=if item.done { "done" } else { "todo" }>
+                                                    <span class="tick" aria-hidden="true">
+                                                        {if item.done { "✓" } else { "•" }}
+                                                    </span>
+                                                    <strong>{item.label}</strong>
+                                                    <span class="sr-only">
+                                                        {if item.done { " (done)" } else { " (to do)" }}
+                                                    </span>
+                                                    " — "
+                                                    {item.hint}
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                                <p>
+                                    <a href="/settings">"Open settings"</a>
+                                </p>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Connection(name: &'static str, configured: bool) -> impl IntoView {
+    view! {
+        <div class="card">
+            <h2>{name}</h2>
+            {if configured {
+                view! { <p class="status ok">"Configured"</p> }.into_any()
+            } else {
+                view! { <p class="status warn">"Not configured"</p> }.into_any()
+            }}
+            <a href="/settings">"Test the connection in Settings"</a>
+        </div>
+    }
+}

@@ -1,0 +1,44 @@
+pub mod audit;
+pub mod dashboard;
+pub mod login;
+pub mod pending;
+pub mod settings;
+pub mod users;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::error::AppError;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <main class="narrow" id="main">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/">"Go to the dashboard"</a> "."</p>
+        </main>
+    }
+}
+
+/// The outcome of the last submit of a form: nothing, a success line, or the error in words.
+#[component]
+pub fn FormResult<T: Clone + Send + Sync + 'static>(
+    value: RwSignal<Option<Result<T, AppError>>>,
+    #[prop(into)] ok: String,
+) -> impl IntoView {
+    move || match value.get() {
+        None => ().into_any(),
+        Some(Ok(_)) => view! { <p class="notice ok" role="status">{ok.clone()}</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+    }
+}
+
+/// An error from loading a page's data, in words.
+pub fn load_error(e: AppError) -> AnyView {
+    view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
+}

@@ -1,0 +1,268 @@
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::AppError,
+    pages::{load_error, FormResult},
+};
+
+/// One credential as the browser may see it: secrets arrive masked, never whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRow {
+    pub key: String,
+    pub label: String,
+    pub help: String,
+    pub env_var: String,
+    pub secret: bool,
+    /// environment, console, default or unset
+    pub source: String,
+    pub display: Option<String>,
+    pub updated_at: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub rows: Vec<CredentialRow>,
+    pub can_edit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub service: String,
+    pub ok: bool,
+    pub summary: String,
+}
+
+#[server(endpoint = "settings")]
+pub async fn get_settings() -> Result<SettingsView, AppError> {
+    use crate::ssr;
+    use integration::{credentials::Source, users::Role};
+    let user = ssr::require(Role::Viewer).await?;
+    ssr::no_store();
+    let rows = ssr::state()?
+        .credentials
+        .view()
+        .await?
+        .into_iter()
+        .map(|v| CredentialRow {
+            key: v.key.as_str().to_owned(),
+            label: v.label,
+            help: v.help,
+            env_var: v.env_var,
+            secret: v.secret,
+            source: match v.source {
+                Source::Environment => "environment",
+                Source::Console => "console",
+                Source::Default => "default",
+                Source::Unset => "unset",
+            }
+            .to_owned(),
+            display: v.display,
+            updated_at: v.updated_at,
+            updated_by: v.updated_by,
+        })
+        .collect();
+    Ok(SettingsView {
+        rows,
+        can_edit: user.role.allows(Role::Admin),
+    })
+}
+
+/// `values[key]`: a new value (empty keeps the current one); `clear[key]`: remove a console value.
+#[server(endpoint = "save_settings")]
+pub async fn save_settings(
+    values: Option<HashMap<String, String>>,
+    clear: Option<HashMap<String, String>>,
+) -> Result<Vec<String>, AppError> {
+    use crate::ssr::{self, fail};
+    use integration::{
+        credentials::{CredentialChange, CredentialKey},
+        users::Role,
+    };
+    use secrecy::SecretString;
+    let user = ssr::require(Role::Admin).await?;
+    let mut changes = Vec::new();
+    for (name, value) in values.unwrap_or_default() {
+        let key = CredentialKey::parse(&name)
+            .ok_or_else(|| fail(AppError::Invalid(format!("unknown setting {name:?}"))))?;
+        changes.push(CredentialChange {
+            key,
+            value: Some(SecretString::from(value)),
+        });
+    }
+    for name in clear.unwrap_or_default().into_keys() {
+        let key = CredentialKey::parse(&name)
+            .ok_or_else(|| fail(AppError::Invalid(format!("unknown setting {name:?}"))))?;
+        changes.retain(|c| c.key != key);
+        changes.push(CredentialChange { key, value: None });
+    }
+    let actor = ssr::actor(&user).await;
+    let changed = ssr::state()?.credentials.save(&actor, changes).await?;
+    tracing::info!(changed = changed.len(), "credentials saved");
+    Ok(changed)
+}
+
+#[server(endpoint = "test_connection")]
+pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
+    use crate::ssr::{self, fail, internal};
+    ssr::require(integration::users::Role::Operator).await?;
+    let creds = ssr::state()?.credentials;
+    let check = match service.as_str() {
+        "hibob" => integration::hibob::check_configured(&creds)
+            .await
+            .map_err(|e| fail(internal(e)))?,
+        "pinpoint" => integration::pinpoint::check_configured(&creds)
+            .await
+            .map_err(|e| fail(internal(e)))?,
+        other => {
+            return Err(fail(AppError::Invalid(format!(
+                "unknown service {other:?}: use hibob or pinpoint"
+            ))))
+        }
+    };
+    Ok(CheckResult {
+        service: if service == "hibob" { "HiBob" } else { "Pinpoint" }.to_owned(),
+        ok: check.ok,
+        summary: check.summary,
+    })
+}
+
+fn source_label(source: &str, env_var: &str) -> String {
+    match source {
+        "environment" => format!("set by {env_var} (read-only)"),
+        "console" => "saved here".to_owned(),
+        "default" => "default".to_owned(),
+        _ => "not set".to_owned(),
+    }
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let save = ServerAction::<SaveSettings>::new();
+    let settings = Resource::new(move || save.version().get(), |_| get_settings());
+    view! {
+        <Title text="Settings" />
+        <h1>"Settings"</h1>
+        <p class="lead">
+            "Credentials for Pinpoint and HiBob. Secrets are stored encrypted and never shown again in full; "
+            "leave a field empty to keep its current value."
+        </p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Err(e) => load_error(e),
+                    Ok(view) => {
+                        let can_edit = view.can_edit;
+                        view! {
+                            <ActionForm action=save attr:class="settings-form">
+                                {view
+                                    .rows
+                                    .into_iter()
+                                    .map(|row| view! { <CredentialField row can_edit /> })
+                                    .collect_view()}
+                                <Show when=move || can_edit>
+                                    <button type="submit" class="primary">"Save settings"</button>
+                                </Show>
+                                <FormResult value=save.value() ok="Settings saved." />
+                            </ActionForm>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+        <ConnectionTests />
+    }
+}
+
+#[component]
+fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
+    let id = format!("cred-{}", row.key);
+    let read_only = !can_edit || row.source == "environment";
+    let current = row.display.clone().unwrap_or_else(|| "—".to_owned());
+    let updated = row
+        .updated_at
+        .clone()
+        .map(|at| match &row.updated_by {
+            Some(by) => format!("Updated {at} by {by}"),
+            None => format!("Updated {at}"),
+        });
+    let clearable = can_edit && row.source == "console";
+    view! {
+        <div class="field">
+            <div class="field-head">
+                <label for=id.clone()>{row.label.clone()}</label>
+                <span class=format!("badge source-{}", row.source)>
+                    {source_label(&row.source, &row.env_var)}
+                </span>
+            </div>
+            <p class="current">
+                "Current: " <code class="value">{current}</code>
+            </p>
+            <Show when=move || !read_only>
+                <input
+                    id=id.clone()
+                    name=format!("values[{}]", row.key)
+                    type=if row.secret { "password" } else { "text" }
+                    autocomplete="off"
+                    spellcheck="false"
+                    placeholder=if row.secret { "Enter a new value to replace it" } else { "" }
+                />
+            </Show>
+            <Show when=move || clearable>
+                <label class="check">
+                    <input type="checkbox" name=format!("clear[{}]", row.key) value="1" />
+                    " Clear"
+                </label>
+            </Show>
+            <p class="help">{row.help.clone()}</p>
+            {updated.map(|u| view! { <p class="meta">{u}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn ConnectionTests() -> impl IntoView {
+    let test = ServerAction::<TestConnection>::new();
+    view! {
+        <section class="panel">
+            <h2>"Test connections"</h2>
+            <p class="muted">"Calls the service with the saved credentials and reports what it answered."</p>
+            <div class="buttons">
+                <ActionForm action=test attr:class="inline">
+                    <input type="hidden" name="service" value="hibob" />
+                    <button type="submit">"Test HiBob"</button>
+                </ActionForm>
+                <ActionForm action=test attr:class="inline">
+                    <input type="hidden" name="service" value="pinpoint" />
+                    <button type="submit">"Test Pinpoint"</button>
+                </ActionForm>
+            </div>
+            {move || test.pending().get().then(|| view! { <p class="muted">"Testing…"</p> })}
+            {move || {
+                test.value()
+                    .get()
+                    .map(|r| match r {
+                        Ok(r) => {
+                            view! {
+                                <p
+                                    class=if r.ok { "notice ok" } else { "notice error" }
+                                    role="status"
+                                    data-test="connection-result"
+                                >
+                                    <strong>{r.service}": "</strong>
+                                    {r.summary}
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    })
+            }}
+        </section>
+    }
+}

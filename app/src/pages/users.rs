@@ -1,0 +1,219 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::AppError,
+    pages::{load_error, FormResult},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub is_me: bool,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+#[server(endpoint = "users")]
+pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
+    use crate::ssr;
+    let me = ssr::require(integration::users::Role::Admin).await?;
+    ssr::no_store();
+    let users = integration::users::list(&ssr::state()?.pool).await?;
+    Ok(users
+        .into_iter()
+        .map(|u| UserRow {
+            is_me: u.id == me.id,
+            id: u.id,
+            email: u.email,
+            role: u.role.to_string(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        })
+        .collect())
+}
+
+#[server(endpoint = "add_user")]
+pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
+    use crate::ssr::{self, fail};
+    use integration::users::{self, Role};
+    let me = ssr::require(Role::Admin).await?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: users::UserError| fail(AppError::Invalid(e.to_string())))?;
+    let actor = ssr::actor(&me).await;
+    users::create(
+        &ssr::state()?.pool,
+        &actor,
+        &email,
+        secrecy::SecretString::from(password),
+        role,
+    )
+    .await?;
+    Ok(())
+}
+
+#[server(endpoint = "set_user_role")]
+pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
+    use crate::ssr::{self, fail};
+    use integration::users::{self, Role};
+    let me = ssr::require(Role::Admin).await?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: users::UserError| fail(AppError::Invalid(e.to_string())))?;
+    let actor = ssr::actor(&me).await;
+    users::set_role(&ssr::state()?.pool, &actor, id, role).await?;
+    Ok(())
+}
+
+#[server(endpoint = "set_user_disabled")]
+pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> {
+    use crate::ssr::{self, fail};
+    use integration::users::{self, Role};
+    let me = ssr::require(Role::Admin).await?;
+    if me.id == id && disabled {
+        return Err(fail(AppError::Invalid(
+            "You cannot disable your own account.".into(),
+        )));
+    }
+    let actor = ssr::actor(&me).await;
+    users::set_disabled(&ssr::state()?.pool, &actor, id, disabled).await?;
+    Ok(())
+}
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let add = ServerAction::<AddUser>::new();
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let users = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                set_role.version().get(),
+                set_disabled.version().get(),
+            )
+        },
+        |_| list_users(),
+    );
+    view! {
+        <Title text="Users" />
+        <h1>"Users"</h1>
+        <p class="lead">
+            "Admins manage users and credentials; operators retry exports and edit mappings; viewers read."
+        </p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Err(e) => load_error(e),
+                    Ok(list) => {
+                        view! {
+                            <div class="table-wrap">
+                                <table class="data">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Email"</th>
+                                            <th scope="col">"Role"</th>
+                                            <th scope="col">"Status"</th>
+                                            <th scope="col">"Last sign-in"</th>
+                                            <th scope="col">"Actions"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list
+                                            .into_iter()
+                                            .map(|u| view! { <UserLine u set_role set_disabled /> })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+        <FormResult value=set_role.value() ok="Role changed." />
+        <FormResult value=set_disabled.value() ok="User updated." />
+        <section class="panel">
+            <h2>"Add a user"</h2>
+            <ActionForm action=add attr:class="grid-form">
+                <label for="new-email">"Email"</label>
+                <input id="new-email" name="email" type="email" required autocomplete="off" />
+                <label for="new-role">"Role"</label>
+                <select id="new-role" name="role">
+                    <option value="viewer">"viewer"</option>
+                    <option value="operator">"operator"</option>
+                    <option value="admin">"admin"</option>
+                </select>
+                <label for="new-password">"Initial password"</label>
+                <input
+                    id="new-password"
+                    name="password"
+                    type="password"
+                    required
+                    minlength="12"
+                    autocomplete="new-password"
+                />
+                <p class="help">"At least 12 characters. Share it with the person over a safe channel."</p>
+                <button type="submit" class="primary">"Add user"</button>
+                <FormResult value=add.value() ok="User added." />
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn UserLine(
+    u: UserRow,
+    set_role: ServerAction<SetUserRole>,
+    set_disabled: ServerAction<SetUserDisabled>,
+) -> impl IntoView {
+    let role_id = format!("role-{}", u.id);
+    let current_role = u.role.clone();
+    view! {
+        <tr class:disabled=u.disabled>
+            <td>
+                {u.email.clone()}
+                {u.is_me.then(|| view! { <span class="muted">" (you)"</span> })}
+            </td>
+            <td>
+                <ActionForm action=set_role attr:class="inline">
+                    <input type="hidden" name="id" value=u.id.to_string() />
+                    <label class="sr-only" for=role_id.clone()>{format!("Role of {}", u.email)}</label>
+                    <select id=role_id name="role">
+                        {["admin", "operator", "viewer"]
+                            .into_iter()
+                            .map(|r| {
+                                view! {
+                                    <option value=r selected=r == current_role>
+                                        {r}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                    <button type="submit" class="small">"Set role"</button>
+                </ActionForm>
+            </td>
+            <td>{if u.disabled { "disabled" } else { "active" }}</td>
+            <td>{u.last_login_at.clone().unwrap_or_else(|| "never".into())}</td>
+            <td>
+                <Show when=move || !u.is_me>
+                    <ActionForm action=set_disabled attr:class="inline">
+                        <input type="hidden" name="id" value=u.id.to_string() />
+                        <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
+                        <button type="submit" class="small">
+                            {if u.disabled { "Enable" } else { "Disable" }}
+                        </button>
+                    </ActionForm>
+                </Show>
+            </td>
+        </tr>
+    }
+}

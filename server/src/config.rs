@@ -1,0 +1,232 @@
+//! Every setting is a flag and an environment variable; `--help` documents them all. A `.env`
+//! file in the working directory is read first (see `main`).
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use integration::credentials::CredentialKey;
+use secrecy::SecretString;
+
+#[derive(Parser)]
+#[command(
+    name = "pinpoint-hibob",
+    version,
+    about = "Pinpoint → HiBob integration console: serves Pinpoint's plugin contract and webhooks, \
+             exports hires to HiBob, and gives ops a browser console."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the console (the default).
+    Serve,
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (first line).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin, operator or viewer
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// Set a user's password, read from standard input (first line).
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Args, Clone)]
+pub struct Config {
+    /// SQLite database; the file and its directory are created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/pinpoint-hibob.db")]
+    pub database_url: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub site_addr: SocketAddr,
+
+    /// The URL Pinpoint and browsers use to reach the console [default: http://<LEPTOS_SITE_ADDR>].
+    /// An https URL makes the session cookie Secure.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
+    /// Shared secret Pinpoint sends on plugin calls (header X-Plugin-Token or the pluginToken
+    /// configuration value). Plugin calls other than the meta endpoint are refused until set.
+    #[arg(long, env = "PLUGIN_TOKEN", hide_env_values = true)]
+    pub plugin_token: Option<String>,
+
+    /// The webhook's Signing Secret (PINPOINT-HMAC-SHA256). Webhooks are refused until set.
+    #[arg(long, env = "PINPOINT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub pinpoint_webhook_secret: Option<String>,
+
+    /// Pinpoint REST API root, e.g. https://acme.pinpointhq.com/api/v1.
+    #[arg(long, env = "PINPOINT_API_BASE_URL")]
+    pub pinpoint_api_base_url: Option<String>,
+
+    /// Pinpoint REST API key (sent as X-API-KEY).
+    #[arg(long, env = "PINPOINT_API_KEY", hide_env_values = true)]
+    pub pinpoint_api_key: Option<String>,
+
+    /// HiBob API root [default: https://api.hibob.com/v1].
+    #[arg(long, env = "HIBOB_API_BASE_URL")]
+    pub hibob_api_base_url: Option<String>,
+
+    /// HiBob service user ID (Basic auth user).
+    #[arg(long, env = "HIBOB_SERVICE_USER_ID")]
+    pub hibob_service_user_id: Option<String>,
+
+    /// HiBob service user token (Basic auth password).
+    #[arg(long, env = "HIBOB_SERVICE_USER_TOKEN", hide_env_values = true)]
+    pub hibob_service_user_token: Option<String>,
+
+    /// Create this admin at start-up when no user exists.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of ADMIN_EMAIL (at least 12 characters).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Key that encrypts stored credentials: 32 bytes as base64 or hex [default: generated on first
+    /// start and kept in secret.key, mode 0600, next to the database].
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Log format: human-readable lines or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
+    /// Sign people out after this many minutes without activity.
+    #[arg(long, env = "SESSION_IDLE_MINUTES", default_value_t = 480)]
+    pub session_idle_minutes: u32,
+
+    /// Sign people out this many hours after sign-in, active or not.
+    #[arg(long, env = "SESSION_MAX_HOURS", default_value_t = 24)]
+    pub session_max_hours: u32,
+
+    /// Largest request body accepted, in KiB.
+    #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
+    pub max_body_kib: usize,
+}
+
+impl Config {
+    pub fn public_url(&self) -> url::Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            url::Url::from_str(&format!("http://{}", self.site_addr))
+                .unwrap_or_else(|_| url::Url::from_str("http://127.0.0.1:3000").expect("literal URL"))
+        })
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        self.public_url().origin().ascii_serialization()
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().scheme() == "https"
+    }
+
+    /// The database file, for placing the generated secret key beside it.
+    pub fn database_file(&self) -> Option<PathBuf> {
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+    }
+
+    /// Credentials given by environment or flags; they are read-only in the console.
+    pub fn credentials_from_env(&self) -> HashMap<CredentialKey, SecretString> {
+        [
+            (CredentialKey::PluginToken, &self.plugin_token),
+            (CredentialKey::PinpointWebhookSecret, &self.pinpoint_webhook_secret),
+            (CredentialKey::PinpointApiBaseUrl, &self.pinpoint_api_base_url),
+            (CredentialKey::PinpointApiKey, &self.pinpoint_api_key),
+            (CredentialKey::HibobApiBaseUrl, &self.hibob_api_base_url),
+            (CredentialKey::HibobServiceUserId, &self.hibob_service_user_id),
+            (CredentialKey::HibobServiceUserToken, &self.hibob_service_user_token),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (k, SecretString::from(v.trim().to_owned())))
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("pinpoint-hibob").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let cli = parse(&["--site-addr", "127.0.0.1:4000"]);
+        let c = cli.config;
+        assert_eq!(c.public_origin(), "http://127.0.0.1:4000");
+        assert!(!c.secure_cookies());
+        assert_eq!(c.database_file(), Some(PathBuf::from("data/pinpoint-hibob.db")));
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let c = parse(&["--public-url", "https://console.example.com/"]).config;
+        assert!(c.secure_cookies());
+        assert_eq!(c.public_origin(), "https://console.example.com");
+    }
+
+    #[test]
+    fn blank_env_credentials_are_ignored() {
+        let c = parse(&["--plugin-token", "  ", "--hibob-service-user-id", "S1"]).config;
+        let env = c.credentials_from_env();
+        assert!(!env.contains_key(&CredentialKey::PluginToken));
+        assert!(env.contains_key(&CredentialKey::HibobServiceUserId));
+    }
+
+    #[test]
+    fn help_documents_every_variable() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for var in [
+            "DATABASE_URL",
+            "LEPTOS_SITE_ADDR",
+            "PUBLIC_URL",
+            "PLUGIN_TOKEN",
+            "PINPOINT_WEBHOOK_SECRET",
+            "PINPOINT_API_BASE_URL",
+            "PINPOINT_API_KEY",
+            "HIBOB_API_BASE_URL",
+            "HIBOB_SERVICE_USER_ID",
+            "HIBOB_SERVICE_USER_TOKEN",
+            "ADMIN_EMAIL",
+            "ADMIN_PASSWORD",
+            "SECRET_KEY",
+        ] {
+            assert!(help.contains(var), "--help lacks {var}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP router: Leptos pages and server functions, operations endpoints, and the middleware
+//! every request passes through.
+
+use std::time::Duration;
+
+use app::{shell, ssr::ConsoleState, App};
+use axum::{
+    body::Body,
+    extract::{FromRef, Request, State},
+    http::{HeaderName, StatusCode},
+    middleware::{from_fn, from_fn_with_state},
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use sqlx::SqlitePool;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::{
+    config::Config,
+    middleware::{self, CsrfConfig},
+    ops,
+};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub console: ConsoleState,
+    pub pool: SqlitePool,
+}
+
+pub const SESSION_COOKIE: &str = "pphb_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-pphb_session";
+
+async fn server_fns(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    let console = state.console.clone();
+    handle_server_fns_with_context(move || provide_context(console.clone()), req).await
+}
+
+/// Builds the whole application. Also starts the task that purges expired sessions.
+pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Router> {
+    let pool = console.pool.clone();
+
+    let store = SqliteStore::new(pool.clone());
+    store.migrate().await?;
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(Duration::from_secs(15 * 60)),
+    );
+    let secure = config.secure_cookies();
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        })
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(i64::from(
+                config.session_idle_minutes,
+            )),
+        ));
+
+    let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
+    leptos_options.site_addr = config.site_addr;
+    let routes = generate_route_list(App);
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        console: console.clone(),
+        pool,
+    };
+
+    let page_state = console.clone();
+    let app = Router::new()
+        .route("/api/{*fn_name}", get(server_fns).post(server_fns))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_state.clone()),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(state);
+
+    ops::metrics_handle();
+    let request_id = HeaderName::from_static("x-request-id");
+    let csrf = CsrfConfig {
+        public_origin: config.public_origin(),
+    };
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                // the path only: query strings and headers may carry personal data or tokens
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(from_fn(middleware::scope_request_id))
+        .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn(middleware::explain_bare_errors))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(RequestBodyLimitLayer::new(config.max_body_kib * 1024))
+        .layer(from_fn_with_state(csrf, middleware::refuse_cross_site));
+    Ok(app.layer(layers))
+}

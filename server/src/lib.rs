@@ -1,0 +1,8 @@
+//! The `pinpoint-hibob` server: configuration, the HTTP router and its middleware, start-up and
+//! shutdown. Handlers stay thin and call the integration core.
+
+pub mod config;
+pub mod console;
+pub mod middleware;
+pub mod ops;
+pub mod startup;

@@ -1,0 +1,133 @@
+use std::{io::BufRead, net::SocketAddr};
+
+use anyhow::Context;
+use clap::Parser;
+use integration::users::{self, Actor, Role};
+use secrecy::SecretString;
+use server::{
+    config::{Cli, Command, Config, UserCommand},
+    console, startup,
+};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // a missing .env is normal; a broken one is worth saying
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("warning: .env was not read: {e}");
+        }
+    }
+    let cli = Cli::parse();
+    startup::init_tracing(cli.config.log_format);
+    let outcome = match cli.command {
+        None | Some(Command::Serve) => serve(cli.config).await,
+        Some(Command::User(cmd)) => user_command(cli.config, cmd).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let pool = startup::open_database(&config).await?;
+    let sealer = startup::secret_box(&config)?;
+    let public_url = config.public_url();
+    match startup::ensure_first_admin(&pool, &config).await? {
+        startup::FirstAdmin::Generated { email, password } => {
+            // printed, never logged: this is the only time anyone sees it
+            eprintln!();
+            eprintln!("  No users yet, so an admin was created:");
+            eprintln!("    sign in at  {public_url}login");
+            eprintln!("    email       {email}");
+            eprintln!("    password    {password}");
+            eprintln!("  Add your own admin under Users, then disable this one.");
+            eprintln!();
+        }
+        startup::FirstAdmin::FromEnvironment(email) => {
+            tracing::info!(%email, "created the first admin from ADMIN_EMAIL");
+        }
+        startup::FirstAdmin::AlreadyHaveUsers => {}
+    }
+    let state = startup::console_state(&config, pool, sealer);
+    let app = console::router(&config, state).await?;
+    let listener = tokio::net::TcpListener::bind(config.site_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.site_addr))?;
+    tracing::info!(addr = %config.site_addr, url = %public_url, "console listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn read_password_line() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(SecretString::from(password))
+}
+
+async fn user_command(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let pool = startup::open_database(&config).await?;
+    let actor = Actor::system("command line");
+    match cmd {
+        UserCommand::Add { email, role } => {
+            let role: Role = role.parse()?;
+            let password = read_password_line()?;
+            let user = users::create(&pool, &actor, &email, password, role).await?;
+            println!("added {} ({})", user.email, user.role);
+        }
+        UserCommand::SetPassword { email } => {
+            let password = read_password_line()?;
+            let user = users::list(&pool)
+                .await?
+                .into_iter()
+                .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+                .context("no user with this email")?;
+            users::set_password(&pool, &actor, user.id, password).await?;
+            println!("password set for {}", user.email);
+        }
+    }
+    Ok(())
+}

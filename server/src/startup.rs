@@ -1,0 +1,119 @@
+//! From configuration to a running console: logging, the database, the secret key, the first
+//! admin, and the shared state.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use app::ssr::ConsoleState;
+use integration::{
+    credentials::Credentials,
+    db,
+    login_throttle::LoginThrottle,
+    secret_box::{self, SecretBox},
+    users::{self, Actor, Role},
+};
+use secrecy::SecretString;
+use sqlx::SqlitePool;
+
+use crate::config::{Config, LogFormat};
+
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn,hyper=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    // try_init: tests may initialise more than once
+    let _ = match format {
+        LogFormat::Human => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true).with_current_span(false))
+            .try_init(),
+    };
+}
+
+pub async fn open_database(config: &Config) -> anyhow::Result<SqlitePool> {
+    db::open(&config.database_url)
+        .await
+        .with_context(|| "cannot start: the database is not usable".to_string())
+}
+
+pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
+    if let Some(text) = &config.secret_key {
+        return SecretBox::from_key_text(text).context("SECRET_KEY is not usable");
+    }
+    let path = config
+        .database_file()
+        .map(|f| secret_box::default_key_path(&f))
+        .context("SECRET_KEY must be set when the database is not a file")?;
+    SecretBox::load_or_create(&path).context("cannot load or create the secret key file")
+}
+
+/// What start-up did about the first admin, for the operator to read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FirstAdmin {
+    AlreadyHaveUsers,
+    FromEnvironment(String),
+    Generated { email: String, password: String },
+}
+
+pub const GENERATED_ADMIN_EMAIL: &str = "admin@localhost";
+
+/// Creates the first admin when there is no user: from ADMIN_EMAIL/ADMIN_PASSWORD, or else with a
+/// generated password that is shown once on the terminal.
+pub async fn ensure_first_admin(pool: &SqlitePool, config: &Config) -> anyhow::Result<FirstAdmin> {
+    if users::count(pool).await? > 0 {
+        return Ok(FirstAdmin::AlreadyHaveUsers);
+    }
+    let actor = Actor::system("start-up");
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            let user = users::create(
+                pool,
+                &actor,
+                email,
+                SecretString::from(password.clone()),
+                Role::Admin,
+            )
+            .await
+            .context("cannot create the admin from ADMIN_EMAIL/ADMIN_PASSWORD")?;
+            Ok(FirstAdmin::FromEnvironment(user.email))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither")
+        }
+        (None, None) => {
+            let password = generate_password()?;
+            users::create(
+                pool,
+                &actor,
+                GENERATED_ADMIN_EMAIL,
+                SecretString::from(password.clone()),
+                Role::Admin,
+            )
+            .await?;
+            Ok(FirstAdmin::Generated {
+                email: GENERATED_ADMIN_EMAIL.to_owned(),
+                password,
+            })
+        }
+    }
+}
+
+fn generate_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    getrandom::getrandom(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
+    ConsoleState {
+        credentials: Credentials::new(pool.clone(), sealer, config.credentials_from_env()),
+        pool,
+        throttle: LoginThrottle::default(),
+        absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
+    }
+}

@@ -1,0 +1,501 @@
+//! The credentials the console needs to reach Pinpoint and HiBob and to authenticate Pinpoint's
+//! calls. Each comes from the environment (then read-only) or is saved in the console, sealed with
+//! the secret box. Secret values never leave this module except as `SecretString`.
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+
+use crate::{
+    audit, db,
+    secret_box::{SecretBox, SecretBoxError},
+    users::Actor,
+};
+
+pub const DEFAULT_HIBOB_API_BASE_URL: &str = "https://api.hibob.com/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKey {
+    PinpointApiBaseUrl,
+    PinpointApiKey,
+    PinpointWebhookSecret,
+    PluginToken,
+    HibobApiBaseUrl,
+    HibobServiceUserId,
+    HibobServiceUserToken,
+}
+
+impl CredentialKey {
+    pub const ALL: [CredentialKey; 7] = [
+        CredentialKey::PinpointApiBaseUrl,
+        CredentialKey::PinpointApiKey,
+        CredentialKey::PinpointWebhookSecret,
+        CredentialKey::PluginToken,
+        CredentialKey::HibobApiBaseUrl,
+        CredentialKey::HibobServiceUserId,
+        CredentialKey::HibobServiceUserToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PinpointApiBaseUrl => "pinpoint_api_base_url",
+            Self::PinpointApiKey => "pinpoint_api_key",
+            Self::PinpointWebhookSecret => "pinpoint_webhook_secret",
+            Self::PluginToken => "plugin_token",
+            Self::HibobApiBaseUrl => "hibob_api_base_url",
+            Self::HibobServiceUserId => "hibob_service_user_id",
+            Self::HibobServiceUserToken => "hibob_service_user_token",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Self::PinpointApiBaseUrl => "PINPOINT_API_BASE_URL",
+            Self::PinpointApiKey => "PINPOINT_API_KEY",
+            Self::PinpointWebhookSecret => "PINPOINT_WEBHOOK_SECRET",
+            Self::PluginToken => "PLUGIN_TOKEN",
+            Self::HibobApiBaseUrl => "HIBOB_API_BASE_URL",
+            Self::HibobServiceUserId => "HIBOB_SERVICE_USER_ID",
+            Self::HibobServiceUserToken => "HIBOB_SERVICE_USER_TOKEN",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PinpointApiBaseUrl => "Pinpoint API base URL",
+            Self::PinpointApiKey => "Pinpoint API key",
+            Self::PinpointWebhookSecret => "Webhook signing secret",
+            Self::PluginToken => "Plugin token",
+            Self::HibobApiBaseUrl => "HiBob API base URL",
+            Self::HibobServiceUserId => "HiBob service user ID",
+            Self::HibobServiceUserToken => "HiBob service user token",
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Self::PinpointApiBaseUrl => "Your Pinpoint account's API root, e.g. https://acme.pinpointhq.com/api/v1",
+            Self::PinpointApiKey => "Settings → API & Webhooks → API Keys in Pinpoint. Needs application read and comment write.",
+            Self::PinpointWebhookSecret => "The Signing Secret of the application_hired webhook in Pinpoint (Company → Profile → Webhooks).",
+            Self::PluginToken => "Shared secret Pinpoint sends as the X-Plugin-Token header. Enter the same value in the plugin's configuration in Pinpoint.",
+            Self::HibobApiBaseUrl => "Leave as https://api.hibob.com/v1 unless HiBob gave you another host.",
+            Self::HibobServiceUserId => "Bob → Settings → Integrations → Service users.",
+            Self::HibobServiceUserToken => "Shown once when the service user is created in Bob.",
+        }
+    }
+
+    /// Secret values are write-only in the console; the others (URLs, the service user id) are
+    /// shown in full.
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Self::PinpointApiKey
+                | Self::PinpointWebhookSecret
+                | Self::PluginToken
+                | Self::HibobServiceUserToken
+        )
+    }
+
+    fn is_url(self) -> bool {
+        matches!(self, Self::PinpointApiBaseUrl | Self::HibobApiBaseUrl)
+    }
+
+    fn default_value(self) -> Option<&'static str> {
+        match self {
+            Self::HibobApiBaseUrl => Some(DEFAULT_HIBOB_API_BASE_URL),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CredentialKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Environment,
+    Console,
+    Default,
+    Unset,
+}
+
+/// What the console may show of one credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialView {
+    pub key: CredentialKey,
+    pub label: String,
+    pub help: String,
+    pub env_var: String,
+    pub secret: bool,
+    pub source: Source,
+    /// The value for non-secrets; a mask such as `••••••••7f3a` for secrets.
+    pub display: Option<String>,
+    pub updated_at: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{0} is set by the environment variable {1} and cannot be changed here")]
+    SetByEnvironment(CredentialKey, &'static str),
+    #[error("{0}: {1}")]
+    Invalid(CredentialKey, String),
+    #[error(transparent)]
+    Sealed(#[from] SecretBoxError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// One requested change. `None` clears a console-set value; an empty string means "keep".
+#[derive(Debug, Clone)]
+pub struct CredentialChange {
+    pub key: CredentialKey,
+    pub value: Option<SecretString>,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    sealer: SecretBox,
+    from_env: HashMap<CredentialKey, SecretString>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("from_env", &self.inner.from_env.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() >= 16 {
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("••••••••{tail}")
+    } else {
+        "••••••••".to_owned()
+    }
+}
+
+fn validate(key: CredentialKey, value: &str) -> Result<String, CredentialError> {
+    let value = value.trim();
+    if value.len() > 4096 {
+        return Err(CredentialError::Invalid(key, "the value is too long".into()));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CredentialError::Invalid(
+            key,
+            "the value contains control characters".into(),
+        ));
+    }
+    if key.is_url() {
+        let url = url::Url::parse(value).map_err(|e| {
+            CredentialError::Invalid(key, format!("not a URL ({e}); include https://"))
+        })?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err(CredentialError::Invalid(
+                key,
+                "use an https:// URL with a host".into(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(CredentialError::Invalid(
+                key,
+                "do not put credentials in the URL".into(),
+            ));
+        }
+        return Ok(value.trim_end_matches('/').to_owned());
+    }
+    Ok(value.to_owned())
+}
+
+impl Credentials {
+    /// `from_env` holds the values given by environment variables or flags; they win over stored
+    /// ones and cannot be edited in the console.
+    pub fn new(
+        pool: SqlitePool,
+        sealer: SecretBox,
+        from_env: HashMap<CredentialKey, SecretString>,
+    ) -> Self {
+        let from_env = from_env
+            .into_iter()
+            .filter(|(_, v)| !v.expose_secret().trim().is_empty())
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                sealer,
+                from_env,
+            }),
+        }
+    }
+
+    pub fn is_from_env(&self, key: CredentialKey) -> bool {
+        self.inner.from_env.contains_key(&key)
+    }
+
+    async fn stored(&self, key: CredentialKey) -> Result<Option<String>, CredentialError> {
+        let name = key.as_str();
+        let row = sqlx::query_scalar!("SELECT ciphertext FROM credentials WHERE key = ?", name)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        match row {
+            Some(sealed) => Ok(Some(self.inner.sealer.open(name, &sealed)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The value in force: environment, then console, then the built-in default.
+    pub async fn get(&self, key: CredentialKey) -> Result<Option<SecretString>, CredentialError> {
+        if let Some(v) = self.inner.from_env.get(&key) {
+            return Ok(Some(v.clone()));
+        }
+        if let Some(v) = self.stored(key).await? {
+            return Ok(Some(SecretString::from(v)));
+        }
+        Ok(key.default_value().map(|d| SecretString::from(d.to_owned())))
+    }
+
+    pub async fn view(&self) -> Result<Vec<CredentialView>, CredentialError> {
+        let rows = sqlx::query!(
+            "SELECT c.key, c.ciphertext, c.updated_at, u.email AS \"updated_by?\"
+             FROM credentials c LEFT JOIN users u ON u.id = c.updated_by"
+        )
+        .fetch_all(&self.inner.pool)
+        .await?;
+        let mut out = Vec::new();
+        for key in CredentialKey::ALL {
+            let row = rows.iter().find(|r| r.key == key.as_str());
+            let (source, value) = if let Some(v) = self.inner.from_env.get(&key) {
+                (Source::Environment, Some(v.expose_secret().to_owned()))
+            } else if let Some(r) = row {
+                (
+                    Source::Console,
+                    Some(self.inner.sealer.open(key.as_str(), &r.ciphertext)?),
+                )
+            } else if let Some(d) = key.default_value() {
+                (Source::Default, Some(d.to_owned()))
+            } else {
+                (Source::Unset, None)
+            };
+            let display = value.map(|v| if key.is_secret() { mask(&v) } else { v });
+            let stored_meta = row.filter(|_| source == Source::Console);
+            out.push(CredentialView {
+                key,
+                label: key.label().to_owned(),
+                help: key.help().to_owned(),
+                env_var: key.env_var().to_owned(),
+                secret: key.is_secret(),
+                source,
+                display,
+                updated_at: stored_meta.map(|r| r.updated_at.clone()),
+                updated_by: stored_meta.and_then(|r| r.updated_by.clone()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies the changes in one transaction and records which credentials changed (never their
+    /// values). Returns the labels of the credentials that changed.
+    pub async fn save(
+        &self,
+        actor: &Actor,
+        changes: Vec<CredentialChange>,
+    ) -> Result<Vec<String>, CredentialError> {
+        let mut sealed_changes = Vec::new();
+        for change in changes {
+            let keep = change
+                .value
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().trim().is_empty());
+            if keep {
+                continue;
+            }
+            if self.is_from_env(change.key) {
+                return Err(CredentialError::SetByEnvironment(
+                    change.key,
+                    change.key.env_var(),
+                ));
+            }
+            let sealed = match change.value {
+                Some(v) => {
+                    let clean = validate(change.key, v.expose_secret())?;
+                    Some(self.inner.sealer.seal(change.key.as_str(), &clean)?)
+                }
+                None => None,
+            };
+            sealed_changes.push((change.key, sealed));
+        }
+        if sealed_changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = db::begin_write(&self.inner.pool).await?;
+        let now = db::now_text();
+        let mut changed = Vec::new();
+        for (key, sealed) in &sealed_changes {
+            let name = key.as_str();
+            match sealed {
+                Some(ciphertext) => {
+                    sqlx::query!(
+                        "INSERT INTO credentials (key, ciphertext, updated_at, updated_by)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (key) DO UPDATE SET ciphertext = ?2, updated_at = ?3, updated_by = ?4",
+                        name,
+                        ciphertext,
+                        now,
+                        actor.id
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    changed.push(format!("{} set", key.label()));
+                }
+                None => {
+                    let removed = sqlx::query!("DELETE FROM credentials WHERE key = ?", name)
+                        .execute(&mut *tx)
+                        .await?;
+                    if removed.rows_affected() > 0 {
+                        changed.push(format!("{} cleared", key.label()));
+                    }
+                }
+            }
+        }
+        if !changed.is_empty() {
+            audit::record(
+                &mut tx,
+                actor,
+                "settings.credentials_saved",
+                None,
+                &changed.join(", "),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Whether every credential needed to call HiBob is present.
+    pub async fn hibob_configured(&self) -> Result<bool, CredentialError> {
+        Ok(self.get(CredentialKey::HibobServiceUserId).await?.is_some()
+            && self.get(CredentialKey::HibobServiceUserToken).await?.is_some())
+    }
+
+    /// Whether every credential needed to call Pinpoint's REST API is present.
+    pub async fn pinpoint_configured(&self) -> Result<bool, CredentialError> {
+        Ok(self.get(CredentialKey::PinpointApiBaseUrl).await?.is_some()
+            && self.get(CredentialKey::PinpointApiKey).await?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn setup(env: &[(CredentialKey, &str)]) -> (tempfile::TempDir, SqlitePool, Credentials) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&format!("sqlite://{}/c.db", dir.path().display()))
+            .await
+            .unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (*k, SecretString::from(v.to_string())))
+            .collect();
+        let creds = Credentials::new(pool.clone(), SecretBox::from_key_bytes(&[3; 32]), env);
+        (dir, pool, creds)
+    }
+
+    fn set(key: CredentialKey, v: &str) -> CredentialChange {
+        CredentialChange {
+            key,
+            value: Some(SecretString::from(v.to_owned())),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_secrets_are_sealed_masked_and_audited_without_values() {
+        let (_d, pool, creds) = setup(&[]).await;
+        let sentinel = "SENTINEL-token-5f1e2d3c4b5a6978";
+        let actor = Actor::system("tester");
+        let changed = creds
+            .save(&actor, vec![set(CredentialKey::HibobServiceUserToken, sentinel)])
+            .await
+            .unwrap();
+        assert_eq!(changed, vec!["HiBob service user token set"]);
+        let raw: String = sqlx::query_scalar("SELECT ciphertext FROM credentials")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(!raw.contains("SENTINEL"));
+        let got = creds.get(CredentialKey::HibobServiceUserToken).await.unwrap().unwrap();
+        assert_eq!(got.expose_secret(), sentinel);
+        let view = creds.view().await.unwrap();
+        let token = view.iter().find(|v| v.key == CredentialKey::HibobServiceUserToken).unwrap();
+        assert_eq!(token.source, Source::Console);
+        assert_eq!(token.display.as_deref(), Some("••••••••6978"));
+        let audit = audit::list(&pool, &Default::default()).await.unwrap();
+        assert!(audit.iter().all(|e| !e.detail.contains("SENTINEL")));
+        assert!(audit.iter().any(|e| e.action == "settings.credentials_saved"));
+    }
+
+    #[tokio::test]
+    async fn empty_keeps_none_clears_and_env_is_read_only() {
+        let (_d, _pool, creds) = setup(&[(CredentialKey::PluginToken, "from-env")]).await;
+        let actor = Actor::system("tester");
+        let err = creds
+            .save(&actor, vec![set(CredentialKey::PluginToken, "other")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CredentialError::SetByEnvironment(..)));
+        creds
+            .save(&actor, vec![set(CredentialKey::HibobServiceUserId, "SERVICE-1")])
+            .await
+            .unwrap();
+        let kept = creds
+            .save(&actor, vec![set(CredentialKey::HibobServiceUserId, "  ")])
+            .await
+            .unwrap();
+        assert!(kept.is_empty());
+        assert!(creds.get(CredentialKey::HibobServiceUserId).await.unwrap().is_some());
+        creds
+            .save(&actor, vec![CredentialChange { key: CredentialKey::HibobServiceUserId, value: None }])
+            .await
+            .unwrap();
+        assert!(creds.get(CredentialKey::HibobServiceUserId).await.unwrap().is_none());
+        let base = creds.get(CredentialKey::HibobApiBaseUrl).await.unwrap().unwrap();
+        assert_eq!(base.expose_secret(), DEFAULT_HIBOB_API_BASE_URL);
+    }
+
+    #[tokio::test]
+    async fn urls_are_validated() {
+        let (_d, _pool, creds) = setup(&[]).await;
+        let actor = Actor::system("tester");
+        for bad in ["acme.pinpointhq.com", "ftp://x.y", "https://user:pw@x.y/api"] {
+            let err = creds
+                .save(&actor, vec![set(CredentialKey::PinpointApiBaseUrl, bad)])
+                .await
+                .unwrap_err();
+            assert!(matches!(err, CredentialError::Invalid(..)), "{bad}");
+        }
+        creds
+            .save(&actor, vec![set(CredentialKey::PinpointApiBaseUrl, "https://acme.pinpointhq.com/api/v1/")])
+            .await
+            .unwrap();
+        let v = creds.get(CredentialKey::PinpointApiBaseUrl).await.unwrap().unwrap();
+        assert_eq!(v.expose_secret(), "https://acme.pinpointhq.com/api/v1");
+    }
+}

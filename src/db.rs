@@ -1,0 +1,148 @@
+//! Opening the SQLite database the way this service needs it, and write transactions that cannot
+//! deadlock-upgrade.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    migrate::Migrator,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    Sqlite, SqlitePool, Transaction,
+};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL {url:?} is not a valid SQLite URL (expected e.g. sqlite://data/pinpoint-hibob.db): {source}")]
+    BadUrl { url: String, source: sqlx::Error },
+    #[error("cannot create the data directory {dir}: {source}")]
+    DataDir {
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Open(sqlx::Error),
+    #[error("cannot apply the database migrations (is this database from a newer version, or not ours?): {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// Opens (creating if missing) the database at `url` with WAL, `synchronous=FULL` (a webhook is
+/// acknowledged only after commit, so an OS crash must not roll an acknowledged hire back), a busy
+/// timeout and foreign keys, then applies every pending migration.
+pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|source| DbError::BadUrl {
+            url: url.to_owned(),
+            source,
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+
+    let file = options.get_filename();
+    if file != Path::new(":memory:") {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(15))
+        .connect_with(options)
+        .await
+        .map_err(DbError::Open)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Starts a write transaction with `BEGIN IMMEDIATE`, so the write lock is taken up front and the
+/// busy timeout applies; a deferred transaction that upgrades can fail with SQLITE_BUSY at once.
+pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Readiness: the database answers and every migration this binary knows is applied.
+pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
+    sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| format!("database does not answer: {e}"))?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| format!("cannot read migrations: {e}"))?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("migrations not applied: {missing:?}"))
+    }
+}
+
+/// The current time as stored in the database (RFC 3339, UTC, milliseconds).
+pub fn now_text() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_with_durable_pragmas_and_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/dir/t.db", dir.path().display());
+        let pool = open(&url).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        readiness(&pool).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn refuses_a_bad_url_with_a_clear_message() {
+        let err = open("postgres://nope").await.unwrap_err();
+        assert!(err.to_string().contains("not a valid SQLite URL"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_file_that_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, b"this is not sqlite at all, just text ......").unwrap();
+        let err = open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DbError::Open(_) | DbError::Migrate(_)),
+            "{err}"
+        );
+    }
+}
