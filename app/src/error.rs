@@ -27,7 +27,12 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        let err = AppError::Transport(value.to_string());
+        // On the server this is a request the function could not even decode: the client's fault,
+        // so a 4xx rather than the 500 the framework would answer.
+        #[cfg(feature = "ssr")]
+        let err = crate::ssr::fail(err);
+        err
     }
 }
 

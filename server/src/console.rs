@@ -16,7 +16,6 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use sqlx::SqlitePool;
-use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
@@ -24,7 +23,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions::{cookie::SameSite, ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::{
@@ -109,9 +108,20 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let csrf = CsrfConfig {
         public_origin: config.public_origin(),
     };
-    let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::new(request_id))
+    // Outermost last: the request id exists before anything logs, and every error below the
+    // JSON-explaining layer gets a JSON body.
+    Ok(app
+        .layer(from_fn_with_state(csrf, middleware::refuse_cross_site))
+        .layer(RequestBodyLimitLayer::new(config.max_body_kib * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(from_fn(middleware::explain_bare_errors))
+        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn(middleware::scope_request_id))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
                 // the path only: query strings and headers may carry personal data or tokens
@@ -123,16 +133,6 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(from_fn(middleware::scope_request_id))
-        .layer(from_fn(middleware::record_metrics))
-        .layer(from_fn(middleware::security_headers))
-        .layer(from_fn(middleware::explain_bare_errors))
-        .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(RequestBodyLimitLayer::new(config.max_body_kib * 1024))
-        .layer(from_fn_with_state(csrf, middleware::refuse_cross_site));
-    Ok(app.layer(layers))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid)))
 }

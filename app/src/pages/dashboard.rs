@@ -12,14 +12,14 @@ pub struct SetupItem {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetupStatus {
+pub struct SetupOverview {
     pub hibob_configured: bool,
     pub pinpoint_configured: bool,
     pub items: Vec<SetupItem>,
 }
 
 #[server(endpoint = "setup_status")]
-pub async fn setup_status() -> Result<SetupStatus, AppError> {
+pub async fn setup_status() -> Result<SetupOverview, AppError> {
     use crate::ssr;
     use integration::credentials::CredentialKey as K;
     ssr::require(integration::users::Role::Viewer).await?;
@@ -51,7 +51,7 @@ pub async fn setup_status() -> Result<SetupStatus, AppError> {
             hint: "application_hired webhooks are refused until it is set.".into(),
         },
     ];
-    Ok(SetupStatus {
+    Ok(SetupOverview {
         hibob_configured,
         pinpoint_configured,
         items,

@@ -27,11 +27,12 @@ pub fn NotFound() -> impl IntoView {
 
 /// The outcome of the last submit of a form: nothing, a success line, or the error in words.
 #[component]
-pub fn FormResult<T: Clone + Send + Sync + 'static>(
-    value: RwSignal<Option<Result<T, AppError>>>,
-    #[prop(into)] ok: String,
-) -> impl IntoView {
-    move || match value.get() {
+pub fn FormResult<T, F>(value: F, #[prop(into)] ok: String) -> impl IntoView
+where
+    T: 'static,
+    F: Fn() -> Option<Result<T, AppError>> + Send + Sync + 'static,
+{
+    move || match value() {
         None => ().into_any(),
         Some(Ok(_)) => view! { <p class="notice ok" role="status">{ok.clone()}</p> }.into_any(),
         Some(Err(e)) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),

@@ -167,7 +167,7 @@ pub fn SettingsPage() -> impl IntoView {
                                 <Show when=move || can_edit>
                                     <button type="submit" class="primary">"Save settings"</button>
                                 </Show>
-                                <FormResult value=save.value() ok="Settings saved." />
+                                <FormResult value=move || save.value().get() ok="Settings saved." />
                             </ActionForm>
                         }
                             .into_any()
@@ -203,22 +203,28 @@ fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
             <p class="current">
                 "Current: " <code class="value">{current}</code>
             </p>
-            <Show when=move || !read_only>
-                <input
-                    id=id.clone()
-                    name=format!("values[{}]", row.key)
-                    type=if row.secret { "password" } else { "text" }
-                    autocomplete="off"
-                    spellcheck="false"
-                    placeholder=if row.secret { "Enter a new value to replace it" } else { "" }
-                />
-            </Show>
-            <Show when=move || clearable>
-                <label class="check">
-                    <input type="checkbox" name=format!("clear[{}]", row.key) value="1" />
-                    " Clear"
-                </label>
-            </Show>
+            {(!read_only)
+                .then(|| {
+                    view! {
+                        <input
+                            id=id.clone()
+                            name=format!("values[{}]", row.key)
+                            type=if row.secret { "password" } else { "text" }
+                            autocomplete="off"
+                            spellcheck="false"
+                            placeholder=if row.secret { "Enter a new value to replace it" } else { "" }
+                        />
+                    }
+                })}
+            {clearable
+                .then(|| {
+                    view! {
+                        <label class="check">
+                            <input type="checkbox" name=format!("clear[{}]", row.key) value="1" />
+                            " Clear"
+                        </label>
+                    }
+                })}
             <p class="help">{row.help.clone()}</p>
             {updated.map(|u| view! { <p class="meta">{u}</p> })}
         </div>

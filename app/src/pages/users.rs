@@ -138,8 +138,8 @@ pub fn UsersPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <FormResult value=set_role.value() ok="Role changed." />
-        <FormResult value=set_disabled.value() ok="User updated." />
+        <FormResult value=move || set_role.value().get() ok="Role changed." />
+        <FormResult value=move || set_disabled.value().get() ok="User updated." />
         <section class="panel">
             <h2>"Add a user"</h2>
             <ActionForm action=add attr:class="grid-form">
@@ -162,7 +162,7 @@ pub fn UsersPage() -> impl IntoView {
                 />
                 <p class="help">"At least 12 characters. Share it with the person over a safe channel."</p>
                 <button type="submit" class="primary">"Add user"</button>
-                <FormResult value=add.value() ok="User added." />
+                <FormResult value=move || add.value().get() ok="User added." />
             </ActionForm>
         </section>
     }

@@ -1,0 +1,139 @@
+//! A real console on a loopback port with its own SQLite file, for integration tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use server::{config::Cli, console, startup};
+use sqlx::SqlitePool;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password 123";
+pub const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub pool: SqlitePool,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[&str]) -> Self {
+        std::env::set_var("LEPTOS_OUTPUT_NAME", "pinpoint-hibob");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let db = format!("sqlite://{}/console.db", dir.path().display());
+        let site = addr.to_string();
+        let mut args = vec![
+            "pinpoint-hibob",
+            "--database-url",
+            &db,
+            "--site-addr",
+            &site,
+            "--secret-key",
+            SECRET_KEY,
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--admin-password",
+            ADMIN_PASSWORD,
+        ];
+        args.extend_from_slice(extra);
+        let config = Cli::try_parse_from(args).expect("config").config;
+        startup::init_tracing(config.log_format);
+        let pool = startup::open_database(&config).await.expect("db");
+        let sealer = startup::secret_box(&config).expect("key");
+        startup::ensure_first_admin(&pool, &config)
+            .await
+            .expect("admin");
+        let state = startup::console_state(&config, pool.clone(), sealer);
+        let app = console::router(&config, state).await.expect("router");
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            pool,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        self.call(client, "login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn admin(&self) -> reqwest::Client {
+        let c = Self::client();
+        let res = self.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        c
+    }
+
+    /// Signs in as a new user with the given role, created by the admin.
+    pub async fn user_with_role(&self, role: &str) -> reqwest::Client {
+        let admin = self.admin().await;
+        let email = format!("{role}@example.com");
+        let password = format!("{role} password 123");
+        let res = self
+            .call(
+                &admin,
+                "add_user",
+                &[("email", &email), ("role", role), ("password", &password)],
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+        let c = Self::client();
+        let res = self.login(&c, &email, &password).await;
+        assert!(res.status().is_success() || res.status().is_redirection());
+        c
+    }
+
+    pub async fn whoami(&self, client: &reqwest::Client) -> serde_json::Value {
+        let res = self.call(client, "whoami", &[]).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+}

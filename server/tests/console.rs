@@ -1,0 +1,482 @@
+//! The console's foundation, exercised over real HTTP: operations endpoints, headers, sign-in,
+//! sessions, throttling, CSRF, roles and secret handling.
+
+mod common;
+
+use common::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use serde_json::Value;
+use wiremock::{
+    matchers::{method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let res = c.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    let ready: Value = c.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    let metrics = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains("http_request_duration_seconds"));
+    assert!(metrics.contains(r#"route="/healthz""#));
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_a_nonce_csp() {
+    let app = TestApp::spawn().await;
+    let res = TestApp::client().get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce in CSP")
+        .to_owned();
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "hydration script carries the nonce");
+    assert!(html.contains("Sign in"));
+}
+
+#[tokio::test]
+async fn console_pages_send_signed_out_people_to_login() {
+    let app = TestApp::spawn().await;
+    for page in ["/", "/settings", "/users", "/audit"] {
+        let res = TestApp::client().get(app.url(page)).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{page}: {}", res.status());
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with("/login"), "{page} → {location}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_identical() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let wrong = app.login(&c, ADMIN_EMAIL, "not the password").await;
+    let wrong_status = wrong.status();
+    let wrong_body: Value = wrong.json().await.unwrap();
+    let unknown = app.login(&c, "nobody@example.com", "not the password").await;
+    assert_eq!(unknown.status(), wrong_status);
+    let unknown_body: Value = unknown.json().await.unwrap();
+    assert_eq!(wrong_status, 422);
+    assert_eq!(wrong_body, unknown_body);
+    assert_eq!(wrong_body["Invalid"], "Email or password is incorrect.");
+    assert_eq!(app.whoami(&c).await, Value::Null);
+}
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pphb_session=") || v.starts_with("__Host-pphb_session="))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_cycles_the_session() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let first = session_cookie(&res).expect("session cookie");
+    assert!(first.contains("HttpOnly"), "{first}");
+    assert!(first.contains("SameSite=Strict"), "{first}");
+    assert!(!first.contains("Secure"), "plain http public URL: {first}");
+    assert_eq!(app.whoami(&c).await["email"], ADMIN_EMAIL);
+
+    // signing in again with the old session presented gives a new id and kills the old one
+    let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let second = session_cookie(&res).expect("cycled cookie");
+    assert_ne!(cookie_value(&first), cookie_value(&second));
+    let replay = reqwest::Client::new()
+        .post(app.url("/api/whoami"))
+        .header("cookie", cookie_value(&first))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.json::<Value>().await.unwrap(), Value::Null);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_server_side() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = cookie_value(&session_cookie(&res).unwrap());
+    let out = app.call(&c, "logout", &[]).await;
+    assert!(out.status().is_success() || out.status().is_redirection());
+    let replay = reqwest::Client::new()
+        .post(app.url("/api/whoami"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.json::<Value>().await.unwrap(), Value::Null);
+}
+
+#[tokio::test]
+async fn tampered_or_unknown_cookies_are_just_signed_out() {
+    let app = TestApp::spawn().await;
+    for cookie in ["pphb_session=AAAAAAAAAAAAAAAAAAAAAA", "pphb_session=%%%not-base64", "pphb_session="] {
+        let res = reqwest::Client::new()
+            .post(app.url("/api/whoami"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{cookie}");
+        assert_eq!(res.json::<Value>().await.unwrap(), Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_even_with_the_right_password() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    for _ in 0..5 {
+        assert_eq!(app.login(&c, ADMIN_EMAIL, "wrong password!").await.status(), 422);
+    }
+    let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["Throttled"].as_u64().unwrap() >= 1);
+    assert_eq!(app.whoami(&c).await, Value::Null);
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE action = 'login.failed'")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 5);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_but_pinpoint_routes_are_not() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let form = [("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)];
+    let evil = c
+        .post(app.url("/api/login"))
+        .header("Origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 403);
+    let body: Value = evil.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("cross-site"));
+    assert!(body["error"]["request_id"].as_str().is_some_and(|s| s.len() > 8));
+    let fetch_meta = c
+        .post(app.url("/api/login"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .header("Origin", app.base.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetch_meta.status(), 403, "Sec-Fetch-Site wins over a matching Origin");
+    let same_origin = c
+        .post(app.url("/api/login"))
+        .header("Origin", app.base.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(same_origin.status().is_success(), "{}", same_origin.status());
+    for route in ["/", "/webhooks/pinpoint", "/export-candidate/meta"] {
+        let res = c
+            .post(app.url(route))
+            .header("Origin", "https://evil.example")
+            .header("Sec-Fetch-Site", "cross-site")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 403, "{route} authenticates otherwise");
+    }
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_every_server_function() {
+    let app = TestApp::spawn().await;
+    let anonymous = TestApp::client();
+    let viewer = app.user_with_role("viewer").await;
+    let operator = app.user_with_role("operator").await;
+    let admin = app.admin().await;
+
+    // (endpoint, form, least role that may call it)
+    let calls: [(&str, Vec<(&str, &str)>, &str); 8] = [
+        ("setup_status", vec![], "viewer"),
+        ("settings", vec![], "viewer"),
+        ("test_connection", vec![("service", "hibob")], "operator"),
+        ("save_settings", vec![("values[plugin_token]", "")], "admin"),
+        ("users", vec![], "admin"),
+        ("add_user", vec![("email", "x@example.com"), ("role", "viewer"), ("password", "long enough pw 1")], "admin"),
+        ("set_user_role", vec![("id", "999"), ("role", "viewer")], "admin"),
+        ("audit", vec![], "admin"),
+    ];
+    let rank = |r: &str| match r {
+        "viewer" => 1,
+        "operator" => 2,
+        _ => 3,
+    };
+    for (endpoint, form, least) in &calls {
+        let res = app.call(&anonymous, endpoint, form).await;
+        assert_eq!(res.status(), 401, "anonymous {endpoint}");
+        for (role, client) in [("viewer", &viewer), ("operator", &operator), ("admin", &admin)] {
+            let res = app.call(client, endpoint, form).await;
+            let status = res.status().as_u16();
+            if rank(role) >= rank(least) {
+                assert_ne!(status, 403, "{role} may call {endpoint}");
+                assert_ne!(status, 401, "{role} may call {endpoint}");
+            } else {
+                assert_eq!(status, 403, "{role} must not call {endpoint}");
+            }
+        }
+    }
+    for page in ["/users", "/audit"] {
+        let res = viewer.get(app.url(page)).send().await.unwrap();
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Your role does not allow this"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_signed_out_at_once() {
+    let app = TestApp::spawn().await;
+    let operator = app.user_with_role("operator").await;
+    assert_eq!(app.whoami(&operator).await["role"], "operator");
+    let admin = app.admin().await;
+    let users: Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "operator@example.com")
+        .unwrap()["id"]
+        .to_string();
+    let res = app
+        .call(&admin, "set_user_disabled", &[("id", &id), ("disabled", "true")])
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(app.whoami(&operator).await, Value::Null);
+    let again = app.login(&TestApp::client(), "operator@example.com", "operator password 123").await;
+    assert_eq!(again.status(), 422);
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let res = app.call(&admin, "set_user_role", &[("id", "1"), ("role", "viewer")]).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["Invalid"].as_str().unwrap().contains("last active admin"));
+}
+
+#[tokio::test]
+async fn secrets_never_come_back_in_plaintext() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let sentinel = "SENTINEL-9a8b7c6d5e4f3a2b1c0d";
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[
+                ("values[hibob_service_user_token]", sentinel),
+                ("values[plugin_token]", sentinel),
+                ("values[hibob_service_user_id]", "SERVICE-42"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    let settings = app.call(&admin, "settings", &[]).await.text().await.unwrap();
+    assert!(!settings.contains(sentinel), "{settings}");
+    assert!(settings.contains("SERVICE-42"), "non-secrets are shown");
+    let rows: Value = serde_json::from_str(&settings).unwrap();
+    let token = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "hibob_service_user_token")
+        .unwrap()
+        .clone();
+    assert_eq!(token["display"], "••••••••1c0d");
+    assert_eq!(token["source"], "console");
+    let page = admin.get(app.url("/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains(sentinel));
+    assert!(page.contains("••••••••1c0d"), "masked value is shown");
+    let audit = app.call(&admin, "audit", &[]).await.text().await.unwrap();
+    assert!(audit.contains("HiBob service user token set"));
+    assert!(!audit.contains(sentinel));
+
+    // nothing on disk either: database, WAL and key file
+    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(&app.pool).await.unwrap();
+    for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(sentinel.len()).any(|w| w == sentinel.as_bytes()),
+            "sentinel found on disk"
+        );
+    }
+}
+
+#[tokio::test]
+async fn environment_credentials_are_read_only() {
+    let app = TestApp::spawn_with(&["--plugin-token", "from-the-environment-123"]).await;
+    let admin = app.admin().await;
+    let res = app
+        .call(&admin, "save_settings", &[("values[plugin_token]", "other")])
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["Invalid"].as_str().unwrap().contains("PLUGIN_TOKEN"));
+    let settings: Value = app.call(&admin, "settings", &[]).await.json().await.unwrap();
+    let row = settings["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "plugin_token")
+        .unwrap()
+        .clone();
+    assert_eq!(row["source"], "environment");
+    assert!(!row.to_string().contains("from-the-environment-123"));
+}
+
+#[tokio::test]
+async fn test_connection_reports_success_or_the_exact_error() {
+    let hibob = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/people/fields"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"key":"auth","error":"Bad credentials"}"#))
+        .mount(&hibob)
+        .await;
+    let base = format!("{}/v1", hibob.uri());
+    let app = TestApp::spawn_with(&[
+        "--hibob-api-base-url",
+        &base,
+        "--hibob-service-user-id",
+        "SERVICE-1",
+        "--hibob-service-user-token",
+        "wrong-token",
+    ])
+    .await;
+    let admin = app.admin().await;
+    let res: Value = app
+        .call(&admin, "test_connection", &[("service", "hibob")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["ok"], false);
+    let summary = res["summary"].as_str().unwrap();
+    assert!(summary.contains("401") && summary.contains("Bad credentials"), "{summary}");
+
+    let res: Value = app
+        .call(&admin, "test_connection", &[("service", "pinpoint")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["ok"], false);
+    assert!(res["summary"].as_str().unwrap().starts_with("Not configured"));
+
+    hibob.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/people/fields"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&hibob)
+        .await;
+    let res: Value = app
+        .call(&admin, "test_connection", &[("service", "hibob")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["ok"], true, "{res}");
+}
+
+#[tokio::test]
+async fn https_public_url_gives_a_secure_host_prefixed_cookie() {
+    let app = TestApp::spawn_with(&["--public-url", "https://console.example.com"]).await;
+    let res = app
+        .call(&TestApp::client(), "login", &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .await;
+    let cookie = session_cookie(&res).expect("cookie");
+    assert!(cookie.starts_with("__Host-pphb_session="), "{cookie}");
+    assert!(cookie.contains("Secure"));
+}
+
+#[tokio::test]
+async fn forms_work_without_javascript() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let bad = c
+        .post(app.url("/api/login"))
+        .header("Accept", "text/html")
+        .header("Referer", app.url("/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", "nope nope nope")])
+        .send()
+        .await
+        .unwrap();
+    assert!(bad.status().is_redirection());
+    let to = bad.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.contains("/login") && to.contains("__err"), "{to}");
+    let shown = c.get(&to).send().await.unwrap().text().await.unwrap();
+    assert!(shown.contains("Email or password is incorrect."), "error shown on the page");
+
+    let good = c
+        .post(app.url("/api/login"))
+        .header("Accept", "text/html")
+        .header("Referer", app.url("/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("next", "/settings")])
+        .send()
+        .await
+        .unwrap();
+    assert!(good.status().is_redirection());
+    assert_eq!(good.headers()["location"], "/settings");
+    let page = c.get(app.url("/settings")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Save settings"));
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_json_errors() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let huge = "x".repeat(600 * 1024);
+    let res = c
+        .post(app.url("/api/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email={huge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("too large"));
+    assert!(body["error"]["request_id"].is_string());
+
+    let res = c
+        .post(app.url("/api/set_user_role"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("id=not-a-number&role=%ZZ")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
