@@ -75,7 +75,9 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(|a| a.chars().take(100).collect::<String>());
-    let action_family = action.as_deref().map(|a| format!("{}.%", a.replace(['%', '_', '\\'], "")));
+    let action_family = action
+        .as_deref()
+        .map(|a| format!("{}.%", a.replace(['%', '_', '\\'], "")));
     let search = filter
         .search
         .as_deref()
@@ -119,28 +121,68 @@ mod tests {
             .unwrap();
         let actor = Actor::system("tester");
         let mut conn = pool.acquire().await.unwrap();
-        record(&mut conn, &actor, "login.succeeded", Some("a@x.io"), "").await.unwrap();
-        record(&mut conn, &actor, "login.failed", Some("b@x.io"), "100% wrong").await.unwrap();
-        record(&mut conn, &actor, "settings.saved", None, "hibob token").await.unwrap();
+        record(&mut conn, &actor, "login.succeeded", Some("a@x.io"), "")
+            .await
+            .unwrap();
+        record(
+            &mut conn,
+            &actor,
+            "login.failed",
+            Some("b@x.io"),
+            "100% wrong",
+        )
+        .await
+        .unwrap();
+        record(&mut conn, &actor, "settings.saved", None, "hibob token")
+            .await
+            .unwrap();
         drop(conn);
         let all = list(&pool, &AuditFilter::default()).await.unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].action, "settings.saved", "newest first");
-        let logins = list(&pool, &AuditFilter { action: Some("login".into()), ..Default::default() })
-            .await
-            .unwrap();
+        let logins = list(
+            &pool,
+            &AuditFilter {
+                action: Some("login".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(logins.len(), 2);
-        let pct = list(&pool, &AuditFilter { search: Some("100%".into()), ..Default::default() })
-            .await
-            .unwrap();
+        let pct = list(
+            &pool,
+            &AuditFilter {
+                search: Some("100%".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(pct.len(), 1);
-        let none = list(&pool, &AuditFilter { search: Some("%".into()), ..Default::default() })
-            .await
-            .unwrap();
-        assert_eq!(none.len(), 1, "a literal % only matches the entry that has one");
-        let page = list(&pool, &AuditFilter { before_id: Some(all[1].id), ..Default::default() })
-            .await
-            .unwrap();
+        let none = list(
+            &pool,
+            &AuditFilter {
+                search: Some("%".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            none.len(),
+            1,
+            "a literal % only matches the entry that has one"
+        );
+        let page = list(
+            &pool,
+            &AuditFilter {
+                before_id: Some(all[1].id),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(page.len(), 1);
     }
 }

@@ -196,7 +196,10 @@ pub fn mask(value: &str) -> String {
 fn validate(key: CredentialKey, value: &str) -> Result<String, CredentialError> {
     let value = value.trim();
     if value.len() > 4096 {
-        return Err(CredentialError::Invalid(key, "the value is too long".into()));
+        return Err(CredentialError::Invalid(
+            key,
+            "the value is too long".into(),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(CredentialError::Invalid(
@@ -269,7 +272,9 @@ impl Credentials {
         if let Some(v) = self.stored(key).await? {
             return Ok(Some(SecretString::from(v)));
         }
-        Ok(key.default_value().map(|d| SecretString::from(d.to_owned())))
+        Ok(key
+            .default_value()
+            .map(|d| SecretString::from(d.to_owned())))
     }
 
     pub async fn view(&self) -> Result<Vec<CredentialView>, CredentialError> {
@@ -392,7 +397,10 @@ impl Credentials {
     /// Whether every credential needed to call HiBob is present.
     pub async fn hibob_configured(&self) -> Result<bool, CredentialError> {
         Ok(self.get(CredentialKey::HibobServiceUserId).await?.is_some()
-            && self.get(CredentialKey::HibobServiceUserToken).await?.is_some())
+            && self
+                .get(CredentialKey::HibobServiceUserToken)
+                .await?
+                .is_some())
     }
 
     /// Whether every credential needed to call Pinpoint's REST API is present.
@@ -432,7 +440,10 @@ mod tests {
         let sentinel = "SENTINEL-token-5f1e2d3c4b5a6978";
         let actor = Actor::system("tester");
         let changed = creds
-            .save(&actor, vec![set(CredentialKey::HibobServiceUserToken, sentinel)])
+            .save(
+                &actor,
+                vec![set(CredentialKey::HibobServiceUserToken, sentinel)],
+            )
             .await
             .unwrap();
         assert_eq!(changed, vec!["HiBob service user token set"]);
@@ -441,15 +452,24 @@ mod tests {
             .await
             .unwrap();
         assert!(!raw.contains("SENTINEL"));
-        let got = creds.get(CredentialKey::HibobServiceUserToken).await.unwrap().unwrap();
+        let got = creds
+            .get(CredentialKey::HibobServiceUserToken)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.expose_secret(), sentinel);
         let view = creds.view().await.unwrap();
-        let token = view.iter().find(|v| v.key == CredentialKey::HibobServiceUserToken).unwrap();
+        let token = view
+            .iter()
+            .find(|v| v.key == CredentialKey::HibobServiceUserToken)
+            .unwrap();
         assert_eq!(token.source, Source::Console);
         assert_eq!(token.display.as_deref(), Some("••••••••6978"));
         let audit = audit::list(&pool, &Default::default()).await.unwrap();
         assert!(audit.iter().all(|e| !e.detail.contains("SENTINEL")));
-        assert!(audit.iter().any(|e| e.action == "settings.credentials_saved"));
+        assert!(audit
+            .iter()
+            .any(|e| e.action == "settings.credentials_saved"));
     }
 
     #[tokio::test]
@@ -462,7 +482,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, CredentialError::SetByEnvironment(..)));
         creds
-            .save(&actor, vec![set(CredentialKey::HibobServiceUserId, "SERVICE-1")])
+            .save(
+                &actor,
+                vec![set(CredentialKey::HibobServiceUserId, "SERVICE-1")],
+            )
             .await
             .unwrap();
         let kept = creds
@@ -470,13 +493,31 @@ mod tests {
             .await
             .unwrap();
         assert!(kept.is_empty());
-        assert!(creds.get(CredentialKey::HibobServiceUserId).await.unwrap().is_some());
+        assert!(creds
+            .get(CredentialKey::HibobServiceUserId)
+            .await
+            .unwrap()
+            .is_some());
         creds
-            .save(&actor, vec![CredentialChange { key: CredentialKey::HibobServiceUserId, value: None }])
+            .save(
+                &actor,
+                vec![CredentialChange {
+                    key: CredentialKey::HibobServiceUserId,
+                    value: None,
+                }],
+            )
             .await
             .unwrap();
-        assert!(creds.get(CredentialKey::HibobServiceUserId).await.unwrap().is_none());
-        let base = creds.get(CredentialKey::HibobApiBaseUrl).await.unwrap().unwrap();
+        assert!(creds
+            .get(CredentialKey::HibobServiceUserId)
+            .await
+            .unwrap()
+            .is_none());
+        let base = creds
+            .get(CredentialKey::HibobApiBaseUrl)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(base.expose_secret(), DEFAULT_HIBOB_API_BASE_URL);
     }
 
@@ -484,7 +525,11 @@ mod tests {
     async fn urls_are_validated() {
         let (_d, _pool, creds) = setup(&[]).await;
         let actor = Actor::system("tester");
-        for bad in ["acme.pinpointhq.com", "ftp://x.y", "https://user:pw@x.y/api"] {
+        for bad in [
+            "acme.pinpointhq.com",
+            "ftp://x.y",
+            "https://user:pw@x.y/api",
+        ] {
             let err = creds
                 .save(&actor, vec![set(CredentialKey::PinpointApiBaseUrl, bad)])
                 .await
@@ -492,10 +537,20 @@ mod tests {
             assert!(matches!(err, CredentialError::Invalid(..)), "{bad}");
         }
         creds
-            .save(&actor, vec![set(CredentialKey::PinpointApiBaseUrl, "https://acme.pinpointhq.com/api/v1/")])
+            .save(
+                &actor,
+                vec![set(
+                    CredentialKey::PinpointApiBaseUrl,
+                    "https://acme.pinpointhq.com/api/v1/",
+                )],
+            )
             .await
             .unwrap();
-        let v = creds.get(CredentialKey::PinpointApiBaseUrl).await.unwrap().unwrap();
+        let v = creds
+            .get(CredentialKey::PinpointApiBaseUrl)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(v.expose_secret(), "https://acme.pinpointhq.com/api/v1");
     }
 }

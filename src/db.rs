@@ -13,13 +13,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("DATABASE_URL {url:?} is not a valid SQLite URL (expected e.g. sqlite://data/pinpoint-hibob.db): {source}")]
-    BadUrl { url: String, source: sqlx::Error },
+    #[error("DATABASE_URL {url:?} is not a valid SQLite URL (expected e.g. sqlite://data/pinpoint-hibob.db): {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("cannot create the data directory {dir}: {source}")]
-    DataDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    DataDir { dir: String, source: std::io::Error },
     #[error("cannot open the database: {0}")]
     Open(sqlx::Error),
     #[error("cannot apply the database migrations (is this database from a newer version, or not ours?): {0}")]
@@ -32,11 +29,17 @@ pub enum DbError {
 /// acknowledged only after commit, so an OS crash must not roll an acknowledged hire back), a busy
 /// timeout and foreign keys, then applies every pending migration.
 pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
+    let bad = |reason: String| DbError::BadUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    // sqlx reads anything without a scheme it knows as a file name; a typo like `postgres://…`
+    // must not quietly create a file of that name
+    if !url.starts_with("sqlite:") {
+        return Err(bad("it must start with sqlite:".to_owned()));
+    }
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|source| DbError::BadUrl {
-            url: url.to_owned(),
-            source,
-        })?
+        .map_err(|e| bad(e.to_string()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)

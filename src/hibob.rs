@@ -176,6 +176,10 @@ mod tests {
         .unwrap();
         let check = client.check_connection().await;
         assert!(!check.ok);
-        assert!(check.summary.contains("Could not connect"), "{}", check.summary);
+        assert!(
+            check.summary.contains("Could not connect"),
+            "{}",
+            check.summary
+        );
     }
 }

@@ -90,7 +90,11 @@ impl LoginThrottle {
         };
         if map.len() >= MAX_KEYS {
             let window = self.limits.window;
-            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+            map.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
         }
         for key in [Some(account), addr].into_iter().flatten() {
             let times = map.entry(key).or_default();

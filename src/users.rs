@@ -356,7 +356,9 @@ pub async fn set_role(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(UserError::NotFound)?;
-    if current.role == "admin" && role != Role::Admin && active_admins_other_than(&mut tx, id).await? == 0
+    if current.role == "admin"
+        && role != Role::Admin
+        && active_admins_other_than(&mut tx, id).await? == 0
     {
         return Err(UserError::LastAdmin);
     }
@@ -406,7 +408,11 @@ pub async fn set_disabled(
     )
     .execute(&mut *tx)
     .await?;
-    let action = if disabled { "user.disabled" } else { "user.enabled" };
+    let action = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
     audit::record(&mut tx, actor, action, Some(&current.email), "").await?;
     tx.commit().await?;
     find(pool, id).await?.ok_or(UserError::NotFound)
@@ -455,33 +461,62 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_with_owasp_argon2id_parameters() {
-        let hash = hash_password(secret("correct horse battery")).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        let hash = hash_password(secret("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
     }
 
     #[tokio::test]
     async fn create_authenticate_and_refuse() {
         let (_d, pool) = pool().await;
         let actor = Actor::system("test");
-        let user = create(&pool, &actor, "Ada@Example.com", secret("correct horse battery"), Role::Admin)
-            .await
-            .unwrap();
+        let user = create(
+            &pool,
+            &actor,
+            "Ada@Example.com",
+            secret("correct horse battery"),
+            Role::Admin,
+        )
+        .await
+        .unwrap();
         assert_eq!(user.role, Role::Admin);
         let found = authenticate(&pool, "ada@example.com", secret("correct horse battery"))
             .await
             .unwrap();
         assert_eq!(found.map(|u| u.id), Some(user.id));
-        assert!(authenticate(&pool, "ada@example.com", secret("wrong password!!"))
-            .await
-            .unwrap()
-            .is_none());
-        assert!(authenticate(&pool, "nobody@example.com", secret("correct horse battery"))
-            .await
-            .unwrap()
-            .is_none());
-        let dup = create(&pool, &actor, "ada@example.com", secret("another long one"), Role::Viewer).await;
+        assert!(
+            authenticate(&pool, "ada@example.com", secret("wrong password!!"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            authenticate(&pool, "nobody@example.com", secret("correct horse battery"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let dup = create(
+            &pool,
+            &actor,
+            "ada@example.com",
+            secret("another long one"),
+            Role::Viewer,
+        )
+        .await;
         assert!(matches!(dup, Err(UserError::Duplicate)));
-        let short = create(&pool, &actor, "bob@example.com", secret("short"), Role::Viewer).await;
+        let short = create(
+            &pool,
+            &actor,
+            "bob@example.com",
+            secret("short"),
+            Role::Viewer,
+        )
+        .await;
         assert!(matches!(short, Err(UserError::Invalid(_))));
     }
 
@@ -489,9 +524,15 @@ mod tests {
     async fn the_last_admin_stays_and_disabled_users_cannot_log_in() {
         let (_d, pool) = pool().await;
         let actor = Actor::system("test");
-        let admin = create(&pool, &actor, "a@example.com", secret("correct horse battery"), Role::Admin)
-            .await
-            .unwrap();
+        let admin = create(
+            &pool,
+            &actor,
+            "a@example.com",
+            secret("correct horse battery"),
+            Role::Admin,
+        )
+        .await
+        .unwrap();
         assert!(matches!(
             set_role(&pool, &actor, admin.id, Role::Viewer).await,
             Err(UserError::LastAdmin)
@@ -500,17 +541,27 @@ mod tests {
             set_disabled(&pool, &actor, admin.id, true).await,
             Err(UserError::LastAdmin)
         ));
-        let op = create(&pool, &actor, "o@example.com", secret("correct horse battery"), Role::Operator)
-            .await
-            .unwrap();
+        let op = create(
+            &pool,
+            &actor,
+            "o@example.com",
+            secret("correct horse battery"),
+            Role::Operator,
+        )
+        .await
+        .unwrap();
         let disabled = set_disabled(&pool, &actor, op.id, true).await.unwrap();
         assert!(disabled.disabled);
         assert!(disabled.auth_version > op.auth_version);
-        assert!(authenticate(&pool, "o@example.com", secret("correct horse battery"))
+        assert!(
+            authenticate(&pool, "o@example.com", secret("correct horse battery"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let entries = audit::list(&pool, &audit::AuditFilter::default())
             .await
-            .unwrap()
-            .is_none());
-        let entries = audit::list(&pool, &audit::AuditFilter::default()).await.unwrap();
+            .unwrap();
         assert!(entries.iter().any(|e| e.action == "user.disabled"));
     }
 

@@ -34,7 +34,12 @@ pub async fn whoami() -> Result<Option<Me>, AppError> {
 /// session to another site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.starts_with("/login") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.starts_with("/login") =>
+        {
             n.to_owned()
         }
         _ => "/".to_owned(),
@@ -42,11 +47,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 #[server(endpoint = "login")]
-pub async fn login(
-    email: String,
-    password: String,
-    next: Option<String>,
-) -> Result<(), AppError> {
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::ssr::{self, fail, internal};
     use integration::{audit, users::Actor};
     use secrecy::SecretString;
@@ -55,14 +56,20 @@ pub async fn login(
     let ip = ssr::client_ip().await;
     let email = email.trim().to_owned();
     if email.is_empty() || password.is_empty() {
-        return Err(fail(AppError::Invalid("Enter your email and password.".into())));
+        return Err(fail(AppError::Invalid(
+            "Enter your email and password.".into(),
+        )));
     }
     if email.len() > 254 || password.len() > integration::users::MAX_PASSWORD_LEN * 4 {
-        return Err(fail(AppError::Invalid("Email or password is incorrect.".into())));
+        return Err(fail(AppError::Invalid(
+            "Email or password is incorrect.".into(),
+        )));
     }
     if let Err(wait) = st.throttle.check(&email, ip.as_deref()) {
         tracing::warn!("sign-in throttled");
-        return Err(fail(AppError::Throttled(wait.as_secs().div_ceil(60).max(1))));
+        return Err(fail(AppError::Throttled(
+            wait.as_secs().div_ceil(60).max(1),
+        )));
     }
     let user = integration::users::authenticate(&st.pool, &email, SecretString::from(password))
         .await
@@ -70,11 +77,17 @@ pub async fn login(
     let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
     let Some(user) = user else {
         st.throttle.record_failure(&email, ip.as_deref());
-        let actor = Actor { id: None, email: email.clone(), client_ip: ip };
+        let actor = Actor {
+            id: None,
+            email: email.clone(),
+            client_ip: ip,
+        };
         audit::record(&mut conn, &actor, "login.failed", Some(&email), "")
             .await
             .map_err(|e| fail(internal(e)))?;
-        return Err(fail(AppError::Invalid("Email or password is incorrect.".into())));
+        return Err(fail(AppError::Invalid(
+            "Email or password is incorrect.".into(),
+        )));
     };
     st.throttle.record_success(&email);
     let session = ssr::session().await?;

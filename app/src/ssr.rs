@@ -86,25 +86,31 @@ pub async fn client_ip() -> Option<String> {
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
-/// The signed-in person, or `None`. A session whose user was disabled, demoted or given a new
-/// password since sign-in (its `auth_version` moved on), or that outlived the absolute limit, is
-/// ended here.
+/// The signed-in person, or `None`.
 pub async fn current_user() -> Result<Option<User>, AppError> {
-    let st = state()?;
-    let session = session().await?;
-    let uid: Option<i64> = session.get(SESSION_USER).await.map_err(internal)?;
+    session_user(&state()?, &session().await?)
+        .await
+        .map_err(internal)
+}
+
+/// The person a session belongs to. A session whose user was disabled, demoted or given a new
+/// password since sign-in (its `auth_version` moved on), or that outlived the absolute limit, is
+/// ended here. Usable outside a Leptos context (the server's page guard calls it).
+pub async fn session_user(
+    st: &ConsoleState,
+    session: &Session,
+) -> Result<Option<User>, Box<dyn std::error::Error + Send + Sync>> {
+    let uid: Option<i64> = session.get(SESSION_USER).await?;
     let Some(uid) = uid else { return Ok(None) };
-    let version: Option<i64> = session.get(SESSION_AUTH_VERSION).await.map_err(internal)?;
-    let started: Option<i64> = session.get(SESSION_STARTED).await.map_err(internal)?;
+    let version: Option<i64> = session.get(SESSION_AUTH_VERSION).await?;
+    let started: Option<i64> = session.get(SESSION_STARTED).await?;
     let now = chrono::Utc::now().timestamp();
-    let too_old = started.is_none_or(|s| {
-        now.saturating_sub(s) > i64::try_from(st.absolute_session_limit.as_secs()).unwrap_or(i64::MAX)
-    });
-    let user = users::find(&st.pool, uid).await.map_err(internal)?;
-    match user {
+    let limit = i64::try_from(st.absolute_session_limit.as_secs()).unwrap_or(i64::MAX);
+    let too_old = started.is_none_or(|s| now.saturating_sub(s) > limit);
+    match users::find(&st.pool, uid).await? {
         Some(u) if !u.disabled && Some(u.auth_version) == version && !too_old => Ok(Some(u)),
         _ => {
-            session.flush().await.map_err(internal)?;
+            session.flush().await?;
             Ok(None)
         }
     }

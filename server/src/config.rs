@@ -56,7 +56,11 @@ pub enum LogFormat {
 #[derive(Args, Clone)]
 pub struct Config {
     /// SQLite database; the file and its directory are created if missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/pinpoint-hibob.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/pinpoint-hibob.db"
+    )]
     pub database_url: String,
 
     /// Address to listen on.
@@ -130,8 +134,9 @@ pub struct Config {
 impl Config {
     pub fn public_url(&self) -> url::Url {
         self.public_url.clone().unwrap_or_else(|| {
-            url::Url::from_str(&format!("http://{}", self.site_addr))
-                .unwrap_or_else(|_| url::Url::from_str("http://127.0.0.1:3000").expect("literal URL"))
+            url::Url::from_str(&format!("http://{}", self.site_addr)).unwrap_or_else(|_| {
+                url::Url::from_str("http://127.0.0.1:3000").expect("literal URL")
+            })
         })
     }
 
@@ -158,12 +163,24 @@ impl Config {
     pub fn credentials_from_env(&self) -> HashMap<CredentialKey, SecretString> {
         [
             (CredentialKey::PluginToken, &self.plugin_token),
-            (CredentialKey::PinpointWebhookSecret, &self.pinpoint_webhook_secret),
-            (CredentialKey::PinpointApiBaseUrl, &self.pinpoint_api_base_url),
+            (
+                CredentialKey::PinpointWebhookSecret,
+                &self.pinpoint_webhook_secret,
+            ),
+            (
+                CredentialKey::PinpointApiBaseUrl,
+                &self.pinpoint_api_base_url,
+            ),
             (CredentialKey::PinpointApiKey, &self.pinpoint_api_key),
             (CredentialKey::HibobApiBaseUrl, &self.hibob_api_base_url),
-            (CredentialKey::HibobServiceUserId, &self.hibob_service_user_id),
-            (CredentialKey::HibobServiceUserToken, &self.hibob_service_user_token),
+            (
+                CredentialKey::HibobServiceUserId,
+                &self.hibob_service_user_id,
+            ),
+            (
+                CredentialKey::HibobServiceUserToken,
+                &self.hibob_service_user_token,
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| {
@@ -189,7 +206,10 @@ mod tests {
         let c = cli.config;
         assert_eq!(c.public_origin(), "http://127.0.0.1:4000");
         assert!(!c.secure_cookies());
-        assert_eq!(c.database_file(), Some(PathBuf::from("data/pinpoint-hibob.db")));
+        assert_eq!(
+            c.database_file(),
+            Some(PathBuf::from("data/pinpoint-hibob.db"))
+        );
     }
 
     #[test]

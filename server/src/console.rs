@@ -47,6 +47,51 @@ async fn server_fns(State(state): State<AppState>, req: Request<Body>) -> impl I
     handle_server_fns_with_context(move || provide_context(console.clone()), req).await
 }
 
+/// Paths a signed-out browser may load: the sign-in page, server functions (which check roles
+/// themselves) and static assets.
+fn is_public_page(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || path == "/favicon.svg"
+        || path == "/favicon.ico"
+}
+
+/// Sends signed-out browsers to the sign-in page before any console page renders, keeping where
+/// they were going.
+async fn require_sign_in(
+    State(console): State<ConsoleState>,
+    session: tower_sessions::Session,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) || is_public_page(path)
+    {
+        return next.run(req).await;
+    }
+    match app::ssr::session_user(&console, &session).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => {
+            let target = if path == "/" {
+                "/login".to_owned()
+            } else {
+                let next_path: String =
+                    url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+                format!("/login?next={next_path}")
+            };
+            axum::response::Redirect::to(&target).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            middleware::json_error(StatusCode::INTERNAL_SERVER_ERROR, "session check failed")
+        }
+    }
+}
+
 /// Builds the whole application. Also starts the task that purges expired sessions.
 pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Router> {
     let pool = console.pool.clone();
@@ -70,9 +115,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         .with_same_site(SameSite::Strict)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::minutes(i64::from(
-                config.session_idle_minutes,
-            )),
+            tower_sessions::cookie::time::Duration::minutes(i64::from(config.session_idle_minutes)),
         ));
 
     let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
@@ -97,6 +140,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(console.clone(), require_sign_in))
         .layer(sessions)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -110,9 +110,7 @@ pub async fn refuse_cross_site(
         return next.run(req).await;
     }
     let headers = req.headers();
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let allowed = match (fetch_site, origin) {
@@ -140,7 +138,10 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "same-origin"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 /// Adds the security headers, and a strict CSP to HTML that did not set its own (Leptos pages
@@ -201,7 +202,10 @@ mod tests {
     fn only_pinpoint_routes_skip_csrf() {
         assert!(is_server_to_server(&Method::POST, "/"));
         assert!(is_server_to_server(&Method::POST, "/webhooks/pinpoint"));
-        assert!(is_server_to_server(&Method::POST, "/export-candidate/submit"));
+        assert!(is_server_to_server(
+            &Method::POST,
+            "/export-candidate/submit"
+        ));
         assert!(is_server_to_server(&Method::POST, "/lists/sites"));
         assert!(!is_server_to_server(&Method::POST, "/api/login"));
         assert!(!is_server_to_server(&Method::POST, "/api/save_settings"));

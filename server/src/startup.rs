@@ -26,7 +26,12 @@ pub fn init_tracing(format: LogFormat) {
     let _ = match format {
         LogFormat::Human => registry.with(fmt::layer().with_target(false)).try_init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
             .try_init(),
     };
 }

@@ -17,9 +17,23 @@ async fn health_readiness_and_metrics() {
     let res = c.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().contains_key("x-request-id"));
-    let ready: Value = c.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = c
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
-    let metrics = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = c
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("http_request_duration_seconds"));
     assert!(metrics.contains(r#"route="/healthz""#));
@@ -28,7 +42,11 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn pages_carry_security_headers_and_a_nonce_csp() {
     let app = TestApp::spawn().await;
-    let res = TestApp::client().get(app.url("/login")).send().await.unwrap();
+    let res = TestApp::client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let h = res.headers().clone();
     assert_eq!(h["x-frame-options"], "DENY");
@@ -43,7 +61,10 @@ async fn pages_carry_security_headers_and_a_nonce_csp() {
         .expect("nonce in CSP")
         .to_owned();
     let html = res.text().await.unwrap();
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "hydration script carries the nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "hydration script carries the nonce"
+    );
     assert!(html.contains("Sign in"));
 }
 
@@ -65,7 +86,9 @@ async fn wrong_password_and_unknown_user_look_identical() {
     let wrong = app.login(&c, ADMIN_EMAIL, "not the password").await;
     let wrong_status = wrong.status();
     let wrong_body: Value = wrong.json().await.unwrap();
-    let unknown = app.login(&c, "nobody@example.com", "not the password").await;
+    let unknown = app
+        .login(&c, "nobody@example.com", "not the password")
+        .await;
     assert_eq!(unknown.status(), wrong_status);
     let unknown_body: Value = unknown.json().await.unwrap();
     assert_eq!(wrong_status, 422);
@@ -131,7 +154,11 @@ async fn logout_revokes_the_session_server_side() {
 #[tokio::test]
 async fn tampered_or_unknown_cookies_are_just_signed_out() {
     let app = TestApp::spawn().await;
-    for cookie in ["pphb_session=AAAAAAAAAAAAAAAAAAAAAA", "pphb_session=%%%not-base64", "pphb_session="] {
+    for cookie in [
+        "pphb_session=AAAAAAAAAAAAAAAAAAAAAA",
+        "pphb_session=%%%not-base64",
+        "pphb_session=",
+    ] {
         let res = reqwest::Client::new()
             .post(app.url("/api/whoami"))
             .header("cookie", cookie)
@@ -148,17 +175,21 @@ async fn repeated_failures_are_throttled_even_with_the_right_password() {
     let app = TestApp::spawn().await;
     let c = TestApp::client();
     for _ in 0..5 {
-        assert_eq!(app.login(&c, ADMIN_EMAIL, "wrong password!").await.status(), 422);
+        assert_eq!(
+            app.login(&c, ADMIN_EMAIL, "wrong password!").await.status(),
+            422
+        );
     }
     let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(res.status(), 429);
     let body: Value = res.json().await.unwrap();
     assert!(body["Throttled"].as_u64().unwrap() >= 1);
     assert_eq!(app.whoami(&c).await, Value::Null);
-    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE action = 'login.failed'")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let audit: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action = 'login.failed'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(audit.len(), 5);
 }
 
@@ -176,8 +207,13 @@ async fn cross_site_posts_are_refused_but_pinpoint_routes_are_not() {
         .unwrap();
     assert_eq!(evil.status(), 403);
     let body: Value = evil.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("cross-site"));
-    assert!(body["error"]["request_id"].as_str().is_some_and(|s| s.len() > 8));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cross-site"));
+    assert!(body["error"]["request_id"]
+        .as_str()
+        .is_some_and(|s| s.len() > 8));
     let fetch_meta = c
         .post(app.url("/api/login"))
         .header("Sec-Fetch-Site", "cross-site")
@@ -186,7 +222,11 @@ async fn cross_site_posts_are_refused_but_pinpoint_routes_are_not() {
         .send()
         .await
         .unwrap();
-    assert_eq!(fetch_meta.status(), 403, "Sec-Fetch-Site wins over a matching Origin");
+    assert_eq!(
+        fetch_meta.status(),
+        403,
+        "Sec-Fetch-Site wins over a matching Origin"
+    );
     let same_origin = c
         .post(app.url("/api/login"))
         .header("Origin", app.base.as_str())
@@ -194,7 +234,11 @@ async fn cross_site_posts_are_refused_but_pinpoint_routes_are_not() {
         .send()
         .await
         .unwrap();
-    assert!(same_origin.status().is_success(), "{}", same_origin.status());
+    assert!(
+        same_origin.status().is_success(),
+        "{}",
+        same_origin.status()
+    );
     for route in ["/", "/webhooks/pinpoint", "/export-candidate/meta"] {
         let res = c
             .post(app.url(route))
@@ -223,8 +267,20 @@ async fn roles_are_enforced_on_every_server_function() {
         ("test_connection", vec![("service", "hibob")], "operator"),
         ("save_settings", vec![("values[plugin_token]", "")], "admin"),
         ("users", vec![], "admin"),
-        ("add_user", vec![("email", "x@example.com"), ("role", "viewer"), ("password", "long enough pw 1")], "admin"),
-        ("set_user_role", vec![("id", "999"), ("role", "viewer")], "admin"),
+        (
+            "add_user",
+            vec![
+                ("email", "x@example.com"),
+                ("role", "viewer"),
+                ("password", "long enough pw 1"),
+            ],
+            "admin",
+        ),
+        (
+            "set_user_role",
+            vec![("id", "999"), ("role", "viewer")],
+            "admin",
+        ),
         ("audit", vec![], "admin"),
     ];
     let rank = |r: &str| match r {
@@ -235,7 +291,11 @@ async fn roles_are_enforced_on_every_server_function() {
     for (endpoint, form, least) in &calls {
         let res = app.call(&anonymous, endpoint, form).await;
         assert_eq!(res.status(), 401, "anonymous {endpoint}");
-        for (role, client) in [("viewer", &viewer), ("operator", &operator), ("admin", &admin)] {
+        for (role, client) in [
+            ("viewer", &viewer),
+            ("operator", &operator),
+            ("admin", &admin),
+        ] {
             let res = app.call(client, endpoint, form).await;
             let status = res.status().as_u16();
             if rank(role) >= rank(least) {
@@ -268,11 +328,21 @@ async fn a_disabled_user_is_signed_out_at_once() {
         .unwrap()["id"]
         .to_string();
     let res = app
-        .call(&admin, "set_user_disabled", &[("id", &id), ("disabled", "true")])
+        .call(
+            &admin,
+            "set_user_disabled",
+            &[("id", &id), ("disabled", "true")],
+        )
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(app.whoami(&operator).await, Value::Null);
-    let again = app.login(&TestApp::client(), "operator@example.com", "operator password 123").await;
+    let again = app
+        .login(
+            &TestApp::client(),
+            "operator@example.com",
+            "operator password 123",
+        )
+        .await;
     assert_eq!(again.status(), 422);
 }
 
@@ -280,10 +350,15 @@ async fn a_disabled_user_is_signed_out_at_once() {
 async fn the_last_admin_cannot_be_demoted() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let res = app.call(&admin, "set_user_role", &[("id", "1"), ("role", "viewer")]).await;
+    let res = app
+        .call(&admin, "set_user_role", &[("id", "1"), ("role", "viewer")])
+        .await;
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.unwrap();
-    assert!(body["Invalid"].as_str().unwrap().contains("last active admin"));
+    assert!(body["Invalid"]
+        .as_str()
+        .unwrap()
+        .contains("last active admin"));
 }
 
 #[tokio::test]
@@ -304,7 +379,12 @@ async fn secrets_never_come_back_in_plaintext() {
         .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
-    let settings = app.call(&admin, "settings", &[]).await.text().await.unwrap();
+    let settings = app
+        .call(&admin, "settings", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!settings.contains(sentinel), "{settings}");
     assert!(settings.contains("SERVICE-42"), "non-secrets are shown");
     let rows: Value = serde_json::from_str(&settings).unwrap();
@@ -317,7 +397,14 @@ async fn secrets_never_come_back_in_plaintext() {
         .clone();
     assert_eq!(token["display"], "••••••••1c0d");
     assert_eq!(token["source"], "console");
-    let page = admin.get(app.url("/settings")).send().await.unwrap().text().await.unwrap();
+    let page = admin
+        .get(app.url("/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains(sentinel));
     assert!(page.contains("••••••••1c0d"), "masked value is shown");
     let audit = app.call(&admin, "audit", &[]).await.text().await.unwrap();
@@ -325,11 +412,16 @@ async fn secrets_never_come_back_in_plaintext() {
     assert!(!audit.contains(sentinel));
 
     // nothing on disk either: database, WAL and key file
-    sqlx::query("PRAGMA wal_checkpoint(FULL)").execute(&app.pool).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(FULL)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     for entry in std::fs::read_dir(app.dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(
-            !bytes.windows(sentinel.len()).any(|w| w == sentinel.as_bytes()),
+            !bytes
+                .windows(sentinel.len())
+                .any(|w| w == sentinel.as_bytes()),
             "sentinel found on disk"
         );
     }
@@ -340,12 +432,21 @@ async fn environment_credentials_are_read_only() {
     let app = TestApp::spawn_with(&["--plugin-token", "from-the-environment-123"]).await;
     let admin = app.admin().await;
     let res = app
-        .call(&admin, "save_settings", &[("values[plugin_token]", "other")])
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[plugin_token]", "other")],
+        )
         .await;
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.unwrap();
     assert!(body["Invalid"].as_str().unwrap().contains("PLUGIN_TOKEN"));
-    let settings: Value = app.call(&admin, "settings", &[]).await.json().await.unwrap();
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     let row = settings["rows"]
         .as_array()
         .unwrap()
@@ -362,7 +463,10 @@ async fn test_connection_reports_success_or_the_exact_error() {
     let hibob = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/company/people/fields"))
-        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"key":"auth","error":"Bad credentials"}"#))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_string(r#"{"key":"auth","error":"Bad credentials"}"#),
+        )
         .mount(&hibob)
         .await;
     let base = format!("{}/v1", hibob.uri());
@@ -384,7 +488,10 @@ async fn test_connection_reports_success_or_the_exact_error() {
         .unwrap();
     assert_eq!(res["ok"], false);
     let summary = res["summary"].as_str().unwrap();
-    assert!(summary.contains("401") && summary.contains("Bad credentials"), "{summary}");
+    assert!(
+        summary.contains("401") && summary.contains("Bad credentials"),
+        "{summary}"
+    );
 
     let res: Value = app
         .call(&admin, "test_connection", &[("service", "pinpoint")])
@@ -393,7 +500,10 @@ async fn test_connection_reports_success_or_the_exact_error() {
         .await
         .unwrap();
     assert_eq!(res["ok"], false);
-    assert!(res["summary"].as_str().unwrap().starts_with("Not configured"));
+    assert!(res["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Not configured"));
 
     hibob.reset().await;
     Mock::given(method("GET"))
@@ -414,7 +524,11 @@ async fn test_connection_reports_success_or_the_exact_error() {
 async fn https_public_url_gives_a_secure_host_prefixed_cookie() {
     let app = TestApp::spawn_with(&["--public-url", "https://console.example.com"]).await;
     let res = app
-        .call(&TestApp::client(), "login", &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .call(
+            &TestApp::client(),
+            "login",
+            &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+        )
         .await;
     let cookie = session_cookie(&res).expect("cookie");
     assert!(cookie.starts_with("__Host-pphb_session="), "{cookie}");
@@ -437,13 +551,20 @@ async fn forms_work_without_javascript() {
     let to = bad.headers()["location"].to_str().unwrap().to_owned();
     assert!(to.contains("/login") && to.contains("__err"), "{to}");
     let shown = c.get(&to).send().await.unwrap().text().await.unwrap();
-    assert!(shown.contains("Email or password is incorrect."), "error shown on the page");
+    assert!(
+        shown.contains("Email or password is incorrect."),
+        "error shown on the page"
+    );
 
     let good = c
         .post(app.url("/api/login"))
         .header("Accept", "text/html")
         .header("Referer", app.url("/login"))
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("next", "/settings")])
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/settings"),
+        ])
         .send()
         .await
         .unwrap();
@@ -468,7 +589,10 @@ async fn oversized_and_malformed_bodies_get_json_errors() {
         .unwrap();
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("too large"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("too large"));
     assert!(body["error"]["request_id"].is_string());
 
     let res = c

@@ -35,7 +35,9 @@ where
     move || match value() {
         None => ().into_any(),
         Some(Ok(_)) => view! { <p class="notice ok" role="status">{ok.clone()}</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+        Some(Err(e)) => {
+            view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
+        }
     }
 }
 

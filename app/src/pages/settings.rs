@@ -125,7 +125,12 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
         }
     };
     Ok(CheckResult {
-        service: if service == "hibob" { "HiBob" } else { "Pinpoint" }.to_owned(),
+        service: if service == "hibob" {
+            "HiBob"
+        } else {
+            "Pinpoint"
+        }
+        .to_owned(),
         ok: check.ok,
         summary: check.summary,
     })
@@ -184,13 +189,10 @@ fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
     let id = format!("cred-{}", row.key);
     let read_only = !can_edit || row.source == "environment";
     let current = row.display.clone().unwrap_or_else(|| "—".to_owned());
-    let updated = row
-        .updated_at
-        .clone()
-        .map(|at| match &row.updated_by {
-            Some(by) => format!("Updated {at} by {by}"),
-            None => format!("Updated {at}"),
-        });
+    let updated = row.updated_at.clone().map(|at| match &row.updated_by {
+        Some(by) => format!("Updated {at} by {by}"),
+        None => format!("Updated {at}"),
+    });
     let clearable = can_edit && row.source == "console";
     view! {
         <div class="field">

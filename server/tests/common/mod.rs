@@ -100,7 +100,12 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
         self.call(client, "login", &[("email", email), ("password", password)])
             .await
     }
@@ -108,7 +113,11 @@ impl TestApp {
     pub async fn admin(&self) -> reqwest::Client {
         let c = Self::client();
         let res = self.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "{}",
+            res.status()
+        );
         c
     }
 
@@ -124,7 +133,12 @@ impl TestApp {
                 &[("email", &email), ("role", role), ("password", &password)],
             )
             .await;
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
         let c = Self::client();
         let res = self.login(&c, &email, &password).await;
         assert!(res.status().is_success() || res.status().is_redirection());
