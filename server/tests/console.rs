@@ -261,7 +261,8 @@ async fn roles_are_enforced_on_every_server_function() {
     let admin = app.admin().await;
 
     // (endpoint, form, least role that may call it)
-    let calls: [(&str, Vec<(&str, &str)>, &str); 8] = [
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let calls: [(&str, Form, &str); 8] = [
         ("setup_status", vec![], "viewer"),
         ("settings", vec![], "viewer"),
         ("test_connection", vec![("service", "hibob")], "operator"),
