@@ -3,7 +3,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::AppError, pages::load_error};
+use crate::{
+    error::AppError,
+    pages::{load_error, when},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
@@ -130,7 +133,7 @@ pub fn AuditPage() -> impl IntoView {
                                 <table class="data">
                                     <thead>
                                         <tr>
-                                            <th scope="col">"When (UTC)"</th>
+                                            <th scope="col">"When"</th>
                                             <th scope="col">"Who"</th>
                                             <th scope="col">"Action"</th>
                                             <th scope="col">"Target"</th>
@@ -144,7 +147,7 @@ pub fn AuditPage() -> impl IntoView {
                                             .map(|r| {
                                                 view! {
                                                     <tr>
-                                                        <td class="nowrap">{r.at}</td>
+                                                        <td class="nowrap">{when(&r.at)}</td>
                                                         <td>{r.actor}</td>
                                                         <td><code>{r.action}</code></td>
                                                         <td>{r.target}</td>

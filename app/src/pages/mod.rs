@@ -45,3 +45,20 @@ where
 pub fn load_error(e: AppError) -> AnyView {
     view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
 }
+
+/// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.
+pub fn when(stored: &str) -> String {
+    match (stored.get(..10), stored.get(11..16)) {
+        (Some(day), Some(time)) if stored.len() >= 16 => format!("{day} {time} UTC"),
+        _ => stored.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn when_is_readable() {
+        assert_eq!(super::when("2026-11-22T08:08:49.899Z"), "2026-11-22 08:08 UTC");
+        assert_eq!(super::when("garbage"), "garbage");
+    }
+}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, FormResult},
+    pages::{load_error, when, FormResult},
 };
 
 /// One credential as the browser may see it: secrets arrive masked, never whole.

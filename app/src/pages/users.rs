@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, FormResult},
+    pages::{load_error, when, FormResult},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +202,7 @@ fn UserLine(
                 </ActionForm>
             </td>
             <td>{if u.disabled { "disabled" } else { "active" }}</td>
-            <td>{u.last_login_at.clone().unwrap_or_else(|| "never".into())}</td>
+            <td>{u.last_login_at.as_deref().map(when).unwrap_or_else(|| "never".into())}</td>
             <td>
                 <Show when=move || !u.is_me>
                     <ActionForm action=set_disabled attr:class="inline">
