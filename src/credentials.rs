@@ -26,10 +26,12 @@ pub enum CredentialKey {
     HibobApiBaseUrl,
     HibobServiceUserId,
     HibobServiceUserToken,
+    HibobDefaultSite,
+    DefaultStartDays,
 }
 
 impl CredentialKey {
-    pub const ALL: [CredentialKey; 7] = [
+    pub const ALL: [CredentialKey; 9] = [
         CredentialKey::PinpointApiBaseUrl,
         CredentialKey::PinpointApiKey,
         CredentialKey::PinpointWebhookSecret,
@@ -37,6 +39,8 @@ impl CredentialKey {
         CredentialKey::HibobApiBaseUrl,
         CredentialKey::HibobServiceUserId,
         CredentialKey::HibobServiceUserToken,
+        CredentialKey::HibobDefaultSite,
+        CredentialKey::DefaultStartDays,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,8 @@ impl CredentialKey {
             Self::HibobApiBaseUrl => "hibob_api_base_url",
             Self::HibobServiceUserId => "hibob_service_user_id",
             Self::HibobServiceUserToken => "hibob_service_user_token",
+            Self::HibobDefaultSite => "hibob_default_site",
+            Self::DefaultStartDays => "default_start_days",
         }
     }
 
@@ -64,6 +70,8 @@ impl CredentialKey {
             Self::HibobApiBaseUrl => "HIBOB_API_BASE_URL",
             Self::HibobServiceUserId => "HIBOB_SERVICE_USER_ID",
             Self::HibobServiceUserToken => "HIBOB_SERVICE_USER_TOKEN",
+            Self::HibobDefaultSite => "HIBOB_DEFAULT_SITE",
+            Self::DefaultStartDays => "DEFAULT_START_DAYS",
         }
     }
 
@@ -76,6 +84,8 @@ impl CredentialKey {
             Self::HibobApiBaseUrl => "HiBob API base URL",
             Self::HibobServiceUserId => "HiBob service user ID",
             Self::HibobServiceUserToken => "HiBob service user token",
+            Self::HibobDefaultSite => "Default HiBob site",
+            Self::DefaultStartDays => "Default start (days after hire)",
         }
     }
 
@@ -88,6 +98,8 @@ impl CredentialKey {
             Self::HibobApiBaseUrl => "Leave as https://api.hibob.com/v1 unless HiBob gave you another host.",
             Self::HibobServiceUserId => "Bob → Settings → Integrations → Service users.",
             Self::HibobServiceUserToken => "Shown once when the service user is created in Bob.",
+            Self::HibobDefaultSite => "The HiBob site (work.site, required by HiBob) given to every new employee, exactly as named in Bob.",
+            Self::DefaultStartDays => "When the offer has no start date, the start date is the hire date plus this many days.",
         }
     }
 
@@ -110,6 +122,7 @@ impl CredentialKey {
     fn default_value(self) -> Option<&'static str> {
         match self {
             Self::HibobApiBaseUrl => Some(DEFAULT_HIBOB_API_BASE_URL),
+            Self::DefaultStartDays => Some("14"),
             _ => None,
         }
     }
@@ -206,6 +219,15 @@ fn validate(key: CredentialKey, value: &str) -> Result<String, CredentialError> 
             key,
             "the value contains control characters".into(),
         ));
+    }
+    if key == CredentialKey::DefaultStartDays {
+        return match value.parse::<u16>() {
+            Ok(days) if days <= 365 => Ok(days.to_string()),
+            _ => Err(CredentialError::Invalid(
+                key,
+                "enter a whole number of days from 0 to 365".into(),
+            )),
+        };
     }
     if key.is_url() {
         let url = url::Url::parse(value).map_err(|e| {

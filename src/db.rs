@@ -97,9 +97,12 @@ pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
 
 /// The current time as stored in the database (RFC 3339, UTC, milliseconds).
 pub fn now_text() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    time_text(chrono::Utc::now())
+}
+
+/// A time in the stored form, which sorts and compares correctly as text.
+pub fn time_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]

@@ -5,11 +5,17 @@
 pub mod audit;
 pub mod credentials;
 pub mod db;
+pub mod default_mapping;
+pub mod export_pipeline;
+pub mod export_queue;
 pub mod hibob;
 pub mod login_throttle;
+pub mod outbound;
 pub mod pinpoint;
+pub mod plugin_contract;
 pub mod secret_box;
 pub mod users;
+pub mod webhook_intake;
+pub mod webhook_signature;
 
-mod outbound;
 pub use outbound::ConnectionCheck;

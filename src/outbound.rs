@@ -1,16 +1,38 @@
-//! What the HiBob and Pinpoint clients share: one way to build an HTTP client, and one way to
-//! describe the outcome of a connection check in words an admin can act on.
+//! What the HiBob and Pinpoint clients share: one way to build an HTTP client, one way to
+//! describe the outcome of a connection check in words an admin can act on, one record format
+//! for the calls an export makes, and one reading of rate-limit headers.
 
-use std::time::{Duration, Instant};
+use std::{
+    borrow::Cow,
+    fmt::Display,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::header::HeaderMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 pub(crate) const USER_AGENT: &str = concat!("pinpoint-hibob/", env!("CARGO_PKG_VERSION"));
+
+/// Bodies above this are refused while reading, so a misbehaving server cannot exhaust memory.
+/// It is far above anything these APIs legitimately return (the largest is HiBob's field list).
+pub(crate) const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Export records keep only the start of a response: enough to read an error, not a data dump.
+pub(crate) const LOGGED_BODY_BYTES: usize = 4096;
+
+/// Used when a 429 names no wait at all; one minute is the window both services count in.
+pub(crate) const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A server asking for more than this is more likely wrong than right; the queue re-checks anyway.
+pub(crate) const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
 
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5).min(timeout))
         .timeout(timeout)
         // A credentialed call must never follow a redirect to a host we did not configure.
         .redirect(reqwest::redirect::Policy::none())
@@ -87,5 +109,629 @@ pub(crate) async fn check(
             http_status: None,
             elapsed_ms,
         },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call records
+// ---------------------------------------------------------------------------------------------
+
+/// One HTTP call as an operator sees it in an export record.
+///
+/// Headers are never kept, so neither the HiBob Basic credentials nor the Pinpoint API key can
+/// end up here. Signed URLs (CV links) lose their query string, because the query is what
+/// grants access to the file. Response bodies keep only their first few kilobytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exchange {
+    pub service: &'static str,
+    pub method: String,
+    /// Relative to the configured base URL, with the query string when there is one.
+    pub path: String,
+    pub request_body: Option<Value>,
+    /// `None` when no answer arrived (timeout, connection failure, refused before sending).
+    pub status: Option<u16>,
+    pub response_body: Option<String>,
+    pub duration_ms: u64,
+    /// What the client concluded, when the call did not succeed.
+    pub error: Option<String>,
+}
+
+/// The owned form records are read back through: service names are compile-time constants, so
+/// stored names map back onto them instead of leaking memory for a `&'static str`.
+#[derive(Deserialize)]
+struct StoredExchange {
+    service: String,
+    method: String,
+    path: String,
+    #[serde(default)]
+    request_body: Option<Value>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    response_body: Option<String>,
+    #[serde(default)]
+    duration_ms: u64,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Exchange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        StoredExchange::deserialize(d).map(Self::from)
+    }
+}
+
+impl From<StoredExchange> for Exchange {
+    fn from(s: StoredExchange) -> Self {
+        let service = match s.service.as_str() {
+            n if n.eq_ignore_ascii_case(HIBOB) => HIBOB,
+            n if n.eq_ignore_ascii_case(PINPOINT) => PINPOINT,
+            _ => "other",
+        };
+        Self {
+            service,
+            method: s.method,
+            path: s.path,
+            request_body: s.request_body,
+            status: s.status,
+            response_body: s.response_body,
+            duration_ms: s.duration_ms,
+            error: s.error,
+        }
+    }
+}
+
+pub(crate) const HIBOB: &str = "HiBob";
+pub(crate) const PINPOINT: &str = "Pinpoint";
+
+/// Every HTTP call an operation made, in order, successful or not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallLog(Vec<Exchange>);
+
+impl CallLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, exchange: Exchange) {
+        self.0.push(exchange);
+    }
+
+    pub fn into_vec(self) -> Vec<Exchange> {
+        self.0
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Exchange> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn last(&self) -> Option<&Exchange> {
+        self.0.last()
+    }
+}
+
+impl<'a> IntoIterator for &'a CallLog {
+    type Item = &'a Exchange;
+    type IntoIter = std::slice::Iter<'a, Exchange>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for CallLog {
+    type Item = Exchange;
+    type IntoIter = std::vec::IntoIter<Exchange>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl From<CallLog> for Vec<Exchange> {
+    fn from(log: CallLog) -> Self {
+        log.0
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary and says how much was dropped.
+pub(crate) fn truncate_for_log(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… [truncated, {} bytes in total]",
+        &text[..end],
+        text.len()
+    )
+}
+
+/// Drops the query and fragment of an http(s) URL: on signed download links that is the secret.
+pub(crate) fn redact_url(text: &str) -> Cow<'_, str> {
+    let lower = text
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Cow::Borrowed(text);
+    }
+    match text.find(['?', '#']) {
+        Some(cut) => Cow::Owned(format!("{}?[redacted]", &text[..cut])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Applies [`redact_url`] to every string in a JSON document.
+pub(crate) fn redact_json(value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(redacted) = redact_url(s) {
+                *s = redacted;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_json),
+        Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+fn response_for_log(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(mut json) => {
+            redact_json(&mut json);
+            json.to_string()
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    Some(truncate_for_log(&text, LOGGED_BODY_BYTES))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits
+// ---------------------------------------------------------------------------------------------
+
+/// The rate-limit state a server last announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// `X-RateLimit-Limit`: calls allowed per window.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Remaining`: calls left in the current window.
+    pub remaining: Option<u64>,
+    /// `X-RateLimit-Reset`: when the window starts over.
+    pub reset_at: Option<DateTime<Utc>>,
+    /// `Retry-After`, converted to seconds from `observed_at` when it was an HTTP date.
+    pub retry_after_secs: Option<u64>,
+    pub observed_at: DateTime<Utc>,
+}
+
+impl RateLimit {
+    /// `None` when the response carries none of the four headers, so that a response without
+    /// them does not erase what an earlier one said.
+    pub fn from_headers(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Self> {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
+        let limit = number("x-ratelimit-limit");
+        let remaining = number("x-ratelimit-remaining");
+        let reset_at = text("x-ratelimit-reset").and_then(|v| parse_reset(v, now));
+        let retry_after_secs = text("retry-after").and_then(|v| parse_retry_after(v, now));
+        if limit.is_none()
+            && remaining.is_none()
+            && reset_at.is_none()
+            && retry_after_secs.is_none()
+        {
+            return None;
+        }
+        Some(Self {
+            limit,
+            remaining,
+            reset_at,
+            retry_after_secs,
+            observed_at: now,
+        })
+    }
+
+    /// How long to wait before calling again: `Retry-After` first, then the window reset,
+    /// else a minute; never more than 15 minutes and never zero.
+    pub fn wait(&self, now: DateTime<Utc>) -> Duration {
+        let elapsed = (now - self.observed_at).num_seconds().max(0).unsigned_abs();
+        let wait = if let Some(secs) = self.retry_after_secs {
+            Duration::from_secs(secs.saturating_sub(elapsed).max(1))
+        } else {
+            match self.reset_at.map(|reset| (reset - now).num_seconds()) {
+                Some(secs) if secs >= 0 => Duration::from_secs(secs.unsigned_abs().max(1)),
+                // a reset in the past means a skewed clock: fall back to the plain window
+                _ => DEFAULT_RATE_LIMIT_WAIT,
+            }
+        };
+        wait.min(MAX_RATE_LIMIT_WAIT)
+    }
+
+    /// True when the window is used up and has not reset yet, so a caller can hold back
+    /// instead of spending a call on a certain 429.
+    pub fn is_exhausted(&self, now: DateTime<Utc>) -> bool {
+        self.remaining == Some(0) && self.reset_at.is_some_and(|reset| reset > now)
+    }
+}
+
+/// HiBob documents epoch seconds; gateways in front of either service sometimes send a delta
+/// or epoch milliseconds instead, and the magnitude tells them apart.
+fn parse_reset(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let n: i64 = value.parse::<f64>().ok().filter(|f| f.is_finite())? as i64;
+    if n < 0 {
+        None
+    } else if n < 1_000_000_000 {
+        now.checked_add_signed(chrono::Duration::seconds(n))
+    } else if n < 100_000_000_000 {
+        Utc.timestamp_opt(n, 0).single()
+    } else {
+        Utc.timestamp_millis_opt(n).single()
+    }
+}
+
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<u64> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - now).num_seconds().max(0).unsigned_abs())
+}
+
+/// The last rate-limit state seen by a client, shared by all its clones.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateLimitCell(Arc<Mutex<Option<RateLimit>>>);
+
+impl RateLimitCell {
+    pub(crate) fn get(&self) -> Option<RateLimit> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record(&self, value: RateLimit) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------------------------
+
+/// What the caller wants recorded about a request it is about to send.
+pub(crate) struct Outgoing {
+    pub service: &'static str,
+    pub method: reqwest::Method,
+    pub path: String,
+    /// Stored as given after URL redaction; pass a summary for binary bodies.
+    pub logged_body: Option<Value>,
+}
+
+/// A response read in full (up to [`MAX_RESPONSE_BYTES`]).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub rate_limit: Option<RateLimit>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Reply {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The wait a 429 asks for, with the one-minute fallback.
+    pub(crate) fn rate_limit_wait(&self) -> Duration {
+        self.rate_limit
+            .map(|r| r.wait(self.received_at))
+            .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+    }
+}
+
+/// Why no usable response arrived.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Timeout,
+    Transport(String),
+    BodyTooLarge { limit: usize },
+}
+
+/// Sends one request, records it in `log` whatever happens, remembers any rate-limit headers,
+/// and lets the caller turn the raw outcome into its own result type.
+pub(crate) async fn exchange<T, E: Display>(
+    outgoing: Outgoing,
+    request: reqwest::RequestBuilder,
+    rate: &RateLimitCell,
+    log: &mut CallLog,
+    interpret: impl FnOnce(Result<Reply, Failure>) -> Result<T, E>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let outcome = send_and_read(outgoing.service, request).await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Ok(reply) = &outcome {
+        if let Some(rl) = reply.rate_limit {
+            rate.record(rl);
+        }
+    }
+    let (status, response_body) = match &outcome {
+        Ok(reply) => (Some(reply.status), response_for_log(&reply.body)),
+        Err(_) => (None, None),
+    };
+    tracing::debug!(
+        service = outgoing.service,
+        method = %outgoing.method,
+        path = %outgoing.path,
+        status = ?status,
+        duration_ms,
+        "outbound call"
+    );
+    let result = interpret(outcome);
+    let mut request_body = outgoing.logged_body;
+    if let Some(body) = request_body.as_mut() {
+        redact_json(body);
+    }
+    log.push(Exchange {
+        service: outgoing.service,
+        method: outgoing.method.to_string(),
+        path: outgoing.path,
+        request_body,
+        status,
+        response_body,
+        duration_ms,
+        error: result.as_ref().err().map(ToString::to_string),
+    });
+    result
+}
+
+/// Records a call that was refused before anything was sent, so the export record still shows
+/// what was attempted and why it stopped.
+pub(crate) fn record_refusal(log: &mut CallLog, outgoing: Outgoing, error: &impl Display) {
+    let mut request_body = outgoing.logged_body;
+    if let Some(body) = request_body.as_mut() {
+        redact_json(body);
+    }
+    log.push(Exchange {
+        service: outgoing.service,
+        method: outgoing.method.to_string(),
+        path: outgoing.path,
+        request_body,
+        status: None,
+        response_body: None,
+        duration_ms: 0,
+        error: Some(error.to_string()),
+    });
+}
+
+async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Result<Reply, Failure> {
+    let classify = |e: reqwest::Error| {
+        if e.is_timeout() {
+            Failure::Timeout
+        } else {
+            Failure::Transport(describe_transport_error(service, &e))
+        }
+    };
+    let mut response = request.send().await.map_err(classify)?;
+    let received_at = Utc::now();
+    let status = response.status().as_u16();
+    let rate_limit = RateLimit::from_headers(response.headers(), received_at);
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(Failure::BodyTooLarge {
+            limit: MAX_RESPONSE_BYTES,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(Failure::BodyTooLarge {
+                limit: MAX_RESPONSE_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Reply {
+        status,
+        body,
+        rate_limit,
+        received_at,
+    })
+}
+
+/// The path as an export record shows it: query left readable, since it never carries secrets.
+pub(crate) fn with_query(path: &str, query: &[(&str, &str)]) -> String {
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// Percent-encodes one path segment, so ids and list names cannot change the path.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    // `.` and `..` would be resolved away by URL normalisation
+    if segment == "." || segment == ".." {
+        return segment.replace('.', "%2E");
+    }
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Ids arrive as JSON numbers or strings depending on the endpoint; callers only want text.
+pub(crate) fn id_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-empty, trimmed string, treating `null`, `""` and non-strings as absent.
+pub(crate) fn text_value(value: Option<&Value>) -> Option<String> {
+    value
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read() {
+        let now = at(1_700_000_000);
+        let rl = RateLimit::from_headers(
+            &headers(&[
+                ("x-ratelimit-limit", "50"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1700000030"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(rl.limit, Some(50));
+        assert_eq!(rl.remaining, Some(0));
+        assert_eq!(rl.reset_at, Some(at(1_700_000_030)));
+        assert!(rl.is_exhausted(now));
+        assert_eq!(rl.wait(now), Duration::from_secs(30));
+        assert!(RateLimit::from_headers(&HeaderMap::new(), now).is_none());
+    }
+
+    #[test]
+    fn retry_after_wins_and_accepts_http_dates() {
+        let now = at(1_445_412_470); // 2015-10-21T07:27:50Z
+        let rl = RateLimit::from_headers(
+            &headers(&[
+                ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                ("x-ratelimit-reset", "1445413000"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(rl.retry_after_secs, Some(10));
+        assert_eq!(rl.wait(now), Duration::from_secs(10));
+        let rl = RateLimit::from_headers(&headers(&[("retry-after", "7")]), now).unwrap();
+        assert_eq!(rl.wait(now), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn waits_fall_back_and_are_capped() {
+        let now = at(1_700_000_000);
+        let past =
+            RateLimit::from_headers(&headers(&[("x-ratelimit-reset", "1600000000")]), now).unwrap();
+        assert_eq!(past.wait(now), DEFAULT_RATE_LIMIT_WAIT);
+        let far = RateLimit::from_headers(&headers(&[("retry-after", "86400")]), now).unwrap();
+        assert_eq!(far.wait(now), MAX_RATE_LIMIT_WAIT);
+        let delta = RateLimit::from_headers(&headers(&[("x-ratelimit-reset", "12")]), now).unwrap();
+        assert_eq!(delta.wait(now), Duration::from_secs(12));
+        let millis =
+            RateLimit::from_headers(&headers(&[("x-ratelimit-reset", "1700000005000")]), now)
+                .unwrap();
+        assert_eq!(millis.wait(now), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        let text = "é".repeat(3000); // 6000 bytes
+        let cut = truncate_for_log(&text, LOGGED_BODY_BYTES);
+        assert!(cut.len() < LOGGED_BODY_BYTES + 64);
+        assert!(cut.ends_with("[truncated, 6000 bytes in total]"), "{cut}");
+        assert_eq!(truncate_for_log("short", 10), "short");
+    }
+
+    #[test]
+    fn signed_urls_lose_their_query() {
+        let mut body = serde_json::json!({
+            "documentUrl": "https://files.example.com/cv.pdf?X-Amz-Signature=abc",
+            "nested": [{"url": "HTTPS://x.example/a#frag"}],
+            "plain": "what? no url"
+        });
+        redact_json(&mut body);
+        assert_eq!(
+            body["documentUrl"],
+            "https://files.example.com/cv.pdf?[redacted]"
+        );
+        assert_eq!(body["nested"][0]["url"], "HTTPS://x.example/a?[redacted]");
+        assert_eq!(body["plain"], "what? no url");
+    }
+
+    #[test]
+    fn exchange_round_trips_through_json() {
+        let ex = Exchange {
+            service: HIBOB,
+            method: "GET".into(),
+            path: "/company/people/fields".into(),
+            request_body: None,
+            status: Some(200),
+            response_body: Some("[]".into()),
+            duration_ms: 3,
+            error: None,
+        };
+        let mut log = CallLog::new();
+        log.push(ex.clone());
+        let json = serde_json::to_string(&log).unwrap();
+        let back: CallLog = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.into_vec(), vec![ex]);
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("3391735226064306262"), "3391735226064306262");
+        assert_eq!(encode_segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(encode_segment(".."), "%2E%2E");
     }
 }

@@ -25,6 +25,7 @@ pub struct ConsoleState {
     pub throttle: LoginThrottle,
     /// Sessions end after this long regardless of activity.
     pub absolute_session_limit: Duration,
+    pub wake_worker: integration::export_queue::WorkerWake,
 }
 
 pub const SESSION_USER: &str = "uid";

@@ -101,6 +101,14 @@ pub struct Config {
     #[arg(long, env = "HIBOB_SERVICE_USER_TOKEN", hide_env_values = true)]
     pub hibob_service_user_token: Option<String>,
 
+    /// HiBob site (work.site) given to every exported employee, as named in Bob.
+    #[arg(long, env = "HIBOB_DEFAULT_SITE")]
+    pub hibob_default_site: Option<String>,
+
+    /// Start date when the offer has none: the hire date plus this many days [default: 14].
+    #[arg(long, env = "DEFAULT_START_DAYS")]
+    pub default_start_days: Option<String>,
+
     /// Create this admin at start-up when no user exists.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -125,6 +133,10 @@ pub struct Config {
     /// Sign people out this many hours after sign-in, active or not.
     #[arg(long, env = "SESSION_MAX_HOURS", default_value_t = 24)]
     pub session_max_hours: u32,
+
+    /// Timeout of each call to HiBob or Pinpoint, in seconds.
+    #[arg(long, env = "OUTBOUND_TIMEOUT_SECS", default_value_t = 20)]
+    pub outbound_timeout_secs: u64,
 
     /// Largest request body accepted, in KiB.
     #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
@@ -181,6 +193,8 @@ impl Config {
                 CredentialKey::HibobServiceUserToken,
                 &self.hibob_service_user_token,
             ),
+            (CredentialKey::HibobDefaultSite, &self.hibob_default_site),
+            (CredentialKey::DefaultStartDays, &self.default_start_days),
         ]
         .into_iter()
         .filter_map(|(k, v)| {

@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderName, StatusCode},
     middleware::{from_fn, from_fn_with_state},
     response::IntoResponse,
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::*;
@@ -29,7 +29,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 use crate::{
     config::Config,
     middleware::{self, CsrfConfig},
-    ops,
+    ops, webhooks,
 };
 
 #[derive(Clone, FromRef)]
@@ -145,7 +145,8 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .with_state(state);
+        .with_state(state.clone());
+    let webhook_state = state;
 
     ops::metrics_handle();
     let request_id = HeaderName::from_static("x-request-id");
@@ -153,10 +154,16 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         public_origin: config.public_origin(),
     };
     // Outermost last: the request id exists before anything logs, and every error below the
-    // JSON-explaining layer gets a JSON body.
+    // JSON-explaining layer gets a JSON body. The webhook route reads its body within its own
+    // limit (so an oversized delivery is still logged), hence it joins after the general limit.
     Ok(app
         .layer(from_fn_with_state(csrf, middleware::refuse_cross_site))
         .layer(RequestBodyLimitLayer::new(config.max_body_kib * 1024))
+        .merge(
+            Router::new()
+                .route("/webhooks/pinpoint", post(webhooks::receive_pinpoint))
+                .with_state(webhook_state),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

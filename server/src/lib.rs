@@ -6,3 +6,5 @@ pub mod console;
 pub mod middleware;
 pub mod ops;
 pub mod startup;
+pub mod webhooks;
+pub mod worker;

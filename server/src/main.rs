@@ -53,6 +53,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         startup::FirstAdmin::AlreadyHaveUsers => {}
     }
     let state = startup::console_state(&config, pool, sealer);
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(startup::export_worker(&config, &state).run(worker_stopped));
     let app = console::router(&config, state).await?;
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
@@ -65,6 +67,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("server error")?;
+    // requests are drained; now let the worker finish (or hand back) the export it holds
+    let _ = stop_worker.send(true);
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "export worker ended abnormally");
+    }
     tracing::info!("stopped");
     Ok(())
 }

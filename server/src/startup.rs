@@ -114,11 +114,31 @@ fn generate_password() -> anyhow::Result<String> {
         .collect())
 }
 
+/// The export worker for this process; its lease owner name tells processes apart in the
+/// database after a restart.
+pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Worker {
+    crate::worker::Worker {
+        pool: state.pool.clone(),
+        pipeline: integration::export_pipeline::Pipeline::new(
+            state.pool.clone(),
+            state.credentials.clone(),
+        )
+        .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1))),
+        wake: state.wake_worker.clone(),
+        owner: format!(
+            "pid-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+    }
+}
+
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
     ConsoleState {
         credentials: Credentials::new(pool.clone(), sealer, config.credentials_from_env()),
         pool,
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
+        wake_worker: Default::default(),
     }
 }

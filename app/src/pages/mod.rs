@@ -58,7 +58,10 @@ pub fn when(stored: &str) -> String {
 mod tests {
     #[test]
     fn when_is_readable() {
-        assert_eq!(super::when("2026-11-22T08:08:49.899Z"), "2026-11-22 08:08 UTC");
+        assert_eq!(
+            super::when("2026-11-22T08:08:49.899Z"),
+            "2026-11-22 08:08 UTC"
+        );
         assert_eq!(super::when("garbage"), "garbage");
     }
 }

@@ -190,8 +190,8 @@ fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
     let read_only = !can_edit || row.source == "environment";
     let current = row.display.clone().unwrap_or_else(|| "—".to_owned());
     let updated = row.updated_at.clone().map(|at| match &row.updated_by {
-        Some(by) => format!("Updated {at} by {by}"),
-        None => format!("Updated {at}"),
+        Some(by) => format!("Updated {} by {by}", when(&at)),
+        None => format!("Updated {}", when(&at)),
     });
     let clearable = can_edit && row.source == "console";
     view! {

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: SqlitePool,
     pub dir: tempfile::TempDir,
+    /// The export worker, not running: tests drive it with `run_once`.
+    pub worker: server::worker::Worker,
 }
 
 impl TestApp {
@@ -55,6 +57,7 @@ impl TestApp {
             .await
             .expect("admin");
         let state = startup::console_state(&config, pool.clone(), sealer);
+        let worker = startup::export_worker(&config, &state);
         let app = console::router(&config, state).await.expect("router");
         tokio::spawn(async move {
             axum::serve(
@@ -69,6 +72,7 @@ impl TestApp {
             addr,
             pool,
             dir,
+            worker,
         }
     }
 

@@ -1,0 +1,119 @@
+//! `POST /webhooks/pinpoint`: read the body within a limit, hand it to the intake service, and
+//! answer at once. The export itself runs later on the worker.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use integration::webhook_intake::{self, Delivery, Outcome};
+use serde_json::{json, Map, Value};
+
+use crate::{console::AppState, middleware::json_error};
+
+/// Pinpoint's deliveries are a few hundred bytes; anything near this is not from Pinpoint.
+pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
+/// Headers worth keeping in the log, with secret-bearing ones reduced to a note.
+fn loggable_headers(headers: &HeaderMap) -> Value {
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        let shown = match name {
+            "authorization" | "cookie" | "x-api-key" | "x-plugin-token" | "proxy-authorization" => {
+                "[redacted]".to_owned()
+            }
+            "pinpoint-hmac-sha256" => format!("[redacted, {} characters]", value.len()),
+            _ => String::from_utf8_lossy(value.as_bytes())
+                .chars()
+                .take(300)
+                .collect(),
+        };
+        out.insert(name.to_owned(), Value::String(shown));
+    }
+    Value::Object(out)
+}
+
+pub async fn receive_pinpoint(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (raw, too_large) = match axum::body::to_bytes(body, MAX_WEBHOOK_BYTES).await {
+        Ok(bytes) => (bytes, false),
+        Err(_) => (axum::body::Bytes::new(), true),
+    };
+    let delivery = Delivery {
+        raw_body: &raw,
+        signature: headers
+            .get(integration::webhook_signature::SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        headers: loggable_headers(&headers),
+        client_ip: Some(peer.ip().to_string()),
+        too_large,
+    };
+    let outcome = webhook_intake::receive(&state.pool, &state.console.credentials, delivery).await;
+    match outcome {
+        Ok(outcome) => {
+            let label = match &outcome {
+                Outcome::Accepted { .. } => "accepted",
+                Outcome::Duplicate { .. } => "duplicate",
+                Outcome::Ignored { .. } => "ignored",
+                Outcome::Rejected { .. } => "rejected",
+            };
+            metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
+            match outcome {
+                Outcome::Rejected {
+                    delivery_id,
+                    http_status,
+                    reason,
+                } => {
+                    tracing::warn!(delivery_id, http_status, %reason, "webhook refused");
+                    let status =
+                        StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST);
+                    json_error(status, reason)
+                }
+                other => {
+                    if matches!(other, Outcome::Accepted { .. }) {
+                        state.console.wake_worker.wake();
+                    }
+                    tracing::info!(outcome = label, "webhook stored");
+                    (StatusCode::OK, Json(json!(other))).into_response()
+                }
+            }
+        }
+        Err(e) => {
+            // Pinpoint retries non-2xx answers: a delivery we could not store is asked for again
+            tracing::error!(error = %e, "webhook could not be stored");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be stored; please retry",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers_are_not_logged() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "pinpoint-hmac-sha256",
+            "c2VjcmV0LXNpZ25hdHVyZQ==".parse().unwrap(),
+        );
+        h.insert("cookie", "session=abc".parse().unwrap());
+        h.insert("user-agent", "Pinpoint".parse().unwrap());
+        let logged = loggable_headers(&h).to_string();
+        assert!(!logged.contains("c2VjcmV0"));
+        assert!(!logged.contains("abc"));
+        assert!(logged.contains("Pinpoint"));
+    }
+}

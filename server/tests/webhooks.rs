@@ -1,0 +1,520 @@
+//! Webhook intake and the export pipeline over real HTTP, against wiremock fakes of Pinpoint and
+//! HiBob: signatures, duplicates, retries, rate limits, refusals and timeouts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use integration::{export_pipeline::AttemptOutcome, webhook_signature};
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{body_partial_json, header, method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const SECRET: &str = "whsec-test-secret";
+const EMPLOYEE_ID: &str = "3332883884017713238";
+
+fn hired(application_id: u64) -> String {
+    format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
+    )
+}
+
+struct Fakes {
+    hibob: MockServer,
+    pinpoint: MockServer,
+}
+
+impl Fakes {
+    async fn start() -> Self {
+        let fakes = Self {
+            hibob: MockServer::start().await,
+            pinpoint: MockServer::start().await,
+        };
+        Mock::given(method("GET"))
+            .and(path("/api/v1/applications/1"))
+            .and(header("x-api-key", "pp-key"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {
+                    "id": "1", "type": "applications",
+                    "attributes": {
+                        "first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com",
+                        "attachments": [{"context": "pdf_cv", "filename": "Jane_Doe_CV.pdf",
+                                          "url": "https://files.example.com/cv.pdf?sig=abc"}]
+                    },
+                    "relationships": {}
+                }
+            })))
+            .mount(&fakes.pinpoint)
+            .await;
+        fakes
+    }
+
+    async fn comments_ok(&self, times: u64) {
+        Mock::given(method("POST"))
+            .and(path("/api/v1/comments"))
+            .and(body_partial_json(json!({"data": {"type": "comments"}})))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
+            )
+            .expect(times)
+            .mount(&self.pinpoint)
+            .await;
+    }
+
+    async fn search_finds_nobody(&self) {
+        Mock::given(method("POST"))
+            .and(path("/v1/people/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
+            .mount(&self.hibob)
+            .await;
+    }
+
+    async fn create(&self, response: ResponseTemplate, times: u64) {
+        Mock::given(method("POST"))
+            .and(path("/v1/people"))
+            .and(body_partial_json(
+                json!({"firstName": "Jane", "surname": "Doe", "work": {"site": "London"}}),
+            ))
+            .respond_with(response)
+            .expect(times)
+            .mount(&self.hibob)
+            .await;
+    }
+
+    async fn cv_ok(&self, times: u64) {
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}/shared")))
+            .and(body_partial_json(
+                json!({"documentName": "Jane_Doe_CV.pdf"}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .expect(times)
+            .mount(&self.hibob)
+            .await;
+    }
+
+    async fn app(&self) -> TestApp {
+        let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
+        let hibob = format!("{}/v1", self.hibob.uri());
+        TestApp::spawn_with(&[
+            "--pinpoint-webhook-secret",
+            SECRET,
+            "--pinpoint-api-base-url",
+            &pinpoint,
+            "--pinpoint-api-key",
+            "pp-key",
+            "--hibob-api-base-url",
+            &hibob,
+            "--hibob-service-user-id",
+            "SERVICE-1",
+            "--hibob-service-user-token",
+            "hb-token",
+            "--hibob-default-site",
+            "London",
+            "--outbound-timeout-secs",
+            "1",
+        ])
+        .await
+    }
+}
+
+fn created() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID}))
+}
+
+async fn deliver(app: &TestApp, body: &str, signature: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(sig) = signature {
+        req = req.header("PINPOINT-HMAC-SHA256", sig);
+    }
+    req.send().await.unwrap()
+}
+
+fn sign(body: &str) -> String {
+    webhook_signature::sign(SECRET.as_bytes(), body.as_bytes())
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+/// Makes every waiting export due now, so a test need not sit out the backoff.
+async fn make_due(app: &TestApp) {
+    sqlx::query(
+        "UPDATE exports SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+async fn export(app: &TestApp) -> Value {
+    let row: (String, i64, Option<String>, bool, bool, Option<String>, String) = sqlx::query_as(
+        "SELECT status, attempts, hibob_employee_id, cv_uploaded, comment_posted, last_error, next_attempt_at FROM exports",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    json!({"status": row.0, "attempts": row.1, "employee": row.2, "cv": row.3, "comment": row.4, "error": row.5, "next": row.6})
+}
+
+#[tokio::test]
+async fn the_signature_table() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    let good = sign(&body);
+
+    let mut flipped = body.clone().into_bytes();
+    flipped[10] ^= 1;
+    let flipped = String::from_utf8(flipped).unwrap();
+    let reserialised =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
+    let wrong_secret = webhook_signature::sign(b"another secret", body.as_bytes());
+
+    let cases: [(&str, &str, Option<&str>, u16); 6] = [
+        ("valid", &body, Some(&good), 200),
+        ("flipped byte", &flipped, Some(&good), 401),
+        ("re-serialised body", &reserialised, Some(&good), 401),
+        ("wrong secret", &body, Some(&wrong_secret), 401),
+        ("missing header", &body, None, 401),
+        ("not base64", &body, Some("%%% not base64 %%%"), 401),
+    ];
+    for (name, body, sig, status) in cases {
+        let res = deliver(&app, body, sig).await;
+        assert_eq!(res.status().as_u16(), status, "{name}");
+        let json: Value = res.json().await.unwrap();
+        if status == 401 {
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("signature"),
+                "{name}: {json}"
+            );
+        } else {
+            assert_eq!(json["status"], "accepted");
+        }
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM exports").await, 1);
+    let headers: String =
+        sqlx::query_scalar("SELECT headers FROM webhook_deliveries WHERE outcome = 'accepted'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        !headers.contains(&good),
+        "the signature is not stored: {headers}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_deliveries_are_stored_and_answered_4xx_or_2xx() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let junk = "{not json";
+    let res = deliver(&app, junk, Some(&sign(junk))).await;
+    assert_eq!(res.status(), 400);
+    let other = r#"{"event":"application_stage_changed","data":{"application":{"id":9}}}"#;
+    let res = deliver(&app, other, Some(&sign(other))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ignored");
+    let huge = format!(
+        "{{\"event\":\"application_hired\",\"pad\":\"{}\"}}",
+        "x".repeat(300 * 1024)
+    );
+    let res = deliver(&app, &huge, Some(&sign(&huge))).await;
+    assert_eq!(res.status(), 413);
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM webhook_deliveries ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(reasons.len(), 3);
+    assert!(reasons[0].starts_with("unparseable"), "{reasons:?}");
+    assert!(reasons[2].contains("too large"), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    fakes.comments_ok(1).await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    let sig = sign(&body);
+    for _ in 0..5 {
+        assert_eq!(deliver(&app, &body, Some(&sig)).await.status(), 200);
+    }
+    let url = app.url("/webhooks/pinpoint");
+    let concurrent: Vec<_> = (0..10)
+        .map(|_| {
+            let (url, body, sig) = (url.clone(), body.clone(), sig.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("PINPOINT-HMAC-SHA256", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for handle in concurrent {
+        assert_eq!(handle.await.unwrap(), 200);
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM exports").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'duplicate'"
+        )
+        .await,
+        14
+    );
+
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    assert!(
+        app.worker.run_once().await.unwrap().is_none(),
+        "nothing left to do"
+    );
+    let e = export(&app).await;
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(e["employee"], EMPLOYEE_ID);
+    assert_eq!(
+        (e["cv"].as_bool(), e["comment"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let exchanges: Vec<String> = sqlx::query_scalar("SELECT exchanges FROM export_steps")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let all = exchanges.join("\n");
+    assert!(
+        !all.contains("hb-token") && !all.contains("pp-key"),
+        "no credentials in step records"
+    );
+    let steps: Vec<String> = sqlx::query_scalar("SELECT step FROM export_steps ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        steps,
+        [
+            "fetch_application",
+            "map",
+            "search_employee",
+            "create_employee",
+            "upload_cv",
+            "comment"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_hibob_accepts() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .expect(2)
+        .mount(&fakes.hibob)
+        .await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    fakes.comments_ok(1).await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    for expected_attempt in 1..=2 {
+        let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, AttemptOutcome::RetryLater { .. }),
+            "attempt {expected_attempt}: {outcome:?}"
+        );
+        let e = export(&app).await;
+        assert_eq!(e["status"], "queued");
+        assert!(e["error"].as_str().unwrap().contains("500"));
+        assert!(
+            app.worker.run_once().await.unwrap().is_none(),
+            "backoff: not due yet"
+        );
+        make_due(&app).await;
+    }
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let e = export(&app).await;
+    assert_eq!(
+        (e["status"].as_str(), e["attempts"].as_i64()),
+        (Some("succeeded"), Some(3))
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes
+        .create(
+            ResponseTemplate::new(429).insert_header("Retry-After", "7"),
+            1,
+        )
+        .await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    let AttemptOutcome::RetryLater { delay, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(delay, Duration::from_secs(7));
+    let next = export(&app).await["next"].as_str().unwrap().to_owned();
+    let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
+    let wait = (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    assert!((5_000..=7_500).contains(&wait), "next attempt in {wait} ms");
+}
+
+#[tokio::test]
+async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    // the comment is refused once (bad request), then accepted after the operator's retry
+    Mock::given(method("POST"))
+        .and(path("/api/v1/comments"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"errors": [{"detail": "commentable is invalid"}]})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.pinpoint)
+        .await;
+    fakes.comments_ok(1).await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (id, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, AttemptOutcome::NeedsAttention(_)),
+        "{outcome:?}"
+    );
+    let e = export(&app).await;
+    assert_eq!(e["status"], "needs_attention");
+    assert_eq!(e["employee"], EMPLOYEE_ID, "the employee id is kept");
+    assert!(
+        app.worker.run_once().await.unwrap().is_none(),
+        "never retried blindly"
+    );
+
+    let actor = integration::users::Actor::system("test operator");
+    integration::export_queue::retry(&app.pool, &actor, id)
+        .await
+        .unwrap();
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    // wiremock checks on drop: one create, one CV upload, one accepted comment
+}
+
+#[tokio::test]
+async fn hibob_400_names_the_problem() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes
+        .create(
+            ResponseTemplate::new(400).set_body_json(
+                json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
+            ),
+            1,
+        )
+        .await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    let AttemptOutcome::NeedsAttention(message) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(message.contains("Site London does not exist"), "{message}");
+    assert_eq!(export(&app).await["status"], "needs_attention");
+}
+
+#[tokio::test]
+async fn a_hung_hibob_times_out_and_the_next_attempt_succeeds() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(created().set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.hibob)
+        .await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    fakes.comments_ok(1).await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    let AttemptOutcome::RetryLater { error, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(error.to_lowercase().contains("time"), "{error}");
+    make_due(&app).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+}
+
+#[tokio::test]
+async fn refused_credentials_are_never_retried() {
+    let fakes = Fakes::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people/search"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&fakes.hibob)
+        .await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, AttemptOutcome::NeedsAttention(_)),
+        "{outcome:?}"
+    );
+    make_due(&app).await;
+    assert!(app.worker.run_once().await.unwrap().is_none());
+}

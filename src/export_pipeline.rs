@@ -1,0 +1,406 @@
+//! One attempt at one export: fetch the application from Pinpoint, map it, find or create the
+//! HiBob employee, upload the CV, comment back on the application. Each step is skipped when an
+//! earlier attempt already finished it, so a retry or a restart after a crash never repeats one.
+
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use secrecy::ExposeSecret;
+use sqlx::SqlitePool;
+
+use crate::{
+    credentials::{CredentialKey, Credentials},
+    default_mapping::{self, ExportDefaults},
+    export_queue::{self, Export, StepRecord},
+    hibob::{self, DocFolder, HibobError},
+    outbound::{CallLog, Exchange},
+    pinpoint::{self, PinpointError},
+};
+
+/// How the attempt ended, for the queue to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// A passing problem (5xx, timeout, 429): try again after `delay`.
+    RetryLater {
+        delay: Duration,
+        error: String,
+    },
+    /// A problem a person must fix (bad data, refused credentials): no blind retry.
+    NeedsAttention(String),
+}
+
+/// The delay before attempt `attempt + 1`: exponential from 10 s, capped at 30 minutes, with
+/// jitter so many failed exports do not all come back at once.
+pub fn backoff(attempt: i64) -> Duration {
+    let n = usize::try_from(attempt.max(1) - 1).unwrap_or(0);
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(10))
+        .with_max_delay(Duration::from_secs(30 * 60))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(64)
+        .build()
+        .nth(n)
+        .unwrap_or(Duration::from_secs(30 * 60))
+}
+
+enum Failure {
+    Retry(Option<Duration>, String),
+    Attention(String),
+}
+
+impl From<HibobError> for Failure {
+    fn from(e: HibobError) -> Self {
+        if e.is_retryable() {
+            Failure::Retry(e.retry_after(), format!("HiBob: {e}"))
+        } else {
+            Failure::Attention(format!("HiBob: {e}"))
+        }
+    }
+}
+
+impl From<PinpointError> for Failure {
+    fn from(e: PinpointError) -> Self {
+        if e.is_retryable() {
+            Failure::Retry(e.retry_after(), format!("Pinpoint: {e}"))
+        } else {
+            Failure::Attention(format!("Pinpoint: {e}"))
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Retry(None, format!("database: {e}"))
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pool: SqlitePool,
+    credentials: Credentials,
+    timeout: Option<Duration>,
+}
+
+struct Attempt<'a> {
+    pool: &'a SqlitePool,
+    export_id: i64,
+    attempt: i64,
+}
+
+impl Attempt<'_> {
+    async fn record(
+        &self,
+        step: &str,
+        outcome: &str,
+        detail: &str,
+        log: CallLog,
+        started: Instant,
+    ) -> Result<(), sqlx::Error> {
+        let exchanges: Vec<Exchange> = log.into_vec();
+        let json = serde_json::to_string(&exchanges).unwrap_or_else(|_| "[]".to_owned());
+        export_queue::record_step(
+            self.pool,
+            self.export_id,
+            &StepRecord {
+                attempt: self.attempt,
+                step,
+                outcome,
+                detail,
+                exchanges_json: &json,
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            },
+        )
+        .await
+    }
+
+    /// Records the step's result either way and passes the value or the failure on.
+    async fn step<T, E: Into<Failure> + std::fmt::Display>(
+        &self,
+        name: &str,
+        log: CallLog,
+        started: Instant,
+        result: Result<T, E>,
+        ok_detail: impl FnOnce(&T) -> String,
+    ) -> Result<T, Failure> {
+        match result {
+            Ok(value) => {
+                self.record(name, "ok", &ok_detail(&value), log, started)
+                    .await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                self.record(name, "failed", &detail, log, started).await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn new(pool: SqlitePool, credentials: Credentials) -> Self {
+        Self {
+            pool,
+            credentials,
+            timeout: None,
+        }
+    }
+
+    /// Overrides the clients' per-request timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    async fn defaults(&self) -> ExportDefaults {
+        let site = self
+            .credentials
+            .get(CredentialKey::HibobDefaultSite)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.expose_secret().to_owned());
+        let days = self
+            .credentials
+            .get(CredentialKey::DefaultStartDays)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.expose_secret().trim().parse::<i64>().ok())
+            .unwrap_or(14);
+        ExportDefaults {
+            site,
+            start_days_after_hire: days,
+        }
+    }
+
+    /// Runs the export's remaining steps once.
+    pub async fn run(&self, export: &Export) -> AttemptOutcome {
+        let attempt = Attempt {
+            pool: &self.pool,
+            export_id: export.id,
+            attempt: export.attempts,
+        };
+        match self.steps(&attempt, export).await {
+            Ok(()) => AttemptOutcome::Succeeded,
+            Err(Failure::Attention(error)) => AttemptOutcome::NeedsAttention(error),
+            Err(Failure::Retry(wait, error)) => AttemptOutcome::RetryLater {
+                delay: wait.unwrap_or_else(|| backoff(export.attempts)),
+                error,
+            },
+        }
+    }
+
+    async fn steps(&self, at: &Attempt<'_>, export: &Export) -> Result<(), Failure> {
+        let configuration = |what: &str| {
+            Failure::Attention(format!(
+                "{what} is not configured: add its credentials under Settings"
+            ))
+        };
+        let client_error = |e: &dyn std::fmt::Display| Failure::Retry(None, e.to_string());
+        let mut pinpoint = pinpoint::Client::from_credentials(&self.credentials)
+            .await
+            .map_err(|e| client_error(&e))?
+            .ok_or_else(|| configuration("Pinpoint"))?;
+        let mut hibob = hibob::Client::from_credentials(&self.credentials)
+            .await
+            .map_err(|e| client_error(&e))?
+            .ok_or_else(|| configuration("HiBob"))?;
+        if let Some(t) = self.timeout {
+            pinpoint = pinpoint.with_timeout(t).map_err(|e| client_error(&e))?;
+            hibob = hibob.with_timeout(t).map_err(|e| client_error(&e))?;
+        }
+
+        let started = Instant::now();
+        let mut log = CallLog::new();
+        let fetched = pinpoint
+            .get_application(&export.pinpoint_application_id, &mut log)
+            .await;
+        let application = at
+            .step("fetch_application", log, started, fetched, |a| {
+                format!(
+                    "application {} with {} attachment(s)",
+                    a.id,
+                    a.attachments.len()
+                )
+            })
+            .await?;
+
+        let started = Instant::now();
+        let hired_on = chrono::NaiveDate::parse_from_str(
+            export.created_at.get(..10).unwrap_or_default(),
+            "%Y-%m-%d",
+        )
+        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+        let draft = match default_mapping::employee_from_application(
+            &application,
+            &self.defaults().await,
+            hired_on,
+        ) {
+            Ok(draft) => {
+                at.record(
+                    "map",
+                    "ok",
+                    &draft.body.to_string(),
+                    CallLog::new(),
+                    started,
+                )
+                .await?;
+                draft
+            }
+            Err(e) => {
+                let detail = format!("cannot build the employee: {e}");
+                at.record("map", "failed", &detail, CallLog::new(), started)
+                    .await?;
+                return Err(Failure::Attention(detail));
+            }
+        };
+        export_queue::set_candidate(
+            at.pool,
+            export.id,
+            Some(&draft.display_name),
+            Some(&draft.email),
+            Some(&draft.start_date),
+        )
+        .await?;
+
+        let employee_id = match &export.hibob_employee_id {
+            Some(id) => id.clone(),
+            None => self.find_or_create(at, &hibob, &draft).await?,
+        };
+
+        if !export.cv_uploaded {
+            let started = Instant::now();
+            match application.cv() {
+                None => {
+                    at.record(
+                        "upload_cv",
+                        "skipped",
+                        "the application has no CV",
+                        CallLog::new(),
+                        started,
+                    )
+                    .await?;
+                }
+                Some(cv) => {
+                    let mut log = CallLog::new();
+                    let name = cv.filename.clone().unwrap_or_else(|| "CV.pdf".to_owned());
+                    let uploaded = hibob
+                        .upload_document_from_url(
+                            &employee_id,
+                            DocFolder::Shared,
+                            &name,
+                            &cv.url,
+                            &mut log,
+                        )
+                        .await;
+                    at.step("upload_cv", log, started, uploaded, |_| {
+                        format!("{name} added to the shared folder")
+                    })
+                    .await?;
+                }
+            }
+            export_queue::mark_cv_uploaded(at.pool, export.id).await?;
+        }
+
+        if !export.comment_posted {
+            let started = Instant::now();
+            let mut log = CallLog::new();
+            let text = format!("Exported to HiBob, employee ID {employee_id}");
+            let posted = pinpoint
+                .post_comment(&export.pinpoint_application_id, &text, &mut log)
+                .await;
+            at.step("comment", log, started, posted, |id| {
+                format!("comment {id} added")
+            })
+            .await?;
+            export_queue::mark_comment_posted(at.pool, export.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Search before create, and keep the id the moment it is known: a crash between HiBob's
+    /// answer and our commit is then healed by the next attempt's search.
+    async fn find_or_create(
+        &self,
+        at: &Attempt<'_>,
+        hibob: &hibob::Client,
+        draft: &default_mapping::EmployeeDraft,
+    ) -> Result<String, Failure> {
+        let started = Instant::now();
+        let mut log = CallLog::new();
+        let found = hibob.search_by_email(&draft.email, &mut log).await;
+        let found = at
+            .step("search_employee", log, started, found, |f| match f {
+                Some(e) => format!("employee {} already has this email", e.id),
+                None => "no employee has this email yet".to_owned(),
+            })
+            .await?;
+        if let Some(existing) = found {
+            export_queue::set_employee_id(at.pool, at.export_id, &existing.id).await?;
+            return Ok(existing.id);
+        }
+
+        let started = Instant::now();
+        let mut log = CallLog::new();
+        match hibob.create_employee(&draft.body, &mut log).await {
+            Ok(id) => {
+                export_queue::set_employee_id(at.pool, at.export_id, &id).await?;
+                at.record(
+                    "create_employee",
+                    "ok",
+                    &format!("employee {id} created"),
+                    log,
+                    started,
+                )
+                .await?;
+                Ok(id)
+            }
+            Err(e) if e.is_email_taken() => {
+                // someone (or a lost answer of ours) created it since the search
+                at.record("create_employee", "failed", &e.to_string(), log, started)
+                    .await?;
+                let started = Instant::now();
+                let mut log = CallLog::new();
+                let found = hibob.search_by_email(&draft.email, &mut log).await;
+                let found = at
+                    .step("search_employee", log, started, found, |f| {
+                        f.as_ref()
+                            .map(|e| format!("found employee {}", e.id))
+                            .unwrap_or_default()
+                    })
+                    .await?;
+                let existing = found.ok_or_else(|| {
+                    Failure::Attention("HiBob says the email is taken but no employee with it is visible to the service user".to_owned())
+                })?;
+                export_queue::set_employee_id(at.pool, at.export_id, &existing.id).await?;
+                Ok(existing.id)
+            }
+            Err(e) => {
+                at.record("create_employee", "failed", &e.to_string(), log, started)
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let first = backoff(1);
+        assert!(
+            first >= Duration::from_secs(10) && first <= Duration::from_secs(20),
+            "{first:?}"
+        );
+        let fourth = backoff(4);
+        assert!(fourth >= Duration::from_secs(80), "{fourth:?}");
+        assert!(backoff(40) <= Duration::from_secs(60 * 60));
+    }
+}
