@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::users::Actor;
+use crate::{db, users::Actor};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -52,20 +52,6 @@ pub async fn record(
     Ok(())
 }
 
-/// Escapes LIKE's wildcards so that a search for `50%` or `a_b` means exactly that.
-fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEntry>, sqlx::Error> {
     let limit = filter.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let before = filter.before_id.unwrap_or(i64::MAX);
@@ -83,7 +69,7 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| like_pattern(&s.chars().take(200).collect::<String>()));
+        .map(db::like_pattern);
     sqlx::query_as!(
         AuditEntry,
         r#"SELECT id AS "id!", at, actor_email, action, target, detail, client_ip
@@ -107,11 +93,6 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_patterns_are_literal() {
-        assert_eq!(like_pattern("50%_x\\"), "%50\\%\\_x\\\\%");
-    }
 
     #[tokio::test]
     async fn filters_by_family_and_search_with_wildcards_literal() {

@@ -95,6 +95,20 @@ pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
     }
 }
 
+/// A LIKE pattern that matches `text` literally anywhere (searches for `50%` or `a_b` mean exactly
+/// that; use with `ESCAPE '\'`). Search text is capped at 200 characters.
+pub fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.chars().take(200) {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// The current time as stored in the database (RFC 3339, UTC, milliseconds).
 pub fn now_text() -> String {
     time_text(chrono::Utc::now())
@@ -130,6 +144,11 @@ mod tests {
             .unwrap();
         assert_eq!(fk, 1);
         readiness(&pool).await.unwrap();
+    }
+
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(like_pattern("50%_x\\"), "%50\\%\\_x\\\\%");
     }
 
     #[tokio::test]

@@ -476,6 +476,81 @@ pub async fn counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error
     Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
 }
 
+/// Filters of the exports list. Every field is optional; text is matched literally.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExportFilter {
+    pub status: Option<String>,
+    pub source: Option<String>,
+    /// Candidate name or email, Pinpoint application id or HiBob employee id.
+    pub search: Option<String>,
+    /// Keyset pagination: only exports older than this id.
+    pub before_id: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// One line of the exports list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSummary {
+    pub id: i64,
+    pub source: String,
+    pub status: String,
+    pub pinpoint_application_id: String,
+    pub candidate_name: Option<String>,
+    pub candidate_email: Option<String>,
+    pub start_date: Option<String>,
+    pub hibob_employee_id: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Newest first, by id, so the next page starts after the last id shown and stays fast however
+/// many exports there are.
+pub async fn list(
+    pool: &SqlitePool,
+    filter: &ExportFilter,
+) -> Result<Vec<ExportSummary>, sqlx::Error> {
+    let before = filter.before_id.unwrap_or(i64::MAX);
+    let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+    let status = filter
+        .status
+        .as_deref()
+        .and_then(Status::parse)
+        .map(Status::as_str);
+    let source = filter
+        .source
+        .as_deref()
+        .filter(|s| matches!(*s, "webhook" | "plugin"));
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(db::like_pattern);
+    sqlx::query_as!(
+        ExportSummary,
+        r#"SELECT id AS "id!", source, status, pinpoint_application_id, candidate_name,
+                  candidate_email, start_date, hibob_employee_id, attempts, last_error, created_at,
+                  updated_at
+           FROM exports
+           WHERE id < ?1
+             AND (?2 IS NULL OR status = ?2)
+             AND (?3 IS NULL OR source = ?3)
+             AND (?4 IS NULL OR candidate_name LIKE ?4 ESCAPE '\' OR candidate_email LIKE ?4 ESCAPE '\'
+                  OR pinpoint_application_id LIKE ?4 ESCAPE '\' OR hibob_employee_id LIKE ?4 ESCAPE '\')
+           ORDER BY id DESC
+           LIMIT ?5"#,
+        before,
+        status,
+        source,
+        search,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,20 +286,41 @@ pub struct DeliveryRow {
     pub export_id: Option<i64>,
 }
 
-/// The newest deliveries first, for the webhook log.
+/// The newest deliveries first, for the webhook log; `outcome` narrows to one kind.
 pub async fn recent(
     pool: &SqlitePool,
+    outcome: Option<&str>,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     let before = before_id.unwrap_or(i64::MAX);
     let limit = limit.clamp(1, 200);
+    let outcome =
+        outcome.filter(|o| matches!(*o, "accepted" | "duplicate" | "ignored" | "rejected"));
     sqlx::query_as!(
         DeliveryRow,
         r#"SELECT id AS "id!", received_at, outcome, reason, event, application_id, export_id
-           FROM webhook_deliveries WHERE id < ? ORDER BY id DESC LIMIT ?"#,
+           FROM webhook_deliveries
+           WHERE id < ?1 AND (?2 IS NULL OR outcome = ?2)
+           ORDER BY id DESC LIMIT ?3"#,
         before,
+        outcome,
         limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The deliveries that named this export, oldest first, for its timeline.
+pub async fn for_export(
+    pool: &SqlitePool,
+    export_id: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT id AS "id!", received_at, outcome, reason, event, application_id, export_id
+           FROM webhook_deliveries WHERE export_id = ? ORDER BY id"#,
+        export_id
     )
     .fetch_all(pool)
     .await
@@ -377,7 +398,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(exports, 1);
-        assert_eq!(recent(&pool, None, 50).await.unwrap().len(), 3);
+        assert_eq!(recent(&pool, None, None, 50).await.unwrap().len(), 3);
     }
 
     #[tokio::test]
@@ -436,7 +457,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(ignored, Outcome::Ignored { .. }));
-        let log = recent(&pool, None, 50).await.unwrap();
+        let log = recent(&pool, None, None, 50).await.unwrap();
         assert_eq!(log.len(), 5);
         assert!(log
             .iter()

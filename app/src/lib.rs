@@ -64,9 +64,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=layout::Console ssr=SsrMode::Async>
                     <Route path=path!("") view=pages::dashboard::DashboardPage />
-                    <Route path=path!("exports") view=pages::pending::ExportsPage />
-                    <Route path=path!("webhooks") view=pages::pending::WebhooksPage />
-                    <Route path=path!("mappings") view=pages::pending::MappingsPage />
+                    <Route path=path!("exports") view=pages::exports::ExportsPage />
+                    <Route path=path!("exports/:id") view=pages::export_detail::ExportDetailPage />
+                    <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage />
+                    <Route path=path!("mappings") view=pages::mappings::MappingsPage />
                     <Route path=path!("settings") view=pages::settings::SettingsPage />
                     <Route path=path!("users") view=pages::users::UsersPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />

@@ -518,3 +518,103 @@ async fn refused_credentials_are_never_retried() {
     make_due(&app).await;
     assert!(app.worker.run_once().await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn the_console_lists_shows_and_retries_exports_by_role() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes
+        .create(
+            ResponseTemplate::new(400).set_body_json(
+                json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
+            ),
+            2,
+        )
+        .await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    deliver(&app, &body, Some(&sign(&body))).await;
+    app.worker.run_once().await.unwrap().unwrap();
+
+    let viewer = app.user_with_role("viewer").await;
+    let list: Value = app
+        .call(&viewer, "exports", &[("search", "jane")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["rows"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["rows"][0]["status"], "needs_attention");
+    for literal in [
+        "%",
+        "_",
+        "\\",
+        "'; DROP TABLE exports; --",
+        &"x".repeat(5000),
+    ] {
+        let res = app.call(&viewer, "exports", &[("search", literal)]).await;
+        assert_eq!(res.status(), 200, "{literal}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(
+            v["rows"].as_array().unwrap().len(),
+            0,
+            "{literal} is matched literally"
+        );
+    }
+    let detail: Value = app
+        .call(&viewer, "export", &[("id", "1")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let titles: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles[0].starts_with("Webhook application_hired received"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.iter().any(|t| t.contains("Created the employee")),
+        "{titles:?}"
+    );
+    assert_eq!(detail["retryable"], true);
+    let missing = app.call(&viewer, "export", &[("id", "999")]).await;
+    assert_eq!(missing.status(), 422);
+
+    assert_eq!(
+        app.call(&viewer, "retry_export", &[("id", "1")])
+            .await
+            .status(),
+        403
+    );
+    let operator = app.user_with_role("operator").await;
+    assert_eq!(
+        app.call(&operator, "retry_export", &[("id", "1")])
+            .await
+            .status(),
+        200
+    );
+    let again = app.call(&operator, "retry_export", &[("id", "1")]).await;
+    assert_eq!(again.status(), 422, "already queued");
+    assert!(again.text().await.unwrap().contains("already waiting"));
+    app.worker.run_once().await.unwrap().unwrap();
+    let audit: Vec<String> =
+        sqlx::query_scalar("SELECT actor_email FROM audit_log WHERE action = 'export.retried'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit, ["operator@example.com"]);
+
+    let deliveries: Value = app
+        .call(&viewer, "webhook_deliveries", &[("outcome", "duplicate")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries.as_array().unwrap().len(), 1);
+}

@@ -2,7 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::AppError, pages::load_error};
+use crate::{
+    error::AppError,
+    pages::{load_error, status_badge},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupItem {
@@ -13,6 +16,8 @@ pub struct SetupItem {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupOverview {
+    /// Export counts per status, problems first.
+    pub exports: Vec<(String, i64)>,
     pub hibob_configured: bool,
     pub pinpoint_configured: bool,
     pub items: Vec<SetupItem>,
@@ -51,7 +56,19 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
             hint: "application_hired webhooks are refused until it is set.".into(),
         },
     ];
+    let mut exports = integration::export_queue::counts(&ssr::state()?.pool)
+        .await
+        .map_err(|e| ssr::fail(ssr::internal(e)))?;
+    let rank = |s: &str| match s {
+        "needs_attention" => 0,
+        "dead" => 1,
+        "running" => 2,
+        "queued" => 3,
+        _ => 4,
+    };
+    exports.sort_by_key(|(s, _)| rank(s));
     Ok(SetupOverview {
+        exports,
         hibob_configured,
         pinpoint_configured,
         items,
@@ -72,6 +89,22 @@ pub fn DashboardPage() -> impl IntoView {
                         let done = s.items.iter().filter(|i| i.done).count();
                         let total = s.items.len();
                         view! {
+                            <section class="panel exports-overview">
+                                <h2>"Exports"</h2>
+                                {if s.exports.is_empty() {
+                                    view! { <p class="muted">"No exports yet."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <p class="counts">
+                                            {s.exports.iter().map(|(status, n)| view! {
+                                                <a class="count" href=format!("/exports?status={status}")>
+                                                    {status_badge(status)} " " <strong>{*n}</strong>
+                                                </a>
+                                            }).collect_view()}
+                                        </p>
+                                    }.into_any()
+                                }}
+                            </section>
                             <section class="cards">
                                 <Connection name="HiBob" configured=s.hibob_configured />
                                 <Connection name="Pinpoint" configured=s.pinpoint_configured />

@@ -1,9 +1,12 @@
 pub mod audit;
 pub mod dashboard;
+pub mod export_detail;
+pub mod exports;
 pub mod login;
-pub mod pending;
+pub mod mappings;
 pub mod settings;
 pub mod users;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -44,6 +47,40 @@ where
 /// An error from loading a page's data, in words.
 pub fn load_error(e: AppError) -> AnyView {
     view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
+}
+
+/// A status or outcome as a coloured label people can read.
+pub fn status_badge(status: &str) -> AnyView {
+    let label = match status {
+        "needs_attention" => "Needs attention".to_owned(),
+        "ok" => "OK".to_owned(),
+        other => {
+            let mut chars = other.chars();
+            chars
+                .next()
+                .map(|c| {
+                    c.to_uppercase()
+                        .chain(chars)
+                        .collect::<String>()
+                        .replace('_', " ")
+                })
+                .unwrap_or_default()
+        }
+    };
+    view! { <span class=format!("badge status-{status}")>{label}</span> }.into_any()
+}
+
+/// Percent-encodes a query value for links built on the server and in the browser alike.
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.

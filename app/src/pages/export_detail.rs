@@ -1,0 +1,238 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    auth::Me,
+    error::AppError,
+    pages::{load_error, status_badge, when, FormResult},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub title: String,
+    pub outcome: String,
+    pub detail: String,
+    pub duration_ms: Option<i64>,
+    /// The calls the step made, pretty-printed JSON (bodies redacted, no headers).
+    pub exchanges: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportView {
+    pub id: i64,
+    pub source: String,
+    pub status: String,
+    pub application_id: String,
+    pub candidate: String,
+    pub email: String,
+    pub start_date: String,
+    pub employee_id: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: String,
+    pub created_at: String,
+    pub retryable: bool,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+fn step_title(step: &str) -> String {
+    match step {
+        "fetch_application" => "Fetched the application from Pinpoint".into(),
+        "map" => "Built the HiBob employee".into(),
+        "search_employee" => "Looked for the employee in HiBob".into(),
+        "create_employee" => "Created the employee in HiBob".into(),
+        "upload_cv" => "Uploaded the CV to HiBob".into(),
+        "comment" => "Commented on the Pinpoint application".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+#[server(endpoint = "export")]
+pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::{export_queue, webhook_intake};
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let pool = ssr::state()?.pool;
+    let export = export_queue::find(&pool, id)
+        .await
+        .map_err(|e| fail(internal(e)))?
+        .ok_or_else(|| fail(AppError::Invalid(format!("There is no export {id}."))))?;
+    let steps = export_queue::steps(&pool, id)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let deliveries = webhook_intake::for_export(&pool, id)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let mut timeline: Vec<TimelineEntry> = deliveries
+        .into_iter()
+        .map(|d| TimelineEntry {
+            at: d.received_at,
+            title: format!(
+                "Webhook {} received (delivery {})",
+                d.event.unwrap_or_default(),
+                d.id
+            ),
+            outcome: d.outcome,
+            detail: d.reason,
+            duration_ms: None,
+            exchanges: None,
+        })
+        .collect();
+    timeline.extend(steps.into_iter().map(|s| {
+        let exchanges = serde_json::from_str::<serde_json::Value>(&s.exchanges)
+            .ok()
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            .and_then(|v| serde_json::to_string_pretty(&v).ok());
+        TimelineEntry {
+            at: s.started_at,
+            title: format!("Attempt {}: {}", s.attempt, step_title(&s.step)),
+            outcome: s.outcome,
+            detail: s.detail,
+            duration_ms: Some(s.duration_ms),
+            exchanges,
+        }
+    }));
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    Ok(ExportView {
+        retryable: matches!(export.status.as_str(), "needs_attention" | "dead"),
+        id: export.id,
+        source: export.source,
+        status: export.status,
+        application_id: export.pinpoint_application_id,
+        candidate: export.candidate_name.unwrap_or_default(),
+        email: export.candidate_email.unwrap_or_default(),
+        start_date: export.start_date.unwrap_or_default(),
+        employee_id: export.hibob_employee_id.unwrap_or_default(),
+        attempts: export.attempts,
+        max_attempts: export.max_attempts,
+        next_attempt_at: export.next_attempt_at,
+        last_error: export.last_error.unwrap_or_default(),
+        created_at: export.created_at,
+        timeline,
+    })
+}
+
+#[server(endpoint = "retry_export")]
+pub async fn retry_export(id: i64) -> Result<(), AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::export_queue::{self, QueueError};
+    let user = ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    match export_queue::retry(&st.pool, &actor, id).await {
+        Ok(_) => {
+            st.wake_worker.wake();
+            Ok(())
+        }
+        Err(e @ (QueueError::NotFound(_) | QueueError::NotRetryable { .. })) => {
+            Err(fail(AppError::Invalid(format!("Cannot retry: {e}."))))
+        }
+        Err(e) => Err(fail(internal(e))),
+    }
+}
+
+#[component]
+pub fn ExportDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok());
+    let retry = ServerAction::<RetryExport>::new();
+    let data = Resource::new(
+        move || (id(), retry.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_export(id).await,
+                None => Err(AppError::Invalid("That is not an export number.".into())),
+            }
+        },
+    );
+    let me = use_context::<Me>();
+    let can_retry = me.as_ref().is_some_and(Me::can_operate);
+    view! {
+        <Title text="Export" />
+        <p><a href="/exports">"← All exports"</a></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => load_error(e),
+                    Ok(x) => {
+                        let heading = if x.candidate.is_empty() {
+                            format!("Export {}", x.id)
+                        } else {
+                            format!("Export {}: {}", x.id, x.candidate)
+                        };
+                        let retryable = x.retryable && can_retry;
+                        view! {
+                            <h1>{heading}</h1>
+                            <section class="panel summary">
+                                <dl>
+                                    <dt>"Status"</dt>
+                                    <dd>{status_badge(&x.status)}</dd>
+                                    <dt>"Candidate"</dt>
+                                    <dd>{x.candidate.clone()} " " <span class="muted">{x.email.clone()}</span></dd>
+                                    <dt>"Pinpoint application"</dt>
+                                    <dd><code>{x.application_id.clone()}</code></dd>
+                                    <dt>"HiBob employee"</dt>
+                                    <dd><code>{if x.employee_id.is_empty() { "—".to_owned() } else { x.employee_id.clone() }}</code></dd>
+                                    <dt>"Start date"</dt>
+                                    <dd>{x.start_date.clone()}</dd>
+                                    <dt>"Attempts"</dt>
+                                    <dd>{format!("{} of {}", x.attempts, x.max_attempts)}</dd>
+                                    <dt>"Source"</dt>
+                                    <dd>{x.source.clone()} ", created " {when(&x.created_at)}</dd>
+                                    {(x.status == "queued")
+                                        .then(|| view! { <dt>"Next attempt"</dt><dd>{when(&x.next_attempt_at)}</dd> })}
+                                </dl>
+                                {(!x.last_error.is_empty())
+                                    .then(|| view! { <p class="notice error" role="status">{x.last_error.clone()}</p> })}
+                                {retryable
+                                    .then(|| {
+                                        view! {
+                                            <ActionForm action=retry attr:class="inline">
+                                                <input type="hidden" name="id" value=x.id.to_string() />
+                                                <button type="submit" class="primary">"Retry export"</button>
+                                            </ActionForm>
+                                        }
+                                    })}
+                                <FormResult value=move || retry.value().get() ok="Queued for another attempt." />
+                            </section>
+                            <h2>"Timeline"</h2>
+                            <ol class="timeline">
+                                {x
+                                    .timeline
+                                    .into_iter()
+                                    .map(|t| {
+                                        view! {
+                                            <li class=format!("entry outcome-{}", t.outcome)>
+                                                <div class="entry-head">
+                                                    <strong>{t.title}</strong>
+                                                    {status_badge(&t.outcome)}
+                                                    <span class="meta">
+                                                        {when(&t.at)}
+                                                        {t.duration_ms.map(|d| format!(" · {d} ms"))}
+                                                    </span>
+                                                </div>
+                                                {(!t.detail.is_empty()).then(|| view! { <p class="detail">{t.detail}</p> })}
+                                                {t.exchanges.map(|x| view! {
+                                                    <details>
+                                                        <summary>"Requests and answers"</summary>
+                                                        <pre>{x}</pre>
+                                                    </details>
+                                                })}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ol>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}

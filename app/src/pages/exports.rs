@@ -1,0 +1,262 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::AppError,
+    pages::{load_error, status_badge, urlencode, when},
+};
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportLine {
+    pub id: i64,
+    pub source: String,
+    pub status: String,
+    pub application_id: String,
+    pub candidate: String,
+    pub email: String,
+    pub start_date: String,
+    pub employee_id: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportsView {
+    pub rows: Vec<ExportLine>,
+    pub counts: Vec<(String, i64)>,
+}
+
+#[server(endpoint = "exports")]
+pub async fn list_exports(
+    status: Option<String>,
+    source: Option<String>,
+    search: Option<String>,
+    before: Option<i64>,
+) -> Result<ExportsView, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::export_queue::{self, ExportFilter};
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let pool = ssr::state()?.pool;
+    let filter = ExportFilter {
+        status,
+        source,
+        search,
+        before_id: before,
+        limit: Some(PAGE_SIZE),
+    };
+    let rows = export_queue::list(&pool, &filter)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let counts = export_queue::counts(&pool)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    Ok(ExportsView {
+        rows: rows
+            .into_iter()
+            .map(|e| ExportLine {
+                id: e.id,
+                source: e.source,
+                status: e.status,
+                application_id: e.pinpoint_application_id,
+                candidate: e.candidate_name.unwrap_or_default(),
+                email: e.candidate_email.unwrap_or_default(),
+                start_date: e.start_date.unwrap_or_default(),
+                employee_id: e.hibob_employee_id.unwrap_or_default(),
+                attempts: e.attempts,
+                last_error: e.last_error.unwrap_or_default(),
+                updated_at: e.updated_at,
+            })
+            .collect(),
+        counts,
+    })
+}
+
+const STATUSES: [(&str, &str); 6] = [
+    ("", "Any status"),
+    ("needs_attention", "Needs attention"),
+    ("dead", "Dead"),
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("succeeded", "Succeeded"),
+];
+
+#[component]
+pub fn ExportsPage() -> impl IntoView {
+    let query = use_query_map();
+    let params = move || {
+        let q = query.read();
+        let text = |k: &str| q.get(k).filter(|s| !s.is_empty());
+        (
+            text("status"),
+            text("source"),
+            text("search"),
+            q.get("before").and_then(|b| b.parse::<i64>().ok()),
+        )
+    };
+    let data = Resource::new(params, |(status, source, search, before)| {
+        list_exports(status, source, search, before)
+    });
+    view! {
+        <Title text="Exports" />
+        <h1>"Exports"</h1>
+        <form method="get" action="/exports" class="filters" role="search">
+            <label for="exports-status">"Status"</label>
+            <select id="exports-status" name="status">
+                {move || {
+                    let current = params().0.unwrap_or_default();
+                    STATUSES
+                        .into_iter()
+                        .map(|(value, label)| {
+                            view! { <option value=value selected=value == current>{label}</option> }
+                        })
+                        .collect_view()
+                }}
+            </select>
+            <label for="exports-source">"Source"</label>
+            <select id="exports-source" name="source">
+                {move || {
+                    let current = params().1.unwrap_or_default();
+                    [("", "Webhook and plugin"), ("webhook", "Webhook"), ("plugin", "Plugin")]
+                        .into_iter()
+                        .map(|(value, label)| {
+                            view! { <option value=value selected=value == current>{label}</option> }
+                        })
+                        .collect_view()
+                }}
+            </select>
+            <label for="exports-search">"Search"</label>
+            <input
+                id="exports-search"
+                name="search"
+                type="search"
+                maxlength="200"
+                placeholder="name, email, application or employee id"
+                prop:value=move || params().2.unwrap_or_default()
+            />
+            <button type="submit">"Filter"</button>
+        </form>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => load_error(e),
+                    Ok(view) => {
+                        let (status, source, search, _) = params();
+                        view! {
+                            <p class="counts">
+                                {view
+                                    .counts
+                                    .iter()
+                                    .map(|(s, n)| {
+                                        view! {
+                                            <a class="count" href=format!("/exports?status={s}")>
+                                                {status_badge(s)}
+                                                " "
+                                                <strong>{*n}</strong>
+                                            </a>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </p>
+                            <ExportTable rows=view.rows status source search />
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ExportTable(
+    rows: Vec<ExportLine>,
+    status: Option<String>,
+    source: Option<String>,
+    search: Option<String>,
+) -> impl IntoView {
+    if rows.is_empty() {
+        let filtered = status.is_some() || source.is_some() || search.is_some();
+        return view! {
+            <section class="empty">
+                <p class="lead">{if filtered { "No exports match these filters." } else { "No exports yet." }}</p>
+                <p>
+                    "Every hire sent to HiBob, from Pinpoint's Send to HiBob button or from the application_hired webhook, is listed here with its status and timeline."
+                </p>
+            </section>
+        }
+            .into_any();
+    }
+    let older = (rows.len() as i64 == PAGE_SIZE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten()
+        .map(|last| {
+            let mut href = format!("/exports?before={last}");
+            for (k, v) in [
+                ("status", &status),
+                ("source", &source),
+                ("search", &search),
+            ] {
+                if let Some(v) = v {
+                    href.push_str(&format!("&{k}={}", urlencode(v)));
+                }
+            }
+            href
+        });
+    view! {
+        <div class="table-wrap">
+            <table class="data">
+                <thead>
+                    <tr>
+                        <th scope="col">"#"</th>
+                        <th scope="col">"Candidate"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Start date"</th>
+                        <th scope="col">"HiBob employee"</th>
+                        <th scope="col">"Source"</th>
+                        <th scope="col">"Updated"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|r| {
+                            let href = format!("/exports/{}", r.id);
+                            view! {
+                                <tr>
+                                    <td><a href=href.clone()>{r.id}</a></td>
+                                    <td>
+                                        <a href=href>
+                                            {if r.candidate.is_empty() {
+                                                format!("Application {}", r.application_id)
+                                            } else {
+                                                r.candidate.clone()
+                                            }}
+                                        </a>
+                                        <div class="meta">{r.email.clone()}</div>
+                                    </td>
+                                    <td>
+                                        {status_badge(&r.status)}
+                                        {(!r.last_error.is_empty())
+                                            .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}
+                                    </td>
+                                    <td class="nowrap">{r.start_date.clone()}</td>
+                                    <td><code>{r.employee_id.clone()}</code></td>
+                                    <td>{r.source.clone()}</td>
+                                    <td class="nowrap">{when(&r.updated_at)}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+        {older.map(|href| view! { <p><a href=href>"Older exports →"</a></p> })}
+    }
+        .into_any()
+}

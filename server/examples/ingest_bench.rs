@@ -1,0 +1,236 @@
+//! Load generator for signed webhook ingest, bounded in count and time, on loopback only.
+//!
+//!   cargo run --release -p server --example ingest_bench -- [deliveries] [concurrency]
+//!
+//! It starts the real router on 127.0.0.1 with a fresh SQLite file (WAL, synchronous=FULL), sends
+//! `deliveries` signed `application_hired` webhooks (distinct applications) from `concurrency`
+//! keep-alive connections, and reports throughput and acknowledgement latency. Every delivery
+//! acknowledged is then counted in the database. For comparison it also measures the seed
+//! Lambda's design, where the export runs before the answer: each delivery is followed inline by
+//! the export against local fakes of Pinpoint and HiBob that answer instantly, a lower bound for
+//! that design.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::Parser as _;
+use serde_json::json;
+use server::{config::Cli, console, startup};
+use tokio::sync::Semaphore;
+use wiremock::{
+    matchers::{method, path, path_regex},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const SECRET: &str = "bench-secret";
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, n: usize, wall: Duration, mut lat: Vec<Duration>) {
+    lat.sort();
+    println!(
+        "{name}: {n} deliveries in {:.2} s = {:.0}/s; ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+fn body(id: usize) -> String {
+    format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}},"job":{{"id":1}}}}}}"#
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let deliveries = args.first().copied().unwrap_or(20_000).min(200_000);
+    let concurrency = args.get(1).copied().unwrap_or(32).clamp(1, 512);
+
+    let hibob = MockServer::start().await;
+    let pinpoint = MockServer::start().await;
+    Mock::given(method("GET")).and(path_regex("^/api/v1/applications/[0-9]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1", "type": "applications",
+            "attributes": {"first_name": "Jane", "last_name": "Doe", "email": "jane@example.com", "attachments": []}}})))
+        .mount(&pinpoint).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/comments"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"data": {"id": "1", "type": "comments"}})),
+        )
+        .mount(&pinpoint)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
+        .mount(&hibob)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1"})))
+        .mount(&hibob)
+        .await;
+
+    let dir = tempfile::tempdir()?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let db = format!("sqlite://{}/bench.db", dir.path().display());
+    let (site, pp, hb) = (
+        addr.to_string(),
+        format!("{}/api/v1", pinpoint.uri()),
+        format!("{}/v1", hibob.uri()),
+    );
+    let config = Cli::try_parse_from([
+        "pinpoint-hibob",
+        "--database-url",
+        &db,
+        "--site-addr",
+        &site,
+        "--secret-key",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "--admin-email",
+        "bench@example.com",
+        "--admin-password",
+        "bench password 123",
+        "--pinpoint-webhook-secret",
+        SECRET,
+        "--pinpoint-api-base-url",
+        &pp,
+        "--pinpoint-api-key",
+        "k",
+        "--hibob-api-base-url",
+        &hb,
+        "--hibob-service-user-id",
+        "s",
+        "--hibob-service-user-token",
+        "t",
+        "--hibob-default-site",
+        "London",
+    ])?
+    .config;
+    let pool = startup::open_database(&config).await?;
+    let sealer = startup::secret_box(&config)?;
+    startup::ensure_first_admin(&pool, &config).await?;
+    let state = startup::console_state(&config, pool.clone(), sealer);
+    let worker = startup::export_worker(&config, &state);
+    let app = console::router(&config, state).await?;
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let url = format!("http://{addr}/webhooks/pinpoint");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+
+    // warm-up: connections and the first statements
+    for i in 0..concurrency {
+        let b = body(1_000_000 + i);
+        client
+            .post(&url)
+            .header(
+                "PINPOINT-HMAC-SHA256",
+                integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes()),
+            )
+            .body(b)
+            .send()
+            .await?;
+    }
+
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = Vec::with_capacity(deliveries);
+    for i in 0..deliveries {
+        let permit = gate.clone().acquire_owned().await?;
+        if started.elapsed() > TIME_LIMIT {
+            break;
+        }
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let b = body(i + 1);
+            let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+            let t = Instant::now();
+            let ok = client
+                .post(url)
+                .header("PINPOINT-HMAC-SHA256", sig)
+                .body(b)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            drop(permit);
+            (ok, t.elapsed())
+        }));
+    }
+    let mut lat = Vec::with_capacity(tasks.len());
+    let mut acked = 0;
+    for t in tasks {
+        let (ok, d) = t.await?;
+        acked += usize::from(ok);
+        lat.push(d);
+    }
+    let wall = started.elapsed();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted' AND CAST(application_id AS INTEGER) < 1000000")
+        .fetch_one(&pool).await?;
+    let exports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exports")
+        .fetch_one(&pool)
+        .await?;
+    report(
+        &format!("durable ingest ({concurrency} connections)"),
+        lat.len(),
+        wall,
+        lat,
+    );
+    println!("acknowledged {acked}, stored as accepted {stored}, exports queued {exports}");
+    anyhow::ensure!(
+        acked as i64 <= stored,
+        "an acknowledged delivery is missing"
+    );
+
+    // The seed design: the answer waits for the export. Sequential, as one Lambda per delivery
+    // would be from Pinpoint's point of view for a single hire.
+    sqlx::query("DELETE FROM exports").execute(&pool).await.ok();
+    let sync_n = 300.min(deliveries);
+    let mut lat = Vec::with_capacity(sync_n);
+    let started = Instant::now();
+    for i in 0..sync_n {
+        let b = body(2_000_000 + i);
+        let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+        let t = Instant::now();
+        client
+            .post(&url)
+            .header("PINPOINT-HMAC-SHA256", sig)
+            .body(b)
+            .send()
+            .await?;
+        worker.run_once().await?;
+        lat.push(t.elapsed());
+    }
+    report(
+        "synchronous export before the answer (seed design, instant fakes)",
+        sync_n,
+        started.elapsed(),
+        lat,
+    );
+    Ok(())
+}
