@@ -137,6 +137,8 @@ impl fmt::Display for CredentialKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// Pointed at the sandbox's simulated services.
+    Sandbox,
     Environment,
     Console,
     Default,
@@ -186,6 +188,7 @@ struct Inner {
     pool: SqlitePool,
     sealer: SecretBox,
     from_env: HashMap<CredentialKey, SecretString>,
+    sandbox: HashMap<CredentialKey, SecretString>,
 }
 
 impl fmt::Debug for Credentials {
@@ -267,12 +270,32 @@ impl Credentials {
                 pool,
                 sealer,
                 from_env,
+                sandbox: HashMap::new(),
             }),
         }
     }
 
+    /// Sandbox mode: these values (the simulators' URLs and credentials) win over everything and
+    /// are read-only, so nothing can reach a real service by accident.
+    pub fn with_sandbox(self, values: HashMap<CredentialKey, SecretString>) -> Self {
+        let inner = Inner {
+            pool: self.inner.pool.clone(),
+            sealer: self.inner.sealer.clone(),
+            from_env: self.inner.from_env.clone(),
+            sandbox: values,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn is_sandbox(&self) -> bool {
+        !self.inner.sandbox.is_empty()
+    }
+
+    /// Set outside the console (environment or sandbox), hence read-only here.
     pub fn is_from_env(&self, key: CredentialKey) -> bool {
-        self.inner.from_env.contains_key(&key)
+        self.inner.from_env.contains_key(&key) || self.inner.sandbox.contains_key(&key)
     }
 
     async fn stored(&self, key: CredentialKey) -> Result<Option<String>, CredentialError> {
@@ -288,6 +311,9 @@ impl Credentials {
 
     /// The value in force: environment, then console, then the built-in default.
     pub async fn get(&self, key: CredentialKey) -> Result<Option<SecretString>, CredentialError> {
+        if let Some(v) = self.inner.sandbox.get(&key) {
+            return Ok(Some(v.clone()));
+        }
         if let Some(v) = self.inner.from_env.get(&key) {
             return Ok(Some(v.clone()));
         }
@@ -309,7 +335,9 @@ impl Credentials {
         let mut out = Vec::new();
         for key in CredentialKey::ALL {
             let row = rows.iter().find(|r| r.key == key.as_str());
-            let (source, value) = if let Some(v) = self.inner.from_env.get(&key) {
+            let (source, value) = if let Some(v) = self.inner.sandbox.get(&key) {
+                (Source::Sandbox, Some(v.expose_secret().to_owned()))
+            } else if let Some(v) = self.inner.from_env.get(&key) {
                 (Source::Environment, Some(v.expose_secret().to_owned()))
             } else if let Some(r) = row {
                 (

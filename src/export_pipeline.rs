@@ -287,17 +287,32 @@ impl Pipeline {
                 Some(cv) => {
                     let mut log = CallLog::new();
                     let name = cv.filename.clone().unwrap_or_else(|| "CV.pdf".to_owned());
-                    let uploaded = hibob
-                        .upload_document_from_url(
-                            &employee_id,
-                            DocFolder::Shared,
-                            &name,
-                            &cv.url,
-                            &mut log,
-                        )
-                        .await;
+                    // an earlier attempt may have uploaded it and died before recording that
+                    // (a service user that may not list documents just skips this check)
+                    let existing = hibob
+                        .document_names(&employee_id, &mut log)
+                        .await
+                        .unwrap_or_default();
+                    let already = existing.iter().any(|n| n == &name);
+                    let uploaded = if already {
+                        Ok(())
+                    } else {
+                        hibob
+                            .upload_document_from_url(
+                                &employee_id,
+                                DocFolder::Shared,
+                                &name,
+                                &cv.url,
+                                &mut log,
+                            )
+                            .await
+                    };
                     at.step("upload_cv", log, started, uploaded, |_| {
-                        format!("{name} added to the shared folder")
+                        if already {
+                            format!("{name} was already in the shared folder")
+                        } else {
+                            format!("{name} added to the shared folder")
+                        }
                     })
                     .await?;
                 }

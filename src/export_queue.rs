@@ -412,6 +412,25 @@ pub async fn dead(
     finish(pool, id, owner, Status::Dead, None, Some(error)).await
 }
 
+/// At start-up: exports left running by a process that is gone (killed, crashed) are queued
+/// again at once instead of waiting for their lease to lapse. One console process serves a
+/// database, so any lease not held by `owner` is a dead process's. Returns how many.
+pub async fn recover_abandoned(pool: &SqlitePool, owner: &str) -> Result<u64, sqlx::Error> {
+    let now = db::now_text();
+    let done = sqlx::query!(
+        "UPDATE exports
+         SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1,
+             updated_at = ?1
+         WHERE status = 'running' AND source = 'webhook' AND lease_owner IS NOT NULL
+           AND lease_owner <> ?2",
+        now,
+        owner
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Gives a job back without counting the attempt, e.g. when the worker stops mid-job.
 pub async fn release(pool: &SqlitePool, id: i64, owner: &str) -> Result<(), sqlx::Error> {
     let now = db::now_text();
@@ -433,11 +452,16 @@ pub async fn release(pool: &SqlitePool, id: i64, owner: &str) -> Result<(), sqlx
 /// (employee id, CV, comment) is kept, so a retry never repeats a finished step.
 pub async fn retry(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Export, QueueError> {
     let mut tx = db::begin_write(pool).await?;
-    let status = sqlx::query_scalar!("SELECT status FROM exports WHERE id = ?", id)
+    let row = sqlx::query!("SELECT status, source FROM exports WHERE id = ?", id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(QueueError::NotFound(id))?;
+    let status = row.status;
     let why = match Status::parse(&status) {
+        // the worker runs the webhook pipeline; a plugin export is redone from Pinpoint's form
+        _ if row.source == "plugin" => {
+            Some("it came from Pinpoint's Send to HiBob form: submit the form again there")
+        }
         Some(Status::NeedsAttention | Status::Dead) => None,
         Some(Status::Succeeded) => Some("it already succeeded"),
         Some(Status::Queued) => Some("it is already waiting for its next attempt"),
@@ -654,6 +678,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dead_process_lease_is_recovered_at_start_up() {
+        let (_d, pool) = pool().await;
+        let e = add(&pool, "k5").await;
+        claim(&pool, "old-process", Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert!(claim(&pool, "new", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(recover_abandoned(&pool, "new").await.unwrap(), 1);
+        let job = claim(&pool, "new", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((job.id, job.attempts), (e.export_id, 2));
+    }
+
+    #[tokio::test]
     async fn release_gives_the_attempt_back() {
         let (_d, pool) = pool().await;
         let e = add(&pool, "k4").await;
@@ -663,4 +706,108 @@ mod tests {
         assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));
         assert!(next_due(&pool).await.unwrap().is_some());
     }
+}
+
+/// Where a plugin submit stands when it takes over its export row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginAttempt {
+    pub export_id: i64,
+    /// This submit's attempt number, for its steps.
+    pub attempt: i64,
+    /// The row's status before this submit, `None` for a new row.
+    pub previous_status: Option<String>,
+    /// Known from an earlier submit: the employee must be reused, never created again.
+    pub hibob_employee_id: Option<String>,
+    pub cv_uploaded: bool,
+}
+
+/// Opens (or reopens) the plugin export under `idempotency_key` for one submit.
+///
+/// The row is marked `running` without a lease: the worker claims only queued rows and running
+/// rows whose lease lapsed, so a plugin export, which the submit itself carries out while
+/// Pinpoint waits, is never picked up and run through the webhook pipeline.
+pub async fn begin_plugin_attempt(
+    pool: &SqlitePool,
+    idempotency_key: &str,
+    application_id: &str,
+) -> Result<PluginAttempt, sqlx::Error> {
+    let mut tx = db::begin_write(pool).await?;
+    let existing = sqlx::query!(
+        r#"SELECT id AS "id!", status, attempts, hibob_employee_id,
+                  cv_uploaded AS "cv_uploaded: bool"
+           FROM exports WHERE idempotency_key = ?"#,
+        idempotency_key
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let now = db::now_text();
+    let attempt = match existing {
+        Some(row) => {
+            sqlx::query!(
+                "UPDATE exports
+                 SET status = 'running', attempts = attempts + 1, lease_owner = NULL,
+                     lease_until = NULL, next_attempt_at = ?1, updated_at = ?1,
+                     pinpoint_application_id = CASE WHEN ?2 <> '' THEN ?2
+                                                    ELSE pinpoint_application_id END
+                 WHERE id = ?3",
+                now,
+                application_id,
+                row.id
+            )
+            .execute(&mut *tx)
+            .await?;
+            PluginAttempt {
+                export_id: row.id,
+                attempt: row.attempts + 1,
+                previous_status: Some(row.status),
+                hibob_employee_id: row.hibob_employee_id,
+                cv_uploaded: row.cv_uploaded,
+            }
+        }
+        None => {
+            let export_id = sqlx::query_scalar!(
+                r#"INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+                                        attempts, max_attempts)
+                   VALUES ('plugin', ?, ?, 'running', 1, 1)
+                   RETURNING id AS "id!""#,
+                idempotency_key,
+                application_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            PluginAttempt {
+                export_id,
+                attempt: 1,
+                previous_status: None,
+                hibob_employee_id: None,
+                cv_uploaded: false,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(attempt)
+}
+
+/// Ends a plugin submit's attempt with the result Pinpoint was given.
+pub async fn finish_plugin_attempt(
+    pool: &SqlitePool,
+    id: i64,
+    status: Status,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = db::now_text();
+    let status = status.as_str();
+    sqlx::query!(
+        "UPDATE exports
+         SET status = ?1, last_error = ?2, lease_owner = NULL, lease_until = NULL,
+             next_attempt_at = ?3, updated_at = ?3
+         WHERE id = ?4",
+        status,
+        error,
+        now,
+        id
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod login_throttle;
 pub mod outbound;
 pub mod pinpoint;
 pub mod plugin_contract;
+pub mod plugin_service;
 pub mod secret_box;
 pub mod users;
 pub mod webhook_intake;

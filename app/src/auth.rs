@@ -10,6 +10,8 @@ use crate::error::AppError;
 pub struct Me {
     pub email: String,
     pub role: String,
+    /// HiBob and Pinpoint are simulated on this machine.
+    pub sandbox: bool,
 }
 
 impl Me {
@@ -24,9 +26,11 @@ impl Me {
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Me>, AppError> {
     crate::ssr::no_store();
+    let sandbox = crate::ssr::state()?.credentials.is_sandbox();
     Ok(crate::ssr::current_user().await?.map(|u| Me {
         email: u.email,
         role: u.role.to_string(),
+        sandbox,
     }))
 }
 

@@ -40,8 +40,15 @@ pub fn Console() -> impl IntoView {
 fn Frame(me: Me) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let is_admin = me.is_admin();
+    let sandbox = me.sandbox;
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
+        {sandbox.then(|| view! {
+            <div class="sandbox-banner" role="note">
+                <strong>"Sandbox"</strong>
+                " — HiBob and Pinpoint are simulated on this machine; nothing is sent to the real services."
+            </div>
+        })}
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true">"P→B"</span>

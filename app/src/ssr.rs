@@ -26,6 +26,8 @@ pub struct ConsoleState {
     /// Sessions end after this long regardless of activity.
     pub absolute_session_limit: Duration,
     pub wake_worker: integration::export_queue::WorkerWake,
+    /// This process's own webhook URL on loopback, for sandbox test deliveries.
+    pub own_webhook_url: String,
 }
 
 pub const SESSION_USER: &str = "uid";

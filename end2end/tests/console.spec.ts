@@ -33,7 +33,7 @@ test("sign in, visit every page, save a setting and see it masked, sign out", as
 
   await signIn(page);
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-  await expect(page.getByText("HiBob service user")).toBeVisible();
+  await expect(page.getByText("Sandbox", { exact: true })).toBeVisible();
   await page.waitForLoadState("networkidle");
   await page.screenshot({ path: `${SHOTS}/dashboard.png`, fullPage: true });
   // A marker on window survives only client-side navigation: if it is still there after the
@@ -43,7 +43,7 @@ test("sign in, visit every page, save a setting and see it masked, sign out", as
   const nav = page.getByRole("navigation", { name: "Main" });
   for (const [link, heading] of [
     ["Exports", "Exports"],
-    ["Webhooks", "Webhooks"],
+    ["Webhooks", "Webhook deliveries"],
     ["Mappings", "Mappings"],
     ["Users", "Users"],
     ["Audit", "Audit log"],
@@ -56,8 +56,8 @@ test("sign in, visit every page, save a setting and see it masked, sign out", as
   expect(await page.evaluate(() => (window as any).__stillSamePage)).toBe(true);
 
   const sentinel = "e2e-SENTINEL-token-7d3f9a";
-  await page.getByLabel("HiBob service user token").fill(sentinel);
-  await page.getByLabel("HiBob service user ID").fill("SERVICE-E2E");
+  await page.getByLabel("Plugin token").fill(sentinel);
+  await page.getByLabel("Default start (days after hire)").fill("21");
   await page.getByRole("button", { name: "Save settings" }).click();
   await expect(page.getByText("Settings saved.")).toBeVisible();
   await expect(page.getByText("••••••••3f9a").first()).toBeVisible();
@@ -65,14 +65,14 @@ test("sign in, visit every page, save a setting and see it masked, sign out", as
   expect(html).not.toContain(sentinel);
   await page.reload();
   expect(await page.content()).not.toContain(sentinel);
-  await expect(page.getByText("SERVICE-E2E")).toBeVisible();
+  await expect(page.getByText("sandbox simulator (read-only)").first()).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/settings-saved.png`, fullPage: true });
 
   await page.getByRole("button", { name: "Test HiBob" }).click();
-  await expect(page.locator("[data-test=connection-result]")).toContainText("HiBob");
+  await expect(page.locator("[data-test=connection-result]")).toContainText("Connected to HiBob");
 
   await nav.getByRole("link", { name: "Audit", exact: true }).click();
-  await expect(page.getByText("HiBob service user token set")).toBeVisible();
+  await expect(page.getByText("Plugin token set")).toBeVisible();
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login/);

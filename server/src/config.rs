@@ -48,6 +48,14 @@ pub enum UserCommand {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SandboxMode {
+    /// Sandbox when neither HiBob nor Pinpoint credentials are configured.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Human,
     Json,
@@ -121,6 +129,10 @@ pub struct Config {
     /// start and kept in secret.key, mode 0600, next to the database].
     #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+
+    /// Sandbox mode: simulated HiBob and Pinpoint on loopback, seeded with sample hires.
+    #[arg(long, env = "SANDBOX", value_enum, default_value = "auto")]
+    pub sandbox: SandboxMode,
 
     /// Log format: human-readable lines or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "human")]
@@ -220,6 +232,15 @@ mod tests {
         let c = cli.config;
         assert_eq!(c.public_origin(), "http://127.0.0.1:4000");
         assert!(!c.secure_cookies());
+        // the default itself, whatever DATABASE_URL the test process happens to have
+        use clap::CommandFactory;
+        let default = Cli::command()
+            .get_arguments()
+            .find(|a| a.get_id() == "database_url")
+            .and_then(|a| a.get_default_values().first().cloned())
+            .unwrap();
+        assert_eq!(default, "sqlite://data/pinpoint-hibob.db");
+        let c = parse(&["--database-url", "sqlite://data/pinpoint-hibob.db"]).config;
         assert_eq!(
             c.database_file(),
             Some(PathBuf::from("data/pinpoint-hibob.db"))

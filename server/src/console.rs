@@ -37,6 +37,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub console: ConsoleState,
     pub pool: SqlitePool,
+    pub intake: integration::webhook_intake::WebhookIntake,
 }
 
 pub const SESSION_COOKIE: &str = "pphb_session";
@@ -124,6 +125,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let state = AppState {
         leptos_options: leptos_options.clone(),
         console: console.clone(),
+        intake: integration::webhook_intake::WebhookIntake::start(pool.clone()),
         pool,
     };
 
@@ -147,6 +149,16 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         .route("/metrics", get(ops::metrics))
         .with_state(state.clone());
     let webhook_state = state;
+    // Pinpoint's plugin calls share the console's store and credentials; `POST /` joins the
+    // console page's `GET /` as another method on the same path.
+    let plugin = crate::plugin_routes::router(integration::plugin_service::PluginService::new(
+        console.pool.clone(),
+        console.credentials.clone(),
+        integration::plugin_service::PluginSettings {
+            hibob_timeout: Duration::from_secs(config.outbound_timeout_secs.max(1)),
+            ..Default::default()
+        },
+    ));
 
     ops::metrics_handle();
     let request_id = HeaderName::from_static("x-request-id");
@@ -154,8 +166,9 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         public_origin: config.public_origin(),
     };
     // Outermost last: the request id exists before anything logs, and every error below the
-    // JSON-explaining layer gets a JSON body. The webhook route reads its body within its own
-    // limit (so an oversized delivery is still logged), hence it joins after the general limit.
+    // JSON-explaining layer gets a JSON body. The webhook and plugin routes read their bodies
+    // within their own limits (so an oversized call still gets its own answer and log line),
+    // hence they join after the general limit.
     Ok(app
         .layer(from_fn_with_state(csrf, middleware::refuse_cross_site))
         .layer(RequestBodyLimitLayer::new(config.max_body_kib * 1024))
@@ -164,6 +177,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
                 .route("/webhooks/pinpoint", post(webhooks::receive_pinpoint))
                 .with_state(webhook_state),
         )
+        .merge(plugin)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

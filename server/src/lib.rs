@@ -5,6 +5,8 @@ pub mod config;
 pub mod console;
 pub mod middleware;
 pub mod ops;
+pub mod plugin_routes;
+pub mod sandbox;
 pub mod startup;
 pub mod webhooks;
 pub mod worker;

@@ -52,14 +52,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         startup::FirstAdmin::AlreadyHaveUsers => {}
     }
-    let state = startup::console_state(&config, pool, sealer);
+    let mut state = startup::console_state(&config, pool, sealer);
+    let sandbox = startup::start_sandbox(&config, &mut state).await?;
+    if sandbox.is_some() {
+        eprintln!(
+            "  Sandbox mode: HiBob and Pinpoint are simulated on this machine (no credentials are"
+        );
+        eprintln!(
+            "  configured). Sample hires are being delivered to the webhook; see the dashboard."
+        );
+        eprintln!();
+    }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(startup::export_worker(&config, &state).run(worker_stopped));
+    let seed_state = state.clone();
     let app = console::router(&config, state).await?;
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.site_addr))?;
     tracing::info!(addr = %config.site_addr, url = %public_url, "console listening");
+    if sandbox.is_some() {
+        let seed_state = seed_state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = startup::seed_sandbox(&seed_state).await {
+                tracing::warn!(error = %e, "could not deliver the sandbox's sample hires");
+            }
+        });
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

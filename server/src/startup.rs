@@ -133,6 +133,93 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
     }
 }
 
+/// The address this process can reach itself at (a wildcard listen address is not one).
+fn loopback(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// The sample hires sandbox mode delivers at start-up; the last one has no last name in
+/// Pinpoint (as with anonymised screening), so its export stops and needs attention.
+pub const SANDBOX_SAMPLE_HIRES: [u64; 4] = [1001, 1002, 1003, 1004];
+pub const SANDBOX_INCOMPLETE_HIRE: u64 = 1004;
+
+/// Starts the simulators and points the console at them when sandbox mode applies.
+pub async fn start_sandbox(
+    config: &Config,
+    state: &mut ConsoleState,
+) -> anyhow::Result<Option<crate::sandbox::Simulators>> {
+    use crate::config::SandboxMode;
+    use integration::credentials::CredentialKey as K;
+    let wanted = match config.sandbox {
+        SandboxMode::On => true,
+        SandboxMode::Off => false,
+        SandboxMode::Auto => {
+            !state.credentials.hibob_configured().await?
+                && !state.credentials.pinpoint_configured().await?
+        }
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let creds = crate::sandbox::SandboxCredentials::generate();
+    let sims = crate::sandbox::start(([127, 0, 0, 1], 0).into(), creds.clone()).await?;
+    sims.state.put_application(
+        SANDBOX_INCOMPLETE_HIRE.to_string(),
+        serde_json::json!({
+            "first_name": "Noor",
+            "last_name": null,
+            "email": "noor+1004@example.com",
+        }),
+    );
+    let secret = |s: String| SecretString::from(s);
+    let values = [
+        (K::HibobApiBaseUrl, secret(sims.hibob_base_url.clone())),
+        (
+            K::HibobServiceUserId,
+            secret(creds.hibob_service_user_id.clone()),
+        ),
+        (K::HibobServiceUserToken, secret(creds.hibob_token.clone())),
+        (
+            K::PinpointApiBaseUrl,
+            secret(sims.pinpoint_base_url.clone()),
+        ),
+        (K::PinpointApiKey, secret(creds.pinpoint_api_key.clone())),
+        (
+            K::PinpointWebhookSecret,
+            secret(uuid::Uuid::new_v4().simple().to_string()),
+        ),
+        (K::HibobDefaultSite, secret("London".to_owned())),
+    ]
+    .into_iter()
+    .collect();
+    state.credentials = state.credentials.clone().with_sandbox(values);
+    Ok(Some(sims))
+}
+
+/// Delivers the sample hires to the console's own webhook, signed, over HTTP, once it listens.
+pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
+    use integration::credentials::CredentialKey;
+    use secrecy::ExposeSecret;
+    let secret = state
+        .credentials
+        .get(CredentialKey::PinpointWebhookSecret)
+        .await?
+        .context("sandbox without a webhook secret")?;
+    for id in SANDBOX_SAMPLE_HIRES {
+        integration::webhook_intake::send_signed_hire(
+            &state.own_webhook_url,
+            secret.expose_secret(),
+            id,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
     ConsoleState {
         credentials: Credentials::new(pool.clone(), sealer, config.credentials_from_env()),
@@ -140,5 +227,6 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: Default::default(),
+        own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
     }
 }

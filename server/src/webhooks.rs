@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use integration::webhook_intake::{self, Delivery, Outcome};
+use integration::webhook_intake::{Delivery, Outcome};
 use serde_json::{json, Map, Value};
 
 use crate::{console::AppState, middleware::json_error};
@@ -57,7 +57,10 @@ pub async fn receive_pinpoint(
         client_ip: Some(peer.ip().to_string()),
         too_large,
     };
-    let outcome = webhook_intake::receive(&state.pool, &state.console.credentials, delivery).await;
+    let outcome = state
+        .intake
+        .receive(&state.console.credentials, delivery)
+        .await;
     match outcome {
         Ok(outcome) => {
             let label = match &outcome {
@@ -82,7 +85,7 @@ pub async fn receive_pinpoint(
                     if matches!(other, Outcome::Accepted { .. }) {
                         state.console.wake_worker.wake();
                     }
-                    tracing::info!(outcome = label, "webhook stored");
+                    tracing::debug!(outcome = label, "webhook stored");
                     (StatusCode::OK, Json(json!(other))).into_response()
                 }
             }

@@ -27,6 +27,14 @@ impl Worker {
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(owner = %self.owner, "export worker started");
+        match export_queue::recover_abandoned(&self.pool, &self.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                exports = n,
+                "resuming exports a previous process left running"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot look for abandoned exports"),
+        }
         loop {
             if *shutdown.borrow() {
                 break;

@@ -86,6 +86,11 @@ impl Fakes {
     }
 
     async fn cv_ok(&self, times: u64) {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
+            .mount(&self.hibob)
+            .await;
         Mock::given(method("POST"))
             .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}/shared")))
             .and(body_partial_json(

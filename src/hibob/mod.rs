@@ -363,6 +363,41 @@ impl Client {
         .await
     }
 
+    /// The names of the employee's documents, so an upload interrupted after HiBob stored the
+    /// file is not repeated.
+    pub async fn document_names(
+        &self,
+        employee_id: &str,
+        log: &mut CallLog,
+    ) -> Result<Vec<String>, HibobError> {
+        let path = format!(
+            "/docs/people/{}",
+            outbound::encode_segment(employee_id.trim())
+        );
+        self.send(
+            Method::GET,
+            &path,
+            &[],
+            Payload::Empty,
+            None,
+            log,
+            |reply| {
+                let answer = parse_json(reply, "the documents list")?;
+                Ok(answer
+                    .get("documents")
+                    .and_then(Value::as_array)
+                    .map(|docs| {
+                        docs.iter()
+                            .filter_map(|d| d.get("documentName").and_then(Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            },
+        )
+        .await
+    }
+
     /// Uploads the document's bytes as the multipart part `file`; HiBob names the document after
     /// `file_name`. Files over [`MAX_DOCUMENT_BYTES`] are refused before anything is sent.
     pub async fn upload_document_file(

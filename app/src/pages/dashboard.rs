@@ -75,12 +75,66 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
     })
 }
 
+/// Sandbox mode only: a new sample hire, delivered to this console's webhook exactly as Pinpoint
+/// would (signed, over HTTP).
+#[server(endpoint = "send_test_webhook")]
+pub async fn send_test_webhook() -> Result<String, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::credentials::CredentialKey;
+    use secrecy::ExposeSecret;
+    ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    if !st.credentials.is_sandbox() {
+        return Err(fail(AppError::Invalid(
+            "Test webhooks are only available in sandbox mode.".into(),
+        )));
+    }
+    let secret = st
+        .credentials
+        .get(CredentialKey::PinpointWebhookSecret)
+        .await?
+        .ok_or_else(|| fail(internal("sandbox without a webhook secret")))?;
+    let count = integration::export_queue::counts(&st.pool)
+        .await
+        .map_err(|e| fail(internal(e)))?
+        .iter()
+        .map(|(_, n)| *n)
+        .sum::<i64>();
+    let application_id = 2001 + u64::try_from(count).unwrap_or(0);
+    let status = integration::webhook_intake::send_signed_hire(
+        &st.own_webhook_url,
+        secret.expose_secret(),
+        application_id,
+    )
+    .await
+    .map_err(|e| fail(internal(e)))?;
+    Ok(format!(
+        "Sent application_hired for sample application {application_id}: the webhook answered HTTP {status}."
+    ))
+}
+
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let status = Resource::new(|| (), |_| setup_status());
+    let test_hook = ServerAction::<SendTestWebhook>::new();
+    let status = Resource::new(move || test_hook.version().get(), |_| setup_status());
+    let me = use_context::<crate::auth::Me>();
+    let sandbox = me.as_ref().is_some_and(|m| m.sandbox && m.can_operate());
     view! {
         <Title text="Dashboard" />
         <h1>"Dashboard"</h1>
+        {sandbox.then(|| view! {
+            <section class="panel sandbox-tools">
+                <ActionForm action=test_hook attr:class="inline">
+                    <button type="submit">"Send test webhook"</button>
+                </ActionForm>
+                " "
+                <span class="muted">"Delivers a signed application_hired for a new sample candidate."</span>
+                {move || test_hook.value().get().map(|r| match r {
+                    Ok(m) => view! { <p class="notice ok" role="status">{m}</p> }.into_any(),
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </section>
+        })}
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {

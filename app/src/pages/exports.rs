@@ -232,10 +232,12 @@ fn ExportTable(
                                     <td><a href=href.clone()>{r.id}</a></td>
                                     <td>
                                         <a href=href>
-                                            {if r.candidate.is_empty() {
+                                            {if !r.candidate.is_empty() {
+                                                r.candidate.clone()
+                                            } else if !r.application_id.is_empty() {
                                                 format!("Application {}", r.application_id)
                                             } else {
-                                                r.candidate.clone()
+                                                format!("Export {}", r.id)
                                             }}
                                         </a>
                                         <div class="meta">{r.email.clone()}</div>

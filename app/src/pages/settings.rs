@@ -55,6 +55,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
             env_var: v.env_var,
             secret: v.secret,
             source: match v.source {
+                Source::Sandbox => "sandbox",
                 Source::Environment => "environment",
                 Source::Console => "console",
                 Source::Default => "default",
@@ -139,6 +140,7 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
 fn source_label(source: &str, env_var: &str) -> String {
     match source {
         "environment" => format!("set by {env_var} (read-only)"),
+        "sandbox" => "sandbox simulator (read-only)".to_owned(),
         "console" => "saved here".to_owned(),
         "default" => "default".to_owned(),
         _ => "not set".to_owned(),
@@ -187,7 +189,7 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
     let id = format!("cred-{}", row.key);
-    let read_only = !can_edit || row.source == "environment";
+    let read_only = !can_edit || matches!(row.source.as_str(), "environment" | "sandbox");
     let current = row.display.clone().unwrap_or_else(|| "—".to_owned());
     let updated = row.updated_at.clone().map(|at| match &row.updated_by {
         Some(by) => format!("Updated {} by {by}", when(&at)),
