@@ -228,6 +228,26 @@ impl Pipeline {
             })
             .await?;
 
+        // who this is, even if the mapping below fails
+        let name = [
+            application.first_name.as_deref(),
+            application.last_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+        export_queue::set_candidate(
+            at.pool,
+            export.id,
+            Some(name.as_str()).filter(|n| !n.is_empty()),
+            application.email.as_deref(),
+            None,
+        )
+        .await?;
+
         let started = Instant::now();
         let hired_on = chrono::NaiveDate::parse_from_str(
             export.created_at.get(..10).unwrap_or_default(),

@@ -23,6 +23,17 @@ impl Me {
     }
 }
 
+/// The signed-in person, loaded once by the console frame and shared with pages.
+pub type MeResource = Resource<Result<Option<Me>, AppError>>;
+
+/// The signed-in person, for a page's async block (`None` while signed out or on error).
+pub async fn current_me() -> Option<Me> {
+    match use_context::<MeResource>() {
+        Some(me) => me.await.ok().flatten(),
+        None => None,
+    }
+}
+
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<Me>, AppError> {
     crate::ssr::no_store();

@@ -6,20 +6,22 @@ use leptos_router::{
     hooks::use_location,
 };
 
-use crate::auth::{whoami, Logout, Me};
+use crate::auth::{whoami, Logout, Me, MeResource};
 
+/// The frame renders at once and the page's own content beside it: a page's data must not wait
+/// inside the frame's asynchronous block, where it would be created outside the request's
+/// context on the server. Signed-out browsers are redirected by the server before any of this.
 #[component]
 pub fn Console() -> impl IntoView {
-    let me = Resource::new(|| (), |_| whoami());
+    let me: MeResource = Resource::new(|| (), |_| whoami());
+    provide_context(me);
     let location = use_location();
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <a class="skip" href="#main">"Skip to content"</a>
+        <Suspense fallback=|| view! { <header class="topbar"><span class="brand">"Pinpoint → HiBob"</span></header> }>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(Some(me)) => {
-                        provide_context(me.clone());
-                        view! { <Frame me /> }.into_any()
-                    }
+                    Ok(Some(me)) => view! { <Frame me /> }.into_any(),
                     Ok(None) => {
                         let next = location.pathname.get_untracked();
                         let target = if next == "/" {
@@ -33,6 +35,9 @@ pub fn Console() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <main id="main" tabindex="-1">
+            <Outlet />
+        </main>
     }
 }
 
@@ -42,7 +47,6 @@ fn Frame(me: Me) -> impl IntoView {
     let is_admin = me.is_admin();
     let sandbox = me.sandbox;
     view! {
-        <a class="skip" href="#main">"Skip to content"</a>
         {sandbox.then(|| view! {
             <div class="sandbox-banner" role="note">
                 <strong>"Sandbox"</strong>
@@ -73,8 +77,5 @@ fn Frame(me: Me) -> impl IntoView {
                 </ActionForm>
             </div>
         </header>
-        <main id="main" tabindex="-1">
-            <Outlet />
-        </main>
     }
 }

@@ -25,6 +25,7 @@ test("sandbox hires become exports; the failed one shows why on its timeline", a
   const failed = page.getByRole("row").nth(1);
   await expect(failed).toContainText("Needs attention");
   await failed.getByRole("link").first().click();
+  await expect(page).toHaveURL(/\/exports\/\d+$/);
   await expect(page.getByRole("heading", { level: 1 })).toContainText("Export");
   await expect(page.getByText("surname: the Pinpoint application has no last name").first()).toBeVisible();
   await expect(page.getByText("Webhook application_hired received")).toBeVisible();
@@ -49,6 +50,6 @@ test("the webhook log lists a badly signed delivery as rejected", async ({ page,
   await page.goto("/webhooks?outcome=rejected");
   await expect(page.getByText("bad signature").first()).toBeVisible();
   await page.goto("/webhooks");
-  await expect(page.getByText("Accepted").first()).toBeVisible();
+  await expect(page.getByRole("cell", { name: "Accepted" }).first()).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/webhooks-log.png`, fullPage: true });
 });

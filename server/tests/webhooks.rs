@@ -584,7 +584,7 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         "{titles:?}"
     );
     assert!(
-        titles.iter().any(|t| t.contains("Created the employee")),
+        titles.iter().any(|t| t.contains("Create the employee")),
         "{titles:?}"
     );
     assert_eq!(detail["retryable"], true);

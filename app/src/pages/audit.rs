@@ -64,8 +64,10 @@ const ACTIONS: [(&str, &str); 5] = [
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
+    // Read once: filters are a plain GET form and paging links load a new page, so the query
+    // never changes under a rendered page (and the resource is not re-run during hydration).
     let params = move || {
-        let q = query.read();
+        let q = query.read_untracked();
         (
             q.get("action").filter(|s| !s.is_empty()),
             q.get("search").filter(|s| !s.is_empty()),
@@ -160,7 +162,7 @@ pub fn AuditPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            {older.map(|href| view! { <p><a href=href>"Older entries →"</a></p> })}
+                            {older.map(|href| view! { <p><a href=href rel="external">"Older entries →"</a></p> })}
                         }
                             .into_any()
                     }

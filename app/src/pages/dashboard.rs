@@ -117,12 +117,19 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
 pub fn DashboardPage() -> impl IntoView {
     let test_hook = ServerAction::<SendTestWebhook>::new();
     let status = Resource::new(move || test_hook.version().get(), |_| setup_status());
-    let me = use_context::<crate::auth::Me>();
-    let sandbox = me.as_ref().is_some_and(|m| m.sandbox && m.can_operate());
+    let sandbox = Resource::new(
+        || (),
+        |_| async {
+            crate::auth::current_me()
+                .await
+                .is_some_and(|m| m.sandbox && m.can_operate())
+        },
+    );
     view! {
         <Title text="Dashboard" />
         <h1>"Dashboard"</h1>
-        {sandbox.then(|| view! {
+        <Suspense fallback=|| ()>
+        {move || Suspend::new(async move { sandbox.await.then(|| view! {
             <section class="panel sandbox-tools">
                 <ActionForm action=test_hook attr:class="inline">
                     <button type="submit">"Send test webhook"</button>
@@ -134,7 +141,8 @@ pub fn DashboardPage() -> impl IntoView {
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </section>
-        })}
+        })})}
+        </Suspense>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match status.await {

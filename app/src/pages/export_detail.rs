@@ -4,7 +4,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::Me,
+    auth::current_me,
     error::AppError,
     pages::{load_error, status_badge, when, FormResult},
 };
@@ -41,12 +41,12 @@ pub struct ExportView {
 
 fn step_title(step: &str) -> String {
     match step {
-        "fetch_application" => "Fetched the application from Pinpoint".into(),
-        "map" => "Built the HiBob employee".into(),
-        "search_employee" => "Looked for the employee in HiBob".into(),
-        "create_employee" => "Created the employee in HiBob".into(),
-        "upload_cv" => "Uploaded the CV to HiBob".into(),
-        "comment" => "Commented on the Pinpoint application".into(),
+        "fetch_application" => "Fetch the application from Pinpoint".into(),
+        "map" => "Build the HiBob employee".into(),
+        "search_employee" => "Look for the employee in HiBob".into(),
+        "create_employee" => "Create the employee in HiBob".into(),
+        "upload_cv" => "Upload the CV to HiBob".into(),
+        "comment" => "Comment on the Pinpoint application".into(),
         other => other.replace('_', " "),
     }
 }
@@ -150,13 +150,12 @@ pub fn ExportDetailPage() -> impl IntoView {
             }
         },
     );
-    let me = use_context::<Me>();
-    let can_retry = me.as_ref().is_some_and(Me::can_operate);
     view! {
         <Title text="Export" />
         <p><a href="/exports">"← All exports"</a></p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let can_retry = current_me().await.is_some_and(|m| m.can_operate());
                 match data.await {
                     Err(e) => load_error(e),
                     Ok(x) => {

@@ -89,8 +89,10 @@ const STATUSES: [(&str, &str); 6] = [
 #[component]
 pub fn ExportsPage() -> impl IntoView {
     let query = use_query_map();
+    // Read once: filters are a plain GET form and paging links load a new page, so the query
+    // never changes under a rendered page (and the resource is not re-run during hydration).
     let params = move || {
-        let q = query.read();
+        let q = query.read_untracked();
         let text = |k: &str| q.get(k).filter(|s| !s.is_empty());
         (
             text("status"),
@@ -154,7 +156,7 @@ pub fn ExportsPage() -> impl IntoView {
                                     .iter()
                                     .map(|(s, n)| {
                                         view! {
-                                            <a class="count" href=format!("/exports?status={s}")>
+                                            <a class="count" rel="external" href=format!("/exports?status={s}")>
                                                 {status_badge(s)}
                                                 " "
                                                 <strong>{*n}</strong>
@@ -258,7 +260,7 @@ fn ExportTable(
                 </tbody>
             </table>
         </div>
-        {older.map(|href| view! { <p><a href=href>"Older exports →"</a></p> })}
+        {older.map(|href| view! { <p><a href=href rel="external">"Older exports →"</a></p> })}
     }
         .into_any()
 }

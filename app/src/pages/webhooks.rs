@@ -54,8 +54,10 @@ pub async fn list_deliveries(
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
     let query = use_query_map();
+    // Read once: filters are a plain GET form and paging links load a new page, so the query
+    // never changes under a rendered page (and the resource is not re-run during hydration).
     let params = move || {
-        let q = query.read();
+        let q = query.read_untracked();
         (
             q.get("outcome").filter(|s| !s.is_empty()),
             q.get("before").and_then(|b| b.parse::<i64>().ok()),
@@ -124,7 +126,7 @@ pub fn WebhooksPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            {older.map(|href| view! { <p><a href=href>"Older deliveries →"</a></p> })}
+                            {older.map(|href| view! { <p><a href=href rel="external">"Older deliveries →"</a></p> })}
                         }.into_any()
                     }
                 }
