@@ -608,6 +608,29 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
     assert_eq!(again.status(), 422, "already queued");
     assert!(again.text().await.unwrap().contains("already waiting"));
     app.worker.run_once().await.unwrap().unwrap();
+    let forbidden = app
+        .call(
+            &viewer,
+            "retry_matching_exports",
+            &[("status", "needs_attention")],
+        )
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    let bulk: Value = app
+        .call(
+            &operator,
+            "retry_matching_exports",
+            &[("status", "needs_attention"), ("search", "jane")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bulk,
+        json!(1),
+        "it failed again, and the bulk retry queues it again"
+    );
     let audit: Vec<String> =
         sqlx::query_scalar("SELECT actor_email FROM audit_log WHERE action = 'export.retried'")
             .fetch_all(&app.pool)

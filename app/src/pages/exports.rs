@@ -77,6 +77,31 @@ pub async fn list_exports(
     })
 }
 
+/// Queues again every stopped export matching the list's filters (needs attention or dead).
+#[server(endpoint = "retry_matching_exports")]
+pub async fn retry_matching_exports(
+    status: Option<String>,
+    search: Option<String>,
+) -> Result<usize, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::export_queue::{self, ExportFilter};
+    let user = ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    let filter = ExportFilter {
+        status,
+        search,
+        ..Default::default()
+    };
+    let ids = export_queue::retry_matching(&st.pool, &actor, &filter)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    if !ids.is_empty() {
+        st.wake_worker.wake();
+    }
+    Ok(ids.len())
+}
+
 const STATUSES: [(&str, &str); 6] = [
     ("", "Any status"),
     ("needs_attention", "Needs attention"),
@@ -101,9 +126,11 @@ pub fn ExportsPage() -> impl IntoView {
             q.get("before").and_then(|b| b.parse::<i64>().ok()),
         )
     };
-    let data = Resource::new(params, |(status, source, search, before)| {
-        list_exports(status, source, search, before)
-    });
+    let bulk = ServerAction::<RetryMatchingExports>::new();
+    let data = Resource::new(
+        move || (params(), bulk.version().get()),
+        |((status, source, search, before), _)| list_exports(status, source, search, before),
+    );
     view! {
         <Title text="Exports" />
         <h1>"Exports"</h1>
@@ -149,7 +176,24 @@ pub fn ExportsPage() -> impl IntoView {
                     Err(e) => load_error(e),
                     Ok(view) => {
                         let (status, source, search, _) = params();
+                        let stopped = status.as_deref().is_some_and(|s| s == "needs_attention" || s == "dead");
+                        let can_retry = crate::auth::current_me().await.is_some_and(|m| m.can_operate());
+                        let (bulk_status, bulk_search) = (status.clone(), search.clone());
+                        let bulk_form = (stopped && can_retry && !view.rows.is_empty()).then(move || {
+                            view! {
+                                <ActionForm action=bulk attr:class="inline bulk-retry">
+                                    <input type="hidden" name="status" value=bulk_status.unwrap_or_default() />
+                                    <input type="hidden" name="search" value=bulk_search.unwrap_or_default() />
+                                    <button type="submit" class="primary">"Retry all matching exports"</button>
+                                </ActionForm>
+                            }
+                        });
                         view! {
+                            {bulk_form}
+                            {move || bulk.value().get().map(|r| match r {
+                                Ok(n) => view! { <p class="notice ok" role="status">{format!("{n} export(s) queued for another attempt.")}</p> }.into_any(),
+                                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                            })}
                             <p class="counts">
                                 {view
                                     .counts
