@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, urlencode, when},
+    pages::{load_error, older_page_href, when},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,19 +117,13 @@ pub fn AuditPage() -> impl IntoView {
                     }
                     Ok(rows) => {
                         let (action, search, _) = params();
-                        let older = (rows.len() as i64 == PAGE_SIZE)
-                            .then(|| rows.last().map(|r| r.id))
-                            .flatten()
-                            .map(|last| {
-                                let mut href = format!("/audit?before={last}");
-                                if let Some(a) = &action {
-                                    href.push_str(&format!("&action={}", urlencode(a)));
-                                }
-                                if let Some(s) = &search {
-                                    href.push_str(&format!("&search={}", urlencode(s)));
-                                }
-                                href
-                            });
+                        let older = older_page_href(
+                            "/audit",
+                            rows.len(),
+                            PAGE_SIZE,
+                            rows.last().map(|r| r.id),
+                            &[("action", &action), ("search", &search)],
+                        );
                         view! {
                             <div class="table-wrap">
                                 <table class="data">

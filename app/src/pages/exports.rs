@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, status_badge, urlencode, when},
+    pages::{load_error, older_page_href, status_badge, when},
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -238,22 +238,17 @@ fn ExportTable(
         }
             .into_any();
     }
-    let older = (rows.len() as i64 == PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten()
-        .map(|last| {
-            let mut href = format!("/exports?before={last}");
-            for (k, v) in [
-                ("status", &status),
-                ("source", &source),
-                ("search", &search),
-            ] {
-                if let Some(v) = v {
-                    href.push_str(&format!("&{k}={}", urlencode(v)));
-                }
-            }
-            href
-        });
+    let older = older_page_href(
+        "/exports",
+        rows.len(),
+        PAGE_SIZE,
+        rows.last().map(|r| r.id),
+        &[
+            ("status", &status),
+            ("source", &source),
+            ("search", &search),
+        ],
+    );
     view! {
         <div class="table-wrap">
             <table class="data">

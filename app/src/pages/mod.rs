@@ -71,7 +71,7 @@ pub fn status_badge(status: &str) -> AnyView {
 }
 
 /// Percent-encodes a query value for links built on the server and in the browser alike.
-pub fn urlencode(text: &str) -> String {
+fn urlencode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -81,6 +81,25 @@ pub fn urlencode(text: &str) -> String {
         }
     }
     out
+}
+
+/// The "older" link of a keyset-paginated list: present only when the page is full, continuing
+/// after `last_id` with the same filters.
+pub fn older_page_href(
+    path: &str,
+    shown: usize,
+    page_size: i64,
+    last_id: Option<i64>,
+    filters: &[(&str, &Option<String>)],
+) -> Option<String> {
+    let last = last_id.filter(|_| i64::try_from(shown).is_ok_and(|n| n == page_size))?;
+    let mut href = format!("{path}?before={last}");
+    for (key, value) in filters {
+        if let Some(value) = value {
+            href.push_str(&format!("&{key}={}", urlencode(value)));
+        }
+    }
+    Some(href)
 }
 
 /// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.
@@ -93,6 +112,26 @@ pub fn when(stored: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn older_link_only_for_full_pages_and_keeps_filters() {
+        let search = Some("a&b %".to_owned());
+        let none = None;
+        assert_eq!(
+            super::older_page_href(
+                "/exports",
+                50,
+                50,
+                Some(7),
+                &[("search", &search), ("status", &none)]
+            ),
+            Some("/exports?before=7&search=a%26b%20%25".to_owned())
+        );
+        assert_eq!(
+            super::older_page_href("/exports", 12, 50, Some(7), &[]),
+            None
+        );
+    }
+
     #[test]
     fn when_is_readable() {
         assert_eq!(

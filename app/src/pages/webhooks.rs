@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, status_badge, when},
+    pages::{load_error, older_page_href, status_badge, when},
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -93,10 +93,13 @@ pub fn WebhooksPage() -> impl IntoView {
                     }.into_any(),
                     Ok(rows) => {
                         let outcome = params().0;
-                        let older = (rows.len() as i64 == PAGE_SIZE).then(|| rows.last().map(|r| r.id)).flatten().map(|last| match &outcome {
-                            Some(o) => format!("/webhooks?before={last}&outcome={o}"),
-                            None => format!("/webhooks?before={last}"),
-                        });
+                        let older = older_page_href(
+                            "/webhooks",
+                            rows.len(),
+                            PAGE_SIZE,
+                            rows.last().map(|r| r.id),
+                            &[("outcome", &outcome)],
+                        );
                         view! {
                             <div class="table-wrap">
                                 <table class="data">
