@@ -28,6 +28,24 @@ pub enum AttemptOutcome {
     },
     /// A problem a person must fix (bad data, refused credentials): no blind retry.
     NeedsAttention(String),
+    /// Not attempted: HiBob's rate-limit window is spent; run again after `delay`.
+    Deferred {
+        delay: Duration,
+    },
+}
+
+/// Keeps the client's last rate-limit reading when the attempt ends, however it ends.
+struct RememberLimit<'a> {
+    client: &'a hibob::Client,
+    slot: &'a std::sync::Mutex<Option<crate::outbound::RateLimit>>,
+}
+
+impl Drop for RememberLimit<'_> {
+    fn drop(&mut self) {
+        if let (Some(limit), Ok(mut slot)) = (self.client.rate_limit(), self.slot.lock()) {
+            *slot = Some(limit);
+        }
+    }
 }
 
 /// The delay before attempt `attempt + 1`: exponential from 10 s, capped at 30 minutes, with
@@ -81,6 +99,9 @@ pub struct Pipeline {
     pool: SqlitePool,
     credentials: Credentials,
     timeout: Option<Duration>,
+    /// HiBob's rate-limit window as last seen, kept across attempts (each attempt builds its
+    /// client afresh) so the worker waits for the reset instead of spending a request on a 429.
+    hibob_limit: std::sync::Arc<std::sync::Mutex<Option<crate::outbound::RateLimit>>>,
 }
 
 struct Attempt<'a> {
@@ -145,6 +166,7 @@ impl Pipeline {
             pool,
             credentials,
             timeout: None,
+            hibob_limit: Default::default(),
         }
     }
 
@@ -176,14 +198,25 @@ impl Pipeline {
         }
     }
 
+    /// How long HiBob's last answers said to wait before another request, if the window is spent.
+    fn hibob_pause(&self) -> Option<Duration> {
+        let now = chrono::Utc::now();
+        let seen = self.hibob_limit.lock().ok()?.clone()?;
+        seen.is_exhausted(now).then(|| seen.wait(now))
+    }
+
     /// Runs the export's remaining steps once.
     pub async fn run(&self, export: &Export) -> AttemptOutcome {
+        if let Some(delay) = self.hibob_pause() {
+            return AttemptOutcome::Deferred { delay };
+        }
         let attempt = Attempt {
             pool: &self.pool,
             export_id: export.id,
             attempt: export.attempts,
         };
-        match self.steps(&attempt, export).await {
+        let result = self.steps(&attempt, export).await;
+        match result {
             Ok(()) => AttemptOutcome::Succeeded,
             Err(Failure::Attention(error)) => AttemptOutcome::NeedsAttention(error),
             Err(Failure::Retry(wait, error)) => AttemptOutcome::RetryLater {
@@ -212,6 +245,10 @@ impl Pipeline {
             pinpoint = pinpoint.with_timeout(t).map_err(|e| client_error(&e))?;
             hibob = hibob.with_timeout(t).map_err(|e| client_error(&e))?;
         }
+        let _remember = RememberLimit {
+            client: &hibob,
+            slot: &self.hibob_limit,
+        };
 
         let started = Instant::now();
         let mut log = CallLog::new();

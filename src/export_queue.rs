@@ -433,12 +433,25 @@ pub async fn recover_abandoned(pool: &SqlitePool, owner: &str) -> Result<u64, sq
 
 /// Gives a job back without counting the attempt, e.g. when the worker stops mid-job.
 pub async fn release(pool: &SqlitePool, id: i64, owner: &str) -> Result<(), sqlx::Error> {
-    let now = db::now_text();
+    release_until(pool, id, owner, Duration::ZERO).await
+}
+
+/// Gives a job back uncounted, due again after `delay` (HiBob asked us to wait).
+pub async fn release_until(
+    pool: &SqlitePool,
+    id: i64,
+    owner: &str,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    let now = chrono::Utc::now();
+    let due = db::time_text(now + chrono::Duration::from_std(delay).unwrap_or_default());
+    let now = db::time_text(now);
     sqlx::query!(
         "UPDATE exports
          SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL,
-             lease_until = NULL, next_attempt_at = ?1, updated_at = ?1
-         WHERE id = ?2 AND status = 'running' AND lease_owner = ?3",
+             lease_until = NULL, next_attempt_at = ?1, updated_at = ?2
+         WHERE id = ?3 AND status = 'running' AND lease_owner = ?4",
+        due,
         now,
         id,
         owner

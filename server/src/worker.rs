@@ -109,6 +109,11 @@ impl Worker {
     async fn settle(&self, job: &export_queue::Export, outcome: AttemptOutcome) {
         let id = job.id;
         let result = match &outcome {
+            AttemptOutcome::Deferred { delay } => {
+                export_queue::release_until(&self.pool, id, &self.owner, *delay)
+                    .await
+                    .map(|()| true)
+            }
             AttemptOutcome::Succeeded => export_queue::succeed(&self.pool, id, &self.owner).await,
             AttemptOutcome::NeedsAttention(error) => {
                 export_queue::needs_attention(&self.pool, id, &self.owner, error).await
@@ -122,6 +127,7 @@ impl Worker {
             }
         };
         let label = match &outcome {
+            AttemptOutcome::Deferred { .. } => "deferred",
             AttemptOutcome::Succeeded => "succeeded",
             AttemptOutcome::NeedsAttention(_) => "needs_attention",
             AttemptOutcome::RetryLater { .. } if job.attempts >= job.max_attempts => "dead",

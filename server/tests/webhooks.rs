@@ -646,3 +646,54 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         .unwrap();
     assert_eq!(deliveries.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attempt() {
+    let fakes = Fakes::start().await;
+    let reset = chrono::Utc::now().timestamp() + 30;
+    Mock::given(method("POST"))
+        .and(path("/v1/people/search"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"employees": []}))
+                .insert_header("X-RateLimit-Limit", "50")
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", reset.to_string().as_str()),
+        )
+        .expect(1)
+        .mount(&fakes.hibob)
+        .await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    fakes.comments_ok(1).await;
+    let app = fakes.app().await;
+    for id in [1, 2] {
+        let body = hired(id);
+        deliver(&app, &body, Some(&sign(&body))).await;
+    }
+    let (_, first) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(first, AttemptOutcome::Succeeded);
+    let (second_id, second) = app.worker.run_once().await.unwrap().unwrap();
+    let AttemptOutcome::Deferred { delay } = second else {
+        panic!("{second:?}")
+    };
+    assert!(
+        delay > Duration::from_secs(20) && delay <= Duration::from_secs(31),
+        "{delay:?}"
+    );
+    let (status, attempts): (String, i64) =
+        sqlx::query_as("SELECT status, attempts FROM exports WHERE id = ?")
+            .bind(second_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("queued", 0),
+        "no attempt was spent"
+    );
+    assert!(
+        app.worker.run_once().await.unwrap().is_none(),
+        "not due before the reset"
+    );
+}
