@@ -201,7 +201,7 @@ impl Pipeline {
     /// How long HiBob's last answers said to wait before another request, if the window is spent.
     fn hibob_pause(&self) -> Option<Duration> {
         let now = chrono::Utc::now();
-        let seen = self.hibob_limit.lock().ok()?.clone()?;
+        let seen = (*self.hibob_limit.lock().ok()?)?;
         seen.is_exhausted(now).then(|| seen.wait(now))
     }
 
