@@ -31,6 +31,18 @@ fn report(name: &str, mut lat: Vec<Duration>, wall: Duration) {
     );
 }
 
+/// HiBob refuses digits in names, so each bench person gets a name spelled in letters.
+fn letters(mut i: usize) -> String {
+    let mut out = String::from("Person");
+    loop {
+        out.push(char::from(b'a' + (i % 26) as u8));
+        i /= 26;
+        if i == 0 {
+            return out;
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let requests = std::env::args()
@@ -123,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..submits {
         let body = json!({"formFields": [
-            {"key": "firstName", "value": "Bench"}, {"key": "lastName", "value": format!("Person{i}")},
+            {"key": "firstName", "value": "Bench"}, {"key": "lastName", "value": letters(i)},
             {"key": "email", "value": format!("bench{i}@example.com")},
             {"key": "startDate", "value": "2027-01-04"}, {"key": "site", "value": "London"},
             {"key": "cvDocument", "value": {"url": "https://files.example.com/cv.pdf", "name": "CV.pdf"}},
