@@ -189,6 +189,10 @@ struct Inner {
     sealer: SecretBox,
     from_env: HashMap<CredentialKey, SecretString>,
     sandbox: HashMap<CredentialKey, SecretString>,
+    /// Decrypted console values, so the webhook and plugin hot paths do not read and decrypt a
+    /// row per request. Filled on first use, emptied by `save`; one console process owns a
+    /// database, so no other writer can make it stale.
+    stored_cache: std::sync::Mutex<HashMap<CredentialKey, Option<SecretString>>>,
 }
 
 impl fmt::Debug for Credentials {
@@ -271,6 +275,7 @@ impl Credentials {
                 sealer,
                 from_env,
                 sandbox: HashMap::new(),
+                stored_cache: Default::default(),
             }),
         }
     }
@@ -283,6 +288,7 @@ impl Credentials {
             sealer: self.inner.sealer.clone(),
             from_env: self.inner.from_env.clone(),
             sandbox: values,
+            stored_cache: Default::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -298,15 +304,28 @@ impl Credentials {
         self.inner.from_env.contains_key(&key) || self.inner.sandbox.contains_key(&key)
     }
 
-    async fn stored(&self, key: CredentialKey) -> Result<Option<String>, CredentialError> {
+    async fn stored(&self, key: CredentialKey) -> Result<Option<SecretString>, CredentialError> {
+        if let Some(cached) = self
+            .inner
+            .stored_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(cached);
+        }
         let name = key.as_str();
         let row = sqlx::query_scalar!("SELECT ciphertext FROM credentials WHERE key = ?", name)
             .fetch_optional(&self.inner.pool)
             .await?;
-        match row {
-            Some(sealed) => Ok(Some(self.inner.sealer.open(name, &sealed)?)),
-            None => Ok(None),
+        let value = match row {
+            Some(sealed) => Some(SecretString::from(self.inner.sealer.open(name, &sealed)?)),
+            None => None,
+        };
+        if let Ok(mut cache) = self.inner.stored_cache.lock() {
+            cache.insert(key, value.clone());
         }
+        Ok(value)
     }
 
     /// The value in force: environment, then console, then the built-in default.
@@ -318,7 +337,7 @@ impl Credentials {
             return Ok(Some(v.clone()));
         }
         if let Some(v) = self.stored(key).await? {
-            return Ok(Some(SecretString::from(v)));
+            return Ok(Some(v));
         }
         Ok(key
             .default_value()
@@ -441,6 +460,9 @@ impl Credentials {
             .await?;
         }
         tx.commit().await?;
+        if let Ok(mut cache) = self.inner.stored_cache.lock() {
+            cache.clear();
+        }
         Ok(changed)
     }
 
@@ -531,6 +553,12 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, CredentialError::SetByEnvironment(..)));
+        // read (and cache) the absence first: a save must not leave the cache stale
+        assert!(creds
+            .get(CredentialKey::HibobServiceUserId)
+            .await
+            .unwrap()
+            .is_none());
         creds
             .save(
                 &actor,
