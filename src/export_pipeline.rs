@@ -5,16 +5,17 @@
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use secrecy::ExposeSecret;
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::{CredentialKey, Credentials},
-    default_mapping::{self, ExportDefaults},
+    credentials::Credentials,
     export_queue::{self, Export, StepRecord},
     hibob::{self, DocFolder, HibobError},
+    mapping::EmployeeDraft,
+    mapping_service::MappingService,
     outbound::{CallLog, Exchange},
     pinpoint::{self, PinpointError},
+    variables,
 };
 
 /// How the attempt ended, for the queue to act on.
@@ -98,6 +99,7 @@ impl From<sqlx::Error> for Failure {
 pub struct Pipeline {
     pool: SqlitePool,
     credentials: Credentials,
+    mappings: MappingService,
     timeout: Option<Duration>,
     /// HiBob's rate-limit window as last seen, kept across attempts (each attempt builds its
     /// client afresh) so the worker waits for the reset instead of spending a request on a 429.
@@ -163,6 +165,7 @@ impl Attempt<'_> {
 impl Pipeline {
     pub fn new(pool: SqlitePool, credentials: Credentials) -> Self {
         Self {
+            mappings: MappingService::new(pool.clone(), credentials.clone()),
             pool,
             credentials,
             timeout: None,
@@ -170,32 +173,16 @@ impl Pipeline {
         }
     }
 
+    /// Shares the console's mapping service (its caches, and its "refresh HiBob fields").
+    pub fn with_mappings(mut self, mappings: MappingService) -> Self {
+        self.mappings = mappings;
+        self
+    }
+
     /// Overrides the clients' per-request timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
-    }
-
-    async fn defaults(&self) -> ExportDefaults {
-        let site = self
-            .credentials
-            .get(CredentialKey::HibobDefaultSite)
-            .await
-            .ok()
-            .flatten()
-            .map(|s| s.expose_secret().to_owned());
-        let days = self
-            .credentials
-            .get(CredentialKey::DefaultStartDays)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|s| s.expose_secret().trim().parse::<i64>().ok())
-            .unwrap_or(14);
-        ExportDefaults {
-            site,
-            start_days_after_hire: days,
-        }
     }
 
     /// How long HiBob's last answers said to wait before another request, if the window is spent.
@@ -285,35 +272,7 @@ impl Pipeline {
         )
         .await?;
 
-        let started = Instant::now();
-        let hired_on = chrono::NaiveDate::parse_from_str(
-            export.created_at.get(..10).unwrap_or_default(),
-            "%Y-%m-%d",
-        )
-        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
-        let draft = match default_mapping::employee_from_application(
-            &application,
-            &self.defaults().await,
-            hired_on,
-        ) {
-            Ok(draft) => {
-                at.record(
-                    "map",
-                    "ok",
-                    &draft.body.to_string(),
-                    CallLog::new(),
-                    started,
-                )
-                .await?;
-                draft
-            }
-            Err(e) => {
-                let detail = format!("cannot build the employee: {e}");
-                at.record("map", "failed", &detail, CallLog::new(), started)
-                    .await?;
-                return Err(Failure::Attention(detail));
-            }
-        };
+        let draft = self.map(at, export, &hibob, &application).await?;
         export_queue::set_candidate(
             at.pool,
             export.id,
@@ -393,13 +352,77 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Builds the employee with the export's mapping version (the current one on its first
+    /// attempt, then pinned, so automatic retries send the same body).
+    async fn map(
+        &self,
+        at: &Attempt<'_>,
+        export: &Export,
+        hibob: &hibob::Client,
+        application: &pinpoint::Application,
+    ) -> Result<EmployeeDraft, Failure> {
+        let started = Instant::now();
+        let mut log = CallLog::new();
+        let version = match export.mapping_version {
+            Some(v) => v,
+            None => self
+                .mappings
+                .current_id()
+                .await
+                .map_err(|e| Failure::Retry(None, e.to_string()))?,
+        };
+        let attention = |detail: String| async {
+            at.record("map", "failed", &detail, CallLog::new(), started)
+                .await?;
+            Err::<EmployeeDraft, Failure>(Failure::Attention(detail))
+        };
+        let compiled = match self.mappings.compiled(version).await {
+            Ok(c) => c,
+            Err(e) => return attention(format!("mapping v{version} cannot be used: {e}")).await,
+        };
+        let (schema, note) = match self.mappings.schema_for_export(hibob, &mut log).await {
+            Ok(found) => found,
+            Err(e) => {
+                let detail = format!("HiBob's field list could not be read: {e}");
+                at.record("map", "failed", &detail, log, started).await?;
+                return Err(e.into());
+            }
+        };
+        let hired_on = chrono::NaiveDate::parse_from_str(
+            export.created_at.get(..10).unwrap_or_default(),
+            "%Y-%m-%d",
+        )
+        .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+        let values =
+            variables::from_application(application, &self.mappings.setting(hired_on).await);
+        export_queue::set_mapping_version(at.pool, export.id, version).await?;
+        match compiled.render(&values, &schema) {
+            Ok(rendered) => {
+                let mut detail = format!("mapping v{version}: {}", rendered.draft.body);
+                if let Some(note) = note {
+                    detail.push_str(&format!(
+                        " (HiBob's field list was not available: {note}; values sent as written)"
+                    ));
+                }
+                at.record("map", "ok", &detail, log, started).await?;
+                Ok(rendered.draft)
+            }
+            Err(e) => {
+                attention(format!(
+                    "cannot build the employee with mapping v{version}: {e}"
+                ))
+                .await
+            }
+        }
+    }
+
     /// Search before create, and keep the id the moment it is known: a crash between HiBob's
     /// answer and our commit is then healed by the next attempt's search.
     async fn find_or_create(
         &self,
         at: &Attempt<'_>,
         hibob: &hibob::Client,
-        draft: &default_mapping::EmployeeDraft,
+        draft: &EmployeeDraft,
     ) -> Result<String, Failure> {
         let started = Instant::now();
         let mut log = CallLog::new();

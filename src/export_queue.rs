@@ -103,6 +103,8 @@ pub struct Export {
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The mapping version its body was built with (or will be, when `None`: the current one).
+    pub mapping_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +228,8 @@ pub async fn find(pool: &SqlitePool, id: i64) -> Result<Option<Export>, sqlx::Er
         r#"SELECT id AS "id!", source, idempotency_key, pinpoint_application_id, status, attempts,
                   max_attempts, next_attempt_at, candidate_name, candidate_email, start_date,
                   hibob_employee_id, cv_uploaded AS "cv_uploaded: bool",
-                  comment_posted AS "comment_posted: bool", last_error, created_at, updated_at
+                  comment_posted AS "comment_posted: bool", last_error, created_at, updated_at,
+                  mapping_version
            FROM exports WHERE id = ?"#,
         id
     )
@@ -315,6 +318,23 @@ pub async fn set_employee_id(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Pins the mapping version the export's body was built with.
+pub async fn set_mapping_version(
+    pool: &SqlitePool,
+    id: i64,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db::begin_write(pool).await?;
+    sqlx::query!(
+        "UPDATE exports SET mapping_version = ? WHERE id = ?",
+        version,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 pub async fn mark_cv_uploaded(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {

@@ -5,17 +5,22 @@
 pub mod audit;
 pub mod credentials;
 pub mod db;
-pub mod default_mapping;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod hibob;
+pub mod hibob_schema;
 pub mod login_throttle;
+pub mod mapping;
+pub mod mapping_service;
+pub mod mapping_store;
 pub mod outbound;
 pub mod pinpoint;
 pub mod plugin_contract;
 pub mod plugin_service;
 pub mod secret_box;
+pub mod templates;
 pub mod users;
+pub mod variables;
 pub mod webhook_intake;
 pub mod webhook_signature;
 

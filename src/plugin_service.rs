@@ -27,15 +27,18 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     credentials::{CredentialKey, Credentials},
-    default_mapping,
     export_queue::{self, PluginAttempt, Status, StepRecord},
     hibob::{self, CallLog, DocFolder, FieldMeta, HibobError, ListItem, NamedList},
+    hibob_schema,
+    mapping::MappingDocument,
+    mapping_service::MappingService,
     outbound,
     plugin_contract::{
         ActionDescriptor, ActionKey, ActionMetaResponse, ActionResult, ConfigurationFormField,
         FieldError, FieldMapping, FileRef, FormField, Intent, ListResponse, MetaResponse,
         PluginRequest, SelectOption, Toast,
     },
+    variables,
 };
 
 pub const PLUGIN_NAME: &str = "HiBob";
@@ -280,32 +283,72 @@ fn svg_data_uri(svg: &str) -> String {
     )
 }
 
+/// The plugin form's text fields and the HiBob field each one prefills.
+const TEXT_TARGETS: [(&str, &str, &str); 4] = [
+    (F_FIRST_NAME, "First Name", "root.firstName"),
+    (F_LAST_NAME, "Last Name", "root.surname"),
+    (F_EMAIL, "Email", "root.email"),
+    (F_START_DATE, "Start Date", "work.startDate"),
+];
+
+/// Pinpoint's variable that feeds a form field: the first Pinpoint variable read by the first
+/// template of the mapping's rule for `target`. Pinpoint only substitutes variables, so filters
+/// and fallbacks are applied by the console when the form is built (see `action_meta`).
+fn pinpoint_variable(doc: &MappingDocument, target: &str) -> Option<&'static str> {
+    let rule = doc.fields.iter().find(|r| {
+        hibob_schema::canonical_id(&r.target) == hibob_schema::canonical_id(target)
+            && r.fixed.as_deref().is_none_or(|f| f.trim().is_empty())
+    })?;
+    rule.sources.iter().find_map(|source| {
+        let mut engine = crate::templates::Engine::new();
+        let id = engine.add(source).ok()?;
+        let names = engine.names(id);
+        variables::CATALOGUE
+            .iter()
+            .filter(|v| v.pinpoint && names.contains(v.name))
+            .map(|v| v.name)
+            .next()
+    })
+}
+
+/// Which variable each prefilled form field carries, under the given mapping.
+fn form_variables(doc: &MappingDocument) -> Vec<(&'static str, &'static str, &'static str)> {
+    const BUILT_IN: [&str; 4] = [
+        "candidate_first_name",
+        "candidate_last_name",
+        "candidate_email",
+        "candidate_start_date",
+    ];
+    TEXT_TARGETS
+        .iter()
+        .zip(BUILT_IN)
+        .map(|((key, label, target), fallback)| {
+            (
+                *key,
+                *label,
+                pinpoint_variable(doc, target).unwrap_or(fallback),
+            )
+        })
+        .collect()
+}
+
 /// The plugin's root document. It is public (Pinpoint reads it at registration, before any
-/// token exists), so it carries nothing that depends on configuration.
+/// token exists), so it carries nothing secret; its field mappings follow the mapping in force.
 pub fn meta() -> MetaResponse {
-    let action = ActionDescriptor::new(
+    meta_for(&crate::mapping::default_document())
+}
+
+pub fn meta_for(doc: &MappingDocument) -> MetaResponse {
+    let mut action = ActionDescriptor::new(
         EXPORT,
         ACTION_LABEL,
         svg_data_uri(ICON_SVG),
         ACTION_META_PATH,
-    )
-    .mapping(FieldMapping::new(
-        F_FIRST_NAME,
-        "First Name",
-        "{{candidate_first_name}}",
-    ))
-    .mapping(FieldMapping::new(
-        F_LAST_NAME,
-        "Last Name",
-        "{{candidate_last_name}}",
-    ))
-    .mapping(FieldMapping::new(F_EMAIL, "Email", "{{candidate_email}}"))
-    .mapping(FieldMapping::new(
-        F_START_DATE,
-        "Start Date",
-        "{{candidate_start_date}}",
-    ))
-    .mapping(FieldMapping::unlabelled(F_CV, "{{candidate_cv}}"));
+    );
+    for (key, label, variable) in form_variables(doc) {
+        action = action.mapping(FieldMapping::new(key, label, format!("{{{{{variable}}}}}")));
+    }
+    let action = action.mapping(FieldMapping::unlabelled(F_CV, "{{candidate_cv}}"));
     let mut meta = MetaResponse::new(PLUGIN_NAME, svg_data_uri(LOGO_SVG))
         .action(action)
         .configuration_field(
@@ -1122,6 +1165,7 @@ impl Problem {
 struct Inner {
     pool: SqlitePool,
     credentials: Credentials,
+    mappings: MappingService,
     settings: PluginSettings,
     lists: Arc<ListCache>,
     locks: KeyedLocks,
@@ -1278,6 +1322,7 @@ impl PluginService {
     pub fn new(pool: SqlitePool, credentials: Credentials, settings: PluginSettings) -> Self {
         Self {
             inner: Arc::new(Inner {
+                mappings: MappingService::new(pool.clone(), credentials.clone()),
                 pool,
                 credentials,
                 lists: Arc::new(ListCache::new(
@@ -1291,8 +1336,63 @@ impl PluginService {
         }
     }
 
-    pub fn meta(&self) -> MetaResponse {
-        meta()
+    /// Meta with field mappings from the mapping in force (the built-in one if it cannot be read).
+    pub async fn meta(&self) -> MetaResponse {
+        match crate::mapping_store::current(&self.inner.pool).await {
+            Ok(version) => meta_for(&version.document),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the mapping for the plugin meta");
+                meta()
+            }
+        }
+    }
+
+    /// Uses the console's mapping service (its caches), instead of one of its own.
+    pub fn with_mappings(mut self, mappings: MappingService) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.mappings = mappings;
+        }
+        self
+    }
+
+    /// What the mapping in force makes of the values Pinpoint sent, per HiBob field (canonical
+    /// id → text). Empty when the mapping cannot be used; the raw values are the fallback.
+    async fn mapped(&self, prefill: &Prefill) -> HashMap<String, String> {
+        let mappings = &self.inner.mappings;
+        let version = match crate::mapping_store::current(&self.inner.pool).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the mapping for the plugin form");
+                return HashMap::new();
+            }
+        };
+        let Ok(compiled) = mappings.compiled(version.id).await else {
+            return HashMap::new();
+        };
+        let today = chrono::Utc::now().date_naive();
+        let mut values = variables::Values::default();
+        for (key, _, variable) in form_variables(&version.document) {
+            if let Some(text) = prefill.text(key) {
+                let text = if variable == "candidate_start_date" {
+                    crate::templates::normalise_date(&text).unwrap_or(text)
+                } else {
+                    text
+                };
+                values.set(variable, text);
+            }
+        }
+        if let Some(cv) = prefill.text(F_CV) {
+            values.set("candidate_cv", cv);
+        }
+        let values = values.with_setting(&mappings.setting(today).await);
+        compiled
+            .preview(&values, &hibob_schema::Schema::builtin())
+            .rendered
+            .trace
+            .into_iter()
+            .filter(|t| !t.text.is_empty())
+            .map(|t| (hibob_schema::canonical_id(&t.target).to_owned(), t.text))
+            .collect()
     }
 
     pub async fn authorize(
@@ -1434,10 +1534,14 @@ impl PluginService {
             });
         }
         let prefill = Prefill::from_request(req);
-        let default_site = self.setting(CredentialKey::HibobDefaultSite).await;
-        let start_date = match prefill.text(F_START_DATE) {
+        // the mapping in force turns what Pinpoint sent into HiBob's values (filters, fallbacks,
+        // fixed values, the default site and start date); Pinpoint's raw values are the fallback
+        let mapped = self.mapped(&prefill).await;
+        let mapped_text = |target: &str| mapped.get(hibob_schema::canonical_id(target)).cloned();
+        let start_date = match mapped_text("work.startDate").or_else(|| prefill.text(F_START_DATE))
+        {
             Some(text) => parse_date(&text)
-                .or_else(|| default_mapping::normalise_date(&text))
+                .or_else(|| crate::templates::normalise_date(&text))
                 .unwrap_or(text),
             None => {
                 let days = self
@@ -1460,7 +1564,12 @@ impl PluginService {
         };
         let text_field = |key: &str, label: &str| {
             let field = FormField::string(key, label).required();
-            let field = match prefill.text(key) {
+            let target = TEXT_TARGETS
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, t)| *t)
+                .unwrap_or_default();
+            let field = match mapped_text(target).or_else(|| prefill.text(key)) {
                 Some(v) => field.value(v),
                 None => field,
             };
@@ -1482,6 +1591,9 @@ impl PluginService {
             prefill
                 .text(dropdown.form_key)
                 .and_then(|v| catalog.resolve(dropdown, &v).ok())
+                .or_else(|| {
+                    mapped_text(dropdown.field_id).and_then(|v| catalog.resolve(dropdown, &v).ok())
+                })
         };
         let department = chosen(&DEPARTMENTS);
         for dropdown in DROPDOWNS {
@@ -1493,16 +1605,7 @@ impl PluginService {
             } else {
                 catalog.options(&dropdown)
             };
-            let value = if dropdown == SITES {
-                chosen(&dropdown).or_else(|| {
-                    default_site
-                        .as_deref()
-                        .and_then(|s| catalog.resolve(&SITES, s).ok())
-                })
-            } else {
-                chosen(&dropdown)
-            }
-            .filter(|v| options.iter().any(|o| &o.value == v));
+            let value = chosen(&dropdown).filter(|v| options.iter().any(|o| &o.value == v));
             let mut field = FormField::string(dropdown.form_key, dropdown.label)
                 .placeholder(format!("Select {}...", dropdown.label.to_lowercase()))
                 .single_select(options)

@@ -28,6 +28,8 @@ pub struct ConsoleState {
     pub wake_worker: integration::export_queue::WorkerWake,
     /// This process's own webhook URL on loopback, for sandbox test deliveries.
     pub own_webhook_url: String,
+    /// Mapping versions, lint and preview; shared with the worker and the plugin.
+    pub mappings: integration::mapping_service::MappingService,
 }
 
 pub const SESSION_USER: &str = "uid";

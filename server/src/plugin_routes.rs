@@ -117,7 +117,7 @@ async fn meta(State(service): State<PluginService>, body: Body) -> Response {
     if let Err(bad) = check_shape(&req) {
         return bad_request("/", &bad.message);
     }
-    Json(service.meta()).into_response()
+    Json(service.meta().await).into_response()
 }
 
 async fn action_meta(

@@ -1,6 +1,7 @@
 //! From configuration to a running console: logging, the database, the secret key, the first
 //! admin, and the shared state.
 
+use integration::mapping_service::MappingService;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -123,7 +124,8 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
             state.pool.clone(),
             state.credentials.clone(),
         )
-        .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1))),
+        .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)))
+        .with_mappings(state.mappings.clone()),
         wake: state.wake_worker.clone(),
         owner: format!(
             "pid-{}-{}",
@@ -197,6 +199,8 @@ pub async fn start_sandbox(
     .into_iter()
     .collect();
     state.credentials = state.credentials.clone().with_sandbox(values);
+    // the mapping service reads HiBob and Pinpoint through the credentials it was given
+    state.mappings = MappingService::new(state.pool.clone(), state.credentials.clone());
     Ok(Some(sims))
 }
 
@@ -221,8 +225,10 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
 }
 
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
+    let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env());
     ConsoleState {
-        credentials: Credentials::new(pool.clone(), sealer, config.credentials_from_env()),
+        mappings: MappingService::new(pool.clone(), credentials.clone()),
+        credentials,
         pool,
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),

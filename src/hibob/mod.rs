@@ -141,6 +141,17 @@ impl Client {
         }
     }
 
+    /// Base URL, service user and token, for telling credential sets apart (hash it; never show
+    /// or log it).
+    pub(crate) fn identity(&self) -> String {
+        format!(
+            "{}\0{}\0{}",
+            self.base_url,
+            self.service_user_id,
+            self.token.expose_secret()
+        )
+    }
+
     /// The rate-limit headers of the latest response that had any, shared by all clones, so a
     /// scheduler can hold back before spending a call on a certain 429.
     pub fn rate_limit(&self) -> Option<RateLimit> {
@@ -226,12 +237,62 @@ impl Client {
             return Ok(None);
         }
         let lower = wanted.to_lowercase();
+        let found = self.search_email(wanted, SEARCH_FIELDS, log).await?;
+        let mut found: Vec<EmployeeSummary> =
+            found.iter().filter_map(model::summary_from_json).collect();
+        let matching = found.iter().position(|e| {
+            e.email
+                .as_deref()
+                .is_some_and(|m| m.trim().to_lowercase() == lower)
+        });
+        Ok(match matching {
+            Some(i) => Some(found.swap_remove(i)),
+            None if found.len() == 1 && found[0].email.is_none() => found.pop(),
+            None => None,
+        })
+    }
+
+    /// The employee with this e-mail as HiBob returns it, with the given fields (for comparing
+    /// a mapping's body with what HiBob holds). Same matching rules as [`Self::search_by_email`].
+    pub async fn employee_by_email(
+        &self,
+        email: &str,
+        fields: &[String],
+        log: &mut CallLog,
+    ) -> Result<Option<Value>, HibobError> {
+        let wanted = email.trim();
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        let lower = wanted.to_lowercase();
+        let mut fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        fields.extend(SEARCH_FIELDS.iter().copied());
+        fields.sort_unstable();
+        fields.dedup();
+        let mut found = self.search_email(wanted, &fields, log).await?;
+        let matching = found.iter().position(|e| {
+            model::summary_from_json(e)
+                .and_then(|s| s.email)
+                .is_some_and(|m| m.trim().to_lowercase() == lower)
+        });
+        Ok(matching.map(|i| found.swap_remove(i)))
+    }
+
+    /// HiBob's comparison may be case-sensitive, so the address is sent both as given and in
+    /// lower case in the one filter the search allows.
+    async fn search_email(
+        &self,
+        wanted: &str,
+        fields: &[&str],
+        log: &mut CallLog,
+    ) -> Result<Vec<Value>, HibobError> {
+        let lower = wanted.to_lowercase();
         let mut values = vec![wanted.to_owned()];
         if lower != wanted {
-            values.push(lower.clone());
+            values.push(lower);
         }
         let body = json!({
-            "fields": SEARCH_FIELDS,
+            "fields": fields,
             "filters": [{"fieldPath": "root.email", "operator": "equals", "values": values}],
             "showInactive": true,
         });
@@ -244,26 +305,13 @@ impl Client {
             log,
             |reply| {
                 let answer = parse_json(reply, "the search answer")?;
-                let employees = answer
+                answer
                     .get("employees")
                     .and_then(Value::as_array)
+                    .cloned()
                     .ok_or_else(|| {
                         HibobError::Decode("the search answer has no employees list".into())
-                    })?;
-                let mut found: Vec<EmployeeSummary> = employees
-                    .iter()
-                    .filter_map(model::summary_from_json)
-                    .collect();
-                let matching = found.iter().position(|e| {
-                    e.email
-                        .as_deref()
-                        .is_some_and(|m| m.trim().to_lowercase() == lower)
-                });
-                Ok(match matching {
-                    Some(i) => Some(found.swap_remove(i)),
-                    None if found.len() == 1 && found[0].email.is_none() => found.pop(),
-                    None => None,
-                })
+                    })
             },
         )
         .await

@@ -1,0 +1,989 @@
+//! The mapping: how one Pinpoint hire becomes the body of HiBob's `POST /v1/people`.
+//!
+//! A mapping is a list of HiBob target fields, each filled by a fixed value or by ordered
+//! templates (the first that renders non-empty wins), plus custom variables built from other
+//! variables. It is compiled once per saved version and rendered per candidate; rendering either
+//! produces the whole body or names the field that failed and why, so a half-built employee is
+//! never sent.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{
+    hibob_schema::{self, Kind, Schema},
+    templates::{self, Engine, TemplateId, TemplateProblem},
+    variables::{self, Values},
+};
+
+/// HiBob refuses longer first names and surnames.
+pub const MAX_NAME: usize = 50;
+pub const MAX_FIELDS: usize = 200;
+pub const MAX_SOURCES: usize = 10;
+pub const MAX_VARIABLES: usize = 100;
+
+/// A mapping as saved: what the operator edits, versioned as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingDocument {
+    pub fields: Vec<FieldRule>,
+    #[serde(default)]
+    pub variables: Vec<CustomVariable>,
+}
+
+/// One HiBob field and where its value comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldRule {
+    /// HiBob's dotted field id (`root.firstName`, `work.custom.field_1680187492413`).
+    pub target: String,
+    /// Templates tried in order; the first non-empty result wins.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// A value used as is, instead of the templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+}
+
+/// A variable the operator defines from other variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomVariable {
+    pub name: String,
+    pub template: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl FieldRule {
+    pub fn new(target: &str, sources: &[&str]) -> Self {
+        Self {
+            target: target.to_owned(),
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            fixed: None,
+        }
+    }
+
+    fn fixed_value(&self) -> Option<&str> {
+        self.fixed.as_deref().filter(|f| !f.trim().is_empty())
+    }
+
+    fn live_sources(&self) -> impl Iterator<Item = (usize, &String)> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.trim().is_empty())
+    }
+}
+
+/// What the original Lambda did: names and email from the application, the site from Settings,
+/// the offer's start date or else the hire day plus Settings' number of days.
+pub fn default_document() -> MappingDocument {
+    MappingDocument {
+        fields: vec![
+            FieldRule::new("root.firstName", &["{{ candidate_first_name }}"]),
+            FieldRule::new("root.surname", &["{{ candidate_last_name }}"]),
+            FieldRule::new("root.email", &["{{ candidate_email }}"]),
+            FieldRule::new("work.site", &["{{ default_site }}"]),
+            FieldRule::new(
+                "work.startDate",
+                &["{{ candidate_start_date }}", "{{ default_start_date }}"],
+            ),
+        ],
+        variables: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One lint finding, placed so the editor can show it beside the right input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub severity: Severity,
+    /// Index into `fields`, when the finding is about a field.
+    pub field: Option<usize>,
+    /// Index into that field's sources; `None` with a field means the field as a whole or its
+    /// fixed value.
+    pub source: Option<usize>,
+    /// Index into `variables`, when the finding is about a custom variable.
+    pub variable: Option<usize>,
+    /// Where, in words: "work.site, template 2", "variable work_email".
+    pub subject: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl Issue {
+    fn new(severity: Severity, subject: String, message: impl Into<String>) -> Self {
+        Self {
+            severity,
+            field: None,
+            source: None,
+            variable: None,
+            subject,
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+
+    fn at_field(mut self, field: usize, source: Option<usize>) -> Self {
+        self.field = Some(field);
+        self.source = source;
+        self
+    }
+
+    fn at_variable(mut self, variable: usize) -> Self {
+        self.variable = Some(variable);
+        self
+    }
+
+    fn positioned(mut self, problem: &TemplateProblem) -> Self {
+        self.line = problem.line;
+        self.column = problem.column;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)?;
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, " (line {l}, column {c})"),
+            (Some(l), None) => write!(f, " (line {l})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn source_subject(target: &str, source: usize) -> String {
+    format!("{target}, template {}", source + 1)
+}
+
+fn variable_subject(name: &str) -> String {
+    format!("variable {name}")
+}
+
+/// A render that cannot produce the employee: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{field}: {problem}")]
+pub struct RenderError {
+    pub field: String,
+    pub problem: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiling
+// ---------------------------------------------------------------------------------------------
+
+struct CompiledSource {
+    template: TemplateId,
+    names: Vec<String>,
+}
+
+struct CompiledField {
+    target: String,
+    fixed: Option<String>,
+    sources: Vec<(usize, CompiledSource)>,
+}
+
+/// A mapping ready to render: templates parsed, custom variables in dependency order.
+pub struct Compiled {
+    engine: Engine,
+    variables: Vec<(String, CompiledSource)>,
+    fields: Vec<CompiledField>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("fields", &self.fields.len())
+            .field("variables", &self.variables.len())
+            .finish()
+    }
+}
+
+/// Names a template may read besides variables: minijinja's own globals.
+const GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "loop",
+    "self",
+    "super",
+];
+
+fn known_names(doc: &MappingDocument) -> BTreeSet<String> {
+    variables::CATALOGUE
+        .iter()
+        .map(|v| v.name.to_owned())
+        .chain(doc.variables.iter().map(|v| v.name.trim().to_owned()))
+        .chain(GLOBALS.iter().map(|g| (*g).to_owned()))
+        .collect()
+}
+
+/// The closest known name, for "did you mean".
+fn suggestion(unknown: &str, known: &BTreeSet<String>) -> Option<String> {
+    let unknown = unknown.to_lowercase();
+    known
+        .iter()
+        .filter(|k| !GLOBALS.contains(&k.as_str()))
+        .map(|k| (edit_distance(&unknown, k), k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_name_issues(
+    names: &[String],
+    known: &BTreeSet<String>,
+    subject: &str,
+) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(|n| {
+            let hint = suggestion(n, known)
+                .map(|s| format!(" Did you mean {s}?"))
+                .unwrap_or_default();
+            (
+                subject.to_owned(),
+                format!("unknown variable {n}: it is not in the catalogue or among the custom variables.{hint}"),
+            )
+        })
+        .collect()
+}
+
+/// Orders custom variables so each comes after the ones it reads; a cycle is reported as the
+/// path that closes it.
+fn order_variables(
+    doc: &MappingDocument,
+    reads: &HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, (usize, String)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    let names: Vec<String> = doc
+        .variables
+        .iter()
+        .map(|v| v.name.trim().to_owned())
+        .collect();
+    let mut marks: HashMap<&str, Mark> = names.iter().map(|n| (n.as_str(), Mark::New)).collect();
+    let mut order = Vec::new();
+    fn visit<'a>(
+        name: &'a str,
+        reads: &'a HashMap<String, Vec<String>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+        order: &mut Vec<String>,
+    ) -> Result<(), String> {
+        match marks.get(name) {
+            Some(Mark::Done) | None => return Ok(()),
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|p| *p == name).unwrap_or(0);
+                let mut cycle: Vec<&str> = path[start..].to_vec();
+                cycle.push(name);
+                return Err(cycle.join(" → "));
+            }
+            Some(Mark::New) => {}
+        }
+        marks.insert(name, Mark::Visiting);
+        path.push(name);
+        for dep in reads.get(name).map(Vec::as_slice).unwrap_or_default() {
+            visit(dep, reads, marks, path, order)?;
+        }
+        path.pop();
+        marks.insert(name, Mark::Done);
+        order.push(name.to_owned());
+        Ok(())
+    }
+    for (i, name) in names.iter().enumerate() {
+        let mut path = Vec::new();
+        visit(name, reads, &mut marks, &mut path, &mut order).map_err(|cycle| (i, cycle))?;
+    }
+    Ok(order)
+}
+
+/// Parses every template and orders the variables. Errors here block saving and rendering.
+pub fn compile(doc: &MappingDocument) -> Result<Compiled, Vec<Issue>> {
+    let mut issues = Vec::new();
+    let mut engine = Engine::new();
+    let known = known_names(doc);
+
+    if doc.fields.len() > MAX_FIELDS {
+        issues.push(Issue::new(
+            Severity::Error,
+            "mapping".into(),
+            format!("a mapping may have at most {MAX_FIELDS} fields"),
+        ));
+    }
+    if doc.variables.len() > MAX_VARIABLES {
+        issues.push(Issue::new(
+            Severity::Error,
+            "mapping".into(),
+            format!("a mapping may have at most {MAX_VARIABLES} custom variables"),
+        ));
+    }
+
+    let mut seen = BTreeSet::new();
+    let mut var_templates: Vec<Option<CompiledSource>> = Vec::new();
+    let mut reads: HashMap<String, Vec<String>> = HashMap::new();
+    let custom: BTreeSet<String> = doc
+        .variables
+        .iter()
+        .map(|v| v.name.trim().to_owned())
+        .collect();
+    for (i, var) in doc.variables.iter().enumerate() {
+        let name = var.name.trim();
+        let subject = variable_subject(if name.is_empty() { "(unnamed)" } else { name });
+        let mut fail = |message: String| {
+            issues.push(Issue::new(Severity::Error, subject.clone(), message).at_variable(i));
+        };
+        if !templates::is_identifier(name) {
+            fail("a variable name uses letters, digits and underscores, and does not start with a digit".into());
+        } else if !seen.insert(name.to_owned()) {
+            fail(format!("{name} is defined twice"));
+        } else if variables::find(name).is_some_and(|v| !v.settable) {
+            fail(format!(
+                "{name} is a catalogue variable filled from Pinpoint; choose another name"
+            ));
+        } else if GLOBALS.contains(&name) {
+            fail(format!("{name} is reserved by the template language"));
+        }
+        match engine.add(&var.template) {
+            Ok(id) => {
+                let names: Vec<String> = engine.names(id).into_iter().collect();
+                for (_, message) in unknown_name_issues(&names, &known, &subject) {
+                    issues
+                        .push(Issue::new(Severity::Error, subject.clone(), message).at_variable(i));
+                }
+                reads.insert(
+                    name.to_owned(),
+                    names
+                        .iter()
+                        .filter(|n| custom.contains(*n))
+                        .cloned()
+                        .collect(),
+                );
+                var_templates.push(Some(CompiledSource {
+                    template: id,
+                    names,
+                }));
+            }
+            Err(problem) => {
+                issues.push(
+                    Issue::new(Severity::Error, subject.clone(), problem.message.clone())
+                        .at_variable(i)
+                        .positioned(&problem),
+                );
+                var_templates.push(None);
+            }
+        }
+    }
+    let order = match order_variables(doc, &reads) {
+        Ok(order) => order,
+        Err((i, cycle)) => {
+            issues.push(
+                Issue::new(
+                    Severity::Error,
+                    variable_subject(doc.variables[i].name.trim()),
+                    format!("the variables read each other in a circle: {cycle}"),
+                )
+                .at_variable(i),
+            );
+            Vec::new()
+        }
+    };
+
+    let mut fields = Vec::new();
+    for (f, rule) in doc.fields.iter().enumerate() {
+        let target = rule.target.trim();
+        if rule.sources.len() > MAX_SOURCES {
+            issues.push(
+                Issue::new(
+                    Severity::Error,
+                    target.to_owned(),
+                    format!("at most {MAX_SOURCES} templates per field"),
+                )
+                .at_field(f, None),
+            );
+        }
+        let mut sources = Vec::new();
+        for (s, text) in rule.live_sources() {
+            let subject = source_subject(target, s);
+            match engine.add(text) {
+                Ok(id) => {
+                    let names: Vec<String> = engine.names(id).into_iter().collect();
+                    for (_, message) in unknown_name_issues(&names, &known, &subject) {
+                        issues.push(
+                            Issue::new(Severity::Error, subject.clone(), message)
+                                .at_field(f, Some(s)),
+                        );
+                    }
+                    sources.push((
+                        s,
+                        CompiledSource {
+                            template: id,
+                            names,
+                        },
+                    ));
+                }
+                Err(problem) => issues.push(
+                    Issue::new(Severity::Error, subject, problem.message.clone())
+                        .at_field(f, Some(s))
+                        .positioned(&problem),
+                ),
+            }
+        }
+        fields.push(CompiledField {
+            target: target.to_owned(),
+            fixed: rule.fixed_value().map(str::to_owned),
+            sources,
+        });
+    }
+
+    if issues.iter().any(Issue::is_error) {
+        return Err(issues);
+    }
+    let mut by_name: HashMap<String, CompiledSource> = doc
+        .variables
+        .iter()
+        .zip(var_templates)
+        .filter_map(|(v, c)| c.map(|c| (v.name.trim().to_owned(), c)))
+        .collect();
+    let variables = order
+        .into_iter()
+        .filter_map(|name| by_name.remove(&name).map(|c| (name, c)))
+        .collect();
+    Ok(Compiled {
+        engine,
+        variables,
+        fields,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// The employee HiBob will be asked to create, and what the console shows about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmployeeDraft {
+    pub body: Value,
+    pub email: String,
+    pub display_name: String,
+    pub start_date: String,
+}
+
+/// Where a field's value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Choice {
+    Fixed,
+    /// Index of the template that won.
+    Source(usize),
+    /// Every source was empty; the field is left out of the body.
+    Empty,
+}
+
+/// One template's try, for the "why this value" trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tried {
+    pub source: usize,
+    pub template: String,
+    pub output: String,
+    /// The variables it reads, with their values for this candidate.
+    pub reads: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldTrace {
+    pub target: String,
+    pub label: String,
+    pub kind: String,
+    pub required: bool,
+    pub choice: Choice,
+    pub text: String,
+    /// What is sent (after encoding), or `None` when left out.
+    pub value: Option<Value>,
+    pub tried: Vec<Tried>,
+    /// Why this field cannot be sent, if it cannot.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendered {
+    pub draft: EmployeeDraft,
+    /// Per field, in mapping order (empty unless a trace was asked for).
+    pub trace: Vec<FieldTrace>,
+    /// Custom variables' values for this candidate.
+    pub variables: Vec<(String, String)>,
+}
+
+const TRACE_VALUE_CHARS: usize = 200;
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > TRACE_VALUE_CHARS {
+        let cut: String = text.chars().take(TRACE_VALUE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn reads_of(names: &[String], values: &Values) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| {
+            let shown = match values.get(n) {
+                Some(v) => shorten(v),
+                None if values.objects.contains_key(n) => "(Pinpoint data)".to_owned(),
+                None => String::new(),
+            };
+            (n.clone(), shown)
+        })
+        .collect()
+}
+
+/// A preview: the body as far as it could be built, how each field got its value, and every
+/// problem (not just the first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub rendered: Rendered,
+    pub errors: Vec<RenderError>,
+}
+
+impl Compiled {
+    /// Renders the employee for one candidate, or names the first field that cannot be built.
+    pub fn render(&self, values: &Values, schema: &Schema) -> Result<Rendered, RenderError> {
+        let (rendered, mut errors) = self.run(values, schema, false);
+        if errors.is_empty() {
+            Ok(rendered)
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    }
+
+    /// Renders with the "why this value" trace and goes on past failing fields.
+    pub fn preview(&self, values: &Values, schema: &Schema) -> Preview {
+        let (rendered, errors) = self.run(values, schema, true);
+        Preview { rendered, errors }
+    }
+
+    fn run(&self, values: &Values, schema: &Schema, trace: bool) -> (Rendered, Vec<RenderError>) {
+        let mut errors = Vec::new();
+        let mut values = values.clone();
+        let mut custom = Vec::new();
+        for (name, source) in &self.variables {
+            let text = match self.engine.render(source.template, &values.context()) {
+                Ok(text) => text.trim().to_owned(),
+                Err(p) => {
+                    errors.push(RenderError {
+                        field: variable_subject(name),
+                        problem: p.to_string(),
+                    });
+                    if !trace {
+                        return (Rendered::empty(), errors);
+                    }
+                    String::new()
+                }
+            };
+            custom.push((name.clone(), text.clone()));
+            values.set(name, text);
+        }
+        let context = values.context();
+
+        let mut body = Map::new();
+        let mut traces = Vec::new();
+        let mut texts: HashMap<&str, String> = HashMap::new();
+        for field in &self.fields {
+            let meta = schema.field(&field.target);
+            let required = hibob_schema::is_required(&field.target);
+            let mut tried = Vec::new();
+            let mut failure = None;
+            let (choice, text) = match &field.fixed {
+                Some(fixed) => (Choice::Fixed, fixed.trim().to_owned()),
+                None => {
+                    let mut chosen = (Choice::Empty, String::new());
+                    for (index, source) in &field.sources {
+                        let output = match self.engine.render(source.template, &context) {
+                            Ok(output) => output.trim().to_owned(),
+                            Err(p) => {
+                                failure = Some(format!("template {}: {p}", index + 1));
+                                break;
+                            }
+                        };
+                        if trace {
+                            tried.push(Tried {
+                                source: *index,
+                                template: self.engine.source(source.template).to_owned(),
+                                output: shorten(&output),
+                                reads: reads_of(&source.names, &values),
+                            });
+                        }
+                        if !output.is_empty() {
+                            chosen = (Choice::Source(*index), output);
+                            break;
+                        }
+                    }
+                    chosen
+                }
+            };
+            let mut value = None;
+            if failure.is_none() {
+                if text.is_empty() {
+                    if required {
+                        failure = Some(empty_explanation(field, &values));
+                    }
+                } else {
+                    let encoded = match meta {
+                        Some(meta) => hibob_schema::encode(&text, meta, schema.list_for(meta)),
+                        None => Ok(Value::String(text.clone())),
+                    };
+                    match encoded {
+                        Ok(v) => {
+                            hibob_schema::nest(&mut body, &field.target, v.clone());
+                            value = Some(v);
+                        }
+                        Err(why) => failure = Some(why),
+                    }
+                }
+            }
+            let canonical = hibob_schema::canonical_id(&field.target);
+            if matches!(canonical, "firstName" | "surname") && text.chars().count() > MAX_NAME {
+                failure
+                    .get_or_insert_with(|| format!("HiBob accepts at most {MAX_NAME} characters"));
+            }
+            texts.insert(canonical, text.clone());
+            if let Some(problem) = &failure {
+                errors.push(RenderError {
+                    field: field.target.clone(),
+                    problem: problem.clone(),
+                });
+                if !trace {
+                    return (Rendered::empty(), errors);
+                }
+            }
+            if trace {
+                traces.push(FieldTrace {
+                    target: field.target.clone(),
+                    label: meta.map(|m| m.name.clone()).unwrap_or_default(),
+                    kind: meta
+                        .map(|m| Kind::of(m).label())
+                        .unwrap_or("text")
+                        .to_owned(),
+                    required,
+                    choice,
+                    text: shorten(&text),
+                    value,
+                    tried,
+                    error: failure,
+                });
+            }
+        }
+        for required in hibob_schema::REQUIRED {
+            if !texts.contains_key(hibob_schema::canonical_id(required)) {
+                errors.push(RenderError {
+                    field: (*required).to_owned(),
+                    problem: "HiBob requires this field and the mapping does not fill it".into(),
+                });
+            }
+        }
+        let text = |id: &str| texts.get(id).cloned().unwrap_or_default();
+        let draft = EmployeeDraft {
+            email: text("email"),
+            display_name: format!("{} {}", text("firstName"), text("surname"))
+                .trim()
+                .to_owned(),
+            start_date: body
+                .get("work")
+                .and_then(|w| w.get("startDate"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            body: Value::Object(body),
+        };
+        let rendered = Rendered {
+            draft,
+            trace: traces,
+            variables: custom,
+        };
+        (rendered, errors)
+    }
+}
+
+impl Rendered {
+    fn empty() -> Self {
+        Self {
+            draft: EmployeeDraft {
+                body: Value::Object(Map::new()),
+                email: String::new(),
+                display_name: String::new(),
+                start_date: String::new(),
+            },
+            trace: Vec::new(),
+            variables: Vec::new(),
+        }
+    }
+}
+
+/// "every template was empty: candidate_last_name is empty": what to fix, in words.
+fn empty_explanation(field: &CompiledField, values: &Values) -> String {
+    if field.sources.is_empty() {
+        return "HiBob requires a value and the mapping gives none".to_owned();
+    }
+    let empty: BTreeSet<&str> = field
+        .sources
+        .iter()
+        .flat_map(|(_, s)| s.names.iter())
+        .filter(|n| values.get(n).is_some_and(|v| v.trim().is_empty()))
+        .map(String::as_str)
+        .collect();
+    let mut text = "HiBob requires a value, but every template was empty".to_owned();
+    if !empty.is_empty() {
+        let list: Vec<&str> = empty.into_iter().collect();
+        text.push_str(&format!(" ({} empty for this candidate)", list.join(", ")));
+    }
+    if field
+        .sources
+        .iter()
+        .any(|(_, s)| s.names.iter().any(|n| n == "default_site"))
+    {
+        text.push_str("; set Settings → Default HiBob site or give work.site a fixed value");
+    } else {
+        text.push_str("; add a fallback template or a fixed value in the mapping");
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lint
+// ---------------------------------------------------------------------------------------------
+
+/// Every check that can be made before saving. Errors block saving; warnings do not. With a
+/// sample candidate, the mapping is also rendered for them and data-dependent problems become
+/// warnings.
+pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> Vec<Issue> {
+    let compiled = compile(doc);
+    let mut issues = match &compiled {
+        Ok(_) => Vec::new(),
+        Err(issues) => issues.clone(),
+    };
+    if !schema.live {
+        issues.push(Issue::new(
+            Severity::Warning,
+            "HiBob fields".into(),
+            "HiBob's field list could not be read, so field ids, types and list values were not checked",
+        ));
+    }
+    let mut targets: HashMap<&str, usize> = HashMap::new();
+    for (f, rule) in doc.fields.iter().enumerate() {
+        let target = rule.target.trim();
+        let error = |message: String| {
+            Issue::new(Severity::Error, target.to_owned(), message).at_field(f, None)
+        };
+        if target.is_empty() {
+            issues.push(
+                Issue::new(
+                    Severity::Error,
+                    format!("row {}", f + 1),
+                    "choose a HiBob field",
+                )
+                .at_field(f, None),
+            );
+            continue;
+        }
+        if let Some(first) = targets.insert(hibob_schema::canonical_id(target), f) {
+            issues.push(error(format!(
+                "this field is already mapped in row {}",
+                first + 1
+            )));
+        }
+        if rule.fixed_value().is_none() && rule.live_sources().next().is_none() {
+            issues.push(error("give it a template or a fixed value".into()));
+        }
+        if hibob_schema::is_computed(target) {
+            issues.push(error(
+                "HiBob computes this field itself; a new employee cannot set it".into(),
+            ));
+            continue;
+        }
+        let meta = schema.field(target);
+        match meta {
+            None if schema.live => {
+                issues.push(error("HiBob has no field with this id".into()));
+                continue;
+            }
+            None => continue,
+            Some(meta) => {
+                if Kind::of(meta) == Kind::Unsupported {
+                    issues.push(error(format!(
+                        "HiBob's {} fields cannot be set from a template",
+                        meta.field_type
+                    )));
+                    continue;
+                }
+                if let Some(fixed) = rule.fixed_value() {
+                    if let Err(why) = hibob_schema::encode(fixed, meta, schema.list_for(meta)) {
+                        issues.push(error(format!("the fixed value cannot be sent: {why}")));
+                    }
+                }
+                if meta.is_list && schema.live && schema.list_for(meta).is_none() {
+                    issues.push(Issue::new(
+                        Severity::Warning,
+                        target.to_owned(),
+                        "the HiBob list behind this field could not be read; its values were not checked",
+                    ).at_field(f, None));
+                }
+            }
+        }
+    }
+    for required in hibob_schema::REQUIRED {
+        if !targets.contains_key(hibob_schema::canonical_id(required)) {
+            issues.push(Issue::new(
+                Severity::Error,
+                (*required).to_owned(),
+                "HiBob requires this field on every new employee: add it to the mapping",
+            ));
+        }
+    }
+    if let (Ok(compiled), Some(sample)) = (&compiled, sample) {
+        if let Err(e) = compiled.render(sample, schema) {
+            let field = doc.fields.iter().position(|r| r.target.trim() == e.field);
+            let mut issue = Issue::new(
+                Severity::Warning,
+                e.field.clone(),
+                format!("for the sample candidate: {}", e.problem),
+            );
+            issue.field = field;
+            issues.push(issue);
+        }
+    }
+    issues
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diff
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffLine {
+    pub change: Change,
+    /// "work.site" or "variable work_email".
+    pub subject: String,
+    pub before: String,
+    pub after: String,
+}
+
+fn describe_rule(rule: &FieldRule) -> String {
+    match rule.fixed_value() {
+        Some(fixed) => format!("fixed: {fixed}"),
+        None => rule
+            .live_sources()
+            .map(|(_, s)| s.trim().to_owned())
+            .collect::<Vec<_>>()
+            .join("  ⟶  "),
+    }
+}
+
+/// What changed from `before` to `after`, field by field and variable by variable.
+pub fn diff(before: &MappingDocument, after: &MappingDocument) -> Vec<DiffLine> {
+    fn by_key<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<String, &T> {
+        items.iter().map(|i| (key(i), i)).collect()
+    }
+    let mut lines = Vec::new();
+    let mut compare = |subject: String, b: Option<String>, a: Option<String>| match (b, a) {
+        (None, Some(a)) => lines.push(DiffLine {
+            change: Change::Added,
+            subject,
+            before: String::new(),
+            after: a,
+        }),
+        (Some(b), None) => lines.push(DiffLine {
+            change: Change::Removed,
+            subject,
+            before: b,
+            after: String::new(),
+        }),
+        (Some(b), Some(a)) if a != b => lines.push(DiffLine {
+            change: Change::Changed,
+            subject,
+            before: b,
+            after: a,
+        }),
+        _ => {}
+    };
+    let old = by_key(&before.fields, |r| {
+        hibob_schema::canonical_id(&r.target).to_owned()
+    });
+    let new = by_key(&after.fields, |r| {
+        hibob_schema::canonical_id(&r.target).to_owned()
+    });
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        let subject = new
+            .get(key)
+            .or(old.get(key))
+            .map(|r| r.target.trim().to_owned())
+            .unwrap_or_default();
+        compare(
+            subject,
+            old.get(key).map(|r| describe_rule(r)),
+            new.get(key).map(|r| describe_rule(r)),
+        );
+    }
+    let old = by_key(&before.variables, |v| v.name.trim().to_owned());
+    let new = by_key(&after.variables, |v| v.name.trim().to_owned());
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        compare(
+            variable_subject(key),
+            old.get(key).map(|v| v.template.trim().to_owned()),
+            new.get(key).map(|v| v.template.trim().to_owned()),
+        );
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,479 @@
+//! The mapping as a service: compiled versions cached, HiBob's catalogue cached, lint before
+//! save, and the dry-run preview on a real candidate. Shared by the console, the export worker
+//! and the plugin, so "refresh HiBob fields" and a new version reach all three at once.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::NaiveDate;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::SqlitePool;
+
+use crate::{
+    credentials::{CredentialKey, Credentials},
+    export_queue,
+    hibob::{self, CallLog, HibobError},
+    hibob_schema::{self, Kind, Schema, SchemaCache},
+    mapping::{self, Compiled, FieldTrace, Issue, MappingDocument, RenderError},
+    mapping_store::{self, StoreError, Version},
+    pinpoint,
+    users::Actor,
+    variables::{self, Setting, Values},
+};
+
+/// Compiled versions kept in memory; versions are immutable, so entries never go stale.
+const COMPILED_KEPT: usize = 16;
+const PREVIEW_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the mapping has {} error(s); the first: {}", .0.iter().filter(|i| i.is_error()).count(), .0.iter().find(|i| i.is_error()).map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<Issue>),
+    #[error("{0}")]
+    Source(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<crate::db::DbError> for MappingError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::Source(e.to_string())
+    }
+}
+
+/// Which candidate a preview renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PreviewSource {
+    /// A fictional candidate, always available.
+    Sample,
+    /// The application behind an export (a real hire from the webhook history).
+    Export(i64),
+    /// Any application, fetched from Pinpoint by id.
+    Application(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareLine {
+    pub target: String,
+    pub in_hibob: String,
+    pub mapped: String,
+    pub same: bool,
+}
+
+/// The mapped body beside the HiBob employee who already has the email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub employee_id: Option<String>,
+    pub message: String,
+    pub lines: Vec<CompareLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewReport {
+    pub candidate: String,
+    /// Why HiBob's catalogue was not used, when it was not.
+    pub schema_note: Option<String>,
+    pub errors: Vec<RenderError>,
+    pub trace: Vec<FieldTrace>,
+    pub custom_variables: Vec<(String, String)>,
+    /// The exact `POST /v1/people` body, pretty-printed.
+    pub body: String,
+    pub issues: Vec<Issue>,
+    pub comparison: Option<Comparison>,
+}
+
+/// A HiBob field the editor can offer as a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetOption {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub kind: String,
+    pub required: bool,
+    /// Item names, for list fields whose list could be read (capped).
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    pub fields: Vec<TargetOption>,
+    pub note: Option<String>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    credentials: Credentials,
+    schema: SchemaCache,
+    compiled: Mutex<HashMap<i64, Arc<Compiled>>>,
+}
+
+#[derive(Clone)]
+pub struct MappingService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MappingService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappingService").finish_non_exhaustive()
+    }
+}
+
+fn catalogue_setting_days(raw: Option<String>) -> i64 {
+    raw.and_then(|d| d.trim().parse::<i64>().ok())
+        .filter(|d| (0..=3650).contains(d))
+        .unwrap_or(14)
+}
+
+impl MappingService {
+    pub fn new(pool: SqlitePool, credentials: Credentials) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                credentials,
+                schema: SchemaCache::default(),
+                compiled: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A version, compiled (once).
+    pub async fn compiled(&self, version: i64) -> Result<Arc<Compiled>, MappingError> {
+        if let Some(c) = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&version)
+        {
+            return Ok(Arc::clone(c));
+        }
+        let stored = mapping_store::get(&self.inner.pool, version).await?;
+        let compiled = Arc::new(mapping::compile(&stored.document).map_err(MappingError::Invalid)?);
+        let mut cache = self
+            .inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= COMPILED_KEPT {
+            if let Some(oldest) = cache.keys().min().copied() {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(version, Arc::clone(&compiled));
+        Ok(compiled)
+    }
+
+    pub async fn current_id(&self) -> Result<i64, MappingError> {
+        Ok(mapping_store::current_id(&self.inner.pool).await?)
+    }
+
+    async fn text_setting(&self, key: CredentialKey) -> Option<String> {
+        self.inner
+            .credentials
+            .get(key)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.expose_secret().trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The console's own variables for a hire on `hired_on`.
+    pub async fn setting(&self, hired_on: NaiveDate) -> Setting {
+        Setting {
+            today: hired_on,
+            hired_on,
+            default_site: self.text_setting(CredentialKey::HibobDefaultSite).await,
+            start_days_after_hire: catalogue_setting_days(
+                self.text_setting(CredentialKey::DefaultStartDays).await,
+            ),
+        }
+    }
+
+    async fn hibob(&self) -> Option<hibob::Client> {
+        hibob::Client::from_credentials(&self.inner.credentials)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.with_timeout(PREVIEW_TIMEOUT).ok())
+    }
+
+    /// HiBob's catalogue for the worker: a transient failure is the export's to retry; a
+    /// permanent one (no permission, no such endpoint) falls back to the built-in knowledge,
+    /// which the create itself will then test.
+    pub async fn schema_for_export(
+        &self,
+        client: &hibob::Client,
+        log: &mut CallLog,
+    ) -> Result<(Arc<Schema>, Option<String>), HibobError> {
+        match self.inner.schema.get(client, log).await {
+            Ok(schema) => Ok((schema, None)),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => Ok((Arc::new(Schema::builtin()), Some(e.to_string()))),
+        }
+    }
+
+    async fn schema(&self) -> (Arc<Schema>, Option<String>) {
+        let client = self.hibob().await;
+        self.inner
+            .schema
+            .get_or_builtin(client.as_ref(), &mut CallLog::new())
+            .await
+    }
+
+    /// Reads HiBob's fields and lists again now.
+    pub async fn refresh_schema(&self) -> Option<String> {
+        self.inner.schema.invalidate();
+        self.schema().await.1
+    }
+
+    /// The fields the editor offers, required ones first.
+    pub async fn targets(&self) -> Targets {
+        let (schema, note) = self.schema().await;
+        let mut fields: Vec<TargetOption> = schema
+            .fields
+            .iter()
+            .filter(|f| !hibob_schema::is_computed(&f.id) && Kind::of(f) != Kind::Unsupported)
+            .map(|f| TargetOption {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                category: f
+                    .category_name
+                    .clone()
+                    .unwrap_or_else(|| f.category.clone()),
+                kind: Kind::of(f).label().to_owned(),
+                required: hibob_schema::is_required(&f.id),
+                choices: schema
+                    .list_for(f)
+                    .map(|l| {
+                        l.items
+                            .iter()
+                            .filter(|i| !i.archived)
+                            .take(200)
+                            .map(|i| i.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        fields.sort_by(|a, b| {
+            b.required
+                .cmp(&a.required)
+                .then_with(|| a.category.cmp(&b.category))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Targets { fields, note }
+    }
+
+    /// Lint against HiBob's catalogue and the built-in sample candidate.
+    pub async fn lint(&self, doc: &MappingDocument) -> Vec<Issue> {
+        let (schema, _) = self.schema().await;
+        let today = chrono::Utc::now().date_naive();
+        let sample = variables::sample(&self.setting(today).await);
+        mapping::lint(doc, &schema, Some(&sample))
+    }
+
+    /// Lints, then saves as a new version. Errors block; warnings do not.
+    pub async fn save(
+        &self,
+        actor: &Actor,
+        doc: &MappingDocument,
+        note: &str,
+        edited: i64,
+    ) -> Result<Version, MappingError> {
+        let issues = self.lint(doc).await;
+        if issues.iter().any(Issue::is_error) {
+            return Err(MappingError::Invalid(issues));
+        }
+        Ok(mapping_store::save(&self.inner.pool, actor, doc, note, edited).await?)
+    }
+
+    pub async fn restore(&self, actor: &Actor, id: i64) -> Result<Version, MappingError> {
+        Ok(mapping_store::restore(&self.inner.pool, actor, id).await?)
+    }
+
+    /// The catalogue's values for a candidate, for the preview and the Variables page.
+    pub async fn candidate(
+        &self,
+        source: &PreviewSource,
+    ) -> Result<(String, Values), MappingError> {
+        let today = chrono::Utc::now().date_naive();
+        let (application_id, hired_on) = match source {
+            PreviewSource::Sample => {
+                let values = variables::sample(&self.setting(today).await);
+                return Ok(("the sample candidate (Ada Lovelace)".to_owned(), values));
+            }
+            PreviewSource::Export(id) => {
+                let export = export_queue::find(&self.inner.pool, *id)
+                    .await?
+                    .ok_or_else(|| MappingError::Source(format!("export {id} does not exist")))?;
+                let hired = NaiveDate::parse_from_str(
+                    export.created_at.get(..10).unwrap_or_default(),
+                    "%Y-%m-%d",
+                )
+                .unwrap_or(today);
+                (export.pinpoint_application_id, hired)
+            }
+            PreviewSource::Application(id) => {
+                let id = id.trim();
+                if id.is_empty()
+                    || id.len() > 64
+                    || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    return Err(MappingError::Source(
+                        "a Pinpoint application id is letters, digits and dashes".into(),
+                    ));
+                }
+                (id.to_owned(), today)
+            }
+        };
+        let client = pinpoint::Client::from_credentials(&self.inner.credentials)
+            .await
+            .map_err(|e| MappingError::Source(e.to_string()))?
+            .ok_or_else(|| {
+                MappingError::Source("Pinpoint is not configured: add its credentials under Settings, or preview the sample candidate".into())
+            })?
+            .with_timeout(PREVIEW_TIMEOUT)
+            .map_err(|e| MappingError::Source(e.to_string()))?;
+        let app = client
+            .get_application(&application_id, &mut CallLog::new())
+            .await
+            .map_err(|e| MappingError::Source(e.to_string()))?;
+        let values = variables::from_application(&app, &self.setting(hired_on).await);
+        let name = values.get("candidate_full_name").unwrap_or_default();
+        let label = if name.is_empty() {
+            format!("application {application_id}")
+        } else {
+            format!("{name} (application {application_id})")
+        };
+        Ok((label, values))
+    }
+
+    /// Renders an unsaved mapping for one candidate; nothing is sent to HiBob. With `compare`,
+    /// HiBob is searched for an employee with the same email and the values are set side by side.
+    pub async fn preview(
+        &self,
+        doc: &MappingDocument,
+        source: &PreviewSource,
+        compare: bool,
+    ) -> Result<PreviewReport, MappingError> {
+        let (candidate, values) = self.candidate(source).await?;
+        let (schema, schema_note) = self.schema().await;
+        let issues = mapping::lint(doc, &schema, None);
+        let compiled = match mapping::compile(doc) {
+            Ok(c) => c,
+            Err(issues) => {
+                return Ok(PreviewReport {
+                    candidate,
+                    schema_note,
+                    errors: Vec::new(),
+                    trace: Vec::new(),
+                    custom_variables: Vec::new(),
+                    body: String::new(),
+                    issues,
+                    comparison: None,
+                })
+            }
+        };
+        let preview = compiled.preview(&values, &schema);
+        let body = serde_json::to_string_pretty(&preview.rendered.draft.body).unwrap_or_default();
+        let comparison = if compare {
+            Some(
+                self.compare(&preview.rendered.draft.email, &preview.rendered.trace)
+                    .await,
+            )
+        } else {
+            None
+        };
+        Ok(PreviewReport {
+            candidate,
+            schema_note,
+            errors: preview.errors,
+            trace: preview.rendered.trace,
+            custom_variables: preview.rendered.variables,
+            body,
+            issues,
+            comparison,
+        })
+    }
+
+    async fn compare(&self, email: &str, trace: &[FieldTrace]) -> Comparison {
+        let Some(client) = self.hibob().await else {
+            return Comparison {
+                employee_id: None,
+                message: "HiBob is not configured, so there is nothing to compare with".into(),
+                lines: Vec::new(),
+            };
+        };
+        if email.trim().is_empty() {
+            return Comparison {
+                employee_id: None,
+                message: "the mapped email is empty, so HiBob cannot be searched".into(),
+                lines: Vec::new(),
+            };
+        }
+        let fields: Vec<String> = trace.iter().map(|t| t.target.clone()).collect();
+        match client
+            .employee_by_email(email, &fields, &mut CallLog::new())
+            .await
+        {
+            Err(e) => Comparison {
+                employee_id: None,
+                message: format!("HiBob could not be searched: {e}"),
+                lines: Vec::new(),
+            },
+            Ok(None) => Comparison {
+                employee_id: None,
+                message: "No HiBob employee has this email: the export would create one.".into(),
+                lines: Vec::new(),
+            },
+            Ok(Some(employee)) => {
+                let id = employee.get("id").map(value_text);
+                let lines = trace
+                    .iter()
+                    .map(|t| {
+                        let in_hibob = hibob_schema::at(&employee, &t.target)
+                            .map(value_text)
+                            .unwrap_or_default();
+                        let mapped = t.value.as_ref().map(value_text).unwrap_or_default();
+                        CompareLine {
+                            same: in_hibob.eq_ignore_ascii_case(&mapped),
+                            target: t.target.clone(),
+                            in_hibob,
+                            mapped,
+                        }
+                    })
+                    .collect();
+                Comparison {
+                    message: format!(
+                        "HiBob already has employee {}: an export would reuse them, not create or change anyone.",
+                        id.clone().unwrap_or_default()
+                    ),
+                    employee_id: id,
+                    lines,
+                }
+            }
+        }
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("value"))
+            .or_else(|| o.get("id"))
+            .map(value_text)
+            .unwrap_or_else(|| v.to_string()),
+        other => other.to_string(),
+    }
+}
