@@ -481,9 +481,28 @@ pub async fn release_until(
     Ok(())
 }
 
+/// Which mapping version a retried export builds its employee with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MappingChoice {
+    /// The version the export used before (its pinned one).
+    Original,
+    /// The version in force when the attempt runs (typically: the one just fixed).
+    Current,
+}
+
+/// Queues a stopped export again with the current mapping; see [`retry_with`].
+pub async fn retry(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Export, QueueError> {
+    retry_with(pool, actor, id, MappingChoice::Current).await
+}
+
 /// Queues a stopped export again, now, with a fresh allowance of attempts. What it already did
 /// (employee id, CV, comment) is kept, so a retry never repeats a finished step.
-pub async fn retry(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Export, QueueError> {
+pub async fn retry_with(
+    pool: &SqlitePool,
+    actor: &Actor,
+    id: i64,
+    mapping: MappingChoice,
+) -> Result<Export, QueueError> {
     let mut tx = db::begin_write(pool).await?;
     let row = sqlx::query!("SELECT status, source FROM exports WHERE id = ?", id)
         .fetch_optional(&mut *tx)
@@ -505,20 +524,29 @@ pub async fn retry(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Export, 
         return Err(QueueError::NotRetryable { id, status, why });
     }
     let now = db::now_text();
-    sqlx::query!(
-        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1
-         WHERE id = ?2",
+    let current = mapping == MappingChoice::Current;
+    // unpinning lets the next attempt take, and pin, the version then in force
+    let pinned = sqlx::query_scalar!(
+        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
+                mapping_version = CASE WHEN ?3 THEN NULL ELSE mapping_version END
+         WHERE id = ?2 RETURNING mapping_version AS \"mapping_version?: i64\"",
         now,
-        id
+        id,
+        current
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let with = match (current, pinned) {
+        (true, _) => "the current mapping".to_owned(),
+        (false, Some(v)) => format!("its original mapping v{v}"),
+        (false, None) => "the current mapping (it had none yet)".to_owned(),
+    };
     audit::record(
         &mut tx,
         actor,
         "export.retried",
         Some(&format!("export {id}")),
-        &format!("was {status}"),
+        &format!("was {status}; retried with {with}"),
     )
     .await?;
     tx.commit().await?;
@@ -526,7 +554,8 @@ pub async fn retry(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Export, 
 }
 
 /// Queues again, in one transaction, every stopped webhook export (needs attention or dead) that
-/// matches the filter; the status filter may only narrow to one of those two. Returns the ids.
+/// matches the filter; the status filter may only narrow to one of those two. They are rebuilt
+/// with the current mapping. Returns the ids.
 pub async fn retry_matching(
     pool: &SqlitePool,
     actor: &Actor,
@@ -547,7 +576,8 @@ pub async fn retry_matching(
     let mut tx = db::begin_write(pool).await?;
     let now = db::now_text();
     let ids = sqlx::query_scalar!(
-        r#"UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1
+        r#"UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
+                  mapping_version = NULL
            WHERE source = 'webhook' AND status IN ('needs_attention', 'dead')
              AND (?2 IS NULL OR status = ?2)
              AND (?3 IS NULL OR candidate_name LIKE ?3 ESCAPE '\' OR candidate_email LIKE ?3 ESCAPE '\'
