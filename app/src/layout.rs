@@ -63,6 +63,7 @@ fn Frame(me: Me) -> impl IntoView {
                 <A href="/exports">"Exports"</A>
                 <A href="/webhooks">"Webhooks"</A>
                 <A href="/mappings">"Mappings"</A>
+                <A href="/variables">"Variables"</A>
                 <A href="/settings">"Settings"</A>
                 <Show when=move || is_admin>
                     <A href="/users">"Users"</A>

@@ -68,6 +68,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("exports/:id") view=pages::export_detail::ExportDetailPage />
                     <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage />
                     <Route path=path!("mappings") view=pages::mappings::MappingsPage />
+                    <Route path=path!("mappings/versions/:id") view=pages::mapping_version::MappingVersionPage />
+                    <Route path=path!("variables") view=pages::variables::VariablesPage />
                     <Route path=path!("settings") view=pages::settings::SettingsPage />
                     <Route path=path!("users") view=pages::users::UsersPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />

@@ -37,6 +37,9 @@ pub struct ExportView {
     pub created_at: String,
     pub retryable: bool,
     pub timeline: Vec<TimelineEntry>,
+    /// The mapping version its body was built with, if it got that far.
+    pub mapping_version: Option<i64>,
+    pub current_mapping: i64,
 }
 
 fn step_title(step: &str) -> String {
@@ -54,7 +57,7 @@ fn step_title(step: &str) -> String {
 #[server(endpoint = "export")]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     use crate::ssr::{self, fail, internal};
-    use integration::{export_queue, webhook_intake};
+    use integration::{export_queue, mapping_store, webhook_intake};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
@@ -98,7 +101,12 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
         }
     }));
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    let current_mapping = mapping_store::current_id(&pool)
+        .await
+        .map_err(|e| fail(internal(e)))?;
     Ok(ExportView {
+        mapping_version: export.mapping_version,
+        current_mapping,
         retryable: matches!(export.status.as_str(), "needs_attention" | "dead"),
         id: export.id,
         source: export.source,
@@ -118,13 +126,23 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
 }
 
 #[server(endpoint = "retry_export")]
-pub async fn retry_export(id: i64) -> Result<(), AppError> {
+pub async fn retry_export(
+    id: i64,
+    /// "original" keeps the export's mapping version; anything else uses the current one.
+    #[server(default)]
+    mapping: String,
+) -> Result<(), AppError> {
     use crate::ssr::{self, fail, internal};
-    use integration::export_queue::{self, QueueError};
+    use integration::export_queue::{self, MappingChoice, QueueError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    match export_queue::retry(&st.pool, &actor, id).await {
+    let choice = if mapping == "original" {
+        MappingChoice::Original
+    } else {
+        MappingChoice::Current
+    };
+    match export_queue::retry_with(&st.pool, &actor, id, choice).await {
         Ok(_) => {
             st.wake_worker.wake();
             Ok(())
@@ -183,6 +201,14 @@ pub fn ExportDetailPage() -> impl IntoView {
                                     <dd>{format!("{} of {}", x.attempts, x.max_attempts)}</dd>
                                     <dt>"Source"</dt>
                                     <dd>{x.source.clone()} ", created " {when(&x.created_at)}</dd>
+                                    <dt>"Mapping"</dt>
+                                    <dd>{match x.mapping_version {
+                                        Some(v) => view! {
+                                            <a href=format!("/mappings/versions/{v}")>{format!("version {v}")}</a>
+                                            {(v != x.current_mapping).then(|| format!(" (version {} is in force now)", x.current_mapping))}
+                                        }.into_any(),
+                                        None => view! { <span class="muted">"not built yet"</span> }.into_any(),
+                                    }}</dd>
                                     {(x.status == "queued")
                                         .then(|| view! { <dt>"Next attempt"</dt><dd>{when(&x.next_attempt_at)}</dd> })}
                                 </dl>
@@ -191,8 +217,21 @@ pub fn ExportDetailPage() -> impl IntoView {
                                 {retryable
                                     .then(|| {
                                         view! {
-                                            <ActionForm action=retry attr:class="inline">
+                                            <ActionForm action=retry attr:class="retry-form">
                                                 <input type="hidden" name="id" value=x.id.to_string() />
+                                                {match x.mapping_version.filter(|v| *v != x.current_mapping) {
+                                                    Some(v) => view! {
+                                                        <fieldset class="choice">
+                                                            <legend>"Build the employee with"</legend>
+                                                            <label><input type="radio" name="mapping" value="current" checked=true />
+                                                                {format!(" the current mapping (version {})", x.current_mapping)}</label>
+                                                            <label><input type="radio" name="mapping" value="original" />
+                                                                {format!(" its original mapping (version {v})")}</label>
+                                                            <a href=format!("/mappings/versions/{v}")>{format!("What changed since version {v}")}</a>
+                                                        </fieldset>
+                                                    }.into_any(),
+                                                    None => view! { <input type="hidden" name="mapping" value="current" /> }.into_any(),
+                                                }}
                                                 <button type="submit" class="primary">"Retry export"</button>
                                             </ActionForm>
                                         }

@@ -1,27 +1,958 @@
-//! The mapping screen: the built-in mapping is described until the mapping editor replaces it.
+//! The mapping editor: HiBob target fields with their templates, fallbacks or fixed values,
+//! checked as you type, previewed on a real candidate, saved as a new version.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
 
-#[component]
-fn Empty(title: &'static str, lead: &'static str, next: &'static str) -> impl IntoView {
-    view! {
-        <Title text=title />
-        <h1>{title}</h1>
-        <section class="empty">
-            <p class="lead">{lead}</p>
-            <p>{next}</p>
-        </section>
+use crate::{
+    error::AppError,
+    pages::{load_error, when, FormResult},
+};
+
+/// One row of the editor: a HiBob field and where its value comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditorRow {
+    #[serde(default)]
+    pub target: String,
+    /// One template per line; the first that renders non-empty wins.
+    #[serde(default)]
+    pub sources: String,
+    #[serde(default)]
+    pub fixed: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditorVariable {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueView {
+    pub error: bool,
+    pub field: Option<usize>,
+    pub source: Option<usize>,
+    pub variable: Option<usize>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetView {
+    pub id: String,
+    pub label: String,
+    pub kind: String,
+    pub required: bool,
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableView {
+    pub name: String,
+    pub group: String,
+    pub description: String,
+    pub sample: String,
+    pub settable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionLine {
+    pub id: i64,
+    pub author: String,
+    pub note: String,
+    pub created_at: String,
+    pub exports: i64,
+    pub restored_from: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingView {
+    pub version: i64,
+    pub author: String,
+    pub created_at: String,
+    pub note: String,
+    pub rows: Vec<EditorRow>,
+    pub variables: Vec<EditorVariable>,
+    pub issues: Vec<IssueView>,
+    pub targets: Vec<TargetView>,
+    pub catalogue: Vec<VariableView>,
+    pub filters: Vec<(String, String)>,
+    pub schema_note: Option<String>,
+    /// Recent exports to preview on: (export id, label).
+    pub recent: Vec<(i64, String)>,
+    pub versions: Vec<VersionLine>,
+    pub can_edit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriedView {
+    pub template: String,
+    pub output: String,
+    pub reads: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldPreview {
+    pub target: String,
+    pub label: String,
+    pub kind: String,
+    pub required: bool,
+    pub came_from: String,
+    pub value: String,
+    pub tried: Vec<TriedView>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompareView {
+    pub message: String,
+    pub lines: Vec<(String, String, String, bool)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewView {
+    pub candidate: String,
+    pub schema_note: Option<String>,
+    pub errors: Vec<String>,
+    pub fields: Vec<FieldPreview>,
+    pub custom_variables: Vec<(String, String)>,
+    pub body: String,
+    pub issues: Vec<IssueView>,
+    pub comparison: Option<CompareView>,
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod convert {
+    use super::*;
+    use integration::mapping::{self, CustomVariable, FieldRule, Issue, MappingDocument};
+
+    pub fn document(rows: &[EditorRow], variables: &[EditorVariable]) -> MappingDocument {
+        MappingDocument {
+            fields: rows
+                .iter()
+                .filter(|r| {
+                    !(r.target.trim().is_empty()
+                        && r.sources.trim().is_empty()
+                        && r.fixed.trim().is_empty())
+                })
+                .map(|r| FieldRule {
+                    target: r.target.trim().to_owned(),
+                    sources: r
+                        .sources
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    fixed: Some(r.fixed.trim().to_owned()).filter(|f| !f.is_empty()),
+                })
+                .collect(),
+            variables: variables
+                .iter()
+                .filter(|v| !(v.name.trim().is_empty() && v.template.trim().is_empty()))
+                .map(|v| CustomVariable {
+                    name: v.name.trim().to_owned(),
+                    template: v.template.trim().to_owned(),
+                    description: v.description.trim().to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn rows(doc: &MappingDocument) -> Vec<EditorRow> {
+        doc.fields
+            .iter()
+            .map(|f| EditorRow {
+                target: f.target.clone(),
+                sources: f.sources.join("\n"),
+                fixed: f.fixed.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub fn variables(doc: &MappingDocument) -> Vec<EditorVariable> {
+        doc.variables
+            .iter()
+            .map(|v| EditorVariable {
+                name: v.name.clone(),
+                template: v.template.clone(),
+                description: v.description.clone(),
+            })
+            .collect()
+    }
+
+    pub fn issues(issues: &[Issue]) -> Vec<IssueView> {
+        issues
+            .iter()
+            .map(|i| IssueView {
+                error: i.is_error(),
+                field: i.field,
+                source: i.source,
+                variable: i.variable,
+                text: i.to_string(),
+            })
+            .collect()
+    }
+
+    pub fn choice(c: &mapping::Choice) -> String {
+        match c {
+            mapping::Choice::Fixed => "fixed value".into(),
+            mapping::Choice::Source(0) => "template 1".into(),
+            mapping::Choice::Source(i) => format!("fallback: template {}", i + 1),
+            mapping::Choice::Empty => "left out (empty)".into(),
+        }
+    }
+
+    pub fn invalid(issues: &[Issue]) -> AppError {
+        let errors: Vec<String> = issues
+            .iter()
+            .filter(|i| i.is_error())
+            .map(ToString::to_string)
+            .collect();
+        AppError::Invalid(format!(
+            "The mapping was not saved: {} error(s). {}",
+            errors.len(),
+            errors.join(" · ")
+        ))
+    }
+}
+
+#[server(endpoint = "mapping_editor")]
+pub async fn mapping_editor() -> Result<MappingView, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::{export_queue, mapping_store, variables};
+    let user = ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let st = ssr::state()?;
+    let current = mapping_store::current(&st.pool)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    let targets = st.mappings.targets().await;
+    let issues = st.mappings.lint(&current.document).await;
+    let sample = variables::sample(&st.mappings.setting(chrono::Utc::now().date_naive()).await);
+    let recent = export_queue::list(
+        &st.pool,
+        &export_queue::ExportFilter {
+            source: Some("webhook".into()),
+            limit: Some(15),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| fail(internal(e)))?
+    .into_iter()
+    .map(|e| {
+        let who = e
+            .candidate_name
+            .unwrap_or_else(|| format!("application {}", e.pinpoint_application_id));
+        (e.id, format!("{who} — export {} ({})", e.id, e.status.replace('_', " ")))
+    })
+    .collect();
+    let versions = mapping_store::list(&st.pool, 30)
+        .await
+        .map_err(|e| fail(internal(e)))?
+        .into_iter()
+        .map(|v| VersionLine {
+            id: v.id,
+            author: v.author,
+            note: v.note,
+            created_at: v.created_at,
+            exports: v.exports,
+            restored_from: v.restored_from,
+        })
+        .collect();
+    Ok(MappingView {
+        version: current.id,
+        author: current.author,
+        created_at: current.created_at,
+        note: current.note,
+        rows: convert::rows(&current.document),
+        variables: convert::variables(&current.document),
+        issues: convert::issues(&issues),
+        targets: targets
+            .fields
+            .into_iter()
+            .map(|t| TargetView {
+                label: format!("{} · {} ({})", t.name, t.category, t.kind),
+                id: t.id,
+                kind: t.kind,
+                required: t.required,
+                choices: t.choices,
+            })
+            .collect(),
+        catalogue: variables::CATALOGUE
+            .iter()
+            .map(|v| VariableView {
+                name: v.name.to_owned(),
+                group: v.group.label().to_owned(),
+                description: v.description.to_owned(),
+                sample: match v.group {
+                    variables::Group::Raw => "(object)".to_owned(),
+                    _ => sample.get(v.name).unwrap_or_default().to_owned(),
+                },
+                settable: v.settable,
+            })
+            .collect(),
+        filters: integration::templates::FILTERS
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+        schema_note: targets.note,
+        recent,
+        versions,
+        can_edit: user.role.allows(integration::users::Role::Operator),
+    })
+}
+
+#[server(endpoint = "lint_mapping")]
+pub async fn lint_mapping(
+    #[server(default)] rows: Vec<EditorRow>,
+    #[server(default)] variables: Vec<EditorVariable>,
+) -> Result<Vec<IssueView>, AppError> {
+    use crate::ssr;
+    ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let doc = convert::document(&rows, &variables);
+    Ok(convert::issues(&st.mappings.lint(&doc).await))
+}
+
+#[server(endpoint = "preview_mapping")]
+pub async fn preview_mapping(
+    #[server(default)] rows: Vec<EditorRow>,
+    #[server(default)] variables: Vec<EditorVariable>,
+    source: String,
+    #[server(default)] application: String,
+    #[server(default)] compare: bool,
+) -> Result<PreviewView, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::mapping_service::{MappingError, PreviewSource};
+    ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let source = match source.as_str() {
+        "sample" => PreviewSource::Sample,
+        "application" => PreviewSource::Application(application),
+        other => match other.strip_prefix("export:").and_then(|n| n.parse().ok()) {
+            Some(id) => PreviewSource::Export(id),
+            None => return Err(fail(AppError::Invalid("Choose a candidate to preview.".into()))),
+        },
+    };
+    let doc = convert::document(&rows, &variables);
+    let report = match st.mappings.preview(&doc, &source, compare).await {
+        Ok(r) => r,
+        Err(MappingError::Source(why)) => {
+            return Err(fail(AppError::Invalid(format!("Cannot load that candidate: {why}"))))
+        }
+        Err(e) => return Err(fail(internal(e))),
+    };
+    Ok(PreviewView {
+        candidate: report.candidate,
+        schema_note: report.schema_note,
+        errors: report.errors.iter().map(ToString::to_string).collect(),
+        fields: report
+            .trace
+            .iter()
+            .map(|t| FieldPreview {
+                target: t.target.clone(),
+                label: t.label.clone(),
+                kind: t.kind.clone(),
+                required: t.required,
+                came_from: convert::choice(&t.choice),
+                value: t.value.as_ref().map(ToString::to_string).unwrap_or_default(),
+                tried: t
+                    .tried
+                    .iter()
+                    .map(|x| TriedView {
+                        template: x.template.clone(),
+                        output: x.output.clone(),
+                        reads: x.reads.clone(),
+                    })
+                    .collect(),
+                error: t.error.clone(),
+            })
+            .collect(),
+        custom_variables: report.custom_variables,
+        body: report.body,
+        issues: convert::issues(&report.issues),
+        comparison: report.comparison.map(|c| CompareView {
+            message: c.message,
+            lines: c
+                .lines
+                .into_iter()
+                .map(|l| (l.target, l.in_hibob, l.mapped, l.same))
+                .collect(),
+        }),
+    })
+}
+
+#[server(endpoint = "save_mapping")]
+pub async fn save_mapping(
+    #[server(default)] rows: Vec<EditorRow>,
+    #[server(default)] variables: Vec<EditorVariable>,
+    #[server(default)] note: String,
+    edited: i64,
+) -> Result<i64, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::{mapping_service::MappingError, mapping_store::StoreError};
+    let user = ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    let doc = convert::document(&rows, &variables);
+    match st.mappings.save(&actor, &doc, &note, edited).await {
+        Ok(v) => Ok(v.id),
+        Err(MappingError::Invalid(issues)) => Err(fail(convert::invalid(&issues))),
+        Err(MappingError::Store(
+            e @ (StoreError::Conflict { .. } | StoreError::Unchanged(_) | StoreError::NotFound(_)),
+        )) => Err(fail(AppError::Invalid(format!("Not saved: {e}.")))),
+        Err(e) => Err(fail(internal(e))),
+    }
+}
+
+#[server(endpoint = "refresh_hibob_fields")]
+pub async fn refresh_hibob_fields() -> Result<String, AppError> {
+    use crate::ssr;
+    ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    Ok(match st.mappings.refresh_schema().await {
+        None => "HiBob's fields and lists were read again.".to_owned(),
+        Some(why) => format!("HiBob's fields could not be read: {why}"),
+    })
+}
+
+/// Variables whose name starts with what follows the last unclosed `{{`, for completing a
+/// template as it is typed.
+pub fn completions<'a>(text: &str, names: &'a [String]) -> Vec<&'a str> {
+    let Some(open) = text.rfind("{{") else {
+        return Vec::new();
+    };
+    let tail = &text[open + 2..];
+    if tail.contains("}}") || tail.contains('|') {
+        return Vec::new();
+    }
+    let partial = tail.trim_start();
+    if partial.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with(partial) && *n != partial)
+        .take(8)
+        .collect()
+}
+
+/// The text with the unclosed `{{ partial` at its end completed to `{{ name }}`.
+pub fn complete(text: &str, name: &str) -> String {
+    match text.rfind("{{") {
+        Some(open) => format!("{}{{{{ {name} }}}}", &text[..open]),
+        None => format!("{text}{{{{ {name} }}}}"),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct RowState {
+    key: usize,
+    target: RwSignal<String>,
+    sources: RwSignal<String>,
+    fixed: RwSignal<String>,
+}
+
+impl RowState {
+    fn new(key: usize, row: &EditorRow) -> Self {
+        Self {
+            key,
+            target: RwSignal::new(row.target.clone()),
+            sources: RwSignal::new(row.sources.clone()),
+            fixed: RwSignal::new(row.fixed.clone()),
+        }
+    }
+
+    fn snapshot(&self) -> EditorRow {
+        EditorRow {
+            target: self.target.get(),
+            sources: self.sources.get(),
+            fixed: self.fixed.get(),
+        }
     }
 }
 
 #[component]
 pub fn MappingsPage() -> impl IntoView {
+    let save = ServerAction::<SaveMapping>::new();
+    let refresh = ServerAction::<RefreshHibobFields>::new();
+    let data = Resource::new(
+        move || (save.version().get(), refresh.version().get()),
+        |_| mapping_editor(),
+    );
     view! {
-        <Empty
-            title="Mappings"
-            lead="The built-in mapping is in use."
-            next="firstName, surname and email come from the Pinpoint application; work.site is the Default HiBob site from Settings; work.startDate is the offer's start date, or the hire date plus the default number of days from Settings. The CV (pdf_cv attachment) goes to the employee's shared documents."
-        />
+        <Title text="Mappings" />
+        <h1>"Mappings"</h1>
+        <p class="lead">
+            "How a Pinpoint hire becomes a HiBob employee. Each HiBob field takes a fixed value or templates tried in order: the first that is not empty wins. "
+            "Templates use Pinpoint's variables, like " <code>"{{ candidate_email }}"</code>
+            ", and filters, like " <code>"{{ candidate_last_name | upper }}"</code> ". "
+            <a href="/variables">"All variables and filters"</a> "."
+        </p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => load_error(e),
+                    Ok(view) => view! { <Editor view save refresh /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Editor(
+    view: MappingView,
+    save: ServerAction<SaveMapping>,
+    refresh: ServerAction<RefreshHibobFields>,
+) -> impl IntoView {
+    let can_edit = view.can_edit;
+    let next_key = StoredValue::new(view.rows.len() + 1);
+    let rows = RwSignal::new(
+        view.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RowState::new(i, r))
+            .collect::<Vec<_>>(),
+    );
+    let custom = StoredValue::new(view.variables.clone());
+    let issues = RwSignal::new(view.issues.clone());
+    let lint = ServerAction::<LintMapping>::new();
+    let preview = ServerAction::<PreviewMapping>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(found)) = lint.value().get() {
+            issues.set(found);
+        }
+    });
+    let snapshot = move || rows.get().iter().map(RowState::snapshot).collect::<Vec<_>>();
+    // lint as the operator types, once they pause
+    #[cfg(feature = "hydrate")]
+    {
+        let pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>> =
+            StoredValue::new(None);
+        let first = StoredValue::new(true);
+        Effect::new(move |_| {
+            let rows_now = snapshot();
+            if first.get_value() {
+                first.set_value(false);
+                return;
+            }
+            if let Some(h) = pending.get_value() {
+                h.clear();
+            }
+            let handle = set_timeout_with_handle(
+                move || {
+                    lint.dispatch(LintMapping {
+                        rows: rows_now,
+                        variables: custom.get_value(),
+                    });
+                },
+                std::time::Duration::from_millis(450),
+            )
+            .ok();
+            pending.set_value(handle);
+        });
+    }
+    let names: Vec<String> = view
+        .catalogue
+        .iter()
+        .map(|v| v.name.clone())
+        .chain(view.variables.iter().map(|v| v.name.clone()))
+        .collect();
+    let names = StoredValue::new(names);
+    let targets = StoredValue::new(view.targets.clone());
+    let add_row = move |_| {
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        rows.update(|r| r.push(RowState::new(key, &EditorRow::default())));
+    };
+    let global_issues = move || {
+        issues
+            .get()
+            .into_iter()
+            .filter(|i| i.field.is_none() && i.variable.is_none())
+            .collect::<Vec<_>>()
+    };
+    let variable_issues = move || {
+        issues
+            .get()
+            .into_iter()
+            .filter(|i| i.variable.is_some())
+            .collect::<Vec<_>>()
+    };
+    let error_count = move || issues.get().iter().filter(|i| i.error).count();
+    let version = view.version;
+    let recent = view.recent.clone();
+    let versions = view.versions.clone();
+    let schema_note = view.schema_note.clone();
+    view! {
+        <section class="panel version-head">
+            <p>
+                <strong>{format!("Version {}", view.version)}</strong>
+                " is in force — saved by " {view.author.clone()} " on " {when(&view.created_at)}
+                {(!view.note.is_empty()).then(|| format!(": “{}”", view.note))}
+                ". "
+                <a href=format!("/mappings/versions/{}", view.version)>"See what changed"</a>
+            </p>
+            {schema_note.map(|n| view! {
+                <p class="notice warn" role="status">
+                    "HiBob's field list could not be read (" {n} "), so only the required fields are offered and list values are not checked."
+                </p>
+            })}
+            {can_edit.then(|| view! {
+                <ActionForm action=refresh attr:class="inline">
+                    <button type="submit" class="secondary">"Refresh HiBob fields"</button>
+                </ActionForm>
+                {move || refresh.value().get().map(|r| match r {
+                    Ok(text) => view! { <span class="muted" role="status">{text}</span> }.into_any(),
+                    Err(e) => view! { <span class="error" role="alert">{e.to_string()}</span> }.into_any(),
+                })}
+            })}
+        </section>
+
+        <datalist id="hibob-fields">
+            {view.targets.iter().map(|t| view! { <option value=t.id.clone()>{t.label.clone()}</option> }).collect_view()}
+        </datalist>
+
+        <ActionForm action=save attr:class="mapping-form" attr:id="mapping-form">
+            <input type="hidden" name="edited" value=version.to_string() />
+            {view.variables.iter().enumerate().map(|(i, v)| view! {
+                <input type="hidden" name=format!("variables[{i}][name]") value=v.name.clone() />
+                <input type="hidden" name=format!("variables[{i}][template]") value=v.template.clone() />
+                <input type="hidden" name=format!("variables[{i}][description]") value=v.description.clone() />
+            }).collect_view()}
+            <div class="lint-summary" role="status" aria-live="polite">
+                {move || {
+                    let errors = error_count();
+                    let warnings = issues.get().len() - errors;
+                    match (errors, warnings) {
+                        (0, 0) => view! { <p class="notice ok">"No problems found."</p> }.into_any(),
+                        (0, w) => view! { <p class="notice warn">{format!("{w} warning(s); the mapping can be saved.")}</p> }.into_any(),
+                        (e, _) => view! { <p class="notice error">{format!("{e} error(s) to fix before saving.")}</p> }.into_any(),
+                    }
+                }}
+                <ul class="issues">
+                    {move || global_issues().into_iter().map(issue_item).collect_view()}
+                    {move || variable_issues().into_iter().map(|i| view! {
+                        <li class=if i.error { "issue error" } else { "issue warn" }>
+                            {i.text} " — " <a href="/variables">"edit variables"</a>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </div>
+            <table class="mapping-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"HiBob field"</th>
+                        <th scope="col">"Templates, one per line (first non-empty wins)"</th>
+                        <th scope="col">"Or a fixed value"</th>
+                        <th scope="col"><span class="sr-only">"Remove"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each={move || rows.get().into_iter().enumerate().collect::<Vec<_>>()}
+                        key=|(i, r)| (*i, r.key)
+                        children=move |(i, row)| {
+                            let row_issues = move || {
+                                issues.get().into_iter().filter(|x| x.field == Some(i)).collect::<Vec<_>>()
+                            };
+                            let kind = move || {
+                                let id = row.target.get();
+                                targets.with_value(|t| {
+                                    t.iter().find(|t| t.id == id || t.id.trim_start_matches("root.") == id.trim_start_matches("root."))
+                                        .map(|t| (t.kind.clone(), t.required, t.choices.clone()))
+                                })
+                            };
+                            let suggestions = move || {
+                                let text = row.sources.get();
+                                names.with_value(|n| completions(&text, n).into_iter().map(str::to_owned).collect::<Vec<_>>())
+                            };
+                            let remove = move |_| rows.update(|r| { r.retain(|x| x.key != row.key); });
+                            let target_id = format!("row-{i}-target");
+                            let sources_id = format!("row-{i}-sources");
+                            view! {
+                                <tr class=move || if row_issues().iter().any(|x| x.error) { "row has-error" } else { "row" }>
+                                    <td>
+                                        <label class="sr-only" for=target_id.clone()>{format!("HiBob field of row {}", i + 1)}</label>
+                                        <input id=target_id name=format!("rows[{i}][target]") list="hibob-fields"
+                                            autocomplete="off" spellcheck="false" disabled=!can_edit
+                                            bind:value=row.target />
+                                        <p class="field-kind">
+                                            {move || kind().map(|(k, required, _)| {
+                                                if required { format!("{k} · required by HiBob") } else { k }
+                                            })}
+                                        </p>
+                                    </td>
+                                    <td>
+                                        <label class="sr-only" for=sources_id.clone()>{format!("Templates of row {}", i + 1)}</label>
+                                        <textarea id=sources_id name=format!("rows[{i}][sources]") rows="2"
+                                            spellcheck="false" disabled=!can_edit bind:value=row.sources></textarea>
+                                        <div class="completions">
+                                            {move || suggestions().into_iter().map(|name| {
+                                                let label = name.clone();
+                                                view! {
+                                                    <button type="button" class="chip"
+                                                        on:click=move |_| row.sources.update(|t| *t = complete(t, &name))>
+                                                        {label}
+                                                    </button>
+                                                }
+                                            }).collect_view()}
+                                        </div>
+                                        <ul class="issues">{move || row_issues().into_iter().map(issue_item).collect_view()}</ul>
+                                    </td>
+                                    <td>
+                                        <input name=format!("rows[{i}][fixed]") aria-label=format!("Fixed value of row {}", i + 1)
+                                            disabled=!can_edit bind:value=row.fixed
+                                            list=move || kind().filter(|k| !k.2.is_empty()).map(|_| format!("choices-{i}")) />
+                                        {move || kind().filter(|k| !k.2.is_empty()).map(|(_, _, choices)| view! {
+                                            <datalist id=format!("choices-{i}")>
+                                                {choices.into_iter().map(|c| view! { <option value=c /> }).collect_view()}
+                                            </datalist>
+                                        })}
+                                    </td>
+                                    <td>
+                                        {can_edit.then(|| view! {
+                                            <button type="button" class="link danger" on:click=remove
+                                                aria-label=format!("Remove row {}", i + 1)>"Remove"</button>
+                                        })}
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    />
+                </tbody>
+            </table>
+            {can_edit.then(|| view! {
+                <p><button type="button" class="secondary" on:click=add_row>"Add a field"</button></p>
+                <div class="save-bar">
+                    <label>
+                        "What changed and why "
+                        <input name="note" maxlength="500" placeholder="e.g. surname falls back to the first name" />
+                    </label>
+                    <button type="submit" class="primary" disabled=move || error_count() > 0>
+                        {format!("Save as version {}", version + 1)}
+                    </button>
+                </div>
+            })}
+            <FormResult value=move || save.value().get() ok="Saved as a new version." />
+        </ActionForm>
+
+        <PreviewPanel recent rows=snapshot custom preview />
+
+        <h2>"Versions"</h2>
+        <VersionTable versions current=version />
+    }
+}
+
+fn issue_item(i: IssueView) -> impl IntoView {
+    view! { <li class=if i.error { "issue error" } else { "issue warn" }>{i.text}</li> }
+}
+
+#[component]
+pub fn VersionTable(versions: Vec<VersionLine>, current: i64) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+        <table class="data">
+            <thead>
+                <tr>
+                    <th scope="col">"Version"</th>
+                    <th scope="col">"Saved"</th>
+                    <th scope="col">"By"</th>
+                    <th scope="col">"Note"</th>
+                    <th scope="col">"Exports built with it"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {versions.into_iter().map(|v| view! {
+                    <tr class=if v.id == current { "current" } else { "" }>
+                        <td>
+                            <a href=format!("/mappings/versions/{}", v.id)>{format!("v{}", v.id)}</a>
+                            {(v.id == current).then(|| view! { " " <span class="badge status-succeeded">"in force"</span> })}
+                        </td>
+                        <td>{when(&v.created_at)}</td>
+                        <td>{v.author}</td>
+                        <td>{v.note}{v.restored_from.map(|r| format!(" (restored from v{r})"))}</td>
+                        <td>{v.exports}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+}
+
+#[component]
+fn PreviewPanel<F>(
+    recent: Vec<(i64, String)>,
+    rows: F,
+    custom: StoredValue<Vec<EditorVariable>>,
+    preview: ServerAction<PreviewMapping>,
+) -> impl IntoView
+where
+    F: Fn() -> Vec<EditorRow> + Copy + Send + Sync + 'static,
+{
+    let source = RwSignal::new("sample".to_owned());
+    let application = RwSignal::new(String::new());
+    let compare = RwSignal::new(false);
+    let run = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        preview.dispatch(PreviewMapping {
+            rows: rows(),
+            variables: custom.get_value(),
+            source: source.get_untracked(),
+            application: application.get_untracked(),
+            compare: compare.get_untracked(),
+        });
+    };
+    view! {
+        <section class="panel preview" aria-labelledby="preview-title">
+            <h2 id="preview-title">"Preview on a candidate"</h2>
+            <p class="muted">"Renders the mapping as edited above, before saving. Nothing is sent to HiBob."</p>
+            <form class="preview-form" on:submit=run>
+                <label>
+                    "Candidate "
+                    <select name="source" on:change=move |ev| source.set(event_target_value(&ev))>
+                        <option value="sample">"Sample candidate (Ada Lovelace)"</option>
+                        {recent.into_iter().map(|(id, label)| view! {
+                            <option value=format!("export:{id}")>{label}</option>
+                        }).collect_view()}
+                        <option value="application">"A Pinpoint application by id…"</option>
+                    </select>
+                </label>
+                <Show when=move || source.get() == "application">
+                    <label>
+                        "Application id "
+                        <input name="application" inputmode="numeric" bind:value=application />
+                    </label>
+                </Show>
+                <label class="check">
+                    <input type="checkbox" name="compare" bind:checked=compare />
+                    " Compare with the HiBob employee who has the same email"
+                </label>
+                <button type="submit" class="primary">"Preview"</button>
+                <noscript><p class="muted">"The preview needs JavaScript."</p></noscript>
+            </form>
+            {move || preview.pending().get().then(|| view! { <p class="loading">"Rendering…"</p> })}
+            {move || preview.value().get().map(|r| match r {
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                Ok(p) => view! { <PreviewResult p /> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn PreviewResult(p: PreviewView) -> impl IntoView {
+    let would_export = p.errors.is_empty() && !p.fields.is_empty();
+    view! {
+        <div class="preview-result" role="region" aria-live="polite" aria-label="Preview result">
+            <p><strong>{p.candidate}</strong></p>
+            {p.schema_note.map(|n| view! { <p class="notice warn">"HiBob's field list was not available (" {n} "): values are shown as written."</p> })}
+            {(!p.errors.is_empty()).then(|| view! {
+                <div class="notice error" role="alert">
+                    <p>"This candidate would fail to export:"</p>
+                    <ul>{p.errors.into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}</ul>
+                </div>
+            })}
+            {would_export.then(|| view! { <p class="notice ok">"This candidate would export."</p> })}
+            <div class="table-wrap">
+            <table class="data trace">
+                <thead>
+                    <tr>
+                        <th scope="col">"HiBob field"</th>
+                        <th scope="col">"Value sent"</th>
+                        <th scope="col">"Came from"</th>
+                        <th scope="col">"Why this value"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {p.fields.into_iter().map(|f| {
+                        let class = if f.error.is_some() { "has-error" } else { "" };
+                        view! {
+                        <tr class=class>
+                            <td><code>{f.target}</code><br /><span class="muted">{f.label} " · " {f.kind}</span></td>
+                            <td>
+                                <code>{if f.value.is_empty() { "—".to_owned() } else { f.value }}</code>
+                                {f.error.map(|e| view! { <p class="error">{e}</p> })}
+                            </td>
+                            <td>{f.came_from}</td>
+                            <td>
+                                <ol class="tried">
+                                    {f.tried.into_iter().map(|t| view! {
+                                        <li>
+                                            <code>{t.template}</code> " → "
+                                            <code>{if t.output.is_empty() { "(empty)".to_owned() } else { t.output }}</code>
+                                            {(!t.reads.is_empty()).then(|| view! {
+                                                <span class="reads">
+                                                    {t.reads.into_iter().map(|(n, v)| view! {
+                                                        <span class="read"><code>{n}</code> " = " {if v.is_empty() { "(empty)".to_owned() } else { v }}</span>
+                                                    }).collect_view()}
+                                                </span>
+                                            })}
+                                        </li>
+                                    }).collect_view()}
+                                </ol>
+                            </td>
+                        </tr>
+                    }}).collect_view()}
+                </tbody>
+            </table>
+            </div>
+            {(!p.custom_variables.is_empty()).then(|| view! {
+                <h3>"Custom variables"</h3>
+                <dl class="vars">
+                    {p.custom_variables.into_iter().map(|(n, v)| view! { <dt><code>{n}</code></dt><dd>{v}</dd> }).collect_view()}
+                </dl>
+            })}
+            <h3>"HiBob request body"</h3>
+            <p class="muted"><code>"POST /v1/people"</code></p>
+            <pre class="body">{p.body}</pre>
+            {p.comparison.map(|c| view! {
+                <h3>"Compared with HiBob"</h3>
+                <p>{c.message}</p>
+                {(!c.lines.is_empty()).then(|| view! {
+                    <div class="table-wrap">
+                    <table class="data">
+                        <thead><tr><th scope="col">"Field"</th><th scope="col">"In HiBob"</th><th scope="col">"Mapped"</th></tr></thead>
+                        <tbody>
+                            {c.lines.into_iter().map(|(t, h, m, same)| view! {
+                                <tr class=if same { "same" } else { "differs" }>
+                                    <td><code>{t}</code></td><td>{h}</td>
+                                    <td>{m}{(!same).then(|| view! { " " <span class="badge status-needs_attention">"differs"</span> })}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    </div>
+                })}
+            })}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_the_variable_being_typed() {
+        let names: Vec<String> = ["candidate_email", "candidate_first_name", "job_title"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(completions("{{ cand", &names), ["candidate_email", "candidate_first_name"]);
+        assert_eq!(completions("x {{job", &names), ["job_title"]);
+        assert!(completions("{{ candidate_email }}", &names).is_empty());
+        assert!(completions("{{ x | lo", &names).is_empty());
+        assert!(completions("plain", &names).is_empty());
+        assert_eq!(complete("Hi {{ cand", "candidate_email"), "Hi {{ candidate_email }}");
     }
 }

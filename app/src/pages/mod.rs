@@ -3,9 +3,11 @@ pub mod dashboard;
 pub mod export_detail;
 pub mod exports;
 pub mod login;
+pub mod mapping_version;
 pub mod mappings;
 pub mod settings;
 pub mod users;
+pub mod variables;
 pub mod webhooks;
 
 use leptos::prelude::*;
