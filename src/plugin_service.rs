@@ -303,11 +303,12 @@ fn pinpoint_variable(doc: &MappingDocument, target: &str) -> Option<&'static str
         let mut engine = crate::templates::Engine::new();
         let id = engine.add(source).ok()?;
         let names = engine.names(id);
+        // the one the template reads first is the one it is mostly about
         variables::CATALOGUE
             .iter()
             .filter(|v| v.pinpoint && names.contains(v.name))
+            .min_by_key(|v| source.find(v.name).unwrap_or(usize::MAX))
             .map(|v| v.name)
-            .next()
     })
 }
 

@@ -2,6 +2,8 @@
 //! behind them. Every form is a real `<form>` that posts to its server function, so each page also
 //! works with JavaScript off.
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod error;
 mod layout;

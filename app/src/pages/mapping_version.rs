@@ -60,14 +60,19 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
         pages::mappings::convert,
         ssr::{self, fail, internal},
     };
-    use integration::{mapping, mapping_store::{self, StoreError}};
+    use integration::{
+        mapping,
+        mapping_store::{self, StoreError},
+    };
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
     let version = match mapping_store::get(&pool, id).await {
         Ok(v) => v,
         Err(StoreError::NotFound(_)) => {
-            return Err(fail(AppError::Invalid(format!("There is no mapping version {id}."))))
+            return Err(fail(AppError::Invalid(format!(
+                "There is no mapping version {id}."
+            ))))
         }
         Err(e) => return Err(fail(internal(e))),
     };
@@ -78,7 +83,9 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
             Err(e) => return Err(fail(internal(e))),
         },
     };
-    let current = mapping_store::current(&pool).await.map_err(|e| fail(internal(e)))?;
+    let current = mapping_store::current(&pool)
+        .await
+        .map_err(|e| fail(internal(e)))?;
     let diff_to_current = if current.id == id {
         Vec::new()
     } else {

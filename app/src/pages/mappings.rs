@@ -249,7 +249,10 @@ pub async fn mapping_editor() -> Result<MappingView, AppError> {
         let who = e
             .candidate_name
             .unwrap_or_else(|| format!("application {}", e.pinpoint_application_id));
-        (e.id, format!("{who} — export {} ({})", e.id, e.status.replace('_', " ")))
+        (
+            e.id,
+            format!("{who} — export {} ({})", e.id, e.status.replace('_', " ")),
+        )
     })
     .collect();
     let versions = mapping_store::list(&st.pool, 30)
@@ -337,14 +340,20 @@ pub async fn preview_mapping(
         "application" => PreviewSource::Application(application),
         other => match other.strip_prefix("export:").and_then(|n| n.parse().ok()) {
             Some(id) => PreviewSource::Export(id),
-            None => return Err(fail(AppError::Invalid("Choose a candidate to preview.".into()))),
+            None => {
+                return Err(fail(AppError::Invalid(
+                    "Choose a candidate to preview.".into(),
+                )))
+            }
         },
     };
     let doc = convert::document(&rows, &variables);
     let report = match st.mappings.preview(&doc, &source, compare).await {
         Ok(r) => r,
         Err(MappingError::Source(why)) => {
-            return Err(fail(AppError::Invalid(format!("Cannot load that candidate: {why}"))))
+            return Err(fail(AppError::Invalid(format!(
+                "Cannot load that candidate: {why}"
+            ))))
         }
         Err(e) => return Err(fail(internal(e))),
     };
@@ -361,7 +370,11 @@ pub async fn preview_mapping(
                 kind: t.kind.clone(),
                 required: t.required,
                 came_from: convert::choice(&t.choice),
-                value: t.value.as_ref().map(ToString::to_string).unwrap_or_default(),
+                value: t
+                    .value
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 tried: t
                     .tried
                     .iter()
@@ -531,7 +544,12 @@ fn Editor(
             issues.set(found);
         }
     });
-    let snapshot = move || rows.get().iter().map(RowState::snapshot).collect::<Vec<_>>();
+    let snapshot = move || {
+        rows.get()
+            .iter()
+            .map(RowState::snapshot)
+            .collect::<Vec<_>>()
+    };
     // lint as the operator types, once they pause
     #[cfg(feature = "hydrate")]
     {
@@ -948,11 +966,17 @@ mod tests {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        assert_eq!(completions("{{ cand", &names), ["candidate_email", "candidate_first_name"]);
+        assert_eq!(
+            completions("{{ cand", &names),
+            ["candidate_email", "candidate_first_name"]
+        );
         assert_eq!(completions("x {{job", &names), ["job_title"]);
         assert!(completions("{{ candidate_email }}", &names).is_empty());
         assert!(completions("{{ x | lo", &names).is_empty());
         assert!(completions("plain", &names).is_empty());
-        assert_eq!(complete("Hi {{ cand", "candidate_email"), "Hi {{ candidate_email }}");
+        assert_eq!(
+            complete("Hi {{ cand", "candidate_email"),
+            "Hi {{ candidate_email }}"
+        );
     }
 }

@@ -23,14 +23,21 @@ pub async fn save_variables(
         pages::mappings::convert,
         ssr::{self, fail, internal},
     };
-    use integration::{mapping_service::MappingError, mapping_store::{self, StoreError}};
+    use integration::{
+        mapping_service::MappingError,
+        mapping_store::{self, StoreError},
+    };
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let current = mapping_store::get(&st.pool, edited).await.map_err(|e| match e {
-        StoreError::NotFound(_) => fail(AppError::Invalid(format!("There is no mapping version {edited}."))),
-        e => fail(internal(e)),
-    })?;
+    let current = mapping_store::get(&st.pool, edited)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => fail(AppError::Invalid(format!(
+                "There is no mapping version {edited}."
+            ))),
+            e => fail(internal(e)),
+        })?;
     let mut doc = current.document;
     doc.variables = convert::document(&[], &variables).variables;
     match st.mappings.save(&actor, &doc, &note, edited).await {
@@ -106,7 +113,11 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
             .collect::<Vec<_>>(),
     );
     let issues: RwSignal<Vec<IssueView>> = RwSignal::new(
-        view.issues.iter().filter(|i| i.variable.is_some()).cloned().collect(),
+        view.issues
+            .iter()
+            .filter(|i| i.variable.is_some())
+            .cloned()
+            .collect(),
     );
     let lint = ServerAction::<LintMapping>::new();
     Effect::new(move |_| {

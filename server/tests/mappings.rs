@@ -1,0 +1,578 @@
+//! Mappings over the real router: versions saved through the console's server functions, lint
+//! refusals, the dry-run preview, and exports that record (and on retry choose) the version their
+//! HiBob body was built with. Pinpoint and HiBob are wiremock fakes reached over HTTP.
+
+mod common;
+
+use common::TestApp;
+use integration::webhook_signature;
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{body_partial_json, method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const SECRET: &str = "whsec-mapping-tests";
+const EMPLOYEE_ID: &str = "3332883884017713238";
+
+struct World {
+    hibob: MockServer,
+    pinpoint: MockServer,
+    app: TestApp,
+}
+
+/// A hire whose application has no last name: the built-in mapping cannot build it.
+async fn world() -> World {
+    let hibob = MockServer::start().await;
+    let pinpoint = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/applications/7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"id": "7", "type": "applications",
+                     "attributes": {"first_name": "Cher", "last_name": "", "email": "cher@example.com",
+                                    "phone": "07700 900123"}}
+        })))
+        .mount(&pinpoint)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/comments"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"data": {"id": "9", "type": "comments"}})),
+        )
+        .mount(&pinpoint)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/people/fields"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "root.firstName", "name": "First name", "type": "text", "category": "root", "jsonPath": "firstName", "typeData": {}},
+            {"id": "root.surname", "name": "Last name", "type": "text", "category": "root", "jsonPath": "surname", "typeData": {}},
+            {"id": "root.email", "name": "Email", "type": "text", "category": "root", "jsonPath": "email", "typeData": {}},
+            {"id": "work.site", "name": "Site", "type": "list", "category": "work", "jsonPath": "work.site", "typeData": {"listId": "site"}},
+            {"id": "work.startDate", "name": "Start date", "type": "date", "category": "work", "jsonPath": "work.startDate", "typeData": {}},
+            {"id": "home.mobilePhone", "name": "Personal mobile", "type": "text", "category": "personalContact", "jsonPath": "home.mobilePhone", "typeData": {}}
+        ])))
+        .mount(&hibob)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/named-lists"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"name": "site", "items": [{"id": 1, "value": "London", "name": "London", "archived": false, "children": []}]}
+        ])))
+        .mount(&hibob)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
+        .mount(&hibob)
+        .await;
+    let pinpoint_base = format!("{}/api/v1", pinpoint.uri());
+    let hibob_base = format!("{}/v1", hibob.uri());
+    let app = TestApp::spawn_with(&[
+        "--pinpoint-webhook-secret",
+        SECRET,
+        "--pinpoint-api-base-url",
+        &pinpoint_base,
+        "--pinpoint-api-key",
+        "pp-key",
+        "--hibob-api-base-url",
+        &hibob_base,
+        "--hibob-service-user-id",
+        "SERVICE-1",
+        "--hibob-service-user-token",
+        "hb-token",
+        "--hibob-default-site",
+        "London",
+        "--outbound-timeout-secs",
+        "2",
+    ])
+    .await;
+    World {
+        hibob,
+        pinpoint,
+        app,
+    }
+}
+
+impl World {
+    async fn search_returns(&self, employees: Value) {
+        Mock::given(method("POST"))
+            .and(path("/v1/people/search"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({ "employees": employees })),
+            )
+            .mount(&self.hibob)
+            .await;
+    }
+
+    async fn hire(&self) -> i64 {
+        let body = r#"{"event":"application_hired","triggeredAt":1614687278,"data":{"application":{"id":7},"job":{"id":1}}}"#;
+        let res = reqwest::Client::new()
+            .post(self.app.url("/webhooks/pinpoint"))
+            .header("content-type", "application/json")
+            .header(
+                "PINPOINT-HMAC-SHA256",
+                webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        sqlx::query_scalar("SELECT id FROM exports")
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn export(&self, id: i64) -> (String, Option<i64>, Option<String>) {
+        sqlx::query_as("SELECT status, mapping_version, last_error FROM exports WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+}
+
+type Row = (String, String, String);
+
+/// The built-in mapping with the surname falling back to the first name, and a phone.
+fn rows() -> Vec<Row> {
+    [
+        ("root.firstName", "{{ candidate_first_name }}"),
+        (
+            "root.surname",
+            "{{ candidate_last_name }}\n{{ candidate_first_name }}",
+        ),
+        ("root.email", "{{ candidate_email }}"),
+        ("work.site", "{{ default_site }}"),
+        (
+            "work.startDate",
+            "{{ candidate_start_date }}\n{{ default_start_date }}",
+        ),
+        (
+            "home.mobilePhone",
+            "{{ candidate_telephone_number | phone('+44') }}",
+        ),
+    ]
+    .iter()
+    .map(|(t, s)| ((*t).to_owned(), (*s).to_owned(), String::new()))
+    .collect()
+}
+
+fn form(rows: &[Row]) -> Vec<(String, String)> {
+    let mut form = Vec::new();
+    for (i, (target, sources, fixed)) in rows.iter().enumerate() {
+        form.push((format!("rows[{i}][target]"), target.clone()));
+        form.push((format!("rows[{i}][sources]"), sources.clone()));
+        form.push((format!("rows[{i}][fixed]"), fixed.clone()));
+    }
+    form
+}
+
+fn fixed_rows() -> Vec<(String, String)> {
+    form(&rows())
+}
+
+async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    endpoint: &str,
+    form: &[(String, String)],
+) -> reqwest::Response {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.call(client, endpoint, &pairs).await
+}
+
+#[tokio::test]
+async fn an_export_records_its_version_and_a_retry_chooses_original_or_current() {
+    let w = world().await;
+    w.search_returns(json!([])).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .and(body_partial_json(json!({
+            "firstName": "Cher", "surname": "Cher", "email": "cher@example.com",
+            "work": {"site": "London"}, "home": {"mobilePhone": "+447700900123"}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+        .expect(1)
+        .mount(&w.hibob)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(10)
+        .expect(0)
+        .mount(&w.hibob)
+        .await;
+
+    let id = w.hire().await;
+    w.app.worker.run_once().await.unwrap();
+    let (status, version, error) = w.export(id).await;
+    assert_eq!((status.as_str(), version), ("needs_attention", Some(1)));
+    let error = error.unwrap();
+    assert!(
+        error.contains("mapping v1") && error.contains("root.surname"),
+        "{error}"
+    );
+    assert!(error.contains("candidate_last_name empty"), "{error}");
+
+    // an operator fixes the mapping: version 2
+    let operator = w.app.user_with_role("operator").await;
+    let mut form = fixed_rows();
+    form.push(("note".into(), "surname falls back to the first name".into()));
+    form.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &operator, "save_mapping", &form).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    assert_eq!(res.json::<i64>().await.unwrap(), 2);
+
+    // retried with its original mapping it fails the same way, and stays on version 1
+    let retry = |mapping: &'static str| {
+        let id = id.to_string();
+        vec![
+            ("id".to_owned(), id),
+            ("mapping".to_owned(), mapping.to_owned()),
+        ]
+    };
+    let res = call(&w.app, &operator, "retry_export", &retry("original")).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    w.app.worker.run_once().await.unwrap();
+    let (status, version, _) = w.export(id).await;
+    assert_eq!((status.as_str(), version), ("needs_attention", Some(1)));
+
+    // with the current mapping it succeeds, and says which version built it
+    let res = call(&w.app, &operator, "retry_export", &retry("current")).await;
+    assert_eq!(res.status(), 200);
+    w.app.worker.run_once().await.unwrap();
+    let (status, version, _) = w.export(id).await;
+    assert_eq!((status.as_str(), version), ("succeeded", Some(2)));
+
+    let retried: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'export.retried' ORDER BY id",
+    )
+    .fetch_all(&w.app.pool)
+    .await
+    .unwrap();
+    assert!(retried[0].contains("original mapping v1"), "{retried:?}");
+    assert!(retried[1].contains("current mapping"), "{retried:?}");
+    let saved: String = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'mapping.saved' AND target = 'mapping v2'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert!(saved.contains("surname falls back"), "{saved}");
+
+    // the export page names the version
+    let admin = w.app.admin().await;
+    let view: Value = call(&w.app, &admin, "export", &[("id".into(), id.to_string())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["mapping_version"], json!(2));
+    let steps = view["timeline"].to_string();
+    assert!(steps.contains("mapping v2"), "{steps}");
+}
+
+#[tokio::test]
+async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
+    let w = world().await;
+    let admin = w.app.admin().await;
+
+    // an unknown variable and a syntax error: nothing saved, and lint says where
+    let mut bad = rows();
+    bad[0].1 = "{{ candidat_first_name }}".into();
+    bad[4].1 = "{{ candidate_start_date | }}".into();
+    let mut lint_form = form(&bad);
+    let issues: Value = call(&w.app, &admin, "lint_mapping", &lint_form)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = issues.to_string();
+    assert!(
+        text.contains("Did you mean candidate_first_name?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("syntax error") && text.contains("line 1, column"),
+        "{text}"
+    );
+    assert_eq!(issues[0]["field"], json!(0), "{text}");
+    lint_form.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &lint_form).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not saved"));
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mapping_versions")
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, 1);
+
+    // a field HiBob does not have, and a site outside HiBob's list
+    let mut wrong = rows();
+    wrong[5].0 = "work.nonsense".into();
+    wrong[3].2 = "Mars".into();
+    let mut wrong = form(&wrong);
+    wrong.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &wrong).await;
+    let text = res.text().await.unwrap();
+    assert!(text.contains("HiBob has no field with this id"), "{text}");
+    assert!(text.contains("not in HiBob's site list"), "{text}");
+
+    // two editors from version 1: the second is told, not overwritten
+    let mut good = fixed_rows();
+    good.push(("edited".into(), "1".into()));
+    assert_eq!(
+        call(&w.app, &admin, "save_mapping", &good).await.status(),
+        200
+    );
+    let mut other = rows();
+    other[0].1 = "{{ candidate_preferred_name }}".into();
+    let mut other = form(&other);
+    other.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &other).await;
+    assert_eq!(res.status(), 422);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("saved while you were editing"));
+
+    // the version page shows the diff; restoring version 1 makes version 3
+    let v2: Value = call(
+        &w.app,
+        &admin,
+        "mapping_version",
+        &[("id".into(), "2".into())],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let diff = v2["diff"].to_string();
+    assert!(
+        diff.contains("root.surname") && diff.contains("home.mobilePhone"),
+        "{diff}"
+    );
+    let res = call(
+        &w.app,
+        &admin,
+        "restore_mapping",
+        &[("id".into(), "1".into())],
+    )
+    .await;
+    assert_eq!(res.json::<i64>().await.unwrap(), 3);
+    let restored: Value = call(
+        &w.app,
+        &admin,
+        "mapping_version",
+        &[("id".into(), "3".into())],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(restored["restored_from"], json!(1));
+
+    // viewers read but do not write
+    let viewer = w.app.user_with_role("viewer").await;
+    let view = call(&w.app, &viewer, "mapping_editor", &[]).await;
+    assert_eq!(view.status(), 200);
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(view["can_edit"], json!(false));
+    assert_eq!(view["version"], json!(3));
+    let mut form = fixed_rows();
+    form.push(("edited".into(), "3".into()));
+    assert_eq!(
+        call(&w.app, &viewer, "save_mapping", &form).await.status(),
+        403
+    );
+    assert_eq!(
+        call(
+            &w.app,
+            &viewer,
+            "restore_mapping",
+            &[("id".into(), "2".into())]
+        )
+        .await
+        .status(),
+        403
+    );
+    let vars = vec![
+        ("variables[0][name]".to_owned(), "x".to_owned()),
+        ("variables[0][template]".to_owned(), "y".to_owned()),
+        ("edited".to_owned(), "3".to_owned()),
+    ];
+    assert_eq!(
+        call(&w.app, &viewer, "save_variables", &vars)
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn custom_variables_are_saved_with_the_mapping_and_cycles_refused() {
+    let w = world().await;
+    let admin = w.app.admin().await;
+    let var = |i: usize, name: &str, template: &str| {
+        vec![
+            (format!("variables[{i}][name]"), name.to_owned()),
+            (format!("variables[{i}][template]"), template.to_owned()),
+        ]
+    };
+    let mut cycle = var(0, "a", "{{ b }}");
+    cycle.extend(var(1, "b", "{{ a }}"));
+    cycle.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_variables", &cycle).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("a → b → a"));
+
+    let mut ok = var(0, "company_name", "Analytical Engines");
+    ok.extend(var(
+        1,
+        "work_email",
+        "{{ candidate_first_name | lower }}@example.org",
+    ));
+    ok.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_variables", &ok).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let view: Value = call(&w.app, &admin, "mapping_editor", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["variables"][1]["name"], json!("work_email"));
+    assert_eq!(view["rows"].as_array().unwrap().len(), 5, "fields are kept");
+}
+
+#[tokio::test]
+async fn the_preview_renders_a_real_application_and_compares_with_hibob() {
+    let w = world().await;
+    w.search_returns(json!([{"id": "111", "email": "cher@example.com", "displayName": "Cher",
+                             "firstName": "Cher", "surname": "", "home": {"mobilePhone": "+447700900123"}}]))
+        .await;
+    let id = w.hire().await;
+    let operator = w.app.user_with_role("operator").await;
+    let mut form = fixed_rows();
+    form.push(("source".into(), format!("export:{id}")));
+    form.push(("compare".into(), "true".into()));
+    let res = call(&w.app, &operator, "preview_mapping", &form).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let p: Value = res.json().await.unwrap();
+    assert!(
+        p["candidate"].as_str().unwrap().contains("application 7"),
+        "{p}"
+    );
+    assert!(p["errors"].as_array().unwrap().is_empty(), "{p}");
+    let body: Value = serde_json::from_str(p["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["surname"], json!("Cher"));
+    assert_eq!(body["home"]["mobilePhone"], json!("+447700900123"));
+    let surname = p["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["target"] == "root.surname")
+        .unwrap();
+    assert_eq!(surname["came_from"], json!("fallback: template 2"));
+    let comparison = &p["comparison"];
+    assert!(
+        comparison["message"].as_str().unwrap().contains("111"),
+        "{comparison}"
+    );
+    let lines = comparison["lines"].to_string();
+    assert!(lines.contains("root.surname"), "{lines}");
+
+    // the built-in mapping on the same candidate: the failure is named, nothing is sent
+    let res = call(
+        &w.app,
+        &operator,
+        "preview_mapping",
+        &[("source".into(), "sample".into())],
+    )
+    .await;
+    let p: Value = res.json().await.unwrap();
+    assert!(
+        p["errors"]
+            .to_string()
+            .contains("HiBob requires this field"),
+        "{p}"
+    );
+    let creates = w
+        .hibob
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
+        .count();
+    assert_eq!(creates, 0, "a preview never creates anyone");
+
+    // a viewer may not preview (it calls Pinpoint and HiBob)
+    let viewer = w.app.user_with_role("viewer").await;
+    assert_eq!(
+        call(
+            &w.app,
+            &viewer,
+            "preview_mapping",
+            &[("source".into(), "sample".into())]
+        )
+        .await
+        .status(),
+        403
+    );
+    let _ = &w.pinpoint;
+}
+
+#[tokio::test]
+async fn the_plugin_meta_follows_the_mapping_in_force() {
+    let w = world().await;
+    let admin = w.app.admin().await;
+    let mut changed = rows();
+    changed[0].1 = "{{ candidate_preferred_name | default(candidate_first_name) | title }}".into();
+    let mut changed = form(&changed);
+    changed.push(("edited".into(), "1".into()));
+    assert_eq!(
+        call(&w.app, &admin, "save_mapping", &changed)
+            .await
+            .status(),
+        200
+    );
+    let meta: Value = reqwest::Client::new()
+        .post(w.app.url("/"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mappings = meta["actions"][0]["mappings"].to_string();
+    assert!(
+        mappings.contains("{{candidate_preferred_name}}"),
+        "{mappings}"
+    );
+    assert!(mappings.contains("{{candidate_email}}"), "{mappings}");
+}
