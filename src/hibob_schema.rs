@@ -112,6 +112,8 @@ pub struct Schema {
     /// False when HiBob could not be asked: only the built-in knowledge of the required fields
     /// is then available, and checks that need the catalogue are skipped with a warning.
     pub live: bool,
+    /// Canonical id → position in `fields`, so rendering does not scan the catalogue per field.
+    index: HashMap<String, usize>,
 }
 
 fn builtin_field(id: &str, name: &str, field_type: &str, list: Option<&str>) -> FieldMeta {
@@ -142,7 +144,19 @@ impl Schema {
             ],
             lists: HashMap::new(),
             live: false,
+            index: HashMap::new(),
         }
+        .indexed()
+    }
+
+    fn indexed(mut self) -> Self {
+        self.index = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (canonical_id(&f.id).to_owned(), i))
+            .collect();
+        self
     }
 
     pub fn from_parts(fields: Vec<FieldMeta>, lists: Vec<NamedList>) -> Self {
@@ -150,19 +164,22 @@ impl Schema {
             fields,
             lists: lists.into_iter().map(|l| (l.name.clone(), l)).collect(),
             live: true,
-        };
+            index: HashMap::new(),
+        }
+        .indexed();
         // a tenant's catalogue always has these; keep them even if a permission hides one
         for builtin in Self::builtin().fields {
             if schema.field(&builtin.id).is_none() {
                 schema.fields.push(builtin);
             }
         }
-        schema
+        schema.indexed()
     }
 
     pub fn field(&self, id: &str) -> Option<&FieldMeta> {
-        let id = canonical_id(id);
-        self.fields.iter().find(|f| canonical_id(&f.id) == id)
+        self.index
+            .get(canonical_id(id))
+            .and_then(|i| self.fields.get(*i))
     }
 
     pub fn list_for(&self, field: &FieldMeta) -> Option<&NamedList> {
@@ -185,17 +202,26 @@ pub fn is_computed(id: &str) -> bool {
 
 /// Puts `value` at the place a dotted field id names: `root.x` at the top, `work.custom.f` nested.
 pub fn nest(body: &mut Map<String, Value>, id: &str, value: Value) {
-    let path: Vec<&str> = canonical_id(id)
+    nest_path(body, &path_of(id), value);
+}
+
+/// The JSON path a dotted field id writes to.
+pub fn path_of(id: &str) -> Vec<String> {
+    canonical_id(id)
         .split('.')
         .filter(|p| !p.is_empty())
-        .collect();
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn nest_path(body: &mut Map<String, Value>, path: &[String], value: Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
     let mut here = body;
     for part in parents {
         let slot = here
-            .entry((*part).to_owned())
+            .entry(part.clone())
             .or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
             *slot = Value::Object(Map::new());
@@ -203,7 +229,7 @@ pub fn nest(body: &mut Map<String, Value>, id: &str, value: Value) {
         let Value::Object(next) = slot else { return };
         here = next;
     }
-    here.insert((*last).to_owned(), value);
+    here.insert(last.clone(), value);
 }
 
 /// Reads the value at a dotted field id, for comparing with an employee read back from HiBob.

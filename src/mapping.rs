@@ -194,6 +194,10 @@ struct CompiledSource {
 
 struct CompiledField {
     target: String,
+    /// Without `root.`: what the schema and the required set are keyed by.
+    canonical: String,
+    required: bool,
+    path: Vec<String>,
     fixed: Option<String>,
     sources: Vec<(usize, CompiledSource)>,
 }
@@ -470,6 +474,9 @@ pub fn compile(doc: &MappingDocument) -> Result<Compiled, Vec<Issue>> {
             }
         }
         fields.push(CompiledField {
+            canonical: hibob_schema::canonical_id(target).to_owned(),
+            required: hibob_schema::is_required(target),
+            path: hibob_schema::path_of(target),
             target: target.to_owned(),
             fixed: rule.fixed_value().map(str::to_owned),
             sources,
@@ -564,13 +571,26 @@ fn shorten(text: &str) -> String {
     }
 }
 
-fn reads_of(names: &[String], values: &Values) -> Vec<(String, String)> {
+/// A variable's text for this candidate: a custom variable's, else the catalogue's.
+fn lookup<'a>(name: &str, values: &'a Values, custom: &'a [(String, String)]) -> Option<&'a str> {
+    custom
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .or_else(|| values.get(name))
+}
+
+fn reads_of(
+    names: &[String],
+    values: &Values,
+    custom: &[(String, String)],
+) -> Vec<(String, String)> {
     names
         .iter()
         .map(|n| {
-            let shown = match values.get(n) {
+            let shown = match lookup(n, values, custom) {
                 Some(v) => shorten(v),
-                None if values.objects.contains_key(n) => "(Pinpoint data)".to_owned(),
+                None if values.is_object(n) => "(Pinpoint data)".to_owned(),
                 None => String::new(),
             };
             (n.clone(), shown)
@@ -605,10 +625,12 @@ impl Compiled {
 
     fn run(&self, values: &Values, schema: &Schema, trace: bool) -> (Rendered, Vec<RenderError>) {
         let mut errors = Vec::new();
-        let mut values = values.clone();
-        let mut custom = Vec::new();
+        // the catalogue's values become a template context once; custom variables are laid over
+        // it without copying
+        let base = values.context();
+        let mut custom: Vec<(String, String)> = Vec::new();
         for (name, source) in &self.variables {
-            let text = match self.engine.render(source.template, &values.context()) {
+            let text = match self.engine.render(source.template, &base.with(&custom)) {
                 Ok(text) => text.trim().to_owned(),
                 Err(p) => {
                     errors.push(RenderError {
@@ -621,17 +643,18 @@ impl Compiled {
                     String::new()
                 }
             };
-            custom.push((name.clone(), text.clone()));
-            values.set(name, text);
+            custom.push((name.clone(), text));
         }
-        let context = values.context();
+        let context = base.with(&custom);
 
         let mut body = Map::new();
         let mut traces = Vec::new();
+        // the texts the draft's summary needs, and which required fields were filled
         let mut texts: HashMap<&str, String> = HashMap::new();
+        let mut filled: Vec<&str> = Vec::with_capacity(hibob_schema::REQUIRED.len());
         for field in &self.fields {
-            let meta = schema.field(&field.target);
-            let required = hibob_schema::is_required(&field.target);
+            let meta = schema.field(&field.canonical);
+            let required = field.required;
             let mut tried = Vec::new();
             let mut failure = None;
             let (choice, text) = match &field.fixed {
@@ -651,7 +674,7 @@ impl Compiled {
                                 source: *index,
                                 template: self.engine.source(source.template).to_owned(),
                                 output: shorten(&output),
-                                reads: reads_of(&source.names, &values),
+                                reads: reads_of(&source.names, values, &custom),
                             });
                         }
                         if !output.is_empty() {
@@ -666,7 +689,7 @@ impl Compiled {
             if failure.is_none() {
                 if text.is_empty() {
                     if required {
-                        failure = Some(empty_explanation(field, &values));
+                        failure = Some(empty_explanation(field, values, &custom));
                     }
                 } else {
                     let encoded = match meta {
@@ -675,19 +698,26 @@ impl Compiled {
                     };
                     match encoded {
                         Ok(v) => {
-                            hibob_schema::nest(&mut body, &field.target, v.clone());
-                            value = Some(v);
+                            if trace {
+                                value = Some(v.clone());
+                            }
+                            hibob_schema::nest_path(&mut body, &field.path, v);
                         }
                         Err(why) => failure = Some(why),
                     }
                 }
             }
-            let canonical = hibob_schema::canonical_id(&field.target);
+            let canonical = field.canonical.as_str();
             if matches!(canonical, "firstName" | "surname") && text.chars().count() > MAX_NAME {
                 failure
                     .get_or_insert_with(|| format!("HiBob accepts at most {MAX_NAME} characters"));
             }
-            texts.insert(canonical, text.clone());
+            if required {
+                filled.push(canonical);
+            }
+            if matches!(canonical, "firstName" | "surname" | "email") {
+                texts.insert(canonical, text.clone());
+            }
             if let Some(problem) = &failure {
                 errors.push(RenderError {
                     field: field.target.clone(),
@@ -715,7 +745,7 @@ impl Compiled {
             }
         }
         for required in hibob_schema::REQUIRED {
-            if !texts.contains_key(hibob_schema::canonical_id(required)) {
+            if !filled.contains(&hibob_schema::canonical_id(required)) {
                 errors.push(RenderError {
                     field: (*required).to_owned(),
                     problem: "HiBob requires this field and the mapping does not fill it".into(),
@@ -761,7 +791,11 @@ impl Rendered {
 }
 
 /// "every template was empty: candidate_last_name is empty": what to fix, in words.
-fn empty_explanation(field: &CompiledField, values: &Values) -> String {
+fn empty_explanation(
+    field: &CompiledField,
+    values: &Values,
+    custom: &[(String, String)],
+) -> String {
     if field.sources.is_empty() {
         return "HiBob requires a value and the mapping gives none".to_owned();
     }
@@ -769,7 +803,7 @@ fn empty_explanation(field: &CompiledField, values: &Values) -> String {
         .sources
         .iter()
         .flat_map(|(_, s)| s.names.iter())
-        .filter(|n| values.get(n).is_some_and(|v| v.trim().is_empty()))
+        .filter(|n| lookup(n, values, custom).is_some_and(|v| v.trim().is_empty()))
         .map(String::as_str)
         .collect();
     let mut text = "HiBob requires a value, but every template was empty".to_owned();

@@ -143,6 +143,8 @@ pub fn is_identifier(name: &str) -> bool {
 /// A set of templates compiled once and rendered many times (one per mapping version).
 pub struct Engine {
     env: Environment<'static>,
+    /// Template names in the environment (the index as text), made once, not per render.
+    names: Vec<String>,
     shapes: Vec<Shape>,
     sources: Vec<String>,
 }
@@ -169,6 +171,7 @@ impl Engine {
     pub fn new() -> Self {
         Self {
             env: environment(),
+            names: Vec::new(),
             shapes: Vec::new(),
             sources: Vec::new(),
         }
@@ -190,8 +193,13 @@ impl Engine {
                 .map_err(|e| TemplateProblem::from_error(&e, source))?;
         }
         self.shapes.push(shape);
+        self.names.push(id.0.to_string());
         self.sources.push(source.to_owned());
         Ok(id)
+    }
+
+    fn template_name(&self, id: TemplateId) -> &str {
+        self.names.get(id.0).map_or("", String::as_str)
     }
 
     pub fn source(&self, id: TemplateId) -> &str {
@@ -205,7 +213,7 @@ impl Engine {
             Some(Shape::Variable(name)) => BTreeSet::from([name.clone()]),
             Some(Shape::Template) => self
                 .env
-                .get_template(&id.0.to_string())
+                .get_template(self.template_name(id))
                 .map(|t| t.undeclared_variables(false).into_iter().collect())
                 .unwrap_or_default(),
             _ => BTreeSet::new(),
@@ -221,7 +229,7 @@ impl Engine {
                 let source = self.source(id);
                 let template = self
                     .env
-                    .get_template(&id.0.to_string())
+                    .get_template(self.template_name(id))
                     .map_err(|e| TemplateProblem::from_error(&e, source))?;
                 let mut out = Capped::default();
                 template
@@ -245,6 +253,20 @@ impl Context {
     pub fn new(map: std::collections::BTreeMap<String, Value>) -> Self {
         Self {
             value: Value::from(map),
+        }
+    }
+
+    /// These variables on top of this context, without copying it.
+    pub fn with(&self, extra: &[(String, String)]) -> Self {
+        if extra.is_empty() {
+            return self.clone();
+        }
+        let map: std::collections::BTreeMap<String, Value> = extra
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        Self {
+            value: minijinja::value::merge_maps([Value::from(map), self.value.clone()]),
         }
     }
 
@@ -361,7 +383,10 @@ fn date_filter(value: Value, format: Option<String>) -> Result<String, Error> {
     let Some(day) = date_arg(&value)? else {
         return Ok(String::new());
     };
-    let format = format.unwrap_or_else(|| "%Y-%m-%d".to_owned());
+    // NaiveDate displays as YYYY-MM-DD, HiBob's format, without parsing a format string
+    let Some(format) = format else {
+        return Ok(day.to_string());
+    };
     let items: Vec<_> = chrono::format::StrftimeItems::new(&format).collect();
     if items
         .iter()
@@ -378,7 +403,7 @@ fn add_days(value: Value, days: i64) -> Result<String, Error> {
     };
     Duration::try_days(days)
         .and_then(|d| day.checked_add_signed(d))
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map(|d| d.to_string())
         .ok_or_else(|| invalid(format!("cannot add {days} days")))
 }
 
@@ -392,7 +417,7 @@ fn add_months(value: Value, months: i32) -> Result<String, Error> {
         day.checked_sub_months(chrono::Months::new(months.unsigned_abs()))
     };
     shifted
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map(|d| d.to_string())
         .ok_or_else(|| invalid(format!("cannot add {months} months")))
 }
 
@@ -405,9 +430,7 @@ fn next_weekday(value: Value, weekday: String) -> Result<String, Error> {
         .parse()
         .map_err(|_| invalid(format!("{weekday:?} is not a weekday")))?;
     let ahead = (7 + wanted.num_days_from_monday() - day.weekday().num_days_from_monday()) % 7;
-    Ok((day + Duration::days(i64::from(ahead)))
-        .format("%Y-%m-%d")
-        .to_string())
+    Ok((day + Duration::days(i64::from(ahead))).to_string())
 }
 
 fn country(value: &Value, pick: impl Fn(&celes::Country) -> String) -> Result<String, Error> {
@@ -536,7 +559,7 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
 
 /// HiBob's `YYYY-MM-DD`, from any spelling [`parse_date`] reads.
 pub fn normalise_date(text: &str) -> Option<String> {
-    parse_date(text).map(|d| d.format("%Y-%m-%d").to_string())
+    parse_date(text).map(|d| d.to_string())
 }
 
 #[cfg(test)]

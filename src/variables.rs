@@ -146,10 +146,13 @@ pub struct Setting {
 }
 
 /// The values of the catalogue for one candidate (custom variables are added by the mapping).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Values {
-    pub text: BTreeMap<String, String>,
-    pub objects: BTreeMap<String, Json>,
+    text: BTreeMap<String, String>,
+    /// Raw Pinpoint objects, converted for templates once, when the candidate is read.
+    objects: BTreeMap<String, Value>,
+    /// The template context, built on first use and dropped on any change.
+    context: std::sync::OnceLock<templates::Context>,
 }
 
 impl Values {
@@ -158,18 +161,45 @@ impl Values {
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.context = std::sync::OnceLock::new();
         self.text.insert(name.to_owned(), value.into());
     }
 
-    /// The minijinja context: text variables plus the raw objects.
+    pub fn set_object(&mut self, name: &str, value: &Map<String, Json>) {
+        self.context = std::sync::OnceLock::new();
+        self.objects
+            .insert(name.to_owned(), Value::from(minijinja::value::Serde(value)));
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.text.contains_key(name) || self.objects.contains_key(name)
+    }
+
+    pub fn is_object(&self, name: &str) -> bool {
+        self.objects.contains_key(name)
+    }
+
+    /// A raw object's attribute, for tests and the trace.
+    pub fn object_attribute(&self, object: &str, attribute: &str) -> Option<Value> {
+        self.objects
+            .get(object)
+            .and_then(|o| o.get_attr(attribute).ok())
+            .filter(|v| !v.is_undefined())
+    }
+
+    /// The minijinja context: text variables plus the raw objects (built once per candidate).
     pub fn context(&self) -> templates::Context {
+        self.context.get_or_init(|| self.build_context()).clone()
+    }
+
+    fn build_context(&self) -> templates::Context {
         let mut map: BTreeMap<String, Value> = self
             .text
             .iter()
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
         for (k, v) in &self.objects {
-            map.insert(k.clone(), Value::from(minijinja::value::Serde(v)));
+            map.insert(k.clone(), v.clone());
         }
         templates::Context::new(map)
     }
@@ -190,14 +220,14 @@ impl Values {
             .unwrap_or_default();
         self.set("default_start_date", start);
         for v in CATALOGUE {
-            if v.group != Group::Raw {
-                self.text.entry(v.name.to_owned()).or_default();
+            if v.group != Group::Raw && !self.text.contains_key(v.name) {
+                self.set(v.name, "");
             }
         }
         for raw in ["application", "job", "offer"] {
-            self.objects
-                .entry(raw.to_owned())
-                .or_insert_with(|| Json::Object(Map::new()));
+            if !self.objects.contains_key(raw) {
+                self.set_object(raw, &Map::new());
+            }
         }
         self
     }
@@ -348,16 +378,14 @@ pub fn from_application(app: &Application, setting: &Setting) -> Values {
         v.set("job_recruitment_manager_name", name);
         v.set("job_recruitment_manager_email", email);
         v.set("pinpoint_job_id", job.id.as_str());
-        v.objects.insert("job".into(), Json::Object(j.clone()));
+        v.set_object("job", j);
     }
     let mut attributes = a.clone();
     // signed links expire and are long: templates get the CV through candidate_cv
     attributes.remove("attachments");
-    v.objects
-        .insert("application".into(), Json::Object(attributes));
+    v.set_object("application", &attributes);
     if let Some(offer) = app.offers.first() {
-        v.objects
-            .insert("offer".into(), Json::Object(offer.attributes.clone()));
+        v.set_object("offer", &offer.attributes);
     }
     v.with_setting(setting)
 }
@@ -460,19 +488,18 @@ mod tests {
         // known but unset is empty, so fallbacks can take over
         assert_eq!(g("candidate_middle_name"), "");
         assert_eq!(g("company_name"), "");
-        assert_eq!(v.objects["offer"]["salary"], json!(50000));
-        assert!(v.objects["application"].get("attachments").is_none());
+        assert_eq!(
+            v.object_attribute("offer", "salary"),
+            Some(Value::from(50000))
+        );
+        assert_eq!(v.object_attribute("application", "attachments"), None);
     }
 
     #[test]
     fn every_catalogue_variable_is_defined_for_any_candidate() {
         let v = Values::default().with_setting(&setting());
         for var in CATALOGUE {
-            assert!(
-                v.text.contains_key(var.name) || v.objects.contains_key(var.name),
-                "{}",
-                var.name
-            );
+            assert!(v.has(var.name), "{}", var.name);
         }
     }
 

@@ -755,7 +755,7 @@ fn Editor(
                         "What changed and why "
                         <input name="note" maxlength="500" placeholder="e.g. surname falls back to the first name" />
                     </label>
-                    <button type="submit" class="primary" disabled=move || error_count() > 0>
+                    <button type="submit" class="primary" disabled={move || error_count() > 0}>
                         {format!("Save as version {}", version + 1)}
                     </button>
                 </div>

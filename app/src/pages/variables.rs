@@ -221,7 +221,7 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
                 <p><button type="button" class="secondary" on:click=add>"Add a variable"</button></p>
                 <div class="save-bar">
                     <label>"What changed and why " <input name="note" maxlength="500" /></label>
-                    <button type="submit" class="primary" disabled=move || errors() > 0>
+                    <button type="submit" class="primary" disabled={move || errors() > 0}>
                         {format!("Save as mapping version {}", version + 1)}
                     </button>
                 </div>

@@ -1,0 +1,80 @@
+import { expect, test, type Page } from "@playwright/test";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+
+const SHOTS = "../target/e2e/screenshots";
+
+async function signIn(page: Page) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(ADMIN_EMAIL);
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+}
+
+test("edit a template, see the lint error, fix it, preview, save, see the diff; the failed hire then exports", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  await signIn(page);
+  await page.goto("/mappings");
+  await expect(page.getByRole("heading", { name: "Mappings", level: 1 })).toBeVisible();
+  await page.waitForLoadState("networkidle");
+  await expect(page.getByText(/Version 1/)).toBeVisible();
+
+  const surname = page.getByLabel("Templates of row 2");
+  await expect(surname).toHaveValue("{{ candidate_last_name }}");
+
+  // a typo: lint names it, suggests the right name, and saving is blocked
+  await surname.fill("{{ candidat_last_name }}");
+  await expect(page.getByText("Did you mean candidate_last_name?")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Save as version 2" })).toBeDisabled();
+  await page.screenshot({ path: `${SHOTS}/mappings-lint-error.png`, fullPage: true });
+
+  // fixed, with the first name as a fallback, completed from the suggestions
+  await surname.fill("{{ candidate_last_name }}\n{{ candidate_first");
+  await page.getByRole("button", { name: "candidate_first_name" }).click();
+  await expect(surname).toHaveValue("{{ candidate_last_name }}\n{{ candidate_first_name }}");
+  await expect(page.getByText("Did you mean candidate_last_name?")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Save as version 2" })).toBeEnabled();
+
+  // preview on the sample candidate: the body HiBob would receive, and why each value
+  await page.getByRole("button", { name: "Preview", exact: true }).click();
+  const result = page.getByRole("region", { name: "Preview result" });
+  await expect(result.getByText("This candidate would export.")).toBeVisible();
+  await expect(result.locator("pre.body")).toContainText('"surname": "Lovelace"');
+  await page.screenshot({ path: `${SHOTS}/mappings-preview.png`, fullPage: true });
+
+  await page.getByLabel("What changed and why").fill("surname falls back to the first name");
+  await page.getByRole("button", { name: "Save as version 2" }).click();
+  await expect(page.getByText("Saved as a new version.")).toBeVisible();
+  await expect(page.getByText(/Version 2/).first()).toBeVisible();
+
+  await page.getByRole("link", { name: "See what changed" }).click();
+  await expect(page.getByRole("heading", { name: "Mapping version 2" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Changes from version 1" })).toBeVisible();
+  await expect(page.locator("table.diff")).toContainText("root.surname");
+  await expect(page.locator("table.diff")).toContainText("candidate_first_name");
+  await page.screenshot({ path: `${SHOTS}/mapping-version.png`, fullPage: true });
+
+  // the sample hire without a last name: retried with the current mapping, it now exports
+  await page.goto("/exports?search=1004");
+  await page.getByRole("row").nth(1).getByRole("link").first().click();
+  await expect(page).toHaveURL(/\/exports\/\d+$/);
+  await page.waitForLoadState("networkidle");
+  const mapping = page.locator("dd", { hasText: "version 1" });
+  await expect(mapping).toContainText("version 2 is in force now");
+  await expect(page.getByLabel(/the current mapping \(version 2\)/)).toBeChecked();
+  await page.getByRole("button", { name: "Retry export" }).click();
+  await expect(page.getByText("Queued for another attempt.")).toBeVisible();
+  await expect(async () => {
+    await page.reload();
+    await expect(page.locator(".summary")).toContainText("Succeeded", { timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  await expect(page.locator(".summary")).toContainText("version 2");
+  await page.screenshot({ path: `${SHOTS}/export-fixed.png`, fullPage: true });
+
+  await page.goto("/variables");
+  await expect(page.getByRole("heading", { name: "Variables", level: 1 })).toBeVisible();
+  await expect(page.getByText("{{ candidate_email }}")).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/variables.png`, fullPage: true });
+  expect(errors).toEqual([]);
+});
