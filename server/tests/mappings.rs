@@ -14,6 +14,7 @@ use wiremock::{
 
 const SECRET: &str = "whsec-mapping-tests";
 const EMPLOYEE_ID: &str = "3332883884017713238";
+const PLUGIN_TOKEN: &str = "plugin-token-mapping-tests";
 
 struct World {
     hibob: MockServer,
@@ -85,6 +86,8 @@ async fn world() -> World {
         "London",
         "--outbound-timeout-secs",
         "2",
+        "--plugin-token",
+        PLUGIN_TOKEN,
     ])
     .await;
     World {
@@ -575,4 +578,58 @@ async fn the_plugin_meta_follows_the_mapping_in_force() {
         "{mappings}"
     );
     assert!(mappings.contains("{{candidate_email}}"), "{mappings}");
+}
+
+#[tokio::test]
+async fn the_plugin_form_is_prefilled_through_the_mapping() {
+    let w = world().await;
+    let admin = w.app.admin().await;
+    let mut changed = rows();
+    changed[0].1 = "{{ candidate_first_name | title }}".into();
+    changed[1].1 = "{{ candidate_last_name | upper }}\n{{ candidate_first_name }}".into();
+    changed[3].1 = String::new();
+    changed[3].2 = "London".into();
+    changed[4].1 =
+        "{{ candidate_start_date | next_weekday('monday') }}\n{{ default_start_date }}".into();
+    let mut changed = form(&changed);
+    changed.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &changed).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+
+    let res = reqwest::Client::new()
+        .post(w.app.url("/export-candidate/meta"))
+        .header("X-Plugin-Token", PLUGIN_TOKEN)
+        .json(&json!({"formFields": [
+            {"key": "firstName", "value": "ada"},
+            {"key": "lastName", "value": "lovelace"},
+            {"key": "email", "value": "ada@example.com"},
+            {"key": "startDate", "value": "2026-12-03"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let meta: Value = res.json().await.unwrap();
+    let fields = meta["formFields"].as_array().unwrap();
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|f| f["key"] == key)
+            .map(|f| f["value"].clone())
+    };
+    assert_eq!(value("firstName"), Some(json!("Ada")), "{meta}");
+    assert_eq!(value("lastName"), Some(json!("LOVELACE")));
+    assert_eq!(value("email"), Some(json!("ada@example.com")));
+    // Thursday 3 December 2026 → the Monday after
+    assert_eq!(value("startDate"), Some(json!("2026-12-07")));
+    assert_eq!(
+        value("site"),
+        Some(json!("London")),
+        "the mapping's fixed site is preselected"
+    );
 }

@@ -614,7 +614,9 @@ fn Editor(
         <section class="panel version-head">
             <p>
                 <strong>{format!("Version {}", view.version)}</strong>
-                " is in force — saved by " {view.author.clone()} " on " {when(&view.created_at)}
+                " is in force — "
+                {if view.author == "built-in" { "built into the console".to_owned() } else { format!("saved by {}", view.author) }}
+                " on " {when(&view.created_at)}
                 {(!view.note.is_empty()).then(|| format!(": “{}”", view.note))}
                 ". "
                 <a href=format!("/mappings/versions/{}", view.version)>"See what changed"</a>
@@ -686,7 +688,7 @@ fn Editor(
                                 let id = row.target.get();
                                 targets.with_value(|t| {
                                     t.iter().find(|t| t.id == id || t.id.trim_start_matches("root.") == id.trim_start_matches("root."))
-                                        .map(|t| (t.kind.clone(), t.required, t.choices.clone()))
+                                        .map(|t| (t.label.clone(), t.required, t.choices.clone()))
                                 })
                             };
                             let suggestions = move || {
