@@ -917,8 +917,14 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
     if let (Ok(compiled), Some(sample)) = (&compiled, sample) {
         if let Err(e) = compiled.render(sample, schema) {
             let field = doc.fields.iter().position(|r| r.target.trim() == e.field);
+            // a limit hit fails every candidate; anything else may be this sample's data
+            let severity = if templates::is_limit_failure(&e.problem) {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             let mut issue = Issue::new(
-                Severity::Warning,
+                severity,
                 e.field.clone(),
                 format!("for the sample candidate: {}", e.problem),
             );

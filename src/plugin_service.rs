@@ -1695,6 +1695,18 @@ impl PluginService {
             export_id: attempt.export_id,
             attempt: attempt.attempt,
         };
+        // the form was prefilled through the mapping in force; the export says which version
+        match self.inner.mappings.current_id().await {
+            Ok(version) => {
+                if let Err(e) =
+                    export_queue::set_mapping_version(&self.inner.pool, attempt.export_id, version)
+                        .await
+                {
+                    tracing::error!(error = %e, "could not record the plugin export's mapping version");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the mapping version"),
+        }
         let end = self.carry_out(&run, &attempt, req).await;
         if let Err(e) = export_queue::finish_plugin_attempt(
             &self.inner.pool,

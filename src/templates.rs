@@ -21,9 +21,18 @@ use minijinja::{value::Value, Environment, Error, ErrorKind, UndefinedBehavior};
 /// hundred), far below what makes a worker stall.
 pub const FUEL: u64 = 20_000;
 /// Bytes one template may output. HiBob's longest text fields are far shorter.
-pub const MAX_OUTPUT: usize = 16 * 1024;
+pub const MAX_OUTPUT: usize = 16 * 1024; // keep TOO_MUCH_TEXT in step
 /// Characters of template source accepted, per template.
 pub const MAX_SOURCE: usize = 8 * 1024;
+
+const TOO_MUCH_WORK: &str = "the template did too much work (a loop that runs too long?)";
+const TOO_MUCH_TEXT: &str = "the template produced more than 16 KiB of text";
+
+/// Whether a render failure is the template's own fault whatever the candidate (a limit hit),
+/// rather than something about this candidate's data.
+pub fn is_limit_failure(message: &str) -> bool {
+    message.contains(TOO_MUCH_WORK) || message.contains(TOO_MUCH_TEXT)
+}
 
 /// A problem with a template, positioned when the parser knows where.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,13 +64,8 @@ impl TemplateProblem {
 
     fn from_error(error: &Error, source: &str) -> Self {
         let message = match error.kind() {
-            ErrorKind::OutOfFuel => {
-                "the template did too much work (a loop that runs too long?)".to_owned()
-            }
-            ErrorKind::WriteFailure => format!(
-                "the template produced more than {} KiB of text",
-                MAX_OUTPUT / 1024
-            ),
+            ErrorKind::OutOfFuel => TOO_MUCH_WORK.to_owned(),
+            ErrorKind::WriteFailure => TOO_MUCH_TEXT.to_owned(),
             _ => match error.detail() {
                 Some(detail) => format!("{}: {detail}", kind_text(error.kind())),
                 None => kind_text(error.kind()).to_owned(),

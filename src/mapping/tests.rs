@@ -347,6 +347,18 @@ fn lint_renders_the_sample_and_warns() {
 
 #[test]
 fn hostile_templates_fail_with_the_field_named() {
+    let mut looping = default_document();
+    looping.fields[0].sources = vec![
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}".into(),
+    ];
+    let issues = lint(&looping, &schema(), Some(&ada()));
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.is_error() && i.field == Some(0) && i.message.contains("too much work")),
+        "a loop is an error at lint time, not a warning: {issues:?}"
+    );
+
     let mut doc = default_document();
     doc.fields[0].sources = vec![
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}".into(),
