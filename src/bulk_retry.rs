@@ -20,7 +20,9 @@ pub enum BulkError {
     NotFound(i64),
     #[error("bulk retry {0} was already cancelled")]
     AlreadyCancelled(i64),
-    #[error("bulk retry {0} has nothing left to cancel: the worker has started every export in it")]
+    #[error(
+        "bulk retry {0} has nothing left to cancel: the worker has started every export in it"
+    )]
     NothingToCancel(i64),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -181,13 +183,11 @@ pub async fn supersede(conn: &mut SqliteConnection, export_id: i64) -> Result<()
 /// Returns the exports put back.
 pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec<i64>, BulkError> {
     let mut tx = db::begin_write(pool).await?;
-    let cancelled_at = sqlx::query_scalar!(
-        "SELECT cancelled_at FROM bulk_retries WHERE id = ?",
-        run_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(BulkError::NotFound(run_id))?;
+    let cancelled_at =
+        sqlx::query_scalar!("SELECT cancelled_at FROM bulk_retries WHERE id = ?", run_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(BulkError::NotFound(run_id))?;
     if cancelled_at.is_some() {
         return Err(BulkError::AlreadyCancelled(run_id));
     }
@@ -243,7 +243,10 @@ pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec
 }
 
 fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where a run stands, from its members' exports.
@@ -375,7 +378,9 @@ mod tests {
         let run = start(&pool, &actor, &status("dead")).await.unwrap();
         assert_eq!(run.export_ids, vec![b]);
         assert_eq!(preview(&pool, &ExportFilter::default()).await.unwrap(), 1);
-        let all = start(&pool, &actor, &ExportFilter::default()).await.unwrap();
+        let all = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
         assert_eq!(all.export_ids, vec![a], "the queued and succeeded are left");
         assert!(matches!(
             start(&pool, &actor, &ExportFilter::default()).await,
@@ -400,7 +405,9 @@ mod tests {
             stopped(&pool, "c", Status::NeedsAttention).await,
         ];
         let actor = Actor::system("tester");
-        let run = start(&pool, &actor, &ExportFilter::default()).await.unwrap();
+        let run = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
         let p = &recent(&pool, 5).await.unwrap()[0];
         assert_eq!((p.total, p.pending, p.done()), (3, 3, 0));
 
@@ -417,7 +424,10 @@ mod tests {
         let restored = cancel(&pool, &actor, run.run_id).await.unwrap();
         assert_eq!(restored, vec![ids[2]]);
         let back = export_queue::find(&pool, ids[2]).await.unwrap().unwrap();
-        assert_eq!((back.status.as_str(), back.attempts), ("needs_attention", 1));
+        assert_eq!(
+            (back.status.as_str(), back.attempts),
+            ("needs_attention", 1)
+        );
         assert_eq!(back.last_error.as_deref(), Some("bad site"));
         export_queue::needs_attention(&pool, second.id, "w", "still bad")
             .await
@@ -442,7 +452,9 @@ mod tests {
         let a = stopped(&pool, "a", Status::NeedsAttention).await;
         let b = stopped(&pool, "b", Status::NeedsAttention).await;
         let actor = Actor::system("tester");
-        let run = start(&pool, &actor, &ExportFilter::default()).await.unwrap();
+        let run = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
         let job = export_queue::claim(&pool, "w", Duration::from_secs(60))
             .await
             .unwrap()

@@ -184,7 +184,8 @@ pub async fn last_calls(pool: &SqlitePool, steps: &[&str]) -> Result<LastCalls, 
             .fetch_optional(pool)
             .await?;
             if let Some(mut call) = found {
-                if slot.as_ref().is_none_or(|seen| seen.at < call.at) {
+                // on a tie the later step of the pipeline is the later call
+                if slot.as_ref().is_none_or(|seen| seen.at <= call.at) {
                     call.detail = call.detail.chars().take(300).collect();
                     *slot = Some(call);
                 }

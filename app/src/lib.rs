@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 mod layout;
+pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -28,6 +28,8 @@ pub struct ConsoleState {
     pub wake_worker: integration::export_queue::WorkerWake,
     /// This process's own webhook URL on loopback, for sandbox test deliveries.
     pub own_webhook_url: String,
+    /// Change notices for open pages; publish after a write that changes exports commits.
+    pub changes: integration::live::Changes,
 }
 
 pub const SESSION_USER: &str = "uid";
