@@ -360,13 +360,12 @@ async fn concurrent_retries_never_queue_an_export_twice_and_say_why() {
     assert_eq!(status_count(&app, "queued").await, 5);
 
     // a single retry of what is queued, running or done is refused in words, never a 5xx
-    let retry = |id: &'static str| app.call(&first, "retry_export", &[("id", id)]);
-    let queued = retry("1").await;
+    let queued = app.call(&first, "retry_export", &[("id", "1")]).await;
     assert_eq!(queued.status(), 422);
     assert!(queued.text().await.unwrap().contains("already waiting"));
     drain(&app).await;
     assert_eq!(status_count(&app, "succeeded").await, 5);
-    let done = retry("1").await;
+    let done = app.call(&first, "retry_export", &[("id", "1")]).await;
     assert_eq!(done.status(), 422);
     assert!(done.text().await.unwrap().contains("already succeeded"));
     let nothing = app
@@ -482,7 +481,9 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(r#"<svg class="bars""#), "{html}");
+    assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc" class="bars""#));
+    assert!(html.contains("<title id=\"chart-title\">Exports per day, last 14 days</title>"));
+    assert!(html.contains("<th scope=\"row\">"), "the numbers as a table");
     assert!(html.contains("Urgent"));
     assert!(html.contains("oldest queued: 13 days"));
     assert!(!html.contains("style="), "no inline styles under the CSP");

@@ -53,25 +53,34 @@ pub struct Segment {
 /// at least 2 units tall so a single failure among hundreds still shows.
 pub fn stack(day: &DayLine, max: i64) -> Vec<Segment> {
     let max = max.max(1);
-    let mut bottom = TOP + PLOT;
-    let mut out = Vec::new();
-    for (class, n) in [
+    let mut pieces: Vec<(&'static str, i64)> = [
         ("bar-succeeded", day.succeeded),
         ("bar-failed", day.failed),
         ("bar-other", day.other),
-    ] {
-        if n <= 0 {
-            continue;
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(class, n)| (class, (n * PLOT / max).max(2)))
+    .collect();
+    // the minimum size may overfill the plot: the tallest piece gives the room back
+    let over = pieces.iter().map(|(_, h)| h).sum::<i64>() - PLOT;
+    if over > 0 {
+        if let Some(tallest) = pieces.iter_mut().max_by_key(|(_, h)| *h) {
+            tallest.1 -= over;
         }
-        let height = (n * PLOT / max).max(2).min(bottom - TOP);
-        bottom -= height;
-        out.push(Segment {
-            class,
-            y: bottom,
-            height,
-        });
     }
-    out
+    let mut bottom = TOP + PLOT;
+    pieces
+        .into_iter()
+        .map(|(class, height)| {
+            bottom -= height;
+            Segment {
+                class,
+                y: bottom,
+                height,
+            }
+        })
+        .collect()
 }
 
 fn plural(n: i64, one: &str, many: &str) -> String {
@@ -140,7 +149,7 @@ pub fn ExportsPerDay(days: Vec<DayLine>) -> impl IntoView {
                 role="img"
                 aria-labelledby="chart-title chart-desc"
             >
-                <title id="chart-title">"Exports per day, last " {days.len()} " days"</title>
+                <title id="chart-title">{format!("Exports per day, last {} days", days.len())}</title>
                 <desc id="chart-desc">{description.clone()}</desc>
                 {grid}
                 {columns}
