@@ -41,20 +41,20 @@ impl Notice {
 #[cfg(feature = "hydrate")]
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// A trigger that fires when a notice `relevant` accepts arrives (and after the stream
-/// reconnects, as notices may have been missed meanwhile). Track it in a resource's source to
-/// refetch. On the server it never fires.
-pub fn use_live(relevant: impl Fn(&Notice) -> bool + 'static) -> ArcTrigger {
-    let trigger = ArcTrigger::new();
+/// A count that goes up when a notice `relevant` accepts arrives (and after the stream
+/// reconnects, as notices may have been missed meanwhile). Read it in a resource's source to
+/// refetch: a resource reruns only when its source's value changes. On the server it stays 0.
+pub fn use_live(relevant: impl Fn(&Notice) -> bool + 'static) -> ArcReadSignal<u64> {
+    let (version, bump) = arc_signal(0u64);
     #[cfg(feature = "hydrate")]
-    listen(trigger.clone(), relevant);
+    listen(bump, relevant);
     #[cfg(not(feature = "hydrate"))]
-    let _ = relevant;
-    trigger
+    let _ = (bump, relevant);
+    version
 }
 
 #[cfg(feature = "hydrate")]
-fn listen(trigger: ArcTrigger, relevant: impl Fn(&Notice) -> bool + 'static) {
+fn listen(bump: ArcWriteSignal<u64>, relevant: impl Fn(&Notice) -> bool + 'static) {
     use std::{cell::Cell, rc::Rc};
     use wasm_bindgen::{closure::Closure, JsCast};
 
@@ -67,11 +67,11 @@ fn listen(trigger: ArcTrigger, relevant: impl Fn(&Notice) -> bool + 'static) {
             return;
         }
         let pending = Rc::clone(&pending);
-        let trigger = trigger.clone();
+        let bump = bump.clone();
         set_timeout(
             move || {
                 pending.set(false);
-                trigger.notify();
+                bump.update(|v| *v += 1);
             },
             COALESCE,
         );

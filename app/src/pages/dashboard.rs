@@ -263,7 +263,7 @@ pub fn DashboardPage() -> impl IntoView {
     let test_hook = ServerAction::<SendTestWebhook>::new();
     let setup = Resource::new(|| (), |_| setup_status());
     let live = crate::live::use_live(crate::live::Notice::touches_exports);
-    let overview = Resource::new(move || live.track(), |_| dashboard_overview());
+    let overview = Resource::new(move || live.get(), |_| dashboard_overview());
     let sandbox = Resource::new(
         || (),
         |_| async {

@@ -154,8 +154,8 @@ pub fn ExportDetailPage() -> impl IntoView {
             .is_some_and(|id| n.touches_export(id))
     });
     let data = Resource::new(
-        move || (id(), retry.version().get(), live.track()),
-        |(id, _, ())| async move {
+        move || (id(), retry.version().get(), live.get()),
+        |(id, _, _)| async move {
             match id {
                 Some(id) => get_export(id).await,
                 None => Err(AppError::Invalid("That is not an export number.".into())),

@@ -256,15 +256,15 @@ pub fn ExportsPage() -> impl IntoView {
     let live = crate::live::use_live(crate::live::Notice::touches_exports);
     let live_runs = live.clone();
     let data = Resource::new(
-        move || (params(), bulk.version().get(), live.track()),
-        |((status, source, search, before), _, ())| list_exports(status, source, search, before),
+        move || (params(), bulk.version().get(), live.get()),
+        |((status, source, search, before), _, _)| list_exports(status, source, search, before),
     );
     let runs = Resource::new(
         move || {
             (
                 bulk.version().get(),
                 cancel.version().get(),
-                live_runs.track(),
+                live_runs.get(),
             )
         },
         |_| bulk_retries(),
