@@ -541,6 +541,7 @@ pub async fn retry_with(
         (false, Some(v)) => format!("its original mapping v{v}"),
         (false, None) => "the current mapping (it had none yet)".to_owned(),
     };
+    crate::bulk_retry::supersede(&mut tx, id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -551,57 +552,6 @@ pub async fn retry_with(
     .await?;
     tx.commit().await?;
     find(pool, id).await?.ok_or(QueueError::NotFound(id))
-}
-
-/// Queues again, in one transaction, every stopped webhook export (needs attention or dead) that
-/// matches the filter; the status filter may only narrow to one of those two. They are rebuilt
-/// with the current mapping. Returns the ids.
-pub async fn retry_matching(
-    pool: &SqlitePool,
-    actor: &Actor,
-    filter: &ExportFilter,
-) -> Result<Vec<i64>, QueueError> {
-    let status = filter
-        .status
-        .as_deref()
-        .and_then(Status::parse)
-        .filter(|s| matches!(s, Status::NeedsAttention | Status::Dead))
-        .map(Status::as_str);
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(db::like_pattern);
-    let mut tx = db::begin_write(pool).await?;
-    let now = db::now_text();
-    let ids = sqlx::query_scalar!(
-        r#"UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
-                  mapping_version = NULL
-           WHERE source = 'webhook' AND status IN ('needs_attention', 'dead')
-             AND (?2 IS NULL OR status = ?2)
-             AND (?3 IS NULL OR candidate_name LIKE ?3 ESCAPE '\' OR candidate_email LIKE ?3 ESCAPE '\'
-                  OR pinpoint_application_id LIKE ?3 ESCAPE '\' OR hibob_employee_id LIKE ?3 ESCAPE '\')
-           RETURNING id AS "id!""#,
-        now,
-        status,
-        search
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    if !ids.is_empty() {
-        let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
-        audit::record(
-            &mut tx,
-            actor,
-            "export.bulk_retried",
-            Some(&format!("{} exports", ids.len())),
-            &format!("exports {}", listed.join(", ")),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(ids)
 }
 
 /// Counts per status, for the dashboard and metrics.
@@ -806,47 +756,6 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((job.id, job.attempts), (e.export_id, 2));
-    }
-
-    #[tokio::test]
-    async fn bulk_retry_takes_only_stopped_webhook_exports_matching_the_filter() {
-        let (_d, pool) = pool().await;
-        let mut ids = Vec::new();
-        for key in ["a", "b", "c"] {
-            let e = add(&pool, key).await;
-            claim(&pool, "w", Duration::from_secs(60)).await.unwrap();
-            ids.push(e.export_id);
-        }
-        needs_attention(&pool, ids[0], "w", "bad site")
-            .await
-            .unwrap();
-        dead(&pool, ids[1], "w", "gave up").await.unwrap();
-        succeed(&pool, ids[2], "w").await.unwrap();
-        let actor = Actor::system("tester");
-        let only_dead = ExportFilter {
-            status: Some("dead".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            retry_matching(&pool, &actor, &only_dead).await.unwrap(),
-            vec![ids[1]]
-        );
-        let all = retry_matching(&pool, &actor, &ExportFilter::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            all,
-            vec![ids[0]],
-            "the succeeded and the already queued ones are left alone"
-        );
-        let audit = audit::list(&pool, &Default::default()).await.unwrap();
-        assert_eq!(
-            audit
-                .iter()
-                .filter(|a| a.action == "export.bulk_retried")
-                .count(),
-            2
-        );
     }
 
     #[tokio::test]

@@ -3,12 +3,15 @@
 //! nothing here knows about HTTP routing or rendering.
 
 pub mod audit;
+pub mod bulk_retry;
 pub mod credentials;
+pub mod dashboard;
 pub mod db;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod hibob;
 pub mod hibob_schema;
+pub mod live;
 pub mod login_throttle;
 pub mod mapping;
 pub mod mapping_service;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 mod layout;
+pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -30,6 +30,8 @@ pub struct ConsoleState {
     pub own_webhook_url: String,
     /// Mapping versions, lint and preview; shared with the worker and the plugin.
     pub mappings: integration::mapping_service::MappingService,
+    /// Change notices for open pages; publish after a write that changes exports commits.
+    pub changes: integration::live::Changes,
 }
 
 pub const SESSION_USER: &str = "uid";

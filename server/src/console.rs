@@ -76,6 +76,10 @@ async fn require_sign_in(
     }
     match app::ssr::session_user(&console, &session).await {
         Ok(Some(_)) => next.run(req).await,
+        // a stream, not a page: there is nowhere to send it back to after signing in
+        Ok(None) if path == crate::live::EVENTS_PATH => {
+            middleware::json_error(StatusCode::UNAUTHORIZED, "sign in to receive live updates")
+        }
         Ok(None) => {
             let target = if path == "/" {
                 "/login".to_owned()
@@ -132,6 +136,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let page_state = console.clone();
     let app = Router::new()
         .route("/api/{*fn_name}", get(server_fns).post(server_fns))
+        .route(crate::live::EVENTS_PATH, get(crate::live::events))
         .leptos_routes_with_context(
             &state,
             routes,

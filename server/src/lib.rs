@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod console;
+pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod plugin_routes;

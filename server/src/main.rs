@@ -66,6 +66,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(startup::export_worker(&config, &state).run(worker_stopped));
     let seed_state = state.clone();
+    let changes = state.changes.clone();
     let app = console::router(&config, state).await?;
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
@@ -83,7 +84,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // open event streams would otherwise keep their connections, and the server, up
+        changes.close();
+    })
     .await
     .context("server error")?;
     // requests are drained; now let the worker finish (or hand back) the export it holds

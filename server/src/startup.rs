@@ -127,6 +127,7 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)))
         .with_mappings(state.mappings.clone()),
         wake: state.wake_worker.clone(),
+        changes: state.changes.clone(),
         owner: format!(
             "pid-{}-{}",
             std::process::id(),
@@ -234,5 +235,6 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: Default::default(),
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
+        changes: Default::default(),
     }
 }

@@ -10,7 +10,10 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use integration::webhook_intake::{Delivery, Outcome};
+use integration::{
+    live::{Change, Changes},
+    webhook_intake::{Delivery, Outcome},
+};
 use serde_json::{json, Map, Value};
 
 use crate::{console::AppState, middleware::json_error};
@@ -70,6 +73,7 @@ pub async fn receive_pinpoint(
                 Outcome::Rejected { .. } => "rejected",
             };
             metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
+            publish(&state.console.changes, &outcome);
             match outcome {
                 Outcome::Rejected {
                     delivery_id,
@@ -99,6 +103,34 @@ pub async fn receive_pinpoint(
             )
         }
     }
+}
+
+/// Tells open pages about a stored delivery (and a new export) once it is committed.
+fn publish(changes: &Changes, outcome: &Outcome) {
+    let (delivery_id, export_id) = match outcome {
+        Outcome::Accepted {
+            delivery_id,
+            export_id,
+        } => {
+            changes.publish(Change::Export {
+                id: *export_id,
+                status: "queued".to_owned(),
+            });
+            (*delivery_id, Some(*export_id))
+        }
+        Outcome::Duplicate {
+            delivery_id,
+            export_id,
+            ..
+        } => (*delivery_id, Some(*export_id)),
+        Outcome::Ignored { delivery_id, .. } | Outcome::Rejected { delivery_id, .. } => {
+            (*delivery_id, None)
+        }
+    };
+    changes.publish(Change::Delivery {
+        id: delivery_id,
+        export_id,
+    });
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use integration::{
     export_pipeline::{AttemptOutcome, Pipeline},
     export_queue::{self, WorkerWake},
+    live::{Change, Changes},
 };
 use sqlx::SqlitePool;
 use tokio::sync::watch;
@@ -21,6 +22,8 @@ pub struct Worker {
     pub pipeline: Pipeline,
     pub wake: WorkerWake,
     pub owner: String,
+    /// Open pages hear of every claim and every attempt's result.
+    pub changes: Changes,
 }
 
 impl Worker {
@@ -42,6 +45,7 @@ impl Worker {
             match export_queue::claim(&self.pool, &self.owner, LEASE).await {
                 Ok(Some(job)) => {
                     let id = job.id;
+                    self.publish(id, export_queue::Status::Running);
                     let work = self.pipeline.run(&job);
                     tokio::pin!(work);
                     let outcome = tokio::select! {
@@ -57,9 +61,11 @@ impl Worker {
                                 export_id = id,
                                 "stopping mid-export: giving the job back"
                             );
-                            if let Err(e) = export_queue::release(&self.pool, id, &self.owner).await
-                            {
-                                tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
+                            match export_queue::release(&self.pool, id, &self.owner).await {
+                                Ok(()) => self.publish(id, export_queue::Status::Queued),
+                                Err(e) => {
+                                    tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
+                                }
                             }
                         }
                     }
@@ -101,9 +107,17 @@ impl Worker {
         let Some(job) = export_queue::claim(&self.pool, &self.owner, LEASE).await? else {
             return Ok(None);
         };
+        self.publish(job.id, export_queue::Status::Running);
         let outcome = self.pipeline.run(&job).await;
         self.settle(&job, outcome.clone()).await;
         Ok(Some((job.id, outcome)))
+    }
+
+    fn publish(&self, id: i64, status: export_queue::Status) {
+        self.changes.publish(Change::Export {
+            id,
+            status: status.as_str().to_owned(),
+        });
     }
 
     async fn settle(&self, job: &export_queue::Export, outcome: AttemptOutcome) {
@@ -126,21 +140,27 @@ impl Worker {
                 export_queue::retry_later(&self.pool, id, &self.owner, *delay, error).await
             }
         };
-        let label = match &outcome {
-            AttemptOutcome::Deferred { .. } => "deferred",
-            AttemptOutcome::Succeeded => "succeeded",
-            AttemptOutcome::NeedsAttention(_) => "needs_attention",
-            AttemptOutcome::RetryLater { .. } if job.attempts >= job.max_attempts => "dead",
-            AttemptOutcome::RetryLater { .. } => "retry",
+        use export_queue::Status;
+        let (label, status) = match &outcome {
+            AttemptOutcome::Deferred { .. } => ("deferred", Status::Queued),
+            AttemptOutcome::Succeeded => ("succeeded", Status::Succeeded),
+            AttemptOutcome::NeedsAttention(_) => ("needs_attention", Status::NeedsAttention),
+            AttemptOutcome::RetryLater { .. } if job.attempts >= job.max_attempts => {
+                ("dead", Status::Dead)
+            }
+            AttemptOutcome::RetryLater { .. } => ("retry", Status::Queued),
         };
         metrics::counter!("export_attempts_total", "outcome" => label).increment(1);
         match result {
-            Ok(true) => tracing::info!(
-                export_id = id,
-                attempt = job.attempts,
-                outcome = label,
-                "export attempt finished"
-            ),
+            Ok(true) => {
+                self.publish(id, status);
+                tracing::info!(
+                    export_id = id,
+                    attempt = job.attempts,
+                    outcome = label,
+                    "export attempt finished"
+                )
+            }
             Ok(false) => tracing::warn!(
                 export_id = id,
                 "lease lost before the result was saved; another attempt owns it"

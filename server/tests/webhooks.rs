@@ -627,7 +627,7 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         .await
         .unwrap();
     assert_eq!(
-        bulk,
+        bulk["count"],
         json!(1),
         "it failed again, and the bulk retry queues it again"
     );

@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, status_badge},
+    pages::{
+        chart::{DayLine, ExportsPerDay},
+        load_error, outcome_notice, status_badge, when,
+    },
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +19,6 @@ pub struct SetupItem {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupOverview {
-    /// Export counts per status, problems first.
-    pub exports: Vec<(String, i64)>,
     pub hibob_configured: bool,
     pub pinpoint_configured: bool,
     pub items: Vec<SetupItem>,
@@ -56,19 +57,7 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
             hint: "application_hired webhooks are refused until it is set.".into(),
         },
     ];
-    let mut exports = integration::export_queue::counts(&ssr::state()?.pool)
-        .await
-        .map_err(|e| ssr::fail(ssr::internal(e)))?;
-    let rank = |s: &str| match s {
-        "needs_attention" => 0,
-        "dead" => 1,
-        "running" => 2,
-        "queued" => 3,
-        _ => 4,
-    };
-    exports.sort_by_key(|(s, _)| rank(s));
     Ok(SetupOverview {
-        exports,
         hibob_configured,
         pinpoint_configured,
         items,
@@ -113,10 +102,168 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
     ))
 }
 
+/// A stopped export on the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttentionLine {
+    pub id: i64,
+    pub status: String,
+    pub candidate: String,
+    pub application_id: String,
+    pub start_date: String,
+    pub days_to_start: Option<i64>,
+    pub urgent: bool,
+    pub last_error: String,
+}
+
+/// A recorded call to HiBob or Pinpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLine {
+    pub at: String,
+    pub what: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub name: String,
+    pub configured: bool,
+    pub last_ok: Option<CallLine>,
+    pub last_failed: Option<CallLine>,
+}
+
+impl ServiceState {
+    /// The newest recorded call failed.
+    fn failing(&self) -> bool {
+        match (&self.last_ok, &self.last_failed) {
+            (Some(ok), Some(failed)) => failed.at > ok.at,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Everything on the dashboard that moves as exports do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Export counts per status, problems first.
+    pub counts: Vec<(String, i64)>,
+    /// The stopped exports, urgent and soonest-starting first (at most `ATTENTION_SHOWN`).
+    pub attention: Vec<AttentionLine>,
+    pub stopped: i64,
+    pub days: Vec<DayLine>,
+    pub services: Vec<ServiceState>,
+    pub queued: i64,
+    /// How long the longest-waiting queued export has waited, in words.
+    pub oldest_queued: Option<String>,
+}
+
+pub const ATTENTION_SHOWN: i64 = 20;
+
+#[server(endpoint = "dashboard")]
+pub async fn dashboard_overview() -> Result<Overview, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::dashboard as d;
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let st = ssr::state()?;
+    let pool = &st.pool;
+    let db = |e: sqlx::Error| fail(internal(e));
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let mut counts = integration::export_queue::counts(pool).await.map_err(db)?;
+    let rank = |s: &str| match s {
+        "needs_attention" => 0,
+        "dead" => 1,
+        "running" => 2,
+        "queued" => 3,
+        _ => 4,
+    };
+    counts.sort_by_key(|(s, _)| rank(s));
+    let count_of = |wanted: &[&str]| -> i64 {
+        counts
+            .iter()
+            .filter(|(s, _)| wanted.contains(&s.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let stopped = count_of(&["needs_attention", "dead"]);
+    let queued = count_of(&["queued"]);
+    let attention = d::needing_attention(pool, today, ATTENTION_SHOWN)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|a| AttentionLine {
+            candidate: a
+                .candidate_name
+                .unwrap_or_else(|| format!("Application {}", a.pinpoint_application_id)),
+            id: a.id,
+            status: a.status,
+            application_id: a.pinpoint_application_id,
+            start_date: a.start_date.unwrap_or_default(),
+            days_to_start: a.days_to_start,
+            urgent: a.urgent,
+            last_error: a.last_error.unwrap_or_default(),
+        })
+        .collect();
+    let days = d::per_day(pool, today, d::CHART_DAYS)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|c| DayLine {
+            day: c.day,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            other: c.other,
+        })
+        .collect();
+    let call = |c: d::Call| CallLine {
+        at: c.at,
+        what: crate::pages::export_detail::step_title(&c.step),
+        detail: c.detail,
+    };
+    let mut services = Vec::new();
+    for (name, configured, steps) in [
+        (
+            "HiBob",
+            st.credentials.hibob_configured().await?,
+            &d::HIBOB_STEPS[..],
+        ),
+        (
+            "Pinpoint",
+            st.credentials.pinpoint_configured().await?,
+            &d::PINPOINT_STEPS[..],
+        ),
+    ] {
+        let calls = d::last_calls(pool, steps).await.map_err(db)?;
+        services.push(ServiceState {
+            name: name.to_owned(),
+            configured,
+            last_ok: calls.ok.map(call),
+            last_failed: calls.failed.map(call),
+        });
+    }
+    let oldest_queued = d::oldest_queued_since(pool)
+        .await
+        .map_err(db)?
+        .and_then(|since| d::seconds_since(&since, now))
+        .map(d::age_text);
+    Ok(Overview {
+        counts,
+        attention,
+        stopped,
+        days,
+        services,
+        queued,
+        oldest_queued,
+    })
+}
+
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let test_hook = ServerAction::<SendTestWebhook>::new();
-    let status = Resource::new(move || test_hook.version().get(), |_| setup_status());
+    let setup = Resource::new(|| (), |_| setup_status());
+    let live = crate::live::use_live(crate::live::Notice::touches_exports);
+    let overview = Resource::new(move || live.get(), |_| dashboard_overview());
     let sandbox = Resource::new(
         || (),
         |_| async {
@@ -136,72 +283,24 @@ pub fn DashboardPage() -> impl IntoView {
                 </ActionForm>
                 " "
                 <span class="muted">"Delivers a signed application_hired for a new sample candidate."</span>
-                {move || test_hook.value().get().map(|r| match r {
-                    Ok(m) => view! { <p class="notice ok" role="status">{m}</p> }.into_any(),
-                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}
+                {move || test_hook.value().get().map(outcome_notice)}
             </section>
         })})}
         </Suspense>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        // a Transition keeps what is shown while a live update loads
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match status.await {
+                match overview.await {
                     Err(e) => load_error(e),
-                    Ok(s) => {
-                        let done = s.items.iter().filter(|i| i.done).count();
-                        let total = s.items.len();
-                        view! {
-                            <section class="panel exports-overview">
-                                <h2>"Exports"</h2>
-                                {if s.exports.is_empty() {
-                                    view! { <p class="muted">"No exports yet."</p> }.into_any()
-                                } else {
-                                    view! {
-                                        <p class="counts">
-                                            {s.exports.iter().map(|(status, n)| view! {
-                                                <a class="count" href=format!("/exports?status={status}")>
-                                                    {status_badge(status)} " " <strong>{*n}</strong>
-                                                </a>
-                                            }).collect_view()}
-                                        </p>
-                                    }.into_any()
-                                }}
-                            </section>
-                            <section class="cards">
-                                <Connection name="HiBob" configured=s.hibob_configured />
-                                <Connection name="Pinpoint" configured=s.pinpoint_configured />
-                            </section>
-                            <section class="panel">
-                                <h2>"Set-up"</h2>
-                                <p class="muted">{format!("{done} of {total} done.")}</p>
-                                <ul class="checklist">
-                                    {s
-                                        .items
-                                        .into_iter()
-                                        .map(|item| {
-                                            view! {
-                                                <li class=if item.done { "done" } else { "todo" }>
-                                                    <span class="tick" aria-hidden="true">
-                                                        {if item.done { "✓" } else { "•" }}
-                                                    </span>
-                                                    <strong>{item.label}</strong>
-                                                    <span class="sr-only">
-                                                        {if item.done { " (done)" } else { " (to do)" }}
-                                                    </span>
-                                                    " — "
-                                                    {item.hint}
-                                                </li>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
-                                <p>
-                                    <a href="/settings">"Open settings"</a>
-                                </p>
-                            </section>
-                        }
-                            .into_any()
-                    }
+                    Ok(o) => view! { <OverviewPanels o /> }.into_any(),
+                }
+            })}
+        </Transition>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match setup.await {
+                    Err(e) => load_error(e),
+                    Ok(s) => view! { <SetupPanel s /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -209,16 +308,169 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn Connection(name: &'static str, configured: bool) -> impl IntoView {
+fn OverviewPanels(o: Overview) -> impl IntoView {
+    let Overview {
+        counts,
+        attention,
+        stopped,
+        days,
+        services,
+        queued,
+        oldest_queued,
+    } = o;
+    let shown = attention.len();
     view! {
-        <div class="card">
-            <h2>{name}</h2>
-            {if configured {
-                view! { <p class="status ok">"Configured"</p> }.into_any()
+        <section class="panel attention" aria-labelledby="attention-title">
+            <h2 id="attention-title">"Needs attention"</h2>
+            {if attention.is_empty() {
+                view! { <p class="muted">"No export is stopped. Failed exports are listed here, the hires starting soonest first."</p> }.into_any()
             } else {
-                view! { <p class="status warn">"Not configured"</p> }.into_any()
+                view! {
+                    <ul class="attention-list">
+                        {attention.into_iter().map(|a| view! { <AttentionItem a /> }).collect_view()}
+                    </ul>
+                    {(i64::try_from(shown).unwrap_or(0) < stopped).then(|| view! {
+                        <p><a href="/exports?status=needs_attention" rel="external">{format!("All {stopped} stopped exports →")}</a></p>
+                    })}
+                }.into_any()
             }}
+        </section>
+        <section class="panel exports-overview" aria-labelledby="exports-title">
+            <h2 id="exports-title">"Exports"</h2>
+            {if counts.is_empty() {
+                view! { <p class="muted">"No exports yet."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="counts">
+                        {counts.iter().map(|(status, n)| view! {
+                            <a class="count" href=format!("/exports?status={status}") rel="external">
+                                {status_badge(status)} " " <strong>{*n}</strong>
+                            </a>
+                        }).collect_view()}
+                    </p>
+                }.into_any()
+            }}
+            <p class="queue-age" data-test="queue-age">
+                {match oldest_queued {
+                    Some(age) => format!("{queued} queued; oldest queued: {age}"),
+                    None => "Nothing queued.".to_owned(),
+                }}
+            </p>
+            <h3>"Exports per day"</h3>
+            <ExportsPerDay days />
+        </section>
+        <section class="cards">
+            {services.into_iter().map(|s| view! { <Connection s /> }).collect_view()}
+        </section>
+    }
+}
+
+/// "starts in 3 days", "started 2 days ago", "start date unknown".
+fn start_words(start_date: &str, days: Option<i64>) -> String {
+    match days {
+        None if start_date.is_empty() => "start date unknown".to_owned(),
+        None => format!("starts {start_date}"),
+        Some(0) => format!("starts today ({start_date})"),
+        Some(1) => format!("starts tomorrow ({start_date})"),
+        Some(d) if d > 1 => format!("starts in {d} days ({start_date})"),
+        Some(-1) => format!("started yesterday ({start_date})"),
+        Some(d) => format!("started {} days ago ({start_date})", -d),
+    }
+}
+
+#[component]
+fn AttentionItem(a: AttentionLine) -> impl IntoView {
+    let start = start_words(&a.start_date, a.days_to_start);
+    view! {
+        <li class=if a.urgent { "attention-item urgent" } else { "attention-item" }>
+            <div class="attention-head">
+                {a.urgent.then(|| view! { <span class="badge urgent-badge">"Urgent"</span> })}
+                {status_badge(&a.status)}
+                <a href=format!("/exports/{}", a.id)>{a.candidate.clone()}</a>
+                <span class="meta">{start}</span>
+            </div>
+            {(!a.last_error.is_empty()).then(|| view! { <p class="meta error-text">{a.last_error.clone()}</p> })}
+        </li>
+    }
+}
+
+#[component]
+fn SetupPanel(s: SetupOverview) -> impl IntoView {
+    let done = s.items.iter().filter(|i| i.done).count();
+    let total = s.items.len();
+    view! {
+        <section class="panel">
+            <h2>"Set-up"</h2>
+            <p class="muted">{format!("{done} of {total} done.")}</p>
+            <ul class="checklist">
+                {s
+                    .items
+                    .into_iter()
+                    .map(|item| {
+                        view! {
+                            <li class=if item.done { "done" } else { "todo" }>
+                                <span class="tick" aria-hidden="true">
+                                    {if item.done { "✓" } else { "•" }}
+                                </span>
+                                <strong>{item.label}</strong>
+                                <span class="sr-only">
+                                    {if item.done { " (done)" } else { " (to do)" }}
+                                </span>
+                                " — "
+                                {item.hint}
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            <p>
+                <a href="/settings">"Open settings"</a>
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn Connection(s: ServiceState) -> impl IntoView {
+    let (class, state) = match (s.configured, s.failing(), &s.last_ok) {
+        (false, _, _) => ("status warn", "Not configured"),
+        (true, true, _) => ("status err", "Last call failed"),
+        (true, false, Some(_)) => ("status ok", "Working"),
+        (true, false, None) => ("status ok", "Configured, not called yet"),
+    };
+    let call = |label: &'static str, c: Option<CallLine>| {
+        c.map(|c| {
+            view! {
+                <dt>{label}</dt>
+                <dd>
+                    {when(&c.at)} <span class="meta">{c.what}</span>
+                    {(label == "Last failed call" && !c.detail.is_empty())
+                        .then(|| view! { <span class="meta error-text">{c.detail}</span> })}
+                </dd>
+            }
+        })
+    };
+    view! {
+        <div class="card connection">
+            <h2>{s.name.clone()}</h2>
+            <p class=class>{state}</p>
+            <dl class="calls">
+                {call("Last successful call", s.last_ok)}
+                {call("Last failed call", s.last_failed)}
+            </dl>
             <a href="/settings">"Test the connection in Settings"</a>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn start_dates_in_words() {
+        let w = super::start_words;
+        assert_eq!(w("", None), "start date unknown");
+        assert_eq!(w("2026-11-25", Some(3)), "starts in 3 days (2026-11-25)");
+        assert_eq!(w("2026-11-22", Some(0)), "starts today (2026-11-22)");
+        assert_eq!(w("2026-11-20", Some(-2)), "started 2 days ago (2026-11-20)");
     }
 }

@@ -42,7 +42,8 @@ pub struct ExportView {
     pub current_mapping: i64,
 }
 
-fn step_title(step: &str) -> String {
+/// A step of an attempt in words.
+pub fn step_title(step: &str) -> String {
     match step {
         "fetch_application" => "Fetch the application from Pinpoint".into(),
         "map" => "Build the HiBob employee".into(),
@@ -143,8 +144,12 @@ pub async fn retry_export(
         MappingChoice::Current
     };
     match export_queue::retry_with(&st.pool, &actor, id, choice).await {
-        Ok(_) => {
+        Ok(export) => {
             st.wake_worker.wake();
+            st.changes.publish(integration::live::Change::Export {
+                id,
+                status: export.status,
+            });
             Ok(())
         }
         Err(e @ (QueueError::NotFound(_) | QueueError::NotRetryable { .. })) => {
@@ -159,9 +164,16 @@ pub fn ExportDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok());
     let retry = ServerAction::<RetryExport>::new();
+    // the id is read when a notice comes, as the router may reuse this page for another export
+    let live = crate::live::use_live(move |n| {
+        params
+            .try_with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()))
+            .flatten()
+            .is_some_and(|id| n.touches_export(id))
+    });
     let data = Resource::new(
-        move || (id(), retry.version().get()),
-        |(id, _)| async move {
+        move || (id(), retry.version().get(), live.get()),
+        |(id, _, _)| async move {
             match id {
                 Some(id) => get_export(id).await,
                 None => Err(AppError::Invalid("That is not an export number.".into())),

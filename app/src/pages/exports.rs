@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, older_page_href, status_badge, when},
+    pages::{load_error, older_page_href, outcome_notice, status_badge, when},
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -29,6 +29,8 @@ pub struct ExportLine {
 pub struct ExportsView {
     pub rows: Vec<ExportLine>,
     pub counts: Vec<(String, i64)>,
+    /// How many exports a bulk retry with these filters would queue now.
+    pub retryable: usize,
 }
 
 #[server(endpoint = "exports")]
@@ -56,7 +58,18 @@ pub async fn list_exports(
     let counts = export_queue::counts(&pool)
         .await
         .map_err(|e| fail(internal(e)))?;
+    let retryable = integration::bulk_retry::preview(
+        &pool,
+        &ExportFilter {
+            before_id: None,
+            limit: None,
+            ..filter
+        },
+    )
+    .await
+    .map_err(|e| fail(internal(e)))?;
     Ok(ExportsView {
+        retryable,
         rows: rows
             .into_iter()
             .map(|e| ExportLine {
@@ -77,29 +90,141 @@ pub async fn list_exports(
     })
 }
 
-/// Queues again every stopped export matching the list's filters (needs attention or dead).
+/// What a bulk retry started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkStarted {
+    pub run_id: i64,
+    pub count: usize,
+    pub message: String,
+}
+
+/// Queues again, as one recorded bulk retry, every stopped webhook export matching the list's
+/// filters (needs attention or dead). `expected` is the count the operator was shown; fewer are
+/// queued when someone else retried some of them meanwhile, and the answer says so.
 #[server(endpoint = "retry_matching_exports")]
 pub async fn retry_matching_exports(
     status: Option<String>,
+    source: Option<String>,
     search: Option<String>,
-) -> Result<usize, AppError> {
-    use crate::ssr::{self, fail, internal};
-    use integration::export_queue::{self, ExportFilter};
+    expected: Option<usize>,
+) -> Result<BulkStarted, AppError> {
+    use crate::ssr;
+    use integration::{bulk_retry, export_queue::ExportFilter, live::Change};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let filter = ExportFilter {
         status,
+        source,
         search,
         ..Default::default()
     };
-    let ids = export_queue::retry_matching(&st.pool, &actor, &filter)
+    let started = bulk_retry::start(&st.pool, &actor, &filter)
+        .await
+        .map_err(bulk_error)?;
+    st.wake_worker.wake();
+    st.changes.publish(Change::BulkRetry { id: started.run_id });
+    let count = started.export_ids.len();
+    let mut message = format!(
+        "Retrying {count} {}; they run one at a time at HiBob's pace.",
+        if count == 1 { "export" } else { "exports" }
+    );
+    if let Some(missing) = expected
+        .and_then(|e| e.checked_sub(count))
+        .filter(|m| *m > 0)
+    {
+        message.push_str(&format!(
+            " {missing} of the {} shown were retried by someone else meanwhile.",
+            count + missing
+        ));
+    }
+    Ok(BulkStarted {
+        run_id: started.run_id,
+        count,
+        message,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn bulk_error(e: integration::bulk_retry::BulkError) -> AppError {
+    use crate::ssr::{fail, internal};
+    use integration::bulk_retry::BulkError;
+    match e {
+        BulkError::Db(e) => fail(internal(e)),
+        other => {
+            let mut text = other.to_string();
+            if let Some(first) = text.get(..1) {
+                text = first.to_uppercase() + text.get(1..).unwrap_or_default();
+            }
+            fail(AppError::Invalid(format!("{text}.")))
+        }
+    }
+}
+
+/// Stops a bulk retry: the exports the worker has not started go back to how they were.
+#[server(endpoint = "cancel_bulk_retry")]
+pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
+    use crate::ssr;
+    use integration::{bulk_retry, live::Change};
+    let user = ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    let restored = bulk_retry::cancel(&st.pool, &actor, id)
+        .await
+        .map_err(bulk_error)?;
+    st.changes.publish(Change::BulkRetry { id });
+    Ok(format!(
+        "Bulk retry {id} cancelled: {} not yet started {} back as {} {}.",
+        restored.len(),
+        if restored.len() == 1 {
+            "export is"
+        } else {
+            "exports are"
+        },
+        if restored.len() == 1 { "it" } else { "they" },
+        if restored.len() == 1 { "was" } else { "were" },
+    ))
+}
+
+/// A bulk retry and how far it has got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkRunLine {
+    pub id: i64,
+    pub started_by: String,
+    pub created_at: String,
+    pub cancelled_at: Option<String>,
+    pub total: i64,
+    pub done: i64,
+    pub summary: String,
+    pub finished: bool,
+}
+
+/// Bulk retries still running, and the last one if it ended within the day.
+#[server(endpoint = "bulk_retries")]
+pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
+    use crate::ssr::{self, fail, internal};
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    let pool = ssr::state()?.pool;
+    let runs = integration::bulk_retry::recent(&pool, 10)
         .await
         .map_err(|e| fail(internal(e)))?;
-    if !ids.is_empty() {
-        st.wake_worker.wake();
-    }
-    Ok(ids.len())
+    let day_ago = integration::db::time_text(chrono::Utc::now() - chrono::Duration::days(1));
+    Ok(runs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| !r.finished() || (*i == 0 && r.created_at > day_ago))
+        .map(|(_, r)| BulkRunLine {
+            id: r.id,
+            started_by: r.actor_email.clone().unwrap_or_default(),
+            created_at: r.created_at.clone(),
+            cancelled_at: r.cancelled_at.clone(),
+            total: r.total,
+            done: r.done(),
+            summary: r.summary(),
+            finished: r.finished(),
+        })
+        .collect())
 }
 
 const STATUSES: [(&str, &str); 6] = [
@@ -127,10 +252,30 @@ pub fn ExportsPage() -> impl IntoView {
         )
     };
     let bulk = ServerAction::<RetryMatchingExports>::new();
+    let cancel = ServerAction::<CancelBulkRetry>::new();
+    let live = crate::live::use_live(crate::live::Notice::touches_exports);
+    let live_runs = live.clone();
     let data = Resource::new(
-        move || (params(), bulk.version().get()),
-        |((status, source, search, before), _)| list_exports(status, source, search, before),
+        move || (params(), bulk.version().get(), live.get()),
+        |((status, source, search, before), _, _)| list_exports(status, source, search, before),
     );
+    let runs = Resource::new(
+        move || {
+            (
+                bulk.version().get(),
+                cancel.version().get(),
+                live_runs.get(),
+            )
+        },
+        |_| bulk_retries(),
+    );
+    // the preview stays open across live reloads of the list it sits in
+    let preview_open = RwSignal::new(false);
+    Effect::new(move || {
+        if matches!(bulk.value().get(), Some(Ok(_))) {
+            preview_open.set(false);
+        }
+    });
     view! {
         <Title text="Exports" />
         <h1>"Exports"</h1>
@@ -170,30 +315,40 @@ pub fn ExportsPage() -> impl IntoView {
             />
             <button type="submit">"Filter"</button>
         </form>
+        {move || bulk.value().get().map(|r| outcome_notice(r.map(|started| started.message)))}
+        {move || cancel.value().get().map(outcome_notice)}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let can_operate = crate::auth::current_me().await.is_some_and(|m| m.can_operate());
+                match runs.await {
+                    Err(e) => load_error(e),
+                    Ok(runs) => runs
+                        .into_iter()
+                        .map(|run| view! { <BulkRun run cancel can_operate /> })
+                        .collect_view()
+                        .into_any(),
+                }
+            })}
+        </Transition>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => load_error(e),
                     Ok(view) => {
                         let (status, source, search, _) = params();
-                        let stopped = status.as_deref().is_some_and(|s| s == "needs_attention" || s == "dead");
                         let can_retry = crate::auth::current_me().await.is_some_and(|m| m.can_operate());
-                        let (bulk_status, bulk_search) = (status.clone(), search.clone());
-                        let bulk_form = (stopped && can_retry && !view.rows.is_empty()).then(move || {
-                            view! {
-                                <ActionForm action=bulk attr:class="inline bulk-retry">
-                                    <input type="hidden" name="status" value=bulk_status.unwrap_or_default() />
-                                    <input type="hidden" name="search" value=bulk_search.unwrap_or_default() />
-                                    <button type="submit" class="primary">"Retry all matching exports"</button>
-                                </ActionForm>
-                            }
+                        let preview = (can_retry && view.retryable > 0).then(|| view! {
+                            <BulkPreview
+                                count=view.retryable
+                                status=status.clone()
+                                source=source.clone()
+                                search=search.clone()
+                                bulk
+                                open=preview_open
+                            />
                         });
                         view! {
-                            {bulk_form}
-                            {move || bulk.value().get().map(|r| match r {
-                                Ok(n) => view! { <p class="notice ok" role="status">{format!("{n} export(s) queued for another attempt.")}</p> }.into_any(),
-                                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                            })}
+                            {preview}
                             <p class="counts">
                                 {view
                                     .counts
@@ -216,6 +371,83 @@ pub fn ExportsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// "Retry matching…": the count from the same filters the retry will use, then the confirm.
+/// Without script the `<details>` opens by itself and the form posts as usual.
+#[component]
+fn BulkPreview(
+    count: usize,
+    status: Option<String>,
+    source: Option<String>,
+    search: Option<String>,
+    bulk: ServerAction<RetryMatchingExports>,
+    open: RwSignal<bool>,
+) -> impl IntoView {
+    let noun = if count == 1 { "export" } else { "exports" };
+    view! {
+        <details class="bulk-retry" prop:open=move || open.get()>
+            <summary on:click=move |ev| {
+                ev.prevent_default();
+                open.update(|o| *o = !*o);
+            }>"Retry matching…"</summary>
+            <div class="bulk-preview">
+                <p data-test="bulk-preview">
+                    <strong>{format!("{count} {noun} will be retried")}</strong>
+                    ": every stopped webhook export (needs attention or dead) that matches these filters, one at a time at HiBob's pace."
+                    <BulkMappingVersion />
+                </p>
+                <ActionForm action=bulk attr:class="inline">
+                    <input type="hidden" name="status" value=status.unwrap_or_default() />
+                    <input type="hidden" name="source" value=source.unwrap_or_default() />
+                    <input type="hidden" name="search" value=search.unwrap_or_default() />
+                    <input type="hidden" name="expected" value=count.to_string() />
+                    <button type="submit" class="primary">{format!("Retry {count} {noun}")}</button>
+                </ActionForm>
+            </div>
+        </details>
+    }
+}
+
+/// Which mapping version the retried exports will be built with ("using mapping version vN").
+/// Mappings are not versioned yet, so this says nothing for now.
+#[component]
+fn BulkMappingVersion() -> impl IntoView {}
+
+#[component]
+fn BulkRun(
+    run: BulkRunLine,
+    cancel: ServerAction<CancelBulkRetry>,
+    can_operate: bool,
+) -> impl IntoView {
+    let state = match (&run.cancelled_at, run.finished) {
+        (Some(_), false) => "Cancelled; finishing the export already started",
+        (Some(_), true) => "Cancelled",
+        (None, true) => "Finished",
+        (None, false) => "In progress",
+    };
+    let cancellable = can_operate && run.cancelled_at.is_none() && !run.finished;
+    let title = format!("Bulk retry {}", run.id);
+    view! {
+        <section class="panel bulk-run" aria-label=title.clone() data-test="bulk-run">
+            <h2>{title.clone()} " " <span class="badge">{state}</span></h2>
+            <progress max=run.total value=run.done aria-label=format!("{title} progress")>
+                {format!("{} of {}", run.done, run.total)}
+            </progress>
+            <p class="progress-text" aria-live="polite">{run.summary.clone()}</p>
+            <p class="meta">
+                "Started " {when(&run.created_at)}
+                {(!run.started_by.is_empty()).then(|| format!(" by {}", run.started_by))}
+                {run.cancelled_at.as_deref().map(|at| format!(", cancelled {}", when(at)))}
+            </p>
+            {cancellable.then(|| view! {
+                <ActionForm action=cancel attr:class="inline">
+                    <input type="hidden" name="id" value=run.id.to_string() />
+                    <button type="submit">"Cancel"</button>
+                </ActionForm>
+            })}
+        </section>
     }
 }
 

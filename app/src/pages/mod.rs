@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod chart;
 pub mod dashboard;
 pub mod export_detail;
 pub mod exports;
@@ -43,6 +44,14 @@ where
         Some(Err(e)) => {
             view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
         }
+    }
+}
+
+/// The answer of an action that reports what it did in words.
+pub fn outcome_notice(result: Result<String, AppError>) -> AnyView {
+    match result {
+        Ok(m) => view! { <p class="notice ok" role="status">{m}</p> }.into_any(),
+        Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// The export worker, not running: tests drive it with `run_once`.
     pub worker: server::worker::Worker,
+    /// The change notices the console's event stream serves.
+    pub changes: integration::live::Changes,
 }
 
 impl TestApp {
@@ -58,6 +60,7 @@ impl TestApp {
             .expect("admin");
         let state = startup::console_state(&config, pool.clone(), sealer);
         let worker = startup::export_worker(&config, &state);
+        let changes = state.changes.clone();
         let app = console::router(&config, state).await.expect("router");
         tokio::spawn(async move {
             axum::serve(
@@ -73,6 +76,7 @@ impl TestApp {
             pool,
             dir,
             worker,
+            changes,
         }
     }
 

@@ -1,0 +1,136 @@
+import { execFileSync } from "node:child_process";
+import { expect, test, type Page } from "@playwright/test";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+
+const SHOTS = "../target/e2e/screenshots";
+// the database the server under test uses (see playwright.config.ts)
+const DB = "../target/e2e/console.db";
+
+async function signIn(page: Page, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+}
+
+/** A marker on window that only survives as long as the page is not reloaded. */
+async function markPage(page: Page) {
+  await page.evaluate(() => ((window as any).__notReloaded = true));
+}
+async function expectNotReloaded(page: Page) {
+  expect(await page.evaluate(() => (window as any).__notReloaded)).toBe(true);
+}
+
+function succeededCount(page: Page) {
+  return page.locator(".exports-overview a.count", { hasText: "Succeeded" }).locator("strong");
+}
+
+test("the dashboard flags the failing sample hire and updates live when a test webhook arrives", async ({ page }) => {
+  await signIn(page);
+  // the sample hires are worked while the page is open: the failing one appears without a reload
+  await markPage(page);
+  const attention = page.locator(".attention-list");
+  const noor = attention.locator(".attention-item", { hasText: "Noor" });
+  await expect(noor).toBeVisible({ timeout: 30_000 });
+  await expect(noor).toContainText("Needs attention");
+  await expect(noor).toContainText("start date unknown");
+  await expect(noor.getByRole("link", { name: "Noor" })).toHaveAttribute("href", /^\/exports\/\d+$/);
+  await expect(page.getByRole("img", { name: /Exports per day, last 14 days/ })).toBeVisible();
+  await expect(page.locator("[data-test=queue-age]")).toBeVisible();
+  await expect(succeededCount(page)).toHaveText(/^\d+$/, { timeout: 30_000 });
+  await expectNotReloaded(page);
+
+  const before = Number(await succeededCount(page).textContent());
+  await page.getByRole("button", { name: "Send test webhook" }).click();
+  await expect(page.getByText(/Sent application_hired for sample application/)).toBeVisible();
+  // the worker creates the employee after the webhook was answered: only a live notice can tell
+  await expect(succeededCount(page)).toHaveText(String(before + 1), { timeout: 20_000 });
+  await expectNotReloaded(page);
+  await page.screenshot({ path: `${SHOTS}/live-dashboard.png`, fullPage: true });
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await expect(noor).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/live-dashboard-phone.png`, fullPage: true });
+});
+
+test("a bulk retry of several failures shows its preview, progress and end", async ({ page }) => {
+  await signIn(page);
+  await expect(async () => {
+    await page.goto("/exports?status=succeeded");
+    await expect(page.getByRole("row")).not.toHaveCount(1, { timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  // Stop three of the finished webhook exports as if HiBob had refused them. The sandbox fails
+  // only one sample hire by itself, and a bulk retry is about several.
+  execFileSync("sqlite3", [
+    DB,
+    ".timeout 5000",
+    `UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 503 during the test'
+       WHERE id IN (SELECT id FROM exports WHERE status = 'succeeded' AND source = 'webhook'
+                    ORDER BY id LIMIT 3)`,
+  ]);
+  await page.goto("/exports?status=needs_attention");
+  await expect(page.getByRole("row")).toHaveCount(5);
+  await markPage(page);
+
+  await page.getByText("Retry matching…").click();
+  const preview = page.locator("[data-test=bulk-preview]");
+  await expect(preview).toContainText("4 exports will be retried");
+  await page.screenshot({ path: `${SHOTS}/live-bulk-preview.png`, fullPage: true });
+  await page.getByRole("button", { name: "Retry 4 exports" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Retrying 4 exports" })).toBeVisible();
+
+  const run = page.locator("[data-test=bulk-run]").first();
+  await expect(run.locator("progress")).toHaveAttribute("max", "4");
+  // three are healed by the retry; the sample with no last name fails again
+  await expect(run.locator(".progress-text")).toHaveText("4 of 4 done, 1 failed again", { timeout: 30_000 });
+  await expect(run.locator("progress")).toHaveAttribute("value", "4");
+  await expect(run).toContainText("Finished");
+  await expect(run.getByRole("button", { name: "Cancel" })).toHaveCount(0);
+  await expectNotReloaded(page);
+  await page.screenshot({ path: `${SHOTS}/live-bulk-done.png`, fullPage: true });
+
+  // progress is stored: it is there after a reload
+  await page.reload();
+  await expect(page.locator("[data-test=bulk-run]").first()).toContainText("4 of 4 done, 1 failed again");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${SHOTS}/live-exports-phone.png`, fullPage: true });
+});
+
+test("a viewer sees no retry controls and the server refuses them the retry", async ({ page, browser }) => {
+  await signIn(page);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users", exact: true }).click();
+  await page.getByLabel("Email").fill("watcher@example.com");
+  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+  await page.getByLabel("Initial password").fill("watcher password 123");
+  await page.getByRole("button", { name: "Add user" }).click();
+  await expect(page.getByText("User added.")).toBeVisible();
+
+  const context = await browser.newContext();
+  const viewer = await context.newPage();
+  await signIn(viewer, "watcher@example.com", "watcher password 123");
+  await expect(viewer.locator(".attention-list")).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Send test webhook" })).toHaveCount(0);
+  await viewer.goto("/exports?status=needs_attention");
+  await expect(viewer.getByRole("row").nth(1)).toContainText("Needs attention");
+  await expect(viewer.getByText("Retry matching…")).toHaveCount(0);
+  await expect(viewer.locator("[data-test=bulk-run]").first()).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Cancel" })).toHaveCount(0);
+  await viewer.getByRole("row").nth(1).getByRole("link").first().click();
+  await expect(viewer.getByRole("heading", { level: 1 })).toContainText("Export");
+  await expect(viewer.getByRole("button", { name: "Retry export" })).toHaveCount(0);
+
+  for (const [endpoint, form] of [
+    ["retry_matching_exports", { status: "needs_attention" }],
+    ["retry_export", { id: "1" }],
+    ["cancel_bulk_retry", { id: "1" }],
+  ] as const) {
+    const res = await viewer.request.post(`/api/${endpoint}`, {
+      form,
+      headers: { "Sec-Fetch-Site": "same-origin" },
+    });
+    expect(res.status(), endpoint).toBe(403);
+  }
+  await context.close();
+});

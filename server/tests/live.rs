@@ -1,0 +1,518 @@
+//! Live console features over real HTTP, against wiremock fakes of Pinpoint and HiBob: the event
+//! stream, recorded bulk retries (preview, progress, cancel, concurrency) and the dashboard.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use integration::webhook_signature;
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{method, path, path_regex},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const SECRET: &str = "whsec-live-secret";
+
+/// Pinpoint knows every application as Jane Doe; HiBob refuses the first `refusals` creates
+/// (so those exports stop and need attention) and accepts the rest.
+struct Fakes {
+    hibob: MockServer,
+    pinpoint: MockServer,
+}
+
+impl Fakes {
+    async fn start(refusals: u64) -> Self {
+        let fakes = Self {
+            hibob: MockServer::start().await,
+            pinpoint: MockServer::start().await,
+        };
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/api/v1/applications/\d+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {
+                    "id": "1", "type": "applications",
+                    "attributes": {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com"},
+                    "relationships": {}
+                }
+            })))
+            .mount(&fakes.pinpoint)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/comments"))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
+            )
+            .mount(&fakes.pinpoint)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/people/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
+            .mount(&fakes.hibob)
+            .await;
+        if refusals > 0 {
+            Mock::given(method("POST"))
+                .and(path("/v1/people"))
+                .respond_with(ResponseTemplate::new(400).set_body_json(
+                    json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
+                ))
+                .up_to_n_times(refusals)
+                .mount(&fakes.hibob)
+                .await;
+        }
+        Mock::given(method("POST"))
+            .and(path("/v1/people"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "555"})))
+            .mount(&fakes.hibob)
+            .await;
+        fakes
+    }
+
+    async fn app(&self) -> TestApp {
+        let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
+        let hibob = format!("{}/v1", self.hibob.uri());
+        TestApp::spawn_with(&[
+            "--pinpoint-webhook-secret",
+            SECRET,
+            "--pinpoint-api-base-url",
+            &pinpoint,
+            "--pinpoint-api-key",
+            "pp-key",
+            "--hibob-api-base-url",
+            &hibob,
+            "--hibob-service-user-id",
+            "SERVICE-1",
+            "--hibob-service-user-token",
+            "hb-token",
+            "--hibob-default-site",
+            "London",
+            "--outbound-timeout-secs",
+            "2",
+        ])
+        .await
+    }
+}
+
+async fn hire(app: &TestApp, application_id: u64) {
+    let body = format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
+    );
+    let res = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header("content-type", "application/json")
+        .header(
+            "PINPOINT-HMAC-SHA256",
+            webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Runs the worker until nothing is due.
+async fn drain(app: &TestApp) -> usize {
+    let mut n = 0;
+    while app.worker.run_once().await.unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// `n` hires whose exports stopped (needs attention), with a fresh worker pass each.
+async fn stopped_hires(app: &TestApp, n: u64) {
+    for id in 1..=n {
+        hire(app, id).await;
+    }
+    drain(app).await;
+    assert_eq!(status_count(app, "needs_attention").await, n as i64);
+}
+
+async fn status_count(app: &TestApp, status: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = ?")
+        .bind(status)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn json_of(res: reqwest::Response) -> Value {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Reads the raw event stream until `done` accepts what arrived, within a few seconds.
+async fn read_until(res: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !done(&seen) {
+            let chunk = res.chunk().await.unwrap().expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no such notice in time; got {seen:?}"));
+    seen
+}
+
+#[tokio::test]
+async fn the_event_stream_is_refused_without_a_session() {
+    let app = TestApp::spawn().await;
+    let res = TestApp::client()
+        .get(app.url("/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.text().await.unwrap().contains("sign in"));
+}
+
+#[tokio::test]
+async fn the_event_stream_tells_a_viewer_when_an_export_changes_and_ends_on_shutdown() {
+    let fakes = Fakes::start(0).await;
+    let app = fakes.app().await;
+    let viewer = app.user_with_role("viewer").await;
+    let mut events = viewer.get(app.url("/events")).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+
+    hire(&app, 1).await;
+    let seen = read_until(&mut events, |s| s.contains(r#""kind":"delivery""#)).await;
+    assert!(
+        seen.contains(r#"data: {"kind":"export","id":1,"status":"queued"}"#),
+        "{seen}"
+    );
+    assert!(seen.contains(r#""export_id":1"#), "{seen}");
+    assert!(!seen.contains("Jane"), "notices carry no personal data");
+
+    drain(&app).await;
+    let seen = read_until(&mut events, |s| s.contains(r#""status":"succeeded""#)).await;
+    assert!(seen.contains(r#""status":"running""#), "{seen}");
+
+    app.changes.close();
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while events.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ends when the server shuts down");
+}
+
+#[tokio::test]
+async fn a_bulk_retry_queues_what_its_preview_counted_and_reports_progress() {
+    let fakes = Fakes::start(3).await;
+    let app = fakes.app().await;
+    stopped_hires(&app, 3).await;
+    hire(&app, 4).await;
+    drain(&app).await;
+    assert_eq!(status_count(&app, "succeeded").await, 1);
+
+    let operator = app.user_with_role("operator").await;
+    let list = json_of(
+        app.call(&operator, "exports", &[("status", "needs_attention")])
+            .await,
+    )
+    .await;
+    assert_eq!(list["retryable"], 3, "{list}");
+    let all = json_of(app.call(&operator, "exports", &[]).await).await;
+    assert_eq!(
+        all["retryable"], 3,
+        "only the stopped ones, whatever the list shows"
+    );
+    let succeeded = json_of(
+        app.call(&operator, "exports", &[("status", "succeeded")])
+            .await,
+    )
+    .await;
+    assert_eq!(succeeded["retryable"], 0);
+
+    let mut stream = operator.get(app.url("/events")).send().await.unwrap();
+    let started = json_of(
+        app.call(
+            &operator,
+            "retry_matching_exports",
+            &[("status", "needs_attention"), ("expected", "3")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(started["count"], 3, "{started}");
+    assert_eq!(status_count(&app, "queued").await, 3);
+    read_until(&mut stream, |s| s.contains(r#""kind":"bulk_retry""#)).await;
+
+    let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
+    assert_eq!(runs[0]["total"], 3);
+    assert_eq!(runs[0]["done"], 0);
+    assert_eq!(runs[0]["finished"], false);
+
+    assert_eq!(drain(&app).await, 3);
+    let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
+    assert_eq!(runs[0]["summary"], "3 of 3 done", "{runs}");
+    assert_eq!(runs[0]["finished"], true);
+    assert_eq!(status_count(&app, "succeeded").await, 4);
+
+    // a viewer may watch but not act
+    let viewer = app.user_with_role("viewer").await;
+    assert_eq!(app.call(&viewer, "bulk_retries", &[]).await.status(), 200);
+    for (endpoint, form) in [
+        (
+            "retry_matching_exports",
+            vec![("status", "needs_attention")],
+        ),
+        ("cancel_bulk_retry", vec![("id", "1")]),
+    ] {
+        assert_eq!(app.call(&viewer, endpoint, &form).await.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
+    let fakes = Fakes::start(4).await;
+    let app = fakes.app().await;
+    stopped_hires(&app, 3).await;
+    let operator = app.user_with_role("operator").await;
+    let started = json_of(app.call(&operator, "retry_matching_exports", &[]).await).await;
+    let run_id = started["run_id"].as_i64().unwrap().to_string();
+    // the worker gets through one (HiBob refuses it again) before the cancel
+    app.worker.run_once().await.unwrap().unwrap();
+    let cancelled = app
+        .call(&operator, "cancel_bulk_retry", &[("id", &run_id)])
+        .await;
+    let text = json_of(cancelled).await;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("2 not yet started exports are back"),
+        "{text}"
+    );
+    assert_eq!(status_count(&app, "needs_attention").await, 3);
+    assert_eq!(status_count(&app, "queued").await, 0);
+    let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM exports ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, [1, 1, 1], "the put-back ones keep their count");
+    assert!(app.worker.run_once().await.unwrap().is_none());
+
+    let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
+    assert_eq!(
+        runs[0]["summary"], "3 of 3 done, 1 failed again, 2 cancelled",
+        "{runs}"
+    );
+    assert!(runs[0]["cancelled_at"].is_string());
+    let again = app
+        .call(&operator, "cancel_bulk_retry", &[("id", &run_id)])
+        .await;
+    assert_eq!(again.status(), 422);
+    assert!(again.text().await.unwrap().contains("already cancelled"));
+
+    let audit: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor_email FROM audit_log WHERE action LIKE 'export.bulk%' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        [
+            (
+                "export.bulk_retried".to_owned(),
+                "operator@example.com".to_owned()
+            ),
+            (
+                "export.bulk_retry_cancelled".to_owned(),
+                "operator@example.com".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_retries_never_queue_an_export_twice_and_say_why() {
+    let fakes = Fakes::start(5).await;
+    let app = fakes.app().await;
+    stopped_hires(&app, 5).await;
+    let first = app.user_with_role("operator").await;
+    let second = app.admin().await;
+    let form = [("status", "needs_attention"), ("expected", "5")];
+    let (a, b) = tokio::join!(
+        app.call(&first, "retry_matching_exports", &form),
+        app.call(&second, "retry_matching_exports", &form),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 422], "one wins, the other is told");
+    let loser = if a.status() == 422 { a } else { b };
+    assert!(loser
+        .text()
+        .await
+        .unwrap()
+        .contains("someone may have retried them already"));
+    let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bulk_retry_members")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(members, 5);
+    assert_eq!(status_count(&app, "queued").await, 5);
+
+    // a single retry of what is queued, running or done is refused in words, never a 5xx
+    let queued = app.call(&first, "retry_export", &[("id", "1")]).await;
+    assert_eq!(queued.status(), 422);
+    assert!(queued.text().await.unwrap().contains("already waiting"));
+    drain(&app).await;
+    assert_eq!(status_count(&app, "succeeded").await, 5);
+    let done = app.call(&first, "retry_export", &[("id", "1")]).await;
+    assert_eq!(done.status(), 422);
+    assert!(done.text().await.unwrap().contains("already succeeded"));
+    let nothing = app
+        .call(&first, "retry_matching_exports", &[("expected", "5")])
+        .await;
+    assert_eq!(nothing.status(), 422);
+
+    // a partial overlap: the answer names how many someone else took
+    sqlx::query("UPDATE exports SET status = 'dead' WHERE id IN (1, 2)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let partial = json_of(
+        app.call(&first, "retry_matching_exports", &[("expected", "4")])
+            .await,
+    )
+    .await;
+    assert_eq!(partial["count"], 2);
+    assert!(
+        partial["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 of the 4 shown were retried by someone else"),
+        "{partial}"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
+    let app = TestApp::spawn().await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |offset: i64| {
+        (today + chrono::Duration::days(offset))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let at = |offset: i64| format!("{}T00:00:00.000Z", day(offset));
+    // (key, status, start date, created)
+    let rows: [(&str, &str, Option<String>, String); 7] = [
+        ("far", "needs_attention", Some(day(30)), at(0)),
+        ("unknown", "dead", None, at(0)),
+        ("soon", "needs_attention", Some(day(3)), at(-2)),
+        ("past", "dead", Some(day(-1)), at(-2)),
+        ("ok", "succeeded", Some(day(1)), at(-2)),
+        ("waiting", "queued", None, at(-13)),
+        ("old", "succeeded", None, at(-20)),
+    ];
+    for (key, status, start, created) in &rows {
+        sqlx::query(
+            "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+                                  start_date, created_at, updated_at, candidate_name)
+             VALUES ('webhook', ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(key)
+        .bind(status)
+        .bind(start)
+        .bind(created)
+        .bind(created)
+        .bind(format!("Candidate {key}"))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let viewer = app.user_with_role("viewer").await;
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    let order: Vec<&str> = o["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["application_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["past", "soon", "far", "unknown"]);
+    let urgent: Vec<bool> = o["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["urgent"].as_bool().unwrap())
+        .collect();
+    assert_eq!(urgent, [true, true, false, false]);
+    assert_eq!(o["counts"][0][0], "needs_attention", "failures first");
+    assert_eq!(o["stopped"], 4);
+
+    let days = o["days"].as_array().unwrap();
+    assert_eq!(days.len(), 14);
+    assert_eq!(days[13]["day"], day(0));
+    assert_eq!(days[0]["day"], day(-13));
+    let n = |d: &Value, k: &str| d[k].as_i64().unwrap();
+    assert_eq!((n(&days[13], "failed"), n(&days[13], "succeeded")), (2, 0));
+    assert_eq!((n(&days[11], "failed"), n(&days[11], "succeeded")), (2, 1));
+    assert_eq!(n(&days[0], "other"), 1);
+    let empty = days
+        .iter()
+        .filter(|d| n(d, "succeeded") + n(d, "failed") + n(d, "other") == 0)
+        .count();
+    assert_eq!(empty, 11, "empty days are there, with zeros");
+    assert_eq!(
+        days.iter().map(|d| n(d, "succeeded")).sum::<i64>(),
+        1,
+        "the 20-day-old export is outside the chart"
+    );
+    assert_eq!(o["queued"], 1);
+    assert_eq!(o["oldest_queued"], "13 days");
+    assert_eq!(o["services"][0]["name"], "HiBob");
+    assert_eq!(o["services"][0]["last_ok"], Value::Null);
+
+    // the page itself renders the chart as SVG with its numbers in a table
+    let html = viewer
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc" class="bars""#));
+    assert!(html.contains("<title id=\"chart-title\">Exports per day, last 14 days</title>"));
+    assert!(html.contains("<th scope=\"row\">"), "the numbers as a table");
+    assert!(html.contains("Urgent"));
+    assert!(html.contains("oldest queued: 13 days"));
+    assert!(!html.contains("style="), "no inline styles under the CSP");
+}
+
+#[tokio::test]
+async fn the_dashboard_knows_the_last_calls_to_each_service() {
+    let fakes = Fakes::start(1).await;
+    let app = fakes.app().await;
+    hire(&app, 1).await;
+    drain(&app).await;
+    hire(&app, 2).await;
+    drain(&app).await;
+    let admin = app.admin().await;
+    let o = json_of(app.call(&admin, "dashboard", &[]).await).await;
+    let hibob = &o["services"][0];
+    assert_eq!(hibob["configured"], true);
+    assert_eq!(
+        hibob["last_ok"]["what"], "Create the employee in HiBob",
+        "{o}"
+    );
+    assert!(hibob["last_failed"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Site London does not exist"));
+    let pinpoint = &o["services"][1];
+    assert_eq!(
+        pinpoint["last_ok"]["what"],
+        "Comment on the Pinpoint application"
+    );
+    assert_eq!(pinpoint["last_failed"], Value::Null);
+}

@@ -1,0 +1,491 @@
+//! Bulk retries: every stopped webhook export matching the exports list's filters is queued again
+//! as one recorded run. The run keeps who started it and each member's status before, so the
+//! operator can follow its progress (read from the members' exports, never stored twice) and
+//! cancel it, which puts the members the worker has not started yet back as they were.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::{
+    audit, db,
+    export_queue::{ExportFilter, Status},
+    users::Actor,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    #[error("no stopped exports match these filters (someone may have retried them already)")]
+    NothingToRetry,
+    #[error("there is no bulk retry {0}")]
+    NotFound(i64),
+    #[error("bulk retry {0} was already cancelled")]
+    AlreadyCancelled(i64),
+    #[error(
+        "bulk retry {0} has nothing left to cancel: the worker has started every export in it"
+    )]
+    NothingToCancel(i64),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The filters a bulk retry applies: only stopped webhook exports, narrowed like the list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+struct Selection {
+    status: Option<&'static str>,
+    search: Option<String>,
+}
+
+impl Selection {
+    /// `None` when the filters exclude every retryable export (a list of succeeded or plugin
+    /// exports has nothing to retry).
+    fn from_filter(filter: &ExportFilter) -> Option<Self> {
+        if filter.source.as_deref().is_some_and(|s| s == "plugin") {
+            return None;
+        }
+        let status = match filter.status.as_deref().and_then(Status::parse) {
+            Some(s @ (Status::NeedsAttention | Status::Dead)) => Some(s.as_str()),
+            Some(_) => return None,
+            // the list ignores a status it does not know, and so does this
+            None => None,
+        };
+        let search = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Some(Self { status, search })
+    }
+}
+
+/// An export a bulk retry would take, as it is now.
+struct Candidate {
+    id: i64,
+    status: String,
+    attempts: i64,
+}
+
+/// The one definition of what a bulk retry takes, used by the preview and the retry alike so the
+/// number promised is the number queued.
+async fn matching(
+    conn: &mut SqliteConnection,
+    filter: &ExportFilter,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    let Some(sel) = Selection::from_filter(filter) else {
+        return Ok(Vec::new());
+    };
+    let search = sel.search.as_deref().map(db::like_pattern);
+    sqlx::query_as!(
+        Candidate,
+        r#"SELECT id AS "id!", status, attempts FROM exports
+           WHERE source = 'webhook' AND status IN ('needs_attention', 'dead')
+             AND (?1 IS NULL OR status = ?1)
+             AND (?2 IS NULL OR candidate_name LIKE ?2 ESCAPE '\' OR candidate_email LIKE ?2 ESCAPE '\'
+                  OR pinpoint_application_id LIKE ?2 ESCAPE '\' OR hibob_employee_id LIKE ?2 ESCAPE '\')
+           ORDER BY id"#,
+        sel.status,
+        search
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// How many exports a bulk retry with these filters would queue right now.
+pub async fn preview(pool: &SqlitePool, filter: &ExportFilter) -> Result<usize, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    Ok(matching(&mut conn, filter).await?.len())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub run_id: i64,
+    pub export_ids: Vec<i64>,
+}
+
+/// Queues every matching stopped export again, with a fresh allowance of attempts, as one run.
+/// One write transaction: two operators starting the same retry at once get one run each for
+/// disjoint exports (the second finds the first's already queued), never an export twice.
+pub async fn start(
+    pool: &SqlitePool,
+    actor: &Actor,
+    filter: &ExportFilter,
+) -> Result<Started, BulkError> {
+    let mut tx = db::begin_write(pool).await?;
+    let members = matching(&mut tx, filter).await?;
+    if members.is_empty() {
+        return Err(BulkError::NothingToRetry);
+    }
+    let filter_json = serde_json::to_string(&Selection::from_filter(filter).unwrap_or_default())
+        .unwrap_or_else(|_| "{}".to_owned());
+    let now = db::now_text();
+    let run_id = sqlx::query_scalar!(
+        r#"INSERT INTO bulk_retries (actor_id, actor_email, filter, created_at)
+           VALUES (?, ?, ?, ?) RETURNING id AS "id!""#,
+        actor.id,
+        actor.email,
+        filter_json,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    for m in &members {
+        supersede(&mut tx, m.id).await?;
+        sqlx::query!(
+            "INSERT INTO bulk_retry_members (bulk_retry_id, export_id, previous_status, previous_attempts)
+             VALUES (?, ?, ?, ?)",
+            run_id,
+            m.id,
+            m.status,
+            m.attempts
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query!(
+        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1
+         WHERE id IN (SELECT export_id FROM bulk_retry_members WHERE bulk_retry_id = ?2)",
+        now,
+        run_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let export_ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    audit::record(
+        &mut tx,
+        actor,
+        "export.bulk_retried",
+        Some(&format!("bulk retry {run_id}")),
+        &format!(
+            "{} exports queued again: {}",
+            export_ids.len(),
+            id_list(&export_ids)
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Started { run_id, export_ids })
+}
+
+/// A newer retry of this export (single or bulk) takes it over from any earlier run, whose
+/// cancel must then leave it alone.
+pub async fn supersede(conn: &mut SqliteConnection, export_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE bulk_retry_members SET superseded = 1 WHERE export_id = ? AND superseded = 0",
+        export_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Cancels a run: its members still waiting for their first attempt go back to the status they
+/// had; the one the worker is on, and those already done, are left to finish as they are.
+/// Returns the exports put back.
+pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec<i64>, BulkError> {
+    let mut tx = db::begin_write(pool).await?;
+    let cancelled_at =
+        sqlx::query_scalar!("SELECT cancelled_at FROM bulk_retries WHERE id = ?", run_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(BulkError::NotFound(run_id))?;
+    if cancelled_at.is_some() {
+        return Err(BulkError::AlreadyCancelled(run_id));
+    }
+    // queued with no attempt spent: claimed never, or handed back uncounted (HiBob's rate limit)
+    let restored = sqlx::query_scalar!(
+        r#"UPDATE bulk_retry_members SET cancelled = 1
+           WHERE bulk_retry_id = ?1 AND superseded = 0 AND cancelled = 0
+             AND export_id IN (SELECT id FROM exports WHERE status = 'queued' AND attempts = 0)
+           RETURNING export_id AS "export_id!""#,
+        run_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if restored.is_empty() {
+        return Err(BulkError::NothingToCancel(run_id));
+    }
+    let now = db::now_text();
+    sqlx::query!(
+        "UPDATE exports
+         SET status = m.previous_status, attempts = m.previous_attempts, updated_at = ?1
+         FROM bulk_retry_members AS m
+         WHERE m.bulk_retry_id = ?2 AND m.export_id = exports.id AND m.cancelled = 1
+           AND exports.status = 'queued' AND exports.attempts = 0",
+        now,
+        run_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE bulk_retries SET cancelled_at = ?, cancelled_by = ? WHERE id = ?",
+        now,
+        actor.email,
+        run_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut restored = restored;
+    restored.sort_unstable();
+    audit::record(
+        &mut tx,
+        actor,
+        "export.bulk_retry_cancelled",
+        Some(&format!("bulk retry {run_id}")),
+        &format!(
+            "{} exports not yet started put back: {}",
+            restored.len(),
+            id_list(&restored)
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(restored)
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a run stands, from its members' exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: i64,
+    pub actor_email: Option<String>,
+    pub created_at: String,
+    pub cancelled_at: Option<String>,
+    pub total: i64,
+    pub succeeded: i64,
+    /// Stopped again (needs attention or dead).
+    pub failed: i64,
+    /// Queued or running.
+    pub pending: i64,
+    /// Put back by the cancel before they were started.
+    pub cancelled: i64,
+    /// Taken over by a later retry.
+    pub superseded: i64,
+}
+
+impl Progress {
+    /// Members with nothing more to happen in this run.
+    pub fn done(&self) -> i64 {
+        self.total - self.pending
+    }
+
+    pub fn finished(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// "12 of 40 done, 3 failed again", with the cancelled and taken-over ones when there are.
+    pub fn summary(&self) -> String {
+        let mut text = format!("{} of {} done", self.done(), self.total);
+        if self.failed > 0 {
+            text.push_str(&format!(", {} failed again", self.failed));
+        }
+        if self.cancelled > 0 {
+            text.push_str(&format!(", {} cancelled", self.cancelled));
+        }
+        if self.superseded > 0 {
+            text.push_str(&format!(", {} retried again separately", self.superseded));
+        }
+        text
+    }
+}
+
+/// The newest runs first.
+pub async fn recent(pool: &SqlitePool, limit: i64) -> Result<Vec<Progress>, sqlx::Error> {
+    let limit = limit.clamp(1, 50);
+    sqlx::query_as!(
+        Progress,
+        r#"SELECT r.id AS "id!", r.actor_email, r.created_at AS "created_at!", r.cancelled_at,
+                  COUNT(*) AS "total!: i64",
+                  SUM(m.superseded = 0 AND m.cancelled = 0 AND e.status = 'succeeded') AS "succeeded!: i64",
+                  SUM(m.superseded = 0 AND m.cancelled = 0
+                      AND e.status IN ('needs_attention', 'dead')) AS "failed!: i64",
+                  SUM(m.superseded = 0 AND m.cancelled = 0
+                      AND e.status IN ('queued', 'running')) AS "pending!: i64",
+                  SUM(m.cancelled) AS "cancelled!: i64",
+                  SUM(m.superseded = 1 AND m.cancelled = 0) AS "superseded!: i64"
+           FROM (SELECT * FROM bulk_retries ORDER BY id DESC LIMIT ?) AS r
+           JOIN bulk_retry_members AS m ON m.bulk_retry_id = r.id
+           JOIN exports AS e ON e.id = m.export_id
+           GROUP BY r.id
+           ORDER BY r.id DESC"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::export_queue::{self, Source};
+
+    async fn pool() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&format!("sqlite://{}/b.db", dir.path().display()))
+            .await
+            .unwrap();
+        (dir, pool)
+    }
+
+    /// A webhook export that stopped with `status` after one attempt.
+    async fn stopped(pool: &SqlitePool, key: &str, status: Status) -> i64 {
+        let mut tx = db::begin_write(pool).await.unwrap();
+        let e = export_queue::enqueue(&mut tx, Source::Webhook, key, "7")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        export_queue::claim(pool, "w", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        match status {
+            Status::Dead => export_queue::dead(pool, e.export_id, "w", "gave up").await,
+            Status::Succeeded => export_queue::succeed(pool, e.export_id, "w").await,
+            _ => export_queue::needs_attention(pool, e.export_id, "w", "bad site").await,
+        }
+        .unwrap();
+        e.export_id
+    }
+
+    fn status(s: &str) -> ExportFilter {
+        ExportFilter {
+            status: Some(s.into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn takes_only_stopped_webhook_exports_matching_the_filter() {
+        let (_d, pool) = pool().await;
+        let a = stopped(&pool, "a", Status::NeedsAttention).await;
+        let b = stopped(&pool, "b", Status::Dead).await;
+        stopped(&pool, "c", Status::Succeeded).await;
+        let actor = Actor::system("tester");
+        assert_eq!(preview(&pool, &status("dead")).await.unwrap(), 1);
+        assert_eq!(preview(&pool, &status("succeeded")).await.unwrap(), 0);
+        let plugin = ExportFilter {
+            source: Some("plugin".into()),
+            ..Default::default()
+        };
+        assert_eq!(preview(&pool, &plugin).await.unwrap(), 0);
+        let run = start(&pool, &actor, &status("dead")).await.unwrap();
+        assert_eq!(run.export_ids, vec![b]);
+        assert_eq!(preview(&pool, &ExportFilter::default()).await.unwrap(), 1);
+        let all = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(all.export_ids, vec![a], "the queued and succeeded are left");
+        assert!(matches!(
+            start(&pool, &actor, &ExportFilter::default()).await,
+            Err(BulkError::NothingToRetry)
+        ));
+        let audit = audit::list(&pool, &Default::default()).await.unwrap();
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|a| a.action == "export.bulk_retried")
+                .count(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn progress_follows_the_members_and_cancel_puts_back_the_unstarted() {
+        let (_d, pool) = pool().await;
+        let ids = [
+            stopped(&pool, "a", Status::NeedsAttention).await,
+            stopped(&pool, "b", Status::Dead).await,
+            stopped(&pool, "c", Status::NeedsAttention).await,
+        ];
+        let actor = Actor::system("tester");
+        let run = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
+        let p = &recent(&pool, 5).await.unwrap()[0];
+        assert_eq!((p.total, p.pending, p.done()), (3, 3, 0));
+
+        // the worker takes the first and it succeeds; the second is running when the cancel comes
+        let first = export_queue::claim(&pool, "w", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        export_queue::succeed(&pool, first.id, "w").await.unwrap();
+        let second = export_queue::claim(&pool, "w", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let restored = cancel(&pool, &actor, run.run_id).await.unwrap();
+        assert_eq!(restored, vec![ids[2]]);
+        let back = export_queue::find(&pool, ids[2]).await.unwrap().unwrap();
+        assert_eq!(
+            (back.status.as_str(), back.attempts),
+            ("needs_attention", 1)
+        );
+        assert_eq!(back.last_error.as_deref(), Some("bad site"));
+        export_queue::needs_attention(&pool, second.id, "w", "still bad")
+            .await
+            .unwrap();
+        let p = &recent(&pool, 5).await.unwrap()[0];
+        assert!(p.finished());
+        assert!(p.cancelled_at.is_some());
+        assert_eq!(p.summary(), "3 of 3 done, 1 failed again, 1 cancelled");
+        assert!(matches!(
+            cancel(&pool, &actor, run.run_id).await,
+            Err(BulkError::AlreadyCancelled(_))
+        ));
+        assert!(matches!(
+            cancel(&pool, &actor, 99).await,
+            Err(BulkError::NotFound(99))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_later_single_retry_takes_the_export_out_of_the_runs_cancel() {
+        let (_d, pool) = pool().await;
+        let a = stopped(&pool, "a", Status::NeedsAttention).await;
+        let b = stopped(&pool, "b", Status::NeedsAttention).await;
+        let actor = Actor::system("tester");
+        let run = start(&pool, &actor, &ExportFilter::default())
+            .await
+            .unwrap();
+        let job = export_queue::claim(&pool, "w", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.id, a);
+        export_queue::needs_attention(&pool, a, "w", "again")
+            .await
+            .unwrap();
+        export_queue::retry(&pool, &actor, a).await.unwrap();
+        assert_eq!(cancel(&pool, &actor, run.run_id).await.unwrap(), vec![b]);
+        let a_now = export_queue::find(&pool, a).await.unwrap().unwrap();
+        assert_eq!(a_now.status, "queued", "the single retry stands");
+        let p = &recent(&pool, 5).await.unwrap()[0];
+        assert_eq!((p.superseded, p.cancelled, p.pending), (1, 1, 0));
+    }
+
+    #[test]
+    fn summary_reads_well() {
+        let p = Progress {
+            id: 1,
+            actor_email: None,
+            created_at: String::new(),
+            cancelled_at: None,
+            total: 40,
+            succeeded: 9,
+            failed: 3,
+            pending: 28,
+            cancelled: 0,
+            superseded: 0,
+        };
+        assert_eq!(p.summary(), "12 of 40 done, 3 failed again");
+        assert!(!p.finished());
+    }
+}

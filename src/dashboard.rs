@@ -1,0 +1,317 @@
+//! What the dashboard shows at a glance: the stopped exports, the ones whose hire starts soonest
+//! first; exports per day; the last calls to HiBob and Pinpoint as the export steps recorded them;
+//! and how long the oldest queued export has been waiting.
+
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+
+/// A stopped export whose hire starts within this many days (or already started) is urgent.
+pub const URGENT_WITHIN_DAYS: i64 = 7;
+/// Days shown in the exports-per-day chart, today included.
+pub const CHART_DAYS: u32 = 14;
+/// The export steps that call HiBob, and those that call Pinpoint.
+pub const HIBOB_STEPS: [&str; 3] = ["search_employee", "create_employee", "upload_cv"];
+pub const PINPOINT_STEPS: [&str; 2] = ["fetch_application", "comment"];
+
+/// Days from `today` to a `YYYY-MM-DD` start date; negative once it has passed.
+pub fn days_until(start_date: &str, today: NaiveDate) -> Option<i64> {
+    let day = NaiveDate::parse_from_str(start_date.get(..10)?, "%Y-%m-%d").ok()?;
+    Some((day - today).num_days())
+}
+
+/// Urgent: the hire starts within a week or already has. An unknown date is not, but it is
+/// listed after every dated one.
+pub fn is_urgent(days_to_start: Option<i64>) -> bool {
+    days_to_start.is_some_and(|d| d <= URGENT_WITHIN_DAYS)
+}
+
+/// A stopped export as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    pub id: i64,
+    pub status: String,
+    pub candidate_name: Option<String>,
+    pub pinpoint_application_id: String,
+    pub start_date: Option<String>,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+    pub days_to_start: Option<i64>,
+    pub urgent: bool,
+}
+
+/// Urgent first, then by how soon the hire starts, unknown start dates last.
+pub fn order_attention(items: &mut [Attention]) {
+    items.sort_by_key(|a| (!a.urgent, a.days_to_start.is_none(), a.days_to_start, a.id));
+}
+
+struct AttentionRow {
+    id: i64,
+    status: String,
+    candidate_name: Option<String>,
+    pinpoint_application_id: String,
+    start_date: Option<String>,
+    last_error: Option<String>,
+    updated_at: String,
+}
+
+/// The stopped exports (needs attention, dead) whose hire starts soonest, at most `limit`.
+pub async fn needing_attention(
+    pool: &SqlitePool,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<Attention>, sqlx::Error> {
+    let limit = limit.clamp(1, 200);
+    // text order is date order for YYYY-MM-DD, so the limit keeps the soonest
+    let rows = sqlx::query_as!(
+        AttentionRow,
+        r#"SELECT id AS "id!", status, candidate_name, pinpoint_application_id, start_date,
+                  last_error, updated_at
+           FROM exports WHERE status IN ('needs_attention', 'dead')
+           ORDER BY start_date IS NULL, start_date, id
+           LIMIT ?"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut items: Vec<Attention> = rows
+        .into_iter()
+        .map(|r| {
+            let days_to_start = r.start_date.as_deref().and_then(|d| days_until(d, today));
+            Attention {
+                urgent: is_urgent(days_to_start),
+                days_to_start,
+                id: r.id,
+                status: r.status,
+                candidate_name: r.candidate_name,
+                pinpoint_application_id: r.pinpoint_application_id,
+                start_date: r.start_date,
+                last_error: r.last_error,
+                updated_at: r.updated_at,
+            }
+        })
+        .collect();
+    order_attention(&mut items);
+    Ok(items)
+}
+
+/// Exports created on one day (UTC), by how they stand now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`
+    pub day: String,
+    pub succeeded: i64,
+    /// Needs attention or dead.
+    pub failed: i64,
+    /// Queued or running.
+    pub other: i64,
+}
+
+/// One bucket per day for the `days` days ending `today`, oldest first, empty days included.
+pub fn fill_days(rows: &[(String, String, i64)], today: NaiveDate, days: u32) -> Vec<DayCount> {
+    (0..i64::from(days))
+        .rev()
+        .map(|back| {
+            let day = (today - chrono::Duration::days(back))
+                .format("%Y-%m-%d")
+                .to_string();
+            let mut bucket = DayCount {
+                day,
+                succeeded: 0,
+                failed: 0,
+                other: 0,
+            };
+            for (_, status, n) in rows.iter().filter(|(d, _, _)| *d == bucket.day) {
+                match status.as_str() {
+                    "succeeded" => bucket.succeeded += n,
+                    "needs_attention" | "dead" => bucket.failed += n,
+                    _ => bucket.other += n,
+                }
+            }
+            bucket
+        })
+        .collect()
+}
+
+pub async fn per_day(
+    pool: &SqlitePool,
+    today: NaiveDate,
+    days: u32,
+) -> Result<Vec<DayCount>, sqlx::Error> {
+    let first = (today - chrono::Duration::days(i64::from(days.max(1)) - 1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let rows = sqlx::query!(
+        r#"SELECT substr(created_at, 1, 10) AS "day!: String", status, COUNT(*) AS "n!: i64"
+           FROM exports WHERE created_at >= ?
+           GROUP BY 1, 2"#,
+        first
+    )
+    .fetch_all(pool)
+    .await?;
+    let rows: Vec<(String, String, i64)> =
+        rows.into_iter().map(|r| (r.day, r.status, r.n)).collect();
+    Ok(fill_days(&rows, today, days))
+}
+
+/// A recorded call to an outside service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    pub at: String,
+    pub step: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCalls {
+    pub ok: Option<Call>,
+    pub failed: Option<Call>,
+}
+
+/// The newest successful and the newest failed step among `steps`.
+pub async fn last_calls(pool: &SqlitePool, steps: &[&str]) -> Result<LastCalls, sqlx::Error> {
+    let mut out = LastCalls::default();
+    for step in steps {
+        for (outcome, slot) in [("ok", &mut out.ok), ("failed", &mut out.failed)] {
+            // one indexed lookup per kind, however long the history
+            let found = sqlx::query_as!(
+                Call,
+                r#"SELECT started_at AS at, step, detail FROM export_steps
+                   WHERE step = ? AND outcome = ? ORDER BY started_at DESC LIMIT 1"#,
+                step,
+                outcome
+            )
+            .fetch_optional(pool)
+            .await?;
+            if let Some(mut call) = found {
+                // on a tie the later step of the pipeline is the later call
+                if slot.as_ref().is_none_or(|seen| seen.at <= call.at) {
+                    call.detail = call.detail.chars().take(300).collect();
+                    *slot = Some(call);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Since when the longest-waiting queued export has been queued.
+pub async fn oldest_queued_since(pool: &SqlitePool) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT MIN(updated_at) AS "since?: String" FROM exports WHERE status = 'queued'"#
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Seconds from a stored time to now; `None` if it does not parse.
+pub fn seconds_since(stored: &str, now: chrono::DateTime<Utc>) -> Option<i64> {
+    let at = chrono::DateTime::parse_from_rfc3339(stored).ok()?;
+    Some((now - at.with_timezone(&Utc)).num_seconds().max(0))
+}
+
+/// A waiting time as people say it: "40 s", "3 min", "2 h 5 min", "3 days".
+pub fn age_text(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => match (s / 3600, s % 3600 / 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        },
+        _ => match s / 86_400 {
+            1 => "1 day".to_owned(),
+            d => format!("{d} days"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn urgency_is_a_start_within_a_week_or_past() {
+        let today = day("2026-11-22");
+        assert_eq!(days_until("2026-11-29", today), Some(7));
+        assert_eq!(days_until("2026-11-20T00:00:00Z", today), Some(-2));
+        assert_eq!(days_until("soon", today), None);
+        assert!(is_urgent(Some(7)));
+        assert!(is_urgent(Some(-30)));
+        assert!(!is_urgent(Some(8)));
+        assert!(!is_urgent(None));
+    }
+
+    #[test]
+    fn urgent_first_then_soonest_then_unknown() {
+        let item = |id, days: Option<i64>| Attention {
+            id,
+            status: "dead".into(),
+            candidate_name: None,
+            pinpoint_application_id: id.to_string(),
+            start_date: None,
+            last_error: None,
+            updated_at: String::new(),
+            days_to_start: days,
+            urgent: is_urgent(days),
+        };
+        let mut items = vec![
+            item(1, None),
+            item(2, Some(30)),
+            item(3, Some(3)),
+            item(4, Some(-1)),
+            item(5, Some(10)),
+        ];
+        order_attention(&mut items);
+        let order: Vec<i64> = items.iter().map(|i| i.id).collect();
+        assert_eq!(order, [4, 3, 5, 2, 1]);
+    }
+
+    #[test]
+    fn every_day_gets_a_bucket_even_when_empty() {
+        let rows = vec![
+            ("2026-11-22".to_owned(), "succeeded".to_owned(), 2),
+            ("2026-11-22".to_owned(), "dead".to_owned(), 1),
+            ("2026-11-22".to_owned(), "needs_attention".to_owned(), 1),
+            ("2026-11-10".to_owned(), "queued".to_owned(), 4),
+            ("2026-11-01".to_owned(), "succeeded".to_owned(), 9),
+        ];
+        let days = fill_days(&rows, day("2026-11-22"), 14);
+        assert_eq!(days.len(), 14);
+        assert_eq!(days[0].day, "2026-11-09");
+        assert_eq!(days[1].other, 4);
+        assert_eq!(
+            (days[13].succeeded, days[13].failed, days[13].other),
+            (2, 2, 0)
+        );
+        assert_eq!(
+            days.iter().map(|d| d.succeeded).sum::<i64>(),
+            2,
+            "older days are left out"
+        );
+        assert!(days[2..13]
+            .iter()
+            .all(|d| d.succeeded + d.failed + d.other == 0));
+    }
+
+    #[test]
+    fn ages_read_like_people_say_them() {
+        assert_eq!(age_text(-5), "0 s");
+        assert_eq!(age_text(40), "40 s");
+        assert_eq!(age_text(180), "3 min");
+        assert_eq!(age_text(3600), "1 h");
+        assert_eq!(age_text(7500), "2 h 5 min");
+        assert_eq!(age_text(86_400), "1 day");
+        assert_eq!(age_text(3 * 86_400 + 5), "3 days");
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:03:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(seconds_since("2026-11-22T10:00:00.000Z", now), Some(180));
+        assert_eq!(seconds_since("nonsense", now), None);
+    }
+}
