@@ -163,6 +163,10 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
             hibob_timeout: Duration::from_secs(config.outbound_timeout_secs.max(1)),
             ..Default::default()
         },
+    ))
+    .layer(from_fn_with_state(
+        console.changes.clone(),
+        crate::live::after_plugin_submit,
     ));
 
     ops::metrics_handle();

@@ -73,25 +73,7 @@ impl Fakes {
     async fn app(&self) -> TestApp {
         let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
         let hibob = format!("{}/v1", self.hibob.uri());
-        TestApp::spawn_with(&[
-            "--pinpoint-webhook-secret",
-            SECRET,
-            "--pinpoint-api-base-url",
-            &pinpoint,
-            "--pinpoint-api-key",
-            "pp-key",
-            "--hibob-api-base-url",
-            &hibob,
-            "--hibob-service-user-id",
-            "SERVICE-1",
-            "--hibob-service-user-token",
-            "hb-token",
-            "--hibob-default-site",
-            "London",
-            "--outbound-timeout-secs",
-            "2",
-        ])
-        .await
+        TestApp::spawn_connected(&pinpoint, &hibob, SECRET).await
     }
 }
 
@@ -483,7 +465,10 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
         .unwrap();
     assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc" class="bars""#));
     assert!(html.contains("<title id=\"chart-title\">Exports per day, last 14 days</title>"));
-    assert!(html.contains("<th scope=\"row\">"), "the numbers as a table");
+    assert!(
+        html.contains("<th scope=\"row\">"),
+        "the numbers as a table"
+    );
     assert!(html.contains("Urgent"));
     assert!(html.contains("oldest queued: 13 days"));
     assert!(!html.contains("style="), "no inline styles under the CSP");
