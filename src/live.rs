@@ -20,7 +20,8 @@ pub enum Change {
     Delivery { id: i64, export_id: Option<i64> },
     /// A bulk retry started or was cancelled.
     BulkRetry { id: i64 },
-    /// Notices were missed: anything may have changed.
+    /// Anything may have changed: notices were missed, or a change does not say which export
+    /// (a plugin submit).
     Resync,
 }
 

@@ -125,7 +125,7 @@ impl std::fmt::Debug for MappingService {
     }
 }
 
-fn catalogue_setting_days(raw: Option<String>) -> i64 {
+fn start_days(raw: Option<String>) -> i64 {
     raw.and_then(|d| d.trim().parse::<i64>().ok())
         .filter(|d| (0..=3650).contains(d))
         .unwrap_or(14)
@@ -191,7 +191,7 @@ impl MappingService {
             today: hired_on,
             hired_on,
             default_site: self.text_setting(CredentialKey::HibobDefaultSite).await,
-            start_days_after_hire: catalogue_setting_days(
+            start_days_after_hire: start_days(
                 self.text_setting(CredentialKey::DefaultStartDays).await,
             ),
         }

@@ -30,9 +30,10 @@ impl Notice {
         matches!(self.kind.as_str(), "export" | "bulk_retry" | "resync") || self.export().is_some()
     }
 
-    /// Whether a page showing export `id` should reload.
+    /// Whether a page showing export `id` should reload. A bulk retry's notice does not list its
+    /// exports, so it counts for every one.
     pub fn touches_export(&self, id: i64) -> bool {
-        self.kind == "resync" || self.export() == Some(id)
+        matches!(self.kind.as_str(), "resync" | "bulk_retry") || self.export() == Some(id)
     }
 }
 
@@ -120,6 +121,7 @@ mod tests {
         assert!(dup.touches_export(4));
         let rejected = notice(r#"{"kind":"delivery","id":10,"export_id":null}"#);
         assert!(!rejected.touches_exports());
+        assert!(notice(r#"{"kind":"bulk_retry","id":2}"#).touches_export(4));
         let resync = notice(r#"{"kind":"resync"}"#);
         assert!(resync.touches_exports() && resync.touches_export(1));
     }

@@ -22,11 +22,22 @@ async function expectNotReloaded(page: Page) {
   expect(await page.evaluate(() => (window as any).__notReloaded)).toBe(true);
 }
 
+/** Script errors and panics (a hydration mismatch shows up here). */
+function trackErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(err.message));
+  return errors;
+}
+
 function succeededCount(page: Page) {
   return page.locator(".exports-overview a.count", { hasText: "Succeeded" }).locator("strong");
 }
 
 test("the dashboard flags the failing sample hire and updates live when a test webhook arrives", async ({ page }) => {
+  const errors = trackErrors(page);
   await signIn(page);
   // the sample hires are worked while the page is open: the failing one appears without a reload
   await markPage(page);
@@ -53,9 +64,11 @@ test("the dashboard flags the failing sample hire and updates live when a test w
   await page.reload();
   await expect(noor).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/live-dashboard-phone.png`, fullPage: true });
+  expect(errors).toEqual([]);
 });
 
 test("a bulk retry of several failures shows its preview, progress and end", async ({ page }) => {
+  const errors = trackErrors(page);
   await signIn(page);
   await expect(async () => {
     await page.goto("/exports?status=succeeded");
@@ -96,6 +109,7 @@ test("a bulk retry of several failures shows its preview, progress and end", asy
   await expect(page.locator("[data-test=bulk-run]").first()).toContainText("4 of 4 done, 1 failed again");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${SHOTS}/live-exports-phone.png`, fullPage: true });
+  expect(errors).toEqual([]);
 });
 
 test("a viewer sees no retry controls and the server refuses them the retry", async ({ page, browser }) => {
@@ -120,6 +134,17 @@ test("a viewer sees no retry controls and the server refuses them the retry", as
   await viewer.getByRole("row").nth(1).getByRole("link").first().click();
   await expect(viewer.getByRole("heading", { level: 1 })).toContainText("Export");
   await expect(viewer.getByRole("button", { name: "Retry export" })).toHaveCount(0);
+
+  // an operator retries the export the viewer is looking at: the viewer's page follows live
+  const entries = viewer.locator(".timeline > li");
+  const before = await entries.count();
+  await markPage(viewer);
+  await page.goto(viewer.url());
+  await page.getByRole("button", { name: "Retry export" }).click();
+  await expect(page.getByText("Queued for another attempt.")).toBeVisible();
+  await expect(entries).not.toHaveCount(before, { timeout: 20_000 });
+  await expect(viewer.locator(".timeline > li").last()).toContainText("Build the HiBob employee");
+  await expectNotReloaded(viewer);
 
   for (const [endpoint, form] of [
     ["retry_matching_exports", { status: "needs_attention" }],

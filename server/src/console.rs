@@ -166,7 +166,11 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
             },
         )
         .with_mappings(console.mappings.clone()),
-    );
+    )
+    .layer(from_fn_with_state(
+        console.changes.clone(),
+        crate::live::after_plugin_submit,
+    ));
 
     ops::metrics_handle();
     let request_id = HeaderName::from_static("x-request-id");

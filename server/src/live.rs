@@ -6,15 +6,16 @@ use std::{convert::Infallible, time::Duration};
 
 use app::ssr::ConsoleState;
 use axum::{
-    extract::State,
+    extract::{Request, State},
     http::{HeaderName, HeaderValue},
+    middleware::Next,
     response::{
         sse::{Event, KeepAlive, Sse},
-        IntoResponse,
+        IntoResponse, Response,
     },
 };
 use futures_util::Stream;
-use integration::live::Subscription;
+use integration::live::{Change, Changes, Subscription};
 
 pub const EVENTS_PATH: &str = "/events";
 /// Comments sent on a quiet stream so proxies and browsers keep it open.
@@ -69,4 +70,20 @@ fn stream(
             }
         },
     )
+}
+
+/// A plugin submit creates or finishes an export while Pinpoint waits, outside the queue: once
+/// it has answered, open pages reload everything (the submit does not say which export).
+pub async fn after_plugin_submit(
+    State(changes): State<Changes>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let submit = req.uri().path() == integration::plugin_service::SUBMIT_PATH;
+    let res = next.run(req).await;
+    // a refused call (bad token, malformed body) changed nothing
+    if submit && res.status().is_success() {
+        changes.publish(Change::Resync);
+    }
+    res
 }

@@ -73,25 +73,7 @@ impl Fakes {
     async fn app(&self) -> TestApp {
         let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
         let hibob = format!("{}/v1", self.hibob.uri());
-        TestApp::spawn_with(&[
-            "--pinpoint-webhook-secret",
-            SECRET,
-            "--pinpoint-api-base-url",
-            &pinpoint,
-            "--pinpoint-api-key",
-            "pp-key",
-            "--hibob-api-base-url",
-            &hibob,
-            "--hibob-service-user-id",
-            "SERVICE-1",
-            "--hibob-service-user-token",
-            "hb-token",
-            "--hibob-default-site",
-            "London",
-            "--outbound-timeout-secs",
-            "2",
-        ])
-        .await
+        TestApp::spawn_connected(&pinpoint, &hibob, SECRET).await
     }
 }
 
@@ -275,8 +257,25 @@ async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
     let app = fakes.app().await;
     stopped_hires(&app, 3).await;
     let operator = app.user_with_role("operator").await;
-    let started = json_of(app.call(&operator, "retry_matching_exports", &[]).await).await;
-    let run_id = started["run_id"].as_i64().unwrap().to_string();
+    // as a browser without script sends it: a plain form post, answered with a way back
+    let posted = operator
+        .post(app.url("/api/retry_matching_exports"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Accept", "text/html")
+        .header("Referer", app.url("/exports?status=needs_attention"))
+        .form(&[
+            ("status", ""),
+            ("source", ""),
+            ("search", ""),
+            ("expected", "3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_redirection(), "{}", posted.status());
+    let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
+    let run_id = runs[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(status_count(&app, "queued").await, 3);
     // the worker gets through one (HiBob refuses it again) before the cancel
     app.worker.run_once().await.unwrap().unwrap();
     let cancelled = app
@@ -483,7 +482,10 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
         .unwrap();
     assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc" class="bars""#));
     assert!(html.contains("<title id=\"chart-title\">Exports per day, last 14 days</title>"));
-    assert!(html.contains("<th scope=\"row\">"), "the numbers as a table");
+    assert!(
+        html.contains("<th scope=\"row\">"),
+        "the numbers as a table"
+    );
     assert!(html.contains("Urgent"));
     assert!(html.contains("oldest queued: 13 days"));
     assert!(!html.contains("style="), "no inline styles under the CSP");

@@ -105,25 +105,7 @@ impl Fakes {
     async fn app(&self) -> TestApp {
         let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
         let hibob = format!("{}/v1", self.hibob.uri());
-        TestApp::spawn_with(&[
-            "--pinpoint-webhook-secret",
-            SECRET,
-            "--pinpoint-api-base-url",
-            &pinpoint,
-            "--pinpoint-api-key",
-            "pp-key",
-            "--hibob-api-base-url",
-            &hibob,
-            "--hibob-service-user-id",
-            "SERVICE-1",
-            "--hibob-service-user-token",
-            "hb-token",
-            "--hibob-default-site",
-            "London",
-            "--outbound-timeout-secs",
-            "1",
-        ])
-        .await
+        TestApp::spawn_connected(&pinpoint, &hibob, SECRET).await
     }
 }
 

@@ -20,7 +20,7 @@ impl DayLine {
     }
 }
 
-const LEFT: i64 = 34;
+const LEFT: i64 = 40;
 const RIGHT: i64 = 6;
 const COLUMN: i64 = 38;
 const BAR: i64 = 26;
@@ -159,7 +159,10 @@ pub fn ExportsPerDay(days: Vec<DayLine>) -> impl IntoView {
                 <span class="key"><span class="swatch bar-failed" aria-hidden="true"></span>"Failed " <strong>{failed}</strong></span>
                 <span class="key"><span class="swatch bar-other" aria-hidden="true"></span>"Queued or running " <strong>{other}</strong></span>
             </figcaption>
-            <table class="sr-only">
+            // a table is never narrower than its content: the hiding box wraps it, or its width
+            // would widen the page on a phone
+            <div class="sr-only">
+            <table>
                 <caption>"Exports per day (by the day they were created, UTC)"</caption>
                 <thead>
                     <tr>
@@ -183,6 +186,7 @@ pub fn ExportsPerDay(days: Vec<DayLine>) -> impl IntoView {
                         .collect_view()}
                 </tbody>
             </table>
+            </div>
         </figure>
     }
 }

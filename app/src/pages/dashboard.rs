@@ -216,10 +216,11 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             other: c.other,
         })
         .collect();
-    let call = |c: d::Call| CallLine {
+    // a failure's message says what went wrong; a success's detail is not needed here
+    let call = |c: d::Call, keep_detail: bool| CallLine {
         at: c.at,
         what: crate::pages::export_detail::step_title(&c.step),
-        detail: c.detail,
+        detail: if keep_detail { c.detail } else { String::new() },
     };
     let mut services = Vec::new();
     for (name, configured, steps) in [
@@ -238,8 +239,8 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         services.push(ServiceState {
             name: name.to_owned(),
             configured,
-            last_ok: calls.ok.map(call),
-            last_failed: calls.failed.map(call),
+            last_ok: calls.ok.map(|c| call(c, false)),
+            last_failed: calls.failed.map(|c| call(c, true)),
         });
     }
     let oldest_queued = d::oldest_queued_since(pool)
@@ -444,7 +445,7 @@ fn Connection(s: ServiceState) -> impl IntoView {
                 <dt>{label}</dt>
                 <dd>
                     {when(&c.at)} <span class="meta">{c.what}</span>
-                    {(label == "Last failed call" && !c.detail.is_empty())
+                    {(!c.detail.is_empty())
                         .then(|| view! { <span class="meta error-text">{c.detail}</span> })}
                 </dd>
             }

@@ -42,7 +42,8 @@ pub async fn list_exports(
 ) -> Result<ExportsView, AppError> {
     use crate::ssr::{self, fail, internal};
     use integration::export_queue::{self, ExportFilter};
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::users::Role;
+    let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
     let filter = ExportFilter {
@@ -58,16 +59,19 @@ pub async fn list_exports(
     let counts = export_queue::counts(&pool)
         .await
         .map_err(|e| fail(internal(e)))?;
-    let retryable = integration::bulk_retry::preview(
-        &pool,
-        &ExportFilter {
+    // only those who may retry are shown the count
+    let retryable = if user.role.allows(Role::Operator) {
+        let all_pages = ExportFilter {
             before_id: None,
             limit: None,
             ..filter
-        },
-    )
-    .await
-    .map_err(|e| fail(internal(e)))?;
+        };
+        integration::bulk_retry::preview(&pool, &all_pages)
+            .await
+            .map_err(|e| fail(internal(e)))?
+    } else {
+        0
+    };
     Ok(ExportsView {
         retryable,
         rows: rows
@@ -256,7 +260,10 @@ pub fn ExportsPage() -> impl IntoView {
     let live = crate::live::use_live(crate::live::Notice::touches_exports);
     let live_runs = live.clone();
     let data = Resource::new(
-        move || (params(), bulk.version().get(), live.get()),
+        move || {
+            let actions = (bulk.version().get(), cancel.version().get());
+            (params(), actions, live.get())
+        },
         |((status, source, search, before), _, _)| list_exports(status, source, search, before),
     );
     let runs = Resource::new(

@@ -80,6 +80,34 @@ impl TestApp {
         }
     }
 
+    /// A console configured for Pinpoint and HiBob at the given API bases (fakes), with the
+    /// webhook signing secret `webhook_secret`.
+    pub async fn spawn_connected(
+        pinpoint_api: &str,
+        hibob_api: &str,
+        webhook_secret: &str,
+    ) -> Self {
+        Self::spawn_with(&[
+            "--pinpoint-webhook-secret",
+            webhook_secret,
+            "--pinpoint-api-base-url",
+            pinpoint_api,
+            "--pinpoint-api-key",
+            "pp-key",
+            "--hibob-api-base-url",
+            hibob_api,
+            "--hibob-service-user-id",
+            "SERVICE-1",
+            "--hibob-service-user-token",
+            "hb-token",
+            "--hibob-default-site",
+            "London",
+            "--outbound-timeout-secs",
+            "1",
+        ])
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
