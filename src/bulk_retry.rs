@@ -131,18 +131,20 @@ pub async fn start(
     for m in &members {
         supersede(&mut tx, m.id).await?;
         sqlx::query!(
-            "INSERT INTO bulk_retry_members (bulk_retry_id, export_id, previous_status, previous_attempts)
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO bulk_retry_members
+                 (bulk_retry_id, export_id, previous_status, previous_attempts, previous_mapping_version)
+             SELECT ?1, id, ?2, ?3, mapping_version FROM exports WHERE id = ?4",
             run_id,
-            m.id,
             m.status,
-            m.attempts
+            m.attempts,
+            m.id
         )
         .execute(&mut *tx)
         .await?;
     }
     sqlx::query!(
-        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1
+        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
+                mapping_version = NULL
          WHERE id IN (SELECT export_id FROM bulk_retry_members WHERE bulk_retry_id = ?2)",
         now,
         run_id
@@ -207,7 +209,8 @@ pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec
     let now = db::now_text();
     sqlx::query!(
         "UPDATE exports
-         SET status = m.previous_status, attempts = m.previous_attempts, updated_at = ?1
+         SET status = m.previous_status, attempts = m.previous_attempts,
+             mapping_version = m.previous_mapping_version, updated_at = ?1
          FROM bulk_retry_members AS m
          WHERE m.bulk_retry_id = ?2 AND m.export_id = exports.id AND m.cancelled = 1
            AND exports.status = 'queued' AND exports.attempts = 0",

@@ -633,3 +633,69 @@ async fn the_plugin_form_is_prefilled_through_the_mapping() {
         "the mapping's fixed site is preselected"
     );
 }
+
+#[tokio::test]
+async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_one() {
+    let w = world().await;
+    w.search_returns(json!([])).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+        .mount(&w.hibob)
+        .await;
+    let id = w.hire().await;
+    w.app.worker.run_once().await.unwrap();
+    assert_eq!(w.export(id).await.1, Some(1));
+    let admin = w.app.admin().await;
+    let mut form = fixed_rows();
+    form.push(("edited".into(), "1".into()));
+    assert_eq!(
+        call(&w.app, &admin, "save_mapping", &form).await.status(),
+        200
+    );
+
+    let page: Value = call(&w.app, &admin, "exports", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["mapping_version"],
+        json!(2),
+        "the preview names the version in force"
+    );
+
+    let bulk = [
+        ("status".to_owned(), "needs_attention".to_owned()),
+        ("expected".to_owned(), "1".to_owned()),
+    ];
+    let started: Value = call(&w.app, &admin, "retry_matching_exports", &bulk)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        w.export(id).await.1,
+        None,
+        "unpinned: the next attempt takes the current version"
+    );
+    let run = started["run_id"].to_string();
+    let res = call(&w.app, &admin, "cancel_bulk_retry", &[("id".into(), run)]).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let (status, version, _) = w.export(id).await;
+    assert_eq!(
+        (status.as_str(), version),
+        ("needs_attention", Some(1)),
+        "a cancel restores the pinned version"
+    );
+
+    call(&w.app, &admin, "retry_matching_exports", &bulk).await;
+    w.app.worker.run_once().await.unwrap();
+    let (status, version, _) = w.export(id).await;
+    assert_eq!((status.as_str(), version), ("succeeded", Some(2)));
+}

@@ -31,6 +31,8 @@ pub struct ExportsView {
     pub counts: Vec<(String, i64)>,
     /// How many exports a bulk retry with these filters would queue now.
     pub retryable: usize,
+    /// The mapping version in force, which a bulk retry rebuilds its exports with.
+    pub mapping_version: i64,
 }
 
 #[server(endpoint = "exports")]
@@ -72,7 +74,11 @@ pub async fn list_exports(
     } else {
         0
     };
+    let mapping_version = integration::mapping_store::current_id(&pool)
+        .await
+        .map_err(|e| fail(internal(e)))?;
     Ok(ExportsView {
+        mapping_version,
         retryable,
         rows: rows
             .into_iter()
@@ -347,6 +353,7 @@ pub fn ExportsPage() -> impl IntoView {
                         let preview = (can_retry && view.retryable > 0).then(|| view! {
                             <BulkPreview
                                 count=view.retryable
+                                mapping_version=view.mapping_version
                                 status=status.clone()
                                 source=source.clone()
                                 search=search.clone()
@@ -386,6 +393,7 @@ pub fn ExportsPage() -> impl IntoView {
 #[component]
 fn BulkPreview(
     count: usize,
+    mapping_version: i64,
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
@@ -403,7 +411,7 @@ fn BulkPreview(
                 <p data-test="bulk-preview">
                     <strong>{format!("{count} {noun} will be retried")}</strong>
                     ": every stopped webhook export (needs attention or dead) that matches these filters, one at a time at HiBob's pace."
-                    <BulkMappingVersion />
+                    <BulkMappingVersion version=mapping_version />
                 </p>
                 <ActionForm action=bulk attr:class="inline">
                     <input type="hidden" name="status" value=status.unwrap_or_default() />
@@ -417,10 +425,15 @@ fn BulkPreview(
     }
 }
 
-/// Which mapping version the retried exports will be built with ("using mapping version vN").
-/// Mappings are not versioned yet, so this says nothing for now.
+/// Which mapping version the retried exports will be built with.
 #[component]
-fn BulkMappingVersion() -> impl IntoView {}
+fn BulkMappingVersion(version: i64) -> impl IntoView {
+    view! {
+        " They will be built with "
+        <a href=format!("/mappings/versions/{version}")>{format!("mapping version {version}")}</a>
+        ", the one in force."
+    }
+}
 
 #[component]
 fn BulkRun(
