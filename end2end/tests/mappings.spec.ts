@@ -11,7 +11,7 @@ async function signIn(page: Page) {
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
 }
 
-test("edit a template, see the lint error, fix it, preview, save, see the diff; the failed hire then exports", async ({ page }) => {
+test("edit a template, see the lint error, fix it, preview, save, see the diff; the failed hire then exports", async ({ page, context }) => {
   const errors: string[] = [];
   page.on("pageerror", (err) => errors.push(err.message));
   await signIn(page);
@@ -55,6 +55,14 @@ test("edit a template, see the lint error, fix it, preview, save, see the diff; 
   await expect(page.locator("table.diff")).toContainText("candidate_first_name");
   await page.screenshot({ path: `${SHOTS}/mapping-version.png`, fullPage: true });
 
+  // a dashboard left open in another tab: it follows the retry below without being reloaded
+  const dashboard = await context.newPage();
+  await dashboard.goto("/");
+  const noor = dashboard.locator(".attention-list .attention-item", { hasText: "Noor" });
+  await expect(noor).toBeVisible();
+  await dashboard.waitForLoadState("networkidle");
+  await dashboard.evaluate(() => ((window as any).__notReloaded = true));
+
   // the sample hire without a last name: retried with the current mapping, it now exports
   await page.goto("/exports?search=1004");
   await page.getByRole("row").nth(1).getByRole("link").first().click();
@@ -71,6 +79,9 @@ test("edit a template, see the lint error, fix it, preview, save, see the diff; 
   }).toPass({ timeout: 30_000 });
   await expect(page.locator(".summary")).toContainText("version 2");
   await page.screenshot({ path: `${SHOTS}/export-fixed.png`, fullPage: true });
+  await expect(noor).toHaveCount(0, { timeout: 20_000 });
+  expect(await dashboard.evaluate(() => (window as any).__notReloaded)).toBe(true);
+  await dashboard.close();
 
   await page.goto("/variables");
   await expect(page.getByRole("heading", { name: "Variables", level: 1 })).toBeVisible();
