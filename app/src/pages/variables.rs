@@ -214,6 +214,9 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
                             }
                         }
                     />
+                    {move || vars.with(Vec::is_empty).then(|| view! {
+                        <tr><td colspan="4" class="muted">"No custom variables yet."</td></tr>
+                    })}
                 </tbody>
             </table>
             </div>
