@@ -4,10 +4,12 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod csv_text;
 pub mod db;
 pub mod default_mapping;
 pub mod export_pipeline;
 pub mod export_queue;
+pub mod filters;
 pub mod hibob;
 pub mod login_throttle;
 pub mod outbound;
@@ -17,6 +19,7 @@ pub mod plugin_service;
 pub mod secret_box;
 pub mod users;
 pub mod webhook_intake;
+pub mod webhook_log;
 pub mod webhook_signature;
 
 pub use outbound::ConnectionCheck;

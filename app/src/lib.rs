@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("exports") view=pages::exports::ExportsPage />
                     <Route path=path!("exports/:id") view=pages::export_detail::ExportDetailPage />
                     <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage />
+                    <Route path=path!("webhooks/:id") view=pages::webhooks::DeliveryPage />
                     <Route path=path!("mappings") view=pages::mappings::MappingsPage />
                     <Route path=path!("settings") view=pages::settings::SettingsPage />
                     <Route path=path!("users") view=pages::users::UsersPage />

@@ -132,6 +132,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let page_state = console.clone();
     let app = Router::new()
         .route("/api/{*fn_name}", get(server_fns).post(server_fns))
+        .route("/audit.csv", get(crate::audit_csv::download))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, older_page_href, status_badge, when},
+    pages::{load_error, older_page_href, status_badge, when, DateRangeInputs},
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -36,6 +36,8 @@ pub async fn list_exports(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     before: Option<i64>,
 ) -> Result<ExportsView, AppError> {
     use crate::ssr::{self, fail, internal};
@@ -47,9 +49,12 @@ pub async fn list_exports(
         status,
         source,
         search,
+        created_from: from,
+        created_to: to,
         before_id: before,
         limit: Some(PAGE_SIZE),
     };
+    filter.check()?;
     let rows = export_queue::list(&pool, &filter)
         .await
         .map_err(|e| fail(internal(e)))?;
@@ -124,13 +129,17 @@ pub fn ExportsPage() -> impl IntoView {
             text("source"),
             text("search"),
             q.get("before").and_then(|b| b.parse::<i64>().ok()),
+            (text("from"), text("to")),
         )
     };
     let bulk = ServerAction::<RetryMatchingExports>::new();
     let data = Resource::new(
         move || (params(), bulk.version().get()),
-        |((status, source, search, before), _)| list_exports(status, source, search, before),
+        |((status, source, search, before, (from, to)), _)| {
+            list_exports(status, source, search, from, to, before)
+        },
     );
+    let (from, to) = params().4;
     view! {
         <Title text="Exports" />
         <h1>"Exports"</h1>
@@ -159,6 +168,7 @@ pub fn ExportsPage() -> impl IntoView {
                         .collect_view()
                 }}
             </select>
+            <DateRangeInputs id="exports" legend="Created" from to />
             <label for="exports-search">"Search"</label>
             <input
                 id="exports-search"
@@ -166,16 +176,20 @@ pub fn ExportsPage() -> impl IntoView {
                 type="search"
                 maxlength="200"
                 placeholder="name, email, application or employee id"
+                aria-describedby="exports-search-help"
                 prop:value=move || params().2.unwrap_or_default()
             />
             <button type="submit">"Filter"</button>
+            <p id="exports-search-help" class="help">
+                "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
+            </p>
         </form>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => load_error(e),
                     Ok(view) => {
-                        let (status, source, search, _) = params();
+                        let (status, source, search, _, (from, to)) = params();
                         let stopped = status.as_deref().is_some_and(|s| s == "needs_attention" || s == "dead");
                         let can_retry = crate::auth::current_me().await.is_some_and(|m| m.can_operate());
                         let (bulk_status, bulk_search) = (status.clone(), search.clone());
@@ -209,7 +223,7 @@ pub fn ExportsPage() -> impl IntoView {
                                     })
                                     .collect_view()}
                             </p>
-                            <ExportTable rows=view.rows status source search />
+                            <ExportTable rows=view.rows status source search from to />
                         }
                             .into_any()
                     }
@@ -225,9 +239,15 @@ fn ExportTable(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 ) -> impl IntoView {
     if rows.is_empty() {
-        let filtered = status.is_some() || source.is_some() || search.is_some();
+        let filtered = status.is_some()
+            || source.is_some()
+            || search.is_some()
+            || from.is_some()
+            || to.is_some();
         return view! {
             <section class="empty">
                 <p class="lead">{if filtered { "No exports match these filters." } else { "No exports yet." }}</p>
@@ -247,10 +267,12 @@ fn ExportTable(
             ("status", &status),
             ("source", &source),
             ("search", &search),
+            ("from", &from),
+            ("to", &to),
         ],
     );
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Exports" tabindex="0">
             <table class="data">
                 <thead>
                     <tr>
