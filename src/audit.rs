@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::{db, users::Actor};
+use crate::{
+    csv_text, db,
+    filters::{self, DateRange, FilterError},
+    users::Actor,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -23,12 +27,26 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Words that must appear in the actor, the target or the detail.
     pub search: Option<String>,
+    /// On or after this day (`YYYY-MM-DD`, UTC).
+    pub from: Option<String>,
+    /// On or before this day (`YYYY-MM-DD`, UTC).
+    pub to: Option<String>,
     /// Keyset pagination: only entries older than this id.
     pub before_id: Option<i64>,
     pub limit: Option<i64>,
 }
 
 pub const MAX_PAGE: i64 = 200;
+
+impl AuditFilter {
+    /// Whether the filter makes sense, and if not, why; [`list`] treats an invalid filter as
+    /// matching nothing.
+    pub fn check(&self) -> Result<(), FilterError> {
+        filters::search_term(self.search.as_deref())?;
+        filters::search_term(self.action.as_deref())?;
+        DateRange::parse(self.from.as_deref(), self.to.as_deref()).map(|_| ())
+    }
+}
 
 pub async fn record(
     conn: &mut SqliteConnection,
@@ -52,7 +70,39 @@ pub async fn record(
     Ok(())
 }
 
+/// Like [`record`], unless the same action on the same target was recorded since `since` (a
+/// stored time): for events an outsider can repeat at will, such as refused sign-ins, so the log
+/// shows that they happened without growing by one row per attempt. Returns whether it wrote.
+pub async fn record_unless_recent(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: &str,
+    since: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "INSERT INTO audit_log (actor_id, actor_email, action, target, detail, client_ip)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE action = ?3 AND target IS ?4 AND at >= ?7)",
+        actor.id,
+        actor.email,
+        action,
+        target,
+        detail,
+        actor.client_ip,
+        since
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    if filter.check().is_err() {
+        return Ok(Vec::new());
+    }
+    let dates = DateRange::parse(filter.from.as_deref(), filter.to.as_deref()).unwrap_or_default();
     let limit = filter.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let before = filter.before_id.unwrap_or(i64::MAX);
     let action = filter
@@ -78,16 +128,70 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
              AND (?2 IS NULL OR action = ?2 OR action LIKE ?3)
              AND (?4 IS NULL OR actor_email LIKE ?4 ESCAPE '\' OR target LIKE ?4 ESCAPE '\'
                   OR detail LIKE ?4 ESCAPE '\')
+             AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
            ORDER BY id DESC
            LIMIT ?5"#,
         before,
         action,
         action_family,
         search,
-        limit
+        limit,
+        dates.start,
+        dates.end_exclusive
     )
     .fetch_all(pool)
     .await
+}
+
+/// The most entries one CSV download holds; narrower dates give the rest.
+pub const CSV_MAX_ROWS: usize = 100_000;
+
+pub const CSV_COLUMNS: [&str; 7] = [
+    "id",
+    "at",
+    "actor",
+    "action",
+    "target",
+    "detail",
+    "client_ip",
+];
+
+/// The filtered audit log as CSV (header first, newest entry next), safe to open in a
+/// spreadsheet. Also says whether [`CSV_MAX_ROWS`] cut it short.
+pub async fn csv(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+) -> Result<(String, usize, bool), sqlx::Error> {
+    let mut out = csv_text::row(CSV_COLUMNS);
+    let mut page = AuditFilter {
+        before_id: None,
+        limit: Some(MAX_PAGE),
+        ..filter.clone()
+    };
+    let mut rows = 0;
+    loop {
+        let entries = list(pool, &page).await?;
+        let Some(last) = entries.last().map(|e| e.id) else {
+            return Ok((out, rows, false));
+        };
+        for e in &entries {
+            if rows == CSV_MAX_ROWS {
+                return Ok((out, rows, true));
+            }
+            let id = e.id.to_string();
+            out.push_str(&csv_text::row([
+                id.as_str(),
+                &e.at,
+                e.actor_email.as_deref().unwrap_or("system"),
+                &e.action,
+                e.target.as_deref().unwrap_or(""),
+                &e.detail,
+                e.client_ip.as_deref().unwrap_or(""),
+            ]));
+            rows += 1;
+        }
+        page.before_id = Some(last);
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +269,63 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(page.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn csv_quotes_defuses_formulas_and_follows_the_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&format!("sqlite://{}/c.db", dir.path().display()))
+            .await
+            .unwrap();
+        let actor = Actor::system("=cmd|' /C calc'!A0");
+        let mut conn = pool.acquire().await.unwrap();
+        record(
+            &mut conn,
+            &actor,
+            "settings.saved",
+            Some("a,b"),
+            "said \"hi\"\nthen left",
+        )
+        .await
+        .unwrap();
+        record(&mut conn, &actor, "login.failed", Some("@SUM(1)"), "-2+3")
+            .await
+            .unwrap();
+        drop(conn);
+        let (text, rows, cut) = csv(&pool, &AuditFilter::default()).await.unwrap();
+        assert_eq!((rows, cut), (2, false));
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "id,at,actor,action,target,detail,client_ip");
+        assert!(
+            lines[1].contains(",'=cmd|' /C calc'!A0,login.failed,'@SUM(1),'-2+3,"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            text.contains(",\"a,b\",\"said \"\"hi\"\"\nthen left\","),
+            "{text}"
+        );
+        let (only_logins, rows, _) = csv(
+            &pool,
+            &AuditFilter {
+                action: Some("login".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, 1);
+        assert!(!only_logins.contains("settings.saved"));
+        let future = AuditFilter {
+            from: Some("2999-01-01".into()),
+            ..Default::default()
+        };
+        assert_eq!(csv(&pool, &future).await.unwrap().1, 0);
+        let bad = AuditFilter {
+            to: Some("yesterday".into()),
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+        assert_eq!(csv(&pool, &bad).await.unwrap().1, 0);
     }
 }

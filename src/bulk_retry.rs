@@ -8,7 +8,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{
     audit, db,
-    export_queue::{ExportFilter, Status},
+    export_queue::{self, ExportFilter},
     users::Actor,
 };
 
@@ -28,36 +28,6 @@ pub enum BulkError {
     Db(#[from] sqlx::Error),
 }
 
-/// The filters a bulk retry applies: only stopped webhook exports, narrowed like the list.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-struct Selection {
-    status: Option<&'static str>,
-    search: Option<String>,
-}
-
-impl Selection {
-    /// `None` when the filters exclude every retryable export (a list of succeeded or plugin
-    /// exports has nothing to retry).
-    fn from_filter(filter: &ExportFilter) -> Option<Self> {
-        if filter.source.as_deref().is_some_and(|s| s == "plugin") {
-            return None;
-        }
-        let status = match filter.status.as_deref().and_then(Status::parse) {
-            Some(s @ (Status::NeedsAttention | Status::Dead)) => Some(s.as_str()),
-            Some(_) => return None,
-            // the list ignores a status it does not know, and so does this
-            None => None,
-        };
-        let search = filter
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        Some(Self { status, search })
-    }
-}
-
 /// An export a bulk retry would take, as it is now.
 struct Candidate {
     id: i64,
@@ -71,23 +41,15 @@ async fn matching(
     conn: &mut SqliteConnection,
     filter: &ExportFilter,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
-    let Some(sel) = Selection::from_filter(filter) else {
-        return Ok(Vec::new());
-    };
-    let search = sel.search.as_deref().map(db::like_pattern);
-    sqlx::query_as!(
-        Candidate,
-        r#"SELECT id AS "id!", status, attempts FROM exports
-           WHERE source = 'webhook' AND status IN ('needs_attention', 'dead')
-             AND (?1 IS NULL OR status = ?1)
-             AND (?2 IS NULL OR candidate_name LIKE ?2 ESCAPE '\' OR candidate_email LIKE ?2 ESCAPE '\'
-                  OR pinpoint_application_id LIKE ?2 ESCAPE '\' OR hibob_employee_id LIKE ?2 ESCAPE '\')
-           ORDER BY id"#,
-        sel.status,
-        search
-    )
-    .fetch_all(conn)
-    .await
+    Ok(export_queue::stopped_matching(conn, filter)
+        .await?
+        .into_iter()
+        .map(|(id, status, attempts)| Candidate {
+            id,
+            status,
+            attempts,
+        })
+        .collect())
 }
 
 /// How many exports a bulk retry with these filters would queue right now.
@@ -115,8 +77,13 @@ pub async fn start(
     if members.is_empty() {
         return Err(BulkError::NothingToRetry);
     }
-    let filter_json = serde_json::to_string(&Selection::from_filter(filter).unwrap_or_default())
-        .unwrap_or_else(|_| "{}".to_owned());
+    // the filters as the operator saw them in the preview
+    let shown = ExportFilter {
+        before_id: None,
+        limit: None,
+        ..filter.clone()
+    };
+    let filter_json = serde_json::to_string(&shown).unwrap_or_else(|_| "{}".to_owned());
     let now = db::now_text();
     let run_id = sqlx::query_scalar!(
         r#"INSERT INTO bulk_retries (actor_id, actor_email, filter, created_at)
@@ -327,7 +294,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::export_queue::{self, Source};
+    use crate::export_queue::{self, Source, Status};
 
     async fn pool() -> (tempfile::TempDir, SqlitePool) {
         let dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,12 @@
 pub mod audit;
 pub mod bulk_retry;
 pub mod credentials;
+pub mod csv_text;
 pub mod dashboard;
 pub mod db;
 pub mod export_pipeline;
 pub mod export_queue;
+pub mod filters;
 pub mod hibob;
 pub mod hibob_schema;
 pub mod live;
@@ -25,6 +27,7 @@ pub mod templates;
 pub mod users;
 pub mod variables;
 pub mod webhook_intake;
+pub mod webhook_log;
 pub mod webhook_signature;
 
 pub use outbound::ConnectionCheck;

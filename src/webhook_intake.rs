@@ -17,6 +17,13 @@ pub const HIRED_EVENT: &str = "application_hired";
 /// Bodies are kept up to this size in the log; Pinpoint's are a few hundred bytes.
 const STORED_BODY_LIMIT: usize = 64 * 1024;
 
+/// Why a delivery was refused, as the log records it. The webhook log reads these back to decide
+/// what may be re-processed, so they are written only from here.
+pub const REASON_TOO_LARGE: &str = "body too large";
+pub const REASON_NO_SECRET: &str = "no webhook signing secret is configured";
+pub const REASON_BAD_SIGNATURE: &str = "bad signature";
+pub const REASON_UNPARSEABLE: &str = "unparseable";
+
 /// One delivery as the HTTP layer saw it.
 #[derive(Debug)]
 pub struct Delivery<'a> {
@@ -66,7 +73,9 @@ enum Verdict {
     Reject {
         http_status: u16,
         reason: String,
+        /// What the body says it is, when it can be read: shown in the log, never trusted.
         event: Option<String>,
+        application_id: Option<String>,
     },
     Ignore {
         event: String,
@@ -87,6 +96,8 @@ struct Record {
     body: String,
     headers: String,
     client_ip: Option<String>,
+    /// Put before the stored reason: how this delivery came about, when not from Pinpoint.
+    note: Option<String>,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Outcome, String>>;
@@ -137,6 +148,7 @@ impl WebhookIntake {
             body: String::from_utf8_lossy(&delivery.raw_body[..cut]).into_owned(),
             headers: delivery.headers.to_string(),
             client_ip: delivery.client_ip,
+            note: None,
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue
@@ -155,55 +167,108 @@ async fn verify(
     credentials: &Credentials,
     delivery: &Delivery<'_>,
 ) -> Result<Verdict, IntakeError> {
-    let reject = |http_status: u16, reason: String| Verdict::Reject {
-        http_status,
-        reason,
-        event: None,
-    };
     if delivery.too_large {
-        return Ok(reject(413, "body too large".into()));
+        return Ok(Verdict::Reject {
+            http_status: 413,
+            reason: REASON_TOO_LARGE.into(),
+            event: None,
+            application_id: None,
+        });
     }
+    // an unverified body is read only to label its row in the log, so a refused delivery can be
+    // found by the application it names
+    let reject = |http_status: u16, reason: String| {
+        let claimed = webhook_signature::parse_event(delivery.raw_body).ok();
+        Verdict::Reject {
+            http_status,
+            reason,
+            event: claimed.as_ref().map(|e| e.event.clone()),
+            application_id: claimed.and_then(|e| e.application_id),
+        }
+    };
     let Some(secret) = credentials
         .get(CredentialKey::PinpointWebhookSecret)
         .await?
     else {
-        return Ok(reject(
-            503,
-            "no webhook signing secret is configured".into(),
-        ));
+        return Ok(reject(503, REASON_NO_SECRET.into()));
     };
     if let Err(e) = webhook_signature::verify(
         secret.expose_secret().as_bytes(),
         delivery.raw_body,
         delivery.signature,
     ) {
-        return Ok(reject(401, format!("bad signature: {e}")));
+        return Ok(reject(401, format!("{REASON_BAD_SIGNATURE}: {e}")));
     }
-    let event = match webhook_signature::parse_event(delivery.raw_body) {
+    Ok(classify(delivery.raw_body))
+}
+
+/// What an authentic body asks for: a hire, an event we ignore, or a refusal if it cannot be read.
+fn classify(raw_body: &[u8]) -> Verdict {
+    let event = match webhook_signature::parse_event(raw_body) {
         Ok(event) => event,
-        Err(e) => return Ok(reject(400, format!("unparseable: {e}"))),
+        Err(e) => {
+            return Verdict::Reject {
+                http_status: 400,
+                reason: format!("{REASON_UNPARSEABLE}: {e}"),
+                event: None,
+                application_id: None,
+            }
+        }
     };
     if event.event != HIRED_EVENT {
-        return Ok(Verdict::Ignore {
+        return Verdict::Ignore {
             event: event.event,
             application_id: event.application_id,
-        });
+        };
     }
     match (
         webhook_signature::idempotency_key(&event),
         event.application_id,
     ) {
-        (Some(key), Some(application_id)) => Ok(Verdict::Hire {
+        (Some(key), Some(application_id)) => Verdict::Hire {
             event: event.event,
             application_id,
             key,
-        }),
-        _ => Ok(Verdict::Reject {
+        },
+        _ => Verdict::Reject {
             http_status: 400,
-            reason: "unparseable: application_hired without data.application.id".into(),
+            reason: format!("{REASON_UNPARSEABLE}: application_hired without data.application.id"),
             event: Some(event.event),
-        }),
+            application_id: None,
+        },
     }
+}
+
+/// Why a stored body is not a hire the console could act on, or `None` if it is one.
+pub fn not_a_hire(raw_body: &[u8]) -> Option<String> {
+    match classify(raw_body) {
+        Verdict::Hire { .. } => None,
+        Verdict::Ignore { event, .. } => Some(format!(
+            "it is a {event} event, which this console does not act on"
+        )),
+        Verdict::Reject { reason, .. } => Some(reason),
+    }
+}
+
+/// Runs a stored body through intake again, inside the caller's transaction, exactly as a fresh
+/// delivery whose signature verified: a new delivery row, and the export created unless the
+/// hire already has one. Whether the body may be trusted is the caller's decision; `note` says
+/// in the new row where it came from.
+pub async fn reprocess_in(
+    conn: &mut sqlx::SqliteConnection,
+    raw_body: &[u8],
+    note: String,
+    client_ip: Option<String>,
+) -> Result<Outcome, sqlx::Error> {
+    let record = Record {
+        verdict: classify(raw_body),
+        hash: webhook_signature::body_hash(raw_body),
+        body: String::from_utf8_lossy(raw_body).into_owned(),
+        headers: "{}".to_owned(),
+        client_ip,
+        note: Some(note),
+    };
+    write_one(conn, &record).await
 }
 
 /// Writes a batch in one transaction; if that fails, each delivery alone, so one bad record
@@ -257,6 +322,15 @@ async fn store(
     row: Row<'_>,
 ) -> Result<i64, sqlx::Error> {
     let now = db::now_text();
+    let noted;
+    let reason = match (&record.note, row.reason) {
+        (Some(note), "") => note.as_str(),
+        (Some(note), reason) => {
+            noted = format!("{note}: {reason}");
+            noted.as_str()
+        }
+        (None, reason) => reason,
+    };
     sqlx::query_scalar!(
         r#"INSERT INTO webhook_deliveries
              (received_at, outcome, reason, event, application_id, body_sha256, body, headers,
@@ -265,7 +339,7 @@ async fn store(
            RETURNING id AS "id!""#,
         now,
         row.outcome,
-        row.reason,
+        reason,
         row.event,
         row.application_id,
         record.hash,
@@ -287,12 +361,13 @@ async fn write_one(
             http_status,
             reason,
             event,
+            application_id,
         } => {
             let row = Row {
                 outcome: "rejected",
                 reason,
                 event: event.as_deref(),
-                application_id: None,
+                application_id: application_id.as_deref(),
                 export_id: None,
             };
             Ok(Outcome::Rejected {

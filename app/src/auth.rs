@@ -82,6 +82,25 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     }
     if let Err(wait) = st.throttle.check(&email, ip.as_deref()) {
         tracing::warn!("sign-in throttled");
+        // a refused attempt is still an attempt: the audit log shows that someone kept trying,
+        // once per account and quarter of an hour, however often they try
+        let actor = Actor {
+            id: None,
+            email: email.clone(),
+            client_ip: ip.clone(),
+        };
+        let since = integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
+        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+        audit::record_unless_recent(
+            &mut conn,
+            &actor,
+            "login.throttled",
+            Some(&email),
+            "refused while too many attempts had failed; repeats within 15 minutes are not listed",
+            &since,
+        )
+        .await
+        .map_err(|e| fail(internal(e)))?;
         return Err(fail(AppError::Throttled(
             wait.as_secs().div_ceil(60).max(1),
         )));

@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("exports") view=pages::exports::ExportsPage />
                     <Route path=path!("exports/:id") view=pages::export_detail::ExportDetailPage />
                     <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage />
+                    <Route path=path!("webhooks/:id") view=pages::webhooks::DeliveryPage />
                     <Route path=path!("mappings") view=pages::mappings::MappingsPage />
                     <Route path=path!("mappings/versions/:id") view=pages::mapping_version::MappingVersionPage />
                     <Route path=path!("variables") view=pages::variables::VariablesPage />

@@ -164,3 +164,9 @@ impl From<integration::credentials::CredentialError> for AppError {
         }
     }
 }
+
+impl From<integration::filters::FilterError> for AppError {
+    fn from(e: integration::filters::FilterError) -> Self {
+        fail(AppError::Invalid(e.to_string()))
+    }
+}

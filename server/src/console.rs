@@ -137,6 +137,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let app = Router::new()
         .route("/api/{*fn_name}", get(server_fns).post(server_fns))
         .route(crate::live::EVENTS_PATH, get(crate::live::events))
+        .route("/audit.csv", get(crate::audit_csv::download))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, older_page_href, outcome_notice, status_badge, when},
+    pages::{load_error, older_page_href, outcome_notice, status_badge, when, DateRangeInputs},
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -40,6 +40,8 @@ pub async fn list_exports(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     before: Option<i64>,
 ) -> Result<ExportsView, AppError> {
     use crate::ssr::{self, fail, internal};
@@ -52,9 +54,12 @@ pub async fn list_exports(
         status,
         source,
         search,
+        created_from: from,
+        created_to: to,
         before_id: before,
         limit: Some(PAGE_SIZE),
     };
+    filter.check()?;
     let rows = export_queue::list(&pool, &filter)
         .await
         .map_err(|e| fail(internal(e)))?;
@@ -116,6 +121,8 @@ pub async fn retry_matching_exports(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     expected: Option<usize>,
 ) -> Result<BulkStarted, AppError> {
     use crate::ssr;
@@ -127,6 +134,8 @@ pub async fn retry_matching_exports(
         status,
         source,
         search,
+        created_from: from.filter(|f| !f.is_empty()),
+        created_to: to.filter(|t| !t.is_empty()),
         ..Default::default()
     };
     let started = bulk_retry::start(&st.pool, &actor, &filter)
@@ -259,6 +268,7 @@ pub fn ExportsPage() -> impl IntoView {
             text("source"),
             text("search"),
             q.get("before").and_then(|b| b.parse::<i64>().ok()),
+            (text("from"), text("to")),
         )
     };
     let bulk = ServerAction::<RetryMatchingExports>::new();
@@ -270,7 +280,9 @@ pub fn ExportsPage() -> impl IntoView {
             let actions = (bulk.version().get(), cancel.version().get());
             (params(), actions, live.get())
         },
-        |((status, source, search, before), _, _)| list_exports(status, source, search, before),
+        |((status, source, search, before, (from, to)), _, _)| {
+            list_exports(status, source, search, from, to, before)
+        },
     );
     let runs = Resource::new(
         move || {
@@ -289,6 +301,7 @@ pub fn ExportsPage() -> impl IntoView {
             preview_open.set(false);
         }
     });
+    let (from, to) = params().4;
     view! {
         <Title text="Exports" />
         <h1>"Exports"</h1>
@@ -317,6 +330,7 @@ pub fn ExportsPage() -> impl IntoView {
                         .collect_view()
                 }}
             </select>
+            <DateRangeInputs id="exports" legend="Created" from to />
             <label for="exports-search">"Search"</label>
             <input
                 id="exports-search"
@@ -324,9 +338,13 @@ pub fn ExportsPage() -> impl IntoView {
                 type="search"
                 maxlength="200"
                 placeholder="name, email, application or employee id"
+                aria-describedby="exports-search-help"
                 prop:value=move || params().2.unwrap_or_default()
             />
             <button type="submit">"Filter"</button>
+            <p id="exports-search-help" class="help">
+                "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
+            </p>
         </form>
         {move || bulk.value().get().map(|r| outcome_notice(r.map(|started| started.message)))}
         {move || cancel.value().get().map(outcome_notice)}
@@ -348,7 +366,7 @@ pub fn ExportsPage() -> impl IntoView {
                 match data.await {
                     Err(e) => load_error(e),
                     Ok(view) => {
-                        let (status, source, search, _) = params();
+                        let (status, source, search, _, (from, to)) = params();
                         let can_retry = crate::auth::current_me().await.is_some_and(|m| m.can_operate());
                         let preview = (can_retry && view.retryable > 0).then(|| view! {
                             <BulkPreview
@@ -357,6 +375,8 @@ pub fn ExportsPage() -> impl IntoView {
                                 status=status.clone()
                                 source=source.clone()
                                 search=search.clone()
+                                from=from.clone()
+                                to=to.clone()
                                 bulk
                                 open=preview_open
                             />
@@ -378,7 +398,7 @@ pub fn ExportsPage() -> impl IntoView {
                                     })
                                     .collect_view()}
                             </p>
-                            <ExportTable rows=view.rows status source search />
+                            <ExportTable rows=view.rows status source search from to />
                         }
                             .into_any()
                     }
@@ -397,6 +417,8 @@ fn BulkPreview(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     bulk: ServerAction<RetryMatchingExports>,
     open: RwSignal<bool>,
 ) -> impl IntoView {
@@ -417,6 +439,8 @@ fn BulkPreview(
                     <input type="hidden" name="status" value=status.unwrap_or_default() />
                     <input type="hidden" name="source" value=source.unwrap_or_default() />
                     <input type="hidden" name="search" value=search.unwrap_or_default() />
+                    <input type="hidden" name="from" value=from.unwrap_or_default() />
+                    <input type="hidden" name="to" value=to.unwrap_or_default() />
                     <input type="hidden" name="expected" value=count.to_string() />
                     <button type="submit" class="primary">{format!("Retry {count} {noun}")}</button>
                 </ActionForm>
@@ -477,9 +501,15 @@ fn ExportTable(
     status: Option<String>,
     source: Option<String>,
     search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 ) -> impl IntoView {
     if rows.is_empty() {
-        let filtered = status.is_some() || source.is_some() || search.is_some();
+        let filtered = status.is_some()
+            || source.is_some()
+            || search.is_some()
+            || from.is_some()
+            || to.is_some();
         return view! {
             <section class="empty">
                 <p class="lead">{if filtered { "No exports match these filters." } else { "No exports yet." }}</p>
@@ -499,10 +529,12 @@ fn ExportTable(
             ("status", &status),
             ("source", &source),
             ("search", &search),
+            ("from", &from),
+            ("to", &to),
         ],
     );
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Exports" tabindex="0">
             <table class="data">
                 <thead>
                     <tr>

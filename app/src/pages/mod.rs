@@ -81,6 +81,30 @@ pub fn status_badge(status: &str) -> AnyView {
     view! { <span class=format!("badge status-{status}")>{label}</span> }.into_any()
 }
 
+/// The "from" and "to" day inputs of a filter form (both inclusive, UTC), grouped and labelled.
+#[component]
+pub fn DateRangeInputs(
+    /// Prefix of the inputs' ids, unique on the page.
+    id: &'static str,
+    /// What the dates are of, e.g. "Created".
+    legend: &'static str,
+    from: Option<String>,
+    to: Option<String>,
+) -> impl IntoView {
+    let (from_id, to_id) = (format!("{id}-from"), format!("{id}-to"));
+    view! {
+        <fieldset class="filter dates">
+            <legend>{legend}</legend>
+            <span class="date-pair">
+                <label for=from_id.clone()>"From"</label>
+                <input id=from_id type="date" name="from" min="2000-01-01" max="9998-12-31" value=from.unwrap_or_default() />
+                <label for=to_id.clone()>"To"</label>
+                <input id=to_id type="date" name="to" min="2000-01-01" max="9998-12-31" value=to.unwrap_or_default() />
+            </span>
+        </fieldset>
+    }
+}
+
 /// Percent-encodes a query value for links built on the server and in the browser alike.
 fn urlencode(text: &str) -> String {
     let mut out = String::new();
@@ -104,13 +128,22 @@ pub fn older_page_href(
     filters: &[(&str, &Option<String>)],
 ) -> Option<String> {
     let last = last_id.filter(|_| i64::try_from(shown).is_ok_and(|n| n == page_size))?;
-    let mut href = format!("{path}?before={last}");
+    let before = Some(last.to_string());
+    let mut all = vec![("before", &before)];
+    all.extend_from_slice(filters);
+    Some(href_with(path, &all))
+}
+
+/// `path` with the filters that are set as its query.
+pub fn href_with(path: &str, filters: &[(&str, &Option<String>)]) -> String {
+    let mut href = path.to_owned();
     for (key, value) in filters {
         if let Some(value) = value {
-            href.push_str(&format!("&{key}={}", urlencode(value)));
+            href.push(if href.contains('?') { '&' } else { '?' });
+            href.push_str(&format!("{key}={}", urlencode(value)));
         }
     }
-    Some(href)
+    href
 }
 
 /// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.
@@ -141,6 +174,20 @@ mod tests {
             super::older_page_href("/exports", 12, 50, Some(7), &[]),
             None
         );
+    }
+
+    #[test]
+    fn hrefs_carry_only_the_filters_set() {
+        let from = Some("2026-11-01".to_owned());
+        let search = Some("=a b".to_owned());
+        assert_eq!(
+            super::href_with(
+                "/audit.csv",
+                &[("action", &None), ("from", &from), ("search", &search)]
+            ),
+            "/audit.csv?from=2026-11-01&search=%3Da%20b"
+        );
+        assert_eq!(super::href_with("/audit.csv", &[]), "/audit.csv");
     }
 
     #[test]

@@ -1,0 +1,779 @@
+//! The logs over real HTTP: the webhook log (filters, detail with redacted headers, re-processing
+//! and who may do it), the audit log and its CSV download, and the exports list's date range and
+//! literal search on a few thousand exports.
+
+mod common;
+
+use common::{TestApp, ADMIN_EMAIL};
+use integration::{export_pipeline::AttemptOutcome, webhook_signature};
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{method, path, path_regex},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const SECRET: &str = "whsec-logs-secret";
+const EMPLOYEE_ID: &str = "3332883884017713238";
+
+fn hired(application_id: u64) -> String {
+    format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
+    )
+}
+
+fn sign(body: &str) -> String {
+    webhook_signature::sign(SECRET.as_bytes(), body.as_bytes())
+}
+
+/// Pinpoint and HiBob fakes that let any export of application 1 succeed.
+struct Fakes {
+    _hibob: MockServer,
+    _pinpoint: MockServer,
+    args: Vec<String>,
+}
+
+impl Fakes {
+    async fn start() -> Self {
+        let hibob = MockServer::start().await;
+        let pinpoint = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/applications/1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {
+                    "id": "1", "type": "applications",
+                    "attributes": {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com",
+                                   "attachments": []},
+                    "relationships": {}
+                }
+            })))
+            .mount(&pinpoint)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/comments"))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
+            )
+            .mount(&pinpoint)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/people/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
+            .mount(&hibob)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/people"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+            .mount(&hibob)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/v1/docs/people/.*"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
+            .mount(&hibob)
+            .await;
+        let args = vec![
+            "--pinpoint-webhook-secret".into(),
+            SECRET.into(),
+            "--pinpoint-api-base-url".into(),
+            format!("{}/api/v1", pinpoint.uri()),
+            "--pinpoint-api-key".into(),
+            "pp-key".into(),
+            "--hibob-api-base-url".into(),
+            format!("{}/v1", hibob.uri()),
+            "--hibob-service-user-id".into(),
+            "SERVICE-1".into(),
+            "--hibob-service-user-token".into(),
+            "hb-token".into(),
+            "--hibob-default-site".into(),
+            "London".into(),
+        ];
+        Self {
+            _hibob: hibob,
+            _pinpoint: pinpoint,
+            args,
+        }
+    }
+
+    async fn app(&self) -> TestApp {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        TestApp::spawn_with(&args).await
+    }
+}
+
+async fn deliver(
+    app: &TestApp,
+    body: &str,
+    signature: Option<&str>,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(sig) = signature {
+        req = req.header("PINPOINT-HMAC-SHA256", sig);
+    }
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap()
+}
+
+async fn json_of(res: reqwest::Response) -> Value {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+fn ids(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_webhook_log_filters_and_shows_a_delivery_without_its_secrets() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    let good = sign(&body);
+    let res = deliver(
+        &app,
+        &body,
+        Some(&good),
+        &[
+            ("cookie", "session=cookie-value-1234"),
+            ("authorization", "Bearer bearer-value-1234"),
+            ("x-api-key", "api-key-value-1234"),
+            ("user-agent", "Pinpoint-Webhooks/1.0"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let forged = webhook_signature::sign(b"not the secret", hired(424242).as_bytes());
+    assert_eq!(
+        deliver(&app, &hired(424242), Some(&forged), &[])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(deliver(&app, &body, Some(&good), &[]).await.status(), 200);
+    let other = r#"{"event":"application_created","data":{"application":{"id":3}}}"#;
+    assert_eq!(
+        deliver(&app, other, Some(&sign(other)), &[]).await.status(),
+        200
+    );
+    let junk = "{not json";
+    assert_eq!(
+        deliver(&app, junk, Some(&sign(junk)), &[]).await.status(),
+        400
+    );
+
+    let viewer = app.user_with_role("viewer").await;
+    let list = |form: Vec<(&'static str, String)>| {
+        let (app, viewer) = (&app, &viewer);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.call(viewer, "webhook_deliveries", &form).await
+        }
+    };
+    assert_eq!(ids(&json_of(list(vec![]).await).await), [5, 4, 3, 2, 1]);
+    let rejected = json_of(list(vec![("outcome", "rejected".into())]).await).await;
+    assert_eq!(ids(&rejected), [5, 2]);
+    assert!(rejected[1]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("bad signature"));
+    assert_eq!(
+        rejected[1]["application_id"], "424242",
+        "a refused delivery is labelled with the application it names"
+    );
+    let created = list(vec![("event", "application_created".into())]).await;
+    assert_eq!(ids(&json_of(created).await), [4]);
+    let by_application = list(vec![("search", "424242".into())]).await;
+    assert_eq!(ids(&json_of(by_application).await), [2]);
+    let hash = webhook_signature::body_hash(body.as_bytes());
+    let by_hash = list(vec![("search", hash[..12].to_uppercase())]).await;
+    assert_eq!(ids(&json_of(by_hash).await), [3, 1]);
+    let by_reason = list(vec![("search", "not valid JSON".into())]).await;
+    assert_eq!(ids(&json_of(by_reason).await), [5]);
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap().to_string();
+    let today = today.to_string();
+    let ranged = list(vec![("from", today.clone()), ("to", today.clone())]).await;
+    assert_eq!(ids(&json_of(ranged).await).len(), 5);
+    let future = list(vec![("from", tomorrow)]).await;
+    assert!(ids(&json_of(future).await).is_empty());
+    let paged = list(vec![("before", "3".into())]).await;
+    assert_eq!(ids(&json_of(paged).await), [2, 1]);
+    for (form, says) in [
+        (vec![("from", "yesterday".to_owned())], "YYYY-MM-DD"),
+        (vec![("outcome", "lost".to_owned())], "Unknown outcome"),
+        (vec![("search", "y".repeat(10 * 1024))], "at most 200"),
+    ] {
+        let res = list(form).await;
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains(says), "{says}");
+    }
+
+    let detail = json_of(app.call(&viewer, "webhook_delivery", &[("id", "1")]).await).await;
+    let shown = detail.to_string();
+    for secret in [
+        good.as_str(),
+        "cookie-value-1234",
+        "bearer-value-1234",
+        "api-key-value-1234",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    let headers: Vec<(String, String)> = serde_json::from_value(detail["headers"].clone()).unwrap();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("user-agent"), "Pinpoint-Webhooks/1.0");
+    assert_eq!(header("cookie"), "[redacted]");
+    assert_eq!(header("authorization"), "[redacted]");
+    assert!(header("pinpoint-hmac-sha256").starts_with("[redacted"));
+    assert!(detail["body"]
+        .as_str()
+        .unwrap()
+        .contains("\n  \"event\": \"application_hired\""));
+    assert_eq!(detail["export_id"], 1);
+    assert_eq!(detail["export_status"], "queued");
+    assert_eq!(detail["rule"], "Verified");
+    let forged_detail = json_of(app.call(&viewer, "webhook_delivery", &[("id", "2")]).await).await;
+    assert_eq!(forged_detail["rule"], "Unverified");
+    assert!(!forged_detail.to_string().contains(&forged));
+
+    let page = viewer
+        .get(app.url("/webhooks/1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Delivery 1"), "{page}");
+    assert!(page.contains("Pinpoint-Webhooks/1.0"));
+    for secret in [good.as_str(), "cookie-value-1234", "bearer-value-1234"] {
+        assert!(!page.contains(secret), "{secret} on the page");
+    }
+    let missing = app
+        .call(&viewer, "webhook_delivery", &[("id", "999")])
+        .await;
+    assert_eq!(missing.status(), 422);
+    assert!(missing
+        .text()
+        .await
+        .unwrap()
+        .contains("no webhook delivery 999"));
+    let anonymous = TestApp::client();
+    assert_eq!(
+        app.call(&anonymous, "webhook_deliveries", &[])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.call(&anonymous, "webhook_delivery", &[("id", "1")])
+            .await
+            .status(),
+        401
+    );
+    let signed_out = anonymous.get(app.url("/webhooks/1")).send().await.unwrap();
+    assert!(signed_out.status().is_redirection());
+}
+
+#[tokio::test]
+async fn reprocessing_reports_retries_or_recreates_the_export() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    assert_eq!(
+        deliver(&app, &body, Some(&sign(&body)), &[]).await.status(),
+        200
+    );
+    let viewer = app.user_with_role("viewer").await;
+    let operator = app.user_with_role("operator").await;
+    let reprocess = |client: &reqwest::Client, id: &'static str| {
+        let (app, client) = (&app, client.clone());
+        async move { app.call(&client, "reprocess_delivery", &[("id", id)]).await }
+    };
+    assert_eq!(reprocess(&viewer, "1").await.status(), 403);
+
+    // the export is still waiting: reported, nothing new
+    let report = json_of(reprocess(&operator, "1").await).await;
+    assert_eq!(report["export_id"], 1);
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("which is queued"),
+        "{report}"
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM exports").await, 1);
+
+    // the export stopped: it is retried
+    sqlx::query("UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 400'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let report = json_of(reprocess(&operator, "1").await).await;
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("queued for another attempt"),
+        "{report}"
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM exports WHERE status = 'queued'").await,
+        1
+    );
+
+    // the export was lost: re-processing creates it again, and it runs to the end
+    sqlx::query("DELETE FROM exports")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let detail = json_of(app.call(&viewer, "webhook_delivery", &[("id", "1")]).await).await;
+    assert_eq!(detail["export_id"], Value::Null);
+    let report = json_of(reprocess(&operator, "1").await).await;
+    let new_export = report["export_id"].as_i64().unwrap();
+    assert!(report["message"].as_str().unwrap().contains("was created"));
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let (status, employee): (String, String) =
+        sqlx::query_as("SELECT status, hibob_employee_id FROM exports WHERE id = ?")
+            .bind(new_export)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), employee.as_str()),
+        ("succeeded", EMPLOYEE_ID)
+    );
+    let run = json_of(
+        app.call(
+            &viewer,
+            "webhook_delivery",
+            &[("id", &report["delivery_id"].to_string())],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(run["outcome"], "accepted");
+    assert_eq!(
+        run["reason"],
+        "re-processed from delivery 1 by operator@example.com"
+    );
+
+    let audit: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor_email, action, detail FROM audit_log
+         WHERE action IN ('webhook.reprocessed', 'export.retried') ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.1.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.reprocessed",
+            "webhook.reprocessed",
+            "export.retried",
+            "webhook.reprocessed"
+        ]
+    );
+    assert!(audit.iter().all(|a| a.0 == "operator@example.com"));
+    assert!(audit[3].2.contains("created"), "{audit:?}");
+}
+
+#[tokio::test]
+async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    let forged = webhook_signature::sign(b"guessed secret", body.as_bytes());
+    assert_eq!(deliver(&app, &body, Some(&forged), &[]).await.status(), 401);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM exports").await, 0);
+
+    let operator = app.user_with_role("operator").await;
+    let admin = app.admin().await;
+    let refused = app
+        .call(&operator, "reprocess_delivery", &[("id", "1")])
+        .await;
+    assert_eq!(refused.status(), 403);
+    let unconfirmed = app.call(&admin, "reprocess_delivery", &[("id", "1")]).await;
+    assert_eq!(unconfirmed.status(), 422);
+    let message = unconfirmed.text().await.unwrap();
+    assert!(
+        message.contains("was not signed") && message.contains("confirmation"),
+        "{message}"
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM exports").await,
+        0,
+        "a click alone makes no export"
+    );
+    let done = json_of(
+        app.call(
+            &admin,
+            "reprocess_delivery",
+            &[("id", "1"), ("confirm", "yes")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(done["export_id"], 1, "{done}");
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'webhook.reprocessed'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(detail.contains("signature not verified"), "{detail}");
+
+    // what can never be re-processed says why
+    let other = r#"{"event":"application_created","data":{"application":{"id":3}}}"#;
+    deliver(&app, other, Some(&sign(other)), &[]).await;
+    let junk = "{not json";
+    deliver(&app, junk, Some(&sign(junk)), &[]).await;
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    deliver(&app, &huge, Some(&sign(&huge)), &[]).await;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE id > 2 ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 3);
+    for (id, says) in ids
+        .iter()
+        .zip(["does not act on", "not valid JSON", "over the size limit"])
+    {
+        let res = app
+            .call(
+                &admin,
+                "reprocess_delivery",
+                &[("id", &id.to_string()), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{id}");
+        let text = res.text().await.unwrap();
+        assert!(text.contains(says), "{id}: {text}");
+    }
+    let missing = app
+        .call(&admin, "reprocess_delivery", &[("id", "999")])
+        .await;
+    assert_eq!(missing.status(), 422);
+}
+
+#[tokio::test]
+async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    // failed sign-ins under names a spreadsheet would run, or that need quoting
+    for email in [
+        "=HYPERLINK(\"http://evil\",\"x\")",
+        "+1-2@x.io",
+        "a,\"b\"@x.io",
+    ] {
+        let res = app
+            .login(&TestApp::client(), email, "wrong password 123")
+            .await;
+        assert_eq!(res.status(), 422);
+    }
+    for _ in 0..7 {
+        app.login(
+            &TestApp::client(),
+            "victim@example.com",
+            "wrong password 123",
+        )
+        .await;
+    }
+    let operator = app.user_with_role("operator").await;
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[plugin_token]", "a plugin token")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT action FROM audit_log ORDER BY action")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for expected in [
+        "login.failed",
+        "login.succeeded",
+        "login.throttled",
+        "settings.credentials_saved",
+        "user.created",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
+    }
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'login.throttled'"
+        )
+        .await,
+        1,
+        "repeated refusals are listed once"
+    );
+
+    let res = admin
+        .get(app.url("/audit.csv?action=login&to=2999-12-31"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"audit-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let csv = res.text().await.unwrap();
+    let mut lines = csv.split("\r\n");
+    assert_eq!(
+        lines.next(),
+        Some("id,at,actor,action,target,detail,client_ip")
+    );
+    assert!(
+        csv.contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
+        "{csv}"
+    );
+    assert!(csv.contains(",'+1-2@x.io,"), "{csv}");
+    assert!(csv.contains(",\"a,\"\"b\"\"@x.io\","), "{csv}");
+    assert!(csv.contains(&format!(",{ADMIN_EMAIL},login.succeeded,")));
+    assert!(!csv.contains("settings.credentials_saved"), "filtered");
+    assert!(
+        !csv.lines()
+            .skip(1)
+            .any(|l| l.split(',').nth(2).is_some_and(|c| c.starts_with('='))),
+        "no cell starts a formula"
+    );
+    let exported: String =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'audit.exported'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(exported.contains("action \"login\""), "{exported}");
+
+    let refused = operator.get(app.url("/audit.csv")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("Only admins"));
+    let signed_out = TestApp::client()
+        .get(app.url("/audit.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_out.status().is_redirection());
+    assert!(signed_out.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
+    let bad = admin
+        .get(app.url("/audit.csv?from=22.11.2026"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("YYYY-MM-DD"));
+    let page = admin
+        .get(app.url("/audit?action=login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("href=\"/audit.csv?action=login\""),
+        "CSV link keeps the filters"
+    );
+}
+
+/// A few thousand exports over two years, with names that need literal matching.
+async fn seed_exports(app: &TestApp, n: i64) {
+    let mut tx = app.pool.begin().await.unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap();
+    for i in 1..=n {
+        let created = (start + chrono::Duration::hours(6 * i)).with_timezone(&chrono::Utc);
+        let name = match i {
+            100 => "Liam O'Brien".to_owned(),
+            200 => "Ava 50% Off".to_owned(),
+            300 => "snake_case Person".to_owned(),
+            _ => format!("Person {i}"),
+        };
+        let status = [
+            "succeeded",
+            "succeeded",
+            "succeeded",
+            "needs_attention",
+            "dead",
+        ][i as usize % 5];
+        sqlx::query(
+            "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+                                  candidate_name, candidate_email, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(if i % 4 == 0 { "plugin" } else { "webhook" })
+        .bind(format!("k{i}"))
+        .bind((10_000 + i).to_string())
+        .bind(status)
+        .bind(name)
+        .bind(format!("person{i}@example.com"))
+        .bind(integration::db::time_text(created))
+        .bind(integration::db::time_text(created))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
+    let app = TestApp::spawn().await;
+    seed_exports(&app, 3000).await;
+    let viewer = app.user_with_role("viewer").await;
+    let list = |form: Vec<(&'static str, String)>| {
+        let (app, viewer) = (&app, &viewer);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.call(viewer, "exports", &form).await
+        }
+    };
+    let apps = |v: &Value| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["application_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // a date range is both days included, newest first, and pages on to its end
+    let march = vec![
+        ("from", "2025-03-01".to_owned()),
+        ("to", "2025-03-31".to_owned()),
+    ];
+    let expected: Vec<String> = sqlx::query_scalar(
+        "SELECT pinpoint_application_id FROM exports
+         WHERE created_at >= '2025-03-01' AND created_at < '2025-04-01'
+         ORDER BY created_at DESC, id DESC",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(expected.len(), 124);
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut form = march.clone();
+        if let Some(b) = &before {
+            form.push(("before", b.clone()));
+        }
+        let page = json_of(list(form).await).await;
+        let rows = page["rows"].as_array().unwrap().clone();
+        if rows.is_empty() {
+            break;
+        }
+        before = rows.last().map(|r| r["id"].to_string());
+        seen.extend(apps(&page));
+    }
+    assert_eq!(seen, expected);
+    let dead_plugin_march = json_of(
+        list(vec![
+            ("status", "dead".into()),
+            ("source", "plugin".into()),
+            ("from", "2025-03-01".into()),
+            ("to", "2025-03-31".into()),
+        ])
+        .await,
+    )
+    .await;
+    assert!(dead_plugin_march["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "dead" && r["source"] == "plugin"));
+    assert_eq!(apps(&dead_plugin_march).len(), 6);
+
+    for (term, expected) in [
+        ("o'brien", vec!["10100"]),
+        ("50%", vec!["10200"]),
+        ("e_c", vec!["10300"]),
+        ("person2999@", vec!["12999"]),
+        ("54321", vec![]),
+        ("10007", vec!["10007"]),
+        ("%", vec![]),
+        ("_", vec![]),
+        ("\"", vec![]),
+    ] {
+        let page = json_of(list(vec![("search", term.to_owned())]).await).await;
+        assert_eq!(apps(&page), expected, "{term}");
+    }
+    let everyone = json_of(list(vec![("search", "example.com".to_owned())]).await).await;
+    assert_eq!(apps(&everyone).len(), 50, "a common term fills the page");
+
+    for (form, says) in [
+        (vec![("search", "x".repeat(10 * 1024))], "at most 200"),
+        (vec![("from", "2025-13-01".to_owned())], "YYYY-MM-DD"),
+        (
+            vec![
+                ("from", "2025-04-01".to_owned()),
+                ("to", "2025-03-01".to_owned()),
+            ],
+            "after the to date",
+        ),
+        (vec![("status", "gone".to_owned())], "Unknown status"),
+    ] {
+        let res = list(form).await;
+        assert_eq!(res.status(), 422, "{says}");
+        assert!(res.text().await.unwrap().contains(says), "{says}");
+    }
+    let long = "y".repeat(10 * 1024);
+    let page = viewer
+        .get(app.url(&format!("/exports?search={long}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        422,
+        "the page explains, with a client-error status"
+    );
+    assert!(page.text().await.unwrap().contains("use at most 200"));
+    let page = viewer
+        .get(app.url("/exports?from=2025-03-01&to=2025-03-02"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("value=\"2025-03-01\""),
+        "the form keeps the dates"
+    );
+}
