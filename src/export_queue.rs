@@ -613,9 +613,16 @@ pub async fn stopped_matching(
 /// Search text shorter than this matches ids exactly: a trigram index needs three characters.
 pub const MIN_SUBSTRING_CHARS: usize = 3;
 
-/// Up to this many trigram candidates are fetched and sorted; past it, the list walks its
-/// index in order and checks each export instead, which then meets a match soon.
-const FTS_CANDIDATES: i64 = 10_000;
+/// Up to this many trigram candidates are fetched and sorted; past it, the list walks its index
+/// in order, checking each export, and then meets a match soon. Sorting c candidates costs about
+/// c row reads; the walk reads about page × total ÷ matches, so the two cost the same near
+/// c = √(page × total): the threshold follows the table's size, within these bounds.
+const FTS_CANDIDATES: (i64, i64) = (500, 10_000);
+
+fn candidate_threshold(total: i64, page: i64) -> i64 {
+    let balanced = ((page.max(1) as f64) * (total.max(0) as f64)).sqrt() as i64;
+    balanced.clamp(FTS_CANDIDATES.0, FTS_CANDIDATES.1)
+}
 
 const SOURCES: [&str; 2] = ["webhook", "plugin"];
 
@@ -630,8 +637,9 @@ struct Criteria {
 
 #[derive(Debug)]
 enum Search {
-    /// Found anywhere in the four columns: `like` decides, `fts` only narrows the candidates.
-    Text { fts: String, like: String },
+    /// Found anywhere in the four columns: `like` decides; the trigrams (quoted for FTS5) only
+    /// narrow the candidates.
+    Text { trigrams: Vec<String>, like: String },
     /// Equal to the application id or the employee id.
     Id(String),
 }
@@ -649,7 +657,7 @@ impl ExportFilter {
                 Search::Id(term)
             } else {
                 Search::Text {
-                    fts: trigram_query(&term),
+                    trigrams: trigram_cover(&term),
                     like: db::like_pattern(&term),
                 }
             }
@@ -710,10 +718,9 @@ impl Criteria {
     }
 }
 
-/// The FTS5 query for text found anywhere: every trigram of a cover of the text (positions 0, 3,
-/// 6, … and the last), each quoted so that nothing in it is query syntax. A cover is enough to
-/// narrow the candidates, and fewer terms mean fewer long posting lists to walk.
-fn trigram_query(term: &str) -> String {
+/// The trigrams of a cover of the text (positions 0, 3, 6, … and the last), each quoted so that
+/// nothing in it is FTS5 query syntax. Every export containing the text contains all of them.
+fn trigram_cover(term: &str) -> Vec<String> {
     let chars: Vec<char> = term.chars().collect();
     let last = chars.len().saturating_sub(MIN_SUBSTRING_CHARS);
     let mut starts: Vec<usize> = (0..=last).step_by(MIN_SUBSTRING_CHARS).collect();
@@ -730,7 +737,59 @@ fn trigram_query(term: &str) -> String {
             terms.push(quoted);
         }
     }
-    terms.join(" AND ")
+    terms
+}
+
+/// How many trigrams the index is asked for at most. Any subset still finds every match (the
+/// LIKE re-check removes the rest), and each common trigram costs a walk of a posting list as
+/// long as the table: ids share long runs of digits, emails share their domain.
+const TRIGRAMS_ASKED: usize = 3;
+
+/// The newest exports in which each trigram's frequency is sampled.
+const TRIGRAM_SAMPLE: i64 = 5_000;
+
+/// The newest export's id, which counts the exports closely enough (ids are handed out in order
+/// and exports are seldom deleted) at the cost of one index lookup.
+async fn newest_id(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT MAX(id) AS "id?: i64" FROM exports"#)
+            .fetch_one(pool)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// The FTS5 query for `trigrams`: the rarest few of them, judged by how often each occurs among
+/// the newest exports (a bounded, index-only count per trigram).
+async fn selective_query(pool: &SqlitePool, trigrams: &[String]) -> Result<String, sqlx::Error> {
+    if trigrams.len() <= TRIGRAMS_ASKED {
+        return Ok(trigrams.join(" AND "));
+    }
+    let since = newest_id(pool).await? - TRIGRAM_SAMPLE;
+    let mut counted = Vec::with_capacity(trigrams.len());
+    for (position, trigram) in trigrams.iter().enumerate() {
+        let n = sqlx::query_scalar!(
+            r#"SELECT COUNT(*) AS "n!: i64" FROM export_search
+               WHERE export_search MATCH ?1 AND rowid > ?2"#,
+            trigram,
+            since
+        )
+        .fetch_one(pool)
+        .await?;
+        counted.push((n, position));
+    }
+    counted.sort();
+    let mut chosen: Vec<usize> = counted
+        .into_iter()
+        .take(TRIGRAMS_ASKED)
+        .map(|(_, p)| p)
+        .collect();
+    chosen.sort();
+    Ok(chosen
+        .into_iter()
+        .map(|p| trigrams[p].as_str())
+        .collect::<Vec<_>>()
+        .join(" AND "))
 }
 
 /// One line of the exports list.
@@ -770,13 +829,13 @@ pub async fn list(
     pool: &SqlitePool,
     filter: &ExportFilter,
 ) -> Result<Vec<ExportSummary>, sqlx::Error> {
-    list_with(pool, filter, FTS_CANDIDATES).await
+    list_with(pool, filter, None).await
 }
 
 async fn list_with(
     pool: &SqlitePool,
     filter: &ExportFilter,
-    fts_candidates: i64,
+    threshold: Option<i64>,
 ) -> Result<Vec<ExportSummary>, sqlx::Error> {
     let Ok(criteria) = filter.criteria() else {
         return Ok(Vec::new());
@@ -789,8 +848,13 @@ async fn list_with(
             None => return Ok(Vec::new()),
         },
     };
-    let few_candidates = match &criteria.search {
-        Some(Search::Text { fts, .. }) => {
+    let candidates = match &criteria.search {
+        Some(Search::Text { trigrams, .. }) => {
+            let fts = selective_query(pool, trigrams).await?;
+            let fts_candidates = match threshold {
+                Some(t) => t,
+                None => candidate_threshold(newest_id(pool).await?, limit),
+            };
             let n = sqlx::query_scalar!(
                 r#"SELECT COUNT(*) AS "n!: i64" FROM (
                        SELECT 1 FROM export_search WHERE export_search MATCH ?1 LIMIT ?2)"#,
@@ -802,21 +866,22 @@ async fn list_with(
             if n == 0 {
                 return Ok(Vec::new());
             }
-            n < fts_candidates
+            (n < fts_candidates).then_some(fts)
         }
-        _ => false,
+        _ => None,
     };
-    list_query("", &criteria, few_candidates, anchor, limit)
+    list_query("", &criteria, candidates.as_deref(), anchor, limit)
         .build_query_as::<ExportSummary>()
         .fetch_all(pool)
         .await
 }
 
-/// The list's query; `prefix` lets tests ask for its plan.
+/// The list's query: over the trigram index's `candidates` (an FTS5 query) when they are few,
+/// else along the filters' index. `prefix` lets tests ask for its plan.
 fn list_query(
     prefix: &str,
     criteria: &Criteria,
-    few_candidates: bool,
+    candidates: Option<&str>,
     anchor: Option<(String, i64)>,
     limit: i64,
 ) -> QueryBuilder<'static, Sqlite> {
@@ -826,15 +891,15 @@ fn list_query(
          e.candidate_email, e.start_date, e.hibob_employee_id, e.attempts, e.last_error, \
          e.created_at, e.updated_at FROM ",
     );
-    match (&criteria.search, few_candidates) {
+    match candidates {
         // CROSS JOIN keeps the candidates as the outer loop: the planner would otherwise walk the
         // whole list in order to avoid a sort, probing the candidates for each export
-        (Some(Search::Text { fts, .. }), true) => {
+        Some(fts) => {
             q.push("(SELECT rowid AS id FROM export_search WHERE export_search MATCH ")
-                .push_bind(fts.clone())
+                .push_bind(fts.to_owned())
                 .push(") AS m CROSS JOIN exports AS e ON e.id = m.id WHERE TRUE");
         }
-        _ => {
+        None => {
             q.push("exports AS e WHERE TRUE");
         }
     }
@@ -1222,8 +1287,9 @@ mod list_tests {
 
     /// The apps of the matching exports, in list order, by both search strategies.
     async fn apps(pool: &SqlitePool, filter: ExportFilter) -> Vec<String> {
-        let by_index = list_with(pool, &filter, FTS_CANDIDATES).await.unwrap();
-        let by_walk = list_with(pool, &filter, 1).await.unwrap();
+        let by_index = list_with(pool, &filter, Some(1_000)).await.unwrap();
+        let by_walk = list_with(pool, &filter, Some(1)).await.unwrap();
+        assert_eq!(list(pool, &filter).await.unwrap(), by_index);
         assert_eq!(
             by_index, by_walk,
             "both search strategies agree for {filter:?}"
@@ -1317,6 +1383,29 @@ mod list_tests {
         assert!(apps(&pool, dead_smith).await.is_empty());
     }
 
+    #[test]
+    fn the_candidate_threshold_follows_the_table() {
+        assert_eq!(candidate_threshold(0, 50), 500);
+        assert_eq!(candidate_threshold(100_000, 50), 2_236);
+        assert_eq!(candidate_threshold(1_000_000, 50), 7_071);
+        assert_eq!(candidate_threshold(100_000_000, 50), 10_000);
+    }
+
+    #[tokio::test]
+    async fn long_texts_ask_the_index_for_their_rarest_trigrams() {
+        let (_d, pool) = seeded().await;
+        let cover = trigram_cover("3332883884017713238");
+        assert_eq!(cover.len(), 7);
+        let asked = selective_query(&pool, &cover).await.unwrap();
+        assert_eq!(asked.matches(" AND ").count(), TRIGRAMS_ASKED - 1, "{asked}");
+        assert_eq!(
+            selective_query(&pool, &trigram_cover("jane")).await.unwrap(),
+            "\"jan\" AND \"ane\""
+        );
+        assert_eq!(trigram_cover("a\"b\"c"), ["\"a\"\"b\"", "\"b\"\"c\""]);
+        assert_eq!(apps(&pool, search("3332883884017713238")).await, ["1001"]);
+    }
+
     #[tokio::test]
     async fn pages_continue_where_the_last_ended() {
         let (_d, pool) = seeded().await;
@@ -1332,7 +1421,7 @@ mod list_tests {
                         limit: Some(3),
                         ..filter.clone()
                     },
-                    FTS_CANDIDATES,
+                    None,
                 )
                 .await
                 .unwrap();
@@ -1498,8 +1587,17 @@ mod list_tests {
                     continue;
                 }
                 for anchor in [None, anchor.clone()] {
-                    let plan: Vec<(i64, i64, i64, String)> =
-                        list_query("EXPLAIN QUERY PLAN ", &criteria, few, anchor, 50)
+                    let candidates = match (&criteria.search, few) {
+                        (Some(Search::Text { trigrams, .. }), true) => Some(trigrams.join(" AND ")),
+                        _ => None,
+                    };
+                    let plan: Vec<(i64, i64, i64, String)> = list_query(
+                        "EXPLAIN QUERY PLAN ",
+                        &criteria,
+                        candidates.as_deref(),
+                        anchor,
+                        50,
+                    )
                             .build_query_as()
                             .fetch_all(&pool)
                             .await
