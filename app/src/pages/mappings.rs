@@ -435,6 +435,40 @@ pub async fn refresh_hibob_fields() -> Result<String, AppError> {
     })
 }
 
+/// Lints what `edited` returns each time it changes, once the typing pauses (not on the first
+/// run: the page arrived with its lint). Only in the browser; the server renders the page's lint.
+pub fn lint_when_idle<F>(lint: ServerAction<LintMapping>, edited: F)
+where
+    F: Fn() -> (Vec<EditorRow>, Vec<EditorVariable>) + Send + Sync + 'static,
+{
+    #[cfg(feature = "hydrate")]
+    {
+        let pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>> =
+            StoredValue::new(None);
+        let first = StoredValue::new(true);
+        Effect::new(move |_| {
+            let (rows, variables) = edited();
+            if first.get_value() {
+                first.set_value(false);
+                return;
+            }
+            if let Some(h) = pending.get_value() {
+                h.clear();
+            }
+            let handle = set_timeout_with_handle(
+                move || {
+                    lint.dispatch(LintMapping { rows, variables });
+                },
+                std::time::Duration::from_millis(450),
+            )
+            .ok();
+            pending.set_value(handle);
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (lint, edited);
+}
+
 /// Variables whose name starts with what follows the last unclosed `{{`, for completing a
 /// template as it is typed.
 pub fn completions<'a>(text: &str, names: &'a [String]) -> Vec<&'a str> {
@@ -550,34 +584,7 @@ fn Editor(
             .map(RowState::snapshot)
             .collect::<Vec<_>>()
     };
-    // lint as the operator types, once they pause
-    #[cfg(feature = "hydrate")]
-    {
-        let pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>> =
-            StoredValue::new(None);
-        let first = StoredValue::new(true);
-        Effect::new(move |_| {
-            let rows_now = snapshot();
-            if first.get_value() {
-                first.set_value(false);
-                return;
-            }
-            if let Some(h) = pending.get_value() {
-                h.clear();
-            }
-            let handle = set_timeout_with_handle(
-                move || {
-                    lint.dispatch(LintMapping {
-                        rows: rows_now,
-                        variables: custom.get_value(),
-                    });
-                },
-                std::time::Duration::from_millis(450),
-            )
-            .ok();
-            pending.set_value(handle);
-        });
-    }
+    lint_when_idle(lint, move || (snapshot(), custom.get_value()));
     let names: Vec<String> = view
         .catalogue
         .iter()

@@ -68,7 +68,6 @@ impl VarState {
         }
     }
 
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn snapshot(&self) -> EditorVariable {
         EditorVariable {
             name: self.name.get(),
@@ -125,34 +124,11 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
             issues.set(found.into_iter().filter(|i| i.variable.is_some()).collect());
         }
     });
-    #[cfg(feature = "hydrate")]
-    {
-        let rows = StoredValue::new(view.rows.clone());
-        let pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>> =
-            StoredValue::new(None);
-        let first = StoredValue::new(true);
-        Effect::new(move |_| {
-            let now: Vec<EditorVariable> = vars.get().iter().map(VarState::snapshot).collect();
-            if first.get_value() {
-                first.set_value(false);
-                return;
-            }
-            if let Some(h) = pending.get_value() {
-                h.clear();
-            }
-            let handle = set_timeout_with_handle(
-                move || {
-                    lint.dispatch(LintMapping {
-                        rows: rows.get_value(),
-                        variables: now,
-                    });
-                },
-                std::time::Duration::from_millis(450),
-            )
-            .ok();
-            pending.set_value(handle);
-        });
-    }
+    let rows = StoredValue::new(view.rows.clone());
+    crate::pages::mappings::lint_when_idle(lint, move || {
+        let variables: Vec<EditorVariable> = vars.get().iter().map(VarState::snapshot).collect();
+        (rows.get_value(), variables)
+    });
     let add = move |_| {
         let key = next_key.get_value();
         next_key.set_value(key + 1);
