@@ -1391,9 +1391,15 @@ mod list_tests {
         let cover = trigram_cover("3332883884017713238");
         assert_eq!(cover.len(), 7);
         let asked = selective_query(&pool, &cover).await.unwrap();
-        assert_eq!(asked.matches(" AND ").count(), TRIGRAMS_ASKED - 1, "{asked}");
         assert_eq!(
-            selective_query(&pool, &trigram_cover("jane")).await.unwrap(),
+            asked.matches(" AND ").count(),
+            TRIGRAMS_ASKED - 1,
+            "{asked}"
+        );
+        assert_eq!(
+            selective_query(&pool, &trigram_cover("jane"))
+                .await
+                .unwrap(),
             "\"jan\" AND \"ane\""
         );
         assert_eq!(trigram_cover("a\"b\"c"), ["\"a\"\"b\"", "\"b\"\"c\""]);
@@ -1592,10 +1598,10 @@ mod list_tests {
                         anchor,
                         50,
                     )
-                            .build_query_as()
-                            .fetch_all(&pool)
-                            .await
-                            .unwrap();
+                    .build_query_as()
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
                     let plan: Vec<String> = plan.into_iter().map(|r| r.3).collect();
                     let text = plan.join(" | ");
                     assert!(

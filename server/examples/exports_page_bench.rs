@@ -197,27 +197,58 @@ async fn main() -> anyhow::Result<()> {
     let middle_id = (rows / 2).to_string();
     let cases = [
         case("first page", &[]),
-        case("page in the middle (before = half way)", &[("before", &middle_id)]),
+        case(
+            "page in the middle (before = half way)",
+            &[("before", &middle_id)],
+        ),
         case("status needs attention", &[("status", "needs_attention")]),
-        case("status dead, source plugin", &[("status", "dead"), ("source", "plugin")]),
-        case("status queued, source plugin (none)", &[("status", "queued"), ("source", "plugin")]),
-        case("created in June 2025", &[("from", "2025-06-01"), ("to", "2025-06-30")]),
+        case(
+            "status dead, source plugin",
+            &[("status", "dead"), ("source", "plugin")],
+        ),
+        case(
+            "status queued, source plugin (none)",
+            &[("status", "queued"), ("source", "plugin")],
+        ),
+        case(
+            "created in June 2025",
+            &[("from", "2025-06-01"), ("to", "2025-06-30")],
+        ),
         case(
             "succeeded, webhook, June 2025",
-            &[("status", "succeeded"), ("source", "webhook"), ("from", "2025-06-01"), ("to", "2025-06-30")],
+            &[
+                ("status", "succeeded"),
+                ("source", "webhook"),
+                ("from", "2025-06-01"),
+                ("to", "2025-06-30"),
+            ],
         ),
         case("search name \"okafor\" (common)", &[("search", "okafor")]),
         case("search \"o'brien\" (quote)", &[("search", "o'brien")]),
-        case("search full email", &[("search", "priya.tanaka312@acme.io")]),
+        case(
+            "search full email",
+            &[("search", "priya.tanaka312@acme.io")],
+        ),
         case("search application id", &[("search", "2512345")]),
-        case("search HiBob employee id", &[("search", "3332883884017654321")]),
+        case(
+            "search HiBob employee id",
+            &[("search", "3332883884017654321")],
+        ),
         case("search short id \"42\" (exact)", &[("search", "42")]),
         case("search \"50%\" (no match)", &[("search", "50%")]),
         case("search \"zqxj\" (no match)", &[("search", "zqxj")]),
-        case("search \"example.com\" (a third)", &[("search", "example.com")]),
+        case(
+            "search \"example.com\" (a third)",
+            &[("search", "example.com")],
+        ),
         case(
             "search \"smith\", dead, 2024",
-            &[("search", "smith"), ("status", "dead"), ("from", "2024-01-01"), ("to", "2024-12-31")],
+            &[
+                ("search", "smith"),
+                ("status", "dead"),
+                ("from", "2024-01-01"),
+                ("to", "2024-12-31"),
+            ],
         ),
     ];
     println!("| case | rows | p50 | p95 | max |");
