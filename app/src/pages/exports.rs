@@ -305,43 +305,51 @@ pub fn ExportsPage() -> impl IntoView {
     view! {
         <Title text="Exports" />
         <h1>"Exports"</h1>
-        <form method="get" action="/exports" class="filters" role="search">
-            <label for="exports-status">"Status"</label>
-            <select id="exports-status" name="status">
-                {move || {
-                    let current = params().0.unwrap_or_default();
-                    STATUSES
-                        .into_iter()
-                        .map(|(value, label)| {
-                            view! { <option value=value selected=value == current>{label}</option> }
-                        })
-                        .collect_view()
-                }}
-            </select>
-            <label for="exports-source">"Source"</label>
-            <select id="exports-source" name="source">
-                {move || {
-                    let current = params().1.unwrap_or_default();
-                    [("", "Webhook and plugin"), ("webhook", "Webhook"), ("plugin", "Plugin")]
-                        .into_iter()
-                        .map(|(value, label)| {
-                            view! { <option value=value selected=value == current>{label}</option> }
-                        })
-                        .collect_view()
-                }}
-            </select>
+        <form method="get" action="/exports" class="filters" role="search" aria-label="Filter exports">
+            <div class="filter">
+                <label for="exports-status">"Status"</label>
+                <select id="exports-status" name="status">
+                    {move || {
+                        let current = params().0.unwrap_or_default();
+                        STATUSES
+                            .into_iter()
+                            .map(|(value, label)| {
+                                view! { <option value=value selected=value == current>{label}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </div>
+            <div class="filter">
+                <label for="exports-source">"Source"</label>
+                <select id="exports-source" name="source">
+                    {move || {
+                        let current = params().1.unwrap_or_default();
+                        [("", "Webhook and plugin"), ("webhook", "Webhook"), ("plugin", "Plugin")]
+                            .into_iter()
+                            .map(|(value, label)| {
+                                view! { <option value=value selected=value == current>{label}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </div>
             <DateRangeInputs id="exports" legend="Created" from to />
-            <label for="exports-search">"Search"</label>
-            <input
-                id="exports-search"
-                name="search"
-                type="search"
-                maxlength="200"
-                placeholder="name, email, application or employee id"
-                aria-describedby="exports-search-help"
-                prop:value=move || params().2.unwrap_or_default()
-            />
-            <button type="submit">"Filter"</button>
+            <div class="filter grow">
+                <label for="exports-search">"Search"</label>
+                <input
+                    id="exports-search"
+                    name="search"
+                    type="search"
+                    maxlength="200"
+                    placeholder="name, email, application or employee id"
+                    aria-describedby="exports-search-help"
+                    prop:value=move || params().2.unwrap_or_default()
+                />
+            </div>
+            <div class="filter-actions">
+                <button type="submit">"Filter"</button>
+            </div>
             <p id="exports-search-help" class="help">
                 "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
             </p>
