@@ -391,7 +391,7 @@ pub fn DeliveryPage() -> impl IntoView {
                                 </dl>
                             </section>
                             <ReprocessPanel id=d.id rule=d.rule.clone() application=d.application_id.clone() is_admin can_operate action=reprocess />
-                            <h2>"Headers"</h2>
+                            <h2 class="section-title">"Headers"</h2>
                             <p class="help">"Signatures, cookies and credentials are never kept; they show as redacted."</p>
                             {if d.headers.is_empty() {
                                 view! { <p class="muted">"No headers were kept for this delivery."</p> }.into_any()
@@ -409,7 +409,7 @@ pub fn DeliveryPage() -> impl IntoView {
                                     </div>
                                 }.into_any()
                             }}
-                            <h2>"Body"</h2>
+                            <h2 class="section-title">"Body"</h2>
                             <p class="help">"Candidate data as Pinpoint sent it. Shown only to signed-in people; never written to the server log."</p>
                             {if d.body.is_empty() {
                                 view! { <p class="muted">"No body was kept (it was empty or over the size limit)."</p> }.into_any()
