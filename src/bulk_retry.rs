@@ -311,7 +311,7 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        export_queue::claim(pool, "w", Duration::from_secs(60))
+        export_queue::claim(pool, "w", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
@@ -382,12 +382,12 @@ mod tests {
         assert_eq!((p.total, p.pending, p.done()), (3, 3, 0));
 
         // the worker takes the first and it succeeds; the second is running when the cancel comes
-        let first = export_queue::claim(&pool, "w", Duration::from_secs(60))
+        let first = export_queue::claim(&pool, "w", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
         export_queue::succeed(&pool, first.id, "w").await.unwrap();
-        let second = export_queue::claim(&pool, "w", Duration::from_secs(60))
+        let second = export_queue::claim(&pool, "w", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
@@ -425,7 +425,7 @@ mod tests {
         let run = start(&pool, &actor, &ExportFilter::default())
             .await
             .unwrap();
-        let job = export_queue::claim(&pool, "w", Duration::from_secs(60))
+        let job = export_queue::claim(&pool, "w", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();

@@ -59,6 +59,17 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(15))
+        .after_release(|conn, _meta| {
+            Box::pin(async move {
+                // A transaction whose COMMIT failed (disk full, I/O error) is rolled back when
+                // dropped, but SQLite may already have rolled it back itself; then the ROLLBACK
+                // fails and sqlx still counts the connection as inside a transaction, so every
+                // later `BEGIN IMMEDIATE` on it fails. The ping runs any queued rollback first;
+                // a connection still in a transaction after it is closed, never pooled.
+                sqlx::Connection::ping(conn).await?;
+                Ok(!sqlx::Connection::is_in_transaction(conn))
+            })
+        })
         .connect_with(options)
         .await
         .map_err(DbError::Open)?;
@@ -72,12 +83,16 @@ pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlit
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// Readiness: the database answers and every migration this binary knows is applied.
+/// Readiness: the database answers, takes a write, and every migration this binary knows is
+/// applied.
 pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
     sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(pool)
         .await
         .map_err(|e| format!("database does not answer: {e}"))?;
+    write_probe(pool)
+        .await
+        .map_err(|e| format!("database cannot write: {e}"))?;
     let applied: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
             .fetch_all(pool)
@@ -93,6 +108,16 @@ pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
     } else {
         Err(format!("migrations not applied: {missing:?}"))
     }
+}
+
+/// One small write, as any delivery or export needs: a full disk or a read-only file fails it.
+async fn write_probe(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut tx = begin_write(pool).await?;
+    sqlx::query("INSERT OR REPLACE INTO health_probe (id, checked_at) VALUES (1, ?)")
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// A LIKE pattern that matches `text` literally anywhere (searches for `50%` or `a_b` mean exactly
@@ -143,6 +168,65 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1);
+        readiness(&pool).await.unwrap();
+    }
+
+    /// Sets SQLite's page limit on every connection of the pool (it is per connection).
+    async fn set_page_limit(pool: &SqlitePool, pages: i64) {
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            held.push(conn);
+        }
+    }
+
+    /// A write that fails because the database is full (here: at its page limit, which SQLite
+    /// reports exactly as a full disk) must not leave a pooled connection that believes it is
+    /// still inside a transaction: once there is room, writes work again.
+    #[tokio::test]
+    async fn a_full_database_heals_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/full.db", dir.path().display());
+        let pool = open(&url).await.unwrap();
+        sqlx::query("CREATE TABLE filler (x BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        set_page_limit(&pool, pages + 8).await;
+        let mut failures = 0;
+        for _ in 0..40 {
+            let Ok(mut tx) = begin_write(&pool).await else {
+                failures += 1;
+                continue;
+            };
+            let insert = sqlx::query("INSERT INTO filler VALUES (zeroblob(20000))")
+                .execute(&mut *tx)
+                .await;
+            if insert.is_err() || tx.commit().await.is_err() {
+                failures += 1;
+            }
+        }
+        assert!(failures > 0, "the page limit was never reached");
+        assert!(readiness(&pool).await.is_err() || failures > 0);
+        set_page_limit(&pool, 1_073_741_823).await;
+        for round in 0..20 {
+            let mut tx = begin_write(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: a connection stayed broken: {e}"));
+            sqlx::query("INSERT INTO filler VALUES (zeroblob(100))")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
         readiness(&pool).await.unwrap();
     }
 

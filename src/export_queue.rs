@@ -182,11 +182,53 @@ pub async fn enqueue(
     })
 }
 
-/// Takes the next due export (or one whose lease expired) for `owner`, counting the attempt.
+/// What an export whose attempts all ended mid-way is left saying.
+fn exhausted_reason(attempts: i64) -> String {
+    format!(
+        "stopped without finishing in each of its {attempts} attempts (the process was killed or \
+         ran out of memory mid-export); it is not tried again until someone retries it"
+    )
+}
+
+/// Exports whose lease lapsed after their last allowed attempt: each attempt ended without a
+/// result (the process died mid-export), so taking them again could crash again forever. They
+/// become dead with that reason. Returns their ids, for open pages.
+pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let now = db::now_text();
+    let mut tx = db::begin_write(pool).await?;
+    let exhausted = sqlx::query!(
+        r#"SELECT id AS "id!", attempts FROM exports
+           WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2"#,
+        now,
+        max_attempts
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &exhausted {
+        let reason = exhausted_reason(row.attempts);
+        sqlx::query!(
+            "UPDATE exports
+             SET status = 'dead', last_error = ?1, lease_owner = NULL, lease_until = NULL,
+                 updated_at = ?2
+             WHERE id = ?3 AND status = 'running'",
+            reason,
+            now,
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(exhausted.into_iter().map(|r| r.id).collect())
+}
+
+/// Takes the next due export (or one whose lease expired while attempts remain) for `owner`,
+/// counting the attempt. `max_attempts` is the setting in force, recorded on the export.
 pub async fn claim(
     pool: &SqlitePool,
     owner: &str,
     lease: Duration,
+    max_attempts: i64,
 ) -> Result<Option<Export>, sqlx::Error> {
     let now = chrono::Utc::now();
     let now_text = db::time_text(now);
@@ -195,17 +237,18 @@ pub async fn claim(
     let claimed = sqlx::query_scalar!(
         r#"UPDATE exports
            SET status = 'running', attempts = attempts + 1, lease_owner = ?1, lease_until = ?2,
-               updated_at = ?3
+               updated_at = ?3, max_attempts = MAX(?4, attempts + 1)
            WHERE id = (
                SELECT id FROM exports
                WHERE (status = 'queued' AND next_attempt_at <= ?3)
-                  OR (status = 'running' AND lease_until < ?3)
+                  OR (status = 'running' AND lease_until < ?3 AND attempts < ?4)
                ORDER BY next_attempt_at, id
                LIMIT 1)
            RETURNING id AS "id!""#,
         owner,
         lease_until,
-        now_text
+        now_text,
+        max_attempts
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -439,8 +482,38 @@ pub async fn dead(
 /// At start-up: exports left running by a process that is gone (killed, crashed) are queued
 /// again at once instead of waiting for their lease to lapse. One console process serves a
 /// database, so any lease not held by `owner` is a dead process's. Returns how many.
-pub async fn recover_abandoned(pool: &SqlitePool, owner: &str) -> Result<u64, sqlx::Error> {
+/// Those that already had their last allowed attempt become dead instead: a hire that kills the
+/// process would otherwise be taken again at every start.
+pub async fn recover_abandoned(
+    pool: &SqlitePool,
+    owner: &str,
+    max_attempts: i64,
+) -> Result<u64, sqlx::Error> {
     let now = db::now_text();
+    let mut tx = db::begin_write(pool).await?;
+    let exhausted = sqlx::query!(
+        r#"SELECT id AS "id!", attempts FROM exports
+           WHERE status = 'running' AND source = 'webhook' AND lease_owner IS NOT NULL
+             AND lease_owner <> ?1 AND attempts >= ?2"#,
+        owner,
+        max_attempts
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &exhausted {
+        let reason = exhausted_reason(row.attempts);
+        sqlx::query!(
+            "UPDATE exports
+             SET status = 'dead', last_error = ?1, lease_owner = NULL, lease_until = NULL,
+                 updated_at = ?2
+             WHERE id = ?3",
+            reason,
+            now,
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     let done = sqlx::query!(
         "UPDATE exports
          SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1,
@@ -450,8 +523,9 @@ pub async fn recover_abandoned(pool: &SqlitePool, owner: &str) -> Result<u64, sq
         now,
         owner
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 
@@ -966,18 +1040,18 @@ mod tests {
     async fn claim_leases_and_a_lapsed_lease_is_taken_again() {
         let (_d, pool) = pool().await;
         let e = add(&pool, "k1").await;
-        let job = claim(&pool, "w1", Duration::from_millis(50))
+        let job = claim(&pool, "w1", Duration::from_millis(50), 8)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(job.id, e.export_id);
         assert_eq!(job.attempts, 1);
-        assert!(claim(&pool, "w2", Duration::from_secs(60))
+        assert!(claim(&pool, "w2", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .is_none());
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let again = claim(&pool, "w2", Duration::from_secs(60))
+        let again = claim(&pool, "w2", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
@@ -992,10 +1066,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lease_that_keeps_lapsing_is_taken_at_most_max_attempts_times() {
+        let (_d, pool) = pool().await;
+        let e = add(&pool, "k-crashy").await;
+        for attempt in 1..=3 {
+            let job = claim(&pool, "w", Duration::from_millis(20), 3)
+                .await
+                .unwrap()
+                .expect("claimed while attempts remain");
+            assert_eq!(job.attempts, attempt);
+            assert_eq!(job.max_attempts, 3, "the setting in force is recorded");
+            // the attempt never reports back: the process died
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert!(claim(&pool, "w", Duration::from_secs(60), 3)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(bury_exhausted(&pool, 3).await.unwrap(), vec![e.export_id]);
+        let dead = find(&pool, e.export_id).await.unwrap().unwrap();
+        assert_eq!(dead.status, "dead");
+        assert!(
+            dead.last_error
+                .as_deref()
+                .is_some_and(|m| m.contains("3 attempts")),
+            "{dead:?}"
+        );
+        assert!(bury_exhausted(&pool, 3).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_restart_does_not_resume_an_export_that_had_its_last_attempt() {
+        let (_d, pool) = pool().await;
+        let e = add(&pool, "k-killer").await;
+        claim(&pool, "old-process", Duration::from_secs(300), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(recover_abandoned(&pool, "new", 1).await.unwrap(), 0);
+        assert_eq!(
+            find(&pool, e.export_id).await.unwrap().unwrap().status,
+            "dead"
+        );
+    }
+
+    #[tokio::test]
     async fn retry_later_waits_and_retry_refuses_what_is_not_stopped() {
         let (_d, pool) = pool().await;
         let e = add(&pool, "k2").await;
-        claim(&pool, "w", Duration::from_secs(60))
+        claim(&pool, "w", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
@@ -1009,7 +1128,7 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            claim(&pool, "w", Duration::from_secs(60))
+            claim(&pool, "w", Duration::from_secs(60), 8)
                 .await
                 .unwrap()
                 .is_none(),
@@ -1020,7 +1139,7 @@ mod tests {
         assert!(err.to_string().contains("already waiting"), "{err}");
 
         let e3 = add(&pool, "k3").await;
-        claim(&pool, "w", Duration::from_secs(60)).await.unwrap();
+        claim(&pool, "w", Duration::from_secs(60), 8).await.unwrap();
         needs_attention(&pool, e3.export_id, "w", "HiBob 400: invalid site")
             .await
             .unwrap();
@@ -1039,15 +1158,15 @@ mod tests {
     async fn a_dead_process_lease_is_recovered_at_start_up() {
         let (_d, pool) = pool().await;
         let e = add(&pool, "k5").await;
-        claim(&pool, "old-process", Duration::from_secs(300))
+        claim(&pool, "old-process", Duration::from_secs(300), 8)
             .await
             .unwrap();
-        assert!(claim(&pool, "new", Duration::from_secs(60))
+        assert!(claim(&pool, "new", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .is_none());
-        assert_eq!(recover_abandoned(&pool, "new").await.unwrap(), 1);
-        let job = claim(&pool, "new", Duration::from_secs(60))
+        assert_eq!(recover_abandoned(&pool, "new", 8).await.unwrap(), 1);
+        let job = claim(&pool, "new", Duration::from_secs(60), 8)
             .await
             .unwrap()
             .unwrap();
@@ -1058,7 +1177,7 @@ mod tests {
     async fn release_gives_the_attempt_back() {
         let (_d, pool) = pool().await;
         let e = add(&pool, "k4").await;
-        claim(&pool, "w", Duration::from_secs(60)).await.unwrap();
+        claim(&pool, "w", Duration::from_secs(60), 8).await.unwrap();
         release(&pool, e.export_id, "w").await.unwrap();
         let job = find(&pool, e.export_id).await.unwrap().unwrap();
         assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));

@@ -24,14 +24,21 @@ pub const FUEL: u64 = 20_000;
 pub const MAX_OUTPUT: usize = 16 * 1024; // keep TOO_MUCH_TEXT in step
 /// Characters of template source accepted, per template.
 pub const MAX_SOURCE: usize = 8 * 1024;
+/// Bytes any one value inside a render may hold (what a filter returns): above the output cap,
+/// so a long intermediate can still be cut down, but small enough that no template, whose
+/// every part runs at most once (see `template_guard`), can build a large one.
+pub const MAX_VALUE: usize = 64 * 1024;
 
 const TOO_MUCH_WORK: &str = "the template did too much work (a loop that runs too long?)";
 const TOO_MUCH_TEXT: &str = "the template produced more than 16 KiB of text";
+const TOO_LARGE_VALUE: &str = "a value in the template grew past 64 KiB";
 
 /// Whether a render failure is the template's own fault whatever the candidate (a limit hit),
 /// rather than something about this candidate's data.
 pub fn is_limit_failure(message: &str) -> bool {
-    message.contains(TOO_MUCH_WORK) || message.contains(TOO_MUCH_TEXT)
+    message.contains(TOO_MUCH_WORK)
+        || message.contains(TOO_MUCH_TEXT)
+        || message.contains(TOO_LARGE_VALUE)
 }
 
 /// A problem with a template, positioned when the parser knows where.
@@ -107,6 +114,17 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// Parses the template and refuses the constructs a mapping may not use (see `template_guard`).
+fn guard(source: &str) -> Result<(), TemplateProblem> {
+    let ast = minijinja::machinery::parse(source, "template", Default::default())
+        .map_err(|e| TemplateProblem::from_error(&e, source))?;
+    crate::template_guard::check(&ast).map_err(|r| TemplateProblem {
+        message: r.message,
+        line: Some(r.line),
+        column: Some(r.column),
+    })
 }
 
 /// How a template is run: most mapping templates are a single variable or plain text, and those
@@ -192,6 +210,7 @@ impl Engine {
         let id = TemplateId(self.sources.len());
         let shape = shape_of(source);
         if shape == Shape::Template {
+            guard(source)?;
             self.env
                 .add_template_owned(id.0.to_string(), source.to_owned())
                 .map_err(|e| TemplateProblem::from_error(&e, source))?;
@@ -327,6 +346,8 @@ fn environment() -> Environment<'static> {
     // text, not HTML: HiBob receives exactly what the template says
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("default", default_filter);
+    env.add_filter("replace", bounded_replace);
+    env.add_filter("join", bounded_join);
     env.add_filter("d", default_filter);
     env.add_filter("date", date_filter);
     env.add_filter("add_days", add_days);
@@ -339,12 +360,67 @@ fn environment() -> Environment<'static> {
     env.add_filter("country_code_alpha3", |v: Value| {
         country(&v, |c| c.alpha3.to_owned())
     });
-    env.add_filter("slug", |v: Value| slug(&text(&v)));
-    env.add_filter("ascii", |v: Value| deunicode::deunicode(&text(&v)));
+    env.add_filter("slug", |v: Value| bounded(slug(&text(&v))));
+    env.add_filter("ascii", |v: Value| bounded(deunicode::deunicode(&text(&v))));
     env.add_filter("phone", |v: Value, prefix: Option<String>| {
-        normalise_phone(&text(&v), prefix.as_deref())
+        bounded(normalise_phone(&text(&v), prefix.as_deref()))
     });
     env
+}
+
+/// A filter's result, or an error when it is larger than any value may be.
+fn bounded(value: String) -> Result<String, Error> {
+    if value.len() > MAX_VALUE {
+        Err(invalid(TOO_LARGE_VALUE.to_owned()))
+    } else {
+        Ok(value)
+    }
+}
+
+/// minijinja's `replace`, refusing a result past [`MAX_VALUE`] before building it: replacing
+/// the empty string inserts between every character, so a chain of them squares the length.
+fn bounded_replace(value: Value, from: String, to: String) -> Result<String, Error> {
+    let value = text(&value);
+    let hits = if from.is_empty() {
+        value.chars().count().saturating_add(1)
+    } else {
+        value.matches(from.as_str()).count()
+    };
+    let size = value
+        .len()
+        .saturating_sub(hits.saturating_mul(from.len()))
+        .saturating_add(hits.saturating_mul(to.len()));
+    if size > MAX_VALUE {
+        return Err(invalid(TOO_LARGE_VALUE.to_owned()));
+    }
+    Ok(value.replace(from.as_str(), &to))
+}
+
+/// minijinja's `join` for a list (or the characters of a text), stopping past [`MAX_VALUE`].
+fn bounded_join(value: Value, joiner: Option<String>) -> Result<String, Error> {
+    use std::fmt::Write;
+    let joiner = joiner.unwrap_or_default();
+    if value.is_undefined() || value.is_none() {
+        return Ok(String::new());
+    }
+    let items: Box<dyn Iterator<Item = Value>> = match value.as_str() {
+        Some(s) => Box::new(s.chars().map(Value::from).collect::<Vec<_>>().into_iter()),
+        None => Box::new(value.try_iter()?),
+    };
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(&joiner);
+        }
+        match item.as_str() {
+            Some(s) => out.push_str(s),
+            None => write!(out, "{item}").map_err(|_| invalid("cannot join".to_owned()))?,
+        }
+        if out.len() > MAX_VALUE {
+            return Err(invalid(TOO_LARGE_VALUE.to_owned()));
+        }
+    }
+    Ok(out)
 }
 
 fn text(value: &Value) -> String {
@@ -398,7 +474,19 @@ fn date_filter(value: Value, format: Option<String>) -> Result<String, Error> {
     {
         return Err(invalid(format!("{format:?} is not a date format")));
     }
-    Ok(day.format_with_items(items.into_iter()).to_string())
+    // chrono's Display fails (and `to_string` would panic) on specifiers a date cannot fill,
+    // such as %H: write into a string and turn that failure into the template's error
+    let mut out = String::new();
+    std::fmt::Write::write_fmt(
+        &mut out,
+        format_args!("{}", day.format_with_items(items.into_iter())),
+    )
+    .map_err(|_| {
+        invalid(format!(
+            "{format:?} asks for more than a date has (a time such as %H or %M, or a time zone)"
+        ))
+    })?;
+    bounded(out)
 }
 
 fn add_days(value: Value, days: i64) -> Result<String, Error> {
@@ -434,7 +522,9 @@ fn next_weekday(value: Value, weekday: String) -> Result<String, Error> {
         .parse()
         .map_err(|_| invalid(format!("{weekday:?} is not a weekday")))?;
     let ahead = (7 + wanted.num_days_from_monday() - day.weekday().num_days_from_monday()) % 7;
-    Ok((day + Duration::days(i64::from(ahead))).to_string())
+    day.checked_add_signed(Duration::days(i64::from(ahead)))
+        .map(|d| d.to_string())
+        .ok_or_else(|| invalid(format!("no {weekday} after {day}")))
 }
 
 fn country(value: &Value, pick: impl Fn(&celes::Country) -> String) -> Result<String, Error> {
@@ -710,11 +800,157 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(e.message.contains("too much work"), "{e}");
+        assert!(e.message.contains("loops"), "{e}");
         let e = render("{{ 'x' * 1000000 }}", &[]).unwrap_err();
-        assert!(e.message.contains("KiB"), "{e}");
+        assert!(e.message.contains("`*`"), "{e}");
         let e = render(&"a".repeat(MAX_SOURCE + 1), &[]).unwrap_err();
         assert!(e.message.contains("longer"), "{e}");
+        let e = render(
+            &format!("{{{{ x ~ '{}' }}}}", "y".repeat(8000)),
+            &[("x", "a")],
+        );
+        assert!(e.is_ok(), "a long literal is fine: {e:?}");
+        let output = "{{ x }}".repeat(50);
+        let e = render(&output, &[("x", &"z".repeat(1000))]).unwrap_err();
+        assert!(e.message.contains("16 KiB"), "{e}");
+    }
+
+    #[test]
+    fn hostile_templates_are_refused_quickly_and_small() {
+        let started = std::time::Instant::now();
+        for hostile in [
+            "{% set ns = namespace(s=\"xxxxxxxx\") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "{{ 'x' * 99999999999 }}",
+            "{{ range(99999999999) | join }}",
+        ] {
+            let e = render(hostile, &[]).unwrap_err();
+            assert!(e.line.is_some(), "refusals say where: {e:?}");
+        }
+        // replacing the empty string squares the length: the third would be 4 GB
+        let e = render(
+            "{{ 'xxxxxxxx' | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') }}",
+            &[],
+        )
+        .unwrap_err();
+        assert!(is_limit_failure(&e.message), "{e}");
+        let e = render(
+            "{{ x | join(y) }}",
+            &[("x", &"a".repeat(60_000)), ("y", "bb")],
+        )
+        .unwrap_err();
+        assert!(is_limit_failure(&e.message), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_date_format_a_date_cannot_fill_is_an_error_not_a_panic() {
+        let vars = [("created_at", "2027-01-04T10:15:00.000Z")];
+        let e = render("{{ created_at | date('%d/%m/%Y %H:%M') }}", &vars).unwrap_err();
+        assert!(e.message.contains("more than a date has"), "{e}");
+        for format in ["%s", "%z", "%Z", "%:z", "%T", "%c", "%+", "%P", "%f"] {
+            let result = render(&format!("{{{{ created_at | date('{format}') }}}}"), &vars);
+            assert!(result.is_ok() || result.is_err(), "{format}");
+        }
+        assert_eq!(
+            render("{{ '9999-12-31' | next_weekday('monday') }}", &[]).unwrap(),
+            "+10000-01-03"
+        );
+        assert!(render("{{ '9999-12-31' | add_days(99999999999) }}", &[]).is_err());
+        assert!(render("{{ '9999-12-31' | add_months(2147483647) }}", &[]).is_err());
+    }
+
+    /// Every filter a mapping may use, with odd values and odd arguments: each render returns a
+    /// value or an error, and none panics.
+    #[test]
+    fn every_filter_survives_odd_values_and_arguments() {
+        let mut values: Vec<String> = [
+            "",
+            " ",
+            "0",
+            "-1",
+            "1e309",
+            "NaN",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "2027-01-04",
+            "9999-12-31",
+            "0000-01-01",
+            "+262142-12-31",
+            "31/02/2027",
+            "29.02.2027",
+            "4 January 2027",
+            "2027-01-04T10:15:00.000Z",
+            "%H",
+            "%",
+            "%%%",
+            "%Q",
+            "%-",
+            "%E",
+            "é",
+            "日本語",
+            "\u{0}",
+            "\u{202e}",
+            "GB",
+            "Narnia",
+            "+44 (0)7700 900123",
+            "00",
+            "a,b,,c",
+            "{{ x }}",
+            "<script>",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // a small deterministic generator for more odd text
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet: Vec<char> = "09/-.:%HMSYmdz +eé日\u{0}T,aZ".chars().collect();
+        for _ in 0..40 {
+            let len = usize::try_from(seed % 24).unwrap_or(0);
+            let mut text = String::new();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = usize::try_from(seed % alphabet.len() as u64).unwrap_or(0);
+                text.push(alphabet[i]);
+            }
+            values.push(text);
+        }
+        let arguments = [
+            "",
+            "('%H:%M %Y')",
+            "('%Q')",
+            "('')",
+            "(-99999999999)",
+            "(99999999999)",
+            "(2147483648)",
+            "('monday')",
+            "('funday')",
+            "('+44')",
+            "('', '')",
+            "('a', 'bbbbbbbb')",
+            "(none)",
+            "(1, 2)",
+        ];
+        let mut renders = 0;
+        for filter in crate::template_guard::ALLOWED_FILTERS {
+            for args in arguments {
+                let source = format!("{{{{ v | {filter}{args} }}}}");
+                let mut engine = Engine::new();
+                let Ok(id) = engine.add(&source) else {
+                    continue;
+                };
+                for value in &values {
+                    let context = ctx(&[("v", value)]);
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.render(id, &context)
+                    }));
+                    assert!(outcome.is_ok(), "{source} with v = {value:?} panicked");
+                    renders += 1;
+                }
+            }
+        }
+        assert!(renders > 10_000, "{renders}");
     }
 
     #[test]

@@ -145,6 +145,60 @@ pub struct Setting {
     pub start_days_after_hire: i64,
 }
 
+/// Longest text kept from a raw Pinpoint object, and how much of one object is kept in all:
+/// with every template part running at most once, these bound what a render can hold.
+const OBJECT_TEXT_LIMIT: usize = 4 * 1024;
+const OBJECT_BUDGET: usize = 256 * 1024;
+
+/// A copy of a raw Pinpoint object with long texts shortened and, past the budget, the rest of
+/// its members left out (templates read a few short attributes; none needs a cover letter).
+fn bounded_object(value: &Map<String, Json>) -> Map<String, Json> {
+    fn shrink(value: &Json, budget: &mut usize, depth: usize) -> Option<Json> {
+        if *budget == 0 || depth > 16 {
+            return None;
+        }
+        let out = match value {
+            Json::String(s) if s.len() > OBJECT_TEXT_LIMIT => {
+                let mut end = OBJECT_TEXT_LIMIT;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                Json::String(s.get(..end).unwrap_or_default().to_owned())
+            }
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map_while(|v| shrink(v, budget, depth + 1))
+                    .collect(),
+            ),
+            Json::Object(map) => Json::Object(members(map, budget, depth + 1)),
+            other => other.clone(),
+        };
+        let cost = match &out {
+            Json::String(s) => s.len() + 2,
+            Json::Array(_) | Json::Object(_) => 2,
+            _ => 8,
+        };
+        *budget = budget.saturating_sub(cost);
+        Some(out)
+    }
+    fn members(map: &Map<String, Json>, budget: &mut usize, depth: usize) -> Map<String, Json> {
+        let mut out = Map::new();
+        for (k, v) in map {
+            *budget = budget.saturating_sub(k.len().min(OBJECT_TEXT_LIMIT) + 4);
+            match shrink(v, budget, depth) {
+                Some(v) => {
+                    out.insert(k.chars().take(256).collect(), v);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+    let mut budget = OBJECT_BUDGET;
+    members(value, &mut budget, 0)
+}
+
 /// The values of the catalogue for one candidate (custom variables are added by the mapping).
 #[derive(Debug, Clone, Default)]
 pub struct Values {
@@ -160,15 +214,28 @@ impl Values {
         self.text.get(name).map(String::as_str)
     }
 
+    /// Sets a text variable; past [`templates::MAX_VALUE`] it is cut (no HiBob field is that
+    /// long, and a render must not start from a value larger than any it may build).
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.context = std::sync::OnceLock::new();
-        self.text.insert(name.to_owned(), value.into());
+        let mut value = value.into();
+        if value.len() > templates::MAX_VALUE {
+            let mut end = templates::MAX_VALUE;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
+        self.text.insert(name.to_owned(), value);
     }
 
     pub fn set_object(&mut self, name: &str, value: &Map<String, Json>) {
         self.context = std::sync::OnceLock::new();
-        self.objects
-            .insert(name.to_owned(), Value::from(minijinja::value::Serde(value)));
+        let bounded = bounded_object(value);
+        self.objects.insert(
+            name.to_owned(),
+            Value::from(minijinja::value::Serde(&bounded)),
+        );
     }
 
     pub fn has(&self, name: &str) -> bool {

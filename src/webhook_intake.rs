@@ -9,6 +9,8 @@ use crate::{
     credentials::{CredentialError, CredentialKey, Credentials},
     db,
     export_queue::{self, Source},
+    health::Health,
+    rejection_limit::RejectionLimit,
     webhook_signature,
 };
 use secrecy::ExposeSecret;
@@ -16,6 +18,17 @@ use secrecy::ExposeSecret;
 pub const HIRED_EVENT: &str = "application_hired";
 /// Bodies are kept up to this size in the log; Pinpoint's are a few hundred bytes.
 const STORED_BODY_LIMIT: usize = 64 * 1024;
+/// A rejected delivery (unverified: a stranger's bytes) keeps its whole body only up to this
+/// size, which every real Pinpoint delivery fits, so one refused for a wrong secret can still
+/// be re-processed by an admin; a larger one keeps a prefix of [`REJECTED_PREFIX`] bytes.
+const REJECTED_BODY_LIMIT: usize = 2 * 1024;
+const REJECTED_PREFIX: usize = 256;
+/// Stored headers of a rejected delivery, at most.
+const REJECTED_HEADERS_LIMIT: usize = 2 * 1024;
+/// Added to the reason of a rejected delivery whose body was not kept whole.
+pub const NOTE_BODY_CUT: &str = "only the start of its body was kept";
+/// How many rejected deliveries are stored between two prunings of the oldest.
+const PRUNE_EVERY: u32 = 64;
 
 /// Why a delivery was refused, as the log records it. The webhook log reads these back to decide
 /// what may be re-processed, so they are written only from here.
@@ -55,6 +68,26 @@ pub enum Outcome {
         http_status: u16,
         reason: String,
     },
+    /// Refused and not stored: this address had its allowance of rejected deliveries.
+    Throttled { reason: String },
+}
+
+/// Bounds on what unverified deliveries may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeLimits {
+    /// Rejected deliveries stored per client address per minute.
+    pub rejected_per_minute: u32,
+    /// Rejected deliveries kept in all; the oldest are deleted past it.
+    pub rejected_kept: u32,
+}
+
+impl Default for IntakeLimits {
+    fn default() -> Self {
+        Self {
+            rejected_per_minute: 30,
+            rejected_kept: 5000,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +131,8 @@ struct Record {
     client_ip: Option<String>,
     /// Put before the stored reason: how this delivery came about, when not from Pinpoint.
     note: Option<String>,
+    /// The body's size as it arrived (the stored `body` may be a prefix).
+    size: usize,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Outcome, String>>;
@@ -112,13 +147,21 @@ const MAX_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct WebhookIntake {
     queue: tokio::sync::mpsc::Sender<(Record, Reply)>,
+    rejections: std::sync::Arc<std::sync::Mutex<RejectionLimit>>,
 }
 
 impl WebhookIntake {
-    /// Starts the writer task for `pool`. It runs until every handle is dropped.
+    /// Starts the writer task for `pool` with the default limits.
     pub fn start(pool: SqlitePool) -> Self {
+        Self::start_with(pool, IntakeLimits::default(), Health::default())
+    }
+
+    /// Starts the writer task for `pool`. It runs until every handle is dropped, and reports
+    /// whether its writes succeed to `health`.
+    pub fn start_with(pool: SqlitePool, limits: IntakeLimits, health: Health) -> Self {
         let (queue, mut incoming) = tokio::sync::mpsc::channel::<(Record, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
+            let mut rejected_since_prune = 0u32;
             while let Some(first) = incoming.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -127,10 +170,38 @@ impl WebhookIntake {
                         Err(_) => break,
                     }
                 }
-                write_batch(&pool, batch).await;
+                let rejected = batch
+                    .iter()
+                    .filter(|(r, _)| matches!(r.verdict, Verdict::Reject { .. }))
+                    .count();
+                if write_batch(&pool, batch).await {
+                    health.intake_stored();
+                } else {
+                    health.intake_failed("the latest deliveries could not be stored");
+                }
+                rejected_since_prune = rejected_since_prune
+                    .saturating_add(u32::try_from(rejected).unwrap_or(u32::MAX));
+                if rejected_since_prune >= PRUNE_EVERY {
+                    match prune_rejected(&pool, limits.rejected_kept).await {
+                        Ok(_) => rejected_since_prune = 0,
+                        Err(e) => tracing::warn!(error = %e, "cannot prune rejected deliveries"),
+                    }
+                }
             }
         });
-        Self { queue }
+        Self {
+            queue,
+            rejections: std::sync::Arc::new(std::sync::Mutex::new(RejectionLimit::new(
+                limits.rejected_per_minute,
+            ))),
+        }
+    }
+
+    /// Whether this rejected delivery may be stored, by its address's allowance.
+    fn may_store_rejection(&self, client_ip: Option<&str>) -> bool {
+        let addr = client_ip.and_then(|ip| ip.parse().ok());
+        let mut limit = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
+        limit.allow(addr, std::time::Instant::now())
     }
 
     /// Verifies, classifies and stores one delivery. An `Err` means it could not be recorded:
@@ -140,15 +211,41 @@ impl WebhookIntake {
         credentials: &Credentials,
         delivery: Delivery<'_>,
     ) -> Result<Outcome, IntakeError> {
-        let verdict = verify(credentials, &delivery).await?;
-        let cut = delivery.raw_body.len().min(STORED_BODY_LIMIT);
+        let mut verdict = verify(credentials, &delivery).await?;
+        let size = delivery.raw_body.len();
+        let mut headers = delivery.headers.to_string();
+        let keep = match &mut verdict {
+            Verdict::Reject { reason, .. } => {
+                if !self.may_store_rejection(delivery.client_ip.as_deref()) {
+                    return Ok(Outcome::Throttled {
+                        reason: format!(
+                            "{reason}; too many refused deliveries from this address, so this one \
+                             was not stored"
+                        ),
+                    });
+                }
+                if headers.len() > REJECTED_HEADERS_LIMIT {
+                    headers = serde_json::json!({ "note": "headers over 2 KiB were not kept" })
+                        .to_string();
+                }
+                if size > REJECTED_BODY_LIMIT {
+                    reason.push_str("; ");
+                    reason.push_str(NOTE_BODY_CUT);
+                    REJECTED_PREFIX
+                } else {
+                    size
+                }
+            }
+            _ => size.min(STORED_BODY_LIMIT),
+        };
         let record = Record {
             verdict,
             hash: webhook_signature::body_hash(delivery.raw_body),
-            body: String::from_utf8_lossy(&delivery.raw_body[..cut]).into_owned(),
-            headers: delivery.headers.to_string(),
+            body: printable_prefix(delivery.raw_body, keep),
+            headers,
             client_ip: delivery.client_ip,
             note: None,
+            size,
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.queue
@@ -161,6 +258,38 @@ impl WebhookIntake {
             Err(_) => Err(IntakeError::WriterGone),
         }
     }
+}
+
+/// Up to `limit` bytes of a body as text, cut on a character boundary; control characters
+/// other than white space become U+FFFD, so a stranger's bytes cannot drive a terminal or a log.
+fn printable_prefix(raw: &[u8], limit: usize) -> String {
+    let text = String::from_utf8_lossy(raw.get(..limit.min(raw.len())).unwrap_or_default());
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Deletes the oldest rejected deliveries beyond the newest `kept`.
+async fn prune_rejected(pool: &SqlitePool, kept: u32) -> Result<u64, sqlx::Error> {
+    let kept = i64::from(kept);
+    let mut tx = db::begin_write(pool).await?;
+    let done = sqlx::query!(
+        "DELETE FROM webhook_deliveries
+         WHERE outcome = 'rejected' AND id <= (
+             SELECT id FROM webhook_deliveries WHERE outcome = 'rejected'
+             ORDER BY id DESC LIMIT 1 OFFSET ?)",
+        kept
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
 }
 
 async fn verify(
@@ -267,33 +396,44 @@ pub async fn reprocess_in(
         headers: "{}".to_owned(),
         client_ip,
         note: Some(note),
+        size: raw_body.len(),
     };
     write_one(conn, &record).await
 }
 
 /// Writes a batch in one transaction; if that fails, each delivery alone, so one bad record
-/// cannot cost the others their acknowledgement.
-async fn write_batch(pool: &SqlitePool, batch: Vec<(Record, Reply)>) {
+/// cannot cost the others their acknowledgement. Returns whether the last write succeeded.
+async fn write_batch(pool: &SqlitePool, batch: Vec<(Record, Reply)>) -> bool {
     let records: Vec<&Record> = batch.iter().map(|(r, _)| r).collect();
     match write_all(pool, &records).await {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
+            true
         }
         Err(_) if batch.len() > 1 => {
+            let mut stored = false;
             for (record, reply) in batch {
                 let result = write_all(pool, &[&record])
                     .await
-                    .map(|mut o| o.remove(0))
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| e.to_string())
+                    .and_then(|o| {
+                        o.into_iter()
+                            .next()
+                            .ok_or_else(|| "nothing was written".to_owned())
+                    });
+                stored = result.is_ok();
                 let _ = reply.send(result);
             }
+            stored
         }
         Err(e) => {
+            tracing::warn!(error = %e, "cannot store a webhook delivery");
             for (_, reply) in batch {
                 let _ = reply.send(Err(e.to_string()));
             }
+            false
         }
     }
 }
@@ -322,6 +462,7 @@ async fn store(
     row: Row<'_>,
 ) -> Result<i64, sqlx::Error> {
     let now = db::now_text();
+    let size = i64::try_from(record.size).unwrap_or(i64::MAX);
     let noted;
     let reason = match (&record.note, row.reason) {
         (Some(note), "") => note.as_str(),
@@ -334,8 +475,8 @@ async fn store(
     sqlx::query_scalar!(
         r#"INSERT INTO webhook_deliveries
              (received_at, outcome, reason, event, application_id, body_sha256, body, headers,
-              client_ip, export_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+              client_ip, export_id, body_size)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            RETURNING id AS "id!""#,
         now,
         row.outcome,
@@ -346,7 +487,8 @@ async fn store(
         record.body,
         record.headers,
         record.client_ip,
-        row.export_id
+        row.export_id,
+        size
     )
     .fetch_one(conn)
     .await

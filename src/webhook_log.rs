@@ -265,6 +265,13 @@ pub fn eligibility(outcome: &str, reason: &str, body: &[u8]) -> Eligibility {
                 .into(),
         );
     }
+    if outcome == "rejected" && reason.contains(webhook_intake::NOTE_BODY_CUT) {
+        return Eligibility::Refused(
+            "it was refused and larger than any Pinpoint delivery, so only the start of its body \
+             was kept; there is nothing whole to run again"
+                .into(),
+        );
+    }
     if let Some(why) = webhook_intake::not_a_hire(body) {
         return Eligibility::Refused(format!(
             "only an application_hired event with an application id can start an export, and {why}"

@@ -32,6 +32,8 @@ pub struct ConsoleState {
     pub mappings: integration::mapping_service::MappingService,
     /// Change notices for open pages; publish after a write that changes exports commits.
     pub changes: integration::live::Changes,
+    /// The export worker's and the intake's state, for the dashboard and `/readyz`.
+    pub health: integration::health::Health,
 }
 
 pub const SESSION_USER: &str = "uid";

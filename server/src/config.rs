@@ -150,6 +150,23 @@ pub struct Config {
     #[arg(long, env = "OUTBOUND_TIMEOUT_SECS", default_value_t = 20)]
     pub outbound_timeout_secs: u64,
 
+    /// Attempts an export gets (passing failures, or attempts cut short by a crash) before it
+    /// stops as dead and waits for someone to retry it.
+    #[arg(long, env = "EXPORT_MAX_ATTEMPTS", default_value_t = 8,
+          value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub export_max_attempts: i64,
+
+    /// Deliveries that fail verification are stored (as a short record) at most this often per
+    /// client address per minute; beyond it they are answered 429 and only counted.
+    #[arg(long, env = "REJECTED_DELIVERIES_PER_MINUTE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rejected_deliveries_per_minute: u32,
+
+    /// Rejected deliveries kept in the webhook log; the oldest go first.
+    #[arg(long, env = "REJECTED_DELIVERIES_KEPT", default_value_t = 5000,
+          value_parser = clap::value_parser!(u32).range(10..=10_000_000))]
+    pub rejected_deliveries_kept: u32,
+
     /// Largest request body accepted, in KiB.
     #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
     pub max_body_kib: usize,

@@ -129,7 +129,14 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let state = AppState {
         leptos_options: leptos_options.clone(),
         console: console.clone(),
-        intake: integration::webhook_intake::WebhookIntake::start(pool.clone()),
+        intake: integration::webhook_intake::WebhookIntake::start_with(
+            pool.clone(),
+            integration::webhook_intake::IntakeLimits {
+                rejected_per_minute: config.rejected_deliveries_per_minute,
+                rejected_kept: config.rejected_deliveries_kept,
+            },
+            console.health.clone(),
+        ),
         pool,
     };
 

@@ -19,6 +19,7 @@ async fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     startup::init_tracing(cli.config.log_format);
+    startup::withhold_panic_messages();
     let outcome = match cli.command {
         None | Some(Command::Serve) => serve(cli.config).await,
         Some(Command::User(cmd)) => user_command(cli.config, cmd).await,
@@ -64,7 +65,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         eprintln!();
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(startup::export_worker(&config, &state).run(worker_stopped));
+    let worker = tokio::spawn(server::worker::supervise(
+        startup::export_worker(&config, &state),
+        worker_stopped,
+    ));
     let seed_state = state.clone();
     let changes = state.changes.clone();
     let app = console::router(&config, state).await?;

@@ -2,10 +2,11 @@
 
 use std::sync::OnceLock;
 
+use app::ssr::ConsoleState;
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use integration::health::{Snapshot, WorkerState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
-use sqlx::SqlitePool;
 
 use crate::middleware::json_error;
 
@@ -31,17 +32,41 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(pool): State<SqlitePool>) -> axum::response::Response {
-    match integration::db::readiness(&pool).await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(reason) => {
+/// Ready when the database answers and takes a write, the migrations are applied, and the export
+/// worker (when this process runs one) is running and able to claim.
+pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Response {
+    let health = console.health.snapshot();
+    publish_health(&health);
+    let reason = match integration::db::readiness(&console.pool).await {
+        Err(reason) => Some(reason),
+        Ok(()) => health.exports_stopped(),
+    };
+    match reason {
+        None => Json(json!({ "status": "ready", "worker": health.worker })).into_response(),
+        Some(reason) => {
             tracing::warn!(%reason, "not ready");
             json_error(StatusCode::SERVICE_UNAVAILABLE, reason)
         }
     }
 }
 
-pub async fn metrics() -> axum::response::Response {
+/// The process's own state as gauges, read on every scrape.
+fn publish_health(health: &Snapshot) {
+    let running = matches!(
+        health.worker,
+        WorkerState::Running | WorkerState::NotStarted
+    );
+    metrics::gauge!("export_worker_up").set(if running { 1.0 } else { 0.0 });
+    metrics::gauge!("export_worker_restarts").set(health.worker_restarts as f64);
+    metrics::gauge!("webhook_intake_storing").set(if health.intake_failing.is_some() {
+        0.0
+    } else {
+        1.0
+    });
+}
+
+pub async fn metrics(State(console): State<ConsoleState>) -> axum::response::Response {
+    publish_health(&console.health.snapshot());
     match metrics_handle() {
         Some(handle) => (
             [(

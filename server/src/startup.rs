@@ -37,6 +37,19 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// Logs a panic's place, not its message, which may quote what it was working on (a candidate's
+/// data, a request). Panics are caught per request and per export. Not for tests, whose
+/// failures need their messages.
+pub fn withhold_panic_messages() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location = %at, "panic caught (message withheld from the log)");
+    }));
+}
+
 pub async fn open_database(config: &Config) -> anyhow::Result<SqlitePool> {
     db::open(&config.database_url)
         .await
@@ -128,6 +141,8 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         .with_mappings(state.mappings.clone()),
         wake: state.wake_worker.clone(),
         changes: state.changes.clone(),
+        max_attempts: config.export_max_attempts,
+        health: state.health.clone(),
         owner: format!(
             "pid-{}-{}",
             std::process::id(),
@@ -236,5 +251,6 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         wake_worker: Default::default(),
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
         changes: Default::default(),
+        health: Default::default(),
     }
 }

@@ -71,10 +71,20 @@ pub async fn receive_pinpoint(
                 Outcome::Duplicate { .. } => "duplicate",
                 Outcome::Ignored { .. } => "ignored",
                 Outcome::Rejected { .. } => "rejected",
+                Outcome::Throttled { .. } => "rejected_not_stored",
             };
             metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
             publish(&state.console.changes, &outcome);
             match outcome {
+                Outcome::Throttled { reason } => {
+                    tracing::debug!(%reason, "webhook refused and not stored");
+                    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, reason);
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("60"),
+                    );
+                    response
+                }
                 Outcome::Rejected {
                     delivery_id,
                     http_status,
@@ -126,6 +136,7 @@ fn publish(changes: &Changes, outcome: &Outcome) {
         Outcome::Ignored { delivery_id, .. } | Outcome::Rejected { delivery_id, .. } => {
             (*delivery_id, None)
         }
+        Outcome::Throttled { .. } => return,
     };
     changes.publish(Change::Delivery {
         id: delivery_id,

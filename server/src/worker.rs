@@ -1,11 +1,15 @@
-//! The export worker: claims due exports one at a time and runs them. SQLite serialises writers
-//! anyway and HiBob limits requests per minute, so one worker is the right amount of concurrency.
+//! The export worker: claims due exports one at a time and runs each attempt in a task of its
+//! own, so a panic inside one export becomes that export's "needs attention" instead of the end
+//! of every export. A supervisor starts the worker again if its loop ever ends unexpectedly and
+//! reports the state through [`Health`].
 
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use integration::{
     export_pipeline::{AttemptOutcome, Pipeline},
     export_queue::{self, WorkerWake},
+    health::Health,
     live::{Change, Changes},
 };
 use sqlx::SqlitePool;
@@ -16,7 +20,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Longer than any single attempt can take with the clients' timeouts.
 pub const LEASE: Duration = Duration::from_secs(300);
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// How long to wait after a failed claim (the database refused) before trying again.
+const CLAIM_RETRY: Duration = Duration::from_secs(2);
+/// The longest pause between restarts of a worker that keeps ending.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 
+#[derive(Clone)]
 pub struct Worker {
     pub pool: SqlitePool,
     pub pipeline: Pipeline,
@@ -24,13 +33,50 @@ pub struct Worker {
     pub owner: String,
     /// Open pages hear of every claim and every attempt's result.
     pub changes: Changes,
+    /// Attempts an export gets before it is dead (a setting).
+    pub max_attempts: i64,
+    pub health: Health,
+}
+
+/// The text of a panic's payload, when it is text.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}
+
+/// Runs the worker until `shutdown` turns true, starting it again whenever it ends (or panics)
+/// before that, with a growing pause between restarts.
+pub async fn supervise(worker: Worker, shutdown: watch::Receiver<bool>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        worker.health.worker_running();
+        let run = tokio::spawn(worker.clone().run(shutdown.clone()));
+        let cause = match run.await {
+            Ok(()) if *shutdown.borrow() => return,
+            Ok(()) => "its loop ended".to_owned(),
+            Err(e) if e.is_panic() => format!("it panicked: {}", panic_text(&e.into_panic())),
+            Err(e) => format!("its task ended: {e}"),
+        };
+        tracing::error!(%cause, restart_in_ms = delay.as_millis() as u64, "export worker stopped; starting it again");
+        worker.health.worker_stopped(&cause);
+        metrics::counter!("export_worker_restarts_total").increment(1);
+        let mut shutdown = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+        delay = (delay * 2).min(MAX_RESTART_DELAY);
+    }
 }
 
 impl Worker {
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(owner = %self.owner, "export worker started");
-        match export_queue::recover_abandoned(&self.pool, &self.owner).await {
+        match export_queue::recover_abandoned(&self.pool, &self.owner, self.max_attempts).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 exports = n,
@@ -42,21 +88,21 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            match export_queue::claim(&self.pool, &self.owner, LEASE).await {
+            match self.claim().await {
                 Ok(Some(job)) => {
                     let id = job.id;
                     self.publish(id, export_queue::Status::Running);
-                    let work = self.pipeline.run(&job);
-                    tokio::pin!(work);
+                    let mut attempt = self.spawn_attempt(&job);
                     let outcome = tokio::select! {
-                        outcome = &mut work => Some(outcome),
+                        outcome = &mut attempt => Some(outcome),
                         _ = shutdown.changed() => {
-                            tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await.ok()
+                            tokio::time::timeout(SHUTDOWN_GRACE, &mut attempt).await.ok()
                         }
                     };
                     match outcome {
                         Some(outcome) => self.settle(&job, outcome).await,
                         None => {
+                            attempt.abort();
                             tracing::warn!(
                                 export_id = id,
                                 "stopping mid-export: giving the job back"
@@ -80,14 +126,39 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim exports");
+                    self.health.worker_failing(&e.to_string());
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = tokio::time::sleep(CLAIM_RETRY) => {}
                         _ = shutdown.changed() => {}
                     }
                 }
             }
         }
         tracing::info!("export worker stopped");
+    }
+
+    /// Buries exports whose every attempt died mid-way, then claims the next due one.
+    async fn claim(&self) -> Result<Option<export_queue::Export>, sqlx::Error> {
+        for id in export_queue::bury_exhausted(&self.pool, self.max_attempts).await? {
+            tracing::warn!(export_id = id, "export stopped mid-attempt too often: dead");
+            metrics::counter!("export_attempts_total", "outcome" => "dead").increment(1);
+            self.publish(id, export_queue::Status::Dead);
+        }
+        let job = export_queue::claim(&self.pool, &self.owner, LEASE, self.max_attempts).await?;
+        self.health.worker_claimed();
+        Ok(job)
+    }
+
+    /// Runs one attempt in its own task; a panic in it becomes the attempt's outcome.
+    fn spawn_attempt(&self, job: &export_queue::Export) -> Attempt {
+        let pipeline = self.pipeline.clone();
+        let job = job.clone();
+        Attempt(tokio::spawn(async move {
+            std::panic::AssertUnwindSafe(pipeline.run(&job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| panicked(&*payload))
+        }))
     }
 
     async fn idle_time(&self) -> Duration {
@@ -104,11 +175,11 @@ impl Worker {
 
     /// Claims and runs one due export, for tests that drive the queue step by step.
     pub async fn run_once(&self) -> Result<Option<(i64, AttemptOutcome)>, sqlx::Error> {
-        let Some(job) = export_queue::claim(&self.pool, &self.owner, LEASE).await? else {
+        let Some(job) = self.claim().await? else {
             return Ok(None);
         };
         self.publish(job.id, export_queue::Status::Running);
-        let outcome = self.pipeline.run(&job).await;
+        let outcome = self.spawn_attempt(&job).await;
         self.settle(&job, outcome.clone()).await;
         Ok(Some((job.id, outcome)))
     }
@@ -132,7 +203,7 @@ impl Worker {
             AttemptOutcome::NeedsAttention(error) => {
                 export_queue::needs_attention(&self.pool, id, &self.owner, error).await
             }
-            AttemptOutcome::RetryLater { error, .. } if job.attempts >= job.max_attempts => {
+            AttemptOutcome::RetryLater { error, .. } if job.attempts >= self.max_attempts => {
                 let error = format!("gave up after {} attempts: {error}", job.attempts);
                 export_queue::dead(&self.pool, id, &self.owner, &error).await
             }
@@ -145,7 +216,7 @@ impl Worker {
             AttemptOutcome::Deferred { .. } => ("deferred", Status::Queued),
             AttemptOutcome::Succeeded => ("succeeded", Status::Succeeded),
             AttemptOutcome::NeedsAttention(_) => ("needs_attention", Status::NeedsAttention),
-            AttemptOutcome::RetryLater { .. } if job.attempts >= job.max_attempts => {
+            AttemptOutcome::RetryLater { .. } if job.attempts >= self.max_attempts => {
                 ("dead", Status::Dead)
             }
             AttemptOutcome::RetryLater { .. } => ("retry", Status::Queued),
@@ -169,5 +240,45 @@ impl Worker {
                 tracing::error!(export_id = id, error = %e, "cannot save the export result; the lease will lapse and it will run again")
             }
         }
+    }
+}
+
+/// What an attempt that panicked is left saying. The panic's own text is kept for the export's
+/// page (it may quote candidate data, so it is not logged).
+fn panicked(payload: &(dyn std::any::Any + Send)) -> AttemptOutcome {
+    tracing::error!("an export attempt panicked; the export needs attention");
+    metrics::counter!("export_attempt_panics_total").increment(1);
+    let text: String = panic_text(payload).chars().take(300).collect();
+    AttemptOutcome::NeedsAttention(format!(
+        "the export stopped on an internal error ({text}); other exports are not affected. \
+         Retry it once the cause is fixed"
+    ))
+}
+
+/// One attempt's task: awaiting it gives the outcome, whether the task ended, panicked or was
+/// cancelled.
+struct Attempt(tokio::task::JoinHandle<AttemptOutcome>);
+
+impl Attempt {
+    fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for Attempt {
+    type Output = AttemptOutcome;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => panicked(&*e.into_panic()),
+            Err(e) => AttemptOutcome::RetryLater {
+                delay: Duration::from_secs(10),
+                error: format!("the attempt was stopped: {e}"),
+            },
+        })
     }
 }

@@ -1,0 +1,181 @@
+//! What the process knows about its own moving parts, for `/readyz`, `/metrics` and the
+//! dashboard: whether the export worker runs (and why not), and whether the webhook intake could
+//! store its last deliveries. Held in memory: it describes this process, not the database.
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// The export worker's state as its supervisor and its loop report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WorkerState {
+    /// No worker in this process (tests that drive the queue by hand, or before start-up).
+    NotStarted,
+    Running,
+    /// The worker ended unexpectedly; the supervisor starts it again shortly.
+    Restarting {
+        cause: String,
+        since: String,
+    },
+    /// The worker runs but cannot claim exports (the database refuses).
+    Failing {
+        cause: String,
+        since: String,
+    },
+}
+
+/// A copy of everything the process knows, taken at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub worker: WorkerState,
+    /// How often the supervisor has had to start the worker again since the process started.
+    pub worker_restarts: u64,
+    /// Set while the webhook intake's latest write failed: deliveries are answered 503.
+    pub intake_failing: Option<String>,
+}
+
+impl Snapshot {
+    /// Why exports are not running, in words for the dashboard, when they are not.
+    pub fn exports_stopped(&self) -> Option<String> {
+        match &self.worker {
+            WorkerState::NotStarted | WorkerState::Running => None,
+            WorkerState::Restarting { cause, since } => Some(format!(
+                "The export worker stopped at {since} ({cause}) and is being started again."
+            )),
+            WorkerState::Failing { cause, since } => {
+                Some(format!("Exports cannot be claimed since {since}: {cause}"))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    worker: WorkerState,
+    worker_restarts: u64,
+    intake_failing: Option<String>,
+}
+
+/// Shared by the worker's supervisor, the worker loop, the intake and the HTTP handlers.
+#[derive(Debug, Clone)]
+pub struct Health {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                worker: WorkerState::NotStarted,
+                worker_restarts: 0,
+                intake_failing: None,
+            })),
+        }
+    }
+}
+
+/// Error texts are cut to this many characters: they are shown, not stored.
+const CAUSE_CHARS: usize = 300;
+
+fn short(cause: &str) -> String {
+    cause.chars().take(CAUSE_CHARS).collect()
+}
+
+impl Health {
+    fn update(&self, change: impl FnOnce(&mut Inner)) {
+        // a poisoned lock only means a panic elsewhere while holding it; the data is still
+        // a whole value, so keep using it
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut inner);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Snapshot {
+            worker: inner.worker.clone(),
+            worker_restarts: inner.worker_restarts,
+            intake_failing: inner.intake_failing.clone(),
+        }
+    }
+
+    pub fn worker_running(&self) {
+        self.update(|i| i.worker = WorkerState::Running);
+    }
+
+    /// The worker ended without being asked to; the supervisor will start it again.
+    pub fn worker_stopped(&self, cause: &str) {
+        self.update(|i| {
+            i.worker = WorkerState::Restarting {
+                cause: short(cause),
+                since: crate::db::now_text(),
+            };
+            i.worker_restarts = i.worker_restarts.saturating_add(1);
+        });
+    }
+
+    /// A claim failed; the first failure's time is kept until a claim succeeds again.
+    pub fn worker_failing(&self, cause: &str) {
+        self.update(|i| {
+            let since = match &i.worker {
+                WorkerState::Failing { since, .. } => since.clone(),
+                _ => crate::db::now_text(),
+            };
+            i.worker = WorkerState::Failing {
+                cause: short(cause),
+                since,
+            };
+        });
+    }
+
+    /// A claim succeeded (or found nothing to do).
+    pub fn worker_claimed(&self) {
+        self.update(|i| {
+            if matches!(i.worker, WorkerState::Failing { .. }) {
+                i.worker = WorkerState::Running;
+            }
+        });
+    }
+
+    pub fn intake_stored(&self) {
+        self.update(|i| i.intake_failing = None);
+    }
+
+    pub fn intake_failed(&self, cause: &str) {
+        self.update(|i| i.intake_failing = Some(short(cause)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_move_as_the_worker_reports() {
+        let health = Health::default();
+        assert_eq!(health.snapshot().exports_stopped(), None);
+        health.worker_running();
+        health.worker_failing("disk I/O error");
+        let first = health.snapshot();
+        health.worker_failing("disk I/O error again");
+        let WorkerState::Failing { since, cause } = health.snapshot().worker else {
+            panic!("failing");
+        };
+        assert!(matches!(first.worker, WorkerState::Failing { since: ref s, .. } if *s == since));
+        assert_eq!(cause, "disk I/O error again");
+        assert!(health
+            .snapshot()
+            .exports_stopped()
+            .is_some_and(|t| t.contains("cannot be claimed")));
+        health.worker_claimed();
+        assert_eq!(health.snapshot().worker, WorkerState::Running);
+        health.worker_stopped(&"x".repeat(1000));
+        let snap = health.snapshot();
+        assert_eq!(snap.worker_restarts, 1);
+        assert!(snap.exports_stopped().is_some_and(|t| t.len() < 500));
+        health.intake_failed("database or disk is full");
+        assert!(health.snapshot().intake_failing.is_some());
+        health.intake_stored();
+        assert_eq!(health.snapshot().intake_failing, None);
+    }
+}
