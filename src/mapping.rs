@@ -843,6 +843,31 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
             "HiBob's field list could not be read, so field ids, types and list values were not checked",
         ));
     }
+    for (f, rule) in doc.fields.iter().enumerate() {
+        for (s, text) in rule.live_sources() {
+            if let Some(problem) = crate::templates::save_problem(text) {
+                let subject = source_subject(rule.target.trim(), s);
+                issues.push(
+                    Issue::new(Severity::Error, subject, problem.message.clone())
+                        .at_field(f, Some(s))
+                        .positioned(&problem),
+                );
+            }
+        }
+    }
+    for (i, var) in doc.variables.iter().enumerate() {
+        if let Some(problem) = crate::templates::save_problem(&var.template) {
+            issues.push(
+                Issue::new(
+                    Severity::Error,
+                    format!("variable {}", var.name.trim()),
+                    problem.message.clone(),
+                )
+                .at_variable(i)
+                .positioned(&problem),
+            );
+        }
+    }
     let mut targets: HashMap<&str, usize> = HashMap::new();
     for (f, rule) in doc.fields.iter().enumerate() {
         let target = rule.target.trim();

@@ -71,14 +71,30 @@ pub struct Refusal {
     pub column: usize,
 }
 
-/// Checks a parsed template; `Ok` when every part is one a mapping may use.
+/// Checks a parsed template; `Ok` when every part is one a mapping may use. Compiling (for the
+/// worker, preview and lint alike) refuses what fails here.
 pub fn check(template: &Stmt<'_>) -> Result<(), Refusal> {
-    let mut guard = Guard { parts: 0 };
-    guard.stmt(template)
+    Guard {
+        parts: 0,
+        saving: false,
+    }
+    .stmt(template)
+}
+
+/// [`check`] plus what fails for every candidate though it is safe to run, such as a date
+/// format asking for a time: refused when a version is saved. A version saved before such a
+/// rule still runs, failing (and naming its field) only for the candidates it cannot render.
+pub fn check_for_save(template: &Stmt<'_>) -> Result<(), Refusal> {
+    Guard {
+        parts: 0,
+        saving: true,
+    }
+    .stmt(template)
 }
 
 struct Guard {
     parts: usize,
+    saving: bool,
 }
 
 fn refuse(span: Span, message: impl Into<String>) -> Refusal {
@@ -203,6 +219,9 @@ impl Guard {
                         ),
                     ));
                 }
+                if self.saving && f.name == "date" {
+                    check_date_format(f.span(), &f.args)?;
+                }
                 if let Some(e) = &f.expr {
                     self.expr(e)?;
                 }
@@ -239,6 +258,21 @@ impl Guard {
     }
 }
 
+/// A `date` filter's format, when written out in the template, must be one a date can fill:
+/// `%H` on a start date fails for every candidate, so it is refused at save, not at export.
+fn check_date_format(span: Span, args: &[CallArg<'_>]) -> Result<(), Refusal> {
+    let Some(CallArg::Pos(Expr::Const(c))) = args.first() else {
+        return Ok(());
+    };
+    let Some(format) = c.value.as_str() else {
+        return Ok(());
+    };
+    let sample = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap_or_default();
+    crate::templates::format_date(sample, format)
+        .map(drop)
+        .map_err(|why| refuse(span, format!("date: {why}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +280,15 @@ mod tests {
 
     fn checked(source: &str) -> Result<(), Refusal> {
         let ast = parse(source, "t", SyntaxConfig::default()).expect("parses");
-        check(&ast)
+        check_for_save(&ast)
+    }
+
+    #[test]
+    fn a_format_a_date_cannot_fill_is_refused_at_save_but_runs() {
+        let source = "{{ application.created_at | date('%d/%m/%Y %H:%M') }}";
+        let ast = parse(source, "t", SyntaxConfig::default()).expect("parses");
+        assert_eq!(check(&ast), Ok(()));
+        assert!(check_for_save(&ast).is_err());
     }
 
     #[test]
@@ -279,6 +321,8 @@ mod tests {
             ("{% filter upper %}x{% endfilter %}", "{% filter %}"),
             ("{{ {'a': 1} }}", "map literals"),
             ("{{ x | join(*y) }}", "splats"),
+            ("{{ application.created_at | date(\"%d/%m/%Y %H:%M\") }}", "more than a date has"),
+            ("{{ x | date('%Q') }}", "not a date format"),
         ] {
             let refusal = checked(bad).expect_err(bad);
             assert!(refusal.message.contains(says), "{bad}: {refusal:?}");

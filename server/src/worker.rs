@@ -50,18 +50,40 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs the worker until `shutdown` turns true, starting it again whenever it ends (or panics)
 /// before that, with a growing pause between restarts.
 pub async fn supervise(worker: Worker, shutdown: watch::Receiver<bool>) {
+    let (health, changes) = (worker.health.clone(), worker.changes.clone());
+    supervise_with(health, changes, shutdown, move |stop| {
+        worker.clone().run(stop)
+    })
+    .await
+}
+
+/// [`supervise`] for any loop `start` makes: each run in a task of its own.
+pub async fn supervise_with<F, Fut>(
+    health: Health,
+    changes: Changes,
+    shutdown: watch::Receiver<bool>,
+    start: F,
+) where
+    F: Fn(watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut delay = Duration::from_millis(500);
     loop {
-        worker.health.worker_running();
-        let run = tokio::spawn(worker.clone().run(shutdown.clone()));
+        health.worker_running();
+        let run = tokio::spawn(start(shutdown.clone()));
         let cause = match run.await {
             Ok(()) if *shutdown.borrow() => return,
             Ok(()) => "its loop ended".to_owned(),
-            Err(e) if e.is_panic() => format!("it panicked: {}", panic_text(&e.into_panic())),
+            Err(e) if e.is_panic() => format!("it panicked: {}", panic_text(&*e.into_panic())),
             Err(e) => format!("its task ended: {e}"),
         };
-        tracing::error!(%cause, restart_in_ms = delay.as_millis() as u64, "export worker stopped; starting it again");
-        worker.health.worker_stopped(&cause);
+        tracing::error!(
+            restart_in_ms = delay.as_millis() as u64,
+            "export worker stopped; starting it again"
+        );
+        health.worker_stopped(&cause);
+        // open dashboards reload and show why exports stopped
+        changes.publish(Change::Resync);
         metrics::counter!("export_worker_restarts_total").increment(1);
         let mut shutdown = shutdown.clone();
         tokio::select! {
@@ -280,5 +302,86 @@ impl std::future::Future for Attempt {
                 error: format!("the attempt was stopped: {e}"),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use integration::health::WorkerState;
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+
+    #[tokio::test]
+    async fn a_worker_that_panics_is_started_again_and_reported() {
+        let health = Health::default();
+        let starts = Arc::new(AtomicUsize::new(0));
+        let (stop, shutdown) = watch::channel(false);
+        let supervisor = tokio::spawn({
+            let (health, starts) = (health.clone(), starts.clone());
+            supervise_with(health, Changes::default(), shutdown, move |mut stop| {
+                let n = starts.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        panic!("claim loop broke");
+                    }
+                    let _ = stop.changed().await;
+                }
+            })
+        });
+        for _ in 0..100 {
+            if starts.load(Ordering::SeqCst) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            starts.load(Ordering::SeqCst),
+            2,
+            "started again after the panic"
+        );
+        let snapshot = health.snapshot();
+        assert_eq!(snapshot.worker, WorkerState::Running);
+        assert_eq!(snapshot.worker_restarts, 1, "and the restart is counted");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), supervisor)
+            .await
+            .expect("stops on shutdown")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn while_it_is_down_the_cause_is_reported() {
+        let health = Health::default();
+        let (_stop, shutdown) = watch::channel(false);
+        let supervisor = tokio::spawn(supervise_with(
+            health.clone(),
+            Changes::default(),
+            shutdown,
+            |_| async { panic!("always") },
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reason = health.snapshot().exports_stopped().unwrap_or_default();
+        assert!(reason.contains("it panicked: always"), "{reason}");
+        supervisor.abort();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_attempt_is_that_attempts_outcome() {
+        fn buggy(input: &str) -> AttemptOutcome {
+            panic!("a bug in one export: {input}")
+        }
+        let attempt = Attempt(tokio::spawn(async { buggy("x") }));
+        match attempt.await {
+            AttemptOutcome::NeedsAttention(why) => {
+                assert!(
+                    why.contains("internal error (a bug in one export)"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -699,3 +699,167 @@ async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_
     let (status, version, _) = w.export(id).await;
     assert_eq!((status.as_str(), version), ("succeeded", Some(2)));
 }
+
+/// A hire with complete names whose application carries `created_at` (application `id`), or not.
+async fn mount_application(w: &World, id: u32, created_at: Option<&str>) {
+    let mut attributes = json!({"first_name": "Ada", "last_name": format!("Lovelace{id}"),
+                                "email": format!("ada{id}@example.com")});
+    if let Some(at) = created_at {
+        attributes["created_at"] = json!(at);
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/applications/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"id": id.to_string(), "type": "applications", "attributes": attributes}}),
+        ))
+        .mount(&w.pinpoint)
+        .await;
+}
+
+async fn hire_application(w: &World, id: u32) -> i64 {
+    let body = format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
+    );
+    let res = reqwest::Client::new()
+        .post(w.app.url("/webhooks/pinpoint"))
+        .header(
+            "PINPOINT-HMAC-SHA256",
+            webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let json: Value = res.json().await.unwrap();
+    json["export_id"].as_i64().expect("an export")
+}
+
+#[tokio::test]
+async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
+    let w = world().await;
+    w.search_returns(json!([])).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+        .expect(2)
+        .mount(&w.hibob)
+        .await;
+    mount_application(&w, 21, Some("2026-11-30T09:15:00.000Z")).await;
+    mount_application(&w, 22, None).await;
+    let admin = w.app.admin().await;
+
+    // a start date written with a time: refused when saved now, and said why
+    let template = "{{ application.created_at | date(\"%d/%m/%Y %H:%M\") }}";
+    let mut with_time = rows();
+    with_time[4].1 = format!("{template}\n{{{{ default_start_date }}}}");
+    let mut save_form = form(&with_time);
+    save_form.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &save_form).await;
+    assert_eq!(res.status(), 422);
+    let issues: Value = call(&w.app, &admin, "lint_mapping", &form(&with_time))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        issues.to_string().contains("more than a date has"),
+        "{issues}"
+    );
+
+    // a version saved before that check existed still runs, and fails only where it must
+    let mut document = integration::mapping::default_document();
+    let start = document
+        .fields
+        .iter_mut()
+        .find(|f| f.target == "work.startDate")
+        .unwrap();
+    start.sources.insert(0, template.to_owned());
+    integration::mapping_store::save(
+        &w.app.pool,
+        &integration::users::Actor::system("an older release"),
+        &document,
+        "start date with a time",
+        1,
+    )
+    .await
+    .unwrap();
+
+    let first = hire_application(&w, 21).await;
+    let second = hire_application(&w, 22).await;
+    let (_, outcome) = w.app.worker.run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            integration::export_pipeline::AttemptOutcome::NeedsAttention(_)
+        ),
+        "{outcome:?}"
+    );
+    let (status, version, error) = w.export(first).await;
+    assert_eq!((status.as_str(), version), ("needs_attention", Some(2)));
+    let error = error.unwrap_or_default();
+    assert!(
+        error.contains("work.startDate") && error.contains("more than a date has"),
+        "{error}"
+    );
+    // the next hire is not held up by the first
+    w.app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(w.export(second).await.0, "succeeded");
+
+    // restore version 1 and retry: it succeeds
+    let res = call(
+        &w.app,
+        &admin,
+        "restore_mapping",
+        &[("id".into(), "1".into())],
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let res = call(
+        &w.app,
+        &admin,
+        "retry_export",
+        &[
+            ("id".into(), first.to_string()),
+            ("mapping".into(), "current".into()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    w.app.worker.run_once().await.unwrap().unwrap();
+    let (status, version, _) = w.export(first).await;
+    assert_eq!((status.as_str(), version), ("succeeded", Some(3)));
+}
+
+#[tokio::test]
+async fn hostile_templates_get_a_lint_error_fast_and_the_process_stays_up() {
+    let w = world().await;
+    let operator = w.app.user_with_role("operator").await;
+    for hostile in [
+        "{% set ns = namespace(s=\"xxxxxxxx\") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "{{ 'x' * 99999999999 }}",
+        "{{ 'xxxxxxxx' | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') | replace('', 'xxxxxxxx') }}",
+    ] {
+        let mut r = rows();
+        r[0].1 = hostile.to_owned();
+        for endpoint in ["lint_mapping", "preview_mapping"] {
+            let mut f = form(&r);
+            f.push(("source".into(), "sample".into()));
+            let res = call(&w.app, &operator, endpoint, &f).await;
+            let text = res.text().await.unwrap_or_default();
+            assert!(
+                text.contains("not available")
+                    || text.contains("grew past")
+                    || text.contains("more than 16 KiB"),
+                "{endpoint} {hostile}: {text}"
+            );
+        }
+    }
+    let res = reqwest::get(w.app.url("/healthz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use futures_util::StreamExt;
 use std::time::Duration;
 
 use common::TestApp;
@@ -681,4 +682,308 @@ async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attem
         app.worker.run_once().await.unwrap().is_none(),
         "not due before the reset"
     );
+}
+
+/// Pinpoint answers every application (`/applications/{id}`) with a complete, CV-less hire, and
+/// HiBob creates whoever it is sent.
+async fn any_hire_succeeds(fakes: &Fakes) {
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex(
+            r"^/api/v1/applications/\d+$",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"id": "2", "type": "applications",
+                     "attributes": {"first_name": "Jane", "last_name": "Doe",
+                                    "email": "jane.doe@example.com"}}
+        })))
+        .with_priority(10)
+        .mount(&fakes.pinpoint)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/comments"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
+        )
+        .mount(&fakes.pinpoint)
+        .await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(created())
+        .mount(&fakes.hibob)
+        .await;
+}
+
+fn database_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("console.db"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let before = database_bytes(app.dir.path());
+    let junk = format!(
+        r#"{{"event":"application_hired","data":{{"application":{{"id":1}}}},"pad":"{}"}}"#,
+        "x".repeat(60 * 1024)
+    );
+    let client = reqwest::Client::new();
+    let url = app.url("/webhooks/pinpoint");
+    const FLOOD: usize = 2000;
+    let flood = futures_util::stream::iter(0..FLOOD)
+        .map(|_| {
+            let (client, url, junk) = (client.clone(), url.clone(), junk.clone());
+            async move {
+                client
+                    .post(url)
+                    .header("PINPOINT-HMAC-SHA256", "not-a-signature")
+                    .body(junk)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<u16>>();
+    let signed = async {
+        let mut answers = Vec::new();
+        for id in 100..120 {
+            let body = hired(id);
+            answers.push(
+                deliver(&app, &body, Some(&sign(&body)))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answers
+    };
+    let (flooded, signed) = tokio::join!(flood, signed);
+    assert!(signed.iter().all(|s| *s == 200), "signed hires: {signed:?}");
+    assert!(
+        flooded.iter().all(|s| matches!(s, 401 | 429)),
+        "{:?}",
+        &flooded[..10]
+    );
+    let limited = flooded.iter().filter(|s| **s == 429).count();
+    assert!(limited > FLOOD / 2, "{limited} of {FLOOD} were not stored");
+
+    let stored = count(
+        &app,
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'",
+    )
+    .await;
+    assert!(
+        stored as usize <= FLOOD - limited && stored <= 60,
+        "{stored} rejected rows"
+    );
+    let longest = count(
+        &app,
+        "SELECT MAX(length(body)) FROM webhook_deliveries WHERE outcome = 'rejected'",
+    )
+    .await;
+    assert!(
+        longest <= 256,
+        "a stranger's body is kept as a short prefix: {longest}"
+    );
+    let (reason, size): (String, i64) = sqlx::query_as(
+        "SELECT reason, body_size FROM webhook_deliveries WHERE outcome = 'rejected' LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        reason.contains("only the start of its body was kept"),
+        "{reason}"
+    );
+    assert!(size > 60 * 1024);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM exports").await,
+        20,
+        "every signed hire has its export"
+    );
+    let grown = database_bytes(app.dir.path()).saturating_sub(before);
+    assert!(
+        grown < 4 * 1024 * 1024,
+        "the database grew by {grown} bytes"
+    );
+}
+
+#[tokio::test]
+async fn rejected_deliveries_beyond_the_kept_count_are_pruned() {
+    let fakes = Fakes::start().await;
+    let pinpoint = format!("{}/api/v1", fakes.pinpoint.uri());
+    let hibob = format!("{}/v1", fakes.hibob.uri());
+    let app = TestApp::spawn_with(&[
+        "--pinpoint-webhook-secret",
+        SECRET,
+        "--pinpoint-api-base-url",
+        &pinpoint,
+        "--pinpoint-api-key",
+        "pp-key",
+        "--hibob-api-base-url",
+        &hibob,
+        "--rejected-deliveries-per-minute",
+        "100000",
+        "--rejected-deliveries-kept",
+        "50",
+    ])
+    .await;
+    for i in 0..300 {
+        let res = deliver(&app, &hired(i), Some("bad")).await;
+        assert_eq!(res.status(), 401);
+    }
+    let kept = count(
+        &app,
+        "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'",
+    )
+    .await;
+    assert!((50..=50 + 64).contains(&kept), "{kept} kept");
+    let newest = count(
+        &app,
+        "SELECT MAX(CAST(application_id AS INTEGER)) FROM webhook_deliveries",
+    )
+    .await;
+    assert_eq!(newest, 299, "the newest are the ones kept");
+}
+
+/// The database on a small file system that fills up: intake answers 503 while it cannot store,
+/// and once space is back, every acknowledged hire reaches HiBob and new hires are taken, with
+/// no restart. Needs root to mount the file system (CI runs as root).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_heals_by_itself_once_space_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+
+    let fakes = Fakes::start().await;
+    any_hire_succeeds(&fakes).await;
+    let pinpoint = format!("{}/api/v1", fakes.pinpoint.uri());
+    let hibob = format!("{}/v1", fakes.hibob.uri());
+    let db = format!("sqlite://{}/console.db", mnt.display());
+    let app = TestApp::spawn_with_database(
+        dir,
+        &db,
+        &[
+            "--pinpoint-webhook-secret",
+            SECRET,
+            "--pinpoint-api-base-url",
+            &pinpoint,
+            "--pinpoint-api-key",
+            "pp-key",
+            "--hibob-api-base-url",
+            &hibob,
+            "--hibob-service-user-id",
+            "SERVICE-1",
+            "--hibob-service-user-token",
+            "hb-token",
+            "--hibob-default-site",
+            "London",
+            "--outbound-timeout-secs",
+            "2",
+        ],
+    )
+    .await;
+
+    for id in 900..903 {
+        let body = hired(id);
+        assert_eq!(deliver(&app, &body, Some(&sign(&body))).await.status(), 200);
+    }
+    // fill the disk, then deliver hires until intake refuses them
+    let ballast = mnt.join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut acknowledged = 3;
+    let mut refused = 0;
+    for id in 1000..1400 {
+        let body = hired(id);
+        match deliver(&app, &body, Some(&sign(&body)))
+            .await
+            .status()
+            .as_u16()
+        {
+            200 => acknowledged += 1,
+            503 => refused += 1,
+            other => panic!("answered {other}"),
+        }
+        if refused >= 20 {
+            break;
+        }
+    }
+    assert!(
+        refused >= 20,
+        "the disk never filled ({acknowledged} stored)"
+    );
+    let res = reqwest::get(app.url("/readyz")).await.unwrap();
+    let ready_while_full = res.status();
+
+    // space comes back; nothing is restarted
+    std::fs::remove_file(&ballast).unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(server::worker::supervise(app.worker.clone(), shutdown));
+    for id in 2000..2005 {
+        let body = hired(id);
+        let res = deliver(&app, &body, Some(&sign(&body))).await;
+        assert_eq!(res.status(), 200, "new hires are taken again");
+    }
+    let expected = acknowledged + 5;
+    let mut succeeded = 0;
+    for _ in 0..600 {
+        succeeded = count(
+            &app,
+            "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
+        )
+        .await;
+        if succeeded == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        succeeded,
+        expected,
+        "every acknowledged hire reaches HiBob ({} exports in all)",
+        count(&app, "SELECT COUNT(*) FROM exports").await
+    );
+    let res = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "ready again (was {ready_while_full} while full)"
+    );
+    let _ = stop.send(true);
+    let _ = worker.await;
 }

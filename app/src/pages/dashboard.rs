@@ -155,6 +155,10 @@ pub struct Overview {
     pub queued: i64,
     /// How long the longest-waiting queued export has waited, in words.
     pub oldest_queued: Option<String>,
+    /// Why exports are not running in this process, when they are not.
+    pub exports_stopped: Option<String>,
+    /// Set while webhook deliveries cannot be stored (Pinpoint is answered 503 and retries).
+    pub intake_failing: Option<String>,
 }
 
 pub const ATTENTION_SHOWN: i64 = 20;
@@ -248,6 +252,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         .map_err(db)?
         .and_then(|since| d::seconds_since(&since, now))
         .map(d::age_text);
+    let health = st.health.snapshot();
     Ok(Overview {
         counts,
         attention,
@@ -256,6 +261,8 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         services,
         queued,
         oldest_queued,
+        exports_stopped: health.exports_stopped(),
+        intake_failing: health.intake_failing,
     })
 }
 
@@ -318,9 +325,22 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         services,
         queued,
         oldest_queued,
+        exports_stopped,
+        intake_failing,
     } = o;
     let shown = attention.len();
+    let alerts = exports_stopped.is_some() || intake_failing.is_some();
     view! {
+        {alerts.then(|| view! {
+            <section class="panel alert" role="alert" aria-labelledby="running-title" data-test="not-running">
+                <h2 id="running-title">"Exports are not running"</h2>
+                {exports_stopped.map(|cause| view! { <p>{cause}</p> })}
+                {intake_failing.map(|cause| view! {
+                    <p>{format!("Webhook deliveries cannot be stored ({cause}); Pinpoint is told to deliver them again later. Check the database's disk.")}</p>
+                })}
+                <p class="muted">"Hires that arrive meanwhile are kept (or re-sent by Pinpoint) and exported once this clears; it clears by itself when the cause is gone."</p>
+            </section>
+        })}
         <section class="panel attention" aria-labelledby="attention-title">
             <h2 id="attention-title">"Needs attention"</h2>
             {if attention.is_empty() {

@@ -29,13 +29,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[&str]) -> Self {
-        std::env::set_var("LEPTOS_OUTPUT_NAME", "pinpoint-hibob");
         let dir = tempfile::tempdir().expect("tempdir");
+        let db = format!("sqlite://{}/console.db", dir.path().display());
+        Self::spawn_with_database(dir, &db, extra).await
+    }
+
+    /// A console whose database is `db` (which may lie outside `dir`, e.g. on a small file
+    /// system the test mounted).
+    pub async fn spawn_with_database(dir: tempfile::TempDir, db: &str, extra: &[&str]) -> Self {
+        std::env::set_var("LEPTOS_OUTPUT_NAME", "pinpoint-hibob");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let db = format!("sqlite://{}/console.db", dir.path().display());
+        let db = db.to_owned();
         let site = addr.to_string();
         let mut args = vec![
             "pinpoint-hibob",
