@@ -351,7 +351,7 @@ pub const FILTERS: &[(&str, &str)] = &[
     ("slug", "lowercase ASCII words joined by dashes: José Núñez → jose-nunez"),
     ("ascii", "replace accented and non-Latin letters with plain ASCII"),
     ("phone(\"+44\")", "a phone number as +digits; a national number starting with 0 takes the given country prefix"),
-    ("replace(\"a\", \"b\") / split / join / first / last / length", "minijinja's own text and list filters"),
+    ("replace(\"a\", \"b\") / split / join / first / last / length", "minijinja's own text and list filters; also reverse, sort, unique, min, max, round, abs, int, float, string and list"),
 ];
 
 fn environment() -> Environment<'static> {

@@ -377,7 +377,7 @@ mod tests {
         match attempt.await {
             AttemptOutcome::NeedsAttention(why) => {
                 assert!(
-                    why.contains("internal error (a bug in one export)"),
+                    why.contains("internal error (a bug in one export: x)"),
                     "{why}"
                 )
             }

@@ -518,3 +518,33 @@ async fn the_dashboard_knows_the_last_calls_to_each_service() {
     );
     assert_eq!(pinpoint["last_failed"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_dashboard_and_readiness_say_when_exports_are_not_running() {
+    let app = TestApp::spawn().await;
+    let viewer = app.user_with_role("viewer").await;
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    assert_eq!(o["exports_stopped"], Value::Null);
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+
+    app.worker
+        .health
+        .worker_stopped("it panicked: claim loop broke");
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    let why = o["exports_stopped"].as_str().unwrap_or_default();
+    assert!(why.contains("claim loop broke"), "{o}");
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("claim loop broke"));
+
+    app.worker.health.worker_running();
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    assert_eq!(o["exports_stopped"], Value::Null);
+    assert_eq!(
+        reqwest::get(app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+}

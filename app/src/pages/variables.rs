@@ -229,6 +229,12 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
         }).collect_view()}
 
         <h2>"Filters"</h2>
+        <p class="muted">
+            "A template is one value: variables, filters, tests, comparisons, "<code>"~"</code>" to join text and "
+            <code>"{% if %}…{% elif %}…{% else %}…{% endif %}"</code>" are available. Loops, "<code>"{% set %}"</code>
+            ", functions such as "<code>"range()"</code>", and "<code>"*"</code>" are not (they can grow without bound); define a custom variable instead. "
+            "No value inside a template may grow past 64 KiB, and a template may write at most 16 KiB."
+        </p>
         <dl class="vars">
             {view.filters.into_iter().map(|(f, what)| view! { <dt><code>{f}</code></dt><dd>{what}</dd> }).collect_view()}
         </dl>

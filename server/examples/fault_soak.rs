@@ -1,0 +1,288 @@
+//! Fault soak, bounded in count and time, on loopback only:
+//!
+//!   cargo run --release -p server --example fault_soak -- [hires] [kills]
+//!
+//! Builds nothing itself: it runs the real `pinpoint-hibob` binary (from the same target
+//! directory, so `cargo build --release -p server` first) against the sandbox's stateful
+//! simulators of HiBob and Pinpoint, delivers `hires` signed `application_hired` webhooks, and
+//! meanwhile makes HiBob and Pinpoint misbehave at random (500s, 429s with a short wait, answers
+//! lost after the employee was stored, creates slower than the client's timeout, slow replies),
+//! while the process is SIGKILLed `kills` times and started again. At the end every export must
+//! have succeeded, with exactly one employee and one CV per hire, and the number of hires that
+//! got a second comment is reported (Pinpoint offers no way to look comments up, so a comment
+//! posted in the instant before a kill is posted again).
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use integration::webhook_signature;
+use server::sandbox::{self, SandboxCredentials};
+
+const SECRET: &str = "soak-secret";
+const TIME_LIMIT: Duration = Duration::from_secs(1500);
+
+/// A tiny deterministic generator: the soak's faults repeat from run to run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    // target/<profile>/examples/fault_soak → target/<profile>/pinpoint-hibob
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target directory");
+    dir.join("pinpoint-hibob")
+}
+
+fn spawn(env: &HashMap<&str, String>) -> Child {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .expect("start the binary (cargo build --release -p server first)")
+}
+
+async fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the console did not start");
+}
+
+fn hired(id: usize) -> String {
+    format!(
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let hires: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let kills: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
+    let started = Instant::now();
+
+    let creds = SandboxCredentials::generate();
+    let sims = sandbox::start("127.0.0.1:0".parse().unwrap(), creds.clone())
+        .await
+        .expect("simulators");
+    sims.state.set_rate_limit_per_minute(Some(1_000_000));
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("sqlite://{}/soak.db", dir.path().display());
+    let env: HashMap<&str, String> = [
+        ("DATABASE_URL", database.clone()),
+        ("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")),
+        ("LEPTOS_OUTPUT_NAME", "pinpoint-hibob".to_owned()),
+        (
+            "SECRET_KEY",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".to_owned(),
+        ),
+        ("ADMIN_EMAIL", "admin@example.com".to_owned()),
+        ("ADMIN_PASSWORD", "admin password 123".to_owned()),
+        ("PINPOINT_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("PINPOINT_API_BASE_URL", sims.pinpoint_base_url.clone()),
+        ("PINPOINT_API_KEY", creds.pinpoint_api_key.clone()),
+        ("HIBOB_API_BASE_URL", sims.hibob_base_url.clone()),
+        ("HIBOB_SERVICE_USER_ID", creds.hibob_service_user_id.clone()),
+        ("HIBOB_SERVICE_USER_TOKEN", creds.hibob_token.clone()),
+        ("HIBOB_DEFAULT_SITE", "London".to_owned()),
+        ("OUTBOUND_TIMEOUT_SECS", "2".to_owned()),
+        // the soak's faults are all passing ones; give them room
+        ("EXPORT_MAX_ATTEMPTS", "30".to_owned()),
+        ("RUST_LOG", "error".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+
+    // faults, at random, for as long as the soak runs
+    let chaos = {
+        let state = sims.state.clone();
+        tokio::spawn(async move {
+            let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+            let mut injected: HashMap<&str, usize> = HashMap::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
+                let kind = match rng.below(6) {
+                    0 => {
+                        state.fail_next_creates(1 + rng.below(2) as usize, 500);
+                        "hibob 500"
+                    }
+                    1 => {
+                        state.rate_limit_next(1 + rng.below(2) as usize, 1);
+                        "hibob 429"
+                    }
+                    2 => {
+                        state.fail_next_creates_after_store(1, 502);
+                        "answer lost after store"
+                    }
+                    3 => {
+                        state.fail_next_pinpoint(1, 503);
+                        "pinpoint 503"
+                    }
+                    4 => {
+                        // slower than OUTBOUND_TIMEOUT_SECS: the create times out after storing
+                        state.set_create_delay(Duration::from_millis(2500));
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        state.set_create_delay(Duration::ZERO);
+                        "timeout"
+                    }
+                    _ => {
+                        state.set_create_delay(Duration::from_millis(100 + rng.below(400)));
+                        "slow"
+                    }
+                };
+                *injected.entry(kind).or_default() += 1;
+                if injected.values().sum::<usize>() % 200 == 0 {
+                    eprintln!("faults so far: {injected:?}");
+                }
+            }
+        })
+    };
+
+    let mut child = spawn(&env);
+    wait_ready(&base).await;
+    let client = reqwest::Client::new();
+    let mut acknowledged = 0usize;
+    let kill_every = hires / (kills + 1);
+    let mut killed = 0usize;
+    for id in 1..=hires {
+        let body = hired(id);
+        let sig = webhook_signature::sign(SECRET.as_bytes(), body.as_bytes());
+        // Pinpoint retries what is not acknowledged; so does this loop, across restarts
+        loop {
+            let answer = client
+                .post(format!("{base}/webhooks/pinpoint"))
+                .header("PINPOINT-HMAC-SHA256", &sig)
+                .body(body.clone())
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                acknowledged += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if child.try_wait().ok().flatten().is_some() {
+                child = spawn(&env);
+                wait_ready(&base).await;
+            }
+        }
+        if killed < kills && id % kill_every.max(1) == 0 {
+            child.kill().expect("SIGKILL");
+            child.wait().ok();
+            killed += 1;
+            eprintln!("SIGKILL {killed} after {id} hires delivered");
+            child = spawn(&env);
+            wait_ready(&base).await;
+        }
+        if started.elapsed() > TIME_LIMIT {
+            panic!("time limit reached while delivering");
+        }
+    }
+    eprintln!(
+        "{acknowledged} hires acknowledged in {:?}",
+        started.elapsed()
+    );
+
+    // let the queue drain
+    let pool = integration::db::open(&database).await.unwrap();
+    let drained_at = loop {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM exports WHERE status IN ('queued', 'running')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            break started.elapsed();
+        }
+        if started.elapsed() > TIME_LIMIT {
+            panic!("time limit reached with {open} exports still open");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    chaos.abort();
+    child.kill().ok();
+    child.wait().ok();
+
+    let statuses: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM exports GROUP BY status")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let attempts: (i64, i64) = sqlx::query_as("SELECT SUM(attempts), MAX(attempts) FROM exports")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let employees = sims.state.employees();
+    let mut duplicate_employees = 0;
+    let mut wrong_cvs = 0;
+    for e in &employees {
+        if sims.state.employee_count_with_email(&e.email) != 1 {
+            duplicate_employees += 1;
+        }
+        if sims.state.documents_of(&e.id).len() != 1 {
+            wrong_cvs += 1;
+        }
+    }
+    let mut second_comments = 0;
+    let mut missing_comments = 0;
+    for id in 1..=hires {
+        match sims.state.comments_on(&id.to_string()).len() {
+            0 => missing_comments += 1,
+            1 => {}
+            _ => second_comments += 1,
+        }
+    }
+    println!("hires: {hires}, SIGKILLs: {killed}, drained after {drained_at:?}");
+    println!(
+        "exports by status: {statuses:?}; attempts in all {}, most for one {}",
+        attempts.0, attempts.1
+    );
+    println!(
+        "employees: {} (duplicates {duplicate_employees}), employees without exactly one CV: {wrong_cvs}",
+        employees.len()
+    );
+    println!("comments: missing {missing_comments}, hires with a second comment {second_comments}");
+    let ok = statuses == vec![("succeeded".to_owned(), hires as i64)]
+        && employees.len() == hires
+        && duplicate_employees == 0
+        && wrong_cvs == 0
+        && missing_comments == 0;
+    println!("{}", if ok { "PASS" } else { "FAIL" });
+    if !ok {
+        std::process::exit(1);
+    }
+}
