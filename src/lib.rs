@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bulk_retry;
+pub mod client_addr;
 pub mod credentials;
 pub mod csv_text;
 pub mod dashboard;

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use integration::credentials::CredentialKey;
+use integration::{client_addr::TrustedProxies, credentials::CredentialKey};
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -153,6 +153,12 @@ pub struct Config {
     /// Largest request body accepted, in KiB.
     #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
     pub max_body_kib: usize,
+
+    /// Reverse proxies whose X-Forwarded-For is believed, as comma-separated IPs or CIDRs (e.g.
+    /// 10.0.0.0/8,::1). Behind them the client is the right-most forwarded address that is not a
+    /// trusted proxy; from any other peer the header is ignored [default: none].
+    #[arg(long, env = "TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: Option<TrustedProxies>,
 }
 
 impl Config {
@@ -280,6 +286,7 @@ mod tests {
             "ADMIN_EMAIL",
             "ADMIN_PASSWORD",
             "SECRET_KEY",
+            "TRUSTED_PROXIES",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

@@ -1,7 +1,7 @@
 //! The HTTP router: Leptos pages and server functions, operations endpoints, and the middleware
 //! every request passes through.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use app::{shell, ssr::ConsoleState, App};
 use axum::{
@@ -199,6 +199,10 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         .layer(from_fn(middleware::explain_bare_errors))
         .layer(from_fn(middleware::security_headers))
         .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone().unwrap_or_default()),
+            middleware::resolve_client_addr,
+        ))
         .layer(from_fn(middleware::scope_request_id))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

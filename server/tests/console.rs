@@ -605,3 +605,92 @@ async fn oversized_and_malformed_bodies_get_json_errors() {
         .unwrap();
     assert!(res.status().is_client_error(), "{}", res.status());
 }
+
+/// A sign-in as a browser behind a reverse proxy sends it: the proxy adds `X-Forwarded-For`.
+async fn login_via_proxy(
+    app: &TestApp,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    TestApp::client()
+        .post(app.url("/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("X-Forwarded-For", forwarded_for)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_addresses(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT client_ip FROM audit_log WHERE action LIKE 'login.%' ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
+    let app = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1, 10.0.0.0/8"]).await;
+    // a spray from one client; the left part of its header is its own invention
+    for i in 0..20 {
+        let res = login_via_proxy(
+            &app,
+            "198.51.100.1, 203.0.113.7",
+            &format!("guess{i}@example.com"),
+            "wrong password 123",
+        )
+        .await;
+        assert_eq!(res.status(), 422, "guess {i}");
+    }
+    // that client is spent, whatever account it tries next
+    let res = login_via_proxy(&app, "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    // another client of the same proxy signs in at once, here through two proxy hops
+    let res = login_via_proxy(&app, "203.0.113.8, 10.1.2.3", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    assert_eq!(login_addresses(&app).await, ["203.0.113.7", "203.0.113.8"]);
+
+    // the webhook log names the forwarded client too
+    let res = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error() || res.status().is_server_error());
+    let logged: Option<String> =
+        sqlx::query_scalar("SELECT client_ip FROM webhook_deliveries ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(logged.as_deref(), Some("203.0.113.9"));
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_choose_its_address() {
+    // proxies are configured, but the test client (127.0.0.1) is not one of them
+    let app = TestApp::spawn_with(&["--trusted-proxies", "10.0.0.0/8"]).await;
+    for i in 0..20 {
+        let res = login_via_proxy(
+            &app,
+            &format!("203.0.113.{i}"),
+            &format!("guess{i}@example.com"),
+            "wrong password 123",
+        )
+        .await;
+        assert_eq!(res.status(), 422, "guess {i}");
+    }
+    let res = login_via_proxy(&app, "203.0.113.200", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429, "a new forwarded address is no way out");
+    assert_eq!(login_addresses(&app).await, ["127.0.0.1"]);
+}
