@@ -64,7 +64,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::ssr::{self, fail, internal};
-    use integration::{audit, users::Actor};
+    use integration::{audit, login_throttle::HashingError, users::Actor};
     use secrecy::SecretString;
 
     let st = ssr::state()?;
@@ -80,37 +80,56 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Email or password is incorrect.".into(),
         )));
     }
-    if let Err(wait) = st.throttle.check(&email, ip.as_deref()) {
-        tracing::warn!("sign-in throttled");
-        // a refused attempt is still an attempt: the audit log shows that someone kept trying,
-        // once per account and quarter of an hour, however often they try
-        let actor = Actor {
-            id: None,
-            email: email.clone(),
-            client_ip: ip.clone(),
-        };
-        let since = integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
-        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
-        audit::record_unless_recent(
-            &mut conn,
-            &actor,
-            "login.throttled",
-            Some(&email),
-            "refused while too many attempts had failed; repeats within 15 minutes are not listed",
-            &since,
-        )
-        .await
-        .map_err(|e| fail(internal(e)))?;
-        return Err(fail(AppError::Throttled(
-            wait.as_secs().div_ceil(60).max(1),
-        )));
-    }
-    let user = integration::users::authenticate(&st.pool, &email, SecretString::from(password))
-        .await
-        .map_err(|e| fail(internal(e)))?;
-    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+    // the failure is reserved before the password is hashed, so parallel guesses are counted
+    // against the limits before any of them learns its answer
+    let attempt = match st.throttle.begin(&email, ip.as_deref()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!("sign-in throttled");
+            // a refused attempt is still an attempt: the audit log shows that someone kept
+            // trying, once per account and quarter of an hour, however often they try
+            let actor = Actor {
+                id: None,
+                email: email.clone(),
+                client_ip: ip.clone(),
+            };
+            let since =
+                integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
+            let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+            audit::record_unless_recent(
+                &mut conn,
+                &actor,
+                "login.throttled",
+                Some(&email),
+                "refused while too many attempts had failed; repeats within 15 minutes are not listed",
+                &since,
+            )
+            .await
+            .map_err(|e| fail(internal(e)))?;
+            return Err(fail(AppError::Throttled(wait.as_secs_f64().ceil() as u64)));
+        }
+    };
+    let pool = st.pool.clone();
+    let who = email.clone();
+    let checked = st
+        .throttle
+        .check_password(async move {
+            integration::users::authenticate(&pool, &who, SecretString::from(password)).await
+        })
+        .await;
+    // an attempt dropped unsettled on these early returns hands its reservation back: the
+    // password was never judged
+    let user = match checked {
+        Ok(found) => found.map_err(|e| fail(internal(e)))?,
+        Err(HashingError::Busy) => {
+            tracing::warn!("sign-in refused: every password check was in use");
+            return Err(fail(AppError::Busy));
+        }
+        Err(e) => return Err(fail(internal(e))),
+    };
     let Some(user) = user else {
-        st.throttle.record_failure(&email, ip.as_deref());
+        attempt.failed();
+        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
         let actor = Actor {
             id: None,
             email: email.clone(),
@@ -123,7 +142,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Email or password is incorrect.".into(),
         )));
     };
-    st.throttle.record_success(&email);
+    attempt.succeeded();
+    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
     let session = ssr::session().await?;
     // a new id at sign-in, so a session id planted before sign-in is worthless
     session.cycle_id().await.map_err(|e| fail(internal(e)))?;

@@ -694,3 +694,59 @@ async fn an_untrusted_peer_cannot_choose_its_address() {
     assert_eq!(res.status(), 429, "a new forwarded address is no way out");
     assert_eq!(login_addresses(&app).await, ["127.0.0.1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_never_exceed_the_limits() {
+    let app = &TestApp::spawn().await;
+    let failed = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // thirty guesses at the admin's password at once: five are judged, the rest wait
+    let statuses = futures_util::future::join_all((0..30).map(|_| async move {
+        app.login(&TestApp::client(), ADMIN_EMAIL, "wrong password 123")
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(
+        statuses.iter().all(|s| [422, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let judged = statuses.iter().filter(|s| **s == 422).count();
+    assert!(judged <= 5, "{statuses:?}");
+    assert_eq!(failed(app).await, judged as i64);
+
+    // thirty accounts at once from the same address: at most twenty failures in all
+    let statuses = futures_util::future::join_all((0..30).map(|i| async move {
+        let email = format!("spray{i}@example.com");
+        app.login(&TestApp::client(), &email, "wrong password 123")
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(
+        statuses.iter().all(|s| [422, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let total = failed(app).await;
+    assert!(total <= 20, "{total}");
+
+    // the answer says how long to wait, in seconds, and the wait is not the whole window
+    let res = app
+        .login(&TestApp::client(), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    let wait = body["Throttled"].as_u64().unwrap();
+    assert!((1..=15 * 60).contains(&wait), "{body}");
+}
