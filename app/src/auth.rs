@@ -45,20 +45,70 @@ pub async fn whoami() -> Result<Option<Me>, AppError> {
     }))
 }
 
-/// Only same-site paths are followed after sign-in, so a crafted link cannot bounce a fresh
-/// session to another site.
+/// Longest `next` followed; console paths are far shorter.
+const MAX_NEXT_LEN: usize = 2048;
+
+/// Only paths on this site are followed after sign-in, so a crafted sign-in link cannot bounce a
+/// fresh session to another site. Browsers are lenient with what they treat as another host
+/// (`//x`, `/\x`, tabs and line breaks dropped, encoded slashes), so this accepts a narrow form
+/// and sends anything else to the dashboard: printable ASCII starting with one `/`, no
+/// backslash, and percent-encodings only of harmless characters. The sign-in page itself and
+/// server functions are refused too (a loop, and a GET that would call a function).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.starts_with("/login") =>
-        {
-            n.to_owned()
-        }
+        Some(n) if is_safe_next(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+fn is_safe_next(next: &str) -> bool {
+    let bytes = next.as_bytes();
+    if bytes.len() > MAX_NEXT_LEN || bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if matches!(bytes.get(1), Some(b'/' | b'\\')) {
+        return false;
+    }
+    if !bytes
+        .iter()
+        .all(|b| (0x21..=0x7e).contains(b) && *b != b'\\')
+    {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let decoded = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(h), Some(l)) => hex(*h).zip(hex(*l)).map(|(h, l)| h * 16 + l),
+                _ => None,
+            };
+            // only characters that need encoding may be encoded: not control characters or
+            // non-ASCII, not letters and digits (which would hide words such as `api`), and
+            // nothing that changes how the path is split or decoded again
+            match decoded {
+                Some(c)
+                    if (0x20..0x7f).contains(&c)
+                        && !c.is_ascii_alphanumeric()
+                        && !b"/\\.%-_~".contains(&c) => {}
+                _ => return false,
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let path = path.trim_end_matches('/');
+    !(path == "/login"
+        || path.starts_with("/login/")
+        || path == "/api"
+        || path.starts_with("/api/"))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[server(endpoint = "login")]
@@ -193,12 +243,71 @@ mod tests {
     use super::safe_next;
 
     #[test]
-    fn next_is_kept_on_site() {
-        assert_eq!(safe_next(Some("/settings")), "/settings");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(Some("/login")), "/");
+    fn same_site_paths_are_followed() {
+        for path in [
+            "/",
+            "/settings",
+            "/exports?status=dead&search=ada%40example.com",
+            "/exports/12#timeline",
+            "/webhooks?search=a+b%20c",
+            "/loginhelp",
+            "/users/",
+        ] {
+            assert_eq!(safe_next(Some(path)), path, "{path}");
+        }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn anything_else_goes_to_the_dashboard() {
+        let long = format!("/{}", "a".repeat(5000));
+        for hostile in [
+            "",
+            "settings",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            " /settings",
+            "/ /evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/x\u{0}",
+            "/x\u{7f}",
+            "/caf\u{e9}",
+            "/\u{ff0f}evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/%5c%5cevil.example",
+            "/%09/evil.example",
+            "/%0d%0aSet-Cookie:x=1",
+            "/%00",
+            "/%7F",
+            "/%C3%A9",
+            "/%",
+            "/%4",
+            "/%zz",
+            "/%%32%46evil",
+            "/%252F%252Fevil.example",
+            "/%2e%2e/api/logout",
+            "/%61pi/logout",
+            "/%6Cogin",
+            "/login",
+            "/login?next=//evil.example",
+            "/login/",
+            "/api/logout",
+            "/api/set_user_role?id=2&role=admin",
+            "/api",
+            long.as_str(),
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
     }
 }
