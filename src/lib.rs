@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod csv_text;
 pub mod dashboard;
 pub mod db;
+pub mod destination;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod filters;

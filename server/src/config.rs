@@ -159,6 +159,17 @@ pub struct Config {
     /// trusted proxy; from any other peer the header is ignored [default: none].
     #[arg(long, env = "TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
     pub trusted_proxies: Option<TrustedProxies>,
+
+    /// Let HiBob and Pinpoint base URLs entered in the console point at private, loopback or
+    /// link-local addresses. URLs given by environment or flags are never checked.
+    #[arg(
+        long,
+        env = "ALLOW_PRIVATE_DESTINATIONS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_destinations: bool,
 }
 
 impl Config {
@@ -287,6 +298,7 @@ mod tests {
             "ADMIN_PASSWORD",
             "SECRET_KEY",
             "TRUSTED_PROXIES",
+            "ALLOW_PRIVATE_DESTINATIONS",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

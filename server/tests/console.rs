@@ -750,3 +750,210 @@ async fn parallel_guesses_never_exceed_the_limits() {
     let wait = body["Throttled"].as_u64().unwrap();
     assert!((1..=15 * 60).contains(&wait), "{body}");
 }
+
+fn setting<'a>(settings: &'a Value, key: &str) -> &'a Value {
+    settings["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
+    let hibob = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&hibob)
+        .await;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[
+                ("values[hibob_service_user_id]", "SERVICE-1"),
+                (
+                    "values[hibob_service_user_token]",
+                    "SENTINEL-token-0123456789",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    let local = format!("{}/v1", hibob.uri());
+    let https_local = local.replacen("http://", "https://", 1);
+    let named_local = https_local.replacen("127.0.0.1", "localhost", 1);
+    for (url, says) in [
+        (local.as_str(), "https://"),
+        (https_local.as_str(), "private or local"),
+        (named_local.as_str(), "private or local"),
+        ("https://[::ffff:127.0.0.1]/v1", "private or local"),
+        ("https://169.254.169.254/latest", "private or local"),
+    ] {
+        let res = app
+            .call(
+                &admin,
+                "save_settings",
+                &[
+                    ("values[hibob_api_base_url]", url),
+                    ("values[plugin_token]", "saved only with the rest"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{url}");
+        let body: Value = res.json().await.unwrap();
+        let message = body["Invalid"].as_str().unwrap();
+        assert!(
+            message.contains("HiBob API base URL") && message.contains(says),
+            "{url}: {message}"
+        );
+    }
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_api_base_url")["source"],
+        "default"
+    );
+    assert_eq!(
+        setting(&settings, "plugin_token")["source"],
+        "unset",
+        "nothing saved"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "console"
+    );
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'settings.credentials_saved'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1, "only the first save happened");
+    assert!(
+        hibob
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the token was never sent to the local host"
+    );
+    let page = admin
+        .get(app.url("/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Changing a base URL clears the credentials sent to it"));
+}
+
+#[tokio::test]
+async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
+    let app = TestApp::spawn_with(&["--allow-private-destinations", "true"]).await;
+    let admin = app.admin().await;
+    let secrets = [
+        ("values[hibob_service_user_id]", "SERVICE-1"),
+        (
+            "values[hibob_service_user_token]",
+            "SENTINEL-token-0123456789",
+        ),
+        ("values[pinpoint_api_key]", "pinpoint-key-0123456789"),
+    ];
+    let res = app.call(&admin, "save_settings", &secrets).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // allowed private, but still https only
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[hibob_api_base_url]", "http://127.0.0.1:9/v1")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[hibob_api_base_url]", "https://127.0.0.1:9/v1")],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let changed: Vec<String> = res.json().await.unwrap();
+    assert!(
+        changed.contains(&"HiBob service user token cleared (its base URL changed)".to_owned()),
+        "{changed:?}"
+    );
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_api_base_url")["source"],
+        "console"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "unset"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_id")["source"],
+        "unset"
+    );
+    assert_eq!(setting(&settings, "pinpoint_api_key")["source"], "console");
+    let check: Value = app
+        .call(&admin, "test_connection", &[("service", "hibob")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not configured"),
+        "{check}"
+    );
+    let audit = app.call(&admin, "audit", &[]).await.text().await.unwrap();
+    assert!(
+        audit.contains("token cleared (its base URL changed)"),
+        "{audit}"
+    );
+
+    // entered again with the new URL, the credentials stay
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[
+                ("values[hibob_api_base_url]", "https://127.0.0.1:10/v1"),
+                secrets[0],
+                secrets[1],
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "console"
+    );
+}
