@@ -76,7 +76,7 @@ pub struct Config {
     pub site_addr: SocketAddr,
 
     /// The URL Pinpoint and browsers use to reach the console [default: http://<LEPTOS_SITE_ADDR>].
-    /// An https URL makes the session cookie Secure.
+    /// An https URL makes the session cookie Secure and answers carry Strict-Transport-Security.
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 
@@ -170,6 +170,11 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub allow_private_destinations: bool,
+
+    /// Bearer token GET /metrics requires (Authorization: Bearer <token>) [default: none, the
+    /// metrics are open].
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -188,6 +193,19 @@ impl Config {
 
     pub fn secure_cookies(&self) -> bool {
         self.public_url().scheme() == "https"
+    }
+
+    /// Browsers reach the console only over https, so they are told to keep it that way.
+    pub fn strict_transport(&self) -> bool {
+        self.public_url().scheme() == "https"
+    }
+
+    pub fn metrics_token(&self) -> Option<String> {
+        self.metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
     }
 
     /// The database file, for placing the generated secret key beside it.
@@ -272,6 +290,34 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_parse() {
+        let c = parse(&[]).config;
+        assert!(c.trusted_proxies.is_none());
+        assert!(!c.allow_private_destinations);
+        assert_eq!(c.metrics_token(), None);
+        let c = parse(&[
+            "--trusted-proxies",
+            "10.0.0.0/8, ::1",
+            "--allow-private-destinations",
+            "true",
+            "--metrics-token",
+            " scrape ",
+        ])
+        .config;
+        let proxies = c.trusted_proxies.clone().unwrap();
+        assert!(proxies.contains("10.2.3.4".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        assert!(c.allow_private_destinations);
+        assert_eq!(c.metrics_token().as_deref(), Some("scrape"));
+        assert!(
+            Cli::try_parse_from(["pinpoint-hibob", "--trusted-proxies", "10.0.0.0/99"]).is_err(),
+            "a typo in the proxy list stops start-up"
+        );
+        let off = parse(&["--allow-private-destinations", "false"]).config;
+        assert!(!off.allow_private_destinations);
+    }
+
+    #[test]
     fn blank_env_credentials_are_ignored() {
         let c = parse(&["--plugin-token", "  ", "--hibob-service-user-id", "S1"]).config;
         let env = c.credentials_from_env();
@@ -299,6 +345,7 @@ mod tests {
             "SECRET_KEY",
             "TRUSTED_PROXIES",
             "ALLOW_PRIVATE_DESTINATIONS",
+            "METRICS_TOKEN",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

@@ -38,6 +38,7 @@ pub struct AppState {
     pub console: ConsoleState,
     pub pool: SqlitePool,
     pub intake: integration::webhook_intake::WebhookIntake,
+    pub metrics: ops::MetricsAccess,
 }
 
 pub const SESSION_COOKIE: &str = "pphb_session";
@@ -131,6 +132,9 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         console: console.clone(),
         intake: integration::webhook_intake::WebhookIntake::start(pool.clone()),
         pool,
+        metrics: ops::MetricsAccess {
+            token: config.metrics_token().map(Arc::from),
+        },
     };
 
     let page_state = console.clone();
@@ -197,7 +201,12 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         ))
         .layer(CatchPanicLayer::new())
         .layer(from_fn(middleware::explain_bare_errors))
-        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn_with_state(
+            middleware::HeaderConfig {
+                strict_transport: config.strict_transport(),
+            },
+            middleware::security_headers,
+        ))
         .layer(from_fn(middleware::record_metrics))
         .layer(from_fn_with_state(
             Arc::new(config.trusted_proxies.clone().unwrap_or_default()),

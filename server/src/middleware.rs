@@ -181,13 +181,33 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
 ];
 
+/// One year, without `includeSubDomains`: the console may share its domain with sites this
+/// operator does not run over https.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+#[derive(Clone, Copy)]
+pub struct HeaderConfig {
+    /// `PUBLIC_URL` is https: browsers are told never to use plain http for it.
+    pub strict_transport: bool,
+}
+
 /// Adds the security headers, and a strict CSP to HTML that did not set its own (Leptos pages
 /// set one with the page's nonce).
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(cfg): State<HeaderConfig>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if cfg.strict_transport {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
     }
     let is_html = headers
         .get(header::CONTENT_TYPE)

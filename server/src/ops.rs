@@ -1,8 +1,13 @@
 //! Liveness, readiness and Prometheus metrics.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::IntoResponse,
+    Json,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -41,7 +46,30 @@ pub async fn readyz(State(pool): State<SqlitePool>) -> axum::response::Response 
     }
 }
 
-pub async fn metrics() -> axum::response::Response {
+/// Who may scrape `/metrics`: anyone, or whoever presents `METRICS_TOKEN` as a bearer token.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    pub token: Option<Arc<str>>,
+}
+
+pub async fn metrics(
+    State(access): State<MetricsAccess>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = &access.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !integration::bearer::matches(presented, token) {
+            let mut res = json_error(
+                StatusCode::UNAUTHORIZED,
+                "the metrics need Authorization: Bearer with the METRICS_TOKEN",
+            );
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+    }
     match metrics_handle() {
         Some(handle) => (
             [(

@@ -957,3 +957,69 @@ async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
         "console"
     );
 }
+
+#[tokio::test]
+async fn https_public_url_sends_strict_transport_security_everywhere() {
+    let app = TestApp::spawn_with(&["--public-url", "https://console.example.com"]).await;
+    let c = TestApp::client();
+    for path in [
+        "/healthz",
+        "/login",
+        "/settings",
+        "/no-such-page",
+        "/metrics",
+    ] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            res.headers()
+                .get("strict-transport-security")
+                .and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let res = c
+        .post(app.url("/webhooks/pinpoint"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("strict-transport-security"));
+
+    let plain = TestApp::spawn().await;
+    let res = c.get(plain.url("/healthz")).send().await.unwrap();
+    assert!(!res.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn metrics_need_the_bearer_token_when_one_is_set() {
+    let app = TestApp::spawn_with(&["--metrics-token", "scrape-token-0123"]).await;
+    let c = TestApp::client();
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("scrape-token-0123"),
+        Some("Basic c2NyYXBl"),
+    ] {
+        let mut req = c.get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("METRICS_TOKEN"));
+    }
+    let res = c
+        .get(app.url("/metrics"))
+        .header("Authorization", "Bearer scrape-token-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+}
