@@ -4,7 +4,10 @@
 //! metadata service or the internal network. The operator's own configuration (environment and
 //! flags) is not checked: that is where tests and private deployments name such hosts.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 /// Addresses that are not the public internet: private, shared (CGNAT), loopback, link-local,
 /// unspecified, broadcast, multicast and documentation ranges, in IPv4 and IPv6, including IPv6
@@ -58,6 +61,10 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || (first == 0x2002 && is_internal_v4(embedded_v4(1)))
 }
 
+/// A save waits this long at most for the name to resolve; a slow resolver must not hang the
+/// settings page.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Refuses a URL whose host is, or resolves to, an internal address. Every address the name
 /// resolves to must be public, since the client may connect to any of them.
 pub async fn check_public(url: &url::Url) -> Result<(), String> {
@@ -66,11 +73,14 @@ pub async fn check_public(url: &url::Url) -> Result<(), String> {
         None => return Err("the URL has no host".into()),
         Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
         Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-        Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|e| format!("its host {name} could not be resolved ({e})"))?
-            .map(|a| a.ip())
-            .collect(),
+        Some(url::Host::Domain(name)) => {
+            tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port)))
+                .await
+                .map_err(|_| format!("its host {name} could not be resolved in time"))?
+                .map_err(|e| format!("its host {name} could not be resolved ({e})"))?
+                .map(|a| a.ip())
+                .collect()
+        }
     };
     if addresses.is_empty() {
         return Err("its host has no address".into());
