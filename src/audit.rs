@@ -295,9 +295,12 @@ mod tests {
         let (text, rows, cut) = csv(&pool, &AuditFilter::default()).await.unwrap();
         assert_eq!((rows, cut), (2, false));
         let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(lines[0], "id,at,actor,action,target,detail,client_ip");
+        assert_eq!(
+            lines[0],
+            "\"id\",\"at\",\"actor\",\"action\",\"target\",\"detail\",\"client_ip\""
+        );
         assert!(
-            lines[1].contains(",'=cmd|' /C calc'!A0,login.failed,'@SUM(1),'-2+3,"),
+            lines[1].contains(",\"'=cmd|' /C calc'!A0\",\"login.failed\",\"'@SUM(1)\",\"'-2+3\","),
             "{}",
             lines[1]
         );

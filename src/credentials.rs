@@ -119,6 +119,15 @@ impl CredentialKey {
         matches!(self, Self::PinpointApiBaseUrl | Self::HibobApiBaseUrl)
     }
 
+    /// The credentials that are sent to a base URL: a new destination must not inherit them.
+    pub fn sent_to(self) -> &'static [CredentialKey] {
+        match self {
+            Self::HibobApiBaseUrl => &[Self::HibobServiceUserId, Self::HibobServiceUserToken],
+            Self::PinpointApiBaseUrl => &[Self::PinpointApiKey],
+            _ => &[],
+        }
+    }
+
     fn default_value(self) -> Option<&'static str> {
         match self {
             Self::HibobApiBaseUrl => Some(DEFAULT_HIBOB_API_BASE_URL),
@@ -189,6 +198,8 @@ struct Inner {
     sealer: SecretBox,
     from_env: HashMap<CredentialKey, SecretString>,
     sandbox: HashMap<CredentialKey, SecretString>,
+    /// Whether base URLs saved in the console may point at private or local addresses.
+    allow_private_destinations: bool,
     /// Decrypted console values, so the webhook and plugin hot paths do not read and decrypt a
     /// row per request. Filled on first use, emptied by `save`; one console process owns a
     /// database, so no other writer can make it stale.
@@ -213,7 +224,7 @@ pub fn mask(value: &str) -> String {
     }
 }
 
-fn validate(key: CredentialKey, value: &str) -> Result<String, CredentialError> {
+fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, CredentialError> {
     let value = value.trim();
     if value.len() > 4096 {
         return Err(CredentialError::Invalid(
@@ -246,6 +257,13 @@ fn validate(key: CredentialKey, value: &str) -> Result<String, CredentialError> 
                 "use an https:// URL with a host".into(),
             ));
         }
+        // the token travels with every request, so it must not cross the network in clear
+        if url.scheme() != "https" && !sandbox {
+            return Err(CredentialError::Invalid(
+                key,
+                "use an https:// URL: credentials are sent to it".into(),
+            ));
+        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(CredentialError::Invalid(
                 key,
@@ -275,24 +293,37 @@ impl Credentials {
                 sealer,
                 from_env,
                 sandbox: HashMap::new(),
+                allow_private_destinations: false,
                 stored_cache: Default::default(),
             }),
+        }
+    }
+
+    /// Lets base URLs saved in the console point at private and local addresses (the operator's
+    /// `ALLOW_PRIVATE_DESTINATIONS`).
+    pub fn allow_private_destinations(self, allow: bool) -> Self {
+        self.rebuilt(|inner| inner.allow_private_destinations = allow)
+    }
+
+    fn rebuilt(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            pool: self.inner.pool.clone(),
+            sealer: self.inner.sealer.clone(),
+            from_env: self.inner.from_env.clone(),
+            sandbox: self.inner.sandbox.clone(),
+            allow_private_destinations: self.inner.allow_private_destinations,
+            stored_cache: Default::default(),
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// Sandbox mode: these values (the simulators' URLs and credentials) win over everything and
     /// are read-only, so nothing can reach a real service by accident.
     pub fn with_sandbox(self, values: HashMap<CredentialKey, SecretString>) -> Self {
-        let inner = Inner {
-            pool: self.inner.pool.clone(),
-            sealer: self.inner.sealer.clone(),
-            from_env: self.inner.from_env.clone(),
-            sandbox: values,
-            stored_cache: Default::default(),
-        };
-        Self {
-            inner: Arc::new(inner),
-        }
+        self.rebuilt(|inner| inner.sandbox = values)
     }
 
     pub fn is_sandbox(&self) -> bool {
@@ -387,12 +418,17 @@ impl Credentials {
 
     /// Applies the changes in one transaction and records which credentials changed (never their
     /// values). Returns the labels of the credentials that changed.
+    ///
+    /// A base URL that changes where requests go takes the credentials sent there with it: the
+    /// stored ones are cleared unless the same save enters new ones, so a changed URL never
+    /// receives the old service's secrets. A new URL must be https and, unless the operator
+    /// allowed it, reach only public addresses.
     pub async fn save(
         &self,
         actor: &Actor,
         changes: Vec<CredentialChange>,
     ) -> Result<Vec<String>, CredentialError> {
-        let mut sealed_changes = Vec::new();
+        let mut wanted: Vec<(CredentialKey, Option<String>)> = Vec::new();
         for change in changes {
             let keep = change
                 .value
@@ -407,14 +443,66 @@ impl Credentials {
                     change.key.env_var(),
                 ));
             }
-            let sealed = match change.value {
-                Some(v) => {
-                    let clean = validate(change.key, v.expose_secret())?;
-                    Some(self.inner.sealer.seal(change.key.as_str(), &clean)?)
-                }
+            let clean = match change.value {
+                Some(v) => Some(validate(change.key, v.expose_secret(), self.is_sandbox())?),
                 None => None,
             };
-            sealed_changes.push((change.key, sealed));
+            wanted.retain(|(k, _)| *k != change.key);
+            wanted.push((change.key, clean));
+        }
+        let mut also_cleared = Vec::new();
+        for (key, value) in wanted.clone() {
+            if !key.is_url() {
+                continue;
+            }
+            let before = self.get(key).await?;
+            let after = match &value {
+                Some(v) => Some(v.clone()),
+                None => key.default_value().map(str::to_owned),
+            };
+            if before
+                .as_ref()
+                .map(|b| b.expose_secret().trim_end_matches('/'))
+                == after.as_deref().map(|a| a.trim_end_matches('/'))
+            {
+                continue;
+            }
+            if let Some(url) = value.as_deref() {
+                self.check_destination(key, url).await?;
+            }
+            for dependent in key.sent_to() {
+                let re_entered = wanted.iter().any(|(k, v)| k == dependent && v.is_some());
+                if re_entered {
+                    continue;
+                }
+                if self.inner.from_env.contains_key(dependent) {
+                    return Err(CredentialError::Invalid(
+                        key,
+                        format!(
+                            "{} is set by {}, so this URL can only change there too ({})",
+                            dependent.label(),
+                            dependent.env_var(),
+                            key.env_var()
+                        ),
+                    ));
+                }
+                if !wanted.iter().any(|(k, _)| k == dependent) {
+                    also_cleared.push(*dependent);
+                }
+            }
+        }
+        for key in &also_cleared {
+            if !wanted.iter().any(|(k, _)| k == key) {
+                wanted.push((*key, None));
+            }
+        }
+        let mut sealed_changes = Vec::new();
+        for (key, clean) in wanted {
+            let sealed = match clean {
+                Some(v) => Some(self.inner.sealer.seal(key.as_str(), &v)?),
+                None => None,
+            };
+            sealed_changes.push((key, sealed));
         }
         if sealed_changes.is_empty() {
             return Ok(Vec::new());
@@ -444,7 +532,11 @@ impl Credentials {
                         .execute(&mut *tx)
                         .await?;
                     if removed.rows_affected() > 0 {
-                        changed.push(format!("{} cleared", key.label()));
+                        if also_cleared.contains(key) {
+                            changed.push(format!("{} cleared (its base URL changed)", key.label()));
+                        } else {
+                            changed.push(format!("{} cleared", key.label()));
+                        }
                     }
                 }
             }
@@ -464,6 +556,21 @@ impl Credentials {
             cache.clear();
         }
         Ok(changed)
+    }
+
+    async fn check_destination(
+        &self,
+        key: CredentialKey,
+        url: &str,
+    ) -> Result<(), CredentialError> {
+        if self.inner.allow_private_destinations || self.is_sandbox() {
+            return Ok(());
+        }
+        let parsed =
+            url::Url::parse(url).map_err(|e| CredentialError::Invalid(key, e.to_string()))?;
+        crate::destination::check_public(&parsed)
+            .await
+            .map_err(|why| CredentialError::Invalid(key, format!("this URL cannot be used: {why}")))
     }
 
     /// Whether every credential needed to call HiBob is present.
@@ -602,11 +709,14 @@ mod tests {
     #[tokio::test]
     async fn urls_are_validated() {
         let (_d, _pool, creds) = setup(&[]).await;
+        // no DNS in this test: the destination check has its own
+        let creds = creds.allow_private_destinations(true);
         let actor = Actor::system("tester");
         for bad in [
             "acme.pinpointhq.com",
             "ftp://x.y",
             "https://user:pw@x.y/api",
+            "http://acme.pinpointhq.com/api/v1",
         ] {
             let err = creds
                 .save(&actor, vec![set(CredentialKey::PinpointApiBaseUrl, bad)])
@@ -630,5 +740,141 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(v.expose_secret(), "https://acme.pinpointhq.com/api/v1");
+    }
+
+    #[tokio::test]
+    async fn console_urls_must_not_reach_local_or_private_hosts() {
+        let (_d, pool, creds) = setup(&[]).await;
+        let actor = Actor::system("tester");
+        for bad in [
+            "https://127.0.0.1:8443/v1",
+            "https://localhost/v1",
+            "https://[::ffff:10.0.0.1]/v1",
+            "https://169.254.169.254/v1",
+        ] {
+            let err = creds
+                .save(&actor, vec![set(CredentialKey::HibobApiBaseUrl, bad)])
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("private or local"), "{bad}: {err}");
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "nothing was saved");
+        // the operator may allow it
+        let allowed = creds.allow_private_destinations(true);
+        allowed
+            .save(
+                &actor,
+                vec![set(
+                    CredentialKey::HibobApiBaseUrl,
+                    "https://127.0.0.1:8443/v1",
+                )],
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_base_url_takes_the_credentials_sent_to_it_with_it() {
+        let (_d, pool, creds) = setup(&[]).await;
+        let creds = creds.allow_private_destinations(true);
+        let actor = Actor::system("tester");
+        let secrets = || {
+            vec![
+                set(CredentialKey::HibobServiceUserId, "SERVICE-1"),
+                set(CredentialKey::HibobServiceUserToken, "token-one"),
+                set(CredentialKey::PinpointApiKey, "pinpoint-key"),
+            ]
+        };
+        creds.save(&actor, secrets()).await.unwrap();
+        // saving the URL in force again is no change
+        let same = creds
+            .save(
+                &actor,
+                vec![set(
+                    CredentialKey::HibobApiBaseUrl,
+                    DEFAULT_HIBOB_API_BASE_URL,
+                )],
+            )
+            .await
+            .unwrap();
+        assert_eq!(same, vec!["HiBob API base URL set"]);
+        assert!(creds.hibob_configured().await.unwrap());
+
+        let changed = creds
+            .save(
+                &actor,
+                vec![set(CredentialKey::HibobApiBaseUrl, "https://10.1.1.1/v1")],
+            )
+            .await
+            .unwrap();
+        assert!(
+            changed.contains(&"HiBob service user token cleared (its base URL changed)".to_owned()),
+            "{changed:?}"
+        );
+        assert!(creds
+            .get(CredentialKey::HibobServiceUserToken)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(creds
+            .get(CredentialKey::HibobServiceUserId)
+            .await
+            .unwrap()
+            .is_none());
+        // the other service's key stays
+        assert!(creds
+            .get(CredentialKey::PinpointApiKey)
+            .await
+            .unwrap()
+            .is_some());
+
+        // entered again in the same save, they are kept
+        let mut both = vec![set(CredentialKey::HibobApiBaseUrl, "https://10.2.2.2/v1")];
+        both.extend(secrets().into_iter().take(2));
+        creds.save(&actor, both).await.unwrap();
+        let token = creds
+            .get(CredentialKey::HibobServiceUserToken)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(token.expose_secret(), "token-one");
+
+        // clearing the URL goes back to the default host: also a change of destination
+        creds
+            .save(
+                &actor,
+                vec![CredentialChange {
+                    key: CredentialKey::HibobApiBaseUrl,
+                    value: None,
+                }],
+            )
+            .await
+            .unwrap();
+        assert!(!creds.hibob_configured().await.unwrap());
+        let audit = audit::list(&pool, &Default::default()).await.unwrap();
+        assert!(audit
+            .iter()
+            .any(|e| e.detail.contains("token cleared (its base URL changed)")));
+    }
+
+    #[tokio::test]
+    async fn a_url_cannot_move_away_from_a_secret_the_environment_gives() {
+        let (_d, _pool, creds) = setup(&[(CredentialKey::PinpointApiKey, "from-env")]).await;
+        let creds = creds.allow_private_destinations(true);
+        let err = creds
+            .save(
+                &Actor::system("tester"),
+                vec![set(
+                    CredentialKey::PinpointApiBaseUrl,
+                    "https://evil.example/api/v1",
+                )],
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("PINPOINT_API_KEY"), "{err}");
     }
 }

@@ -1,25 +1,21 @@
-//! CSV for downloads that people open in spreadsheets: RFC 4180 quoting, and cells that a
-//! spreadsheet would run as a formula are defused.
+//! CSV for downloads that people open in spreadsheets: every cell quoted (RFC 4180), and cells
+//! that a spreadsheet would run as a formula are defused.
 
 /// Characters that make Excel, LibreOffice or Sheets read a cell as a formula (or, for tab and
 /// carriage return, shift it so the next character leads).
 const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// One cell: a leading formula character gets a `'` in front (spreadsheets show the text as
-/// typed), and the cell is quoted when it holds a comma, a quote or a line break.
+/// typed), and the cell is always quoted. Spreadsheets guess the separator from the file or
+/// the locale, and one that splits on `;` would start a new, unquoted cell after a `;`, where a
+/// formula could lead again; inside quotes nothing splits.
 pub fn cell(value: &str) -> String {
-    let defused;
-    let value = if value.starts_with(FORMULA_LEADS) {
-        defused = format!("'{value}");
-        defused.as_str()
+    let prefix = if value.starts_with(FORMULA_LEADS) {
+        "'"
     } else {
-        value
+        ""
     };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
+    format!("\"{prefix}{}\"", value.replace('"', "\"\""))
 }
 
 /// One record, ended with CRLF as RFC 4180 asks.
@@ -34,14 +30,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_cells_are_left_alone() {
-        assert_eq!(cell("admin@example.com"), "admin@example.com");
-        assert_eq!(cell(""), "");
-        assert_eq!(cell("2026-11-22T08:00:00.000Z"), "2026-11-22T08:00:00.000Z");
-    }
-
-    #[test]
-    fn commas_quotes_and_line_breaks_are_quoted() {
+    fn every_cell_is_quoted() {
+        assert_eq!(cell("admin@example.com"), "\"admin@example.com\"");
+        assert_eq!(cell(""), "\"\"");
+        assert_eq!(
+            cell("2026-11-22T08:00:00.000Z"),
+            "\"2026-11-22T08:00:00.000Z\""
+        );
         assert_eq!(cell("a,b"), "\"a,b\"");
         assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(cell("two\nlines"), "\"two\nlines\"");
@@ -49,13 +44,27 @@ mod tests {
     }
 
     #[test]
+    fn semicolons_cannot_open_a_cell_of_their_own() {
+        for raw in [";=1+1", "x;=HYPERLINK(\"http://x\")", ";@cmd", "a;b"] {
+            let out = cell(raw);
+            assert!(out.starts_with('"') && out.ends_with('"'), "{out}");
+            let inner = &out[1..out.len() - 1];
+            assert!(
+                !inner.replace("\"\"", "").contains('"'),
+                "no quote ends the cell early: {out}"
+            );
+        }
+    }
+
+    #[test]
     fn formula_leads_are_defused() {
         for (raw, out) in [
-            ("=1+1", "'=1+1"),
-            ("+SUM(A1)", "'+SUM(A1)"),
-            ("-2", "'-2"),
-            ("@cmd", "'@cmd"),
-            ("\tx", "'\tx"),
+            ("=1+1", "\"'=1+1\""),
+            ("+SUM(A1)", "\"'+SUM(A1)\""),
+            ("-2", "\"'-2\""),
+            ("@cmd", "\"'@cmd\""),
+            ("\tx", "\"'\tx\""),
+            ("\rx", "\"'\rx\""),
             (
                 "=HYPERLINK(\"http://x\",\"y\")",
                 "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
@@ -63,11 +72,11 @@ mod tests {
         ] {
             assert_eq!(cell(raw), out, "{raw:?}");
         }
-        assert_eq!(cell("a=b"), "a=b", "only a leading character counts");
+        assert_eq!(cell("a=b"), "\"a=b\"", "only a leading character counts");
     }
 
     #[test]
     fn rows_join_and_end_with_crlf() {
-        assert_eq!(row(["id", "a,b", "=x"]), "id,\"a,b\",'=x\r\n");
+        assert_eq!(row(["id", "a,b", "=x"]), "\"id\",\"a,b\",\"'=x\"\r\n");
     }
 }

@@ -3,11 +3,14 @@
 //! nothing here knows about HTTP routing or rendering.
 
 pub mod audit;
+pub mod bearer;
 pub mod bulk_retry;
+pub mod client_addr;
 pub mod credentials;
 pub mod csv_text;
 pub mod dashboard;
 pub mod db;
+pub mod destination;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod filters;

@@ -1,118 +1,314 @@
-//! Slows down password guessing: failed logins are counted per account and per client address in a
-//! sliding window, and both limits apply, because attackers rotate addresses and spray accounts.
+//! Slows down password guessing. Two limits apply at once, because attackers rotate addresses and
+//! spray accounts:
+//!
+//! - per client address, a hard limit of failures in a sliding window;
+//! - per account, growing delays: after a few failures each further attempt must wait twice as
+//!   long after the last failure as the one before, up to a cap. A lockout for the whole window
+//!   would let anyone who knows the admin's email keep the only admin out; a delay costs a
+//!   guesser the same while letting the owner in once it has passed.
+//!
+//! An attempt reserves its failure before the password is hashed, so parallel guesses cannot all
+//! pass the check before any of them is counted; success hands the reservation back. Hashing is
+//! also bounded: a few argon2 computations at a time, and callers that cannot get a turn soon
+//! are told to try again rather than queueing without limit.
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    future::Future,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
+use tokio::sync::Semaphore;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub per_account: usize,
+    /// Failures an account may have before each further attempt has to wait.
+    pub account_free_failures: u32,
+    /// The wait after the first failure beyond the free ones; it doubles with each further one.
+    pub account_first_delay: Duration,
+    pub account_max_delay: Duration,
+    /// Failures per client address in `window`, across all accounts.
     pub per_address: usize,
+    /// The address window; an account is forgiven this long after its delay has run out.
     pub window: Duration,
+    /// argon2 computations at once (each takes 19 MiB and a core for tens of milliseconds).
+    pub hashing_permits: usize,
+    /// How long an attempt waits for a hashing turn before it is told to try again.
+    pub hashing_wait: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            per_account: 5,
+            account_free_failures: 5,
+            account_first_delay: Duration::from_secs(30),
+            account_max_delay: Duration::from_secs(15 * 60),
             per_address: 20,
             window: Duration::from_secs(15 * 60),
+            hashing_permits: 2,
+            hashing_wait: Duration::from_secs(2),
         }
     }
 }
 
-/// Bound on remembered keys, so a flood of distinct addresses cannot grow memory without limit.
+/// Bound on remembered accounts and addresses each, so a flood of distinct emails or addresses
+/// cannot grow memory without limit.
 const MAX_KEYS: usize = 50_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy)]
+struct AccountState {
+    failures: u32,
+    last: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: HashMap<String, AccountState>,
+    addresses: HashMap<String, VecDeque<Instant>>,
+}
+
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
     limits: Limits,
-    failures: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+    state: Arc<Mutex<State>>,
+    hashing: Arc<Semaphore>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    #[error("every password check is in use; try again in a few seconds")]
+    Busy,
+    #[error("the password check stopped unexpectedly: {0}")]
+    Stopped(String),
+}
+
+/// One sign-in attempt that passed the limits. It holds a reserved failure until it is settled:
+/// `failed` keeps it, `succeeded` forgives the account, and dropping it unsettled (the password
+/// was never checked) gives the reservation back.
+#[derive(Debug)]
+pub struct Attempt {
+    throttle: LoginThrottle,
+    account: String,
+    address: Option<String>,
+    at: Instant,
+    settled: bool,
+}
+
+impl Attempt {
+    pub fn failed(mut self) {
+        self.settled = true;
+    }
+
+    /// The account's failures are forgiven; the address's are not, since one good password does
+    /// not excuse a spray of guesses from the same address.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        let mut state = self.throttle.lock();
+        state.accounts.remove(&self.account);
+        self.take_back_address(&mut state);
+    }
+
+    fn take_back_address(&self, state: &mut State) {
+        let Some(address) = &self.address else { return };
+        if let Some(times) = state.addresses.get_mut(address) {
+            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                state.addresses.remove(address);
+            }
+        }
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let mut state = self.throttle.lock();
+        if let Some(account) = state.accounts.get_mut(&self.account) {
+            account.failures = account.failures.saturating_sub(1);
+            if account.failures == 0 {
+                state.accounts.remove(&self.account);
+            }
+        }
+        self.take_back_address(&mut state);
+    }
 }
 
 impl LoginThrottle {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            failures: Arc::default(),
+            state: Arc::default(),
+            hashing: Arc::new(Semaphore::new(limits.hashing_permits.max(1))),
         }
     }
 
-    fn keys(email: &str, address: Option<&str>) -> (String, Option<String>) {
-        (
-            format!("account:{}", email.trim().to_lowercase()),
-            address.map(|a| format!("address:{a}")),
-        )
+    /// A panic elsewhere while holding the lock leaves counts that are still meaningful, so they
+    /// are used rather than thrown away (which would let guessing start afresh).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `Err(wait)` while either limit is reached: how long until one more attempt is allowed.
-    pub fn check(&self, email: &str, address: Option<&str>) -> Result<(), Duration> {
-        let now = Instant::now();
-        let (account, addr) = Self::keys(email, address);
-        let Ok(mut map) = self.failures.lock() else {
-            return Ok(());
+    fn account_key(email: &str) -> String {
+        email.trim().to_lowercase()
+    }
+
+    /// The wait after `failures` failures, counted from the last one.
+    pub fn account_delay(&self, failures: u32) -> Duration {
+        let Some(beyond) = failures.checked_sub(self.limits.account_free_failures) else {
+            return Duration::ZERO;
         };
+        let factor = 1u32.checked_shl(beyond).unwrap_or(u32::MAX);
+        self.limits
+            .account_first_delay
+            .saturating_mul(factor)
+            .min(self.limits.account_max_delay)
+    }
+
+    /// Starts an attempt, reserving its failure; `Err(wait)` while a limit holds: how long until
+    /// one more attempt is allowed.
+    pub fn begin(&self, email: &str, address: Option<&str>) -> Result<Attempt, Duration> {
+        self.begin_at(email, address, Instant::now())
+    }
+
+    fn begin_at(
+        &self,
+        email: &str,
+        address: Option<&str>,
+        now: Instant,
+    ) -> Result<Attempt, Duration> {
+        let account = Self::account_key(email);
+        let address = address.map(str::to_owned);
+        let window = self.limits.window;
+        let mut state = self.lock();
+
         let mut wait = Duration::ZERO;
-        for (key, limit) in [
-            (Some(account), self.limits.per_account),
-            (addr, self.limits.per_address),
-        ] {
-            let Some(key) = key else { continue };
-            if let Some(times) = map.get_mut(&key) {
+        if let Some(a) = state.accounts.get(&account).copied() {
+            let delay = self.account_delay(a.failures);
+            if now.saturating_duration_since(a.last) >= delay + window {
+                state.accounts.remove(&account);
+            } else {
+                wait = wait.max((a.last + delay).saturating_duration_since(now));
+            }
+        }
+        if let Some(address) = &address {
+            if let Some(times) = state.addresses.get_mut(address) {
                 while times
                     .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.limits.window)
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= window)
                 {
                     times.pop_front();
                 }
-                if times.len() >= limit {
+                if times.len() >= self.limits.per_address {
                     if let Some(oldest) = times.front() {
-                        wait = wait.max(self.limits.window - now.duration_since(*oldest));
+                        wait =
+                            wait.max(window.saturating_sub(now.saturating_duration_since(*oldest)));
                     }
                 }
             }
         }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait)
+        if !wait.is_zero() {
+            return Err(wait);
         }
+
+        self.make_room(&mut state, now);
+        let entry = state
+            .accounts
+            .entry(account.clone())
+            .or_insert(AccountState {
+                failures: 0,
+                last: now,
+            });
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last = now;
+        if let Some(address) = &address {
+            let times = state.addresses.entry(address.clone()).or_default();
+            times.push_back(now);
+            while times.len() > self.limits.per_address {
+                times.pop_front();
+            }
+        }
+        drop(state);
+        Ok(Attempt {
+            throttle: self.clone(),
+            account,
+            address,
+            at: now,
+            settled: false,
+        })
     }
 
-    pub fn record_failure(&self, email: &str, address: Option<&str>) {
-        let now = Instant::now();
-        let (account, addr) = Self::keys(email, address);
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() >= MAX_KEYS {
-            let window = self.limits.window;
-            map.retain(|_, times| {
+    /// Forgets what no longer counts, and when that is not enough the stalest entry, so the maps
+    /// stay bounded.
+    fn make_room(&self, state: &mut State, now: Instant) {
+        let window = self.limits.window;
+        if state.accounts.len() >= MAX_KEYS {
+            state.accounts.retain(|_, a| {
+                now.saturating_duration_since(a.last) < self.account_delay(a.failures) + window
+            });
+            if state.accounts.len() >= MAX_KEYS {
+                if let Some(stalest) = state
+                    .accounts
+                    .iter()
+                    .min_by_key(|(_, a)| a.last)
+                    .map(|(k, _)| k.clone())
+                {
+                    state.accounts.remove(&stalest);
+                }
+            }
+        }
+        if state.addresses.len() >= MAX_KEYS {
+            state.addresses.retain(|_, times| {
                 times
                     .back()
-                    .is_some_and(|t| now.duration_since(*t) < window)
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
             });
-        }
-        for key in [Some(account), addr].into_iter().flatten() {
-            let times = map.entry(key).or_default();
-            times.push_back(now);
-            // only the most recent failures matter for the limit
-            while times.len() > self.limits.per_account.max(self.limits.per_address) {
-                times.pop_front();
+            if state.addresses.len() >= MAX_KEYS {
+                if let Some(stalest) = state
+                    .addresses
+                    .iter()
+                    .min_by_key(|(_, times)| times.back().copied())
+                    .map(|(k, _)| k.clone())
+                {
+                    state.addresses.remove(&stalest);
+                }
             }
         }
     }
 
-    /// A successful login clears the account's count (not the address's: one good password does
-    /// not excuse a spray from the same address).
-    pub fn record_success(&self, email: &str) {
-        let (account, _) = Self::keys(email, None);
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&account);
-        }
+    /// Runs a password check while holding one of the few hashing turns, or answers `Busy` when
+    /// none frees up within the wait. The check runs as a task of its own that keeps the turn
+    /// until the hash is done, so a caller that goes away mid-check cannot free its turn early
+    /// and start more hashes than there are turns.
+    pub async fn check_password<F, T>(&self, check: F) -> Result<T, HashingError>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = tokio::time::timeout(
+            self.limits.hashing_wait,
+            Arc::clone(&self.hashing).acquire_owned(),
+        )
+        .await
+        .map_err(|_| HashingError::Busy)?
+        .map_err(|e| HashingError::Stopped(e.to_string()))?;
+        tokio::spawn(async move {
+            let out = check.await;
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| HashingError::Stopped(e.to_string()))
     }
 }
 
@@ -120,57 +316,169 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    fn throttle() -> LoginThrottle {
-        LoginThrottle::new(Limits {
-            per_account: 3,
+    fn limits() -> Limits {
+        Limits {
+            account_free_failures: 3,
+            account_first_delay: Duration::from_secs(10),
+            account_max_delay: Duration::from_secs(60),
             per_address: 5,
-            window: Duration::from_secs(60),
-        })
+            window: Duration::from_secs(100),
+            hashing_permits: 2,
+            hashing_wait: Duration::from_millis(50),
+        }
+    }
+
+    fn fail(t: &LoginThrottle, email: &str, address: Option<&str>, now: Instant) {
+        t.begin_at(email, address, now).expect("allowed").failed();
     }
 
     #[test]
-    fn per_account_limit_ignores_case_and_address() {
-        let t = throttle();
+    fn account_failures_grow_the_wait_instead_of_locking_out() {
+        let t = LoginThrottle::new(limits());
+        let start = Instant::now();
         for i in 0..3 {
-            assert!(t.check("A@x.io", Some(&format!("10.0.0.{i}"))).is_ok());
-            t.record_failure("A@x.io", Some(&format!("10.0.0.{i}")));
+            fail(&t, "A@x.io", Some(&format!("10.0.0.{i}")), start);
         }
-        let wait = t.check("a@x.io", Some("10.9.9.9")).unwrap_err();
-        assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
-        assert!(t.check("b@x.io", Some("10.9.9.9")).is_ok());
+        // the fourth attempt waits 10 s, from any address and in any case
+        let wait = t.begin_at("a@x.io", Some("10.9.9.9"), start).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(10));
+        assert!(t.begin_at("b@x.io", Some("10.9.9.9"), start).is_ok());
+        // once the wait has passed, one more attempt goes through, well inside the window
+        let later = start + Duration::from_secs(10);
+        fail(&t, "a@x.io", None, later);
+        assert_eq!(
+            t.begin_at("a@x.io", None, later).unwrap_err(),
+            Duration::from_secs(20)
+        );
+        let mut now = later + Duration::from_secs(20);
+        fail(&t, "a@x.io", None, now);
+        assert_eq!(
+            t.begin_at("a@x.io", None, now).unwrap_err(),
+            Duration::from_secs(40)
+        );
+        // doubling stops at the cap
+        for _ in 0..10 {
+            now += Duration::from_secs(60);
+            fail(&t, "a@x.io", None, now);
+            assert_eq!(
+                t.begin_at("a@x.io", None, now).unwrap_err(),
+                Duration::from_secs(60)
+            );
+        }
+        // a quiet account is forgiven once its wait and a window have passed
+        let quiet = now + Duration::from_secs(60 + 100);
+        fail(&t, "a@x.io", None, quiet);
+        assert!(t.begin_at("a@x.io", None, quiet).is_ok());
     }
 
     #[test]
-    fn per_address_limit_across_accounts() {
-        let t = throttle();
-        for i in 0..5 {
-            t.record_failure(&format!("user{i}@x.io"), Some("192.0.2.1"));
-        }
-        assert!(t.check("fresh@x.io", Some("192.0.2.1")).is_err());
-        assert!(t.check("fresh@x.io", Some("192.0.2.2")).is_ok());
+    fn delays_never_overflow() {
+        let t = LoginThrottle::new(limits());
+        assert_eq!(t.account_delay(0), Duration::ZERO);
+        assert_eq!(t.account_delay(2), Duration::ZERO);
+        assert_eq!(t.account_delay(3), Duration::from_secs(10));
+        assert_eq!(t.account_delay(u32::MAX), Duration::from_secs(60));
+        let d = LoginThrottle::default();
+        assert_eq!(d.account_delay(100), Duration::from_secs(15 * 60));
     }
 
     #[test]
-    fn success_clears_the_account() {
-        let t = throttle();
+    fn reserved_attempts_count_before_they_are_settled() {
+        let t = LoginThrottle::new(limits());
+        let now = Instant::now();
+        // attempts still hashing hold their reservations: only three get through
+        let held: Vec<Attempt> = (0..10)
+            .filter_map(|_| t.begin_at("a@x.io", None, now).ok())
+            .collect();
+        assert_eq!(held.len(), 3);
+        drop(held);
+        // unsettled attempts (never checked) give their reservations back
+        assert!(t.begin_at("a@x.io", None, now).is_ok());
+    }
+
+    #[test]
+    fn success_forgives_the_account_but_not_the_address() {
+        let t = LoginThrottle::new(limits());
+        let now = Instant::now();
+        for i in 0..4 {
+            fail(&t, &format!("user{i}@x.io"), Some("192.0.2.1"), now);
+        }
+        fail(&t, "a@x.io", None, now);
+        fail(&t, "a@x.io", None, now);
+        t.begin_at("a@x.io", Some("192.0.2.1"), now)
+            .unwrap()
+            .succeeded();
+        // the successful attempt's slot went back, the four failures stay
+        assert!(t.begin_at("fresh@x.io", Some("192.0.2.1"), now).is_ok());
         for _ in 0..3 {
-            t.record_failure("a@x.io", None);
+            fail(&t, "a@x.io", None, now);
         }
-        assert!(t.check("a@x.io", None).is_err());
-        t.record_success("a@x.io");
-        assert!(t.check("a@x.io", None).is_ok());
+        assert!(
+            t.begin_at("a@x.io", None, now).is_err(),
+            "counting restarted"
+        );
     }
 
     #[test]
-    fn window_expiry() {
-        let t = LoginThrottle::new(Limits {
-            per_account: 1,
-            per_address: 10,
-            window: Duration::from_millis(30),
+    fn per_address_limit_across_accounts_and_its_window() {
+        let t = LoginThrottle::new(limits());
+        let now = Instant::now();
+        for i in 0..5 {
+            fail(&t, &format!("user{i}@x.io"), Some("192.0.2.1"), now);
+        }
+        let wait = t
+            .begin_at("fresh@x.io", Some("192.0.2.1"), now)
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_secs(100));
+        assert!(t.begin_at("fresh@x.io", Some("192.0.2.2"), now).is_ok());
+        let later = now + Duration::from_secs(100);
+        assert!(t.begin_at("fresh@x.io", Some("192.0.2.1"), later).is_ok());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let t = LoginThrottle::new(limits());
+        let now = Instant::now();
+        for i in 0..(MAX_KEYS + 10) {
+            fail(&t, &format!("u{i}@x.io"), Some(&format!("a{i}")), now);
+        }
+        let state = t.lock();
+        assert!(state.accounts.len() <= MAX_KEYS);
+        assert!(state.addresses.len() <= MAX_KEYS);
+    }
+
+    #[tokio::test]
+    async fn hashing_is_bounded_and_the_overflow_is_told_to_retry() {
+        let t = LoginThrottle::new(limits());
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            true
+        };
+        let (a, b, c) = tokio::join!(t.check_password(slow()), t.check_password(slow()), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            t.check_password(slow()).await
         });
-        t.record_failure("a@x.io", None);
-        assert!(t.check("a@x.io", None).is_err());
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(t.check("a@x.io", None).is_ok());
+        assert!(a.unwrap() && b.unwrap());
+        assert!(matches!(c, Err(HashingError::Busy)));
+        // turns come back once the checks are done
+        assert!(t.check_password(async { 1 }).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_goes_away_keeps_its_turn_until_the_hash_ends() {
+        let t = LoginThrottle::new(Limits {
+            hashing_permits: 1,
+            ..limits()
+        });
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            t.check_password(tokio::time::sleep(Duration::from_millis(300))),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the caller gave up");
+        assert!(matches!(
+            t.check_password(async {}).await,
+            Err(HashingError::Busy)
+        ));
     }
 }

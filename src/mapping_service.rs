@@ -357,7 +357,8 @@ impl MappingService {
     }
 
     /// Renders an unsaved mapping for one candidate; nothing is sent to HiBob. With `compare`,
-    /// HiBob is searched for an employee with the same email and the values are set side by side.
+    /// HiBob is searched for an employee with the candidate's email and the values are set side
+    /// by side.
     pub async fn preview(
         &self,
         doc: &MappingDocument,
@@ -385,8 +386,10 @@ impl MappingService {
         let preview = compiled.preview(&values, &schema);
         let body = serde_json::to_string_pretty(&preview.rendered.draft.body).unwrap_or_default();
         let comparison = if compare {
+            let email = values.get("candidate_email").unwrap_or_default();
+            let readable = comparable_fields(doc, &schema, &issues);
             Some(
-                self.compare(&preview.rendered.draft.email, &preview.rendered.trace)
+                self.compare(email, &preview.rendered.trace, &readable)
                     .await,
             )
         } else {
@@ -404,7 +407,10 @@ impl MappingService {
         })
     }
 
-    async fn compare(&self, email: &str, trace: &[FieldTrace]) -> Comparison {
+    /// `email` is the candidate's own, never the mapped one: a mapping may put any address in
+    /// `root.email` (a fixed value, a template), and the comparison would then show another
+    /// person's record. Only `readable` fields are read back and shown.
+    async fn compare(&self, email: &str, trace: &[FieldTrace], readable: &[String]) -> Comparison {
         let Some(client) = self.hibob().await else {
             return Comparison {
                 employee_id: None,
@@ -415,11 +421,16 @@ impl MappingService {
         if email.trim().is_empty() {
             return Comparison {
                 employee_id: None,
-                message: "the mapped email is empty, so HiBob cannot be searched".into(),
+                message: "the candidate has no email in Pinpoint, so HiBob cannot be searched"
+                    .into(),
                 lines: Vec::new(),
             };
         }
-        let fields: Vec<String> = trace.iter().map(|t| t.target.clone()).collect();
+        let shown: Vec<&FieldTrace> = trace
+            .iter()
+            .filter(|t| readable.iter().any(|r| same_field(r, &t.target)))
+            .collect();
+        let fields: Vec<String> = shown.iter().map(|t| t.target.trim().to_owned()).collect();
         match client
             .employee_by_email(email, &fields, &mut CallLog::new())
             .await
@@ -431,12 +442,14 @@ impl MappingService {
             },
             Ok(None) => Comparison {
                 employee_id: None,
-                message: "No HiBob employee has this email: the export would create one.".into(),
+                message:
+                    "No HiBob employee has the candidate's email: the export would create one."
+                        .into(),
                 lines: Vec::new(),
             },
             Ok(Some(employee)) => {
                 let id = employee.get("id").map(value_text);
-                let lines = trace
+                let lines = shown
                     .iter()
                     .map(|t| {
                         let in_hibob = hibob_schema::at(&employee, &t.target)
@@ -464,6 +477,30 @@ impl MappingService {
     }
 }
 
+fn same_field(a: &str, b: &str) -> bool {
+    hibob_schema::canonical_id(a) == hibob_schema::canonical_id(b)
+}
+
+/// The fields a comparison may read from HiBob: ones the mapping is allowed to target (in HiBob's
+/// catalogue as far as it is known, not computed, settable from a template) and whose row lint
+/// accepts. Anything else would let the preview read fields nobody can map, such as pay.
+fn comparable_fields(doc: &MappingDocument, schema: &Schema, issues: &[Issue]) -> Vec<String> {
+    doc.fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !issues.iter().any(|x| x.is_error() && x.field == Some(*i)))
+        .map(|(_, rule)| rule.target.trim())
+        .filter(|target| {
+            !target.is_empty()
+                && !hibob_schema::is_computed(target)
+                && schema
+                    .field(target)
+                    .is_some_and(|meta| Kind::of(meta) != Kind::Unsupported)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -475,5 +512,59 @@ fn value_text(v: &Value) -> String {
             .map(value_text)
             .unwrap_or_else(|| v.to_string()),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::FieldRule;
+
+    fn fixed(target: &str, value: &str) -> FieldRule {
+        FieldRule {
+            target: target.to_owned(),
+            sources: Vec::new(),
+            fixed: Some(value.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_comparison_reads_only_fields_the_mapping_may_set_and_lint_accepts() {
+        let doc = MappingDocument {
+            fields: vec![
+                FieldRule::new("root.firstName", &["{{ candidate_first_name }}"]),
+                FieldRule::new("root.fullName", &["{{ candidate_full_name }}"]),
+                FieldRule::new("payroll.salary.base", &["{{ candidate_first_name }}"]),
+                fixed("root.email", "ceo@example.com"),
+                fixed("work.startDate", "not a date"),
+                FieldRule::new(" ", &["{{ candidate_first_name }}"]),
+            ],
+            variables: Vec::new(),
+        };
+        let schema = Schema::builtin();
+        let issues = mapping::lint(&doc, &schema, None);
+        assert_eq!(
+            comparable_fields(&doc, &schema, &issues),
+            vec!["root.firstName".to_owned(), "root.email".to_owned()]
+        );
+        let mut fields = schema.fields.clone();
+        fields.push(hibob::FieldMeta {
+            id: "payroll.salary.base".into(),
+            name: "Base salary".into(),
+            category: "payroll".into(),
+            category_name: None,
+            field_type: "currency".into(),
+            json_path: "payroll.salary.base".into(),
+            is_list: false,
+            list_name: None,
+            historical: false,
+            description: None,
+        });
+        let live = Schema::from_parts(fields, Vec::new());
+        let issues = mapping::lint(&doc, &live, None);
+        assert!(
+            !comparable_fields(&doc, &live, &issues).contains(&"payroll.salary.base".to_owned()),
+            "a field no template can set is not read either"
+        );
     }
 }

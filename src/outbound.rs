@@ -23,6 +23,9 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Export records keep only the start of a response: enough to read an error, not a data dump.
 pub(crate) const LOGGED_BODY_BYTES: usize = 4096;
 
+/// What a connection check reads of an answer: its error sentence shows 500 characters at most.
+pub(crate) const CHECK_BODY_BYTES: usize = 8 * 1024;
+
 /// Used when a 429 names no wait at all; one minute is the window both services count in.
 pub(crate) const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -89,8 +92,12 @@ pub(crate) async fn check(
         Ok(resp) => {
             let status = resp.status().as_u16();
             let ok = resp.status().is_success();
-            // bodies are capped: this text only feeds an error sentence
-            let body = resp.text().await.unwrap_or_default();
+            // this text only feeds an error sentence, so only its start is read
+            let mut resp = resp;
+            let body = read_at_most(&mut resp, CHECK_BODY_BYTES)
+                .await
+                .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
             let body: String = body.chars().take(500).collect();
             ConnectionCheck {
                 ok,
@@ -553,14 +560,13 @@ async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Resul
             limit: MAX_RESPONSE_BYTES,
         });
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(Failure::BodyTooLarge {
-                limit: MAX_RESPONSE_BYTES,
-            });
-        }
-        body.extend_from_slice(&chunk);
+    let (body, cut) = read_at_most(&mut response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(classify)?;
+    if cut {
+        return Err(Failure::BodyTooLarge {
+            limit: MAX_RESPONSE_BYTES,
+        });
     }
     Ok(Reply {
         status,
@@ -568,6 +574,25 @@ async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Resul
         rate_limit,
         received_at,
     })
+}
+
+/// Reads a body chunk by chunk up to `limit` bytes and stops there, so a server cannot make the
+/// console hold more than it will use, nor wait for the end of an answer it will not read. The
+/// flag says whether the body went on beyond the limit.
+pub(crate) async fn read_at_most(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 /// The path as an export record shows it: query left readable, since it never carries secrets.
@@ -629,6 +654,65 @@ mod tests {
             map.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         map
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_only_up_to_the_limit() {
+        use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let big = "x".repeat(CHECK_BODY_BYTES * 8);
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(401).set_body_string(big))
+            .mount(&server)
+            .await;
+        let client = http_client(Duration::from_secs(5)).unwrap();
+        let mut resp = client.get(server.uri()).send().await.unwrap();
+        let (body, cut) = read_at_most(&mut resp, CHECK_BODY_BYTES).await.unwrap();
+        assert_eq!(body.len(), CHECK_BODY_BYTES);
+        assert!(cut);
+        let mut resp = client.get(server.uri()).send().await.unwrap();
+        let (body, cut) = read_at_most(&mut resp, CHECK_BODY_BYTES * 8).await.unwrap();
+        assert_eq!((body.len(), cut), (CHECK_BODY_BYTES * 8, false));
+
+        let checked = check("HiBob", client.get(server.uri()), |status, body| {
+            format!("{status}: {} characters", body.chars().count())
+        })
+        .await;
+        assert_eq!(checked.summary, "401: 500 characters");
+    }
+
+    /// An answer that announces a huge body and never finishes it: a check that read the whole
+    /// body would wait for the timeout and show nothing.
+    #[tokio::test]
+    async fn a_check_does_not_wait_for_the_rest_of_an_endless_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 104857600\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let start = format!("no access{}", " ".repeat(CHECK_BODY_BYTES * 2));
+            socket.write_all(start.as_bytes()).await.unwrap();
+            // the rest never comes
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let client = http_client(Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        let checked = check(
+            "HiBob",
+            client.get(format!("http://{addr}/")),
+            |status, body| format!("{status} {}", body.trim()),
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(checked.summary, "403 no access");
     }
 
     #[test]

@@ -45,26 +45,76 @@ pub async fn whoami() -> Result<Option<Me>, AppError> {
     }))
 }
 
-/// Only same-site paths are followed after sign-in, so a crafted link cannot bounce a fresh
-/// session to another site.
+/// Longest `next` followed; console paths are far shorter.
+const MAX_NEXT_LEN: usize = 2048;
+
+/// Only paths on this site are followed after sign-in, so a crafted sign-in link cannot bounce a
+/// fresh session to another site. Browsers are lenient with what they treat as another host
+/// (`//x`, `/\x`, tabs and line breaks dropped, encoded slashes), so this accepts a narrow form
+/// and sends anything else to the dashboard: printable ASCII starting with one `/`, no
+/// backslash, and percent-encodings only of harmless characters. The sign-in page itself and
+/// server functions are refused too (a loop, and a GET that would call a function).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.starts_with("/login") =>
-        {
-            n.to_owned()
-        }
+        Some(n) if is_safe_next(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+fn is_safe_next(next: &str) -> bool {
+    let bytes = next.as_bytes();
+    if bytes.len() > MAX_NEXT_LEN || bytes.first() != Some(&b'/') {
+        return false;
+    }
+    if matches!(bytes.get(1), Some(b'/' | b'\\')) {
+        return false;
+    }
+    if !bytes
+        .iter()
+        .all(|b| (0x21..=0x7e).contains(b) && *b != b'\\')
+    {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let decoded = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(h), Some(l)) => hex(*h).zip(hex(*l)).map(|(h, l)| h * 16 + l),
+                _ => None,
+            };
+            // only characters that need encoding may be encoded: not control characters or
+            // non-ASCII, not letters and digits (which would hide words such as `api`), and
+            // nothing that changes how the path is split or decoded again
+            match decoded {
+                Some(c)
+                    if (0x20..0x7f).contains(&c)
+                        && !c.is_ascii_alphanumeric()
+                        && !b"/\\.%-_~".contains(&c) => {}
+                _ => return false,
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let path = path.trim_end_matches('/');
+    !(path == "/login"
+        || path.starts_with("/login/")
+        || path == "/api"
+        || path.starts_with("/api/"))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::ssr::{self, fail, internal};
-    use integration::{audit, users::Actor};
+    use integration::{audit, login_throttle::HashingError, users::Actor};
     use secrecy::SecretString;
 
     let st = ssr::state()?;
@@ -80,37 +130,56 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Email or password is incorrect.".into(),
         )));
     }
-    if let Err(wait) = st.throttle.check(&email, ip.as_deref()) {
-        tracing::warn!("sign-in throttled");
-        // a refused attempt is still an attempt: the audit log shows that someone kept trying,
-        // once per account and quarter of an hour, however often they try
-        let actor = Actor {
-            id: None,
-            email: email.clone(),
-            client_ip: ip.clone(),
-        };
-        let since = integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
-        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
-        audit::record_unless_recent(
-            &mut conn,
-            &actor,
-            "login.throttled",
-            Some(&email),
-            "refused while too many attempts had failed; repeats within 15 minutes are not listed",
-            &since,
-        )
-        .await
-        .map_err(|e| fail(internal(e)))?;
-        return Err(fail(AppError::Throttled(
-            wait.as_secs().div_ceil(60).max(1),
-        )));
-    }
-    let user = integration::users::authenticate(&st.pool, &email, SecretString::from(password))
-        .await
-        .map_err(|e| fail(internal(e)))?;
-    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+    // the failure is reserved before the password is hashed, so parallel guesses are counted
+    // against the limits before any of them learns its answer
+    let attempt = match st.throttle.begin(&email, ip.as_deref()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!("sign-in throttled");
+            // a refused attempt is still an attempt: the audit log shows that someone kept
+            // trying, once per account and quarter of an hour, however often they try
+            let actor = Actor {
+                id: None,
+                email: email.clone(),
+                client_ip: ip.clone(),
+            };
+            let since =
+                integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
+            let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+            audit::record_unless_recent(
+                &mut conn,
+                &actor,
+                "login.throttled",
+                Some(&email),
+                "refused while too many attempts had failed; repeats within 15 minutes are not listed",
+                &since,
+            )
+            .await
+            .map_err(|e| fail(internal(e)))?;
+            return Err(fail(AppError::Throttled(wait.as_secs_f64().ceil() as u64)));
+        }
+    };
+    let pool = st.pool.clone();
+    let who = email.clone();
+    let checked = st
+        .throttle
+        .check_password(async move {
+            integration::users::authenticate(&pool, &who, SecretString::from(password)).await
+        })
+        .await;
+    // an attempt dropped unsettled on these early returns hands its reservation back: the
+    // password was never judged
+    let user = match checked {
+        Ok(found) => found.map_err(|e| fail(internal(e)))?,
+        Err(HashingError::Busy) => {
+            tracing::warn!("sign-in refused: every password check was in use");
+            return Err(fail(AppError::Busy));
+        }
+        Err(e) => return Err(fail(internal(e))),
+    };
     let Some(user) = user else {
-        st.throttle.record_failure(&email, ip.as_deref());
+        attempt.failed();
+        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
         let actor = Actor {
             id: None,
             email: email.clone(),
@@ -123,7 +192,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Email or password is incorrect.".into(),
         )));
     };
-    st.throttle.record_success(&email);
+    attempt.succeeded();
+    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
     let session = ssr::session().await?;
     // a new id at sign-in, so a session id planted before sign-in is worthless
     session.cycle_id().await.map_err(|e| fail(internal(e)))?;
@@ -173,12 +243,71 @@ mod tests {
     use super::safe_next;
 
     #[test]
-    fn next_is_kept_on_site() {
-        assert_eq!(safe_next(Some("/settings")), "/settings");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(Some("/login")), "/");
+    fn same_site_paths_are_followed() {
+        for path in [
+            "/",
+            "/settings",
+            "/exports?status=dead&search=ada%40example.com",
+            "/exports/12#timeline",
+            "/webhooks?search=a+b%20c",
+            "/loginhelp",
+            "/users/",
+        ] {
+            assert_eq!(safe_next(Some(path)), path, "{path}");
+        }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn anything_else_goes_to_the_dashboard() {
+        let long = format!("/{}", "a".repeat(5000));
+        for hostile in [
+            "",
+            "settings",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            " /settings",
+            "/ /evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/x\u{0}",
+            "/x\u{7f}",
+            "/caf\u{e9}",
+            "/\u{ff0f}evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/%5c%5cevil.example",
+            "/%09/evil.example",
+            "/%0d%0aSet-Cookie:x=1",
+            "/%00",
+            "/%7F",
+            "/%C3%A9",
+            "/%",
+            "/%4",
+            "/%zz",
+            "/%%32%46evil",
+            "/%252F%252Fevil.example",
+            "/%2e%2e/api/logout",
+            "/%61pi/logout",
+            "/%6Cogin",
+            "/login",
+            "/login?next=//evil.example",
+            "/login/",
+            "/api/logout",
+            "/api/set_user_role?id=2&role=admin",
+            "/api",
+            long.as_str(),
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
     }
 }

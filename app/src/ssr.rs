@@ -6,6 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use axum::extract::ConnectInfo;
 use http::{header, request::Parts, HeaderValue, StatusCode};
 use integration::{
+    client_addr::ClientAddr,
     credentials::Credentials,
     login_throttle::LoginThrottle,
     users::{self, Actor, Role, User},
@@ -88,11 +89,18 @@ pub async fn session() -> Result<Session, AppError> {
         .map_err(|e| internal(format!("session layer missing: {e}")))
 }
 
+/// The client's address as the server's middleware worked it out (through trusted proxies), or
+/// the TCP peer when the middleware did not run.
 pub async fn client_ip() -> Option<String> {
+    if let Some(addr) =
+        use_context::<Parts>().and_then(|p| p.extensions.get::<ClientAddr>().copied())
+    {
+        return Some(addr.to_string());
+    }
     leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .ok()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
 }
 
 /// The signed-in person, or `None`.

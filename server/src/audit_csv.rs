@@ -1,12 +1,10 @@
 //! `GET /audit.csv`: the audit log, filtered as on the audit page, as a download that opens
 //! safely in a spreadsheet. Admins only, like the page; the download itself is audited.
 
-use std::net::SocketAddr;
-
 use app::ssr::ConsoleState;
 use axum::{
-    extract::{ConnectInfo, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    extract::{Query, State},
+    http::{header, Extensions, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use integration::{
@@ -28,7 +26,7 @@ pub struct Params {
 
 pub async fn download(
     State(console): State<ConsoleState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    extensions: Extensions,
     session: tower_sessions::Session,
     Query(params): Query<Params>,
 ) -> Response {
@@ -71,7 +69,7 @@ pub async fn download(
             );
         }
     };
-    let actor = Actor::user(&user, Some(peer.ip().to_string()));
+    let actor = Actor::user(&user, crate::middleware::client_ip(&extensions));
     let detail = format!(
         "{rows} entries{}{}",
         if cut {

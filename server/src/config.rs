@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use integration::credentials::CredentialKey;
+use integration::{client_addr::TrustedProxies, credentials::CredentialKey};
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -76,7 +76,7 @@ pub struct Config {
     pub site_addr: SocketAddr,
 
     /// The URL Pinpoint and browsers use to reach the console [default: http://<LEPTOS_SITE_ADDR>].
-    /// An https URL makes the session cookie Secure.
+    /// An https URL makes the session cookie Secure and answers carry Strict-Transport-Security.
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 
@@ -170,6 +170,28 @@ pub struct Config {
     /// Largest request body accepted, in KiB.
     #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
     pub max_body_kib: usize,
+
+    /// Reverse proxies whose X-Forwarded-For is believed, as comma-separated IPs or CIDRs (e.g.
+    /// 10.0.0.0/8,::1). Behind them the client is the right-most forwarded address that is not a
+    /// trusted proxy; from any other peer the header is ignored [default: none].
+    #[arg(long, env = "TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: Option<TrustedProxies>,
+
+    /// Let HiBob and Pinpoint base URLs entered in the console point at private, loopback or
+    /// link-local addresses. URLs given by environment or flags are never checked.
+    #[arg(
+        long,
+        env = "ALLOW_PRIVATE_DESTINATIONS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_destinations: bool,
+
+    /// Bearer token GET /metrics requires (Authorization: Bearer <token>) [default: none, the
+    /// metrics are open].
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -188,6 +210,19 @@ impl Config {
 
     pub fn secure_cookies(&self) -> bool {
         self.public_url().scheme() == "https"
+    }
+
+    /// Browsers reach the console only over https, so they are told to keep it that way.
+    pub fn strict_transport(&self) -> bool {
+        self.public_url().scheme() == "https"
+    }
+
+    pub fn metrics_token(&self) -> Option<String> {
+        self.metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
     }
 
     /// The database file, for placing the generated secret key beside it.
@@ -272,6 +307,34 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_parse() {
+        let c = parse(&[]).config;
+        assert!(c.trusted_proxies.is_none());
+        assert!(!c.allow_private_destinations);
+        assert_eq!(c.metrics_token(), None);
+        let c = parse(&[
+            "--trusted-proxies",
+            "10.0.0.0/8, ::1",
+            "--allow-private-destinations",
+            "true",
+            "--metrics-token",
+            " scrape ",
+        ])
+        .config;
+        let proxies = c.trusted_proxies.clone().unwrap();
+        assert!(proxies.contains("10.2.3.4".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        assert!(c.allow_private_destinations);
+        assert_eq!(c.metrics_token().as_deref(), Some("scrape"));
+        assert!(
+            Cli::try_parse_from(["pinpoint-hibob", "--trusted-proxies", "10.0.0.0/99"]).is_err(),
+            "a typo in the proxy list stops start-up"
+        );
+        let off = parse(&["--allow-private-destinations", "false"]).config;
+        assert!(!off.allow_private_destinations);
+    }
+
+    #[test]
     fn blank_env_credentials_are_ignored() {
         let c = parse(&["--plugin-token", "  ", "--hibob-service-user-id", "S1"]).config;
         let env = c.credentials_from_env();
@@ -297,6 +360,9 @@ mod tests {
             "ADMIN_EMAIL",
             "ADMIN_PASSWORD",
             "SECRET_KEY",
+            "TRUSTED_PROXIES",
+            "ALLOW_PRIVATE_DESTINATIONS",
+            "METRICS_TOKEN",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

@@ -1,7 +1,7 @@
 //! The HTTP router: Leptos pages and server functions, operations endpoints, and the middleware
 //! every request passes through.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use app::{shell, ssr::ConsoleState, App};
 use axum::{
@@ -38,6 +38,7 @@ pub struct AppState {
     pub console: ConsoleState,
     pub pool: SqlitePool,
     pub intake: integration::webhook_intake::WebhookIntake,
+    pub metrics: ops::MetricsAccess,
 }
 
 pub const SESSION_COOKIE: &str = "pphb_session";
@@ -138,6 +139,9 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
             console.health.clone(),
         ),
         pool,
+        metrics: ops::MetricsAccess {
+            token: config.metrics_token().map(Arc::from),
+        },
     };
 
     let page_state = console.clone();
@@ -204,8 +208,17 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         ))
         .layer(CatchPanicLayer::new())
         .layer(from_fn(middleware::explain_bare_errors))
-        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn_with_state(
+            middleware::HeaderConfig {
+                strict_transport: config.strict_transport(),
+            },
+            middleware::security_headers,
+        ))
         .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone().unwrap_or_default()),
+            middleware::resolve_client_addr,
+        ))
         .layer(from_fn(middleware::scope_request_id))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

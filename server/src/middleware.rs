@@ -1,15 +1,16 @@
-//! Cross-cutting HTTP concerns: request ids, JSON errors, CSRF refusal, security headers and
-//! request metrics.
+//! Cross-cutting HTTP concerns: request ids, the client's address, JSON errors, CSRF refusal,
+//! security headers and request metrics.
 
-use std::time::Instant;
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
-    http::{header, HeaderValue, Method, StatusCode},
+    extract::{ConnectInfo, MatchedPath, Request, State},
+    http::{header, Extensions, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
+use integration::client_addr::{self, ClientAddr, TrustedProxies};
 use serde_json::json;
 
 tokio::task_local! {
@@ -32,6 +33,42 @@ pub async fn scope_request_id(req: Request, next: Next) -> Response {
         .unwrap_or("unknown")
         .to_owned();
     REQUEST_ID.scope(id, next.run(req)).await
+}
+
+/// Works out once per request who the client is (see `integration::client_addr`) and leaves it
+/// in the request's extensions as a `ClientAddr`, for throttling, the audit log and the webhook
+/// log alike.
+pub async fn resolve_client_addr(
+    State(trusted): State<Arc<TrustedProxies>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(peer) = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+    {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().ok());
+        let addr = client_addr::resolve(peer.ip(), forwarded, &trusted);
+        req.extensions_mut().insert(addr);
+    }
+    next.run(req).await
+}
+
+/// The client's address from a request's extensions: the resolved one, else the TCP peer.
+pub fn client_ip(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<ClientAddr>()
+        .map(ToString::to_string)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_canonical().to_string())
+        })
 }
 
 /// A JSON error body in one shape everywhere: `{"error": {"status", "message", "request_id"}}`.
@@ -144,13 +181,33 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
 ];
 
+/// One year, without `includeSubDomains`: the console may share its domain with sites this
+/// operator does not run over https.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+#[derive(Clone, Copy)]
+pub struct HeaderConfig {
+    /// `PUBLIC_URL` is https: browsers are told never to use plain http for it.
+    pub strict_transport: bool,
+}
+
 /// Adds the security headers, and a strict CSP to HTML that did not set its own (Leptos pages
 /// set one with the page's nonce).
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(cfg): State<HeaderConfig>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if cfg.strict_transport {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
     }
     let is_html = headers
         .get(header::CONTENT_TYPE)

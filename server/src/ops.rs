@@ -1,9 +1,14 @@
 //! Liveness, readiness and Prometheus metrics.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use app::ssr::ConsoleState;
-use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::IntoResponse,
+    Json,
+};
 use integration::health::{Snapshot, WorkerState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
@@ -65,7 +70,31 @@ fn publish_health(health: &Snapshot) {
     });
 }
 
-pub async fn metrics(State(console): State<ConsoleState>) -> axum::response::Response {
+/// Who may scrape `/metrics`: anyone, or whoever presents `METRICS_TOKEN` as a bearer token.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    pub token: Option<Arc<str>>,
+}
+
+pub async fn metrics(
+    State(access): State<MetricsAccess>,
+    State(console): State<ConsoleState>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = &access.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !integration::bearer::matches(presented, token) {
+            let mut res = json_error(
+                StatusCode::UNAUTHORIZED,
+                "the metrics need Authorization: Bearer with the METRICS_TOKEN",
+            );
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+    }
     publish_health(&console.health.snapshot());
     match metrics_handle() {
         Some(handle) => (

@@ -241,7 +241,8 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
 }
 
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
-    let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env());
+    let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env())
+        .allow_private_destinations(config.allow_private_destinations);
     ConsoleState {
         mappings: MappingService::new(pool.clone(), credentials.clone()),
         credentials,

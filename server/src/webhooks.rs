@@ -1,11 +1,9 @@
 //! `POST /webhooks/pinpoint`: read the body within a limit, hand it to the intake service, and
 //! answer at once. The export itself runs later on the worker.
 
-use std::net::SocketAddr;
-
 use axum::{
     body::Body,
-    extract::{ConnectInfo, State},
+    extract::{Extension, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -43,7 +41,7 @@ fn loggable_headers(headers: &HeaderMap) -> Value {
 
 pub async fn receive_pinpoint(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Option<Extension<integration::client_addr::ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -57,7 +55,7 @@ pub async fn receive_pinpoint(
             .get(integration::webhook_signature::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok()),
         headers: loggable_headers(&headers),
-        client_ip: Some(peer.ip().to_string()),
+        client_ip: client.map(|Extension(addr)| addr.to_string()),
         too_large,
     };
     let outcome = state

@@ -605,3 +605,421 @@ async fn oversized_and_malformed_bodies_get_json_errors() {
         .unwrap();
     assert!(res.status().is_client_error(), "{}", res.status());
 }
+
+/// A sign-in as a browser behind a reverse proxy sends it: the proxy adds `X-Forwarded-For`.
+async fn login_via_proxy(
+    app: &TestApp,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    TestApp::client()
+        .post(app.url("/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("X-Forwarded-For", forwarded_for)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_addresses(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT client_ip FROM audit_log WHERE action LIKE 'login.%' ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
+    let app = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1, 10.0.0.0/8"]).await;
+    // a spray from one client; the left part of its header is its own invention
+    for i in 0..20 {
+        let res = login_via_proxy(
+            &app,
+            "198.51.100.1, 203.0.113.7",
+            &format!("guess{i}@example.com"),
+            "wrong password 123",
+        )
+        .await;
+        assert_eq!(res.status(), 422, "guess {i}");
+    }
+    // that client is spent, whatever account it tries next
+    let res = login_via_proxy(&app, "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    // another client of the same proxy signs in at once, here through two proxy hops
+    let res = login_via_proxy(&app, "203.0.113.8, 10.1.2.3", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    assert_eq!(login_addresses(&app).await, ["203.0.113.7", "203.0.113.8"]);
+
+    // the webhook log names the forwarded client too
+    let res = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error() || res.status().is_server_error());
+    let logged: Option<String> =
+        sqlx::query_scalar("SELECT client_ip FROM webhook_deliveries ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(logged.as_deref(), Some("203.0.113.9"));
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_choose_its_address() {
+    // proxies are configured, but the test client (127.0.0.1) is not one of them
+    let app = TestApp::spawn_with(&["--trusted-proxies", "10.0.0.0/8"]).await;
+    for i in 0..20 {
+        let res = login_via_proxy(
+            &app,
+            &format!("203.0.113.{i}"),
+            &format!("guess{i}@example.com"),
+            "wrong password 123",
+        )
+        .await;
+        assert_eq!(res.status(), 422, "guess {i}");
+    }
+    let res = login_via_proxy(&app, "203.0.113.200", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429, "a new forwarded address is no way out");
+    assert_eq!(login_addresses(&app).await, ["127.0.0.1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_never_exceed_the_limits() {
+    let app = &TestApp::spawn().await;
+    let failed = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // thirty guesses at the admin's password at once: five are judged, the rest wait
+    let statuses = futures_util::future::join_all((0..30).map(|_| async move {
+        app.login(&TestApp::client(), ADMIN_EMAIL, "wrong password 123")
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(
+        statuses.iter().all(|s| [422, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let judged = statuses.iter().filter(|s| **s == 422).count();
+    assert!(judged <= 5, "{statuses:?}");
+    assert_eq!(failed(app).await, judged as i64);
+
+    // thirty accounts at once from the same address: at most twenty failures in all
+    let statuses = futures_util::future::join_all((0..30).map(|i| async move {
+        let email = format!("spray{i}@example.com");
+        app.login(&TestApp::client(), &email, "wrong password 123")
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(
+        statuses.iter().all(|s| [422, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let total = failed(app).await;
+    assert!(total <= 20, "{total}");
+
+    // the answer says how long to wait, in seconds, and the wait is not the whole window
+    let res = app
+        .login(&TestApp::client(), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    let wait = body["Throttled"].as_u64().unwrap();
+    assert!((1..=15 * 60).contains(&wait), "{body}");
+}
+
+fn setting<'a>(settings: &'a Value, key: &str) -> &'a Value {
+    settings["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
+    let hibob = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+        .mount(&hibob)
+        .await;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[
+                ("values[hibob_service_user_id]", "SERVICE-1"),
+                (
+                    "values[hibob_service_user_token]",
+                    "SENTINEL-token-0123456789",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    let local = format!("{}/v1", hibob.uri());
+    let https_local = local.replacen("http://", "https://", 1);
+    let named_local = https_local.replacen("127.0.0.1", "localhost", 1);
+    for (url, says) in [
+        (local.as_str(), "https://"),
+        (https_local.as_str(), "private or local"),
+        (named_local.as_str(), "private or local"),
+        ("https://[::ffff:127.0.0.1]/v1", "private or local"),
+        ("https://169.254.169.254/latest", "private or local"),
+    ] {
+        let res = app
+            .call(
+                &admin,
+                "save_settings",
+                &[
+                    ("values[hibob_api_base_url]", url),
+                    ("values[plugin_token]", "saved only with the rest"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{url}");
+        let body: Value = res.json().await.unwrap();
+        let message = body["Invalid"].as_str().unwrap();
+        assert!(
+            message.contains("HiBob API base URL") && message.contains(says),
+            "{url}: {message}"
+        );
+    }
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_api_base_url")["source"],
+        "default"
+    );
+    assert_eq!(
+        setting(&settings, "plugin_token")["source"],
+        "unset",
+        "nothing saved"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "console"
+    );
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'settings.credentials_saved'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1, "only the first save happened");
+    assert!(
+        hibob
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the token was never sent to the local host"
+    );
+    let page = admin
+        .get(app.url("/settings"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Changing a base URL clears the credentials sent to it"));
+}
+
+#[tokio::test]
+async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
+    let app = TestApp::spawn_with(&["--allow-private-destinations", "true"]).await;
+    let admin = app.admin().await;
+    let secrets = [
+        ("values[hibob_service_user_id]", "SERVICE-1"),
+        (
+            "values[hibob_service_user_token]",
+            "SENTINEL-token-0123456789",
+        ),
+        ("values[pinpoint_api_key]", "pinpoint-key-0123456789"),
+    ];
+    let res = app.call(&admin, "save_settings", &secrets).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // allowed private, but still https only
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[hibob_api_base_url]", "http://127.0.0.1:9/v1")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[("values[hibob_api_base_url]", "https://127.0.0.1:9/v1")],
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let changed: Vec<String> = res.json().await.unwrap();
+    assert!(
+        changed.contains(&"HiBob service user token cleared (its base URL changed)".to_owned()),
+        "{changed:?}"
+    );
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_api_base_url")["source"],
+        "console"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "unset"
+    );
+    assert_eq!(
+        setting(&settings, "hibob_service_user_id")["source"],
+        "unset"
+    );
+    assert_eq!(setting(&settings, "pinpoint_api_key")["source"], "console");
+    let check: Value = app
+        .call(&admin, "test_connection", &[("service", "hibob")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not configured"),
+        "{check}"
+    );
+    let audit = app.call(&admin, "audit", &[]).await.text().await.unwrap();
+    assert!(
+        audit.contains("token cleared (its base URL changed)"),
+        "{audit}"
+    );
+
+    // entered again with the new URL, the credentials stay
+    let res = app
+        .call(
+            &admin,
+            "save_settings",
+            &[
+                ("values[hibob_api_base_url]", "https://127.0.0.1:10/v1"),
+                secrets[0],
+                secrets[1],
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let settings: Value = app
+        .call(&admin, "settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        setting(&settings, "hibob_service_user_token")["source"],
+        "console"
+    );
+}
+
+#[tokio::test]
+async fn https_public_url_sends_strict_transport_security_everywhere() {
+    let app = TestApp::spawn_with(&["--public-url", "https://console.example.com"]).await;
+    let c = TestApp::client();
+    for path in [
+        "/healthz",
+        "/login",
+        "/settings",
+        "/no-such-page",
+        "/metrics",
+    ] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            res.headers()
+                .get("strict-transport-security")
+                .and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let res = c
+        .post(app.url("/webhooks/pinpoint"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("strict-transport-security"));
+
+    let plain = TestApp::spawn().await;
+    let res = c.get(plain.url("/healthz")).send().await.unwrap();
+    assert!(!res.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn metrics_need_the_bearer_token_when_one_is_set() {
+    let app = TestApp::spawn_with(&["--metrics-token", "scrape-token-0123"]).await;
+    let c = TestApp::client();
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("scrape-token-0123"),
+        Some("Basic c2NyYXBl"),
+    ] {
+        let mut req = c.get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("METRICS_TOKEN"));
+    }
+    let res = c
+        .get(app.url("/metrics"))
+        .header("Authorization", "Bearer scrape-token-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+}

@@ -486,6 +486,7 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
         "=HYPERLINK(\"http://evil\",\"x\")",
         "+1-2@x.io",
         "a,\"b\"@x.io",
+        ";=SUM(1)@x.io",
     ] {
         let res = app
             .login(&TestApp::client(), email, "wrong password 123")
@@ -556,21 +557,23 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
     let mut lines = csv.split("\r\n");
     assert_eq!(
         lines.next(),
-        Some("id,at,actor,action,target,detail,client_ip")
+        Some("\"id\",\"at\",\"actor\",\"action\",\"target\",\"detail\",\"client_ip\"")
     );
     assert!(
         csv.contains(",\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\","),
         "{csv}"
     );
-    assert!(csv.contains(",'+1-2@x.io,"), "{csv}");
+    assert!(csv.contains(",\"'+1-2@x.io\","), "{csv}");
     assert!(csv.contains(",\"a,\"\"b\"\"@x.io\","), "{csv}");
-    assert!(csv.contains(&format!(",{ADMIN_EMAIL},login.succeeded,")));
+    // quoted, a semicolon cannot start a cell of its own in a spreadsheet that splits on it
+    assert!(csv.contains(",\";=SUM(1)@x.io\","), "{csv}");
+    assert!(csv.contains(&format!(",\"{ADMIN_EMAIL}\",\"login.succeeded\",")));
     assert!(!csv.contains("settings.credentials_saved"), "filtered");
     assert!(
-        !csv.lines()
-            .skip(1)
-            .any(|l| l.split(',').nth(2).is_some_and(|c| c.starts_with('='))),
-        "no cell starts a formula"
+        csv.lines()
+            .filter(|l| !l.is_empty())
+            .all(|l| l.starts_with('"') && l.ends_with('"')),
+        "every cell is quoted"
     );
     let exported: String =
         sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'audit.exported'")

@@ -550,6 +550,77 @@ async fn the_preview_renders_a_real_application_and_compares_with_hibob() {
 }
 
 #[tokio::test]
+async fn the_comparison_reads_the_candidates_own_record_and_only_mappable_fields() {
+    let w = world().await;
+    w.search_returns(
+        json!([{"id": "111", "email": "cher@example.com", "displayName": "Cher",
+                             "firstName": "Cher", "surname": ""}]),
+    )
+    .await;
+    let id = w.hire().await;
+    let operator = w.app.user_with_role("operator").await;
+    // the mapped email is someone else's, and one row names a field no mapping may set
+    let mut rows = rows();
+    rows[2] = ("root.email".into(), String::new(), "ceo@example.com".into());
+    rows.push((
+        "payroll.salary.base".into(),
+        "{{ candidate_first_name }}".into(),
+        String::new(),
+    ));
+    rows.push((
+        "root.fullName".into(),
+        "{{ candidate_full_name }}".into(),
+        String::new(),
+    ));
+    let mut form = form(&rows);
+    form.push(("source".into(), format!("export:{id}")));
+    form.push(("compare".into(), "true".into()));
+    let res = call(&w.app, &operator, "preview_mapping", &form).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let p: Value = res.json().await.unwrap();
+    assert!(
+        p["comparison"]["message"].as_str().unwrap().contains("111"),
+        "{p}"
+    );
+    let lines = p["comparison"]["lines"].to_string();
+    assert!(lines.contains("root.firstName"), "{lines}");
+    assert!(!lines.contains("payroll"), "{lines}");
+    assert!(!lines.contains("fullName"), "{lines}");
+
+    let searches: Vec<Value> = w
+        .hibob
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/people/search")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(searches.len(), 1, "{searches:?}");
+    let search = searches[0].to_string();
+    assert!(search.contains("cher@example.com"), "{search}");
+    assert!(!search.contains("ceo@example.com"), "{search}");
+    let fields: Vec<&str> = searches[0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(fields.contains(&"root.firstName"), "{fields:?}");
+    assert!(
+        fields
+            .iter()
+            .all(|f| !f.contains("payroll") && *f != "root.fullName"),
+        "{fields:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_plugin_meta_follows_the_mapping_in_force() {
     let w = world().await;
     let admin = w.app.admin().await;

@@ -158,6 +158,11 @@ pub fn SettingsPage() -> impl IntoView {
             "Credentials for Pinpoint and HiBob. Secrets are stored encrypted and never shown again in full; "
             "leave a field empty to keep its current value."
         </p>
+        <p class="muted" data-test="base-url-rule">
+            "Base URLs entered here must start with https:// and, unless the operator allows private ones, reach a public address. "
+            "Changing a base URL clears the credentials sent to it (HiBob: service user ID and token; "
+            "Pinpoint: API key) unless you enter new ones in the same save."
+        </p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
