@@ -134,7 +134,8 @@ async fn main() {
             let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
             let mut injected: HashMap<&str, usize> = HashMap::new();
             loop {
-                tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
+                // about one fault a second: several exports in ten meet one
+                tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
                 let kind = match rng.below(6) {
                     0 => {
                         state.fail_next_creates(1 + rng.below(2) as usize, 500);
@@ -160,7 +161,9 @@ async fn main() {
                         "timeout"
                     }
                     _ => {
-                        state.set_create_delay(Duration::from_millis(100 + rng.below(400)));
+                        state.set_create_delay(Duration::from_millis(50 + rng.below(300)));
+                        tokio::time::sleep(Duration::from_millis(1000)).await;
+                        state.set_create_delay(Duration::ZERO);
                         "slow"
                     }
                 };

@@ -1,6 +1,6 @@
 //! Load generator for signed webhook ingest, bounded in count and time, on loopback only.
 //!
-//!   cargo run --release -p server --example ingest_bench -- [deliveries] [concurrency]
+//!   cargo run --release -p server --example ingest_bench -- [deliveries] [concurrency] [flood]
 //!
 //! It starts the real router on 127.0.0.1 with a fresh SQLite file (WAL, synchronous=FULL), sends
 //! `deliveries` signed `application_hired` webhooks (distinct applications) from `concurrency`
@@ -231,6 +231,124 @@ async fn main() -> anyhow::Result<()> {
         sync_n,
         started.elapsed(),
         lat,
+    );
+    flood(
+        &pool,
+        &client,
+        &url,
+        dir.path(),
+        args.get(2).copied().unwrap_or(10_000),
+    )
+    .await
+}
+
+fn database_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("bench.db"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A stranger posts `n` unsigned 60 KiB bodies from 16 connections while Pinpoint sends signed
+/// hires one at a time: how long the signed ones wait, and how much the flood costs on disk.
+async fn flood(
+    pool: &sqlx::SqlitePool,
+    client: &reqwest::Client,
+    url: &str,
+    dir: &std::path::Path,
+    n: usize,
+) -> anyhow::Result<()> {
+    let n = n.min(100_000);
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await?;
+    let before = database_bytes(dir);
+    let junk = format!(
+        r#"{{"event":"application_hired","data":{{"application":{{"id":1}}}},"pad":"{}"}}"#,
+        "x".repeat(60 * 1024)
+    );
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(16));
+    let flooding = {
+        let (client, url) = (client.clone(), url.to_owned());
+        tokio::spawn(async move {
+            let mut tasks = Vec::with_capacity(n);
+            let mut answers: std::collections::BTreeMap<u16, usize> = Default::default();
+            for _ in 0..n {
+                let Ok(permit) = gate.clone().acquire_owned().await else {
+                    break;
+                };
+                if started.elapsed() > TIME_LIMIT {
+                    break;
+                }
+                let (client, url, junk) = (client.clone(), url.clone(), junk.clone());
+                tasks.push(tokio::spawn(async move {
+                    let status = client
+                        .post(url)
+                        .header("PINPOINT-HMAC-SHA256", "forged")
+                        .body(junk)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    drop(permit);
+                    status
+                }));
+            }
+            for t in tasks {
+                *answers.entry(t.await.unwrap_or(0)).or_default() += 1;
+            }
+            answers
+        })
+    };
+    let mut lat = Vec::new();
+    let mut signed_ok = 0;
+    let mut i = 0;
+    while !flooding.is_finished() && started.elapsed() < TIME_LIMIT {
+        let b = body(3_000_000 + i);
+        i += 1;
+        let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+        let t = Instant::now();
+        let ok = client
+            .post(url)
+            .header("PINPOINT-HMAC-SHA256", sig)
+            .body(b)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        lat.push(t.elapsed());
+        signed_ok += usize::from(ok);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let answers = flooding.await?;
+    let wall = started.elapsed();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await?;
+    let grown = database_bytes(dir).saturating_sub(before);
+    let rejected: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
+            .fetch_one(pool)
+            .await?;
+    println!(
+        "flood: {n} unsigned 60 KiB deliveries in {:.2} s ({:.0}/s), answers {answers:?}; {rejected} stored as rejected; database grew by {:.2} MB",
+        wall.as_secs_f64(),
+        n as f64 / wall.as_secs_f64(),
+        grown as f64 / 1e6
+    );
+    let signed = lat.len();
+    report("signed hires during the flood", signed, wall, lat);
+    println!("signed hires acknowledged: {signed_ok} of {signed}");
+    anyhow::ensure!(
+        signed_ok == signed,
+        "a signed hire was refused during the flood"
     );
     Ok(())
 }
