@@ -28,10 +28,16 @@ pub enum CredentialKey {
     HibobServiceUserToken,
     HibobDefaultSite,
     DefaultStartDays,
+    HibobWelcomeWizardId,
+    AlertWebhookUrl,
+    SmtpUrl,
+    AlertEmailFrom,
+    AlertEmailTo,
+    AlertDigestMinutes,
 }
 
 impl CredentialKey {
-    pub const ALL: [CredentialKey; 9] = [
+    pub const ALL: [CredentialKey; 15] = [
         CredentialKey::PinpointApiBaseUrl,
         CredentialKey::PinpointApiKey,
         CredentialKey::PinpointWebhookSecret,
@@ -41,6 +47,12 @@ impl CredentialKey {
         CredentialKey::HibobServiceUserToken,
         CredentialKey::HibobDefaultSite,
         CredentialKey::DefaultStartDays,
+        CredentialKey::HibobWelcomeWizardId,
+        CredentialKey::AlertWebhookUrl,
+        CredentialKey::SmtpUrl,
+        CredentialKey::AlertEmailFrom,
+        CredentialKey::AlertEmailTo,
+        CredentialKey::AlertDigestMinutes,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +66,12 @@ impl CredentialKey {
             Self::HibobServiceUserToken => "hibob_service_user_token",
             Self::HibobDefaultSite => "hibob_default_site",
             Self::DefaultStartDays => "default_start_days",
+            Self::HibobWelcomeWizardId => "hibob_welcome_wizard_id",
+            Self::AlertWebhookUrl => "alert_webhook_url",
+            Self::SmtpUrl => "smtp_url",
+            Self::AlertEmailFrom => "alert_email_from",
+            Self::AlertEmailTo => "alert_email_to",
+            Self::AlertDigestMinutes => "alert_digest_minutes",
         }
     }
 
@@ -72,6 +90,12 @@ impl CredentialKey {
             Self::HibobServiceUserToken => "HIBOB_SERVICE_USER_TOKEN",
             Self::HibobDefaultSite => "HIBOB_DEFAULT_SITE",
             Self::DefaultStartDays => "DEFAULT_START_DAYS",
+            Self::HibobWelcomeWizardId => "HIBOB_WELCOME_WIZARD_ID",
+            Self::AlertWebhookUrl => "ALERT_WEBHOOK_URL",
+            Self::SmtpUrl => "SMTP_URL",
+            Self::AlertEmailFrom => "ALERT_EMAIL_FROM",
+            Self::AlertEmailTo => "ALERT_EMAIL_TO",
+            Self::AlertDigestMinutes => "ALERT_DIGEST_MINUTES",
         }
     }
 
@@ -86,6 +110,12 @@ impl CredentialKey {
             Self::HibobServiceUserToken => "HiBob service user token",
             Self::HibobDefaultSite => "Default HiBob site",
             Self::DefaultStartDays => "Default start (days after hire)",
+            Self::HibobWelcomeWizardId => "HiBob welcome wizard (onboarding invitation)",
+            Self::AlertWebhookUrl => "Alert webhook (Slack-compatible)",
+            Self::SmtpUrl => "Alert mail server (SMTP URL)",
+            Self::AlertEmailFrom => "Alert e-mail sender",
+            Self::AlertEmailTo => "Alert e-mail recipients",
+            Self::AlertDigestMinutes => "Alert digest (minutes)",
         }
     }
 
@@ -100,6 +130,12 @@ impl CredentialKey {
             Self::HibobServiceUserToken => "Shown once when the service user is created in Bob.",
             Self::HibobDefaultSite => "The HiBob site (work.site, required by HiBob) given to every new employee, exactly as named in Bob.",
             Self::DefaultStartDays => "When the offer has no start date, the start date is the hire date plus this many days.",
+            Self::HibobWelcomeWizardId => "Optional. The id of a Bob welcome wizard (Bob → Settings → Onboarding); when set, every new employee is invited to it once created. Leave empty to invite by hand.",
+            Self::AlertWebhookUrl => "Optional. A Slack (or compatible) incoming webhook URL; stopped exports are posted there as {\"text\": …}.",
+            Self::SmtpUrl => "Optional. e.g. smtps://user:password@smtp.example.com or smtp://relay.internal:25?tls=required; with a sender and recipients, stopped exports are e-mailed.",
+            Self::AlertEmailFrom => "The From address of alert e-mails, e.g. HiBob export <alerts@example.com>.",
+            Self::AlertEmailTo => "Who gets alert e-mails, comma-separated.",
+            Self::AlertDigestMinutes => "Stopped exports whose hire starts in more than 7 days are sent together at most this often; urgent ones go at once.",
         }
     }
 
@@ -112,11 +148,17 @@ impl CredentialKey {
                 | Self::PinpointWebhookSecret
                 | Self::PluginToken
                 | Self::HibobServiceUserToken
+                // a webhook URL is its own credential, and an SMTP URL may hold a password
+                | Self::AlertWebhookUrl
+                | Self::SmtpUrl
         )
     }
 
     fn is_url(self) -> bool {
-        matches!(self, Self::PinpointApiBaseUrl | Self::HibobApiBaseUrl)
+        matches!(
+            self,
+            Self::PinpointApiBaseUrl | Self::HibobApiBaseUrl | Self::AlertWebhookUrl
+        )
     }
 
     /// The credentials that are sent to a base URL: a new destination must not inherit them.
@@ -132,6 +174,7 @@ impl CredentialKey {
         match self {
             Self::HibobApiBaseUrl => Some(DEFAULT_HIBOB_API_BASE_URL),
             Self::DefaultStartDays => Some("14"),
+            Self::AlertDigestMinutes => Some("30"),
             _ => None,
         }
     }
@@ -246,6 +289,49 @@ fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, Cr
                 "enter a whole number of days from 0 to 365".into(),
             )),
         };
+    }
+    match key {
+        CredentialKey::AlertDigestMinutes => {
+            return match value.parse::<u16>() {
+                Ok(minutes) if (1..=1440).contains(&minutes) => Ok(minutes.to_string()),
+                _ => Err(CredentialError::Invalid(
+                    key,
+                    "enter a whole number of minutes from 1 to 1440".into(),
+                )),
+            }
+        }
+        CredentialKey::HibobWelcomeWizardId => {
+            return match value.parse::<u64>() {
+                Ok(id) => Ok(id.to_string()),
+                Err(_) => Err(CredentialError::Invalid(
+                    key,
+                    "enter the wizard's number, as Bob lists it".into(),
+                )),
+            }
+        }
+        CredentialKey::SmtpUrl => {
+            let url = url::Url::parse(value).map_err(|e| {
+                CredentialError::Invalid(key, format!("not a URL ({e}); e.g. smtps://host"))
+            })?;
+            if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+                return Err(CredentialError::Invalid(
+                    key,
+                    "use smtps://host (TLS) or smtp://host:587 (STARTTLS)".into(),
+                ));
+            }
+            return Ok(value.to_owned());
+        }
+        CredentialKey::AlertEmailFrom | CredentialKey::AlertEmailTo => {
+            let addresses: Vec<&str> = value.split([',', ';']).map(str::trim).collect();
+            if addresses.iter().any(|a| !a.contains('@')) {
+                return Err(CredentialError::Invalid(
+                    key,
+                    "enter e-mail addresses, comma-separated".into(),
+                ));
+            }
+            return Ok(value.to_owned());
+        }
+        _ => {}
     }
     if key.is_url() {
         let url = url::Url::parse(value).map_err(|e| {

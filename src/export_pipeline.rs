@@ -336,6 +336,8 @@ impl Pipeline {
             export_queue::mark_cv_uploaded(at.pool, export.id).await?;
         }
 
+        self.invite(at, export, &hibob, &employee_id).await?;
+
         if !export.comment_posted {
             let started = Instant::now();
             let mut log = CallLog::new();
@@ -349,6 +351,85 @@ impl Pipeline {
             .await?;
             export_queue::mark_comment_posted(at.pool, export.id).await?;
         }
+        Ok(())
+    }
+
+    /// Invites the new employee to the welcome wizard chosen in Settings, once. A 403 means the
+    /// service user may not invite: the step is skipped with a note and the export goes on.
+    async fn invite(
+        &self,
+        at: &Attempt<'_>,
+        export: &Export,
+        hibob: &hibob::Client,
+        employee_id: &str,
+    ) -> Result<(), Failure> {
+        use secrecy::ExposeSecret;
+        let wizard = self
+            .credentials
+            .get(crate::credentials::CredentialKey::HibobWelcomeWizardId)
+            .await
+            .map_err(|e| Failure::Retry(None, e.to_string()))?
+            .and_then(|w| w.expose_secret().trim().parse::<u64>().ok());
+        let Some(wizard) = wizard else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        match export_queue::invitation(at.pool, export.id).await? {
+            export_queue::Invitation::Settled => return Ok(()),
+            export_queue::Invitation::Interrupted => {
+                at.record(
+                    "invite",
+                    "skipped",
+                    "an earlier attempt asked HiBob to invite this employee and was cut off before \
+                     the answer; it is not asked twice, so check the invitation in Bob",
+                    CallLog::new(),
+                    started,
+                )
+                .await?;
+                export_queue::mark_invited(at.pool, export.id).await?;
+                return Ok(());
+            }
+            export_queue::Invitation::NotSent => {}
+        }
+        export_queue::mark_invite_started(at.pool, export.id).await?;
+        let mut log = CallLog::new();
+        match hibob.invite(employee_id, wizard, &mut log).await {
+            Ok(()) => {
+                at.record(
+                    "invite",
+                    "ok",
+                    &format!("invited to welcome wizard {wizard}"),
+                    log,
+                    started,
+                )
+                .await?;
+            }
+            Err(HibobError::Unauthorized { status: 403, .. }) => {
+                at.record(
+                    "invite",
+                    "skipped",
+                    "HiBob answered 403: the service user may not invite employees. Invite them \
+                     by hand in Bob, or give the service user the permission",
+                    log,
+                    started,
+                )
+                .await?;
+            }
+            Err(e) => {
+                // HiBob answered, so it did not invite: a later attempt may ask again. Without an
+                // answer (a timeout, a dropped connection) it may have, so it is not asked twice.
+                let answered = !matches!(
+                    e,
+                    HibobError::Timeout | HibobError::Transport(_) | HibobError::Decode(_)
+                );
+                if answered {
+                    export_queue::clear_invite_started(at.pool, export.id).await?;
+                }
+                at.step("invite", log, started, Err::<(), _>(e), |_| String::new())
+                    .await?;
+            }
+        }
+        export_queue::mark_invited(at.pool, export.id).await?;
         Ok(())
     }
 

@@ -396,6 +396,58 @@ pub async fn mark_cv_uploaded(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Where the export's onboarding invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invitation {
+    NotSent,
+    /// An attempt asked HiBob and was cut off before it heard back.
+    Interrupted,
+    Settled,
+}
+
+pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT invite_started_at, invited_at FROM exports WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match row {
+        Some((_, Some(_))) => Invitation::Settled,
+        Some((Some(_), None)) => Invitation::Interrupted,
+        _ => Invitation::NotSent,
+    })
+}
+
+/// Written just before HiBob is asked to invite (see [`Invitation::Interrupted`]).
+pub async fn mark_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    let now = db::now_text();
+    sqlx::query("UPDATE exports SET invite_started_at = ?1, updated_at = ?1 WHERE id = ?2")
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// HiBob answered the invitation with an error: nothing was sent, so a later attempt may ask again.
+pub async fn clear_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE exports SET invite_started_at = NULL WHERE id = ? AND invited_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_invited(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    let now = db::now_text();
+    sqlx::query("UPDATE exports SET invited_at = ?1, updated_at = ?1 WHERE id = ?2")
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn mark_comment_posted(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     let now = db::now_text();
     sqlx::query!(

@@ -2,6 +2,7 @@
 //! access, and the outbound clients. The UI (`app`) and the binary (`server`) call into this crate;
 //! nothing here knows about HTTP routing or rendering.
 
+pub mod alerts;
 pub mod audit;
 pub mod bearer;
 pub mod bulk_retry;

@@ -35,6 +35,8 @@ pub struct ConsoleState {
     pub changes: integration::live::Changes,
     /// The export worker's and the intake's state, for the dashboard and `/readyz`.
     pub health: integration::health::Health,
+    /// Alerts about stopped exports (Slack webhook, e-mail); Settings sends a test through it.
+    pub alerts: integration::alerts::Alerts,
 }
 
 pub const SESSION_USER: &str = "uid";

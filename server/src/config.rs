@@ -117,6 +117,31 @@ pub struct Config {
     #[arg(long, env = "DEFAULT_START_DAYS")]
     pub default_start_days: Option<String>,
 
+    /// A Bob welcome wizard id: every new employee is invited to it once created [default: no
+    /// invitation].
+    #[arg(long, env = "HIBOB_WELCOME_WIZARD_ID")]
+    pub hibob_welcome_wizard_id: Option<String>,
+
+    /// Slack-compatible incoming webhook that stopped exports are posted to ({"text": …}).
+    #[arg(long, env = "ALERT_WEBHOOK_URL", hide_env_values = true)]
+    pub alert_webhook_url: Option<String>,
+
+    /// Mail server for alert e-mails, e.g. smtps://user:password@smtp.example.com.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// From address of alert e-mails.
+    #[arg(long, env = "ALERT_EMAIL_FROM")]
+    pub alert_email_from: Option<String>,
+
+    /// Recipients of alert e-mails, comma-separated.
+    #[arg(long, env = "ALERT_EMAIL_TO")]
+    pub alert_email_to: Option<String>,
+
+    /// Non-urgent stopped exports are sent together at most this often, in minutes [default: 30].
+    #[arg(long, env = "ALERT_DIGEST_MINUTES")]
+    pub alert_digest_minutes: Option<String>,
+
     /// Create this admin at start-up when no user exists.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -259,6 +284,18 @@ impl Config {
             ),
             (CredentialKey::HibobDefaultSite, &self.hibob_default_site),
             (CredentialKey::DefaultStartDays, &self.default_start_days),
+            (
+                CredentialKey::HibobWelcomeWizardId,
+                &self.hibob_welcome_wizard_id,
+            ),
+            (CredentialKey::AlertWebhookUrl, &self.alert_webhook_url),
+            (CredentialKey::SmtpUrl, &self.smtp_url),
+            (CredentialKey::AlertEmailFrom, &self.alert_email_from),
+            (CredentialKey::AlertEmailTo, &self.alert_email_to),
+            (
+                CredentialKey::AlertDigestMinutes,
+                &self.alert_digest_minutes,
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| {
@@ -363,6 +400,15 @@ mod tests {
             "TRUSTED_PROXIES",
             "ALLOW_PRIVATE_DESTINATIONS",
             "METRICS_TOKEN",
+            "EXPORT_MAX_ATTEMPTS",
+            "REJECTED_DELIVERIES_PER_MINUTE",
+            "REJECTED_DELIVERIES_KEPT",
+            "HIBOB_WELCOME_WIZARD_ID",
+            "ALERT_WEBHOOK_URL",
+            "SMTP_URL",
+            "ALERT_EMAIL_FROM",
+            "ALERT_EMAIL_TO",
+            "ALERT_DIGEST_MINUTES",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

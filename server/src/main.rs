@@ -65,6 +65,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         eprintln!();
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let alerts = tokio::spawn(state.alerts.clone().run(worker_stopped.clone()));
     let worker = tokio::spawn(server::worker::supervise(
         startup::export_worker(&config, &state),
         worker_stopped,
@@ -100,6 +101,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "export worker ended abnormally");
     }
+    let _ = alerts.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -143,6 +143,7 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         changes: state.changes.clone(),
         max_attempts: config.export_max_attempts,
         health: state.health.clone(),
+        alerts: state.alerts.clone(),
         owner: format!(
             "pid-{}-{}",
             std::process::id(),
@@ -217,6 +218,11 @@ pub async fn start_sandbox(
     state.credentials = state.credentials.clone().with_sandbox(values);
     // the mapping service reads HiBob and Pinpoint through the credentials it was given
     state.mappings = MappingService::new(state.pool.clone(), state.credentials.clone());
+    state.alerts = integration::alerts::Alerts::new(
+        state.pool.clone(),
+        state.credentials.clone(),
+        config.public_url().as_str(),
+    );
     Ok(Some(sims))
 }
 
@@ -243,7 +249,11 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
     let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env())
         .allow_private_destinations(config.allow_private_destinations);
+    let public_url = config.public_url();
+    let alerts =
+        integration::alerts::Alerts::new(pool.clone(), credentials.clone(), public_url.as_str());
     ConsoleState {
+        alerts,
         mappings: MappingService::new(pool.clone(), credentials.clone()),
         credentials,
         pool,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use integration::{
+    alerts::Alerts,
     export_pipeline::{AttemptOutcome, Pipeline},
     export_queue::{self, WorkerWake},
     health::Health,
@@ -36,6 +37,8 @@ pub struct Worker {
     /// Attempts an export gets before it is dead (a setting).
     pub max_attempts: i64,
     pub health: Health,
+    /// Told of every stop and every success, to alert people (in its own task).
+    pub alerts: Alerts,
 }
 
 /// The text of a panic's payload, when it is text.
@@ -165,6 +168,7 @@ impl Worker {
             tracing::warn!(export_id = id, "export stopped mid-attempt too often: dead");
             metrics::counter!("export_attempts_total", "outcome" => "dead").increment(1);
             self.publish(id, export_queue::Status::Dead);
+            self.alert(id, export_queue::Status::Dead).await;
         }
         let job = export_queue::claim(&self.pool, &self.owner, LEASE, self.max_attempts).await?;
         self.health.worker_claimed();
@@ -204,6 +208,20 @@ impl Worker {
         let outcome = self.spawn_attempt(&job).await;
         self.settle(&job, outcome.clone()).await;
         Ok(Some((job.id, outcome)))
+    }
+
+    /// Queues the alert a stop calls for, or the recovery note a success may. An alert that
+    /// cannot be queued is logged; the export's own result is already saved.
+    async fn alert(&self, id: i64, status: export_queue::Status) {
+        use export_queue::Status;
+        let queued = match status {
+            Status::NeedsAttention | Status::Dead => self.alerts.stopped(id).await,
+            Status::Succeeded => self.alerts.succeeded().await,
+            _ => Ok(()),
+        };
+        if let Err(e) = queued {
+            tracing::warn!(export_id = id, error = %e, "cannot queue an alert");
+        }
     }
 
     fn publish(&self, id: i64, status: export_queue::Status) {
@@ -247,6 +265,7 @@ impl Worker {
         match result {
             Ok(true) => {
                 self.publish(id, status);
+                self.alert(id, status).await;
                 tracing::info!(
                     export_id = id,
                     attempt = job.attempts,

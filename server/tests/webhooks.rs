@@ -987,3 +987,446 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
     let _ = stop.send(true);
     let _ = worker.await;
 }
+
+fn connected_args<'a>(fakes: &'a (String, String), extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--pinpoint-webhook-secret",
+        SECRET,
+        "--pinpoint-api-base-url",
+        &fakes.0,
+        "--pinpoint-api-key",
+        "pp-key",
+        "--hibob-api-base-url",
+        &fakes.1,
+        "--hibob-service-user-id",
+        "SERVICE-1",
+        "--hibob-service-user-token",
+        "hb-token",
+        "--hibob-default-site",
+        "London",
+        "--outbound-timeout-secs",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn bases(fakes: &Fakes) -> (String, String) {
+    (
+        format!("{}/api/v1", fakes.pinpoint.uri()),
+        format!("{}/v1", fakes.hibob.uri()),
+    )
+}
+
+async fn slack_texts(slack: &MockServer) -> Vec<String> {
+    slack
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            body["text"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stopped_export_starting_soon_posts_one_slack_message_naming_the_candidate() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"key": "invalid_field", "error": "work.site: unknown site"})),
+        )
+        .mount(&fakes.hibob)
+        .await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let hook = format!("{}/hook", slack.uri());
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(
+        &b,
+        &["--alert-webhook-url", &hook, "--default-start-days", "3"],
+    ))
+    .await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (id, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, AttemptOutcome::NeedsAttention(_)),
+        "{outcome:?}"
+    );
+
+    let now = chrono::Utc::now();
+    assert_eq!(app.worker.alerts.dispatch(now).await.unwrap(), 1);
+    assert_eq!(
+        app.worker.alerts.dispatch(now).await.unwrap(),
+        0,
+        "sent once"
+    );
+    let texts = slack_texts(&slack).await;
+    assert_eq!(texts.len(), 1);
+    let text = &texts[0];
+    assert!(
+        text.contains("Jane Doe") && text.contains("URGENT"),
+        "{text}"
+    );
+    assert!(text.contains("unknown site"), "the reason: {text}");
+    assert!(text.contains(&format!("/exports/{id}")), "a link: {text}");
+    assert!(
+        !text.contains("hb-token") && !text.contains("pp-key"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_exports_stopped_by_an_outage_are_one_digest_then_one_recovery_note() {
+    let fakes = Fakes::start().await;
+    any_hire_succeeds(&fakes).await;
+    // the outage: every create fails until fifty have
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("down"))
+        .up_to_n_times(50)
+        .with_priority(1)
+        .mount(&fakes.hibob)
+        .await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(2)
+        .mount(&slack)
+        .await;
+    let hook = format!("{}/digest", slack.uri());
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(
+        &b,
+        &["--alert-webhook-url", &hook, "--export-max-attempts", "1"],
+    ))
+    .await;
+    for id in 1..=50 {
+        let body = hired(id);
+        assert_eq!(deliver(&app, &body, Some(&sign(&body))).await.status(), 200);
+        app.worker.run_once().await.unwrap().unwrap();
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM exports WHERE status = 'dead'").await,
+        50
+    );
+    let now = chrono::Utc::now();
+    assert_eq!(
+        app.worker.alerts.dispatch(now).await.unwrap(),
+        0,
+        "none starts within a week: they wait for the digest"
+    );
+    let later = now + chrono::Duration::minutes(31);
+    assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
+    // HiBob is back: the next hire succeeds, and people hear it once
+    let body = hired(51);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let body = hired(52);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
+    assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 0);
+    let texts = slack_texts(&slack).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].starts_with("50 exports"), "{}", texts[0]);
+    assert!(texts[0].contains("…and 30 more"), "{}", texts[0]);
+    assert!(texts[1].contains("running again"), "{}", texts[1]);
+}
+
+/// A minimal SMTP server: accepts every message and hands its text over.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(message) = data.as_mut() {
+                        if line == "." {
+                            let _ = tx.send(std::mem::take(message));
+                            data = None;
+                            let _ = write.write_all(b"250 queued\r\n").await;
+                        } else {
+                            message.push_str(&line);
+                            message.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(answer).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn a_stopped_export_is_emailed_through_an_smtp_server() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad email"})))
+        .mount(&fakes.hibob)
+        .await;
+    let (port, mut inbox) = smtp_sink().await;
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(
+        &b,
+        &[
+            "--smtp-url",
+            &smtp,
+            "--alert-email-from",
+            "Console <alerts@example.com>",
+            "--alert-email-to",
+            "ops@example.com, lead@example.com",
+            "--default-start-days",
+            "2",
+        ],
+    ))
+    .await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(
+        app.worker
+            .alerts
+            .dispatch(chrono::Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    let mail = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .expect("a message")
+        .unwrap();
+    assert!(
+        mail.contains("To: ops@example.com, lead@example.com"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: [Pinpoint"), "{mail}");
+    assert!(mail.contains("Jane Doe"), "{mail}");
+    assert!(mail.contains("bad email"), "{mail}");
+}
+
+#[tokio::test]
+async fn a_failing_alert_channel_is_retried_and_never_holds_an_export_up() {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "nope"})))
+        .mount(&fakes.hibob)
+        .await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&slack)
+        .await;
+    let hook = format!("{}/hook", slack.uri());
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(
+        &b,
+        &["--alert-webhook-url", &hook, "--default-start-days", "1"],
+    ))
+    .await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert!(matches!(outcome, AttemptOutcome::NeedsAttention(_)));
+    let now = chrono::Utc::now();
+    assert_eq!(app.worker.alerts.dispatch(now).await.unwrap(), 0, "refused");
+    assert_eq!(
+        app.worker.alerts.dispatch(now).await.unwrap(),
+        0,
+        "waits before trying again"
+    );
+    let later = now + chrono::Duration::minutes(2);
+    assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
+    assert_eq!(slack_texts(&slack).await.len(), 2);
+}
+
+async fn invitation_world(answer: ResponseTemplate, times: u64) -> (Fakes, TestApp) {
+    let fakes = Fakes::start().await;
+    fakes.search_finds_nobody().await;
+    fakes.create(created(), 1).await;
+    fakes.cv_ok(1).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/employees/{EMPLOYEE_ID}/invitations")))
+        .and(body_partial_json(json!({"welcomeWizardId": 7})))
+        .respond_with(answer)
+        .expect(times)
+        .mount(&fakes.hibob)
+        .await;
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(&b, &["--hibob-welcome-wizard-id", "7"])).await;
+    (fakes, app)
+}
+
+async fn invite_steps(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT outcome, detail FROM export_steps WHERE step = 'invite' ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_new_employee_is_invited_to_the_welcome_wizard_once() {
+    let (fakes, app) = invitation_world(ResponseTemplate::new(200), 1).await;
+    // the comment fails once: the retry must not invite again
+    Mock::given(method("POST"))
+        .and(path("/api/v1/comments"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.pinpoint)
+        .await;
+    fakes.comments_ok(1).await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, AttemptOutcome::RetryLater { .. }),
+        "{outcome:?}"
+    );
+    make_due(&app).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let steps = invite_steps(&app).await;
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].0, "ok");
+    assert!(steps[0].1.contains("welcome wizard 7"), "{steps:?}");
+}
+
+#[tokio::test]
+async fn without_permission_to_invite_the_step_is_skipped_with_a_note() {
+    let (fakes, app) = invitation_world(
+        ResponseTemplate::new(403).set_body_json(json!({"error": "Forbidden"})),
+        1,
+    )
+    .await;
+    fakes.comments_ok(1).await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded, "the export goes on");
+    let steps = invite_steps(&app).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].0, "skipped");
+    assert!(
+        steps[0].1.contains("403") && steps[0].1.contains("by hand"),
+        "{steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_cut_off_while_inviting_does_not_invite_again() {
+    let (fakes, app) = invitation_world(ResponseTemplate::new(200), 0).await;
+    fakes.comments_ok(1).await;
+    let body = hired(1);
+    deliver(&app, &body, Some(&sign(&body))).await;
+    // as a process killed between asking HiBob and hearing back leaves it
+    sqlx::query("UPDATE exports SET invite_started_at = '2026-12-01T00:00:00.000Z'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let steps = invite_steps(&app).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].0, "skipped");
+    assert!(steps[0].1.contains("not asked twice"), "{steps:?}");
+}
+
+#[tokio::test]
+async fn send_test_alert_reaches_every_channel_and_says_how_each_went() {
+    let fakes = Fakes::start().await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let (port, mut inbox) = smtp_sink().await;
+    let hook = format!("{}/hook", slack.uri());
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let b = bases(&fakes);
+    let app = TestApp::spawn_with(&connected_args(
+        &b,
+        &[
+            "--alert-webhook-url",
+            &hook,
+            "--smtp-url",
+            &smtp,
+            "--alert-email-from",
+            "alerts@example.com",
+            "--alert-email-to",
+            "ops@example.com",
+        ],
+    ))
+    .await;
+    let viewer = app.user_with_role("viewer").await;
+    assert_eq!(
+        app.call(&viewer, "send_test_alert", &[]).await.status(),
+        403
+    );
+    let operator = app.user_with_role("operator").await;
+    let res = app.call(&operator, "send_test_alert", &[]).await;
+    assert_eq!(res.status(), 200);
+    let results: Value = res.json().await.unwrap();
+    assert_eq!(results.as_array().map(Vec::len), Some(2), "{results}");
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == json!(true)),
+        "{results}"
+    );
+    assert!(slack_texts(&slack).await[0].contains("Test alert"));
+    let mail = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mail.contains("Test alert"), "{mail}");
+}

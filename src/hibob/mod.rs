@@ -411,6 +411,60 @@ impl Client {
         .await
     }
 
+    /// Invites the employee to a welcome wizard (`POST /employees/{id}/invitations`).
+    pub async fn invite(
+        &self,
+        employee_id: &str,
+        wizard_id: u64,
+        log: &mut CallLog,
+    ) -> Result<(), HibobError> {
+        let path = format!(
+            "/employees/{}/invitations",
+            outbound::encode_segment(employee_id.trim())
+        );
+        let body = json!({ "welcomeWizardId": wizard_id });
+        self.send(
+            Method::POST,
+            &path,
+            &[],
+            Payload::Json(&body),
+            Some(body.clone()),
+            log,
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// The company's onboarding wizards (`GET /onboarding/wizards`), as id and name.
+    pub async fn wizards(&self, log: &mut CallLog) -> Result<Vec<(u64, String)>, HibobError> {
+        self.send(
+            Method::GET,
+            "/onboarding/wizards",
+            &[],
+            Payload::Empty,
+            None,
+            log,
+            |reply| {
+                let value: Value = serde_json::from_slice(&reply.body)
+                    .map_err(|e| HibobError::Decode(e.to_string()))?;
+                Ok(value
+                    .get("wizards")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|w| {
+                                let id = w.get("id").and_then(Value::as_u64)?;
+                                let name = w.get("name").and_then(Value::as_str).unwrap_or("");
+                                Some((id, name.to_owned()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            },
+        )
+        .await
+    }
+
     /// The names of the employee's documents, so an upload interrupted after HiBob stored the
     /// file is not repeated.
     pub async fn document_names(

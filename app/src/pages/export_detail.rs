@@ -50,6 +50,7 @@ pub fn step_title(step: &str) -> String {
         "search_employee" => "Look for the employee in HiBob".into(),
         "create_employee" => "Create the employee in HiBob".into(),
         "upload_cv" => "Upload the CV to HiBob".into(),
+        "invite" => "Invite to the HiBob welcome wizard".into(),
         "comment" => "Comment on the Pinpoint application".into(),
         other => other.replace('_', " "),
     }

@@ -137,6 +137,54 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
     })
 }
 
+/// Sends a test message on every alert channel set up, and says how each went.
+#[server(endpoint = "send_test_alert")]
+pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
+    use crate::ssr::{self, fail, internal};
+    ssr::require(integration::users::Role::Operator).await?;
+    let results = ssr::state()?
+        .alerts
+        .send_test()
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    if results.is_empty() {
+        return Err(fail(AppError::Invalid(
+            "No alert channel is set up: enter an alert webhook, or a mail server with a sender \
+             and recipients."
+                .into(),
+        )));
+    }
+    Ok(results
+        .into_iter()
+        .map(|(channel, result)| CheckResult {
+            service: channel.label().to_owned(),
+            ok: result.is_ok(),
+            summary: match result {
+                Ok(()) => "the test alert was accepted".to_owned(),
+                Err(e) => e,
+            },
+        })
+        .collect())
+}
+
+/// The welcome wizards HiBob offers, to choose the onboarding invitation from.
+#[server(endpoint = "hibob_wizards")]
+pub async fn hibob_wizards() -> Result<Vec<(u64, String)>, AppError> {
+    use crate::ssr::{self, fail, internal};
+    ssr::require(integration::users::Role::Operator).await?;
+    let creds = ssr::state()?.credentials;
+    let client = integration::hibob::Client::from_credentials(&creds)
+        .await
+        .map_err(|e| fail(internal(e)))?
+        .ok_or_else(|| fail(AppError::Invalid("HiBob is not configured.".into())))?;
+    let mut log = integration::outbound::CallLog::new();
+    client.wizards(&mut log).await.map_err(|e| {
+        fail(AppError::Invalid(format!(
+            "HiBob did not list its welcome wizards: {e}"
+        )))
+    })
+}
+
 fn source_label(source: &str, env_var: &str) -> String {
     match source {
         "environment" => format!("set by {env_var} (read-only)"),
@@ -257,6 +305,7 @@ fn ConnectionTests() -> impl IntoView {
                     <button type="submit">"Test Pinpoint"</button>
                 </ActionForm>
             </div>
+            <AlertAndWizardTools />
             {move || test.pending().get().then(|| view! { <p class="muted">"Testing…"</p> })}
             {move || {
                 test.value()
@@ -279,5 +328,43 @@ fn ConnectionTests() -> impl IntoView {
                     })
             }}
         </section>
+    }
+}
+
+#[component]
+fn AlertAndWizardTools() -> impl IntoView {
+    let alert = ServerAction::<SendTestAlert>::new();
+    let wizards = ServerAction::<HibobWizards>::new();
+    view! {
+        <div class="buttons">
+            <ActionForm action=alert attr:class="inline">
+                <button type="submit">"Send test alert"</button>
+            </ActionForm>
+            <ActionForm action=wizards attr:class="inline">
+                <button type="submit">"List HiBob welcome wizards"</button>
+            </ActionForm>
+        </div>
+        {move || alert.value().get().map(|r| match r {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| view! {
+                    <p class=if r.ok { "notice ok" } else { "notice error" } role="status" data-test="alert-result">
+                        <strong>{r.service}": "</strong>{r.summary}
+                    </p>
+                })
+                .collect_view()
+                .into_any(),
+            Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
+        {move || wizards.value().get().map(|r| match r {
+            Ok(list) if list.is_empty() => view! { <p class="notice warn" role="status">"HiBob lists no welcome wizards."</p> }.into_any(),
+            Ok(list) => view! {
+                <div role="status">
+                    <p class="muted">"Enter one of these numbers as the HiBob welcome wizard to invite every new employee:"</p>
+                    <ul>{list.into_iter().map(|(id, name)| view! { <li><code>{id}</code>" — "{name}</li> }).collect_view()}</ul>
+                </div>
+            }.into_any(),
+            Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
     }
 }

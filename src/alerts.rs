@@ -1,0 +1,582 @@
+//! Telling people when exports stop, without their opening the console: a Slack-compatible
+//! incoming webhook (`{"text": …}`) and e-mail over SMTP.
+//!
+//! Every stop is written to an outbox (`alerts`) by the worker in the same breath as the export's
+//! new status, and a dispatcher of its own sends them, so a slow or failing alert channel never
+//! holds an export up, and an alert survives a restart. Each channel keeps its own progress, so a
+//! message that reached Slack is not sent there again because the mail server refused it.
+//!
+//! What is sent when:
+//! - a stopped hire that starts within a week (or has started) is sent at once;
+//! - the others wait for a digest: once the oldest unsent one is older than the digest window,
+//!   everything pending goes out as one message, so a HiBob outage that stops fifty exports is one
+//!   message, not fifty;
+//! - after a stop was reported, the next export that succeeds queues one "running again" note.
+//!
+//! Messages carry the candidate's name, the reason, the start date and a link to the export's page:
+//! never a credential (the reason is the export's own error text, which never holds one).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::{
+    credentials::{CredentialError, CredentialKey, Credentials},
+    dashboard, db,
+};
+
+/// Longest wait between two tries of a failing channel.
+const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
+/// Stops listed by name in one message; the rest are counted.
+const LISTED: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error("the alert webhook answered HTTP {0}")]
+    WebhookStatus(u16),
+    #[error("the alert webhook could not be reached: {0}")]
+    Webhook(String),
+    #[error("the e-mail settings are not usable: {0}")]
+    MailSettings(String),
+    #[error("the mail server refused the alert: {0}")]
+    Mail(String),
+}
+
+/// The two ways alerts go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Channel {
+    Webhook,
+    Email,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Webhook, Channel::Email];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Webhook => "Slack webhook",
+            Channel::Email => "E-mail",
+        }
+    }
+}
+
+/// Where alerts go, read from the settings at each use so a change in the console applies.
+#[derive(Clone)]
+struct Targets {
+    webhook: Option<String>,
+    mail: Option<MailTarget>,
+    /// How long a non-urgent stop may wait to be sent with others.
+    digest: Duration,
+}
+
+#[derive(Clone)]
+struct MailTarget {
+    url: String,
+    from: String,
+    to: Vec<String>,
+}
+
+/// One pending stop or recovery, as a message lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Pending {
+    id: i64,
+    kind: String,
+    urgent: bool,
+    created_at: String,
+    export_id: Option<i64>,
+    candidate: Option<String>,
+    application_id: Option<String>,
+    status: Option<String>,
+    start_date: Option<String>,
+    reason: Option<String>,
+}
+
+/// The outbox and its dispatcher.
+#[derive(Clone)]
+pub struct Alerts {
+    pool: SqlitePool,
+    credentials: Credentials,
+    /// Links in messages point here (`PUBLIC_URL`).
+    public_url: String,
+    http: reqwest::Client,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerts")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Alerts {
+    pub fn new(pool: SqlitePool, credentials: Credentials, public_url: &str) -> Self {
+        Self {
+            pool,
+            credentials,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            wake: Default::default(),
+        }
+    }
+
+    async fn targets(&self) -> Result<Targets, AlertError> {
+        let text = |v: Option<secrecy::SecretString>| {
+            v.map(|s| s.expose_secret().trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let webhook = text(self.credentials.get(CredentialKey::AlertWebhookUrl).await?);
+        let url = text(self.credentials.get(CredentialKey::SmtpUrl).await?);
+        let from = text(self.credentials.get(CredentialKey::AlertEmailFrom).await?);
+        let to = text(self.credentials.get(CredentialKey::AlertEmailTo).await?);
+        let mail = match (url, from, to) {
+            (Some(url), Some(from), Some(to)) => Some(MailTarget {
+                url,
+                from,
+                to: to
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            }),
+            _ => None,
+        };
+        let digest_minutes = text(
+            self.credentials
+                .get(CredentialKey::AlertDigestMinutes)
+                .await?,
+        )
+        .and_then(|m| m.parse::<u64>().ok())
+        .unwrap_or(30)
+        .clamp(1, 1440);
+        Ok(Targets {
+            webhook,
+            mail,
+            digest: Duration::from_secs(digest_minutes * 60),
+        })
+    }
+
+    /// Whether any channel is set up.
+    pub async fn configured(&self) -> Result<bool, AlertError> {
+        let t = self.targets().await?;
+        Ok(t.webhook.is_some() || t.mail.is_some())
+    }
+
+    /// Queues the alert for an export that just stopped (needs attention or dead). Channels not
+    /// set up now are skipped for it.
+    pub async fn stopped(&self, export_id: i64) -> Result<(), AlertError> {
+        let targets = self.targets().await?;
+        if targets.webhook.is_none() && targets.mail.is_none() {
+            return Ok(());
+        }
+        let today = Utc::now().date_naive();
+        let start: Option<String> =
+            sqlx::query_scalar("SELECT start_date FROM exports WHERE id = ?")
+                .bind(export_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
+        let urgent = dashboard::is_urgent(
+            start
+                .as_deref()
+                .and_then(|s| dashboard::days_until(s, today)),
+        );
+        let now = db::now_text();
+        let mut tx = db::begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
+                                 next_try_at)
+             VALUES ('stopped', ?1, ?2, ?3, ?4, ?5, ?3)",
+        )
+        .bind(export_id)
+        .bind(urgent)
+        .bind(&now)
+        .bind(targets.webhook.is_none())
+        .bind(targets.mail.is_none())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// An export succeeded: if stops were reported since the last recovery note, queue one.
+    pub async fn succeeded(&self) -> Result<(), AlertError> {
+        let targets = self.targets().await?;
+        if targets.webhook.is_none() && targets.mail.is_none() {
+            return Ok(());
+        }
+        let now = db::now_text();
+        let mut tx = db::begin_write(&self.pool).await?;
+        let queued = sqlx::query(
+            "INSERT INTO alerts (kind, urgent, created_at, webhook_done, email_done, next_try_at)
+             SELECT 'recovered', 1, ?1, ?2, ?3, ?1
+             WHERE EXISTS (
+                 SELECT 1 FROM alerts
+                 WHERE kind = 'stopped'
+                   AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))",
+        )
+        .bind(&now)
+        .bind(targets.webhook.is_none())
+        .bind(targets.mail.is_none())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if queued.rows_affected() > 0 {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sends what is due on every channel; each failure is logged and tried again later.
+    pub async fn dispatch(&self, now: DateTime<Utc>) -> Result<usize, AlertError> {
+        let targets = self.targets().await?;
+        let mut sent = 0;
+        for channel in Channel::ALL {
+            let configured = match channel {
+                Channel::Webhook => targets.webhook.is_some(),
+                Channel::Email => targets.mail.is_some(),
+            };
+            if !configured {
+                continue;
+            }
+            let pending = self.pending(channel, now).await?;
+            let batch = due(&pending, now, targets.digest);
+            if batch.is_empty() {
+                continue;
+            }
+            let text = compose(&batch, &self.public_url);
+            let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
+            match self.send(channel, &targets, &text).await {
+                Ok(()) => {
+                    self.mark(channel, &ids, None, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(channel = channel.label(), error = %e, "an alert could not be sent; it will be tried again");
+                    self.mark(channel, &ids, Some(&e.to_string()), now).await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn pending(
+        &self,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Pending>, sqlx::Error> {
+        let done = match channel {
+            Channel::Webhook => "webhook_done",
+            Channel::Email => "email_done",
+        };
+        sqlx::query_as::<_, Pending>(&format!(
+            "SELECT a.id, a.kind, a.urgent, a.created_at, a.export_id,
+                    e.candidate_name AS candidate, e.pinpoint_application_id AS application_id,
+                    e.status, e.start_date, e.last_error AS reason
+             FROM alerts a LEFT JOIN exports e ON e.id = a.export_id
+             WHERE a.{done} = 0 AND a.next_try_at <= ?
+             ORDER BY a.id LIMIT 1000"
+        ))
+        .bind(db::time_text(now))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Marks a batch sent on `channel`, or counts a failed try and sets when to try again.
+    async fn mark(
+        &self,
+        channel: Channel,
+        ids: &[i64],
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let (done, attempts) = match channel {
+            Channel::Webhook => ("webhook_done", "webhook_attempts"),
+            Channel::Email => ("email_done", "email_attempts"),
+        };
+        let mut tx = db::begin_write(&self.pool).await?;
+        for id in ids {
+            match error {
+                None => {
+                    sqlx::query(&format!("UPDATE alerts SET {done} = 1 WHERE id = ?"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(error) => {
+                    let tries: i64 = sqlx::query_scalar(&format!(
+                        "UPDATE alerts SET {attempts} = {attempts} + 1, last_error = ?
+                         WHERE id = ? RETURNING {attempts}"
+                    ))
+                    .bind(error.chars().take(300).collect::<String>())
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let wait = retry_delay(tries);
+                    let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    sqlx::query("UPDATE alerts SET next_try_at = MAX(next_try_at, ?) WHERE id = ?")
+                        .bind(db::time_text(next))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    async fn send(
+        &self,
+        channel: Channel,
+        targets: &Targets,
+        text: &str,
+    ) -> Result<(), AlertError> {
+        match channel {
+            Channel::Webhook => {
+                let Some(url) = &targets.webhook else {
+                    return Ok(());
+                };
+                let answer = self
+                    .http
+                    .post(url)
+                    .json(&serde_json::json!({ "text": text }))
+                    .send()
+                    .await
+                    .map_err(|e| AlertError::Webhook(e.without_url().to_string()))?;
+                if answer.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(AlertError::WebhookStatus(answer.status().as_u16()))
+                }
+            }
+            Channel::Email => match &targets.mail {
+                Some(mail) => send_mail(mail, text).await,
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Sends a test message on every channel set up now, and says how each went.
+    pub async fn send_test(&self) -> Result<Vec<(Channel, Result<(), String>)>, AlertError> {
+        let targets = self.targets().await?;
+        let text = format!(
+            "Test alert from the Pinpoint → HiBob console ({}). Stopped exports will be reported here.",
+            self.public_url
+        );
+        let mut results = Vec::new();
+        for channel in Channel::ALL {
+            let configured = match channel {
+                Channel::Webhook => targets.webhook.is_some(),
+                Channel::Email => targets.mail.is_some(),
+            };
+            if configured {
+                let result = self
+                    .send(channel, &targets, &text)
+                    .await
+                    .map_err(|e| e.to_string());
+                results.push((channel, result));
+            }
+        }
+        Ok(results)
+    }
+
+    /// Sends due alerts until `shutdown`, waking when one is queued and at least every 15 s
+    /// (digests fall due with time alone).
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.dispatch(Utc::now()).await {
+                tracing::warn!(error = %e, "cannot send alerts now");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// From one channel's pending alerts, what to send now: everything once a digest is due (the
+/// oldest non-urgent one has waited `digest`), else the urgent ones and recovery notes.
+fn due(pending: &[Pending], now: DateTime<Utc>, digest: Duration) -> Vec<Pending> {
+    let waited_enough = |p: &Pending| {
+        DateTime::parse_from_rfc3339(&p.created_at)
+            .map(|t| {
+                (now - t.with_timezone(&Utc))
+                    .to_std()
+                    .is_ok_and(|waited| waited >= digest)
+            })
+            .unwrap_or(true)
+    };
+    if pending.iter().any(|p| !p.urgent && waited_enough(p)) {
+        return pending.to_vec();
+    }
+    pending.iter().filter(|p| p.urgent).cloned().collect()
+}
+
+fn retry_delay(tries: i64) -> Duration {
+    let exponent = u32::try_from(tries.clamp(1, 10) - 1).unwrap_or(0);
+    Duration::from_secs(30)
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_RETRY)
+}
+
+/// One message for a batch: the stops (urgent first, at most [`LISTED`] by name), then any
+/// recovery note.
+fn compose(batch: &[Pending], public_url: &str) -> String {
+    let mut stops: Vec<&Pending> = batch.iter().filter(|p| p.kind == "stopped").collect();
+    stops.sort_by_key(|p| {
+        (
+            !p.urgent,
+            p.start_date.clone().unwrap_or_else(|| "9999".into()),
+        )
+    });
+    let recovered = batch.iter().any(|p| p.kind == "recovered");
+    let mut lines = Vec::new();
+    match stops.len() {
+        0 => {}
+        1 => lines.push("An export to HiBob stopped and needs someone:".to_owned()),
+        n => lines.push(format!("{n} exports to HiBob stopped and need someone:")),
+    }
+    for p in stops.iter().take(LISTED) {
+        let who = p.candidate.clone().unwrap_or_else(|| {
+            format!("Application {}", p.application_id.as_deref().unwrap_or("?"))
+        });
+        let start = match p.start_date.as_deref().filter(|s| !s.is_empty()) {
+            Some(day) => format!("starts {day}"),
+            None => "start date unknown".to_owned(),
+        };
+        let urgent = if p.urgent { "URGENT: " } else { "" };
+        let status = match p.status.as_deref() {
+            Some("dead") => "dead",
+            _ => "needs attention",
+        };
+        let reason: String = p
+            .reason
+            .as_deref()
+            .unwrap_or("no reason recorded")
+            .chars()
+            .take(300)
+            .collect();
+        let link = p
+            .export_id
+            .map(|id| format!(" {public_url}/exports/{id}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "• {urgent}{who} ({start}, {status}): {reason}{link}"
+        ));
+    }
+    if stops.len() > LISTED {
+        lines.push(format!(
+            "…and {} more: {public_url}/exports?status=needs_attention",
+            stops.len() - LISTED
+        ));
+    }
+    if recovered {
+        lines.push("Exports are running again: an export to HiBob has succeeded since the stop above was reported.".to_owned());
+    }
+    lines.join("\n")
+}
+
+async fn send_mail(target: &MailTarget, text: &str) -> Result<(), AlertError> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let bad = |e: &dyn std::fmt::Display| AlertError::MailSettings(e.to_string());
+    let from = target.from.parse().map_err(|e| bad(&e))?;
+    let mut builder = Message::builder().from(from).subject(subject(text));
+    for to in &target.to {
+        builder = builder.to(to.parse().map_err(|e| bad(&e))?);
+    }
+    let message = builder.body(text.to_owned()).map_err(|e| bad(&e))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&target.url)
+        .map_err(|e| bad(&e))?
+        .timeout(Some(Duration::from_secs(15)))
+        .build();
+    transport
+        .send(message)
+        .await
+        .map(drop)
+        .map_err(|e| AlertError::Mail(e.to_string()))
+}
+
+fn subject(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("Pinpoint → HiBob console");
+    format!("[Pinpoint → HiBob] {}", first.trim_end_matches(':'))
+        .chars()
+        .take(150)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop(id: i64, urgent: bool, minutes_ago: i64, now: DateTime<Utc>) -> Pending {
+        Pending {
+            id,
+            kind: "stopped".into(),
+            urgent,
+            created_at: db::time_text(now - chrono::Duration::minutes(minutes_ago)),
+            export_id: Some(id),
+            candidate: Some(format!("Candidate {id}")),
+            application_id: Some(id.to_string()),
+            status: Some("needs_attention".into()),
+            start_date: Some("2027-01-04".into()),
+            reason: Some("HiBob: 503".into()),
+        }
+    }
+
+    #[test]
+    fn urgent_ones_go_at_once_the_others_wait_for_the_digest() {
+        let now = Utc::now();
+        let digest = Duration::from_secs(30 * 60);
+        let pending = vec![stop(1, false, 5, now), stop(2, true, 1, now)];
+        let batch = due(&pending, now, digest);
+        assert_eq!(batch.iter().map(|p| p.id).collect::<Vec<_>>(), [2]);
+        let pending = vec![stop(1, false, 31, now), stop(3, false, 1, now)];
+        assert_eq!(due(&pending, now, digest).len(), 2, "the digest takes all");
+        assert!(due(&[stop(4, false, 1, now)], now, digest).is_empty());
+    }
+
+    #[test]
+    fn a_message_names_the_candidate_the_reason_the_start_and_a_link() {
+        let now = Utc::now();
+        let text = compose(&[stop(7, true, 0, now)], "https://console.example.com");
+        assert!(text.contains("Candidate 7"), "{text}");
+        assert!(text.contains("URGENT"), "{text}");
+        assert!(text.contains("starts 2027-01-04"), "{text}");
+        assert!(text.contains("HiBob: 503"), "{text}");
+        assert!(
+            text.contains("https://console.example.com/exports/7"),
+            "{text}"
+        );
+        let many: Vec<_> = (0..50).map(|i| stop(i, false, 40, now)).collect();
+        let text = compose(&many, "https://c");
+        assert!(text.starts_with("50 exports"), "{text}");
+        assert!(text.contains("…and 30 more"), "{text}");
+        assert!(text.lines().count() <= LISTED + 2);
+    }
+
+    #[test]
+    fn retries_back_off_to_a_cap() {
+        assert_eq!(retry_delay(1), Duration::from_secs(30));
+        assert_eq!(retry_delay(2), Duration::from_secs(60));
+        assert_eq!(retry_delay(50), MAX_RETRY);
+    }
+}
