@@ -51,6 +51,11 @@ pub(crate) fn routes(state: SimState) -> Router<SimState> {
         .route("/docs/people/{id}", get(list_documents))
         .route("/docs/people/{id}/{folder}", post(upload_from_url))
         .route("/docs/people/{id}/{folder}/upload", post(upload_file))
+        .route("/onboarding/wizards", get(super::hibob_onboarding::wizards))
+        .route(
+            "/employees/{id}/invitations",
+            post(super::hibob_onboarding::invite),
+        )
         .route_layer(middleware::from_fn_with_state(state, gate))
         .fallback(unknown_path)
 }

@@ -11,6 +11,7 @@
 //!
 //! Everything the simulators remember is in [`SimState`], which tests inspect and steer.
 
+mod hibob_onboarding;
 mod hibob_sim;
 mod multipart;
 mod pinpoint_sim;

@@ -698,3 +698,23 @@ fn credentials_are_random_and_never_printed() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+#[tokio::test]
+async fn welcome_wizards_are_listed_and_invitations_checked() {
+    let s = sims().await;
+    let c = hibob_client(&s);
+    let mut log = CallLog::new();
+    let wizards = c.wizards(&mut log).await.unwrap();
+    assert_eq!(wizards.first(), Some(&(1, "New starter".to_owned())));
+    let id = c
+        .create_employee(&person("ada@example.com"), &mut log)
+        .await
+        .unwrap();
+    c.invite(&id, 1, &mut log).await.unwrap();
+    let unknown = c.invite(&id, 99, &mut log).await.unwrap_err();
+    assert!(
+        unknown.to_string().contains("no welcome wizard 99"),
+        "{unknown}"
+    );
+    assert!(c.invite("1234", 1, &mut log).await.is_err());
+}
