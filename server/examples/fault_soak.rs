@@ -133,9 +133,17 @@ async fn main() {
         tokio::spawn(async move {
             let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
             let mut injected: HashMap<&str, usize> = HashMap::new();
+            let mut creates_seen = 0;
             loop {
-                // about one fault a second: several exports in ten meet one
-                tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
+                tokio::time::sleep(Duration::from_millis(200 + rng.below(400))).await;
+                // faults in proportion to the traffic (about one in four exports meets one):
+                // injected failures wait in a queue for the next call, and must not pile up
+                // while the queue is quiet
+                let creates = state.create_calls();
+                if creates < creates_seen + 4 {
+                    continue;
+                }
+                creates_seen = creates;
                 let kind = match rng.below(6) {
                     0 => {
                         state.fail_next_creates(1 + rng.below(2) as usize, 500);
