@@ -29,6 +29,19 @@ pub enum DbError {
 /// acknowledged only after commit, so an OS crash must not roll an acknowledged hire back), a busy
 /// timeout and foreign keys, then applies every pending migration.
 pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
+    let pool = connect(url, true).await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens an existing database as [`open`] does but neither creates nor migrates it: for commands
+/// that read a database a running console may own (a backup must not migrate it under an older
+/// running binary).
+pub async fn open_existing(url: &str) -> Result<SqlitePool, DbError> {
+    connect(url, false).await
+}
+
+async fn connect(url: &str, create: bool) -> Result<SqlitePool, DbError> {
     let bad = |reason: String| DbError::BadUrl {
         url: url.to_owned(),
         reason,
@@ -40,14 +53,14 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| bad(e.to_string()))?
-        .create_if_missing(true)
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
 
     let file = options.get_filename();
-    if file != Path::new(":memory:") {
+    if file != Path::new(":memory:") && create {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
                 dir: dir.display().to_string(),
@@ -56,7 +69,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
         }
     }
 
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(15))
         .after_release(|conn, _meta| {
@@ -72,9 +85,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
         })
         .connect_with(options)
         .await
-        .map_err(DbError::Open)?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+        .map_err(DbError::Open)
 }
 
 /// Starts a write transaction with `BEGIN IMMEDIATE`, so the write lock is taken up front and the

@@ -3,6 +3,7 @@
 //! nothing here knows about HTTP routing or rendering.
 
 pub mod audit;
+pub mod backup;
 pub mod bearer;
 pub mod bulk_retry;
 pub mod client_addr;

@@ -28,6 +28,22 @@ pub enum Command {
     /// Manage console users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a consistent, checked copy of the database (the console may be running).
+    Backup {
+        /// The file to write; refused if it exists, unless --force.
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place of the database. Stop the console first: a database in use is
+    /// refused. The replaced database is kept as <database>.before-restore-<UTC time>.
+    Restore {
+        /// The backup to restore; it is checked first.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +203,21 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub allow_private_destinations: bool,
+
+    /// Directory for scheduled backups (pinpoint-hibob-<UTC time>.db, each checked after
+    /// writing) [default: none, no scheduled backups].
+    #[arg(long, env = "BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// Hours between scheduled backups.
+    #[arg(long, env = "BACKUP_INTERVAL_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub backup_interval_hours: u32,
+
+    /// Scheduled backups kept in BACKUP_DIR; the oldest beyond this are deleted.
+    #[arg(long, env = "BACKUP_KEEP", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub backup_keep: u32,
 
     /// Bearer token GET /metrics requires (Authorization: Bearer <token>) [default: none, the
     /// metrics are open].
@@ -363,6 +394,9 @@ mod tests {
             "TRUSTED_PROXIES",
             "ALLOW_PRIVATE_DESTINATIONS",
             "METRICS_TOKEN",
+            "BACKUP_DIR",
+            "BACKUP_INTERVAL_HOURS",
+            "BACKUP_KEEP",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

@@ -2,6 +2,7 @@
 //! shutdown. Handlers stay thin and call the integration core.
 
 pub mod audit_csv;
+pub mod backups;
 pub mod config;
 pub mod console;
 pub mod live;
