@@ -57,7 +57,10 @@ async fn connect(url: &str, create: bool) -> Result<SqlitePool, DbError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // deleted and replaced values (an erased candidate, pruned bodies) are overwritten on
+        // disk instead of lingering in free space where a copy of the file would still show them
+        .pragma("secure_delete", "ON");
 
     let file = options.get_filename();
     if file != Path::new(":memory:") && create {
@@ -179,6 +182,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1);
+        let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(secure, 1, "deleted values are overwritten");
         readiness(&pool).await.unwrap();
     }
 

@@ -12,6 +12,7 @@ pub mod csv_text;
 pub mod dashboard;
 pub mod db;
 pub mod destination;
+pub mod erasure;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod filters;
