@@ -29,6 +29,7 @@ pub mod pinpoint;
 pub mod plugin_contract;
 pub mod plugin_service;
 pub mod rejection_limit;
+pub mod retention;
 pub mod secret_box;
 pub mod template_guard;
 pub mod templates;

@@ -219,6 +219,34 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub backup_keep: u32,
 
+    /// Days a webhook delivery keeps its body and headers; after that they are blanked and the
+    /// row (time, outcome, hash, export) stays.
+    #[arg(long, env = "RETAIN_WEBHOOK_BODIES_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_webhook_bodies_days: u32,
+
+    /// Days an export step keeps its recorded requests and answers; after that they are cleared
+    /// and the step row stays.
+    #[arg(long, env = "RETAIN_CALL_RECORDS_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_call_records_days: u32,
+
+    /// Days rejected webhook deliveries are kept before they are deleted.
+    #[arg(long, env = "RETAIN_REJECTED_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_rejected_days: u32,
+
+    /// Days a succeeded export keeps its steps and its candidate's e-mail and start date; the
+    /// export with name, ids, status and times stays.
+    #[arg(long, env = "RETAIN_FINISHED_EXPORTS_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_finished_exports_days: u32,
+
+    /// Days audit log entries are kept.
+    #[arg(long, env = "RETAIN_AUDIT_DAYS", default_value_t = 730,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_audit_days: u32,
+
     /// Bearer token GET /metrics requires (Authorization: Bearer <token>) [default: none, the
     /// metrics are open].
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
@@ -397,6 +425,11 @@ mod tests {
             "BACKUP_DIR",
             "BACKUP_INTERVAL_HOURS",
             "BACKUP_KEEP",
+            "RETAIN_WEBHOOK_BODIES_DAYS",
+            "RETAIN_CALL_RECORDS_DAYS",
+            "RETAIN_REJECTED_DAYS",
+            "RETAIN_FINISHED_EXPORTS_DAYS",
+            "RETAIN_AUDIT_DAYS",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

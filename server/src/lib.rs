@@ -9,6 +9,7 @@ pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod plugin_routes;
+pub mod retention_job;
 pub mod sandbox;
 pub mod startup;
 pub mod webhooks;

@@ -87,6 +87,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                        keep = schedule.keep, "scheduled backups on");
         tokio::spawn(server::backups::run_schedule(state.pool.clone(), schedule));
     }
+    tokio::spawn(server::retention_job::run_hourly(
+        state.pool.clone(),
+        server::retention_job::policy(&config),
+    ));
     let seed_state = state.clone();
     let changes = state.changes.clone();
     let app = console::router(&config, state).await?;
