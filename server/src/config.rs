@@ -402,6 +402,45 @@ mod tests {
     }
 
     #[test]
+    fn backup_and_retention_settings_parse() {
+        let c = parse(&[]).config;
+        assert!(
+            crate::backups::Schedule::from_config(&c).is_none(),
+            "off by default"
+        );
+        let policy = crate::retention_job::policy(&c);
+        assert_eq!(
+            (
+                policy.webhook_bodies_days,
+                policy.call_records_days,
+                policy.rejected_days,
+                policy.finished_exports_days,
+                policy.audit_days
+            ),
+            (90, 90, 30, 365, 730)
+        );
+        let c = parse(&[
+            "--backup-dir",
+            "/var/backups/pp",
+            "--backup-interval-hours",
+            "6",
+            "--backup-keep",
+            "3",
+            "--retain-audit-days",
+            "1000",
+        ])
+        .config;
+        let schedule = crate::backups::Schedule::from_config(&c).unwrap();
+        assert_eq!(schedule.interval.as_secs(), 6 * 3600);
+        assert_eq!(schedule.keep, 3);
+        assert_eq!(crate::retention_job::policy(&c).audit_days, 1000);
+        assert!(
+            Cli::try_parse_from(["pinpoint-hibob", "--backup-keep", "0"]).is_err(),
+            "at least one backup is kept"
+        );
+    }
+
+    #[test]
     fn help_documents_every_variable() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();

@@ -1102,3 +1102,39 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
     }
     pool.close().await;
 }
+
+/// The scheduled backup task writes a checked backup into an empty BACKUP_DIR at once, then waits
+/// for the interval.
+#[tokio::test]
+async fn scheduled_backups_start_with_an_empty_directory() {
+    let app = TestApp::spawn().await;
+    let dir = app.dir.path().join("backups");
+    let task = tokio::spawn(server::backups::run_schedule(
+        app.pool.clone(),
+        server::backups::Schedule {
+            dir: dir.clone(),
+            interval: Duration::from_secs(3600),
+            keep: 2,
+        },
+    ));
+    let mut written = Vec::new();
+    for _ in 0..100 {
+        written = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !written.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(integration::backup::scheduled_time(&written[0]).is_some());
+    integration::backup::check(&dir.join(&written[0]))
+        .await
+        .unwrap();
+}
