@@ -35,6 +35,8 @@ pub struct ConsoleState {
     pub changes: integration::live::Changes,
     /// The export worker's and the intake's state, for the dashboard and `/readyz`.
     pub health: integration::health::Health,
+    /// Backup and retention settings as the Settings page shows them (fixed at start-up).
+    pub data_settings: Vec<crate::pages::data_settings::DataSetting>,
 }
 
 pub const SESSION_USER: &str = "uid";
