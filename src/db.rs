@@ -27,8 +27,47 @@ pub enum DbError {
 
 /// Opens (creating if missing) the database at `url` with WAL, `synchronous=FULL` (a webhook is
 /// acknowledged only after commit, so an OS crash must not roll an acknowledged hire back), a busy
-/// timeout and foreign keys, then applies every pending migration.
+/// timeout and foreign keys, then applies every pending migration and, once, converts an older
+/// database to `auto_vacuum=INCREMENTAL`.
 pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
+    let pool = connect(url, true).await?;
+    MIGRATOR.run(&pool).await?;
+    if ensure_incremental_vacuum(&pool).await? {
+        // the pool's other connections still hold the old mode in memory
+        pool.close().await;
+        return connect(url, true).await;
+    }
+    Ok(pool)
+}
+
+/// Puts the database in `auto_vacuum=INCREMENTAL`, so the pages retention frees can be handed
+/// back to the file system. A new database is created that way (see `connect`); an older one is
+/// converted once, here, by a full `VACUUM`: it rewrites the file (needing as much free disk again
+/// and a while on a large database) and is never needed again.
+/// Returns whether it converted.
+async fn ensure_incremental_vacuum(pool: &SqlitePool) -> Result<bool, DbError> {
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(pool)
+        .await?;
+    if mode != 2 {
+        tracing::info!("converting the database to auto_vacuum=INCREMENTAL (a one-time VACUUM)");
+        let mut conn = pool.acquire().await?;
+        sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            .execute(&mut *conn)
+            .await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Opens an existing database as [`open`] does but neither creates nor migrates it: for commands
+/// that read a database a running console may own (a backup must not migrate it under an older
+/// running binary).
+pub async fn open_existing(url: &str) -> Result<SqlitePool, DbError> {
+    connect(url, false).await
+}
+
+async fn connect(url: &str, create: bool) -> Result<SqlitePool, DbError> {
     let bad = |reason: String| DbError::BadUrl {
         url: url.to_owned(),
         reason,
@@ -40,14 +79,19 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| bad(e.to_string()))?
-        .create_if_missing(true)
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // set before the first table exists, so a new database needs no conversion (open())
+        .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
+        // deleted and replaced values (an erased candidate, pruned bodies) are overwritten on
+        // disk instead of lingering in free space where a copy of the file would still show them
+        .pragma("secure_delete", "ON");
 
     let file = options.get_filename();
-    if file != Path::new(":memory:") {
+    if file != Path::new(":memory:") && create {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
                 dir: dir.display().to_string(),
@@ -56,7 +100,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
         }
     }
 
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(15))
         .after_release(|conn, _meta| {
@@ -72,9 +116,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
         })
         .connect_with(options)
         .await
-        .map_err(DbError::Open)?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+        .map_err(DbError::Open)
 }
 
 /// Starts a write transaction with `BEGIN IMMEDIATE`, so the write lock is taken up front and the
@@ -168,6 +210,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1);
+        let secure: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(secure, 1, "deleted values are overwritten");
+        let vacuum: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(vacuum, 2, "auto_vacuum=INCREMENTAL");
         readiness(&pool).await.unwrap();
     }
 
@@ -227,6 +279,37 @@ mod tests {
                 .unwrap();
             tx.commit().await.unwrap();
         }
+        readiness(&pool).await.unwrap();
+    }
+
+    /// A database made before auto_vacuum was set is converted once at start-up.
+    #[tokio::test]
+    async fn an_older_database_is_converted_to_incremental_vacuum() {
+        use sqlx::ConnectOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE older (x)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, 0);
+        sqlx::Connection::close(conn).await.unwrap();
+        let pool = open(&format!("sqlite://{}", path.display())).await.unwrap();
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, 2);
         readiness(&pool).await.unwrap();
     }
 

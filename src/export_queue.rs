@@ -639,7 +639,10 @@ pub async fn retry_with(
         .await?
         .ok_or(QueueError::NotFound(id))?;
     let status = row.status;
+    let erased = crate::erasure::erased_at_in(&mut tx, id).await?.is_some();
     let why = match Status::parse(&status) {
+        // another attempt would fetch the erased person from Pinpoint again
+        _ if erased => Some("its candidate's personal data was erased"),
         // the worker runs the webhook pipeline; a plugin export is redone from Pinpoint's form
         _ if row.source == "plugin" => {
             Some("it came from Pinpoint's Send to HiBob form: submit the form again there")
@@ -727,7 +730,8 @@ pub async fn stopped_matching(
     };
     let mut q = QueryBuilder::<Sqlite>::new(
         "SELECT e.id, e.status, e.attempts FROM exports AS e
-         WHERE e.source = 'webhook' AND e.status IN ('needs_attention', 'dead')",
+         WHERE e.source = 'webhook' AND e.status IN ('needs_attention', 'dead')
+           AND e.erased_at IS NULL",
     );
     criteria.push_conditions(&mut q);
     q.push(" ORDER BY e.id");

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod bearer;
 pub mod bulk_retry;
 pub mod client_addr;
@@ -12,6 +13,7 @@ pub mod csv_text;
 pub mod dashboard;
 pub mod db;
 pub mod destination;
+pub mod erasure;
 pub mod export_pipeline;
 pub mod export_queue;
 pub mod filters;
@@ -28,6 +30,7 @@ pub mod pinpoint;
 pub mod plugin_contract;
 pub mod plugin_service;
 pub mod rejection_limit;
+pub mod retention;
 pub mod secret_box;
 pub mod template_guard;
 pub mod templates;

@@ -272,6 +272,13 @@ pub fn eligibility(outcome: &str, reason: &str, body: &[u8]) -> Eligibility {
                 .into(),
         );
     }
+    if body.is_empty() && matches!(outcome, "accepted" | "duplicate") {
+        return Eligibility::Refused(
+            "its body is no longer kept (past the retention window, or the candidate was erased), \
+             so there is nothing to run again"
+                .into(),
+        );
+    }
     if let Some(why) = webhook_intake::not_a_hire(body) {
         return Eligibility::Refused(format!(
             "only an application_hired event with an application id can start an export, and {why}"
@@ -474,6 +481,10 @@ mod tests {
     #[test]
     fn who_may_reprocess_what() {
         let hire = HIRED.as_bytes();
+        match eligibility("accepted", "", b"") {
+            Eligibility::Refused(why) => assert!(why.contains("no longer kept"), "{why}"),
+            other => panic!("a blanked body cannot run again: {other:?}"),
+        }
         assert_eq!(eligibility("accepted", "", hire), Eligibility::Verified);
         assert_eq!(
             eligibility("duplicate", "application already hired: export 1", hire),

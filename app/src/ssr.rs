@@ -37,6 +37,8 @@ pub struct ConsoleState {
     pub health: integration::health::Health,
     /// Alerts about stopped exports (Slack webhook, e-mail); Settings sends a test through it.
     pub alerts: integration::alerts::Alerts,
+    /// Backup and retention settings as the Settings page shows them (fixed at start-up).
+    pub data_settings: Vec<crate::pages::data_settings::DataSetting>,
 }
 
 pub const SESSION_USER: &str = "uid";

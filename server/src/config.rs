@@ -28,6 +28,22 @@ pub enum Command {
     /// Manage console users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a consistent, checked copy of the database (the console may be running).
+    Backup {
+        /// The file to write; refused if it exists, unless --force.
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place of the database. Stop the console first: a database in use is
+    /// refused. The replaced database is kept as <database>.before-restore-<UTC time>.
+    Restore {
+        /// The backup to restore; it is checked first.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +229,49 @@ pub struct Config {
     )]
     pub allow_private_destinations: bool,
 
+    /// Directory for scheduled backups (pinpoint-hibob-<UTC time>.db, each checked after
+    /// writing) [default: none, no scheduled backups].
+    #[arg(long, env = "BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// Hours between scheduled backups.
+    #[arg(long, env = "BACKUP_INTERVAL_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..=8760))]
+    pub backup_interval_hours: u32,
+
+    /// Scheduled backups kept in BACKUP_DIR; the oldest beyond this are deleted.
+    #[arg(long, env = "BACKUP_KEEP", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub backup_keep: u32,
+
+    /// Days a webhook delivery keeps its body and headers; after that they are blanked and the
+    /// row (time, outcome, hash, export) stays.
+    #[arg(long, env = "RETAIN_WEBHOOK_BODIES_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_webhook_bodies_days: u32,
+
+    /// Days an export step keeps its recorded requests and answers; after that they are cleared
+    /// and the step row stays.
+    #[arg(long, env = "RETAIN_CALL_RECORDS_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_call_records_days: u32,
+
+    /// Days rejected webhook deliveries are kept before they are deleted.
+    #[arg(long, env = "RETAIN_REJECTED_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_rejected_days: u32,
+
+    /// Days a succeeded export keeps its steps and its candidate's e-mail and start date; the
+    /// export with name, ids, status and times stays.
+    #[arg(long, env = "RETAIN_FINISHED_EXPORTS_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_finished_exports_days: u32,
+
+    /// Days audit log entries are kept.
+    #[arg(long, env = "RETAIN_AUDIT_DAYS", default_value_t = 730,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retain_audit_days: u32,
+
     /// Bearer token GET /metrics requires (Authorization: Bearer <token>) [default: none, the
     /// metrics are open].
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
@@ -380,6 +439,45 @@ mod tests {
     }
 
     #[test]
+    fn backup_and_retention_settings_parse() {
+        let c = parse(&[]).config;
+        assert!(
+            crate::backups::Schedule::from_config(&c).is_none(),
+            "off by default"
+        );
+        let policy = crate::retention_job::policy(&c);
+        assert_eq!(
+            (
+                policy.webhook_bodies_days,
+                policy.call_records_days,
+                policy.rejected_days,
+                policy.finished_exports_days,
+                policy.audit_days
+            ),
+            (90, 90, 30, 365, 730)
+        );
+        let c = parse(&[
+            "--backup-dir",
+            "/var/backups/pp",
+            "--backup-interval-hours",
+            "6",
+            "--backup-keep",
+            "3",
+            "--retain-audit-days",
+            "1000",
+        ])
+        .config;
+        let schedule = crate::backups::Schedule::from_config(&c).unwrap();
+        assert_eq!(schedule.interval.as_secs(), 6 * 3600);
+        assert_eq!(schedule.keep, 3);
+        assert_eq!(crate::retention_job::policy(&c).audit_days, 1000);
+        assert!(
+            Cli::try_parse_from(["pinpoint-hibob", "--backup-keep", "0"]).is_err(),
+            "at least one backup is kept"
+        );
+    }
+
+    #[test]
     fn help_documents_every_variable() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
@@ -409,6 +507,14 @@ mod tests {
             "ALERT_EMAIL_FROM",
             "ALERT_EMAIL_TO",
             "ALERT_DIGEST_MINUTES",
+            "BACKUP_DIR",
+            "BACKUP_INTERVAL_HOURS",
+            "BACKUP_KEEP",
+            "RETAIN_WEBHOOK_BODIES_DAYS",
+            "RETAIN_CALL_RECORDS_DAYS",
+            "RETAIN_REJECTED_DAYS",
+            "RETAIN_FINISHED_EXPORTS_DAYS",
+            "RETAIN_AUDIT_DAYS",
         ] {
             assert!(help.contains(var), "--help lacks {var}");
         }

@@ -2,12 +2,14 @@
 //! shutdown. Handlers stay thin and call the integration core.
 
 pub mod audit_csv;
+pub mod backups;
 pub mod config;
 pub mod console;
 pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod plugin_routes;
+pub mod retention_job;
 pub mod sandbox;
 pub mod startup;
 pub mod webhooks;

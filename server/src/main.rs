@@ -23,6 +23,19 @@ async fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         None | Some(Command::Serve) => serve(cli.config).await,
         Some(Command::User(cmd)) => user_command(cli.config, cmd).await,
+        Some(Command::Backup { output, force }) => {
+            server::backups::backup_command(&cli.config, &output, force)
+                .await
+                .map(|checked| println!("wrote {}: {checked}", output.display()))
+        }
+        Some(Command::Restore { input }) => server::backups::restore_command(&cli.config, &input)
+            .await
+            .map(|done| {
+                println!("restored {}: {}", input.display(), done.checked);
+                if let Some(kept) = done.kept {
+                    println!("the replaced database is kept as {}", kept.display());
+                }
+            }),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -69,6 +82,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let worker = tokio::spawn(server::worker::supervise(
         startup::export_worker(&config, &state),
         worker_stopped,
+    ));
+    if let Some(schedule) = server::backups::Schedule::from_config(&config) {
+        tracing::info!(dir = %schedule.dir.display(), every_hours = config.backup_interval_hours,
+                       keep = schedule.keep, "scheduled backups on");
+        tokio::spawn(server::backups::run_schedule(state.pool.clone(), schedule));
+    }
+    tokio::spawn(server::retention_job::run_hourly(
+        state.pool.clone(),
+        server::retention_job::policy(&config),
     ));
     let seed_state = state.clone();
     let changes = state.changes.clone();

@@ -263,5 +263,75 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
         changes: Default::default(),
         health: Default::default(),
+        data_settings: data_settings(config),
     }
+}
+
+/// What the Settings page shows of backups and retention.
+fn data_settings(config: &Config) -> Vec<app::pages::data_settings::DataSetting> {
+    let days = |n: u32| format!("{n} days");
+    let backups_on = config.backup_dir.is_some();
+    [
+        (
+            "BACKUP_DIR",
+            "Scheduled backups into",
+            config
+                .backup_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "off".to_owned()),
+        ),
+        (
+            "BACKUP_INTERVAL_HOURS",
+            "A backup every",
+            if backups_on {
+                format!("{} hours", config.backup_interval_hours)
+            } else {
+                "—".to_owned()
+            },
+        ),
+        (
+            "BACKUP_KEEP",
+            "Scheduled backups kept",
+            if backups_on {
+                config.backup_keep.to_string()
+            } else {
+                "—".to_owned()
+            },
+        ),
+        (
+            "RETAIN_WEBHOOK_BODIES_DAYS",
+            "Webhook bodies and headers kept for",
+            days(config.retain_webhook_bodies_days),
+        ),
+        (
+            "RETAIN_CALL_RECORDS_DAYS",
+            "Export steps' requests and answers kept for",
+            days(config.retain_call_records_days),
+        ),
+        (
+            "RETAIN_REJECTED_DAYS",
+            "Rejected deliveries kept for",
+            days(config.retain_rejected_days),
+        ),
+        (
+            "RETAIN_FINISHED_EXPORTS_DAYS",
+            "Succeeded exports keep steps, e-mail and start date for",
+            days(config.retain_finished_exports_days),
+        ),
+        (
+            "RETAIN_AUDIT_DAYS",
+            "Audit entries kept for",
+            days(config.retain_audit_days),
+        ),
+    ]
+    .into_iter()
+    .map(
+        |(variable, meaning, value)| app::pages::data_settings::DataSetting {
+            variable: variable.to_owned(),
+            meaning: meaning.to_owned(),
+            value,
+        },
+    )
+    .collect()
 }

@@ -1023,3 +1023,29 @@ async fn metrics_need_the_bearer_token_when_one_is_set() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("http_requests_total"));
 }
+
+/// Settings shows the backup and retention settings the console started with, read-only, to
+/// anyone signed in.
+#[tokio::test]
+async fn settings_show_backup_and_retention_settings() {
+    let app = TestApp::spawn_with(&["--retain-audit-days", "1000", "--backup-keep", "3"]).await;
+    let res = app.call(&TestApp::client(), "data_settings", &[]).await;
+    assert_eq!(res.status(), 401);
+    let viewer = app.user_with_role("viewer").await;
+    let res = app.call(&viewer, "data_settings", &[]).await;
+    assert_eq!(res.status(), 200);
+    let rows: Vec<Value> = res.json().await.unwrap();
+    let value = |var: &str| {
+        rows.iter()
+            .find(|r| r["variable"] == var)
+            .map(|r| r["value"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("{var} missing: {rows:?}"))
+    };
+    assert_eq!(value("RETAIN_AUDIT_DAYS"), "1000 days");
+    assert_eq!(value("RETAIN_WEBHOOK_BODIES_DAYS"), "90 days");
+    assert_eq!(value("BACKUP_DIR"), "off");
+    assert_eq!(value("BACKUP_KEEP"), "—", "no schedule, no count");
+    let page = viewer.get(app.url("/settings")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Backups and retention"), "{html}");
+}

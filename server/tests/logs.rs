@@ -780,3 +780,107 @@ async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
         "the form keeps the dates"
     );
 }
+
+/// The database file and its WAL, as anyone copying them would see them.
+fn database_bytes(app: &TestApp) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for name in ["console.db", "console.db-wal"] {
+        if let Ok(b) = std::fs::read(app.dir.path().join(name)) {
+            bytes.extend(b);
+        }
+    }
+    bytes
+}
+
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// An admin erases a candidate: afterwards neither their name nor their e-mail is anywhere in
+/// the database file or its WAL (not in free pages either), the export itself and an anonymous
+/// audit entry remain, and operators and viewers are refused.
+#[tokio::test]
+async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let body = hired(1);
+    assert_eq!(
+        deliver(&app, &body, Some(&sign(&body)), &[]).await.status(),
+        200
+    );
+    let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, AttemptOutcome::Succeeded);
+    let id = scalar(&app, "SELECT id FROM exports").await.to_string();
+    let name: String = sqlx::query_scalar("SELECT candidate_name FROM exports")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let traces = [
+        name.as_str(),
+        "jane.doe@example.com",
+        "jane.doe",
+        "Jane",
+        "\"Doe\"",
+    ];
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let before = database_bytes(&app);
+    for t in traces {
+        assert!(
+            holds(&before, t),
+            "the test needs {t:?} stored to begin with"
+        );
+    }
+
+    let viewer = app.user_with_role("viewer").await;
+    let operator = app.user_with_role("operator").await;
+    let admin = app.admin().await;
+    let confirmed = [("id", id.as_str()), ("confirmation", "ERASE")];
+    for (role, client) in [("viewer", &viewer), ("operator", &operator)] {
+        let res = app.call(client, "erase_candidate", &confirmed).await;
+        assert_eq!(res.status(), 403, "{role}");
+    }
+    let res = app
+        .call(
+            &admin,
+            "erase_candidate",
+            &[("id", id.as_str()), ("confirmation", "jane.doe")],
+        )
+        .await;
+    assert_eq!(res.status(), 422, "not confirmed");
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM exports WHERE candidate_email IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    let res = app.call(&admin, "erase_candidate", &confirmed).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("not changed"));
+
+    let after = database_bytes(&app);
+    for t in traces {
+        assert!(!holds(&after, t), "{t:?} is still in the database file");
+    }
+    let export = json_of(app.call(&admin, "export", &[("id", id.as_str())]).await).await;
+    assert_eq!(export["status"], "succeeded", "{export}");
+    assert_eq!(export["employee_id"], EMPLOYEE_ID);
+    assert_eq!(export["candidate"], "");
+    assert!(export["erased_at"].is_string());
+    let audit: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor_email, target, detail FROM audit_log WHERE action = 'candidate.erased'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].0, ADMIN_EMAIL);
+    assert_eq!(audit[0].1, format!("export {id}"));
+    assert!(!audit[0].2.contains("Jane") && !audit[0].2.contains("jane"));
+    let again = app.call(&admin, "erase_candidate", &confirmed).await;
+    assert_eq!(again.status(), 422, "already erased");
+}

@@ -1430,3 +1430,154 @@ async fn send_test_alert_reaches_every_channel_and_says_how_each_went() {
         .unwrap();
     assert!(mail.contains("Test alert"), "{mail}");
 }
+
+fn config_for(database: &std::path::Path) -> server::config::Config {
+    use clap::Parser;
+    let url = format!("sqlite://{}", database.display());
+    server::config::Cli::try_parse_from(["pinpoint-hibob", "--database-url", &url])
+        .unwrap()
+        .config
+}
+
+/// A backup taken while signed hires keep arriving is a consistent database that holds every
+/// delivery acknowledged before it started; restored into an empty place it passes the checks.
+/// Restoring over the running console's database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    };
+    let fakes = Fakes::start().await;
+    let app = fakes.app().await;
+    let live = app.dir.path().join("console.db");
+    let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4u64)
+        .map(|k| {
+            let (url, acked, stop) = (app.url("/webhooks/pinpoint"), acked.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = 10_000 + k * 1_000_000 + i;
+                    i += 1;
+                    let body = hired(id);
+                    let res = client
+                        .post(&url)
+                        .header("PINPOINT-HMAC-SHA256", sign(&body))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    acked.lock().unwrap().push(id);
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 60 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("backup.db");
+    let before: Vec<u64> = acked.lock().unwrap().clone();
+    let checked = server::backups::backup_command(&config_for(&live), &file, false)
+        .await
+        .unwrap();
+    let during_backup = acked.lock().unwrap().len() - before.len();
+    // keep intake going a little past the backup, then stop
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for s in senders {
+        s.await.unwrap();
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(
+        checked.exports as usize >= before.len() && (checked.exports as usize) < total,
+        "a snapshot between the first and the last delivery: {checked} of {total}"
+    );
+    eprintln!(
+        "backup: {checked}; {} deliveries before it, {during_backup} while it ran, {total} in all",
+        before.len()
+    );
+
+    let again = server::backups::backup_command(&config_for(&live), &file, false).await;
+    assert!(
+        again.unwrap_err().to_string().contains("already exists"),
+        "an existing file is not overwritten"
+    );
+    server::backups::backup_command(&config_for(&live), &file, true)
+        .await
+        .unwrap();
+    let in_use = server::backups::restore_command(&config_for(&live), &file).await;
+    assert!(
+        in_use.unwrap_err().to_string().contains("in use"),
+        "the running console's database is not replaced"
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    let restored_file = fresh.path().join("data").join("restored.db");
+    let restored = server::backups::restore_command(&config_for(&restored_file), &file)
+        .await
+        .unwrap();
+    assert!(restored.kept.is_none(), "there was nothing to keep");
+    integration::backup::check(&restored_file).await.unwrap();
+    let pool = integration::db::open(&format!("sqlite://{}", restored_file.display()))
+        .await
+        .unwrap();
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    for id in &before {
+        let stored: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries d JOIN exports e ON e.id = d.export_id
+             WHERE d.application_id = ? AND d.outcome = 'accepted'",
+        )
+        .bind(id.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(stored, 1, "hire {id} was acknowledged before the backup");
+    }
+    pool.close().await;
+}
+
+/// The scheduled backup task writes a checked backup into an empty BACKUP_DIR at once, then waits
+/// for the interval.
+#[tokio::test]
+async fn scheduled_backups_start_with_an_empty_directory() {
+    let app = TestApp::spawn().await;
+    let dir = app.dir.path().join("backups");
+    let task = tokio::spawn(server::backups::run_schedule(
+        app.pool.clone(),
+        server::backups::Schedule {
+            dir: dir.clone(),
+            interval: Duration::from_secs(3600),
+            keep: 2,
+        },
+    ));
+    let mut written = Vec::new();
+    for _ in 0..100 {
+        written = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !written.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(integration::backup::scheduled_time(&written[0]).is_some());
+    integration::backup::check(&dir.join(&written[0]))
+        .await
+        .unwrap();
+}

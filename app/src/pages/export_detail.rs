@@ -40,6 +40,8 @@ pub struct ExportView {
     /// The mapping version its body was built with, if it got that far.
     pub mapping_version: Option<i64>,
     pub current_mapping: i64,
+    /// When an admin erased the candidate's personal data, if they did.
+    pub erased_at: Option<String>,
 }
 
 /// A step of an attempt in words.
@@ -106,10 +108,15 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     let current_mapping = mapping_store::current_id(&pool)
         .await
         .map_err(|e| fail(internal(e)))?;
+    let erased_at = integration::erasure::erased_at(&pool, id)
+        .await
+        .map_err(|e| fail(internal(e)))?;
     Ok(ExportView {
+        retryable: erased_at.is_none()
+            && matches!(export.status.as_str(), "needs_attention" | "dead"),
+        erased_at,
         mapping_version: export.mapping_version,
         current_mapping,
-        retryable: matches!(export.status.as_str(), "needs_attention" | "dead"),
         id: export.id,
         source: export.source,
         status: export.status,
@@ -160,11 +167,48 @@ pub async fn retry_export(
     }
 }
 
+/// Erases the candidate's personal data from the console (admins only); HiBob and Pinpoint are
+/// not touched. `confirmation` must be the word ERASE.
+#[server(endpoint = "erase_candidate")]
+pub async fn erase_candidate(
+    id: i64,
+    #[server(default)] confirmation: String,
+) -> Result<String, AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::erasure::{self, EraseError};
+    let user = ssr::require(integration::users::Role::Admin).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    match erasure::erase_candidate(&st.pool, &actor, id, &confirmation).await {
+        Ok(done) => {
+            // open pages showing these exports (lists, search results) drop the erased names
+            st.changes.publish(integration::live::Change::Resync);
+            Ok(format!(
+                "Erased from {} export(s), {} step records and {} webhook deliveries. HiBob and \
+                 Pinpoint were not changed.",
+                done.exports.len(),
+                done.steps,
+                done.deliveries
+            ))
+        }
+        Err(e @ EraseError::NotConfirmed) => {
+            Err(fail(AppError::Invalid(format!("Not erased: {e}."))))
+        }
+        Err(
+            e @ (EraseError::NotFound(_)
+            | EraseError::InProgress { .. }
+            | EraseError::AlreadyErased(_)),
+        ) => Err(fail(AppError::Invalid(format!("Cannot erase: {e}.")))),
+        Err(e) => Err(fail(internal(e))),
+    }
+}
+
 #[component]
 pub fn ExportDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok());
     let retry = ServerAction::<RetryExport>::new();
+    let erase = ServerAction::<EraseCandidate>::new();
     // the id is read when a notice comes, as the router may reuse this page for another export
     let live = crate::live::use_live(move |n| {
         params
@@ -173,8 +217,15 @@ pub fn ExportDetailPage() -> impl IntoView {
             .is_some_and(|id| n.touches_export(id))
     });
     let data = Resource::new(
-        move || (id(), retry.version().get(), live.get()),
-        |(id, _, _)| async move {
+        move || {
+            (
+                id(),
+                retry.version().get(),
+                erase.version().get(),
+                live.get(),
+            )
+        },
+        |(id, _, _, _)| async move {
             match id {
                 Some(id) => get_export(id).await,
                 None => Err(AppError::Invalid("That is not an export number.".into())),
@@ -186,7 +237,9 @@ pub fn ExportDetailPage() -> impl IntoView {
         <p><a href="/exports">"← All exports"</a></p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let can_retry = current_me().await.is_some_and(|m| m.can_operate());
+                let me = current_me().await;
+                let can_retry = me.as_ref().is_some_and(|m| m.can_operate());
+                let is_admin = me.as_ref().is_some_and(|m| m.is_admin());
                 match data.await {
                     Err(e) => load_error(e),
                     Ok(x) => {
@@ -196,6 +249,9 @@ pub fn ExportDetailPage() -> impl IntoView {
                             format!("Export {}: {}", x.id, x.candidate)
                         };
                         let retryable = x.retryable && can_retry;
+                        let erasable = is_admin
+                            && x.erased_at.is_none()
+                            && !matches!(x.status.as_str(), "queued" | "running");
                         view! {
                             <h1>{heading}</h1>
                             <section class="panel summary">
@@ -250,7 +306,35 @@ pub fn ExportDetailPage() -> impl IntoView {
                                         }
                                     })}
                                 <FormResult value=move || retry.value().get() ok="Queued for another attempt." />
+                                {x.erased_at.clone().map(|at| view! {
+                                    <p class="notice" role="status">
+                                        "This candidate's personal data was erased from the console " {when(&at)} "."
+                                    </p>
+                                })}
                             </section>
+                            {erasable.then(|| view! {
+                                <section class="panel erase">
+                                    <h2>"Erase this candidate's personal data"</h2>
+                                    <p>
+                                        "Removes the name, e-mail and start date, every step's recorded requests and "
+                                        "answers, and the bodies of the webhook deliveries from this console's "
+                                        "database, for this export and any other of the same application or e-mail. "
+                                        "The export stays, with its status and ids. "
+                                        <strong>"HiBob and Pinpoint are not touched"</strong>
+                                        ": erase the employee and the application there. Backups made before "
+                                        "keep the data until they are rotated out. This cannot be undone."
+                                    </p>
+                                    <ActionForm action=erase>
+                                        <input type="hidden" name="id" value=x.id.to_string() />
+                                        <label>"Type ERASE to confirm "
+                                            <input name="confirmation" autocomplete="off" required=true />
+                                        </label>
+                                        " "
+                                        <button type="submit" class="danger">"Erase personal data"</button>
+                                    </ActionForm>
+                                </section>
+                            })}
+                            {move || erase.value().get().map(crate::pages::outcome_notice)}
                             <h2>"Timeline"</h2>
                             <ol class="timeline">
                                 {x

@@ -1,6 +1,7 @@
 pub mod audit;
 pub mod chart;
 pub mod dashboard;
+pub mod data_settings;
 pub mod export_detail;
 pub mod exports;
 pub mod login;

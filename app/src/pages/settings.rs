@@ -236,6 +236,7 @@ pub fn SettingsPage() -> impl IntoView {
             })}
         </Transition>
         <ConnectionTests />
+        <crate::pages::data_settings::DataSettingsPanel />
     }
 }
 

@@ -1,0 +1,54 @@
+//! The Settings page's read-only account of backups and retention: they are set by environment
+//! or flags only, so people can see what the console keeps and for how long.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{error::AppError, pages::load_error};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSetting {
+    pub variable: String,
+    pub meaning: String,
+    pub value: String,
+}
+
+#[server(endpoint = "data_settings")]
+pub async fn get_data_settings() -> Result<Vec<DataSetting>, AppError> {
+    use crate::ssr;
+    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::no_store();
+    Ok(ssr::state()?.data_settings)
+}
+
+#[component]
+pub fn DataSettingsPanel() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| get_data_settings());
+    view! {
+        <section class="panel data-settings">
+            <h2>"Backups and retention"</h2>
+            <p class="muted">"Set by environment variables or flags when the console starts; read-only here."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Err(e) => load_error(e),
+                        Ok(rows) => view! {
+                            <table>
+                                <thead><tr><th>"Setting"</th><th>"Value"</th><th>"Variable"</th></tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|r| view! {
+                                        <tr>
+                                            <td>{r.meaning}</td>
+                                            <td>{r.value}</td>
+                                            <td><code>{r.variable}</code></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

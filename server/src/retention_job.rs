@@ -1,0 +1,43 @@
+//! The hourly retention job: prunes what is older than its window (`integration::retention`).
+
+use std::time::Duration;
+
+use integration::retention::{self, Policy};
+use sqlx::SqlitePool;
+
+use crate::config::Config;
+
+pub fn policy(config: &Config) -> Policy {
+    Policy {
+        webhook_bodies_days: config.retain_webhook_bodies_days,
+        call_records_days: config.retain_call_records_days,
+        rejected_days: config.retain_rejected_days,
+        finished_exports_days: config.retain_finished_exports_days,
+        audit_days: config.retain_audit_days,
+        ..Policy::default()
+    }
+}
+
+/// Prunes once an hour, the first time a minute after start-up (not in the way of start-up's own
+/// work). A failed run is logged and the next one tries again; it never stops the console.
+pub async fn run_hourly(pool: SqlitePool, policy: Policy) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        match retention::prune(&pool, &policy, chrono::Utc::now()).await {
+            Ok(done) if done.rows() > 0 || done.pages_freed > 0 => {
+                tracing::info!(
+                    rejected_deleted = done.rejected_deleted,
+                    bodies_blanked = done.bodies_blanked,
+                    call_records_cleared = done.call_records_cleared,
+                    finished_exports_trimmed = done.finished_exports_trimmed,
+                    audit_deleted = done.audit_deleted,
+                    pages_freed = done.pages_freed,
+                    "retention pruned old data"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention run failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
