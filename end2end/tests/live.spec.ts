@@ -85,6 +85,8 @@ test("a bulk retry of several failures shows its preview, progress and end", asy
   ]);
   await page.goto("/exports?status=needs_attention");
   await expect(page.getByRole("row")).toHaveCount(5);
+  // the disclosure is the hydrated page's: a click before that is undone when it hydrates
+  await page.locator("html[data-hydrated]").waitFor();
   await markPage(page);
 
   await page.getByText("Retry matching…").click();

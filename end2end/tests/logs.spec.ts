@@ -95,8 +95,9 @@ test("the audit log downloads as CSV with the page's filters", async ({ page }) 
   expect(download.suggestedFilename()).toMatch(/^audit-\d{8}-\d{6}\.csv$/);
   const csv = await readFile(await download.path(), "utf8");
   const lines = csv.split("\r\n");
-  expect(lines[0]).toBe("id,at,actor,action,target,detail,client_ip");
-  expect(csv).toContain(`,${ADMIN_EMAIL},login.succeeded,`);
+  // every cell is quoted, so no spreadsheet reads one as a formula
+  expect(lines[0]).toBe('"id","at","actor","action","target","detail","client_ip"');
+  expect(csv).toContain(`,"${ADMIN_EMAIL}","login.succeeded",`);
   expect(csv).not.toContain("settings.");
 
   await page.setViewportSize(PHONE);
