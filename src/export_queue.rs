@@ -204,8 +204,20 @@ pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<
     )
     .fetch_all(&mut *tx)
     .await?;
-    for row in &exhausted {
-        let reason = exhausted_reason(row.attempts);
+    let exhausted: Vec<(i64, i64)> = exhausted.into_iter().map(|r| (r.id, r.attempts)).collect();
+    make_dead(&mut tx, &exhausted, &now).await?;
+    tx.commit().await?;
+    Ok(exhausted.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Ends running exports (`(id, attempts)`) as dead for having had all their attempts.
+async fn make_dead(
+    conn: &mut SqliteConnection,
+    exhausted: &[(i64, i64)],
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for (id, attempts) in exhausted {
+        let reason = exhausted_reason(*attempts);
         sqlx::query!(
             "UPDATE exports
              SET status = 'dead', last_error = ?1, lease_owner = NULL, lease_until = NULL,
@@ -213,13 +225,12 @@ pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<
              WHERE id = ?3 AND status = 'running'",
             reason,
             now,
-            row.id
+            id
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
-    Ok(exhausted.into_iter().map(|r| r.id).collect())
+    Ok(())
 }
 
 /// Takes the next due export (or one whose lease expired while attempts remain) for `owner`,
@@ -552,20 +563,8 @@ pub async fn recover_abandoned(
     )
     .fetch_all(&mut *tx)
     .await?;
-    for row in &exhausted {
-        let reason = exhausted_reason(row.attempts);
-        sqlx::query!(
-            "UPDATE exports
-             SET status = 'dead', last_error = ?1, lease_owner = NULL, lease_until = NULL,
-                 updated_at = ?2
-             WHERE id = ?3",
-            reason,
-            now,
-            row.id
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
+    let exhausted: Vec<(i64, i64)> = exhausted.into_iter().map(|r| (r.id, r.attempts)).collect();
+    make_dead(&mut tx, &exhausted, &now).await?;
     let done = sqlx::query!(
         "UPDATE exports
          SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1,
