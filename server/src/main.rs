@@ -75,6 +75,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         eprintln!(
             "  configured). Sample hires are being delivered to the webhook; see the dashboard."
         );
+        // printed, never logged, like the generated sign-in
+        if let Ok(Some(token)) = state
+            .credentials
+            .get(integration::credentials::CredentialKey::PluginToken)
+            .await
+        {
+            use secrecy::ExposeSecret;
+            eprintln!(
+                "  Plugin token (X-Plugin-Token, to play Pinpoint against {public_url}): {}",
+                token.expose_secret()
+            );
+        }
         eprintln!();
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);

@@ -216,6 +216,21 @@ pub async fn start_sandbox(
     .into_iter()
     .collect();
     state.credentials = state.credentials.clone().with_sandbox(values);
+    // so "Send to HiBob" can be tried at once: a plugin token made at the first sandbox start and
+    // kept like one entered in Settings (the sandbox prints it with the sign-in)
+    if state.credentials.get(K::PluginToken).await?.is_none() {
+        let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
+        state
+            .credentials
+            .save(
+                &integration::users::Actor::system("sandbox start-up"),
+                vec![integration::credentials::CredentialChange {
+                    key: K::PluginToken,
+                    value: Some(SecretString::from(token)),
+                }],
+            )
+            .await?;
+    }
     // the mapping service reads HiBob and Pinpoint through the credentials it was given
     state.mappings = MappingService::new(state.pool.clone(), state.credentials.clone());
     state.alerts = integration::alerts::Alerts::new(

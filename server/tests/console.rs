@@ -1049,3 +1049,48 @@ async fn settings_show_backup_and_retention_settings() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Backups and retention"), "{html}");
 }
+
+/// Sandbox mode makes a plugin token at its first start and keeps it, so the plugin can be
+/// played against at once and a curl line written down keeps working after a restart.
+#[tokio::test]
+async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
+    use clap::Parser;
+    use integration::credentials::CredentialKey;
+    use secrecy::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/sandbox.db", dir.path().display());
+    let args = [
+        "pinpoint-hibob",
+        "--database-url",
+        &db,
+        "--secret-key",
+        common::SECRET_KEY,
+        "--sandbox",
+        "on",
+    ];
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let config = server::config::Cli::try_parse_from(args).unwrap().config;
+        let pool = server::startup::open_database(&config).await.unwrap();
+        let sealer = server::startup::secret_box(&config).unwrap();
+        let mut state = server::startup::console_state(&config, pool.clone(), sealer);
+        let sims = server::startup::start_sandbox(&config, &mut state)
+            .await
+            .unwrap();
+        assert!(sims.is_some());
+        let token = state
+            .credentials
+            .get(CredentialKey::PluginToken)
+            .await
+            .unwrap()
+            .expect("a plugin token");
+        tokens.push(token.expose_secret().to_owned());
+        pool.close().await;
+    }
+    assert!(
+        tokens[0].starts_with("sandbox-") && tokens[0].len() > 20,
+        "{}",
+        tokens[0]
+    );
+    assert_eq!(tokens[0], tokens[1], "kept across restarts");
+}
