@@ -204,6 +204,83 @@ pub async fn oldest_queued_since(pool: &SqlitePool) -> Result<Option<String>, sq
     .await
 }
 
+/// Why refused deliveries were refused, grouped so each group has one fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCause {
+    /// Signed with another secret (or not signed): the secret here and Pinpoint's differ.
+    BadSignature,
+    /// No secret is configured here, so nothing can be verified.
+    NoSecret,
+    /// Signed, but not a webhook body the console can read.
+    Malformed,
+    TooLarge,
+}
+
+impl RefusalCause {
+    fn of(reason: &str) -> Self {
+        use crate::webhook_intake as w;
+        if reason.starts_with(w::REASON_NO_SECRET) {
+            Self::NoSecret
+        } else if reason.starts_with(w::REASON_TOO_LARGE) {
+            Self::TooLarge
+        } else if reason.starts_with(w::REASON_UNPARSEABLE) {
+            Self::Malformed
+        } else {
+            Self::BadSignature
+        }
+    }
+
+    /// What is wrong and the one action that fixes it.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::BadSignature => "The signature did not match: the webhook signing secret in Settings differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
+            Self::NoSecret => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Enter the Signing Secret of the webhook in Settings.",
+            Self::Malformed => "Signed deliveries that are not application events the console can read. Check the webhook's event type in Pinpoint.",
+            Self::TooLarge => "Deliveries over the size limit, which no Pinpoint delivery comes near: most likely not from Pinpoint.",
+        }
+    }
+}
+
+/// Refused deliveries of one cause since a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusals {
+    pub cause: RefusalCause,
+    pub count: i64,
+    pub last_at: String,
+}
+
+/// Refused deliveries since `since`, by cause, the most frequent first.
+pub async fn refusals_since(pool: &SqlitePool, since: &str) -> Result<Vec<Refusals>, sqlx::Error> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT reason, COUNT(*), MAX(received_at) FROM webhook_deliveries
+         WHERE outcome = 'rejected' AND received_at >= ?
+         GROUP BY reason",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    let mut by_cause: Vec<Refusals> = Vec::new();
+    for (reason, count, last_at) in rows {
+        let cause = RefusalCause::of(&reason);
+        match by_cause.iter_mut().find(|r| r.cause == cause) {
+            Some(r) => {
+                r.count += count;
+                if last_at > r.last_at {
+                    r.last_at = last_at;
+                }
+            }
+            None => by_cause.push(Refusals {
+                cause,
+                count,
+                last_at,
+            }),
+        }
+    }
+    by_cause.sort_by_key(|r| std::cmp::Reverse(r.count));
+    Ok(by_cause)
+}
+
 /// Seconds from a stored time to now; `None` if it does not parse.
 pub fn seconds_since(stored: &str, now: chrono::DateTime<Utc>) -> Option<i64> {
     let at = chrono::DateTime::parse_from_rfc3339(stored).ok()?;

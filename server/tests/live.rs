@@ -548,3 +548,51 @@ async fn the_dashboard_and_readiness_say_when_exports_are_not_running() {
         200
     );
 }
+
+#[tokio::test]
+async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_fix() {
+    let app = TestApp::spawn_with(&["--pinpoint-webhook-secret", "the-right-secret"]).await;
+    let viewer = app.user_with_role("viewer").await;
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    assert_eq!(o["refusals"], json!([]), "nothing refused yet");
+
+    let body = r#"{"event":"application_hired","data":{"application":{"id":5}}}"#;
+    for _ in 0..3 {
+        let res = reqwest::Client::new()
+            .post(app.url("/webhooks/pinpoint"))
+            .header(
+                "PINPOINT-HMAC-SHA256",
+                webhook_signature::sign(b"a-stale-secret", body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let res = reqwest::Client::new()
+        .post(app.url("/webhooks/pinpoint"))
+        .header(
+            "PINPOINT-HMAC-SHA256",
+            webhook_signature::sign(b"the-right-secret", b"{oops"),
+        )
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    let refusals = o["refusals"].as_array().cloned().unwrap_or_default();
+    assert_eq!(refusals.len(), 2, "{o}");
+    assert_eq!(refusals[0]["cause"], "bad_signature");
+    assert_eq!(refusals[0]["count"], 3);
+    assert!(
+        refusals[0]["advice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signing secret in Settings"),
+        "{o}"
+    );
+    assert_eq!(refusals[1]["cause"], "malformed");
+}

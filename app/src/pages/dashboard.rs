@@ -159,6 +159,16 @@ pub struct Overview {
     pub exports_stopped: Option<String>,
     /// Set while webhook deliveries cannot be stored (Pinpoint is answered 503 and retries).
     pub intake_failing: Option<String>,
+    /// Webhook deliveries refused in the last day, by cause: hires that may be going missing.
+    pub refusals: Vec<RefusalLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalLine {
+    pub cause: String,
+    pub count: i64,
+    pub last_at: String,
+    pub advice: String,
 }
 
 pub const ATTENTION_SHOWN: i64 = 20;
@@ -253,7 +263,23 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         .and_then(|since| d::seconds_since(&since, now))
         .map(d::age_text);
     let health = st.health.snapshot();
+    let day_ago = integration::db::time_text(now - chrono::Duration::hours(24));
+    let refusals = d::refusals_since(pool, &day_ago)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|r| RefusalLine {
+            cause: serde_json::to_value(r.cause)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            count: r.count,
+            last_at: r.last_at,
+            advice: r.cause.advice().to_owned(),
+        })
+        .collect();
     Ok(Overview {
+        refusals,
         counts,
         attention,
         stopped,
@@ -327,6 +353,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         oldest_queued,
         exports_stopped,
         intake_failing,
+        refusals,
     } = o;
     let shown = attention.len();
     let alerts = exports_stopped.is_some() || intake_failing.is_some();
@@ -340,6 +367,29 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                 })}
                 <p class="muted">"Hires that arrive meanwhile are kept (or re-sent by Pinpoint) and exported once this clears; it clears by itself when the cause is gone."</p>
             </section>
+        })}
+        {(!refusals.is_empty()).then(|| {
+            let total: i64 = refusals.iter().map(|r| r.count).sum();
+            view! {
+                <section class="panel alert" role="alert" aria-labelledby="refused-title" data-test="refused-deliveries">
+                    <h2 id="refused-title">{format!("{total} webhook deliveries refused in the last 24 hours")}</h2>
+                    <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again."</p>
+                    <ul>
+                        {refusals.into_iter().map(|r| view! {
+                            <li data-cause=r.cause.clone()>
+                                <strong>{format!("{} refused", r.count)}</strong>
+                                {format!(" (last {}): ", crate::pages::when(&r.last_at))}
+                                {r.advice}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    <p>
+                        <a href="/webhooks?outcome=rejected" rel="external">"See them in the webhook log"</a>
+                        " · "
+                        <a href="/settings">"Settings"</a>
+                    </p>
+                </section>
+            }
         })}
         <section class="panel attention" aria-labelledby="attention-title">
             <h2 id="attention-title">"Needs attention"</h2>
