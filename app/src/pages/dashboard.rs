@@ -372,7 +372,10 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
             let total: i64 = refusals.iter().map(|r| r.count).sum();
             view! {
                 <section class="panel alert" role="alert" aria-labelledby="refused-title" data-test="refused-deliveries">
-                    <h2 id="refused-title">{format!("{total} webhook deliveries refused in the last 24 hours")}</h2>
+                    <h2 id="refused-title">{format!(
+                        "{total} webhook {} refused in the last 24 hours",
+                        if total == 1 { "delivery" } else { "deliveries" }
+                    )}</h2>
                     <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again."</p>
                     <ul>
                         {refusals.into_iter().map(|r| view! {
