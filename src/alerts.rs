@@ -215,6 +215,17 @@ impl Alerts {
 
     /// An export succeeded: if stops were reported since the last recovery note, queue one.
     pub async fn succeeded(&self) -> Result<(), AlertError> {
+        // called after every successful export: settle the usual case (nothing was reported) with
+        // one read before the settings are read
+        let unreported: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM alerts WHERE kind = 'stopped'
+                 AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !unreported {
+            return Ok(());
+        }
         let targets = self.targets().await?;
         if targets.webhook.is_none() && targets.mail.is_none() {
             return Ok(());

@@ -128,13 +128,16 @@ pub async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlit
 /// Readiness: the database answers, takes a write, and every migration this binary knows is
 /// applied.
 pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
+    schema_readiness(pool).await?;
+    write_probe(pool).await
+}
+
+/// The reading half of [`readiness`]: the database answers and every migration is applied.
+pub async fn schema_readiness(pool: &SqlitePool) -> Result<(), String> {
     sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(pool)
         .await
         .map_err(|e| format!("database does not answer: {e}"))?;
-    write_probe(pool)
-        .await
-        .map_err(|e| format!("database cannot write: {e}"))?;
     let applied: Vec<i64> =
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
             .fetch_all(pool)
@@ -153,13 +156,18 @@ pub async fn readiness(pool: &SqlitePool) -> Result<(), String> {
 }
 
 /// One small write, as any delivery or export needs: a full disk or a read-only file fails it.
-async fn write_probe(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let mut tx = begin_write(pool).await?;
-    sqlx::query("INSERT OR REPLACE INTO health_probe (id, checked_at) VALUES (1, ?)")
-        .bind(now_text())
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+/// Each is a commit (an fsync), so frequent callers should not run it on every request.
+pub async fn write_probe(pool: &SqlitePool) -> Result<(), String> {
+    async {
+        let mut tx = begin_write(pool).await?;
+        sqlx::query("INSERT OR REPLACE INTO health_probe (id, checked_at) VALUES (1, ?)")
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+    .await
+    .map_err(|e: sqlx::Error| format!("database cannot write: {e}"))
 }
 
 /// A LIKE pattern that matches `text` literally anywhere (searches for `50%` or `a_b` mean exactly

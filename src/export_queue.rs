@@ -195,6 +195,18 @@ fn exhausted_reason(attempts: i64) -> String {
 /// become dead with that reason. Returns their ids, for open pages.
 pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<i64>, sqlx::Error> {
     let now = db::now_text();
+    // asked before every claim: a plain read first, so the usual answer (none) costs no commit
+    let any: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM exports
+                        WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2)",
+    )
+    .bind(&now)
+    .bind(max_attempts)
+    .fetch_one(pool)
+    .await?;
+    if !any {
+        return Ok(Vec::new());
+    }
     let mut tx = db::begin_write(pool).await?;
     let exhausted = sqlx::query!(
         r#"SELECT id AS "id!", attempts FROM exports

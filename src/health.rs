@@ -55,6 +55,8 @@ struct Inner {
     worker: WorkerState,
     worker_restarts: u64,
     intake_failing: Option<String>,
+    /// When the last readiness write probe succeeded.
+    write_ok_at: Option<std::time::Instant>,
 }
 
 /// Shared by the worker's supervisor, the worker loop, the intake and the HTTP handlers.
@@ -70,6 +72,7 @@ impl Default for Health {
                 worker: WorkerState::NotStarted,
                 worker_restarts: 0,
                 intake_failing: None,
+                write_ok_at: None,
             })),
         }
     }
@@ -137,6 +140,17 @@ impl Health {
         });
     }
 
+    /// Whether a write probe succeeded less than `max_age` ago. Failures are not remembered, so
+    /// a database that can write again is seen at the next check.
+    pub fn wrote_within(&self, max_age: std::time::Duration) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.write_ok_at.is_some_and(|at| at.elapsed() < max_age)
+    }
+
+    pub fn write_probe_succeeded(&self) {
+        self.update(|i| i.write_ok_at = Some(std::time::Instant::now()));
+    }
+
     pub fn intake_stored(&self) {
         self.update(|i| i.intake_failing = None);
     }
@@ -177,5 +191,9 @@ mod tests {
         assert!(health.snapshot().intake_failing.is_some());
         health.intake_stored();
         assert_eq!(health.snapshot().intake_failing, None);
+        assert!(!health.wrote_within(std::time::Duration::from_secs(5)));
+        health.write_probe_succeeded();
+        assert!(health.wrote_within(std::time::Duration::from_secs(5)));
+        assert!(!health.wrote_within(std::time::Duration::ZERO));
     }
 }

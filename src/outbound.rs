@@ -250,18 +250,23 @@ impl From<CallLog> for Vec<Exchange> {
     }
 }
 
+/// At most `max` bytes of `text`, ending on a character boundary.
+pub(crate) fn prefix_within(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary and says how much was dropped.
 pub(crate) fn truncate_for_log(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
     format!(
         "{}… [truncated, {} bytes in total]",
-        &text[..end],
+        prefix_within(text, max),
         text.len()
     )
 }

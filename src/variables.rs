@@ -159,11 +159,7 @@ fn bounded_object(value: &Map<String, Json>) -> Map<String, Json> {
         }
         let out = match value {
             Json::String(s) if s.len() > OBJECT_TEXT_LIMIT => {
-                let mut end = OBJECT_TEXT_LIMIT;
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                Json::String(s.get(..end).unwrap_or_default().to_owned())
+                Json::String(crate::outbound::prefix_within(s, OBJECT_TEXT_LIMIT).to_owned())
             }
             Json::Array(items) => Json::Array(
                 items
@@ -219,13 +215,8 @@ impl Values {
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.context = std::sync::OnceLock::new();
         let mut value = value.into();
-        if value.len() > templates::MAX_VALUE {
-            let mut end = templates::MAX_VALUE;
-            while !value.is_char_boundary(end) {
-                end -= 1;
-            }
-            value.truncate(end);
-        }
+        let kept = crate::outbound::prefix_within(&value, templates::MAX_VALUE).len();
+        value.truncate(kept);
         self.text.insert(name.to_owned(), value);
     }
 

@@ -42,9 +42,12 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Response {
     let health = console.health.snapshot();
     publish_health(&health);
-    let reason = match integration::db::readiness(&console.pool).await {
+    let reason = match integration::db::schema_readiness(&console.pool).await {
         Err(reason) => Some(reason),
-        Ok(()) => health.exports_stopped(),
+        Ok(()) => write_probe(&console)
+            .await
+            .err()
+            .or(health.exports_stopped()),
     };
     match reason {
         None => Json(json!({ "status": "ready", "worker": health.worker })).into_response(),
@@ -53,6 +56,19 @@ pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Resp
             json_error(StatusCode::SERVICE_UNAVAILABLE, reason)
         }
     }
+}
+
+/// How long a successful write probe stands: readiness may be polled every second, and each
+/// probe is a commit (an fsync) competing with webhook intake for the write lock.
+const WRITE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn write_probe(console: &ConsoleState) -> Result<(), String> {
+    if console.health.wrote_within(WRITE_PROBE_EVERY) {
+        return Ok(());
+    }
+    integration::db::write_probe(&console.pool).await?;
+    console.health.write_probe_succeeded();
+    Ok(())
 }
 
 /// The process's own state as gauges, read on every scrape.
