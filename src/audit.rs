@@ -143,6 +143,23 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
     .await
 }
 
+/// The entries about one target (`export 12`), oldest first, at most `limit`.
+pub async fn for_target(
+    pool: &SqlitePool,
+    target: &str,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id AS "id!", at, actor_email, action, target, detail, client_ip
+           FROM audit_log WHERE target = ?1 ORDER BY id LIMIT ?2"#,
+        target,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// The most entries one CSV download holds; narrower dates give the rest.
 pub const CSV_MAX_ROWS: usize = 100_000;
 

@@ -21,6 +21,8 @@ pub enum DbError {
     Open(sqlx::Error),
     #[error("cannot apply the database migrations (is this database from a newer version, or not ours?): {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("after the migrations, {0} row(s) refer to rows that do not exist")]
+    References(usize),
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
 }
@@ -31,13 +33,35 @@ pub enum DbError {
 /// database to `auto_vacuum=INCREMENTAL`.
 pub async fn open(url: &str) -> Result<SqlitePool, DbError> {
     let pool = connect(url, true).await?;
-    MIGRATOR.run(&pool).await?;
+    migrate(&pool).await?;
     if ensure_incremental_vacuum(&pool).await? {
         // the pool's other connections still hold the old mode in memory
         pool.close().await;
         return connect(url, true).await;
     }
     Ok(pool)
+}
+
+/// Applies the pending migrations on a connection of their own with foreign keys off, as
+/// SQLite's documented way of rebuilding a table requires (with them on, dropping the old table
+/// would cascade into every row that refers to it), then checks every reference still holds.
+/// The connection is closed afterwards rather than pooled with foreign keys off.
+async fn migrate(pool: &SqlitePool) -> Result<(), DbError> {
+    let mut conn = pool.acquire().await?.detach();
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut conn)
+        .await?;
+    let migrated = MIGRATOR.run(&mut conn).await;
+    let broken = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut conn)
+        .await
+        .map(|rows| rows.len());
+    let _ = sqlx::Connection::close(conn).await;
+    migrated?;
+    match broken? {
+        0 => Ok(()),
+        n => Err(DbError::References(n)),
+    }
 }
 
 /// Puts the database in `auto_vacuum=INCREMENTAL`, so the pages retention frees can be handed
@@ -197,6 +221,82 @@ pub fn time_text(at: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn rebuilding_the_exports_table_keeps_everything_that_refers_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        // a database as the release before the rebuild left it, with an export, its steps, its
+        // delivery and an alert
+        let before = Migrator {
+            migrations: MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 20261202000001)
+                .cloned()
+                .collect(),
+            ..Migrator::DEFAULT
+        };
+        let pool = connect(&url, true).await.unwrap();
+        before.run(&pool).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO exports (id, source, idempotency_key, pinpoint_application_id, status,
+                                  candidate_name)
+             VALUES (7, 'plugin', 'k7', 'a7', 'needs_attention', 'Noor Haddad');
+             INSERT INTO export_steps (export_id, attempt, step, outcome) VALUES (7, 1, 'map', 'failed');
+             INSERT INTO webhook_deliveries (outcome, body_sha256, body, export_id)
+             VALUES ('accepted', 'h', '{}', 7);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let pool = open(&url).await.unwrap();
+        let steps: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM export_steps WHERE export_id = 7")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(steps, 1, "the steps survive the rebuild");
+        let delivery: Option<i64> = sqlx::query_scalar("SELECT export_id FROM webhook_deliveries")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(delivery, Some(7));
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1, "the pool's connections keep foreign keys on");
+        sqlx::query("UPDATE exports SET status = 'resolved' WHERE id = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let counted: i64 =
+            sqlx::query_scalar("SELECT n FROM export_status_counts WHERE status = 'resolved'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(counted, 1, "the counters' triggers are back");
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM export_search WHERE export_search MATCH 'Had'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(found, 1, "the search index still covers it");
+        // and deleting an export still cascades into its steps
+        sqlx::query("DELETE FROM exports WHERE id = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let steps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM export_steps")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(steps, 0);
+    }
 
     #[tokio::test]
     async fn opens_with_durable_pragmas_and_migrations() {

@@ -252,7 +252,8 @@ impl Pipeline {
             })
             .await?;
 
-        // who this is, even if the mapping below fails
+        // who this is and when they start, even if the mapping below fails: the urgent-first
+        // ordering of what needs attention reads the start date
         let name = [
             application.first_name.as_deref(),
             application.last_name.as_deref(),
@@ -268,7 +269,7 @@ impl Pipeline {
             export.id,
             Some(name.as_str()).filter(|n| !n.is_empty()),
             application.email.as_deref(),
-            None,
+            variables::offer_start_date(&application).as_deref(),
         )
         .await?;
 
@@ -490,7 +491,7 @@ impl Pipeline {
             }
             Err(e) => {
                 attention(format!(
-                    "cannot build the employee with mapping v{version}: {e}"
+                    "Mapping version {version} could not build the employee. {e}"
                 ))
                 .await
             }

@@ -36,15 +36,18 @@ pub enum Status {
     Succeeded,
     NeedsAttention,
     Dead,
+    /// Stopped, then cleared by a person or by a later successful submit: nothing to do.
+    Resolved,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Queued,
         Status::Running,
         Status::Succeeded,
         Status::NeedsAttention,
         Status::Dead,
+        Status::Resolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Status {
             Status::Succeeded => "succeeded",
             Status::NeedsAttention => "needs_attention",
             Status::Dead => "dead",
+            Status::Resolved => "resolved",
         }
     }
 
@@ -68,6 +72,7 @@ impl Status {
             Status::Succeeded => "Succeeded",
             Status::NeedsAttention => "Needs attention",
             Status::Dead => "Dead",
+            Status::Resolved => "Resolved",
         }
     }
 }
@@ -658,7 +663,7 @@ pub async fn retry_with(
         _ if row.source == "plugin" => {
             Some("it came from Pinpoint's Send to HiBob form: submit the form again there")
         }
-        Some(Status::NeedsAttention | Status::Dead) => None,
+        Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
         Some(Status::Succeeded) => Some("it already succeeded"),
         Some(Status::Queued) => Some("it is already waiting for its next attempt"),
         Some(Status::Running) => Some("it is running right now"),

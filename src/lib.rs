@@ -16,6 +16,7 @@ pub mod destination;
 pub mod erasure;
 pub mod export_pipeline;
 pub mod export_queue;
+pub mod export_resolution;
 pub mod filters;
 pub mod health;
 pub mod hibob;

@@ -1,8 +1,8 @@
 //! The mapping: how one Pinpoint hire becomes the body of HiBob's `POST /v1/people`.
 //!
-//! A mapping is a list of HiBob target fields, each filled by a fixed value or by ordered
-//! templates (the first that renders non-empty wins), plus custom variables built from other
-//! variables. It is compiled once per saved version and rendered per candidate; rendering either
+//! A mapping is a list of HiBob target fields, each filled by ordered templates (the first that
+//! renders non-empty wins) and, when every template is empty, by its fixed value; plus custom
+//! variables built from other variables. It is compiled once per saved version and rendered per candidate; rendering either
 //! produces the whole body or names the field that failed and why, so a half-built employee is
 //! never sent.
 
@@ -39,7 +39,7 @@ pub struct FieldRule {
     /// Templates tried in order; the first non-empty result wins.
     #[serde(default)]
     pub sources: Vec<String>,
-    /// A value used as is, instead of the templates.
+    /// A value used as is when every template is empty (or there are none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<String>,
 }
@@ -176,12 +176,25 @@ fn variable_subject(name: &str) -> String {
 }
 
 /// A render that cannot produce the employee: which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[error("{field}: {problem}")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderError {
     pub field: String,
+    /// HiBob's name for the field ("Surname"), when its field list was read.
+    #[serde(default)]
+    pub label: String,
     pub problem: String,
 }
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.label.trim() {
+            "" => write!(f, "{}: {}", self.field, self.problem),
+            label => write!(f, "{label} ({}): {}", self.field, self.problem),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
 
 // ---------------------------------------------------------------------------------------------
 // Compiling
@@ -635,6 +648,7 @@ impl Compiled {
                 Err(p) => {
                     errors.push(RenderError {
                         field: variable_subject(name),
+                        label: String::new(),
                         problem: p.to_string(),
                     });
                     if !trace {
@@ -657,34 +671,34 @@ impl Compiled {
             let required = field.required;
             let mut tried = Vec::new();
             let mut failure = None;
-            let (choice, text) = match &field.fixed {
-                Some(fixed) => (Choice::Fixed, fixed.trim().to_owned()),
-                None => {
-                    let mut chosen = (Choice::Empty, String::new());
-                    for (index, source) in &field.sources {
-                        let output = match self.engine.render(source.template, &context) {
-                            Ok(output) => output.trim().to_owned(),
-                            Err(p) => {
-                                failure = Some(format!("template {}: {p}", index + 1));
-                                break;
-                            }
-                        };
-                        if trace {
-                            tried.push(Tried {
-                                source: *index,
-                                template: self.engine.source(source.template).to_owned(),
-                                output: shorten(&output),
-                                reads: reads_of(&source.names, values, &custom),
-                            });
-                        }
-                        if !output.is_empty() {
-                            chosen = (Choice::Source(*index), output);
-                            break;
-                        }
+            // templates in order, then the fixed value as the last resort: a fixed value never
+            // hides a candidate's own data
+            let mut chosen = (Choice::Empty, String::new());
+            for (index, source) in &field.sources {
+                let output = match self.engine.render(source.template, &context) {
+                    Ok(output) => output.trim().to_owned(),
+                    Err(p) => {
+                        failure = Some(format!("template {}: {p}", index + 1));
+                        break;
                     }
-                    chosen
+                };
+                if trace {
+                    tried.push(Tried {
+                        source: *index,
+                        template: self.engine.source(source.template).to_owned(),
+                        output: shorten(&output),
+                        reads: reads_of(&source.names, values, &custom),
+                    });
                 }
-            };
+                if !output.is_empty() {
+                    chosen = (Choice::Source(*index), output);
+                    break;
+                }
+            }
+            if let (Choice::Empty, None, Some(fixed)) = (&chosen.0, &failure, &field.fixed) {
+                chosen = (Choice::Fixed, fixed.trim().to_owned());
+            }
+            let (choice, text) = chosen;
             let mut value = None;
             if failure.is_none() {
                 if text.is_empty() {
@@ -721,6 +735,7 @@ impl Compiled {
             if let Some(problem) = &failure {
                 errors.push(RenderError {
                     field: field.target.clone(),
+                    label: meta.map(|m| m.name.clone()).unwrap_or_default(),
                     problem: problem.clone(),
                 });
                 if !trace {
@@ -748,6 +763,10 @@ impl Compiled {
             if !filled.contains(&hibob_schema::canonical_id(required)) {
                 errors.push(RenderError {
                     field: (*required).to_owned(),
+                    label: schema
+                        .field(required)
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
                     problem: "HiBob requires this field and the mapping does not fill it".into(),
                 });
             }
@@ -806,19 +825,21 @@ fn empty_explanation(
         .filter(|n| lookup(n, values, custom).is_some_and(|v| v.trim().is_empty()))
         .map(String::as_str)
         .collect();
-    let mut text = "HiBob requires a value, but every template was empty".to_owned();
+    let mut text =
+        "HiBob requires a value and every template was empty for this candidate".to_owned();
     if !empty.is_empty() {
+        let verb = if empty.len() == 1 { "is" } else { "are" };
         let list: Vec<&str> = empty.into_iter().collect();
-        text.push_str(&format!(" ({} empty for this candidate)", list.join(", ")));
+        text.push_str(&format!(" ({} {verb} empty)", list.join(", ")));
     }
     if field
         .sources
         .iter()
         .any(|(_, s)| s.names.iter().any(|n| n == "default_site"))
     {
-        text.push_str("; set Settings → Default HiBob site or give work.site a fixed value");
+        text.push_str(". Fix: set Settings → Default HiBob site, or give work.site a fixed value.");
     } else {
-        text.push_str("; add a fallback template or a fixed value in the mapping");
+        text.push_str(". Fix: add a fallback template or a fixed value in Mappings.");
     }
     text
 }
@@ -868,6 +889,7 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
             );
         }
     }
+    issues.extend(shadowing_issues(doc));
     let mut targets: HashMap<&str, usize> = HashMap::new();
     for (f, rule) in doc.fields.iter().enumerate() {
         let target = rule.target.trim();
@@ -960,6 +982,44 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
     issues
 }
 
+/// A template that reads no variable gives the same text for every candidate, so whatever
+/// follows it (later templates, the fixed value) can never be used: say so before it is saved.
+fn shadowing_issues(doc: &MappingDocument) -> Vec<Issue> {
+    let mut engine = Engine::new();
+    let mut issues = Vec::new();
+    for (f, rule) in doc.fields.iter().enumerate() {
+        let live: Vec<(usize, &String)> = rule.live_sources().collect();
+        for (pos, (s, text)) in live.iter().enumerate() {
+            let later_templates = pos + 1 < live.len();
+            if !later_templates && rule.fixed_value().is_none() {
+                break;
+            }
+            let Ok(id) = engine.add(text) else { continue };
+            if !engine.names(id).is_empty() {
+                continue;
+            }
+            let hidden = match (later_templates, rule.fixed_value().is_some()) {
+                (true, true) => "the templates after it and the fixed value are",
+                (true, false) => "the templates after it are",
+                _ => "the fixed value is",
+            };
+            issues.push(
+                Issue::new(
+                    Severity::Warning,
+                    source_subject(rule.target.trim(), *s),
+                    format!(
+                        "reads no variable, so it gives every candidate the same value and {hidden} never used; \
+                         put it last or make it the fixed value"
+                    ),
+                )
+                .at_field(f, Some(*s)),
+            );
+            break;
+        }
+    }
+    issues
+}
+
 // ---------------------------------------------------------------------------------------------
 // Diff
 // ---------------------------------------------------------------------------------------------
@@ -981,14 +1041,11 @@ pub struct DiffLine {
 }
 
 fn describe_rule(rule: &FieldRule) -> String {
-    match rule.fixed_value() {
-        Some(fixed) => format!("fixed: {fixed}"),
-        None => rule
-            .live_sources()
-            .map(|(_, s)| s.trim().to_owned())
-            .collect::<Vec<_>>()
-            .join("  ⟶  "),
-    }
+    rule.live_sources()
+        .map(|(_, s)| s.trim().to_owned())
+        .chain(rule.fixed_value().map(|f| format!("fixed: {f}")))
+        .collect::<Vec<_>>()
+        .join("  ⟶  ")
 }
 
 /// What changed from `before` to `after`, field by field and variable by variable.

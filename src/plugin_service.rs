@@ -295,10 +295,11 @@ const TEXT_TARGETS: [(&str, &str, &str); 4] = [
 /// template of the mapping's rule for `target`. Pinpoint only substitutes variables, so filters
 /// and fallbacks are applied by the console when the form is built (see `action_meta`).
 fn pinpoint_variable(doc: &MappingDocument, target: &str) -> Option<&'static str> {
-    let rule = doc.fields.iter().find(|r| {
-        hibob_schema::canonical_id(&r.target) == hibob_schema::canonical_id(target)
-            && r.fixed.as_deref().is_none_or(|f| f.trim().is_empty())
-    })?;
+    // the templates come first even beside a fixed value: it is only their last resort
+    let rule = doc
+        .fields
+        .iter()
+        .find(|r| hibob_schema::canonical_id(&r.target) == hibob_schema::canonical_id(target))?;
     rule.sources.iter().find_map(|source| {
         let mut engine = crate::templates::Engine::new();
         let id = engine.add(source).ok()?;
@@ -1717,6 +1718,27 @@ impl PluginService {
         .await
         {
             tracing::error!(export_id = attempt.export_id, error = %e, "could not record the plugin export's result");
+        }
+        if end.status == export_queue::Status::Succeeded {
+            // the failed submits before this one for the same application need nothing more
+            match crate::export_resolution::supersede_plugin_failures(
+                &self.inner.pool,
+                attempt.export_id,
+            )
+            .await
+            {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!(
+                        export_id = attempt.export_id,
+                        superseded = ids.len(),
+                        "earlier failed submits resolved"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(export_id = attempt.export_id, error = %e, "could not resolve the earlier failed submits");
+                }
+            }
         }
         tracing::info!(
             export_id = attempt.export_id,

@@ -331,6 +331,14 @@ fn person(attributes: &Map<String, Json>, prefix: &str, keys: &[&str]) -> (Strin
 }
 
 /// Fills the catalogue from an application fetched over the REST API.
+/// The start date of the application's accepted offer, as `YYYY-MM-DD`, when one has it.
+pub fn offer_start_date(app: &Application) -> Option<String> {
+    app.offers
+        .iter()
+        .filter_map(|o| o.start_date.as_deref())
+        .find_map(templates::normalise_date)
+}
+
 pub fn from_application(app: &Application, setting: &Setting) -> Values {
     let a = &app.attributes;
     let mut v = Values::default();
@@ -389,13 +397,10 @@ pub fn from_application(app: &Application, setting: &Setting) -> Values {
         "candidate_birth_date",
         templates::normalise_date(&birth).unwrap_or(birth),
     );
-    let start = app
-        .offers
-        .iter()
-        .filter_map(|o| o.start_date.as_deref())
-        .find_map(templates::normalise_date)
-        .unwrap_or_default();
-    v.set("candidate_start_date", start);
+    v.set(
+        "candidate_start_date",
+        offer_start_date(app).unwrap_or_default(),
+    );
     v.set(
         "candidate_cv",
         app.cv().map(|c| c.url.clone()).unwrap_or_default(),

@@ -27,7 +27,7 @@ test("sandbox hires become exports; the failed one shows why on its timeline", a
   await failed.getByRole("link").first().click();
   await expect(page).toHaveURL(/\/exports\/\d+$/);
   await expect(page.getByRole("heading", { level: 1 })).toContainText("Export");
-  await expect(page.getByText(/root\.surname: HiBob requires a value, but every template was empty \(candidate_last_name empty/).first()).toBeVisible();
+  await expect(page.getByText(/Last name \(root\.surname\): HiBob requires a value and every template was empty for this candidate \(candidate_last_name is empty\)/).first()).toBeVisible();
   await expect(page.getByText("Webhook application_hired received")).toBeVisible();
   await expect(page.getByRole("button", { name: "Retry export" })).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/export-timeline.png`, fullPage: true });

@@ -215,10 +215,10 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
     assert_eq!((status.as_str(), version), ("needs_attention", Some(1)));
     let error = error.unwrap();
     assert!(
-        error.contains("mapping v1") && error.contains("root.surname"),
+        error.contains("Mapping version 1") && error.contains("Last name (root.surname)"),
         "{error}"
     );
-    assert!(error.contains("candidate_last_name empty"), "{error}");
+    assert!(error.contains("(candidate_last_name is empty)"), "{error}");
 
     // an operator fixes the mapping: version 2
     let operator = w.app.user_with_role("operator").await;

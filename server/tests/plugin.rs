@@ -1241,3 +1241,137 @@ async fn bad_input_gets_a_json_4xx_and_is_recorded_when_it_can_be() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_operator() {
+    let hibob = Hibob::start().await;
+    hibob.lists(1).await;
+    hibob.search_finds_nobody().await;
+    // HiBob fails the first create only
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&hibob.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(created(EMPLOYEE_ID))
+        .mount(&hibob.server)
+        .await;
+    hibob.cv(EMPLOYEE_ID, 1).await;
+    let app = hibob.app().await;
+    let for_application = |fields: &[(&str, Value)], application: &str| {
+        let mut body = form(fields);
+        body["applicationId"] = json!(application);
+        body
+    };
+
+    let (_, failed) = call(
+        &app,
+        "/export-candidate/submit",
+        for_application(&jane(), "app-77"),
+    )
+    .await;
+    assert_eq!(failed["success"], false, "{failed}");
+    // the recruiter fixes the email and sends again: a new export (keyed by email) that succeeds
+    let fixed = with(jane(), "email", json!("jane@work.example"));
+    let (_, sent) = call(
+        &app,
+        "/export-candidate/submit",
+        for_application(&fixed, "app-77"),
+    )
+    .await;
+    assert_eq!(sent["success"], true, "{sent}");
+    let rows = exports(&app).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].status.as_str(), rows[1].status.as_str()),
+        ("resolved", "succeeded")
+    );
+    let (by, note): (String, String) =
+        sqlx::query_as("SELECT resolved_by, resolution FROM exports WHERE id = ?")
+            .bind(rows[0].id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(by, "Send to HiBob");
+    assert!(note.contains(&format!("export {}", rows[1].id)), "{note}");
+
+    // a failed submit for another application stays until an operator resolves it
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
+        .with_priority(1)
+        .mount(&hibob.server)
+        .await;
+    let other = with(jane(), "email", json!("sam@example.com"));
+    let (_, failed) = call(
+        &app,
+        "/export-candidate/submit",
+        for_application(&other, "app-88"),
+    )
+    .await;
+    assert_eq!(failed["success"], false, "{failed}");
+    let stuck = exports(&app).await.pop().unwrap();
+    assert_eq!(stuck.status, "needs_attention");
+    let id = stuck.id.to_string();
+
+    // a retry is refused (Pinpoint's form redoes plugin exports), a viewer may not resolve, and a
+    // resolution needs a reason
+    let operator = app.user_with_role("operator").await;
+    let res = app.call(&operator, "retry_export", &[("id", &id)]).await;
+    assert_eq!(res.status(), 422);
+    let viewer = app.user_with_role("viewer").await;
+    let res = app
+        .call(&viewer, "resolve_export", &[("id", &id), ("note", "done")])
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .call(&operator, "resolve_export", &[("id", &id), ("note", "  ")])
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("why"));
+    let res = app
+        .call(
+            &operator,
+            "resolve_export",
+            &[("id", &id), ("note", "created in HiBob by hand")],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let stuck = exports(&app).await.pop().unwrap();
+    assert_eq!(stuck.status, "resolved");
+    let (actor, detail): (String, String) = sqlx::query_as(
+        "SELECT actor_email, detail FROM audit_log WHERE action = 'export.resolved' AND target = ?",
+    )
+    .bind(format!("export {id}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, "operator@example.com");
+    assert!(detail.contains("created in HiBob by hand"), "{detail}");
+    // resolved once is enough
+    let res = app
+        .call(
+            &operator,
+            "resolve_export",
+            &[("id", &id), ("note", "again")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+
+    // the export's page says who resolved it and why, and offers neither retry nor resolve
+    let page = operator
+        .get(app.url(&format!("/exports/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Resolved by operator@example.com"), "{page}");
+    assert!(!page.contains("Mark resolved"), "{page}");
+    assert!(!page.contains("Retry export"), "{page}");
+}

@@ -163,7 +163,7 @@ fn a_required_field_left_empty_names_the_field_and_the_fix() {
     v.set("candidate_last_name", "  ");
     let e = compiled.render(&v, &schema()).unwrap_err();
     assert_eq!(e.field, "root.surname");
-    assert!(e.problem.contains("candidate_last_name empty"), "{e}");
+    assert!(e.problem.contains("(candidate_last_name is empty)"), "{e}");
     assert!(e.problem.contains("fallback"), "{e}");
     let mut v = ada();
     v.set("default_site", "");
@@ -415,4 +415,65 @@ fn diff_shows_what_changed() {
     assert_eq!(find("variable x").change, Change::Added);
     assert_eq!(d.len(), 4, "{d:?}");
     assert!(diff(&before, &before).is_empty());
+}
+
+#[test]
+fn the_fixed_value_is_the_last_resort_after_the_templates() {
+    let mut doc = default_document();
+    doc.fields[1].fixed = Some("Unknown".into());
+    let compiled = compile(&doc).unwrap();
+    let with_surname = compiled.preview(&ada(), &schema());
+    assert_eq!(
+        with_surname.rendered.draft.body["surname"],
+        json!("Lovelace")
+    );
+    assert_eq!(with_surname.rendered.trace[1].choice, Choice::Source(0));
+    let mut v = ada();
+    v.set("candidate_last_name", " ");
+    let without = compiled.preview(&v, &schema());
+    assert!(without.errors.is_empty(), "{:?}", without.errors);
+    assert_eq!(without.rendered.draft.body["surname"], json!("Unknown"));
+    assert_eq!(without.rendered.trace[1].choice, Choice::Fixed);
+    assert_eq!(
+        without.rendered.trace[1].tried.len(),
+        1,
+        "the template was tried first"
+    );
+    // nothing hides anything here, so lint has nothing to say about it
+    let issues = lint(&doc, &schema(), Some(&ada()));
+    assert!(issues.iter().all(|i| i.field != Some(1)), "{issues:?}");
+}
+
+#[test]
+fn lint_warns_when_a_constant_template_hides_what_follows_it() {
+    let mut doc = default_document();
+    doc.fields[1].sources = vec!["Unknown".into(), "{{ candidate_last_name }}".into()];
+    doc.fields[3].sources = vec!["London".into()];
+    doc.fields[3].fixed = Some("Paris".into());
+    let issues = lint(&doc, &schema(), None);
+    let about = |f: usize| issues.iter().find(|i| i.field == Some(f)).cloned();
+    let surname = about(1).expect("a warning on the surname");
+    assert_eq!(surname.severity, Severity::Warning);
+    assert_eq!(surname.source, Some(0));
+    assert!(
+        surname
+            .message
+            .contains("templates after it are never used"),
+        "{surname:?}"
+    );
+    let site = about(3).expect("a warning on the site");
+    assert!(
+        site.message.contains("fixed value is never used"),
+        "{site:?}"
+    );
+    // a constant as the very last template hides nothing
+    doc.fields[1].sources = vec!["{{ candidate_last_name }}".into(), "Unknown".into()];
+    doc.fields[3].fixed = None;
+    let issues = lint(&doc, &schema(), None);
+    assert!(
+        issues
+            .iter()
+            .all(|i| i.field != Some(1) && i.field != Some(3)),
+        "{issues:?}"
+    );
 }

@@ -42,6 +42,39 @@ pub struct ExportView {
     pub current_mapping: i64,
     /// When an admin erased the candidate's personal data, if they did.
     pub erased_at: Option<String>,
+    /// Who resolved it, when, and why: (at, by, note).
+    pub resolution: Option<(String, String, String)>,
+    /// It stopped because the mapping could not build the employee: the fix is in Mappings.
+    pub mapping_failed: bool,
+}
+
+/// A recorded answer whose body is JSON, shown as JSON rather than as one escaped string.
+fn readable_exchanges(stored: &str) -> Option<String> {
+    let mut calls = serde_json::from_str::<serde_json::Value>(stored).ok()?;
+    let list = calls.as_array_mut().filter(|a| !a.is_empty())?;
+    for call in list.iter_mut() {
+        let Some(body) = call.get_mut("response_body") else {
+            continue;
+        };
+        let parsed = body
+            .as_str()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .filter(|v| v.is_object() || v.is_array());
+        if let Some(parsed) = parsed {
+            *body = parsed;
+        }
+    }
+    serde_json::to_string_pretty(&calls).ok()
+}
+
+/// Audit actions shown on an export's timeline, in words.
+fn audit_title(action: &str, actor: &str) -> Option<String> {
+    Some(match action {
+        "export.retried" => format!("Retried by {actor}"),
+        "export.resolved" => format!("Resolved by {actor}"),
+        "candidate.erased" => format!("Personal data erased by {actor}"),
+        _ => return None,
+    })
 }
 
 /// A step of an attempt in words.
@@ -61,7 +94,7 @@ pub fn step_title(step: &str) -> String {
 #[server(endpoint = "export")]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     use crate::ssr::{self, fail, internal};
-    use integration::{export_queue, mapping_store, webhook_intake};
+    use integration::{audit, export_queue, export_resolution, mapping_store, webhook_intake};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
@@ -90,21 +123,49 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             exchanges: None,
         })
         .collect();
+    let mapping_failed = export.status == "needs_attention"
+        && steps
+            .iter()
+            .rev()
+            .find(|s| s.outcome == "failed")
+            .is_some_and(|s| s.step == "map");
+    // a retry starts the attempt count again: the timeline numbers attempts as they happened
+    let mut shown = 0;
+    let mut previous = None;
     timeline.extend(steps.into_iter().map(|s| {
-        let exchanges = serde_json::from_str::<serde_json::Value>(&s.exchanges)
-            .ok()
-            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-            .and_then(|v| serde_json::to_string_pretty(&v).ok());
+        if previous != Some(s.attempt) {
+            shown += 1;
+            previous = Some(s.attempt);
+        }
         TimelineEntry {
             at: s.started_at,
-            title: format!("Attempt {}: {}", s.attempt, step_title(&s.step)),
+            title: format!("Attempt {shown}: {}", step_title(&s.step)),
             outcome: s.outcome,
             detail: s.detail,
             duration_ms: Some(s.duration_ms),
-            exchanges,
+            exchanges: readable_exchanges(&s.exchanges),
         }
     }));
+    let actions = audit::for_target(&pool, &format!("export {id}"), 200)
+        .await
+        .map_err(|e| fail(internal(e)))?;
+    timeline.extend(actions.into_iter().filter_map(|a| {
+        let actor = a.actor_email.unwrap_or_else(|| "someone".to_owned());
+        Some(TimelineEntry {
+            title: audit_title(&a.action, &actor)?,
+            outcome: a.action.rsplit('.').next().unwrap_or_default().to_owned(),
+            at: a.at,
+            detail: a.detail,
+            duration_ms: None,
+            exchanges: None,
+        })
+    }));
+    // stable: entries of the same millisecond keep their order
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    let resolution = export_resolution::resolution(&pool, id)
+        .await
+        .map_err(|e| fail(internal(e)))?
+        .map(|r| (r.at, r.by, r.note));
     let current_mapping = mapping_store::current_id(&pool)
         .await
         .map_err(|e| fail(internal(e)))?;
@@ -113,7 +174,13 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
         .map_err(|e| fail(internal(e)))?;
     Ok(ExportView {
         retryable: erased_at.is_none()
-            && matches!(export.status.as_str(), "needs_attention" | "dead"),
+            && export.source != "plugin"
+            && matches!(
+                export.status.as_str(),
+                "needs_attention" | "dead" | "resolved"
+            ),
+        resolution,
+        mapping_failed,
         erased_at,
         mapping_version: export.mapping_version,
         current_mapping,
@@ -167,6 +234,30 @@ pub async fn retry_export(
     }
 }
 
+/// Marks a stopped export resolved with a note: it needs nothing more (fixed in HiBob by hand,
+/// the hire was withdrawn). Operators and admins; audited.
+#[server(endpoint = "resolve_export")]
+pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<(), AppError> {
+    use crate::ssr::{self, fail, internal};
+    use integration::export_resolution::{self, ResolveError};
+    let user = ssr::require(integration::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let actor = ssr::actor(&user).await;
+    match export_resolution::resolve(&st.pool, &actor, id, &note).await {
+        Ok(export) => {
+            st.changes.publish(integration::live::Change::Export {
+                id,
+                status: export.status,
+            });
+            Ok(())
+        }
+        Err(
+            e @ (ResolveError::NotFound(_) | ResolveError::NotStopped { .. } | ResolveError::Note),
+        ) => Err(fail(AppError::Invalid(format!("Not resolved: {e}.")))),
+        Err(e) => Err(fail(internal(e))),
+    }
+}
+
 /// Erases the candidate's personal data from the console (admins only); HiBob and Pinpoint are
 /// not touched. `confirmation` must be the word ERASE.
 #[server(endpoint = "erase_candidate")]
@@ -208,6 +299,7 @@ pub fn ExportDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok());
     let retry = ServerAction::<RetryExport>::new();
+    let resolve = ServerAction::<ResolveExport>::new();
     let erase = ServerAction::<EraseCandidate>::new();
     // the id is read when a notice comes, as the router may reuse this page for another export
     let live = crate::live::use_live(move |n| {
@@ -222,10 +314,11 @@ pub fn ExportDetailPage() -> impl IntoView {
                 id(),
                 retry.version().get(),
                 erase.version().get(),
+                resolve.version().get(),
                 live.get(),
             )
         },
-        |(id, _, _, _)| async move {
+        |(id, _, _, _, _)| async move {
             match id {
                 Some(id) => get_export(id).await,
                 None => Err(AppError::Invalid("That is not an export number.".into())),
@@ -249,6 +342,8 @@ pub fn ExportDetailPage() -> impl IntoView {
                             format!("Export {}: {}", x.id, x.candidate)
                         };
                         let retryable = x.retryable && can_retry;
+                        let resolvable = can_retry && matches!(x.status.as_str(), "needs_attention" | "dead");
+                        let in_flight = matches!(x.status.as_str(), "queued" | "running");
                         let erasable = is_admin
                             && x.erased_at.is_none()
                             && !matches!(x.status.as_str(), "queued" | "running");
@@ -265,7 +360,7 @@ pub fn ExportDetailPage() -> impl IntoView {
                                     <dt>"HiBob employee"</dt>
                                     <dd><code>{if x.employee_id.is_empty() { "—".to_owned() } else { x.employee_id.clone() }}</code></dd>
                                     <dt>"Start date"</dt>
-                                    <dd>{x.start_date.clone()}</dd>
+                                    <dd>{if x.start_date.is_empty() { "not known yet".to_owned() } else { x.start_date.clone() }}</dd>
                                     <dt>"Attempts"</dt>
                                     <dd>{format!("{} of {}", x.attempts, x.max_attempts)}</dd>
                                     <dt>"Source"</dt>
@@ -281,8 +376,22 @@ pub fn ExportDetailPage() -> impl IntoView {
                                     {(x.status == "queued")
                                         .then(|| view! { <dt>"Next attempt"</dt><dd>{when(&x.next_attempt_at)}</dd> })}
                                 </dl>
-                                {(!x.last_error.is_empty())
+                                {(!x.last_error.is_empty() && x.status != "succeeded" && x.status != "resolved")
                                     .then(|| view! { <p class="notice error" role="status">{x.last_error.clone()}</p> })}
+                                {x.mapping_failed.then(|| view! {
+                                    <p class="fix-link">
+                                        <a class="button primary" href=format!("/mappings?candidate=export:{}#preview", x.id)>
+                                            "Fix in Mappings"
+                                        </a>
+                                        " "
+                                        <span class="muted">"opens the mapping with this candidate in the preview; then retry here."</span>
+                                    </p>
+                                })}
+                                {x.resolution.clone().map(|(at, by, note)| view! {
+                                    <p class="notice ok" role="status">
+                                        {format!("Resolved by {by} ")} {when(&at)} ": " {note}
+                                    </p>
+                                })}
                                 {retryable
                                     .then(|| {
                                         view! {
@@ -305,7 +414,33 @@ pub fn ExportDetailPage() -> impl IntoView {
                                             </ActionForm>
                                         }
                                     })}
-                                <FormResult value=move || retry.value().get() ok="Queued for another attempt." />
+                                // the answer to a retry matters only until the attempt it queued has run
+                                {in_flight.then(|| view! {
+                                    <FormResult value=move || retry.value().get() ok="Queued for another attempt." />
+                                })}
+                                {(resolvable && x.source == "plugin").then(|| view! {
+                                    <p class="muted">
+                                        "It came from Pinpoint's Send to HiBob form, so it is redone there: a successful "
+                                        "submit for this application resolves it. Or mark it resolved below."
+                                    </p>
+                                })}
+                                {resolvable.then(|| view! {
+                                    <details class="resolve">
+                                        <summary>"Mark resolved without exporting"</summary>
+                                        <ActionForm action=resolve attr:class="resolve-form">
+                                            <input type="hidden" name="id" value=x.id.to_string() />
+                                            <label>
+                                                "Why it needs nothing more "
+                                                <input name="note" required=true maxlength="500"
+                                                    placeholder="e.g. created in HiBob by hand" />
+                                            </label>
+                                            " "
+                                            <button type="submit" class="secondary">"Mark resolved"</button>
+                                        </ActionForm>
+                                        <p class="muted">"It leaves the attention lists and the audit log records who resolved it and why. Nothing is sent to HiBob."</p>
+                                    </details>
+                                })}
+                                <FormResult value=move || resolve.value().get() ok="Resolved." />
                                 {x.erased_at.clone().map(|at| view! {
                                     <p class="notice" role="status">
                                         "This candidate's personal data was erased from the console " {when(&at)} "."
@@ -355,7 +490,7 @@ pub fn ExportDetailPage() -> impl IntoView {
                                                 {t.exchanges.map(|x| view! {
                                                     <details>
                                                         <summary>"Requests and answers"</summary>
-                                                        <pre>{x}</pre>
+                                                        <pre class="exchanges" tabindex="0">{x}</pre>
                                                     </details>
                                                 })}
                                             </li>

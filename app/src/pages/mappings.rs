@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, when, FormResult},
+    pages::{
+        interactive, load_error,
+        mapping_preview::{PreviewMapping, PreviewPanel},
+        when, FormResult,
+    },
 };
 
 /// One row of the editor: a HiBob field and where its value comes from.
@@ -82,47 +86,12 @@ pub struct MappingView {
     pub catalogue: Vec<VariableView>,
     pub filters: Vec<(String, String)>,
     pub schema_note: Option<String>,
-    /// Recent exports to preview on: (export id, label).
+    /// Recent exports to preview on: (export id, label), with the one asked for first.
     pub recent: Vec<(i64, String)>,
+    /// The export to preselect in the preview, when the page was opened to fix one.
+    pub chosen: Option<i64>,
     pub versions: Vec<VersionLine>,
     pub can_edit: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TriedView {
-    pub template: String,
-    pub output: String,
-    pub reads: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldPreview {
-    pub target: String,
-    pub label: String,
-    pub kind: String,
-    pub required: bool,
-    pub came_from: String,
-    pub value: String,
-    pub tried: Vec<TriedView>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompareView {
-    pub message: String,
-    pub lines: Vec<(String, String, String, bool)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreviewView {
-    pub candidate: String,
-    pub schema_note: Option<String>,
-    pub errors: Vec<String>,
-    pub fields: Vec<FieldPreview>,
-    pub custom_variables: Vec<(String, String)>,
-    pub body: String,
-    pub issues: Vec<IssueView>,
-    pub comparison: Option<CompareView>,
 }
 
 #[cfg(feature = "ssr")]
@@ -222,7 +191,11 @@ pub(crate) mod convert {
 }
 
 #[server(endpoint = "mapping_editor")]
-pub async fn mapping_editor() -> Result<MappingView, AppError> {
+pub async fn mapping_editor(
+    /// An export to preview first (the "fix in Mappings" link of one that failed).
+    #[server(default)]
+    candidate: Option<i64>,
+) -> Result<MappingView, AppError> {
     use crate::ssr::{self, fail, internal};
     use integration::{export_queue, mapping_store, variables};
     let user = ssr::require(integration::users::Role::Viewer).await?;
@@ -234,7 +207,14 @@ pub async fn mapping_editor() -> Result<MappingView, AppError> {
     let targets = st.mappings.targets().await;
     let issues = st.mappings.lint(&current.document).await;
     let sample = variables::sample(&st.mappings.setting(chrono::Utc::now().date_naive()).await);
-    let recent = export_queue::list(
+    let label = |id: i64, name: Option<String>, application: &str, status: &str| {
+        let who = name.unwrap_or_else(|| format!("application {application}"));
+        (
+            id,
+            format!("{who} — export {id} ({})", status.replace('_', " ")),
+        )
+    };
+    let mut recent: Vec<(i64, String)> = export_queue::list(
         &st.pool,
         &export_queue::ExportFilter {
             source: Some("webhook".into()),
@@ -245,16 +225,34 @@ pub async fn mapping_editor() -> Result<MappingView, AppError> {
     .await
     .map_err(|e| fail(internal(e)))?
     .into_iter()
+    .filter(|e| Some(e.id) != candidate)
     .map(|e| {
-        let who = e
-            .candidate_name
-            .unwrap_or_else(|| format!("application {}", e.pinpoint_application_id));
-        (
+        label(
             e.id,
-            format!("{who} — export {} ({})", e.id, e.status.replace('_', " ")),
+            e.candidate_name,
+            &e.pinpoint_application_id,
+            &e.status,
         )
     })
     .collect();
+    let mut chosen = None;
+    if let Some(id) = candidate {
+        if let Some(e) = export_queue::find(&st.pool, id)
+            .await
+            .map_err(|e| fail(internal(e)))?
+        {
+            chosen = Some(e.id);
+            recent.insert(
+                0,
+                label(
+                    e.id,
+                    e.candidate_name,
+                    &e.pinpoint_application_id,
+                    &e.status,
+                ),
+            );
+        }
+    }
     let versions = mapping_store::list(&st.pool, 30)
         .await
         .map_err(|e| fail(internal(e)))?
@@ -306,6 +304,7 @@ pub async fn mapping_editor() -> Result<MappingView, AppError> {
             .collect(),
         schema_note: targets.note,
         recent,
+        chosen,
         versions,
         can_edit: user.role.allows(integration::users::Role::Operator),
     })
@@ -321,84 +320,6 @@ pub async fn lint_mapping(
     let st = ssr::state()?;
     let doc = convert::document(&rows, &variables);
     Ok(convert::issues(&st.mappings.lint(&doc).await))
-}
-
-#[server(endpoint = "preview_mapping")]
-pub async fn preview_mapping(
-    #[server(default)] rows: Vec<EditorRow>,
-    #[server(default)] variables: Vec<EditorVariable>,
-    source: String,
-    #[server(default)] application: String,
-    #[server(default)] compare: bool,
-) -> Result<PreviewView, AppError> {
-    use crate::ssr::{self, fail, internal};
-    use integration::mapping_service::{MappingError, PreviewSource};
-    ssr::require(integration::users::Role::Operator).await?;
-    let st = ssr::state()?;
-    let source = match source.as_str() {
-        "sample" => PreviewSource::Sample,
-        "application" => PreviewSource::Application(application),
-        other => match other.strip_prefix("export:").and_then(|n| n.parse().ok()) {
-            Some(id) => PreviewSource::Export(id),
-            None => {
-                return Err(fail(AppError::Invalid(
-                    "Choose a candidate to preview.".into(),
-                )))
-            }
-        },
-    };
-    let doc = convert::document(&rows, &variables);
-    let report = match st.mappings.preview(&doc, &source, compare).await {
-        Ok(r) => r,
-        Err(MappingError::Source(why)) => {
-            return Err(fail(AppError::Invalid(format!(
-                "Cannot load that candidate: {why}"
-            ))))
-        }
-        Err(e) => return Err(fail(internal(e))),
-    };
-    Ok(PreviewView {
-        candidate: report.candidate,
-        schema_note: report.schema_note,
-        errors: report.errors.iter().map(ToString::to_string).collect(),
-        fields: report
-            .trace
-            .iter()
-            .map(|t| FieldPreview {
-                target: t.target.clone(),
-                label: t.label.clone(),
-                kind: t.kind.clone(),
-                required: t.required,
-                came_from: convert::choice(&t.choice),
-                value: t
-                    .value
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                tried: t
-                    .tried
-                    .iter()
-                    .map(|x| TriedView {
-                        template: x.template.clone(),
-                        output: x.output.clone(),
-                        reads: x.reads.clone(),
-                    })
-                    .collect(),
-                error: t.error.clone(),
-            })
-            .collect(),
-        custom_variables: report.custom_variables,
-        body: report.body,
-        issues: convert::issues(&report.issues),
-        comparison: report.comparison.map(|c| CompareView {
-            message: c.message,
-            lines: c
-                .lines
-                .into_iter()
-                .map(|l| (l.target, l.in_hibob, l.mapped, l.same))
-                .collect(),
-        }),
-    })
 }
 
 #[server(endpoint = "save_mapping")]
@@ -530,15 +451,23 @@ impl RowState {
 pub fn MappingsPage() -> impl IntoView {
     let save = ServerAction::<SaveMapping>::new();
     let refresh = ServerAction::<RefreshHibobFields>::new();
+    let query = leptos_router::hooks::use_query_map();
+    let candidate = move || {
+        query.with(|q| {
+            q.get("candidate")
+                .and_then(|c| c.strip_prefix("export:").unwrap_or(&c).parse::<i64>().ok())
+        })
+    };
     let data = Resource::new(
-        move || (save.version().get(), refresh.version().get()),
-        |_| mapping_editor(),
+        move || (save.version().get(), refresh.version().get(), candidate()),
+        |(_, _, candidate)| mapping_editor(candidate),
     );
     view! {
         <Title text="Mappings" />
         <h1>"Mappings"</h1>
         <p class="lead">
-            "How a Pinpoint hire becomes a HiBob employee. Each HiBob field takes a fixed value or templates tried in order: the first that is not empty wins. "
+            "How a Pinpoint hire becomes a HiBob employee. Each HiBob field takes templates tried in order: the first that is not empty wins. "
+            "The fixed value is the last resort, used only when every template is empty (or there is none), so it never replaces a candidate's own data. "
             "Templates use Pinpoint's variables, like " <code>"{{ candidate_email }}"</code>
             ", and filters, like " <code>"{{ candidate_last_name | upper }}"</code> ". "
             <a href="/variables">"All variables and filters"</a> "."
@@ -561,6 +490,10 @@ fn Editor(
     refresh: ServerAction<RefreshHibobFields>,
 ) -> impl IntoView {
     let can_edit = view.can_edit;
+    // the server's HTML can be read at once, but an edit made before the page is live would be
+    // lost when it hydrates: the inputs wait for it
+    let live = interactive();
+    let locked = move || !can_edit || !live.get();
     let next_key = StoredValue::new(view.rows.len() + 1);
     let rows = RwSignal::new(
         view.rows
@@ -679,7 +612,7 @@ fn Editor(
                     <tr>
                         <th scope="col">"HiBob field"</th>
                         <th scope="col">"Templates, one per line (first non-empty wins)"</th>
-                        <th scope="col">"Or a fixed value"</th>
+                        <th scope="col">"Fixed value, if every template is empty"</th>
                         <th scope="col"><span class="sr-only">"Remove"</span></th>
                     </tr>
                 </thead>
@@ -710,8 +643,8 @@ fn Editor(
                                     <td>
                                         <label class="sr-only" for=target_id.clone()>{format!("HiBob field of row {}", i + 1)}</label>
                                         <input id=target_id name=format!("rows[{i}][target]") list="hibob-fields"
-                                            autocomplete="off" spellcheck="false" disabled=!can_edit
-                                            bind:value=row.target />
+                                            autocomplete="off" spellcheck="false" disabled=locked
+                                            value=row.target.get_untracked() bind:value=row.target />
                                         <p class="field-kind">
                                             {move || kind().map(|(k, required, _)| {
                                                 if required { format!("{k} · required by HiBob") } else { k }
@@ -721,7 +654,7 @@ fn Editor(
                                     <td>
                                         <label class="sr-only" for=sources_id.clone()>{format!("Templates of row {}", i + 1)}</label>
                                         <textarea id=sources_id name=format!("rows[{i}][sources]") rows="2"
-                                            spellcheck="false" disabled=!can_edit bind:value=row.sources></textarea>
+                                            spellcheck="false" disabled=locked bind:value=row.sources>{row.sources.get_untracked()}</textarea>
                                         <div class="completions">
                                             {move || suggestions().into_iter().map(|name| {
                                                 let label = name.clone();
@@ -737,7 +670,7 @@ fn Editor(
                                     </td>
                                     <td>
                                         <input name=format!("rows[{i}][fixed]") aria-label=format!("Fixed value of row {}", i + 1)
-                                            disabled=!can_edit bind:value=row.fixed
+                                            disabled=locked value=row.fixed.get_untracked() bind:value=row.fixed
                                             list=move || kind().filter(|k| !k.2.is_empty()).map(|_| format!("choices-{i}")) />
                                         {move || kind().filter(|k| !k.2.is_empty()).map(|(_, _, choices)| view! {
                                             <datalist id=format!("choices-{i}")>
@@ -747,7 +680,7 @@ fn Editor(
                                     </td>
                                     <td>
                                         {can_edit.then(|| view! {
-                                            <button type="button" class="link danger" on:click=remove
+                                            <button type="button" class="link danger" disabled=locked on:click=remove
                                                 aria-label=format!("Remove row {}", i + 1)>"Remove"</button>
                                         })}
                                     </td>
@@ -758,13 +691,13 @@ fn Editor(
                 </tbody>
             </table>
             {can_edit.then(|| view! {
-                <p><button type="button" class="secondary" on:click=add_row>"Add a field"</button></p>
+                <p><button type="button" class="secondary" disabled=locked on:click=add_row>"Add a field"</button></p>
                 <div class="save-bar">
                     <label>
                         "What changed and why "
                         <input name="note" maxlength="500" placeholder="e.g. surname falls back to the first name" />
                     </label>
-                    <button type="submit" class="primary" disabled={move || error_count() > 0}>
+                    <button type="submit" class="primary" disabled={move || error_count() > 0 || !live.get()}>
                         {format!("Save as version {}", version + 1)}
                     </button>
                 </div>
@@ -772,7 +705,7 @@ fn Editor(
             <FormResult value=move || save.value().get() ok="Saved as a new version." />
         </ActionForm>
 
-        <PreviewPanel recent rows=snapshot custom preview />
+        <PreviewPanel recent chosen=view.chosen rows=snapshot custom preview />
 
         <h2>"Versions"</h2>
         <VersionTable versions current=version />
@@ -813,179 +746,5 @@ pub fn VersionTable(versions: Vec<VersionLine>, current: i64) -> impl IntoView {
             </tbody>
         </table>
         </div>
-    }
-}
-
-#[component]
-fn PreviewPanel<F>(
-    recent: Vec<(i64, String)>,
-    rows: F,
-    custom: StoredValue<Vec<EditorVariable>>,
-    preview: ServerAction<PreviewMapping>,
-) -> impl IntoView
-where
-    F: Fn() -> Vec<EditorRow> + Copy + Send + Sync + 'static,
-{
-    let source = RwSignal::new("sample".to_owned());
-    let application = RwSignal::new(String::new());
-    let compare = RwSignal::new(false);
-    let run = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        preview.dispatch(PreviewMapping {
-            rows: rows(),
-            variables: custom.get_value(),
-            source: source.get_untracked(),
-            application: application.get_untracked(),
-            compare: compare.get_untracked(),
-        });
-    };
-    view! {
-        <section class="panel preview" aria-labelledby="preview-title">
-            <h2 id="preview-title">"Preview on a candidate"</h2>
-            <p class="muted">"Renders the mapping as edited above, before saving. Nothing is sent to HiBob."</p>
-            <form class="preview-form" on:submit=run>
-                <label>
-                    "Candidate "
-                    <select name="source" on:change=move |ev| source.set(event_target_value(&ev))>
-                        <option value="sample">"Sample candidate (Ada Lovelace)"</option>
-                        {recent.into_iter().map(|(id, label)| view! {
-                            <option value=format!("export:{id}")>{label}</option>
-                        }).collect_view()}
-                        <option value="application">"A Pinpoint application by id…"</option>
-                    </select>
-                </label>
-                <Show when=move || source.get() == "application">
-                    <label>
-                        "Application id "
-                        <input name="application" inputmode="numeric" bind:value=application />
-                    </label>
-                </Show>
-                <label class="check">
-                    <input type="checkbox" name="compare" bind:checked=compare />
-                    " Compare with the HiBob employee who has the same email"
-                </label>
-                <button type="submit" class="primary">"Preview"</button>
-                <noscript><p class="muted">"The preview needs JavaScript."</p></noscript>
-            </form>
-            {move || preview.pending().get().then(|| view! { <p class="loading">"Rendering…"</p> })}
-            {move || preview.value().get().map(|r| match r {
-                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                Ok(p) => view! { <PreviewResult p /> }.into_any(),
-            })}
-        </section>
-    }
-}
-
-#[component]
-fn PreviewResult(p: PreviewView) -> impl IntoView {
-    let would_export = p.errors.is_empty() && !p.fields.is_empty();
-    view! {
-        <div class="preview-result" role="region" aria-live="polite" aria-label="Preview result">
-            <p><strong>{p.candidate}</strong></p>
-            {p.schema_note.map(|n| view! { <p class="notice warn">"HiBob's field list was not available (" {n} "): values are shown as written."</p> })}
-            {(!p.errors.is_empty()).then(|| view! {
-                <div class="notice error" role="alert">
-                    <p>"This candidate would fail to export:"</p>
-                    <ul>{p.errors.into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}</ul>
-                </div>
-            })}
-            {would_export.then(|| view! { <p class="notice ok">"This candidate would export."</p> })}
-            <div class="table-wrap">
-            <table class="data trace">
-                <thead>
-                    <tr>
-                        <th scope="col">"HiBob field"</th>
-                        <th scope="col">"Value sent"</th>
-                        <th scope="col">"Came from"</th>
-                        <th scope="col">"Why this value"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {p.fields.into_iter().map(|f| {
-                        let class = if f.error.is_some() { "has-error" } else { "" };
-                        view! {
-                        <tr class=class>
-                            <td><code>{f.target}</code><br /><span class="muted">{f.label} " · " {f.kind}</span></td>
-                            <td>
-                                <code>{if f.value.is_empty() { "—".to_owned() } else { f.value }}</code>
-                                {f.error.map(|e| view! { <p class="error">{e}</p> })}
-                            </td>
-                            <td>{f.came_from}</td>
-                            <td>
-                                <ol class="tried">
-                                    {f.tried.into_iter().map(|t| view! {
-                                        <li>
-                                            <code>{t.template}</code> " → "
-                                            <code>{if t.output.is_empty() { "(empty)".to_owned() } else { t.output }}</code>
-                                            {(!t.reads.is_empty()).then(|| view! {
-                                                <span class="reads">
-                                                    {t.reads.into_iter().map(|(n, v)| view! {
-                                                        <span class="read"><code>{n}</code> " = " {if v.is_empty() { "(empty)".to_owned() } else { v }}</span>
-                                                    }).collect_view()}
-                                                </span>
-                                            })}
-                                        </li>
-                                    }).collect_view()}
-                                </ol>
-                            </td>
-                        </tr>
-                    }}).collect_view()}
-                </tbody>
-            </table>
-            </div>
-            {(!p.custom_variables.is_empty()).then(|| view! {
-                <h3>"Custom variables"</h3>
-                <dl class="vars">
-                    {p.custom_variables.into_iter().map(|(n, v)| view! { <dt><code>{n}</code></dt><dd>{v}</dd> }).collect_view()}
-                </dl>
-            })}
-            <h3>"HiBob request body"</h3>
-            <p class="muted"><code>"POST /v1/people"</code></p>
-            <pre class="body">{p.body}</pre>
-            {p.comparison.map(|c| view! {
-                <h3>"Compared with HiBob"</h3>
-                <p>{c.message}</p>
-                {(!c.lines.is_empty()).then(|| view! {
-                    <div class="table-wrap">
-                    <table class="data">
-                        <thead><tr><th scope="col">"Field"</th><th scope="col">"In HiBob"</th><th scope="col">"Mapped"</th></tr></thead>
-                        <tbody>
-                            {c.lines.into_iter().map(|(t, h, m, same)| view! {
-                                <tr class=if same { "same" } else { "differs" }>
-                                    <td><code>{t}</code></td><td>{h}</td>
-                                    <td>{m}{(!same).then(|| view! { " " <span class="badge status-needs_attention">"differs"</span> })}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                    </div>
-                })}
-            })}
-        </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completes_the_variable_being_typed() {
-        let names: Vec<String> = ["candidate_email", "candidate_first_name", "job_title"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        assert_eq!(
-            completions("{{ cand", &names),
-            ["candidate_email", "candidate_first_name"]
-        );
-        assert_eq!(completions("x {{job", &names), ["job_title"]);
-        assert!(completions("{{ candidate_email }}", &names).is_empty());
-        assert!(completions("{{ x | lo", &names).is_empty());
-        assert!(completions("plain", &names).is_empty());
-        assert_eq!(
-            complete("Hi {{ cand", "candidate_email"),
-            "Hi {{ candidate_email }}"
-        );
     }
 }

@@ -5,6 +5,7 @@ pub mod data_settings;
 pub mod export_detail;
 pub mod exports;
 pub mod login;
+pub mod mapping_preview;
 pub mod mapping_version;
 pub mod mappings;
 pub mod settings;
@@ -30,6 +31,15 @@ pub fn NotFound() -> impl IntoView {
             <p>"There is nothing at this address. " <a href="/">"Go to the dashboard"</a> "."</p>
         </main>
     }
+}
+
+/// False in the server's HTML and until the page has hydrated, then true. Inputs whose edits
+/// only the live page keeps are disabled until then, so nothing typed early is wiped.
+pub fn interactive() -> ReadSignal<bool> {
+    let (live, set_live) = signal(false);
+    // effects run only in the browser, after hydration
+    Effect::new(move |_| set_live.set(true));
+    live
 }
 
 /// The outcome of the last submit of a form: nothing, a success line, or the error in words.

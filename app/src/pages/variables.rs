@@ -80,7 +80,7 @@ impl VarState {
 #[component]
 pub fn VariablesPage() -> impl IntoView {
     let save = ServerAction::<SaveVariables>::new();
-    let data = Resource::new(move || save.version().get(), |_| mapping_editor());
+    let data = Resource::new(move || save.version().get(), |_| mapping_editor(None));
     view! {
         <Title text="Variables" />
         <h1>"Variables"</h1>
