@@ -281,6 +281,68 @@ pub async fn refusals_since(pool: &SqlitePool, since: &str) -> Result<Vec<Refusa
     Ok(by_cause)
 }
 
+/// Accepted deliveries the usual rhythm is learnt from: enough for a season of hiring, few
+/// enough that the read stays small.
+pub const RHYTHM_SAMPLE: i64 = 200;
+/// Below this many accepted deliveries there is no rhythm to compare with.
+const RHYTHM_MIN: usize = 5;
+/// Quiet spells shorter than this are never unusual, however regular the hires were.
+const QUIET_FLOOR_SECS: i64 = 24 * 3600;
+
+/// Hires stopped arriving: the last accepted delivery is older than the usual gap allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    pub last_at: String,
+    /// How long it has been quiet.
+    pub quiet_secs: i64,
+    /// The gap between hires that nine in ten of the recent ones stayed within.
+    pub usual_secs: i64,
+}
+
+/// Whether the quiet since the newest of `times` (accepted deliveries, newest first) is longer
+/// than usual: over twice the 90th percentile of the gaps between them, and at least a day.
+pub fn unusual_silence(times: &[chrono::DateTime<Utc>], now: chrono::DateTime<Utc>) -> Option<(i64, i64)> {
+    if times.len() < RHYTHM_MIN {
+        return None;
+    }
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| (w[0] - w[1]).num_seconds().max(0))
+        .collect();
+    gaps.sort_unstable();
+    let index = (gaps.len() * 9 / 10).min(gaps.len().saturating_sub(1));
+    let usual = gaps.get(index).copied().unwrap_or(0).max(1);
+    let quiet = (now - *times.first()?).num_seconds();
+    let limit = usual.saturating_mul(2).max(QUIET_FLOOR_SECS);
+    (quiet > limit).then_some((quiet, usual))
+}
+
+/// [`unusual_silence`] over the stored accepted deliveries.
+pub async fn delivery_silence(
+    pool: &SqlitePool,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<Silence>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT received_at FROM webhook_deliveries WHERE outcome = 'accepted'
+         ORDER BY received_at DESC LIMIT ?",
+    )
+    .bind(RHYTHM_SAMPLE)
+    .fetch_all(pool)
+    .await?;
+    let times: Vec<chrono::DateTime<Utc>> = rows
+        .iter()
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .collect();
+    Ok(unusual_silence(&times, now).and_then(|(quiet_secs, usual_secs)| {
+        Some(Silence {
+            last_at: rows.first()?.clone(),
+            quiet_secs,
+            usual_secs,
+        })
+    }))
+}
+
 /// Seconds from a stored time to now; `None` if it does not parse.
 pub fn seconds_since(stored: &str, now: chrono::DateTime<Utc>) -> Option<i64> {
     let at = chrono::DateTime::parse_from_rfc3339(stored).ok()?;
@@ -307,6 +369,25 @@ pub fn age_text(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quiet_spell_is_unusual_only_against_a_rhythm() {
+        let now = Utc::now();
+        let ago = |hours: i64| now - chrono::Duration::hours(hours);
+        // hires every six hours or so, the last one 30 hours ago: unusual
+        let regular: Vec<_> = (0..10).map(|i| ago(30 + i * 6)).collect();
+        let (quiet, usual) = unusual_silence(&regular, now).expect("unusual");
+        assert_eq!((quiet / 3600, usual / 3600), (30, 6));
+        // the same rhythm, last one 10 hours ago: under the one-day floor
+        let recent: Vec<_> = (0..10).map(|i| ago(10 + i * 6)).collect();
+        assert_eq!(unusual_silence(&recent, now), None);
+        // hires a week apart, quiet for nine days: usual
+        let weekly: Vec<_> = (0..6).map(|i| ago(9 * 24 + i * 7 * 24)).collect();
+        assert_eq!(unusual_silence(&weekly, now), None);
+        // too few hires to know a rhythm
+        assert_eq!(unusual_silence(&regular[..4], now), None);
+        assert_eq!(unusual_silence(&[], now), None);
+    }
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()

@@ -17,7 +17,8 @@ pub fn Console() -> impl IntoView {
     provide_context(me);
     let location = use_location();
     view! {
-        <a class="skip" href="#main">"Skip to content"</a>
+        // left to the browser (not the router), which moves focus to the focusable main
+        <a class="skip" href="#main" rel="external">"Skip to content"</a>
         <Suspense fallback=|| view! { <header class="topbar"><span class="brand">"Pinpoint → HiBob"</span></header> }>
             {move || Suspend::new(async move {
                 match me.await {
@@ -48,7 +49,7 @@ fn Frame(me: Me) -> impl IntoView {
     let sandbox = me.sandbox;
     view! {
         {sandbox.then(|| view! {
-            <div class="sandbox-banner" role="note">
+            <div class="sandbox-banner" role="region" aria-label="Sandbox mode">
                 <strong>"Sandbox"</strong>
                 " — HiBob and Pinpoint are simulated on this machine; nothing is sent to the real services."
             </div>

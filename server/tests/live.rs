@@ -596,3 +596,53 @@ async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_
     );
     assert_eq!(refusals[1]["cause"], "malformed");
 }
+
+#[tokio::test]
+async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
+    let app = TestApp::spawn().await;
+    let viewer = app.user_with_role("viewer").await;
+    let accepted_hours_ago = |hours: &[i64]| {
+        let pool = app.pool.clone();
+        let hours = hours.to_vec();
+        async move {
+            sqlx::query("DELETE FROM webhook_deliveries")
+                .execute(&pool)
+                .await
+                .unwrap();
+            for h in hours {
+                let at = integration::db::time_text(
+                    chrono::Utc::now() - chrono::Duration::hours(h),
+                );
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (received_at, outcome, body_sha256, body)
+                     VALUES (?, 'accepted', 'h', '{}')",
+                )
+                .bind(at)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        }
+    };
+    // hires about every four hours, and the last one two hours ago: all is well
+    accepted_hours_ago(&[2, 6, 10, 14, 18, 22]).await;
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    assert_eq!(o["silence"], Value::Null, "{o}");
+    // the same rhythm, but nothing for two days
+    accepted_hours_ago(&[48, 52, 56, 60, 64, 68]).await;
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    assert_eq!(o["silence"][0], "2 days", "{o}");
+    assert_eq!(o["silence"][1], "4 h", "{o}");
+    let html = viewer
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("No hire has arrived from Pinpoint for 2 days"),
+        "{html}"
+    );
+}

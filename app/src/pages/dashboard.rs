@@ -161,6 +161,8 @@ pub struct Overview {
     pub intake_failing: Option<String>,
     /// Webhook deliveries refused in the last day, by cause: hires that may be going missing.
     pub refusals: Vec<RefusalLine>,
+    /// No hire has arrived for longer than the usual gap: (quiet for, usually within, last at).
+    pub silence: Option<(String, String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,7 +280,12 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             advice: r.cause.advice().to_owned(),
         })
         .collect();
+    let silence = d::delivery_silence(pool, now)
+        .await
+        .map_err(db)?
+        .map(|s| (d::age_text(s.quiet_secs), d::age_text(s.usual_secs), s.last_at));
     Ok(Overview {
+        silence,
         refusals,
         counts,
         attention,
@@ -354,6 +361,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         exports_stopped,
         intake_failing,
         refusals,
+        silence,
     } = o;
     let shown = attention.len();
     let alerts = exports_stopped.is_some() || intake_failing.is_some();
@@ -393,6 +401,19 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                     </p>
                 </section>
             }
+        })}
+        {silence.map(|(quiet, usual, last)| view! {
+            <section class="panel alert" role="alert" aria-labelledby="quiet-title" data-test="no-deliveries">
+                <h2 id="quiet-title">{format!("No hire has arrived from Pinpoint for {quiet}")}</h2>
+                <p>
+                    {format!("Recent hires came at most {usual} apart; the last one was accepted ")}
+                    {crate::pages::when(&last)} ". "
+                    "If people were moved to Hired since, Pinpoint is not delivering: check that its "
+                    <code>"application_hired"</code> " webhook is enabled and points at this console's "
+                    <code>"/webhooks/pinpoint"</code> ", and look for refused deliveries in the webhook log."
+                </p>
+                <p><a href="/webhooks" rel="external">"Webhook log"</a></p>
+            </section>
         })}
         <section class="panel attention" aria-labelledby="attention-title">
             <h2 id="attention-title">"Needs attention"</h2>

@@ -49,6 +49,7 @@ pub struct ExportView {
 }
 
 /// A recorded answer whose body is JSON, shown as JSON rather than as one escaped string.
+#[cfg(feature = "ssr")]
 fn readable_exchanges(stored: &str) -> Option<String> {
     let mut calls = serde_json::from_str::<serde_json::Value>(stored).ok()?;
     let list = calls.as_array_mut().filter(|a| !a.is_empty())?;
@@ -68,6 +69,7 @@ fn readable_exchanges(stored: &str) -> Option<String> {
 }
 
 /// Audit actions shown on an export's timeline, in words.
+#[cfg(feature = "ssr")]
 fn audit_title(action: &str, actor: &str) -> Option<String> {
     Some(match action {
         "export.retried" => format!("Retried by {actor}"),
@@ -490,7 +492,7 @@ pub fn ExportDetailPage() -> impl IntoView {
                                                 {t.exchanges.map(|x| view! {
                                                     <details>
                                                         <summary>"Requests and answers"</summary>
-                                                        <pre class="exchanges" tabindex="0">{x}</pre>
+                                                        <pre class="exchanges" tabindex="0" aria-label="Requests and answers">{x}</pre>
                                                     </details>
                                                 })}
                                             </li>

@@ -246,13 +246,14 @@ pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
         .collect())
 }
 
-const STATUSES: [(&str, &str); 6] = [
+const STATUSES: [(&str, &str); 7] = [
     ("", "Any status"),
     ("needs_attention", "Needs attention"),
     ("dead", "Dead"),
     ("queued", "Queued"),
     ("running", "Running"),
     ("succeeded", "Succeeded"),
+    ("resolved", "Resolved"),
 ];
 
 #[component]

@@ -269,7 +269,7 @@ fn PreviewResult(p: PreviewView) -> impl IntoView {
             })}
             <h3>"HiBob request body"</h3>
             <p class="muted"><code>"POST /v1/people"</code></p>
-            <pre class="body">{p.body}</pre>
+            <pre class="body" tabindex="0" aria-label="HiBob request body">{p.body}</pre>
             {p.comparison.map(|c| view! {
                 <h3>"Compared with HiBob"</h3>
                 <p>{c.message}</p>

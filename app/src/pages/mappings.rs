@@ -636,6 +636,8 @@ fn Editor(
                                 names.with_value(|n| completions(&text, n).into_iter().map(str::to_owned).collect::<Vec<_>>())
                             };
                             let remove = move |_| rows.update(|r| { r.retain(|x| x.key != row.key); });
+                            // a chosen completion hands focus back to the template being typed
+                            let area = NodeRef::<leptos::html::Textarea>::new();
                             let target_id = format!("row-{i}-target");
                             let sources_id = format!("row-{i}-sources");
                             view! {
@@ -653,14 +655,19 @@ fn Editor(
                                     </td>
                                     <td>
                                         <label class="sr-only" for=sources_id.clone()>{format!("Templates of row {}", i + 1)}</label>
-                                        <textarea id=sources_id name=format!("rows[{i}][sources]") rows="2"
+                                        <textarea id=sources_id node_ref=area name=format!("rows[{i}][sources]") rows="2"
                                             spellcheck="false" disabled=locked bind:value=row.sources>{row.sources.get_untracked()}</textarea>
                                         <div class="completions">
                                             {move || suggestions().into_iter().map(|name| {
                                                 let label = name.clone();
                                                 view! {
                                                     <button type="button" class="chip"
-                                                        on:click=move |_| row.sources.update(|t| *t = complete(t, &name))>
+                                                        on:click=move |_| {
+                                                            row.sources.update(|t| *t = complete(t, &name));
+                                                            if let Some(el) = area.get() {
+                                                                let _ = el.focus();
+                                                            }
+                                                        }>
                                                         {label}
                                                     </button>
                                                 }

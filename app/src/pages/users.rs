@@ -132,39 +132,40 @@ pub fn UsersPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
+                            // only someone who may add users sees the form
+                            <FormResult value=move || set_role.value().get() ok="Role changed." />
+                            <FormResult value=move || set_disabled.value().get() ok="User updated." />
+                            <section class="panel">
+                                <h2>"Add a user"</h2>
+                                <ActionForm action=add attr:class="grid-form">
+                                    <label for="new-email">"Email"</label>
+                                    <input id="new-email" name="email" type="email" required autocomplete="off" />
+                                    <label for="new-role">"Role"</label>
+                                    <select id="new-role" name="role">
+                                        <option value="viewer">"viewer"</option>
+                                        <option value="operator">"operator"</option>
+                                        <option value="admin">"admin"</option>
+                                    </select>
+                                    <label for="new-password">"Initial password"</label>
+                                    <input
+                                        id="new-password"
+                                        name="password"
+                                        type="password"
+                                        required
+                                        minlength="12"
+                                        autocomplete="new-password"
+                                    />
+                                    <p class="help">"At least 12 characters. Share it with the person over a safe channel."</p>
+                                    <button type="submit" class="primary">"Add user"</button>
+                                    <FormResult value=move || add.value().get() ok="User added." />
+                                </ActionForm>
+                            </section>
                         }
                             .into_any()
                     }
                 }
             })}
         </Transition>
-        <FormResult value=move || set_role.value().get() ok="Role changed." />
-        <FormResult value=move || set_disabled.value().get() ok="User updated." />
-        <section class="panel">
-            <h2>"Add a user"</h2>
-            <ActionForm action=add attr:class="grid-form">
-                <label for="new-email">"Email"</label>
-                <input id="new-email" name="email" type="email" required autocomplete="off" />
-                <label for="new-role">"Role"</label>
-                <select id="new-role" name="role">
-                    <option value="viewer">"viewer"</option>
-                    <option value="operator">"operator"</option>
-                    <option value="admin">"admin"</option>
-                </select>
-                <label for="new-password">"Initial password"</label>
-                <input
-                    id="new-password"
-                    name="password"
-                    type="password"
-                    required
-                    minlength="12"
-                    autocomplete="new-password"
-                />
-                <p class="help">"At least 12 characters. Share it with the person over a safe channel."</p>
-                <button type="submit" class="primary">"Add user"</button>
-                <FormResult value=move || add.value().get() ok="User added." />
-            </ActionForm>
-        </section>
     }
 }
 
