@@ -301,7 +301,10 @@ pub struct Silence {
 
 /// Whether the quiet since the newest of `times` (accepted deliveries, newest first) is longer
 /// than usual: over twice the 90th percentile of the gaps between them, and at least a day.
-pub fn unusual_silence(times: &[chrono::DateTime<Utc>], now: chrono::DateTime<Utc>) -> Option<(i64, i64)> {
+pub fn unusual_silence(
+    times: &[chrono::DateTime<Utc>],
+    now: chrono::DateTime<Utc>,
+) -> Option<(i64, i64)> {
     if times.len() < RHYTHM_MIN {
         return None;
     }
@@ -334,13 +337,15 @@ pub async fn delivery_silence(
         .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .collect();
-    Ok(unusual_silence(&times, now).and_then(|(quiet_secs, usual_secs)| {
-        Some(Silence {
-            last_at: rows.first()?.clone(),
-            quiet_secs,
-            usual_secs,
-        })
-    }))
+    Ok(
+        unusual_silence(&times, now).and_then(|(quiet_secs, usual_secs)| {
+            Some(Silence {
+                last_at: rows.first()?.clone(),
+                quiet_secs,
+                usual_secs,
+            })
+        }),
+    )
 }
 
 /// Seconds from a stored time to now; `None` if it does not parse.

@@ -610,9 +610,8 @@ async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
                 .await
                 .unwrap();
             for h in hours {
-                let at = integration::db::time_text(
-                    chrono::Utc::now() - chrono::Duration::hours(h),
-                );
+                let at =
+                    integration::db::time_text(chrono::Utc::now() - chrono::Duration::hours(h));
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (received_at, outcome, body_sha256, body)
                      VALUES (?, 'accepted', 'h', '{}')",

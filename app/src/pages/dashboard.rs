@@ -280,10 +280,13 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             advice: r.cause.advice().to_owned(),
         })
         .collect();
-    let silence = d::delivery_silence(pool, now)
-        .await
-        .map_err(db)?
-        .map(|s| (d::age_text(s.quiet_secs), d::age_text(s.usual_secs), s.last_at));
+    let silence = d::delivery_silence(pool, now).await.map_err(db)?.map(|s| {
+        (
+            d::age_text(s.quiet_secs),
+            d::age_text(s.usual_secs),
+            s.last_at,
+        )
+    });
     Ok(Overview {
         silence,
         refusals,

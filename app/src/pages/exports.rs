@@ -576,7 +576,7 @@ fn ExportTable(
                                         </a>
                                         <div class="meta">{r.email.clone()}</div>
                                     </td>
-                                    <td>
+                                    <td class="wrap">
                                         {status_badge(&r.status)}
                                         {(!r.last_error.is_empty())
                                             .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}

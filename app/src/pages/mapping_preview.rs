@@ -292,28 +292,3 @@ fn PreviewResult(p: PreviewView) -> impl IntoView {
         </div>
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completes_the_variable_being_typed() {
-        let names: Vec<String> = ["candidate_email", "candidate_first_name", "job_title"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        assert_eq!(
-            completions("{{ cand", &names),
-            ["candidate_email", "candidate_first_name"]
-        );
-        assert_eq!(completions("x {{job", &names), ["job_title"]);
-        assert!(completions("{{ candidate_email }}", &names).is_empty());
-        assert!(completions("{{ x | lo", &names).is_empty());
-        assert!(completions("plain", &names).is_empty());
-        assert_eq!(
-            complete("Hi {{ cand", "candidate_email"),
-            "Hi {{ candidate_email }}"
-        );
-    }
-}
