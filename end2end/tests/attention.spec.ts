@@ -94,7 +94,7 @@ test("a hire the mapping failed links to the fix, with the candidate chosen in t
   await expect(page.locator(".summary dd").filter({ hasText: /^\d{4}-\d{2}-\d{2}$/ })).toHaveCount(1);
   await page.getByRole("link", { name: "Fix in Mappings" }).click();
   await expect(page).toHaveURL(new RegExp(`/mappings\\?candidate=export:${id}`));
-  await expect(page.getByLabel("Candidate")).toHaveValue(`export:${id}`);
+  await expect(page.locator("select[name=source]")).toHaveValue(`export:${id}`);
   const result = page.getByRole("region", { name: "Preview result" });
   await expect(result.getByText("This candidate would fail to export:")).toBeVisible();
   await expect(result).toContainText("Last name (root.surname)");

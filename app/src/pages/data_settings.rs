@@ -33,8 +33,9 @@ pub fn DataSettingsPanel() -> impl IntoView {
                     match settings.await {
                         Err(e) => load_error(e),
                         Ok(rows) => view! {
-                            <table>
-                                <thead><tr><th>"Setting"</th><th>"Value"</th><th>"Variable"</th></tr></thead>
+                            <div class="table-wrap" tabindex="0">
+                            <table class="data">
+                                <thead><tr><th scope="col">"Setting"</th><th scope="col">"Value"</th><th scope="col">"Variable"</th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|r| view! {
                                         <tr>
@@ -45,6 +46,7 @@ pub fn DataSettingsPanel() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            </div>
                         }.into_any(),
                     }
                 })}

@@ -218,7 +218,7 @@ fn PreviewResult(p: PreviewView) -> impl IntoView {
                 </div>
             })}
             {would_export.then(|| view! { <p class="notice ok">"This candidate would export."</p> })}
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
             <table class="data trace">
                 <thead>
                     <tr>
@@ -274,7 +274,7 @@ fn PreviewResult(p: PreviewView) -> impl IntoView {
                 <h3>"Compared with HiBob"</h3>
                 <p>{c.message}</p>
                 {(!c.lines.is_empty()).then(|| view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" tabindex="0">
                     <table class="data">
                         <thead><tr><th scope="col">"Field"</th><th scope="col">"In HiBob"</th><th scope="col">"Mapped"</th></tr></thead>
                         <tbody>

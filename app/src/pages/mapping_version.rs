@@ -127,7 +127,7 @@ fn DiffTable(lines: Vec<DiffView>) -> impl IntoView {
         return view! { <p class="muted">"No differences."</p> }.into_any();
     }
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0">
         <table class="data diff">
             <thead>
                 <tr><th scope="col">"What"</th><th scope="col">"Change"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr>
@@ -197,7 +197,7 @@ pub fn MappingVersionPage() -> impl IntoView {
                                 <DiffTable lines=v.diff_to_current.clone() />
                             })}
                             <h2>"Fields"</h2>
-                            <div class="table-wrap">
+                            <div class="table-wrap" tabindex="0">
                             <table class="data">
                                 <thead><tr><th scope="col">"HiBob field"</th><th scope="col">"Templates (in order)"</th><th scope="col">"Fixed value"</th></tr></thead>
                                 <tbody>

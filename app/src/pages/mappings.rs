@@ -726,7 +726,7 @@ fn issue_item(i: IssueView) -> impl IntoView {
 #[component]
 pub fn VersionTable(versions: Vec<VersionLine>, current: i64) -> impl IntoView {
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" tabindex="0">
         <table class="data">
             <thead>
                 <tr>

@@ -113,7 +113,7 @@ pub fn UsersPage() -> impl IntoView {
                     Err(e) => load_error(e),
                     Ok(list) => {
                         view! {
-                            <div class="table-wrap">
+                            <div class="table-wrap" tabindex="0">
                                 <table class="data">
                                     <thead>
                                         <tr>

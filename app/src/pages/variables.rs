@@ -135,6 +135,9 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
         vars.update(|v| v.push(VarState::new(key, &EditorVariable::default())));
     };
     let errors = move || issues.get().iter().filter(|i| i.error).count();
+    // as in the mapping editor: readable at once, editable once live, so nothing typed is lost
+    let live = crate::pages::interactive();
+    let locked = move || !can_edit || !live.get();
     let mut groups: Vec<(String, Vec<_>)> = Vec::new();
     for v in view.catalogue {
         match groups.iter_mut().find(|(g, _)| *g == v.group) {
@@ -151,7 +154,7 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
         </p>
         <ActionForm action=save attr:class="variables-form">
             <input type="hidden" name="edited" value=version.to_string() />
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
             <table class="data">
                 <thead>
                     <tr>
@@ -170,10 +173,10 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
                             view! {
                                 <tr>
                                     <td><input name=format!("variables[{i}][name]") aria-label=format!("Name of variable {}", i + 1)
-                                        spellcheck="false" disabled=!can_edit bind:value=v.name /></td>
+                                        spellcheck="false" disabled=locked value=v.name.get_untracked() bind:value=v.name /></td>
                                     <td>
                                         <input name=format!("variables[{i}][template]") aria-label=format!("Template of variable {}", i + 1)
-                                            spellcheck="false" class="wide" disabled=!can_edit bind:value=v.template />
+                                            spellcheck="false" class="wide" disabled=locked value=v.template.get_untracked() bind:value=v.template />
                                         <ul class="issues">
                                             {move || mine().into_iter().map(|x| view! {
                                                 <li class=if x.error { "issue error" } else { "issue warn" }>{x.text}</li>
@@ -181,9 +184,9 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
                                         </ul>
                                     </td>
                                     <td><input name=format!("variables[{i}][description]") aria-label=format!("Description of variable {}", i + 1)
-                                        disabled=!can_edit bind:value=v.description /></td>
+                                        disabled=locked value=v.description.get_untracked() bind:value=v.description /></td>
                                     <td>{can_edit.then(|| view! {
-                                        <button type="button" class="link danger" aria-label=format!("Remove variable {}", i + 1)
+                                        <button type="button" class="link danger" disabled=locked aria-label=format!("Remove variable {}", i + 1)
                                             on:click=move |_| vars.update(|list| list.retain(|x| x.key != v.key))>"Remove"</button>
                                     })}</td>
                                 </tr>
@@ -197,10 +200,10 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
             </table>
             </div>
             {can_edit.then(|| view! {
-                <p><button type="button" class="secondary" on:click=add>"Add a variable"</button></p>
+                <p><button type="button" class="secondary" disabled=locked on:click=add>"Add a variable"</button></p>
                 <div class="save-bar">
                     <label>"What changed and why " <input name="note" maxlength="500" /></label>
-                    <button type="submit" class="primary" disabled={move || errors() > 0}>
+                    <button type="submit" class="primary" disabled={move || errors() > 0 || !live.get()}>
                         {format!("Save as mapping version {}", version + 1)}
                     </button>
                 </div>
@@ -212,7 +215,7 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
         <p class="muted">"Sample values are those of the fictional sample candidate the preview and lint use."</p>
         {groups.into_iter().map(|(group, list)| view! {
             <h3>{group}</h3>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0">
             <table class="data catalogue">
                 <thead><tr><th scope="col">"Variable"</th><th scope="col">"What it holds"</th><th scope="col">"Sample value"</th></tr></thead>
                 <tbody>
