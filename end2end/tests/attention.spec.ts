@@ -140,3 +140,19 @@ test("a failed Send to HiBob export is resolved with a note, and says who resolv
   await expect(page.getByText("created in HiBob by hand").first()).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/export-resolved.png`, fullPage: true });
 });
+
+test("the keyboard stays where it was: the skip link moves focus to the page, a chosen completion keeps it in the template", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/mappings");
+  await hydrated(page);
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await expect(page.locator("main#main")).toBeFocused();
+  const surname = page.getByLabel("Templates of row 2");
+  await surname.fill("{{ candidate_last_name }}\n{{ candidate_first");
+  await page.getByRole("button", { name: "candidate_first_name" }).click();
+  await expect(surname).toBeFocused();
+  await page.keyboard.type(" | upper");
+  await expect(surname).toHaveValue("{{ candidate_last_name }}\n{{ candidate_first_name }} | upper");
+});
