@@ -30,6 +30,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
       LEPTOS_SITE_ROOT: "../target/site",
       LEPTOS_OUTPUT_NAME: "pinpoint-hibob",
+      // the build names its assets by content hash (hash.txt beside the binary)
+      LEPTOS_HASH_FILES: "true",
       ADMIN_EMAIL,
       ADMIN_PASSWORD,
       SECRET_KEY: "Zm9yIGVuZC10by1lbmQgdGVzdHMgb25seSEhISEhISE=",

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --run
 source scripts/env.sh
-exec cargo leptos serve --release "$@"
+# --precompress: brotli and gzip copies of the assets, served to browsers that take them
+exec cargo leptos serve --release --precompress "$@"

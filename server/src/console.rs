@@ -126,6 +126,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
 
     let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
     leptos_options.site_addr = config.site_addr;
+    leptos_options.hash_files = crate::assets::hashed_names(&leptos_options);
     let routes = generate_route_list(App);
     let state = AppState {
         leptos_options: leptos_options.clone(),
@@ -157,6 +158,10 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
                 let options = leptos_options.clone();
                 move || shell(options.clone())
             },
+        )
+        .nest(
+            &format!("/{}", leptos_options.site_pkg_dir),
+            crate::assets::pkg_router(&leptos_options),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(console.clone(), require_sign_in))
@@ -202,6 +207,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
                 .with_state(webhook_state),
         )
         .merge(plugin)
+        .layer(crate::assets::compression())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -1,6 +1,7 @@
 //! The `pinpoint-hibob` server: configuration, the HTTP router and its middleware, start-up and
 //! shutdown. Handlers stay thin and call the integration core.
 
+pub mod assets;
 pub mod audit_csv;
 pub mod backups;
 pub mod config;

@@ -1094,3 +1094,73 @@ async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
     );
     assert_eq!(tokens[0], tokens[1], "kept across restarts");
 }
+
+#[tokio::test]
+async fn assets_come_precompressed_and_cached_and_pages_compressed() {
+    let app = TestApp::spawn().await;
+    // the site root tests see (relative to the package, as leptos' default) gets two assets the
+    // build would write: one hashed with its brotli copy, one without a hash
+    let pkg = std::path::Path::new("target/site/pkg");
+    std::fs::create_dir_all(pkg).unwrap();
+    let plain = "console.log('hydrate');".repeat(50);
+    std::fs::write(pkg.join("probe.Zx3kq9y1BfAq.js"), &plain).unwrap();
+    std::fs::write(pkg.join("probe.Zx3kq9y1BfAq.js.br"), b"precompressed bytes").unwrap();
+    std::fs::write(pkg.join("probe-unhashed.js"), &plain).unwrap();
+    let c = TestApp::client();
+
+    let res = c
+        .get(app.url("/pkg/probe.Zx3kq9y1BfAq.js"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "br");
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"precompressed bytes");
+
+    // a browser that takes neither gets the file itself
+    let res = c
+        .get(app.url("/pkg/probe.Zx3kq9y1BfAq.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.text().await.unwrap(), plain);
+
+    let res = c
+        .get(app.url("/pkg/probe-unhashed.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert_eq!(
+        res.headers()["content-encoding"],
+        "gzip",
+        "compressed as sent"
+    );
+
+    // pages are compressed as they are rendered
+    let res = c
+        .get(app.url("/login"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "br");
+    let res = c.get(app.url("/pkg/nothing-here.js")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get("cache-control").is_none());
+    for name in [
+        "probe.Zx3kq9y1BfAq.js",
+        "probe.Zx3kq9y1BfAq.js.br",
+        "probe-unhashed.js",
+    ] {
+        let _ = std::fs::remove_file(pkg.join(name));
+    }
+}
