@@ -1,54 +1,21 @@
 //! Kill -9 in the middle of exports, restart, and check that nothing acknowledged is lost and
 //! nothing is done twice: the real binary, a real SQLite file, the sandbox's stateful fakes.
 
+mod common;
+
 use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
-use integration::webhook_signature;
+use common::process;
 use server::sandbox::{self, SandboxCredentials};
 
 const SECRET: &str = "crash-test-secret";
 const HIRES: usize = 24;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn spawn(env: &HashMap<&str, String>) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinpoint-hibob"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start the binary")
-}
-
-async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the console did not become ready");
-}
-
-fn hired(id: usize) -> String {
-    format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
-    )
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pinpoint-hibob"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,49 +28,17 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
     sims.state.set_create_delay(Duration::from_millis(150));
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = process::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let env: HashMap<&str, String> = [
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/crash.db", dir.path().display()),
-        ),
-        ("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")),
-        ("LEPTOS_OUTPUT_NAME", "pinpoint-hibob".to_owned()),
-        (
-            "SECRET_KEY",
-            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".to_owned(),
-        ),
-        ("ADMIN_EMAIL", "admin@example.com".to_owned()),
-        ("ADMIN_PASSWORD", "admin password 123".to_owned()),
-        ("PINPOINT_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("PINPOINT_API_BASE_URL", sims.pinpoint_base_url.clone()),
-        ("PINPOINT_API_KEY", creds.pinpoint_api_key.clone()),
-        ("HIBOB_API_BASE_URL", sims.hibob_base_url.clone()),
-        ("HIBOB_SERVICE_USER_ID", creds.hibob_service_user_id.clone()),
-        ("HIBOB_SERVICE_USER_TOKEN", creds.hibob_token.clone()),
-        ("HIBOB_DEFAULT_SITE", "London".to_owned()),
-        ("OUTBOUND_TIMEOUT_SECS", "5".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ]
-    .into_iter()
-    .collect();
+    let database = format!("sqlite://{}/crash.db", dir.path().display());
+    let env = process::environment(&sims, &database, port, SECRET);
 
-    let mut child = spawn(&env);
-    wait_ready(&base).await;
+    let mut child = process::spawn(binary(), &env);
+    process::wait_ready(&base, "/readyz").await;
     let client = reqwest::Client::new();
     let mut acknowledged = Vec::new();
     for id in 1..=HIRES {
-        let body = hired(id);
-        let sig = webhook_signature::sign(SECRET.as_bytes(), body.as_bytes());
-        let res = client
-            .post(format!("{base}/webhooks/pinpoint"))
-            .header("PINPOINT-HMAC-SHA256", sig)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        if res.status().is_success() {
+        if process::deliver(&client, &base, SECRET, id).await {
             acknowledged.push(id);
         }
     }
@@ -121,8 +56,8 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
         "the kill came too late to test anything"
     );
 
-    let mut child = spawn(&env);
-    wait_ready(&base).await;
+    let mut child = process::spawn(binary(), &env);
+    process::wait_ready(&base, "/readyz").await;
     let pool = integration::db::open(&env["DATABASE_URL"]).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
