@@ -8,65 +8,92 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::process;
-use server::sandbox::{self, SandboxCredentials};
+use common::process::{self, Tally};
+use server::sandbox::{self, SandboxCredentials, SimState};
 
 const SECRET: &str = "crash-test-secret";
-const HIRES: usize = 24;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pinpoint-hibob"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
-    let creds = SandboxCredentials::generate();
-    let sims = sandbox::start("127.0.0.1:0".parse().unwrap(), creds.clone())
-        .await
-        .expect("simulators");
-    // creates take a while, so the kill lands while some are in flight
-    sims.state.set_create_delay(Duration::from_millis(150));
+struct Scenario {
+    hires: usize,
+    /// `EXPORT_CONCURRENCY`.
+    concurrency: usize,
+    /// The kill comes once HiBob has seen this many creates.
+    kill_after_creates: usize,
+    /// Deliver every hire at once rather than one after another.
+    burst: bool,
+    /// How the simulators behave.
+    setup: fn(&SimState),
+}
+
+/// Delivers the hires, kills the console mid-export, starts it again and waits until every
+/// export has succeeded; returns what HiBob and Pinpoint hold then.
+async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
+    let hires = scenario.hires;
+    let sims = sandbox::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SandboxCredentials::generate(),
+    )
+    .await
+    .expect("simulators");
+    (scenario.setup)(&sims.state);
 
     let dir = tempfile::tempdir().unwrap();
     let port = process::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let database = format!("sqlite://{}/crash.db", dir.path().display());
-    let env = process::environment(&sims, &database, port, SECRET);
+    let mut env = process::environment(&sims, &database, port, SECRET);
+    env.insert("EXPORT_CONCURRENCY", scenario.concurrency.to_string());
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
     let client = reqwest::Client::new();
-    let mut acknowledged = Vec::new();
-    for id in 1..=HIRES {
-        if process::deliver(&client, &base, SECRET, id).await {
-            acknowledged.push(id);
+    let acknowledged: Vec<bool> = if scenario.burst {
+        let sends: Vec<_> = (1..=hires)
+            .map(|id| {
+                let (client, base) = (client.clone(), base.clone());
+                tokio::spawn(async move { process::deliver(&client, &base, SECRET, id).await })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for send in sends {
+            acknowledged.push(send.await.unwrap());
         }
-    }
-    assert_eq!(acknowledged.len(), HIRES);
+        acknowledged
+    } else {
+        let mut acknowledged = Vec::new();
+        for id in 1..=hires {
+            acknowledged.push(process::deliver(&client, &base, SECRET, id).await);
+        }
+        acknowledged
+    };
+    assert!(acknowledged.iter().all(|a| *a), "every hire acknowledged");
     // let the worker get part of the way through, then pull the plug
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sims.state.create_calls() < HIRES / 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sims.state.create_calls() < scenario.kill_after_creates && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().expect("SIGKILL");
     child.wait().ok();
-    let created_before_restart = sims.state.create_calls();
     assert!(
-        created_before_restart < HIRES,
+        sims.state.employees().len() < hires,
         "the kill came too late to test anything"
     );
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
-    let pool = integration::db::open(&env["DATABASE_URL"]).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let pool = integration::db::open(&database).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let done: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-        if done as usize == HIRES || Instant::now() > deadline {
+        if done as usize == hires || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -74,7 +101,7 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
     child.kill().ok();
     child.wait().ok();
 
-    for id in &acknowledged {
+    for id in 1..=hires {
         let stored: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM webhook_deliveries WHERE application_id = ? AND outcome = 'accepted'",
         )
@@ -92,38 +119,58 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(statuses.len(), HIRES);
+    assert_eq!(statuses.len(), hires);
     assert!(
         statuses.iter().all(|(_, s)| s == "succeeded"),
         "{statuses:?}"
     );
-
-    let employees = sims.state.employees();
-    assert_eq!(employees.len(), HIRES, "one employee per hire");
-    for e in &employees {
-        assert_eq!(
-            sims.state.employee_count_with_email(&e.email),
-            1,
-            "{}",
-            e.email
-        );
-        assert_eq!(
-            sims.state.documents_of(&e.id).len(),
-            1,
-            "one CV for {}",
-            e.email
-        );
-    }
-    let mut duplicate_comments = 0;
-    for id in &acknowledged {
-        let comments = sims.state.comments_on(&id.to_string()).len();
-        assert!(comments >= 1, "application {id} got its comment");
-        duplicate_comments += comments - 1;
-    }
-    // A comment acknowledged by Pinpoint in the instant before the kill, but not yet recorded, is
-    // posted again: Pinpoint offers no way to look comments up. One kill can cause at most one.
-    assert!(
-        duplicate_comments <= 1,
-        "{duplicate_comments} duplicate comments"
+    let tally = Tally::of(&sims.state, hires);
+    assert_eq!(
+        (
+            tally.employees,
+            tally.duplicate_employees,
+            tally.wrong_cvs,
+            tally.missing_comments
+        ),
+        (hires, 0, 0, 0),
+        "one employee, one CV and a comment per hire: {tally:?}"
     );
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
+    let tally = kill_mid_export_then_restart(Scenario {
+        hires: 24,
+        concurrency: 1,
+        kill_after_creates: 8,
+        burst: false,
+        // creates take a while, so the kill lands while one is in flight
+        setup: |state| state.set_create_delay(Duration::from_millis(150)),
+    })
+    .await;
+    // A comment acknowledged by Pinpoint in the instant before the kill, but not yet recorded, is
+    // posted again: Pinpoint offers no way to look comments up. One export in flight at the kill
+    // can cause at most one.
+    assert!(tally.second_comments <= 1, "{tally:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_burst_of_parallel_paced_exports_then_restart_repeats_nothing() {
+    const CONCURRENCY: usize = 8;
+    let tally = kill_mid_export_then_restart(Scenario {
+        hires: 40,
+        concurrency: CONCURRENCY,
+        kill_after_creates: 16,
+        burst: true,
+        // every call slow and every endpoint limited, so the kill finds several exports in
+        // flight, some of them waiting for their turn in a window
+        setup: |state| {
+            state.set_call_delay(Duration::from_millis(100));
+            state.set_rate_window(10, 2);
+        },
+    })
+    .await;
+    // as above, for each export in flight at the kill
+    assert!(tally.second_comments <= CONCURRENCY, "{tally:?}");
 }
