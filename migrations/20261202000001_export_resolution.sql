@@ -32,6 +32,7 @@ CREATE TABLE exports_rebuilt (
     invite_started_at       TEXT,
     invited_at              TEXT,
     erased_at               TEXT,
+    create_sent_at          TEXT,
     -- who resolved it ("Send to HiBob" when a later submit superseded it), when, and why
     resolved_at             TEXT,
     resolved_by             TEXT,
@@ -42,11 +43,11 @@ INSERT INTO exports_rebuilt (id, source, idempotency_key, pinpoint_application_i
                              max_attempts, next_attempt_at, lease_owner, lease_until, candidate_name,
                              candidate_email, start_date, hibob_employee_id, cv_uploaded,
                              comment_posted, last_error, created_at, updated_at, mapping_version,
-                             invite_started_at, invited_at, erased_at)
+                             invite_started_at, invited_at, erased_at, create_sent_at)
 SELECT id, source, idempotency_key, pinpoint_application_id, status, attempts, max_attempts,
        next_attempt_at, lease_owner, lease_until, candidate_name, candidate_email, start_date,
        hibob_employee_id, cv_uploaded, comment_posted, last_error, created_at, updated_at,
-       mapping_version, invite_started_at, invited_at, erased_at
+       mapping_version, invite_started_at, invited_at, erased_at, create_sent_at
 FROM exports;
 
 DROP TABLE exports;

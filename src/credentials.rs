@@ -247,6 +247,10 @@ struct Inner {
     /// row per request. Filled on first use, emptied by `save`; one console process owns a
     /// database, so no other writer can make it stale.
     stored_cache: std::sync::Mutex<HashMap<CredentialKey, Option<SecretString>>>,
+    /// The rate-limit pacing of every client built from these credentials, so all exports,
+    /// plugin calls and console reads with one set of credentials share one memory of HiBob's
+    /// and Pinpoint's windows.
+    pacing: Arc<crate::pacing::Pacing>,
 }
 
 impl fmt::Debug for Credentials {
@@ -381,6 +385,7 @@ impl Credentials {
                 sandbox: HashMap::new(),
                 allow_private_destinations: false,
                 stored_cache: Default::default(),
+                pacing: Arc::default(),
             }),
         }
     }
@@ -399,6 +404,7 @@ impl Credentials {
             sandbox: self.inner.sandbox.clone(),
             allow_private_destinations: self.inner.allow_private_destinations,
             stored_cache: Default::default(),
+            pacing: Arc::clone(&self.inner.pacing),
         };
         change(&mut inner);
         Self {
@@ -410,6 +416,11 @@ impl Credentials {
     /// are read-only, so nothing can reach a real service by accident.
     pub fn with_sandbox(self, values: HashMap<CredentialKey, SecretString>) -> Self {
         self.rebuilt(|inner| inner.sandbox = values)
+    }
+
+    /// The pacing clients built from these credentials share (see [`crate::pacing`]).
+    pub fn pacing(&self) -> &crate::pacing::Pacing {
+        &self.inner.pacing
     }
 
     pub fn is_sandbox(&self) -> bool {

@@ -35,19 +35,9 @@ pub enum AttemptOutcome {
     },
 }
 
-/// Keeps the client's last rate-limit reading when the attempt ends, however it ends.
-struct RememberLimit<'a> {
-    client: &'a hibob::Client,
-    slot: &'a std::sync::Mutex<Option<crate::outbound::RateLimit>>,
-}
-
-impl Drop for RememberLimit<'_> {
-    fn drop(&mut self) {
-        if let (Some(limit), Ok(mut slot)) = (self.client.rate_limit(), self.slot.lock()) {
-            *slot = Some(limit);
-        }
-    }
-}
+/// How long an attempt waits for its calls' turns in spent rate-limit windows: one of HiBob's
+/// windows and a margin. An export whose first call would wait longer is given back uncounted.
+const PACING_PATIENCE: Duration = Duration::from_secs(65);
 
 /// The delay before attempt `attempt + 1`: exponential from 10 s, capped at 30 minutes, with
 /// jitter so many failed exports do not all come back at once.
@@ -67,6 +57,8 @@ pub fn backoff(attempt: i64) -> Duration {
 enum Failure {
     Retry(Option<Duration>, String),
     Attention(String),
+    /// Nothing was tried: a rate-limit window is spent for longer than an attempt waits.
+    Defer(Duration),
 }
 
 impl From<HibobError> for Failure {
@@ -101,9 +93,6 @@ pub struct Pipeline {
     credentials: Credentials,
     mappings: MappingService,
     timeout: Option<Duration>,
-    /// HiBob's rate-limit window as last seen, kept across attempts (each attempt builds its
-    /// client afresh) so the worker waits for the reset instead of spending a request on a 429.
-    hibob_limit: std::sync::Arc<std::sync::Mutex<Option<crate::outbound::RateLimit>>>,
 }
 
 struct Attempt<'a> {
@@ -169,7 +158,6 @@ impl Pipeline {
             pool,
             credentials,
             timeout: None,
-            hibob_limit: Default::default(),
         }
     }
 
@@ -185,18 +173,8 @@ impl Pipeline {
         self
     }
 
-    /// How long HiBob's last answers said to wait before another request, if the window is spent.
-    fn hibob_pause(&self) -> Option<Duration> {
-        let now = chrono::Utc::now();
-        let seen = (*self.hibob_limit.lock().ok()?)?;
-        seen.is_exhausted(now).then(|| seen.wait(now))
-    }
-
     /// Runs the export's remaining steps once.
     pub async fn run(&self, export: &Export) -> AttemptOutcome {
-        if let Some(delay) = self.hibob_pause() {
-            return AttemptOutcome::Deferred { delay };
-        }
         let attempt = Attempt {
             pool: &self.pool,
             export_id: export.id,
@@ -206,6 +184,7 @@ impl Pipeline {
         match result {
             Ok(()) => AttemptOutcome::Succeeded,
             Err(Failure::Attention(error)) => AttemptOutcome::NeedsAttention(error),
+            Err(Failure::Defer(delay)) => AttemptOutcome::Deferred { delay },
             Err(Failure::Retry(wait, error)) => AttemptOutcome::RetryLater {
                 delay: wait.unwrap_or_else(|| backoff(export.attempts)),
                 error,
@@ -232,10 +211,23 @@ impl Pipeline {
             pinpoint = pinpoint.with_timeout(t).map_err(|e| client_error(&e))?;
             hibob = hibob.with_timeout(t).map_err(|e| client_error(&e))?;
         }
-        let _remember = RememberLimit {
-            client: &hibob,
-            slot: &self.hibob_limit,
-        };
+        let pinpoint = pinpoint.with_patience(PACING_PATIENCE);
+        let hibob = hibob.with_patience(PACING_PATIENCE);
+        // the windows are shared by every export in flight: one whose first calls would wait
+        // beyond an attempt's patience steps aside for now without spending an attempt
+        let first_turn = [
+            pinpoint.turns().ready_in(pinpoint::endpoint::APPLICATION),
+            match export.hibob_employee_id {
+                None => hibob.turns().ready_in(hibob::endpoint::CREATE),
+                Some(_) => Duration::ZERO,
+            },
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        if first_turn > PACING_PATIENCE {
+            return Err(Failure::Defer(first_turn));
+        }
 
         let started = Instant::now();
         let mut log = CallLog::new();
@@ -283,8 +275,8 @@ impl Pipeline {
         )
         .await?;
 
-        let employee_id = match &export.hibob_employee_id {
-            Some(id) => id.clone(),
+        let (employee_id, created_now) = match &export.hibob_employee_id {
+            Some(id) => (id.clone(), false),
             None => self.find_or_create(at, &hibob, &draft).await?,
         };
 
@@ -304,12 +296,30 @@ impl Pipeline {
                 Some(cv) => {
                     let mut log = CallLog::new();
                     let name = cv.filename.clone().unwrap_or_else(|| "CV.pdf".to_owned());
-                    // an earlier attempt may have uploaded it and died before recording that
-                    // (a service user that may not list documents just skips this check)
-                    let existing = hibob
-                        .document_names(&employee_id, &mut log)
-                        .await
-                        .unwrap_or_default();
+                    // an earlier attempt may have uploaded it and died before recording that,
+                    // and someone else's employee may have it already; one created a moment ago
+                    // has no documents. A service user that may not list them (403, or 404 when
+                    // the module is missing) skips the check; any other failure stops here, as
+                    // uploading without knowing could add the CV twice.
+                    let listed = if created_now {
+                        Ok(Vec::new())
+                    } else {
+                        match hibob.document_names(&employee_id, &mut log).await {
+                            Err(HibobError::Unauthorized { status: 403, .. }) => Ok(Vec::new()),
+                            Err(e) if e.is_not_found() => Ok(Vec::new()),
+                            listed => listed,
+                        }
+                    };
+                    let existing = match listed {
+                        Ok(names) => names,
+                        Err(e) => {
+                            return at
+                                .step("upload_cv", log, started, Err::<(), _>(e), |_| {
+                                    String::new()
+                                })
+                                .await;
+                        }
+                    };
                     let already = existing.iter().any(|n| n == &name);
                     let uploaded = if already {
                         Ok(())
@@ -498,28 +508,25 @@ impl Pipeline {
         }
     }
 
-    /// Search before create, and keep the id the moment it is known: a crash between HiBob's
-    /// answer and our commit is then healed by the next attempt's search.
+    /// Creates the employee, or finds the one HiBob already has with this e-mail, and keeps
+    /// the id the moment it is known; says whether this attempt created them.
+    ///
+    /// HiBob refuses a second employee with the same e-mail, so creating first costs one call
+    /// where searching first costs two, and a search is made only when it can find someone: after
+    /// HiBob answers that the e-mail is taken, or when an earlier attempt sent the create and was
+    /// cut off before it saved the answer (it looks first, so as not to lean on the refusal alone).
     async fn find_or_create(
         &self,
         at: &Attempt<'_>,
         hibob: &hibob::Client,
         draft: &EmployeeDraft,
-    ) -> Result<String, Failure> {
-        let started = Instant::now();
-        let mut log = CallLog::new();
-        let found = hibob.search_by_email(&draft.email, &mut log).await;
-        let found = at
-            .step("search_employee", log, started, found, |f| match f {
-                Some(e) => format!("employee {} already has this email", e.id),
-                None => "no employee has this email yet".to_owned(),
-            })
-            .await?;
-        if let Some(existing) = found {
-            export_queue::set_employee_id(at.pool, at.export_id, &existing.id).await?;
-            return Ok(existing.id);
+    ) -> Result<(String, bool), Failure> {
+        if export_queue::create_sent(at.pool, at.export_id).await? {
+            if let Some(existing) = self.search(at, hibob, draft).await? {
+                return Ok((existing, false));
+            }
         }
-
+        export_queue::mark_create_sent(at.pool, at.export_id).await?;
         let started = Instant::now();
         let mut log = CallLog::new();
         match hibob.create_employee(&draft.body, &mut log).await {
@@ -533,33 +540,59 @@ impl Pipeline {
                     started,
                 )
                 .await?;
-                Ok(id)
+                Ok((id, true))
             }
             Err(e) if e.is_email_taken() => {
-                // someone (or a lost answer of ours) created it since the search
+                // an earlier attempt of ours whose answer was lost, or someone else
                 at.record("create_employee", "failed", &e.to_string(), log, started)
                     .await?;
-                let started = Instant::now();
-                let mut log = CallLog::new();
-                let found = hibob.search_by_email(&draft.email, &mut log).await;
-                let found = at
-                    .step("search_employee", log, started, found, |f| {
-                        f.as_ref()
-                            .map(|e| format!("found employee {}", e.id))
-                            .unwrap_or_default()
-                    })
-                    .await?;
-                let existing = found.ok_or_else(|| {
+                let existing = self.search(at, hibob, draft).await?.ok_or_else(|| {
                     Failure::Attention("HiBob says the email is taken but no employee with it is visible to the service user".to_owned())
                 })?;
-                export_queue::set_employee_id(at.pool, at.export_id, &existing.id).await?;
-                Ok(existing.id)
+                Ok((existing, false))
             }
             Err(e) => {
+                // a refusal means nobody was created; without an answer (or with a 5xx) HiBob
+                // may have stored the employee, so the next attempt looks first
+                let refused = matches!(
+                    e,
+                    HibobError::Rejected { .. }
+                        | HibobError::Unauthorized { .. }
+                        | HibobError::RateLimited { .. }
+                        | HibobError::TooLarge { .. }
+                );
+                if refused {
+                    export_queue::clear_create_sent(at.pool, at.export_id).await?;
+                }
                 at.record("create_employee", "failed", &e.to_string(), log, started)
                     .await?;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Looks the draft's e-mail up and keeps the id of the employee found.
+    async fn search(
+        &self,
+        at: &Attempt<'_>,
+        hibob: &hibob::Client,
+        draft: &EmployeeDraft,
+    ) -> Result<Option<String>, Failure> {
+        let started = Instant::now();
+        let mut log = CallLog::new();
+        let found = hibob.search_by_email(&draft.email, &mut log).await;
+        let found = at
+            .step("search_employee", log, started, found, |f| match f {
+                Some(e) => format!("employee {} already has this email", e.id),
+                None => "no employee has this email yet".to_owned(),
+            })
+            .await?;
+        match found {
+            Some(existing) => {
+                export_queue::set_employee_id(at.pool, at.export_id, &existing.id).await?;
+                Ok(Some(existing.id))
+            }
+            None => Ok(None),
         }
     }
 }

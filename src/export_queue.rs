@@ -424,6 +424,37 @@ pub async fn mark_cv_uploaded(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Whether an earlier attempt sent HiBob the create and may have been cut off before it heard
+/// the answer or saved the employee id: the next attempt looks the e-mail up first.
+pub async fn create_sent(pool: &SqlitePool, id: i64) -> Result<bool, sqlx::Error> {
+    let sent: Option<Option<String>> =
+        sqlx::query_scalar("SELECT create_sent_at FROM exports WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(sent.flatten().is_some())
+}
+
+/// Written just before HiBob is asked to create the employee (see [`create_sent`]).
+pub async fn mark_create_sent(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    let now = db::now_text();
+    sqlx::query("UPDATE exports SET create_sent_at = ?1, updated_at = ?1 WHERE id = ?2")
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// HiBob answered the create with a refusal, so it created nobody.
+pub async fn clear_create_sent(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE exports SET create_sent_at = NULL WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Where the export's onboarding invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invitation {

@@ -27,6 +27,7 @@ pub mod mapping;
 pub mod mapping_service;
 pub mod mapping_store;
 pub mod outbound;
+pub mod pacing;
 pub mod pinpoint;
 pub mod plugin_contract;
 pub mod plugin_service;

@@ -14,6 +14,8 @@ use reqwest::header::HeaderMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::pacing::{Endpoint, Pace, TooLong};
+
 pub(crate) const USER_AGENT: &str = concat!("pinpoint-hibob/", env!("CARGO_PKG_VERSION"));
 
 /// Bodies above this are refused while reading, so a misbehaving server cannot exhaust memory.
@@ -476,25 +478,55 @@ impl Reply {
 pub(crate) enum Failure {
     Timeout,
     Transport(String),
-    BodyTooLarge { limit: usize },
+    BodyTooLarge {
+        limit: usize,
+    },
+    /// Not sent: the endpoint's rate-limit window is spent for longer than the caller waits.
+    Paced {
+        wait: Duration,
+    },
 }
 
-/// Sends one request, records it in `log` whatever happens, remembers any rate-limit headers,
-/// and lets the caller turn the raw outcome into its own result type.
+/// Where a call waits its turn: the pace of its credentials, its endpoint as the service counts
+/// it, and how long the caller is willing to wait before giving up without sending.
+pub(crate) struct Paced<'a> {
+    pub pace: &'a Arc<Pace>,
+    pub endpoint: Endpoint,
+    pub patience: Duration,
+}
+
+/// Waits for the call's turn in its endpoint's window, sends it, records it in `log` whatever
+/// happens, remembers any rate-limit headers, and lets the caller turn the raw outcome into its
+/// own result type. A call whose turn is further away than the caller waits is not sent.
 pub(crate) async fn exchange<T, E: Display>(
     outgoing: Outgoing,
     request: reqwest::RequestBuilder,
     rate: &RateLimitCell,
+    paced: Paced<'_>,
     log: &mut CallLog,
     interpret: impl FnOnce(Result<Reply, Failure>) -> Result<T, E>,
 ) -> Result<T, E> {
+    let ticket = match paced.pace.admit(paced.endpoint, paced.patience).await {
+        Ok(ticket) => ticket,
+        Err(TooLong { wait }) => {
+            let result = interpret(Err(Failure::Paced { wait }));
+            if let Err(e) = &result {
+                record_refusal(log, outgoing, e);
+            }
+            return result;
+        }
+    };
     let started = Instant::now();
     let outcome = send_and_read(outgoing.service, request).await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Ok(reply) = &outcome {
-        if let Some(rl) = reply.rate_limit {
-            rate.record(rl);
+    match &outcome {
+        Ok(reply) => {
+            if let Some(rl) = reply.rate_limit {
+                rate.record(rl);
+            }
+            ticket.answered(reply.received_at, reply.status, reply.rate_limit);
         }
+        Err(_) => drop(ticket),
     }
     let (status, response_body) = match &outcome {
         Ok(reply) => (Some(reply.status), response_for_log(&reply.body)),

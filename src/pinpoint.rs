@@ -17,8 +17,10 @@ pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
     credentials::{CredentialError, CredentialKey, Credentials},
     outbound::{
-        self, id_string, text_value, ConnectionCheck, Failure, Outgoing, RateLimitCell, Reply,
+        self, id_string, text_value, ConnectionCheck, Failure, Outgoing, Paced, RateLimitCell,
+        Reply,
     },
+    pacing::{Endpoint, Pacing, Turns},
 };
 
 pub const JSON_API: &str = "application/vnd.api+json";
@@ -50,7 +52,17 @@ pub struct Client {
     base_url: String,
     api_key: SecretString,
     rate: RateLimitCell,
+    /// Shared by clones, and by every client paced by the same [`Pacing`] for this key.
+    turns: Turns,
     job_visibility: Vec<String>,
+}
+
+/// Pinpoint publishes no limits; these are paced by what its answers announce.
+pub mod endpoint {
+    use crate::pacing::Endpoint;
+
+    pub const APPLICATION: Endpoint = Endpoint::new("GET /applications/{id}");
+    pub const COMMENTS: Endpoint = Endpoint::new("POST /comments");
 }
 
 impl std::fmt::Debug for Client {
@@ -318,11 +330,30 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             rate: RateLimitCell::default(),
+            turns: Turns::own(crate::hibob::DEFAULT_PATIENCE),
             job_visibility: DEFAULT_JOB_VISIBILITY
                 .iter()
                 .map(|v| (*v).to_owned())
                 .collect(),
         })
+    }
+
+    /// Shares the pace `pacing` keeps for this base URL and key, instead of this client's own.
+    pub fn paced_by(mut self, pacing: &Pacing) -> Self {
+        let identity = format!("{}\0{}", self.base_url, self.api_key.expose_secret());
+        self.turns = self.turns.shared(pacing, &identity);
+        self
+    }
+
+    /// Replaces how long a call waits for its turn in a spent rate-limit window.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.turns = self.turns.with_patience(patience);
+        self
+    }
+
+    /// Its place in the pacing, to ask when an endpoint's next turn comes.
+    pub fn turns(&self) -> &Turns {
+        &self.turns
     }
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
@@ -346,7 +377,9 @@ impl Client {
         let base = creds.get(CredentialKey::PinpointApiBaseUrl).await?;
         let key = creds.get(CredentialKey::PinpointApiKey).await?;
         match (base, key) {
-            (Some(base), Some(key)) => Ok(Some(Self::new(base.expose_secret(), key)?)),
+            (Some(base), Some(key)) => Ok(Some(
+                Self::new(base.expose_secret(), key)?.paced_by(creds.pacing()),
+            )),
             _ => Ok(None),
         }
     }
@@ -391,10 +424,18 @@ impl Client {
         if !visibility.is_empty() {
             query.push(("filter[job_visibility]", visibility.as_str()));
         }
-        self.send(Method::GET, &path, &query, None, log, |reply| {
-            let document = parse_json(reply)?;
-            Application::from_document(&document).map_err(PinpointError::Decode)
-        })
+        self.send(
+            Method::GET,
+            &path,
+            endpoint::APPLICATION,
+            &query,
+            None,
+            log,
+            |reply| {
+                let document = parse_json(reply)?;
+                Application::from_document(&document).map_err(PinpointError::Decode)
+            },
+        )
         .await
     }
 
@@ -415,26 +456,36 @@ impl Client {
                 }
             }
         });
-        self.send(Method::POST, "/comments", &[], Some(body), log, |reply| {
-            let document = parse_json(reply)?;
-            document
-                .get("data")
-                .and_then(|d| d.get("id"))
-                .and_then(id_string)
-                .ok_or_else(|| {
-                    PinpointError::Decode(format!(
-                        "Pinpoint accepted the comment (HTTP {}) but sent no comment id",
-                        reply.status
-                    ))
-                })
-        })
+        self.send(
+            Method::POST,
+            "/comments",
+            endpoint::COMMENTS,
+            &[],
+            Some(body),
+            log,
+            |reply| {
+                let document = parse_json(reply)?;
+                document
+                    .get("data")
+                    .and_then(|d| d.get("id"))
+                    .and_then(id_string)
+                    .ok_or_else(|| {
+                        PinpointError::Decode(format!(
+                            "Pinpoint accepted the comment (HTTP {}) but sent no comment id",
+                            reply.status
+                        ))
+                    })
+            },
+        )
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send<T>(
         &self,
         method: Method,
         path: &str,
+        endpoint: Endpoint,
         query: &[(&str, &str)],
         body: Option<Value>,
         log: &mut CallLog,
@@ -463,6 +514,11 @@ impl Client {
             outgoing,
             request,
             &self.rate,
+            Paced {
+                pace: self.turns.pace(),
+                endpoint,
+                patience: self.turns.patience(),
+            },
             log,
             |outcome| match outcome {
                 Err(failure) => Err(from_failure(failure)),
@@ -492,6 +548,7 @@ fn from_failure(failure: Failure) -> PinpointError {
         Failure::BodyTooLarge { limit } => {
             PinpointError::Decode(format!("the response is larger than {limit} bytes"))
         }
+        Failure::Paced { wait } => PinpointError::RateLimited { wait },
     }
 }
 

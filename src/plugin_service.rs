@@ -1461,7 +1461,8 @@ impl PluginService {
             id.expose_secret(),
             SecretString::from(token.expose_secret().to_owned()),
         )
-        .and_then(|c| c.with_timeout(self.inner.settings.hibob_timeout));
+        .and_then(|c| c.with_timeout(self.inner.settings.hibob_timeout))
+        .map(|c| c.paced_by(creds.pacing()));
         match built {
             Ok(client) => {
                 *cached = Some((fingerprint.clone(), client.clone()));

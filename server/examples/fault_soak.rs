@@ -12,10 +12,11 @@
 //! got a second comment is reported (Pinpoint offers no way to look comments up, so a comment
 //! posted in the instant before a kill is posted again).
 
+#[path = "../tests/common/process.rs"]
+mod process;
+
 use std::{
     collections::HashMap,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -41,48 +42,6 @@ impl XorShift {
     }
 }
 
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    // target/<profile>/examples/fault_soak → target/<profile>/pinpoint-hibob
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target directory");
-    dir.join("pinpoint-hibob")
-}
-
-fn spawn(env: &HashMap<&str, String>) -> Child {
-    let mut cmd = Command::new(binary());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn()
-        .expect("start the binary (cargo build --release -p server first)")
-}
-
-async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the console did not start");
-}
-
-fn hired(id: usize) -> String {
-    format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
-    )
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -96,36 +55,14 @@ async fn main() {
         .expect("simulators");
     sims.state.set_rate_limit_per_minute(Some(1_000_000));
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = process::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let database = format!("sqlite://{}/soak.db", dir.path().display());
-    let env: HashMap<&str, String> = [
-        ("DATABASE_URL", database.clone()),
-        ("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")),
-        ("LEPTOS_OUTPUT_NAME", "pinpoint-hibob".to_owned()),
-        (
-            "SECRET_KEY",
-            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".to_owned(),
-        ),
-        ("ADMIN_EMAIL", "admin@example.com".to_owned()),
-        ("ADMIN_PASSWORD", "admin password 123".to_owned()),
-        ("PINPOINT_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("PINPOINT_API_BASE_URL", sims.pinpoint_base_url.clone()),
-        ("PINPOINT_API_KEY", creds.pinpoint_api_key.clone()),
-        ("HIBOB_API_BASE_URL", sims.hibob_base_url.clone()),
-        ("HIBOB_SERVICE_USER_ID", creds.hibob_service_user_id.clone()),
-        ("HIBOB_SERVICE_USER_TOKEN", creds.hibob_token.clone()),
-        ("HIBOB_DEFAULT_SITE", "London".to_owned()),
-        ("OUTBOUND_TIMEOUT_SECS", "2".to_owned()),
-        // the soak's faults are all passing ones; give them room
-        ("EXPORT_MAX_ATTEMPTS", "30".to_owned()),
-        ("RUST_LOG", "error".to_owned()),
-    ]
-    .into_iter()
-    .collect();
+    let mut env = process::environment(&sims, &database, port, SECRET);
+    env.insert("OUTBOUND_TIMEOUT_SECS", "2".to_owned());
+    // the soak's faults are all passing ones; give them room
+    env.insert("EXPORT_MAX_ATTEMPTS", "30".to_owned());
+    env.insert("RUST_LOG", "error".to_owned());
 
     // faults, at random, for as long as the soak runs
     let chaos = {
@@ -183,14 +120,14 @@ async fn main() {
         })
     };
 
-    let mut child = spawn(&env);
-    wait_ready(&base).await;
+    let mut child = process::spawn(&process::built_binary(), &env);
+    process::wait_ready(&base, "/healthz").await;
     let client = reqwest::Client::new();
     let mut acknowledged = 0usize;
     let kill_every = hires / (kills + 1);
     let mut killed = 0usize;
     for id in 1..=hires {
-        let body = hired(id);
+        let body = process::hired(id);
         let sig = webhook_signature::sign(SECRET.as_bytes(), body.as_bytes());
         // Pinpoint retries what is not acknowledged; so does this loop, across restarts
         loop {
@@ -206,8 +143,8 @@ async fn main() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             if child.try_wait().ok().flatten().is_some() {
-                child = spawn(&env);
-                wait_ready(&base).await;
+                child = process::spawn(&process::built_binary(), &env);
+                process::wait_ready(&base, "/healthz").await;
             }
         }
         if killed < kills && id % kill_every.max(1) == 0 {
@@ -215,8 +152,8 @@ async fn main() {
             child.wait().ok();
             killed += 1;
             eprintln!("SIGKILL {killed} after {id} hires delivered");
-            child = spawn(&env);
-            wait_ready(&base).await;
+            child = process::spawn(&process::built_binary(), &env);
+            process::wait_ready(&base, "/healthz").await;
         }
         if started.elapsed() > TIME_LIMIT {
             panic!("time limit reached while delivering");
@@ -257,41 +194,25 @@ async fn main() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let employees = sims.state.employees();
-    let mut duplicate_employees = 0;
-    let mut wrong_cvs = 0;
-    for e in &employees {
-        if sims.state.employee_count_with_email(&e.email) != 1 {
-            duplicate_employees += 1;
-        }
-        if sims.state.documents_of(&e.id).len() != 1 {
-            wrong_cvs += 1;
-        }
-    }
-    let mut second_comments = 0;
-    let mut missing_comments = 0;
-    for id in 1..=hires {
-        match sims.state.comments_on(&id.to_string()).len() {
-            0 => missing_comments += 1,
-            1 => {}
-            _ => second_comments += 1,
-        }
-    }
+    let tally = process::Tally::of(&sims.state, hires);
     println!("hires: {hires}, SIGKILLs: {killed}, drained after {drained_at:?}");
     println!(
         "exports by status: {statuses:?}; attempts in all {}, most for one {}",
         attempts.0, attempts.1
     );
     println!(
-        "employees: {} (duplicates {duplicate_employees}), employees without exactly one CV: {wrong_cvs}",
-        employees.len()
+        "employees: {} (duplicates {}), employees without exactly one CV: {}",
+        tally.employees, tally.duplicate_employees, tally.wrong_cvs
     );
-    println!("comments: missing {missing_comments}, hires with a second comment {second_comments}");
+    println!(
+        "comments: missing {}, hires with a second comment {}",
+        tally.missing_comments, tally.second_comments
+    );
     let ok = statuses == vec![("succeeded".to_owned(), hires as i64)]
-        && employees.len() == hires
-        && duplicate_employees == 0
-        && wrong_cvs == 0
-        && missing_comments == 0;
+        && tally.employees == hires
+        && tally.duplicate_employees == 0
+        && tally.wrong_cvs == 0
+        && tally.missing_comments == 0;
     println!("{}", if ok { "PASS" } else { "FAIL" });
     if !ok {
         std::process::exit(1);

@@ -197,6 +197,12 @@ pub struct Config {
           value_parser = clap::value_parser!(i64).range(1..=100))]
     pub export_max_attempts: i64,
 
+    /// Exports run at once. They share HiBob's and Pinpoint's rate-limit windows, so more of
+    /// them fill a window sooner but never overrun it.
+    #[arg(long, env = "EXPORT_CONCURRENCY", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub export_concurrency: u16,
+
     /// Deliveries that fail verification are stored (as a short record) at most this often per
     /// client address per minute; beyond it they are answered 429 and only counted.
     #[arg(long, env = "REJECTED_DELIVERIES_PER_MINUTE", default_value_t = 30,
@@ -499,6 +505,7 @@ mod tests {
             "ALLOW_PRIVATE_DESTINATIONS",
             "METRICS_TOKEN",
             "EXPORT_MAX_ATTEMPTS",
+            "EXPORT_CONCURRENCY",
             "REJECTED_DELIVERIES_PER_MINUTE",
             "REJECTED_DELIVERIES_KEPT",
             "HIBOB_WELCOME_WIZARD_ID",

@@ -142,6 +142,7 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         wake: state.wake_worker.clone(),
         changes: state.changes.clone(),
         max_attempts: config.export_max_attempts,
+        concurrency: usize::from(config.export_concurrency),
         health: state.health.clone(),
         alerts: state.alerts.clone(),
         owner: format!(

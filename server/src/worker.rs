@@ -1,7 +1,9 @@
-//! The export worker: claims due exports one at a time and runs each attempt in a task of its
-//! own, so a panic inside one export becomes that export's "needs attention" instead of the end
-//! of every export. A supervisor starts the worker again if its loop ever ends unexpectedly and
-//! reports the state through [`Health`].
+//! The export worker: claims due exports and runs up to `concurrency` of them at once (each is
+//! still claimed once, under its own lease), every attempt in a task of its own, so a panic
+//! inside one export becomes that export's "needs attention" instead of the end of every
+//! export. Exports in flight share the outbound clients' rate-limit pacing, so running several
+//! at once fills HiBob's windows instead of overrunning them. A supervisor starts the worker
+//! again if its loop ever ends unexpectedly and reports the state through [`Health`].
 
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use integration::{
     live::{Change, Changes},
 };
 use sqlx::SqlitePool;
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinSet};
 
 /// A claimed job is given back if the worker has not finished it this long after shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -36,6 +38,8 @@ pub struct Worker {
     pub changes: Changes,
     /// Attempts an export gets before it is dead (a setting).
     pub max_attempts: i64,
+    /// Exports in flight at once (a setting, at least 1).
+    pub concurrency: usize,
     pub health: Health,
     /// Told of every stop and every success, to alert people (in its own task).
     pub alerts: Alerts,
@@ -98,9 +102,11 @@ pub async fn supervise_with<F, Fut>(
 }
 
 impl Worker {
-    /// Runs until `shutdown` turns true.
+    /// Runs until `shutdown` turns true, then lets the exports in flight finish (each within
+    /// its grace) before it returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(owner = %self.owner, "export worker started");
+        let limit = self.concurrency.max(1);
+        tracing::info!(owner = %self.owner, concurrency = limit, "export worker started");
         match export_queue::recover_abandoned(&self.pool, &self.owner, self.max_attempts).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -109,43 +115,32 @@ impl Worker {
             ),
             Err(e) => tracing::error!(error = %e, "cannot look for abandoned exports"),
         }
+        let mut running = JoinSet::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            while let Some(ended) = running.try_join_next() {
+                reap(ended);
+            }
+            if running.len() >= limit {
+                tokio::select! {
+                    ended = running.join_next() => ended.into_iter().for_each(reap),
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
             match self.claim().await {
                 Ok(Some(job)) => {
-                    let id = job.id;
-                    self.publish(id, export_queue::Status::Running);
-                    let mut attempt = self.spawn_attempt(&job);
-                    let outcome = tokio::select! {
-                        outcome = &mut attempt => Some(outcome),
-                        _ = shutdown.changed() => {
-                            tokio::time::timeout(SHUTDOWN_GRACE, &mut attempt).await.ok()
-                        }
-                    };
-                    match outcome {
-                        Some(outcome) => self.settle(&job, outcome).await,
-                        None => {
-                            attempt.abort();
-                            tracing::warn!(
-                                export_id = id,
-                                "stopping mid-export: giving the job back"
-                            );
-                            match export_queue::release(&self.pool, id, &self.owner).await {
-                                Ok(()) => self.publish(id, export_queue::Status::Queued),
-                                Err(e) => {
-                                    tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
-                                }
-                            }
-                        }
-                    }
+                    running.spawn(self.clone().drive(job, shutdown.clone()));
                 }
                 Ok(None) => {
                     let sleep = self.idle_time().await;
                     tokio::select! {
                         _ = self.wake.woken() => {}
                         _ = tokio::time::sleep(sleep) => {}
+                        // a finished export may have changed when the next one is due
+                        Some(ended) = running.join_next() => reap(ended),
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -159,7 +154,42 @@ impl Worker {
                 }
             }
         }
+        while let Some(ended) = running.join_next().await {
+            reap(ended);
+        }
         tracing::info!("export worker stopped");
+    }
+
+    /// Runs one claimed export's attempt to its end and saves the result; on shutdown the
+    /// attempt gets [`SHUTDOWN_GRACE`] to finish, else the job is given back uncounted.
+    async fn drive(self, job: export_queue::Export, mut shutdown: watch::Receiver<bool>) {
+        let id = job.id;
+        self.publish(id, export_queue::Status::Running);
+        let mut attempt = self.spawn_attempt(&job);
+        let outcome = tokio::select! {
+            outcome = &mut attempt => Some(outcome),
+            _ = async {
+                // already stopping when this export was claimed: the grace starts at once
+                if !*shutdown.borrow_and_update() {
+                    let _ = shutdown.changed().await;
+                }
+            } => {
+                tokio::time::timeout(SHUTDOWN_GRACE, &mut attempt).await.ok()
+            }
+        };
+        match outcome {
+            Some(outcome) => self.settle(&job, outcome).await,
+            None => {
+                attempt.abort();
+                tracing::warn!(export_id = id, "stopping mid-export: giving the job back");
+                match export_queue::release(&self.pool, id, &self.owner).await {
+                    Ok(()) => self.publish(id, export_queue::Status::Queued),
+                    Err(e) => {
+                        tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
+                    }
+                }
+            }
+        }
     }
 
     /// Buries exports whose every attempt died mid-way, then claims the next due one.
@@ -296,12 +326,33 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> AttemptOutcome {
     ))
 }
 
+/// The end of one export's task in the worker. The attempt inside it has its own task and
+/// catches its own panics, so a panic here is in saving the result: the lease lapses and the
+/// export runs again.
+fn reap(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            tracing::error!(
+                "saving an export's result panicked; it runs again when its lease lapses"
+            );
+            metrics::counter!("export_attempt_panics_total").increment(1);
+        }
+    }
+}
+
 /// One attempt's task: awaiting it gives the outcome, whether the task ended, panicked or was
-/// cancelled.
+/// cancelled. Dropping it stops the attempt, so a worker that ends mid-export leaves no attempt
+/// running unwatched.
 struct Attempt(tokio::task::JoinHandle<AttemptOutcome>);
 
 impl Attempt {
     fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
         self.0.abort();
     }
 }

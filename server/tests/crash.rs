@@ -1,137 +1,99 @@
 //! Kill -9 in the middle of exports, restart, and check that nothing acknowledged is lost and
 //! nothing is done twice: the real binary, a real SQLite file, the sandbox's stateful fakes.
 
+mod common;
+
 use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
-use integration::webhook_signature;
-use server::sandbox::{self, SandboxCredentials};
+use common::process::{self, Tally};
+use server::sandbox::{self, SandboxCredentials, SimState};
 
 const SECRET: &str = "crash-test-secret";
-const HIRES: usize = 24;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_pinpoint-hibob"))
 }
 
-fn spawn(env: &HashMap<&str, String>) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinpoint-hibob"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start the binary")
+struct Scenario {
+    hires: usize,
+    /// `EXPORT_CONCURRENCY`.
+    concurrency: usize,
+    /// The kill comes once HiBob has seen this many creates.
+    kill_after_creates: usize,
+    /// Deliver every hire at once rather than one after another.
+    burst: bool,
+    /// How the simulators behave.
+    setup: fn(&SimState),
 }
 
-async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the console did not become ready");
-}
-
-fn hired(id: usize) -> String {
-    format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
+/// Delivers the hires, kills the console mid-export, starts it again and waits until every
+/// export has succeeded; returns what HiBob and Pinpoint hold then.
+async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
+    let hires = scenario.hires;
+    let sims = sandbox::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SandboxCredentials::generate(),
     )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
-    let creds = SandboxCredentials::generate();
-    let sims = sandbox::start("127.0.0.1:0".parse().unwrap(), creds.clone())
-        .await
-        .expect("simulators");
-    // creates take a while, so the kill lands while some are in flight
-    sims.state.set_create_delay(Duration::from_millis(150));
+    .await
+    .expect("simulators");
+    (scenario.setup)(&sims.state);
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = process::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let env: HashMap<&str, String> = [
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/crash.db", dir.path().display()),
-        ),
-        ("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")),
-        ("LEPTOS_OUTPUT_NAME", "pinpoint-hibob".to_owned()),
-        (
-            "SECRET_KEY",
-            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".to_owned(),
-        ),
-        ("ADMIN_EMAIL", "admin@example.com".to_owned()),
-        ("ADMIN_PASSWORD", "admin password 123".to_owned()),
-        ("PINPOINT_WEBHOOK_SECRET", SECRET.to_owned()),
-        ("PINPOINT_API_BASE_URL", sims.pinpoint_base_url.clone()),
-        ("PINPOINT_API_KEY", creds.pinpoint_api_key.clone()),
-        ("HIBOB_API_BASE_URL", sims.hibob_base_url.clone()),
-        ("HIBOB_SERVICE_USER_ID", creds.hibob_service_user_id.clone()),
-        ("HIBOB_SERVICE_USER_TOKEN", creds.hibob_token.clone()),
-        ("HIBOB_DEFAULT_SITE", "London".to_owned()),
-        ("OUTBOUND_TIMEOUT_SECS", "5".to_owned()),
-        ("RUST_LOG", "warn".to_owned()),
-    ]
-    .into_iter()
-    .collect();
+    let database = format!("sqlite://{}/crash.db", dir.path().display());
+    let mut env = process::environment(&sims, &database, port, SECRET);
+    env.insert("EXPORT_CONCURRENCY", scenario.concurrency.to_string());
 
-    let mut child = spawn(&env);
-    wait_ready(&base).await;
+    let mut child = process::spawn(binary(), &env);
+    process::wait_ready(&base, "/readyz").await;
     let client = reqwest::Client::new();
-    let mut acknowledged = Vec::new();
-    for id in 1..=HIRES {
-        let body = hired(id);
-        let sig = webhook_signature::sign(SECRET.as_bytes(), body.as_bytes());
-        let res = client
-            .post(format!("{base}/webhooks/pinpoint"))
-            .header("PINPOINT-HMAC-SHA256", sig)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        if res.status().is_success() {
-            acknowledged.push(id);
+    let acknowledged: Vec<bool> = if scenario.burst {
+        let sends: Vec<_> = (1..=hires)
+            .map(|id| {
+                let (client, base) = (client.clone(), base.clone());
+                tokio::spawn(async move { process::deliver(&client, &base, SECRET, id).await })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for send in sends {
+            acknowledged.push(send.await.unwrap());
         }
-    }
-    assert_eq!(acknowledged.len(), HIRES);
+        acknowledged
+    } else {
+        let mut acknowledged = Vec::new();
+        for id in 1..=hires {
+            acknowledged.push(process::deliver(&client, &base, SECRET, id).await);
+        }
+        acknowledged
+    };
+    assert!(acknowledged.iter().all(|a| *a), "every hire acknowledged");
     // let the worker get part of the way through, then pull the plug
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sims.state.create_calls() < HIRES / 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sims.state.create_calls() < scenario.kill_after_creates && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().expect("SIGKILL");
     child.wait().ok();
-    let created_before_restart = sims.state.create_calls();
     assert!(
-        created_before_restart < HIRES,
+        sims.state.employees().len() < hires,
         "the kill came too late to test anything"
     );
 
-    let mut child = spawn(&env);
-    wait_ready(&base).await;
-    let pool = integration::db::open(&env["DATABASE_URL"]).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut child = process::spawn(binary(), &env);
+    process::wait_ready(&base, "/readyz").await;
+    let pool = integration::db::open(&database).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let done: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-        if done as usize == HIRES || Instant::now() > deadline {
+        if done as usize == hires || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -139,7 +101,7 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
     child.kill().ok();
     child.wait().ok();
 
-    for id in &acknowledged {
+    for id in 1..=hires {
         let stored: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM webhook_deliveries WHERE application_id = ? AND outcome = 'accepted'",
         )
@@ -157,38 +119,58 @@ async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(statuses.len(), HIRES);
+    assert_eq!(statuses.len(), hires);
     assert!(
         statuses.iter().all(|(_, s)| s == "succeeded"),
         "{statuses:?}"
     );
-
-    let employees = sims.state.employees();
-    assert_eq!(employees.len(), HIRES, "one employee per hire");
-    for e in &employees {
-        assert_eq!(
-            sims.state.employee_count_with_email(&e.email),
-            1,
-            "{}",
-            e.email
-        );
-        assert_eq!(
-            sims.state.documents_of(&e.id).len(),
-            1,
-            "one CV for {}",
-            e.email
-        );
-    }
-    let mut duplicate_comments = 0;
-    for id in &acknowledged {
-        let comments = sims.state.comments_on(&id.to_string()).len();
-        assert!(comments >= 1, "application {id} got its comment");
-        duplicate_comments += comments - 1;
-    }
-    // A comment acknowledged by Pinpoint in the instant before the kill, but not yet recorded, is
-    // posted again: Pinpoint offers no way to look comments up. One kill can cause at most one.
-    assert!(
-        duplicate_comments <= 1,
-        "{duplicate_comments} duplicate comments"
+    let tally = Tally::of(&sims.state, hires);
+    assert_eq!(
+        (
+            tally.employees,
+            tally.duplicate_employees,
+            tally.wrong_cvs,
+            tally.missing_comments
+        ),
+        (hires, 0, 0, 0),
+        "one employee, one CV and a comment per hire: {tally:?}"
     );
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_export_then_restart_loses_nothing_and_repeats_nothing() {
+    let tally = kill_mid_export_then_restart(Scenario {
+        hires: 24,
+        concurrency: 1,
+        kill_after_creates: 8,
+        burst: false,
+        // creates take a while, so the kill lands while one is in flight
+        setup: |state| state.set_create_delay(Duration::from_millis(150)),
+    })
+    .await;
+    // A comment acknowledged by Pinpoint in the instant before the kill, but not yet recorded, is
+    // posted again: Pinpoint offers no way to look comments up. One export in flight at the kill
+    // can cause at most one.
+    assert!(tally.second_comments <= 1, "{tally:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_burst_of_parallel_paced_exports_then_restart_repeats_nothing() {
+    const CONCURRENCY: usize = 8;
+    let tally = kill_mid_export_then_restart(Scenario {
+        hires: 40,
+        concurrency: CONCURRENCY,
+        kill_after_creates: 16,
+        burst: true,
+        // every call slow and every endpoint limited, so the kill finds several exports in
+        // flight, some of them waiting for their turn in a window
+        setup: |state| {
+            state.set_call_delay(Duration::from_millis(100));
+            state.set_rate_window(10, 2);
+        },
+    })
+    .await;
+    // as above, for each export in flight at the kill
+    assert!(tally.second_comments <= CONCURRENCY, "{tally:?}");
 }

@@ -97,6 +97,7 @@ pub(crate) fn from_failure(failure: Failure) -> HibobError {
         Failure::BodyTooLarge { limit } => {
             HibobError::Decode(format!("the response is larger than {limit} bytes"))
         }
+        Failure::Paced { wait } => HibobError::RateLimited { wait },
     }
 }
 

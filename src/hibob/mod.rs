@@ -24,7 +24,8 @@ pub use self::{
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
     credentials::{CredentialError, CredentialKey, Credentials},
-    outbound::{self, ConnectionCheck, Outgoing, RateLimitCell, Reply},
+    outbound::{self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply},
+    pacing::{Endpoint, Pacing, Turns},
 };
 
 /// HiBob's documented per-file cap for the shared and confidential folders.
@@ -37,6 +38,31 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// user with only the default categories can see them all.
 const SEARCH_FIELDS: &[&str] = &["root.id", "root.email", "root.displayName"];
 
+/// How long a call waits for its turn in a spent rate-limit window before it is given up
+/// unsent; a person is usually waiting on the answer. The export worker waits longer.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// HiBob's endpoints as its rate limits count them (per endpoint, per minute), with the limits
+/// it documents or that were measured (see hibob-api.md §6.1); the rest announce theirs.
+pub mod endpoint {
+    use crate::pacing::Endpoint;
+
+    pub const CREATE: Endpoint = Endpoint::new("POST /people");
+    pub const SEARCH: Endpoint = Endpoint::documented("POST /people/search", 50, 60);
+    pub const FIELDS: Endpoint = Endpoint::documented("GET /company/people/fields", 50, 60);
+    pub const NAMED_LISTS: Endpoint = Endpoint::new("GET /company/named-lists");
+    pub const NAMED_LIST: Endpoint = Endpoint::new("GET /company/named-lists/{name}");
+    pub const DOCUMENTS: Endpoint = Endpoint::new("GET /docs/people/{id}");
+    pub const SHARED_FROM_URL: Endpoint = Endpoint::new("POST /docs/people/{id}/shared");
+    pub const CONFIDENTIAL_FROM_URL: Endpoint =
+        Endpoint::new("POST /docs/people/{id}/confidential");
+    pub const SHARED_UPLOAD: Endpoint = Endpoint::new("POST /docs/people/{id}/shared/upload");
+    pub const CONFIDENTIAL_UPLOAD: Endpoint =
+        Endpoint::new("POST /docs/people/{id}/confidential/upload");
+    pub const INVITE: Endpoint = Endpoint::new("POST /employees/{id}/invitations");
+    pub const WIZARDS: Endpoint = Endpoint::new("GET /onboarding/wizards");
+}
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -44,6 +70,8 @@ pub struct Client {
     service_user_id: String,
     token: SecretString,
     rate: RateLimitCell,
+    /// Shared by clones, and by every client paced by the same [`Pacing`] for these credentials.
+    turns: Turns,
 }
 
 impl std::fmt::Debug for Client {
@@ -97,6 +125,21 @@ impl DocFolder {
             Self::Confidential => "confidential",
         }
     }
+
+    /// The endpoint that has HiBob fetch a document from a URL into this folder.
+    pub fn from_url_endpoint(self) -> Endpoint {
+        match self {
+            Self::Shared => endpoint::SHARED_FROM_URL,
+            Self::Confidential => endpoint::CONFIDENTIAL_FROM_URL,
+        }
+    }
+
+    fn upload_endpoint(self) -> Endpoint {
+        match self {
+            Self::Shared => endpoint::SHARED_UPLOAD,
+            Self::Confidential => endpoint::CONFIDENTIAL_UPLOAD,
+        }
+    }
 }
 
 enum Payload<'a> {
@@ -117,7 +160,26 @@ impl Client {
             service_user_id: service_user_id.to_owned(),
             token,
             rate: RateLimitCell::default(),
+            turns: Turns::own(DEFAULT_PATIENCE),
         })
+    }
+
+    /// Shares the pace `pacing` keeps for these credentials, instead of this client's own.
+    pub fn paced_by(mut self, pacing: &Pacing) -> Self {
+        let identity = self.identity();
+        self.turns = self.turns.shared(pacing, &identity);
+        self
+    }
+
+    /// Replaces how long a call waits for its turn in a spent rate-limit window.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.turns = self.turns.with_patience(patience);
+        self
+    }
+
+    /// Its place in the pacing, to ask when an endpoint's next turn comes.
+    pub fn turns(&self) -> &Turns {
+        &self.turns
     }
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
@@ -132,11 +194,10 @@ impl Client {
         let id = creds.get(CredentialKey::HibobServiceUserId).await?;
         let token = creds.get(CredentialKey::HibobServiceUserToken).await?;
         match (base, id, token) {
-            (Some(base), Some(id), Some(token)) => Ok(Some(Self::new(
-                base.expose_secret(),
-                id.expose_secret(),
-                token,
-            )?)),
+            (Some(base), Some(id), Some(token)) => Ok(Some(
+                Self::new(base.expose_secret(), id.expose_secret(), token)?
+                    .paced_by(creds.pacing()),
+            )),
             _ => Ok(None),
         }
     }
@@ -195,6 +256,7 @@ impl Client {
         self.send(
             Method::POST,
             "/people",
+            endpoint::CREATE,
             &[],
             Payload::Json(body),
             Some(body.clone()),
@@ -299,6 +361,7 @@ impl Client {
         self.send(
             Method::POST,
             "/people/search",
+            endpoint::SEARCH,
             &[],
             Payload::Json(&body),
             Some(body.clone()),
@@ -322,6 +385,7 @@ impl Client {
         self.send(
             Method::GET,
             "/company/people/fields",
+            endpoint::FIELDS,
             &[],
             Payload::Empty,
             None,
@@ -342,6 +406,7 @@ impl Client {
         self.send(
             Method::GET,
             "/company/named-lists",
+            endpoint::NAMED_LISTS,
             &[("includeArchived", "true")],
             Payload::Empty,
             None,
@@ -369,6 +434,7 @@ impl Client {
         self.send(
             Method::GET,
             &path,
+            endpoint::NAMED_LIST,
             &[("includeArchived", "true")],
             Payload::Empty,
             None,
@@ -402,6 +468,7 @@ impl Client {
         self.send(
             Method::POST,
             &path,
+            folder.from_url_endpoint(),
             &[],
             Payload::Json(&body),
             Some(body.clone()),
@@ -426,6 +493,7 @@ impl Client {
         self.send(
             Method::POST,
             &path,
+            endpoint::INVITE,
             &[],
             Payload::Json(&body),
             Some(body.clone()),
@@ -440,6 +508,7 @@ impl Client {
         self.send(
             Method::GET,
             "/onboarding/wizards",
+            endpoint::WIZARDS,
             &[],
             Payload::Empty,
             None,
@@ -479,6 +548,7 @@ impl Client {
         self.send(
             Method::GET,
             &path,
+            endpoint::DOCUMENTS,
             &[],
             Payload::Empty,
             None,
@@ -552,6 +622,7 @@ impl Client {
         self.send(
             Method::POST,
             &path,
+            folder.upload_endpoint(),
             &[],
             Payload::Multipart(form),
             Some(summary),
@@ -566,6 +637,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
+        endpoint: Endpoint,
         query: &[(&str, &str)],
         payload: Payload<'_>,
         logged_body: Option<Value>,
@@ -595,6 +667,11 @@ impl Client {
             outgoing,
             request,
             &self.rate,
+            Paced {
+                pace: self.turns.pace(),
+                endpoint,
+                patience: self.turns.patience(),
+            },
             log,
             |outcome| match outcome {
                 Err(failure) => Err(error::from_failure(failure)),

@@ -110,12 +110,19 @@ async fn unknown_path() -> Response {
 async fn gate(State(state): State<SimState>, request: Request, next: Next) -> Response {
     let bucket = Bucket::of(request.method(), request.uri().path());
     let authorised = service_user_matches(request.headers(), &state);
-    let (admission, rate) = state.admit(bucket, authorised);
+    let gated = state.admit(bucket, authorised);
+    let admission = gated.map_or(Admission::Allowed, |(admission, _)| admission);
     let mut response = if !authorised {
         StatusCode::UNAUTHORIZED.into_response()
     } else {
         match admission {
-            Admission::Allowed => next.run(request).await,
+            Admission::Allowed => {
+                let delay = state.begin_call();
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                next.run(request).await
+            }
             Admission::Limited { retry_after } => {
                 let mut limited = Failure::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -130,10 +137,12 @@ async fn gate(State(state): State<SimState>, request: Request, next: Next) -> Re
             }
         }
     };
-    let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset));
+    if let Some((_, rate)) = gated {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset));
+    }
     response
 }
 

@@ -17,6 +17,9 @@ use serde_json::{Map, Value};
 
 use super::SandboxCredentials;
 
+/// Windows whose 429s are counted; later ones are not, so a long-running sandbox stays small.
+const MAX_LIMITED_WINDOWS: usize = 1000;
+
 /// An employee the HiBob simulator created.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimEmployee {
@@ -156,6 +159,14 @@ struct Inner {
     forced_rate_limits: usize,
     forced_retry_after: u64,
     limit_override: Option<u32>,
+    /// Seconds per rate-limit window; HiBob's is a minute.
+    window_secs: Option<u64>,
+    /// When set, HiBob answers carry no `X-RateLimit-*` headers and nothing is limited.
+    limits_unannounced: bool,
+    /// 429s answered, per endpoint group and window start (bounded, see [`MAX_LIMITED_WINDOWS`]).
+    limited: HashMap<(Bucket, u64), u32>,
+    call_delay: Duration,
+    hibob_calls: usize,
     windows: HashMap<Bucket, Window>,
     pinpoint_failures: VecDeque<StatusCode>,
     next_document_id: u64,
@@ -329,7 +340,51 @@ impl SimState {
     pub fn set_rate_limit_per_minute(&self, limit: Option<u32>) {
         let mut inner = self.lock();
         inner.limit_override = limit;
+        inner.window_secs = None;
         inner.windows.clear();
+    }
+
+    /// Makes every authenticated HiBob call take at least `delay`, like a distant server.
+    pub fn set_call_delay(&self, delay: Duration) {
+        self.lock().call_delay = delay;
+    }
+
+    /// Counts every HiBob limit in windows of `secs` seconds of `limit` calls each.
+    pub fn set_rate_window(&self, limit: u32, secs: u64) {
+        let mut inner = self.lock();
+        inner.limit_override = Some(limit);
+        inner.window_secs = Some(secs.max(1));
+        inner.windows.clear();
+    }
+
+    /// `false` makes HiBob announce no rate limits and enforce none, as some gateways do.
+    pub fn set_rate_limits_announced(&self, announced: bool) {
+        self.lock().limits_unannounced = !announced;
+    }
+
+    /// 429s the HiBob simulator answered because a window was spent (forced ones aside), as
+    /// (endpoint group, window start in epoch seconds, count).
+    pub fn rate_limited_windows(&self) -> Vec<(String, u64, u32)> {
+        let mut seen: Vec<(String, u64, u32)> = self
+            .lock()
+            .limited
+            .iter()
+            .map(|((bucket, start), n)| (format!("{bucket:?}"), *start, *n))
+            .collect();
+        seen.sort();
+        seen
+    }
+
+    /// Authenticated HiBob calls received, whatever their outcome.
+    pub fn hibob_calls(&self) -> usize {
+        self.lock().hibob_calls
+    }
+
+    /// Counts an authenticated HiBob call and says how long to hold its answer back.
+    pub(crate) fn begin_call(&self) -> Duration {
+        let mut inner = self.lock();
+        inner.hibob_calls += 1;
+        inner.call_delay
     }
 
     /// Answers the next `n` authenticated Pinpoint API calls with `status` and a JSON:API error.
@@ -355,9 +410,18 @@ impl SimState {
 
     // -- used by the handlers -----------------------------------------------------------------
 
-    pub(crate) fn admit(&self, bucket: Bucket, consume: bool) -> (Admission, RateHeaders) {
+    /// Counts the call against its window; `None` when limits are not announced.
+    pub(crate) fn admit(&self, bucket: Bucket, consume: bool) -> Option<(Admission, RateHeaders)> {
+        if self.lock().limits_unannounced {
+            return None;
+        }
+        Some(self.admit_counted(bucket, consume))
+    }
+
+    fn admit_counted(&self, bucket: Bucket, consume: bool) -> (Admission, RateHeaders) {
         let now = epoch_secs();
         let mut inner = self.lock();
+        let span = inner.window_secs.unwrap_or(60);
         let limit = inner.limit_override.unwrap_or(bucket.default_limit());
         let forced = consume && inner.forced_rate_limits > 0;
         if forced {
@@ -376,14 +440,20 @@ impl SimState {
             started: now,
             used: 0,
         });
-        if now >= window.started + 60 {
+        if now >= window.started + span {
             *window = Window {
                 started: now,
                 used: 0,
             };
         }
-        let reset = window.started + 60;
+        let reset = window.started + span;
         if consume && window.used >= limit {
+            let started = window.started;
+            let counted = inner.limited.len() < MAX_LIMITED_WINDOWS
+                || inner.limited.contains_key(&(bucket, started));
+            if counted {
+                *inner.limited.entry((bucket, started)).or_default() += 1;
+            }
             return (
                 Admission::Limited {
                     retry_after: reset.saturating_sub(now).max(1),
@@ -557,22 +627,22 @@ mod tests {
     fn windows_count_down_and_refuse_when_spent() {
         let s = state();
         s.set_rate_limit_per_minute(Some(2));
-        let (a, h) = s.admit(Bucket::Search, true);
+        let (a, h) = s.admit_counted(Bucket::Search, true);
         assert_eq!((a, h.limit, h.remaining), (Admission::Allowed, 2, 1));
         // a peek (unauthenticated call) does not spend anything
-        assert_eq!(s.admit(Bucket::Search, false).1.remaining, 1);
-        assert_eq!(s.admit(Bucket::Search, true).1.remaining, 0);
-        let (a, h) = s.admit(Bucket::Search, true);
+        assert_eq!(s.admit_counted(Bucket::Search, false).1.remaining, 1);
+        assert_eq!(s.admit_counted(Bucket::Search, true).1.remaining, 0);
+        let (a, h) = s.admit_counted(Bucket::Search, true);
         assert!(matches!(a, Admission::Limited { retry_after } if (1..=60).contains(&retry_after)));
         assert_eq!(h.remaining, 0);
         // other endpoints count separately
-        assert_eq!(s.admit(Bucket::Create, true).0, Admission::Allowed);
+        assert_eq!(s.admit_counted(Bucket::Create, true).0, Admission::Allowed);
         s.rate_limit_next(1, 9);
         assert_eq!(
-            s.admit(Bucket::Docs, true).0,
+            s.admit_counted(Bucket::Docs, true).0,
             Admission::Limited { retry_after: 9 }
         );
-        assert_eq!(s.admit(Bucket::Docs, true).0, Admission::Allowed);
+        assert_eq!(s.admit_counted(Bucket::Docs, true).0, Admission::Allowed);
     }
 
     #[test]

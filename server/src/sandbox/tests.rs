@@ -499,7 +499,7 @@ async fn rate_limits_answer_429_with_the_wait() {
     let s = sims().await;
     let c = hibob_client(&s);
     let mut log = CallLog::new();
-    s.state.rate_limit_next(1, 7);
+    s.state.rate_limit_next(1, 2);
     let err = c
         .create_employee(&person("slow@example.com"), &mut log)
         .await
@@ -507,13 +507,14 @@ async fn rate_limits_answer_429_with_the_wait() {
     assert_eq!(
         err,
         HibobError::RateLimited {
-            wait: Duration::from_secs(7)
+            wait: Duration::from_secs(2)
         }
     );
     let seen = c.rate_limit().unwrap();
     assert_eq!(seen.remaining, Some(0));
-    assert_eq!(seen.retry_after_secs, Some(7));
+    assert_eq!(seen.retry_after_secs, Some(2));
     assert!(s.state.employees().is_empty());
+    // the client waits out the two seconds before it asks again
     c.create_employee(&person("slow@example.com"), &mut log)
         .await
         .unwrap();
@@ -521,7 +522,7 @@ async fn rate_limits_answer_429_with_the_wait() {
     assert_eq!(seen.limit, Some(100));
     assert_eq!(seen.remaining, Some(99));
 
-    // the ordinary per-minute window runs out too
+    // the ordinary per-minute window runs out too, and the client sees it spent without asking
     s.state.set_rate_limit_per_minute(Some(2));
     c.people_fields(&mut log).await.unwrap();
     c.people_fields(&mut log).await.unwrap();

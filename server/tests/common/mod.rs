@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+pub mod process;
+
 use clap::Parser;
 use server::{config::Cli, console, startup};
 use sqlx::SqlitePool;

@@ -1,0 +1,707 @@
+//! Paces outbound calls by the rate limits a service announces (`X-RateLimit-Limit`,
+//! `-Remaining`, `-Reset`) and the ones it documents, so that many exports in flight at once use a
+//! window to its end without spending calls on certain 429s.
+//!
+//! Every client built for one set of credentials shares one [`Pace`], which keeps a gate per
+//! endpoint, because HiBob counts per endpoint. A gate is in one of three states:
+//! - it has heard nothing yet: calls go one at a time until an answer says whether the endpoint
+//!   is limited, so a burst cannot overrun a limit nobody has announced yet;
+//! - answers announce no limit: calls go freely, except where a limit is documented, which is
+//!   counted here over a sliding period (that respects the server's window whatever its
+//!   alignment);
+//! - a window was announced: calls count down from the latest `Remaining`, less the calls still
+//!   in flight (the server may not have counted them in it yet), until the announced reset. The
+//!   first call of the next window goes alone: its answer is what shows the server has started
+//!   the new window too, so a clock that runs ahead costs one 429 rather than a burst of them.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::outbound::{RateLimit, DEFAULT_RATE_LIMIT_WAIT};
+
+/// Credential sets remembered at once; the least recently used is forgotten beyond this.
+const MAX_CREDENTIAL_SETS: usize = 32;
+
+/// Answers whose reset lies within this of the window's end belong to that window (resets are
+/// whole seconds, and servers round them differently).
+const SAME_WINDOW: chrono::Duration = chrono::Duration::milliseconds(500);
+
+/// How often a call waiting for another's answer looks again, in case that answer never comes.
+const ANSWER_POLL: Duration = Duration::from_secs(1);
+
+/// A limit a service documents, for when its answers do not announce one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Documented {
+    pub calls: usize,
+    pub per: Duration,
+}
+
+/// One endpoint as the service counts it: method and path with the ids left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub documented: Option<Documented>,
+}
+
+impl Endpoint {
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            documented: None,
+        }
+    }
+
+    /// An endpoint with a documented limit of `calls` per `secs` seconds.
+    pub const fn documented(name: &'static str, calls: usize, secs: u64) -> Self {
+        Self {
+            name,
+            documented: Some(Documented {
+                calls,
+                per: Duration::from_secs(secs),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Nothing,
+    /// Answers carry no usable rate-limit headers.
+    Unannounced,
+    Window {
+        limit: Option<u64>,
+        left: u64,
+        /// `None` once the window has turned over and no answer from the next one has arrived.
+        ends: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Go,
+    Until(DateTime<Utc>),
+    AfterAnswer,
+}
+
+#[derive(Debug)]
+struct Gate {
+    known: Known,
+    documented: Option<Documented>,
+    /// Send times within the documented period, at most its number of calls.
+    sent: VecDeque<DateTime<Utc>>,
+    in_flight: u64,
+    blocked_until: Option<DateTime<Utc>>,
+}
+
+fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(at)
+}
+
+impl Gate {
+    fn new(documented: Option<Documented>) -> Self {
+        Self {
+            known: Known::Nothing,
+            documented,
+            sent: VecDeque::new(),
+            in_flight: 0,
+            blocked_until: None,
+        }
+    }
+
+    /// Forgets what time has made obsolete: a lapsed block, old sends, an ended window.
+    fn roll(&mut self, now: DateTime<Utc>) {
+        if self.blocked_until.is_some_and(|t| t <= now) {
+            self.blocked_until = None;
+        }
+        if let Some(doc) = self.documented {
+            while self.sent.front().is_some_and(|t| later(*t, doc.per) <= now) {
+                self.sent.pop_front();
+            }
+        }
+        match self.known {
+            Known::Window {
+                limit,
+                ends: Some(end),
+                ..
+            } if end <= now => {
+                self.known = Known::Window {
+                    limit,
+                    // an unknown limit still allows the one call that finds it out
+                    left: limit.unwrap_or(1).max(1),
+                    ends: None,
+                };
+            }
+            // the call that was to find the new window out ended without saying: another may
+            Known::Window {
+                limit,
+                left: 0,
+                ends: None,
+            } if self.in_flight == 0 => {
+                self.known = Known::Window {
+                    limit,
+                    left: 1,
+                    ends: None,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn peek(&self, now: DateTime<Utc>) -> Turn {
+        if let Some(t) = self.blocked_until {
+            return Turn::Until(t);
+        }
+        let announced = matches!(self.known, Known::Window { .. });
+        if let Some(doc) = self.documented.filter(|_| !announced) {
+            if self.sent.len() >= doc.calls {
+                return match self.sent.front() {
+                    Some(first) => Turn::Until(later(*first, doc.per)),
+                    None => Turn::Go,
+                };
+            }
+        }
+        match self.known {
+            Known::Nothing if self.documented.is_none() && self.in_flight > 0 => Turn::AfterAnswer,
+            Known::Nothing | Known::Unannounced => Turn::Go,
+            Known::Window { ends: None, .. } if self.in_flight > 0 => Turn::AfterAnswer,
+            Known::Window { left: 0, ends, .. } => {
+                Turn::Until(ends.unwrap_or_else(|| later(now, ANSWER_POLL)))
+            }
+            Known::Window { .. } => Turn::Go,
+        }
+    }
+
+    /// Takes a call's place when it may go now.
+    fn take(&mut self, now: DateTime<Utc>) -> Turn {
+        self.roll(now);
+        let turn = self.peek(now);
+        if turn == Turn::Go {
+            self.in_flight += 1;
+            if let Some(doc) = self.documented {
+                if self.sent.len() >= doc.calls {
+                    self.sent.pop_front();
+                }
+                self.sent.push_back(now);
+            }
+            if let Known::Window { left, .. } = &mut self.known {
+                *left = left.saturating_sub(1);
+            }
+        }
+        turn
+    }
+
+    /// A call ended without an answer (timeout, transport error, cancelled): its place in the
+    /// window stays spent, since the server may have counted it.
+    fn abandon(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Learns from an answer that arrived at `now`.
+    fn answered(&mut self, now: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
+        self.abandon();
+        let previous_limit = match self.known {
+            Known::Window { limit, .. } => limit,
+            _ => None,
+        };
+        if status == 429 {
+            let wait = rate.map(|r| r.wait(now)).unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+            let until = later(now, wait);
+            self.blocked_until = Some(self.blocked_until.map_or(until, |t| t.max(until)));
+            self.known = Known::Window {
+                limit: rate.and_then(|r| r.limit).or(previous_limit),
+                left: 0,
+                ends: Some(until),
+            };
+            return;
+        }
+        let window = rate.and_then(|r| Some((r.remaining?, r.reset_at?)));
+        let Some((remaining, mut reset)) = window else {
+            let first_of_a_window = matches!(self.known, Known::Window { ends: None, .. });
+            // a success that announces nothing, where an announcement was due: the server no
+            // longer announces (a documented limit still holds); an error page may simply lack
+            // the headers, so the next call asks again
+            if self.known == Known::Nothing || (first_of_a_window && (200..300).contains(&status)) {
+                self.known = Known::Unannounced;
+            }
+            return;
+        };
+        if reset <= now {
+            // a late answer from a window that has ended, or a server clock behind ours
+            if matches!(self.known, Known::Window { .. }) {
+                return;
+            }
+            reset = later(now, Duration::from_secs(1));
+        }
+        let limit = rate.and_then(|r| r.limit).or(previous_limit);
+        let left = remaining.saturating_sub(self.in_flight);
+        match &mut self.known {
+            Known::Window {
+                left: known_left,
+                ends: Some(end),
+                limit: known_limit,
+            } if reset <= *end + SAME_WINDOW => {
+                // within a window the count only falls; a higher one is an older answer
+                *known_left = (*known_left).min(left);
+                *known_limit = limit;
+            }
+            _ => {
+                self.known = Known::Window {
+                    limit,
+                    left,
+                    ends: Some(reset),
+                }
+            }
+        }
+    }
+}
+
+/// The pacing of one set of credentials: a gate per endpoint.
+#[derive(Debug, Default)]
+pub struct Pace {
+    gates: Mutex<HashMap<&'static str, Gate>>,
+    /// Woken whenever a call ends, for calls waiting on another's answer.
+    ended: Notify,
+}
+
+/// Why a call was not sent: the wait it would need is longer than the caller accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong {
+    pub wait: Duration,
+}
+
+impl Pace {
+    fn gates(&self) -> MutexGuard<'_, HashMap<&'static str, Gate>> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_gate<T>(&self, endpoint: Endpoint, f: impl FnOnce(&mut Gate) -> T) -> T {
+        let mut gates = self.gates();
+        let gate = gates
+            .entry(endpoint.name)
+            .or_insert_with(|| Gate::new(endpoint.documented));
+        f(gate)
+    }
+
+    /// How long a call to `endpoint` would wait if it were made now (zero when it may go, or
+    /// when it only waits for an answer already on its way).
+    pub fn ready_in(&self, endpoint: Endpoint) -> Duration {
+        let now = Utc::now();
+        match self.with_gate(endpoint, |g| {
+            g.roll(now);
+            g.peek(now)
+        }) {
+            Turn::Until(t) => (t - now).to_std().unwrap_or(Duration::ZERO),
+            Turn::Go | Turn::AfterAnswer => Duration::ZERO,
+        }
+    }
+
+    /// Waits for the call's turn, at most `patience`. A call whose turn is further away is
+    /// refused at once with the wait it would need, so the caller can come back then.
+    pub async fn admit(
+        self: &Arc<Self>,
+        endpoint: Endpoint,
+        patience: Duration,
+    ) -> Result<Ticket, TooLong> {
+        let deadline = later(Utc::now(), patience);
+        loop {
+            // registered before the gate is read, so an answer in between is not missed
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let now = Utc::now();
+            match self.with_gate(endpoint, |g| g.take(now)) {
+                Turn::Go => {
+                    return Ok(Ticket {
+                        pace: Arc::clone(self),
+                        endpoint,
+                        open: true,
+                    })
+                }
+                Turn::Until(t) if t > deadline => {
+                    let wait = (t - now).to_std().unwrap_or(Duration::ZERO);
+                    return Err(TooLong {
+                        wait: wait.max(Duration::from_secs(1)),
+                    });
+                }
+                Turn::Until(t) => {
+                    tracing::debug!(
+                        endpoint = endpoint.name,
+                        "waiting for the rate-limit window"
+                    );
+                    // a hair past the instant, since resets are compared in whole seconds
+                    let wait = (t - now).to_std().unwrap_or(Duration::ZERO);
+                    tokio::time::sleep(wait + Duration::from_millis(2)).await;
+                }
+                Turn::AfterAnswer if deadline <= now => {
+                    return Err(TooLong {
+                        wait: Duration::from_secs(1),
+                    })
+                }
+                Turn::AfterAnswer => {
+                    let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+                    tokio::select! {
+                        _ = &mut ended => {}
+                        _ = tokio::time::sleep(left.min(ANSWER_POLL)) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A call's place in its endpoint's window. Dropped without [`Ticket::answered`], the call
+/// counts as sent but unanswered.
+#[derive(Debug)]
+pub struct Ticket {
+    pace: Arc<Pace>,
+    endpoint: Endpoint,
+    open: bool,
+}
+
+impl Ticket {
+    /// Hands the answer's status and rate-limit headers to the gate.
+    pub fn answered(mut self, at: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
+        self.open = false;
+        self.pace
+            .with_gate(self.endpoint, |g| g.answered(at, status, rate));
+        self.pace.ended.notify_waiters();
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.open {
+            self.pace.with_gate(self.endpoint, Gate::abandon);
+            self.pace.ended.notify_waiters();
+        }
+    }
+}
+
+/// The paces of every set of credentials a console uses, found by a digest of the credentials
+/// (the secrets themselves are not kept). The console's [`crate::credentials::Credentials`] holds
+/// one, so every client it builds for the same credentials shares its pace, however many
+/// attempts and requests build clients of their own.
+#[derive(Debug, Default)]
+pub struct Pacing {
+    sets: Mutex<Sets>,
+}
+
+/// A use counter, and each set's pace with the count at its last use.
+type Sets = (u64, HashMap<[u8; 32], (Arc<Pace>, u64)>);
+
+/// A client's place in the pacing: the pace it shares and how long its calls wait for a turn.
+#[derive(Debug, Clone)]
+pub struct Turns {
+    pace: Arc<Pace>,
+    patience: Duration,
+}
+
+impl Turns {
+    /// A pace of the client's own (shared by its clones only).
+    pub fn own(patience: Duration) -> Self {
+        Self {
+            pace: Arc::default(),
+            patience,
+        }
+    }
+
+    /// The pace `pacing` keeps for the credentials `identity` describes.
+    pub fn shared(self, pacing: &Pacing, identity: &str) -> Self {
+        Self {
+            pace: pacing.for_identity(identity),
+            ..self
+        }
+    }
+
+    pub fn with_patience(self, patience: Duration) -> Self {
+        Self { patience, ..self }
+    }
+
+    /// How long a call to `endpoint` would wait for its turn if it were made now.
+    pub fn ready_in(&self, endpoint: Endpoint) -> Duration {
+        self.pace.ready_in(endpoint)
+    }
+
+    pub(crate) fn pace(&self) -> &Arc<Pace> {
+        &self.pace
+    }
+
+    pub(crate) fn patience(&self) -> Duration {
+        self.patience
+    }
+}
+
+impl Pacing {
+    /// The pace for the credentials `identity` describes.
+    pub fn for_identity(&self, identity: &str) -> Arc<Pace> {
+        let key: [u8; 32] = Sha256::digest(identity.as_bytes()).into();
+        let mut sets = self
+            .sets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (clock, map) = &mut *sets;
+        *clock += 1;
+        let tick = *clock;
+        if let Some((pace, used)) = map.get_mut(&key) {
+            *used = tick;
+            return Arc::clone(pace);
+        }
+        if map.len() >= MAX_CREDENTIAL_SETS {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                map.remove(&oldest);
+            }
+        }
+        let pace = Arc::new(Pace::default());
+        map.insert(key, (Arc::clone(&pace), tick));
+        pace
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap()
+    }
+
+    fn headers(limit: u64, remaining: u64, reset_ms: i64, now_ms: i64) -> Option<RateLimit> {
+        Some(RateLimit {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset_at: Some(at(reset_ms)),
+            retry_after_secs: None,
+            observed_at: at(now_ms),
+        })
+    }
+
+    #[test]
+    fn with_nothing_known_calls_go_one_at_a_time() {
+        let mut g = Gate::new(None);
+        assert_eq!(g.take(at(0)), Turn::Go);
+        assert_eq!(g.take(at(1)), Turn::AfterAnswer);
+        g.answered(at(200), 200, None);
+        assert_eq!(g.known, Known::Unannounced);
+        for i in 0..20 {
+            assert_eq!(g.take(at(201 + i)), Turn::Go, "no limit announced: free");
+        }
+    }
+
+    #[test]
+    fn an_announced_window_is_used_to_its_end_and_no_further() {
+        let mut g = Gate::new(None);
+        assert_eq!(g.take(at(0)), Turn::Go);
+        g.answered(at(200), 200, headers(5, 4, 2000, 200));
+        let mut went = 1;
+        while g.take(at(201)) == Turn::Go {
+            went += 1;
+        }
+        assert_eq!(went, 5, "the limit per window");
+        assert_eq!(g.take(at(202)), Turn::Until(at(2000)));
+        // answers of the calls in flight only confirm the count
+        for remaining in (0..4).rev() {
+            g.answered(at(400), 200, headers(5, remaining, 2000, 400));
+        }
+        assert_eq!(g.take(at(500)), Turn::Until(at(2000)));
+        // the next window: one call finds it, then the rest follow
+        assert_eq!(g.take(at(2000)), Turn::Go);
+        assert_eq!(g.take(at(2001)), Turn::AfterAnswer);
+        g.answered(at(2200), 200, headers(5, 4, 4000, 2200));
+        let mut went = 1;
+        while g.take(at(2201)) == Turn::Go {
+            went += 1;
+        }
+        assert_eq!(went, 5);
+    }
+
+    #[test]
+    fn calls_in_flight_are_held_back_from_the_remaining_count() {
+        let mut g = Gate::new(None);
+        g.take(at(0));
+        g.answered(at(100), 200, headers(10, 9, 60_000, 100));
+        for _ in 0..3 {
+            assert_eq!(g.take(at(101)), Turn::Go);
+        }
+        // someone else used the window meanwhile: the server says 2 are left, and 2 of ours
+        // are still on their way, so none may go
+        g.answered(at(150), 200, headers(10, 2, 60_000, 150));
+        assert_eq!(g.take(at(151)), Turn::Until(at(60_000)));
+    }
+
+    #[test]
+    fn a_late_answer_from_an_ended_window_changes_nothing() {
+        let mut g = Gate::new(None);
+        g.take(at(0));
+        g.answered(at(100), 200, headers(5, 4, 1000, 100));
+        g.take(at(101));
+        assert_eq!(
+            g.take(at(1001)),
+            Turn::AfterAnswer,
+            "a call from the old window is still out"
+        );
+        g.answered(at(1100), 200, headers(5, 3, 1000, 1100));
+        assert_eq!(
+            g.known,
+            Known::Window {
+                limit: Some(5),
+                left: 5,
+                ends: None
+            }
+        );
+        assert_eq!(
+            g.take(at(1101)),
+            Turn::Go,
+            "the first call of the new window"
+        );
+        assert_eq!(g.take(at(1102)), Turn::AfterAnswer);
+    }
+
+    #[test]
+    fn a_429_blocks_every_call_until_the_wait_it_names() {
+        let mut g = Gate::new(None);
+        g.take(at(0));
+        g.take(at(0));
+        let mut rl = headers(5, 0, 7000, 100).unwrap();
+        rl.retry_after_secs = Some(3);
+        g.answered(at(100), 429, Some(rl));
+        assert_eq!(g.take(at(200)), Turn::Until(at(3100)));
+        // the other call's answer must not open the gate early
+        g.answered(at(300), 200, headers(5, 2, 2000, 300));
+        assert_eq!(g.take(at(400)), Turn::Until(at(3100)));
+        assert_eq!(g.take(at(3100)), Turn::Go);
+    }
+
+    #[test]
+    fn an_answer_without_headers_in_a_new_window_does_not_stall_the_gate() {
+        let mut g = Gate::new(None);
+        g.take(at(0));
+        let mut rl = headers(5, 0, 1000, 100).unwrap();
+        rl.retry_after_secs = Some(1);
+        g.answered(at(100), 429, Some(rl));
+        assert_eq!(g.take(at(1100)), Turn::Go, "the first call after the wait");
+        g.answered(at(1200), 503, None);
+        assert_eq!(
+            g.take(at(1201)),
+            Turn::Go,
+            "an error page says nothing: ask again"
+        );
+        g.answered(at(1300), 200, None);
+        assert_eq!(g.known, Known::Unannounced);
+        assert_eq!(g.take(at(1301)), Turn::Go);
+        assert_eq!(g.take(at(1302)), Turn::Go);
+    }
+
+    #[test]
+    fn a_documented_limit_holds_over_any_sliding_period() {
+        let mut g = Gate::new(Some(Documented {
+            calls: 3,
+            per: Duration::from_secs(60),
+        }));
+        for ms in [0, 10, 20] {
+            assert_eq!(g.take(at(ms)), Turn::Go, "documented: no probing needed");
+        }
+        assert_eq!(g.take(at(30)), Turn::Until(at(60_000)));
+        for _ in 0..3 {
+            g.answered(at(50), 200, None);
+        }
+        assert_eq!(g.take(at(59_999)), Turn::Until(at(60_000)));
+        assert_eq!(g.take(at(60_000)), Turn::Go);
+        assert_eq!(g.take(at(60_001)), Turn::Until(at(60_010)));
+        assert!(g.sent.len() <= 3, "bounded");
+    }
+
+    #[test]
+    fn announced_headers_take_over_from_the_documented_limit() {
+        let mut g = Gate::new(Some(Documented {
+            calls: 2,
+            per: Duration::from_secs(60),
+        }));
+        g.take(at(0));
+        g.answered(at(100), 200, headers(100, 99, 60_000, 100));
+        for _ in 0..10 {
+            assert_eq!(g.take(at(200)), Turn::Go);
+        }
+    }
+
+    #[test]
+    fn a_reset_in_the_past_on_first_contact_waits_a_second() {
+        let mut g = Gate::new(None);
+        g.take(at(5000));
+        g.answered(at(5100), 200, headers(5, 0, 1000, 5100));
+        assert_eq!(g.take(at(5200)), Turn::Until(at(6100)));
+    }
+
+    #[tokio::test]
+    async fn callers_share_the_window_and_the_too_patient_are_refused() {
+        const E: Endpoint = Endpoint::new("POST /things");
+        let pace = Arc::new(Pace::default());
+        let first = pace.admit(E, Duration::ZERO).await.unwrap();
+        let waiting = tokio::spawn({
+            let pace = Arc::clone(&pace);
+            async move { pace.admit(E, Duration::from_secs(5)).await.map(drop) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "waits for the first answer");
+        let now = Utc::now();
+        let reset = now + chrono::Duration::seconds(30);
+        first.answered(
+            now,
+            200,
+            Some(RateLimit {
+                limit: Some(2),
+                remaining: Some(1),
+                reset_at: Some(reset),
+                retry_after_secs: None,
+                observed_at: now,
+            }),
+        );
+        waiting.await.unwrap().expect("the last call of the window");
+        let refused = pace.admit(E, Duration::from_secs(1)).await.unwrap_err();
+        assert!(refused.wait > Duration::from_secs(25), "{refused:?}");
+        assert!(pace.ready_in(E) > Duration::from_secs(25));
+        assert_eq!(pace.ready_in(Endpoint::new("GET /other")), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_ticket_lets_the_next_call_go() {
+        const E: Endpoint = Endpoint::new("GET /slow");
+        let pace = Arc::new(Pace::default());
+        let first = pace.admit(E, Duration::ZERO).await.unwrap();
+        let second = tokio::spawn({
+            let pace = Arc::clone(&pace);
+            async move { pace.admit(E, Duration::from_secs(5)).await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(first);
+        assert!(second.await.unwrap());
+    }
+
+    #[test]
+    fn one_pace_per_set_of_credentials_and_a_bounded_number_of_sets() {
+        let pacing = Pacing::default();
+        let a = pacing.for_identity("a");
+        assert!(Arc::ptr_eq(&a, &pacing.for_identity("a")));
+        assert!(!Arc::ptr_eq(&a, &pacing.for_identity("b")));
+        for i in 0..100 {
+            pacing.for_identity(&format!("set {i}"));
+        }
+        assert!(pacing.sets.lock().unwrap().1.len() <= MAX_CREDENTIAL_SETS);
+    }
+}
