@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+import { signIn } from "./session";
 
 // axe-core on every page of the console, at a laptop's width and a phone's, once the page is
 // live: no critical or serious violation anywhere, and a moderate one only with its reason here.
@@ -13,14 +13,6 @@ const WIDTHS = [
 
 // Moderate findings accepted, each with the reason it is not a fault here.
 const EXPLAINED: Record<string, string> = {};
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN_EMAIL);
-  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-}
 
 async function firstLink(page: Page, list: string, pattern: RegExp): Promise<string> {
   await page.goto(list);

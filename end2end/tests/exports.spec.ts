@@ -1,16 +1,8 @@
 import { createHmac } from "node:crypto";
-import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+import { expect, test } from "@playwright/test";
+import { signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN_EMAIL);
-  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-}
 
 test("sandbox hires become exports; the failed one shows why on its timeline", async ({ page }) => {
   await signIn(page);

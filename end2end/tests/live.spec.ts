@@ -1,18 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+import { signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 // the database the server under test uses (see playwright.config.ts)
 const DB = "../target/e2e/console.db";
-
-async function signIn(page: Page, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-}
 
 /** A marker on window that only survives as long as the page is not reloaded. */
 async function markPage(page: Page) {

@@ -1,19 +1,12 @@
 import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { expect, test, type Page } from "@playwright/test";
-import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+import { ADMIN_EMAIL } from "../playwright.config";
+import { signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
-
-async function signIn(page: Page) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(ADMIN_EMAIL);
-  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
-}
 
 /** The page itself never scrolls sideways; wide tables scroll inside their own frame. */
 async function expectNoSidewaysScroll(page: Page) {
