@@ -1,5 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from "../playwright.config";
+import { hydrated } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 
@@ -86,6 +87,7 @@ test("sign in, visit every page, save a setting and see it masked, sign out", as
 test("an admin adds a viewer, who can read but not manage", async ({ page, browser }) => {
   await signIn(page);
   await expect(page.getByRole("heading", { name: "Dashboard" })).toBeVisible();
+  await hydrated(page);
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users", exact: true }).click();
   await page.getByLabel("Email").fill("viewer@example.com");
   await page.getByLabel("Role", { exact: true }).selectOption("viewer");

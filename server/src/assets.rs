@@ -13,7 +13,10 @@ use axum::{
 };
 use leptos::config::LeptosOptions;
 use tower_http::{
-    compression::{CompressionLayer, CompressionLevel},
+    compression::{
+        predicate::{Predicate, SizeAbove},
+        CompressionLayer, CompressionLevel,
+    },
     services::ServeDir,
 };
 
@@ -72,11 +75,33 @@ fn is_hashed(path: &str) -> bool {
 
 /// Compression of what the service renders as it answers: brotli or gzip at level 4, which gets
 /// most of the saving for a fraction of the highest level's CPU.
-pub fn compression() -> CompressionLayer {
+pub fn compression() -> CompressionLayer<Rendered> {
     CompressionLayer::new()
         .br(true)
         .gzip(true)
         .quality(CompressionLevel::Precise(4))
+        .compress_when(Rendered)
+}
+
+/// Only what the service renders (pages, JSON, CSV, text) and is worth it is compressed on the
+/// fly. Files, the WebAssembly above all, are sent as built or from their precompressed copies:
+/// compressing megabytes for every request would hand anyone who asks for them the CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
+impl Predicate for Rendered {
+    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
+        let rendered = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                ["text/html", "application/json", "text/csv", "text/plain"]
+                    .iter()
+                    .any(|kind| t.starts_with(kind))
+            });
+        rendered && SizeAbove::new(256).should_compress(response)
+    }
 }
 
 #[cfg(test)]
