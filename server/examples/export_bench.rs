@@ -1,6 +1,6 @@
 //! Export throughput, bounded in count and time, on loopback only:
 //!
-//!   cargo run --release -p server --example export_bench -- [concurrency] [delay_ms]
+//!   cargo run --release -p server --example export_bench -- [concurrency] [delay_ms] [run]
 //!
 //! Runs the real `pinpoint-hibob` binary (from the same target directory, so build it with the
 //! same profile first) against the sandbox's simulators, with every HiBob call held back
@@ -55,11 +55,13 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     let base = format!("http://127.0.0.1:{port}");
     let database = format!("sqlite://{}/bench.db", dir.path().display());
     let mut env = process::environment(&sims, &database, port, SECRET);
-    env.insert("RUST_LOG", "error".to_owned());
+    env.insert("RUST_LOG", "warn".to_owned());
     if let Some(n) = concurrency {
         env.insert("EXPORT_CONCURRENCY", n.to_owned());
     }
-    let mut child = process::spawn(&process::built_binary(), &env);
+    let log_path = dir.path().join("console.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = process::spawn_logging(&process::built_binary(), &env, log.into());
     process::wait_ready(&base, "/readyz").await;
     let pool = integration::db::open(&database).await.expect("database");
     let client = reqwest::Client::new();
@@ -104,6 +106,17 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     };
     let _ = child.kill();
     let _ = child.wait();
+    if finished.is_none() {
+        let open: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, status, attempts, last_error FROM exports WHERE status != 'succeeded'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        eprintln!("{}: not finished in time: {open:?}", spec.name);
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        eprintln!("the console's warnings and errors:\n{log}");
+    }
 
     let tally = process::Tally::of(&sims.state, spec.hires);
     let worst_window = sims
@@ -144,6 +157,8 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let concurrency = args.next().filter(|a| a != "default");
     let delay = Duration::from_millis(args.next().and_then(|a| a.parse().ok()).unwrap_or(200));
+    // a run's name, to run that one alone
+    let only = args.next();
     let runs = [
         Run {
             name: "sequential",
@@ -164,7 +179,10 @@ async fn main() {
             window: Some((WINDOW_CALLS, WINDOW_SECS)),
         },
     ];
-    for spec in &runs {
+    for spec in runs
+        .iter()
+        .filter(|r| only.as_deref().is_none_or(|o| o == r.name))
+    {
         run(spec, concurrency.as_deref(), delay).await;
     }
 }

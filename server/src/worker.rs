@@ -58,8 +58,16 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// before that, with a growing pause between restarts.
 pub async fn supervise(worker: Worker, shutdown: watch::Receiver<bool>) {
     let (health, changes) = (worker.health.clone(), worker.changes.clone());
+    let runs = std::sync::atomic::AtomicU64::new(0);
     supervise_with(health, changes, shutdown, move |stop| {
-        worker.clone().run(stop)
+        // each run leases under a name of its own: the exports a run that ended left running
+        // (their tasks ended with it) are then abandoned ones the next run takes back at once
+        let n = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut run = worker.clone();
+        if n > 0 {
+            run.owner = format!("{}-restart-{n}", worker.owner);
+        }
+        run.run(stop)
     })
     .await
 }

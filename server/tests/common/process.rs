@@ -66,11 +66,16 @@ pub fn built_binary() -> std::path::PathBuf {
 
 /// Starts `binary` with exactly `env` (and `PATH`), its output discarded.
 pub fn spawn(binary: &Path, env: &HashMap<&str, String>) -> Child {
+    spawn_logging(binary, env, Stdio::null())
+}
+
+/// [`spawn`], with the log (standard error) going to `log`.
+pub fn spawn_logging(binary: &Path, env: &HashMap<&str, String>, log: Stdio) -> Child {
     let mut cmd = Command::new(binary);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }
