@@ -601,6 +601,8 @@ async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_
 async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
     let app = TestApp::spawn().await;
     let viewer = app.user_with_role("viewer").await;
+    // one clock for every row, so the gaps between them are exact
+    let now = chrono::Utc::now();
     let accepted_hours_ago = |hours: &[i64]| {
         let pool = app.pool.clone();
         let hours = hours.to_vec();
@@ -610,8 +612,7 @@ async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
                 .await
                 .unwrap();
             for h in hours {
-                let at =
-                    integration::db::time_text(chrono::Utc::now() - chrono::Duration::hours(h));
+                let at = integration::db::time_text(now - chrono::Duration::hours(h));
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (received_at, outcome, body_sha256, body)
                      VALUES (?, 'accepted', 'h', '{}')",
