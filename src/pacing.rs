@@ -15,7 +15,7 @@
 //!   the new window too, so a clock that runs ahead costs one 429 rather than a burst of them.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -96,7 +96,12 @@ struct Gate {
     documented: Option<Documented>,
     /// Send times within the documented period, at most its number of calls.
     sent: VecDeque<DateTime<Utc>>,
-    in_flight: u64,
+    /// The calls sent and not yet ended, by the order they were sent in.
+    open: BTreeSet<u64>,
+    next_call: u64,
+    /// The lowest remaining count answered in the current window, and the call it answered:
+    /// the server's latest count as far as is known.
+    lowest: Option<(u64, u64)>,
     blocked_until: Option<DateTime<Utc>>,
 }
 
@@ -113,7 +118,9 @@ impl Gate {
             known: Known::Nothing,
             documented,
             sent: VecDeque::new(),
-            in_flight: 0,
+            open: BTreeSet::new(),
+            next_call: 0,
+            lowest: None,
             blocked_until: None,
         }
     }
@@ -134,6 +141,7 @@ impl Gate {
                 ends: Some(end),
                 ..
             } if end <= now => {
+                self.lowest = None;
                 self.known = Known::Window {
                     limit,
                     // an unknown limit still allows the one call that finds it out
@@ -146,7 +154,7 @@ impl Gate {
                 limit,
                 left: 0,
                 ends: None,
-            } if self.in_flight == 0 => {
+            } if self.open.is_empty() => {
                 self.known = Known::Window {
                     limit,
                     left: 1,
@@ -171,9 +179,11 @@ impl Gate {
             }
         }
         match self.known {
-            Known::Nothing if self.documented.is_none() && self.in_flight > 0 => Turn::AfterAnswer,
+            Known::Nothing if self.documented.is_none() && !self.open.is_empty() => {
+                Turn::AfterAnswer
+            }
             Known::Nothing | Known::Unannounced => Turn::Go,
-            Known::Window { ends: None, .. } if self.in_flight > 0 => Turn::AfterAnswer,
+            Known::Window { ends: None, .. } if !self.open.is_empty() => Turn::AfterAnswer,
             Known::Window { left: 0, ends, .. } => {
                 Turn::Until(ends.unwrap_or_else(|| later(now, ANSWER_POLL)))
             }
@@ -181,12 +191,17 @@ impl Gate {
         }
     }
 
-    /// Takes a call's place when it may go now.
-    fn take(&mut self, now: DateTime<Utc>) -> Turn {
+    /// Takes a call's place when it may go now, numbered in sending order.
+    fn take(&mut self, now: DateTime<Utc>) -> Result<u64, Turn> {
         self.roll(now);
         let turn = self.peek(now);
-        if turn == Turn::Go {
-            self.in_flight += 1;
+        if turn != Turn::Go {
+            return Err(turn);
+        }
+        let call = self.next_call;
+        self.next_call = self.next_call.wrapping_add(1);
+        self.open.insert(call);
+        {
             if let Some(doc) = self.documented {
                 if self.sent.len() >= doc.calls {
                     self.sent.pop_front();
@@ -197,18 +212,18 @@ impl Gate {
                 *left = left.saturating_sub(1);
             }
         }
-        turn
+        Ok(call)
     }
 
     /// A call ended without an answer (timeout, transport error, cancelled): its place in the
     /// window stays spent, since the server may have counted it.
-    fn abandon(&mut self) {
-        self.in_flight = self.in_flight.saturating_sub(1);
+    fn abandon(&mut self, call: u64) {
+        self.open.remove(&call);
     }
 
-    /// Learns from an answer that arrived at `now`.
-    fn answered(&mut self, now: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
-        self.abandon();
+    /// Learns from the answer to `call` that arrived at `now`.
+    fn answered(&mut self, call: u64, now: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
+        self.abandon(call);
         let previous_limit = match self.known {
             Known::Window { limit, .. } => limit,
             _ => None,
@@ -217,6 +232,7 @@ impl Gate {
             let wait = rate.map(|r| r.wait(now)).unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
             let until = later(now, wait);
             self.blocked_until = Some(self.blocked_until.map_or(until, |t| t.max(until)));
+            self.lowest = None;
             self.known = Known::Window {
                 limit: rate.and_then(|r| r.limit).or(previous_limit),
                 left: 0,
@@ -243,25 +259,33 @@ impl Gate {
             reset = later(now, Duration::from_secs(1));
         }
         let limit = rate.and_then(|r| r.limit).or(previous_limit);
-        let left = remaining.saturating_sub(self.in_flight);
-        match &mut self.known {
+        let same_window = matches!(
+            self.known,
+            Known::Window { ends: Some(end), .. } if reset <= end + SAME_WINDOW
+        );
+        // within a window the count only falls: a higher one answered an earlier-counted call
+        let lowest = match self.lowest.filter(|_| same_window) {
+            Some((low, low_call)) if low < remaining || (low == remaining && low_call > call) => {
+                (low, low_call)
+            }
+            _ => (remaining, call),
+        };
+        self.lowest = Some(lowest);
+        // calls sent after the one that gave the count, and still out, may not be in it yet
+        let (low, low_call) = lowest;
+        let sent_after = self.open.range(low_call.saturating_add(1)..).count();
+        let left = low.saturating_sub(u64::try_from(sent_after).unwrap_or(u64::MAX));
+        let ends = match self.known {
             Known::Window {
-                left: known_left,
-                ends: Some(end),
-                limit: known_limit,
-            } if reset <= *end + SAME_WINDOW => {
-                // within a window the count only falls; a higher one is an older answer
-                *known_left = (*known_left).min(left);
-                *known_limit = limit;
-            }
-            _ => {
-                self.known = Known::Window {
-                    limit,
-                    left,
-                    ends: Some(reset),
-                }
-            }
-        }
+                ends: Some(end), ..
+            } if same_window => end,
+            _ => reset,
+        };
+        self.known = Known::Window {
+            limit,
+            left,
+            ends: Some(ends),
+        };
     }
 }
 
@@ -321,14 +345,19 @@ impl Pace {
             tokio::pin!(ended);
             ended.as_mut().enable();
             let now = Utc::now();
-            match self.with_gate(endpoint, |g| g.take(now)) {
-                Turn::Go => {
+            let turn = match self.with_gate(endpoint, |g| g.take(now)) {
+                Ok(call) => {
                     return Ok(Ticket {
                         pace: Arc::clone(self),
                         endpoint,
+                        call,
                         open: true,
                     })
                 }
+                Err(turn) => turn,
+            };
+            match turn {
+                Turn::Go => {}
                 Turn::Until(t) if t > deadline => {
                     let wait = (t - now).to_std().unwrap_or(Duration::ZERO);
                     return Err(TooLong {
@@ -367,6 +396,7 @@ impl Pace {
 pub struct Ticket {
     pace: Arc<Pace>,
     endpoint: Endpoint,
+    call: u64,
     open: bool,
 }
 
@@ -375,7 +405,7 @@ impl Ticket {
     pub fn answered(mut self, at: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
         self.open = false;
         self.pace
-            .with_gate(self.endpoint, |g| g.answered(at, status, rate));
+            .with_gate(self.endpoint, |g| g.answered(self.call, at, status, rate));
         self.pace.ended.notify_waiters();
     }
 }
@@ -383,7 +413,8 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
-            self.pace.with_gate(self.endpoint, Gate::abandon);
+            let call = self.call;
+            self.pace.with_gate(self.endpoint, |g| g.abandon(call));
             self.pace.ended.notify_waiters();
         }
     }
@@ -482,6 +513,18 @@ mod tests {
         Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap()
     }
 
+    impl Gate {
+        /// Answers the oldest call still out.
+        fn answer(&mut self, now: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
+            let call = self.open.first().copied().unwrap_or(u64::MAX);
+            self.answered(call, now, status, rate);
+        }
+
+        fn turn(&mut self, now: DateTime<Utc>) -> Turn {
+            self.take(now).map_or_else(|turn| turn, |_| Turn::Go)
+        }
+    }
+
     fn headers(limit: u64, remaining: u64, reset_ms: i64, now_ms: i64) -> Option<RateLimit> {
         Some(RateLimit {
             limit: Some(limit),
@@ -495,37 +538,37 @@ mod tests {
     #[test]
     fn with_nothing_known_calls_go_one_at_a_time() {
         let mut g = Gate::new(None);
-        assert_eq!(g.take(at(0)), Turn::Go);
-        assert_eq!(g.take(at(1)), Turn::AfterAnswer);
-        g.answered(at(200), 200, None);
+        assert_eq!(g.turn(at(0)), Turn::Go);
+        assert_eq!(g.turn(at(1)), Turn::AfterAnswer);
+        g.answer(at(200), 200, None);
         assert_eq!(g.known, Known::Unannounced);
         for i in 0..20 {
-            assert_eq!(g.take(at(201 + i)), Turn::Go, "no limit announced: free");
+            assert_eq!(g.turn(at(201 + i)), Turn::Go, "no limit announced: free");
         }
     }
 
     #[test]
     fn an_announced_window_is_used_to_its_end_and_no_further() {
         let mut g = Gate::new(None);
-        assert_eq!(g.take(at(0)), Turn::Go);
-        g.answered(at(200), 200, headers(5, 4, 2000, 200));
+        assert_eq!(g.turn(at(0)), Turn::Go);
+        g.answer(at(200), 200, headers(5, 4, 2000, 200));
         let mut went = 1;
-        while g.take(at(201)) == Turn::Go {
+        while g.turn(at(201)) == Turn::Go {
             went += 1;
         }
         assert_eq!(went, 5, "the limit per window");
-        assert_eq!(g.take(at(202)), Turn::Until(at(2000)));
+        assert_eq!(g.turn(at(202)), Turn::Until(at(2000)));
         // answers of the calls in flight only confirm the count
         for remaining in (0..4).rev() {
-            g.answered(at(400), 200, headers(5, remaining, 2000, 400));
+            g.answer(at(400), 200, headers(5, remaining, 2000, 400));
         }
-        assert_eq!(g.take(at(500)), Turn::Until(at(2000)));
+        assert_eq!(g.turn(at(500)), Turn::Until(at(2000)));
         // the next window: one call finds it, then the rest follow
-        assert_eq!(g.take(at(2000)), Turn::Go);
-        assert_eq!(g.take(at(2001)), Turn::AfterAnswer);
-        g.answered(at(2200), 200, headers(5, 4, 4000, 2200));
+        assert_eq!(g.turn(at(2000)), Turn::Go);
+        assert_eq!(g.turn(at(2001)), Turn::AfterAnswer);
+        g.answer(at(2200), 200, headers(5, 4, 4000, 2200));
         let mut went = 1;
-        while g.take(at(2201)) == Turn::Go {
+        while g.turn(at(2201)) == Turn::Go {
             went += 1;
         }
         assert_eq!(went, 5);
@@ -534,29 +577,47 @@ mod tests {
     #[test]
     fn calls_in_flight_are_held_back_from_the_remaining_count() {
         let mut g = Gate::new(None);
-        g.take(at(0));
-        g.answered(at(100), 200, headers(10, 9, 60_000, 100));
+        g.turn(at(0));
+        g.answer(at(100), 200, headers(10, 9, 60_000, 100));
         for _ in 0..3 {
-            assert_eq!(g.take(at(101)), Turn::Go);
+            assert_eq!(g.turn(at(101)), Turn::Go);
         }
         // someone else used the window meanwhile: the server says 2 are left, and 2 of ours
         // are still on their way, so none may go
-        g.answered(at(150), 200, headers(10, 2, 60_000, 150));
-        assert_eq!(g.take(at(151)), Turn::Until(at(60_000)));
+        g.answer(at(150), 200, headers(10, 2, 60_000, 150));
+        assert_eq!(g.turn(at(151)), Turn::Until(at(60_000)));
+    }
+
+    #[test]
+    fn answers_out_of_order_do_not_waste_the_window() {
+        let mut g = Gate::new(None);
+        let probe = g.take(at(0)).unwrap();
+        g.answered(probe, at(100), 200, headers(20, 19, 10_000, 100));
+        let calls: Vec<u64> = (0..7).map(|_| g.take(at(101)).unwrap()).collect();
+        // the last one sent is answered first: it was counted after all the others
+        g.answered(calls[6], at(300), 200, headers(20, 12, 10_000, 300));
+        for &call in &calls[..6] {
+            g.answered(call, at(310), 200, headers(20, 13, 10_000, 310));
+        }
+        let mut went = 0;
+        while g.turn(at(400)) == Turn::Go {
+            went += 1;
+        }
+        assert_eq!(went, 12, "all that the server says are left");
     }
 
     #[test]
     fn a_late_answer_from_an_ended_window_changes_nothing() {
         let mut g = Gate::new(None);
-        g.take(at(0));
-        g.answered(at(100), 200, headers(5, 4, 1000, 100));
-        g.take(at(101));
+        g.turn(at(0));
+        g.answer(at(100), 200, headers(5, 4, 1000, 100));
+        g.turn(at(101));
         assert_eq!(
-            g.take(at(1001)),
+            g.turn(at(1001)),
             Turn::AfterAnswer,
             "a call from the old window is still out"
         );
-        g.answered(at(1100), 200, headers(5, 3, 1000, 1100));
+        g.answer(at(1100), 200, headers(5, 3, 1000, 1100));
         assert_eq!(
             g.known,
             Known::Window {
@@ -566,46 +627,46 @@ mod tests {
             }
         );
         assert_eq!(
-            g.take(at(1101)),
+            g.turn(at(1101)),
             Turn::Go,
             "the first call of the new window"
         );
-        assert_eq!(g.take(at(1102)), Turn::AfterAnswer);
+        assert_eq!(g.turn(at(1102)), Turn::AfterAnswer);
     }
 
     #[test]
     fn a_429_blocks_every_call_until_the_wait_it_names() {
         let mut g = Gate::new(None);
-        g.take(at(0));
-        g.take(at(0));
+        g.turn(at(0));
+        g.turn(at(0));
         let mut rl = headers(5, 0, 7000, 100).unwrap();
         rl.retry_after_secs = Some(3);
-        g.answered(at(100), 429, Some(rl));
-        assert_eq!(g.take(at(200)), Turn::Until(at(3100)));
+        g.answer(at(100), 429, Some(rl));
+        assert_eq!(g.turn(at(200)), Turn::Until(at(3100)));
         // the other call's answer must not open the gate early
-        g.answered(at(300), 200, headers(5, 2, 2000, 300));
-        assert_eq!(g.take(at(400)), Turn::Until(at(3100)));
-        assert_eq!(g.take(at(3100)), Turn::Go);
+        g.answer(at(300), 200, headers(5, 2, 2000, 300));
+        assert_eq!(g.turn(at(400)), Turn::Until(at(3100)));
+        assert_eq!(g.turn(at(3100)), Turn::Go);
     }
 
     #[test]
     fn an_answer_without_headers_in_a_new_window_does_not_stall_the_gate() {
         let mut g = Gate::new(None);
-        g.take(at(0));
+        g.turn(at(0));
         let mut rl = headers(5, 0, 1000, 100).unwrap();
         rl.retry_after_secs = Some(1);
-        g.answered(at(100), 429, Some(rl));
-        assert_eq!(g.take(at(1100)), Turn::Go, "the first call after the wait");
-        g.answered(at(1200), 503, None);
+        g.answer(at(100), 429, Some(rl));
+        assert_eq!(g.turn(at(1100)), Turn::Go, "the first call after the wait");
+        g.answer(at(1200), 503, None);
         assert_eq!(
-            g.take(at(1201)),
+            g.turn(at(1201)),
             Turn::Go,
             "an error page says nothing: ask again"
         );
-        g.answered(at(1300), 200, None);
+        g.answer(at(1300), 200, None);
         assert_eq!(g.known, Known::Unannounced);
-        assert_eq!(g.take(at(1301)), Turn::Go);
-        assert_eq!(g.take(at(1302)), Turn::Go);
+        assert_eq!(g.turn(at(1301)), Turn::Go);
+        assert_eq!(g.turn(at(1302)), Turn::Go);
     }
 
     #[test]
@@ -615,15 +676,15 @@ mod tests {
             per: Duration::from_secs(60),
         }));
         for ms in [0, 10, 20] {
-            assert_eq!(g.take(at(ms)), Turn::Go, "documented: no probing needed");
+            assert_eq!(g.turn(at(ms)), Turn::Go, "documented: no probing needed");
         }
-        assert_eq!(g.take(at(30)), Turn::Until(at(60_000)));
+        assert_eq!(g.turn(at(30)), Turn::Until(at(60_000)));
         for _ in 0..3 {
-            g.answered(at(50), 200, None);
+            g.answer(at(50), 200, None);
         }
-        assert_eq!(g.take(at(59_999)), Turn::Until(at(60_000)));
-        assert_eq!(g.take(at(60_000)), Turn::Go);
-        assert_eq!(g.take(at(60_001)), Turn::Until(at(60_010)));
+        assert_eq!(g.turn(at(59_999)), Turn::Until(at(60_000)));
+        assert_eq!(g.turn(at(60_000)), Turn::Go);
+        assert_eq!(g.turn(at(60_001)), Turn::Until(at(60_010)));
         assert!(g.sent.len() <= 3, "bounded");
     }
 
@@ -633,19 +694,19 @@ mod tests {
             calls: 2,
             per: Duration::from_secs(60),
         }));
-        g.take(at(0));
-        g.answered(at(100), 200, headers(100, 99, 60_000, 100));
+        g.turn(at(0));
+        g.answer(at(100), 200, headers(100, 99, 60_000, 100));
         for _ in 0..10 {
-            assert_eq!(g.take(at(200)), Turn::Go);
+            assert_eq!(g.turn(at(200)), Turn::Go);
         }
     }
 
     #[test]
     fn a_reset_in_the_past_on_first_contact_waits_a_second() {
         let mut g = Gate::new(None);
-        g.take(at(5000));
-        g.answered(at(5100), 200, headers(5, 0, 1000, 5100));
-        assert_eq!(g.take(at(5200)), Turn::Until(at(6100)));
+        g.turn(at(5000));
+        g.answer(at(5100), 200, headers(5, 0, 1000, 5100));
+        assert_eq!(g.turn(at(5200)), Turn::Until(at(6100)));
     }
 
     #[tokio::test]
