@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use integration::{
+    hibob::schema::Schema,
     hibob::{FieldMeta, ListItem, NamedList},
-    hibob_schema::Schema,
     mapping::{self, CustomVariable, FieldRule, MappingDocument},
     variables::{self, Setting},
 };

@@ -11,8 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod body;
+
+use body::{BodyBuilder, FieldProblem};
+
 use crate::{
-    hibob_schema::{self, Kind, Schema},
+    hibob::schema::{self as hibob_schema, Kind, Schema},
     templates::{self, Engine, TemplateId, TemplateProblem},
     variables::{self, Values},
 };
@@ -661,11 +665,8 @@ impl Compiled {
         }
         let context = base.with(&custom);
 
-        let mut body = Map::new();
+        let mut body = BodyBuilder::new(schema);
         let mut traces = Vec::new();
-        // the texts the draft's summary needs, and which required fields were filled
-        let mut texts: HashMap<&str, String> = HashMap::new();
-        let mut filled: Vec<&str> = Vec::with_capacity(hibob_schema::REQUIRED.len());
         for field in &self.fields {
             let meta = schema.field(&field.canonical);
             let required = field.required;
@@ -701,36 +702,13 @@ impl Compiled {
             let (choice, text) = chosen;
             let mut value = None;
             if failure.is_none() {
-                if text.is_empty() {
-                    if required {
+                match body.add(&field.target, &field.path, &text) {
+                    Ok(sent) => value = sent.filter(|_| trace),
+                    Err(FieldProblem::Missing) => {
                         failure = Some(empty_explanation(field, values, &custom));
                     }
-                } else {
-                    let encoded = match meta {
-                        Some(meta) => hibob_schema::encode(&text, meta, schema.list_for(meta)),
-                        None => Ok(Value::String(text.clone())),
-                    };
-                    match encoded {
-                        Ok(v) => {
-                            if trace {
-                                value = Some(v.clone());
-                            }
-                            hibob_schema::nest_path(&mut body, &field.path, v);
-                        }
-                        Err(why) => failure = Some(why),
-                    }
+                    Err(FieldProblem::Invalid(why)) => failure = Some(why),
                 }
-            }
-            let canonical = field.canonical.as_str();
-            if matches!(canonical, "firstName" | "surname") && text.chars().count() > MAX_NAME {
-                failure
-                    .get_or_insert_with(|| format!("HiBob accepts at most {MAX_NAME} characters"));
-            }
-            if required {
-                filled.push(canonical);
-            }
-            if matches!(canonical, "firstName" | "surname" | "email") {
-                texts.insert(canonical, text.clone());
             }
             if let Some(problem) = &failure {
                 errors.push(RenderError {
@@ -759,32 +737,8 @@ impl Compiled {
                 });
             }
         }
-        for required in hibob_schema::REQUIRED {
-            if !filled.contains(&hibob_schema::canonical_id(required)) {
-                errors.push(RenderError {
-                    field: (*required).to_owned(),
-                    label: schema
-                        .field(required)
-                        .map(|m| m.name.clone())
-                        .unwrap_or_default(),
-                    problem: "HiBob requires this field and the mapping does not fill it".into(),
-                });
-            }
-        }
-        let text = |id: &str| texts.get(id).cloned().unwrap_or_default();
-        let draft = EmployeeDraft {
-            email: text("email"),
-            display_name: format!("{} {}", text("firstName"), text("surname"))
-                .trim()
-                .to_owned(),
-            start_date: body
-                .get("work")
-                .and_then(|w| w.get("startDate"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            body: Value::Object(body),
-        };
+        errors.extend(body.missing());
+        let draft = body.finish();
         let rendered = Rendered {
             draft,
             trace: traces,

@@ -17,8 +17,12 @@ use sqlx::SqlitePool;
 use crate::{
     credentials::{CredentialKey, Credentials},
     export_queue,
-    hibob::{self, CallLog, HibobError},
-    hibob_schema::{self, Kind, Schema, SchemaCache},
+    hibob::{
+        self,
+        gateway::Gateway,
+        schema::{self as hibob_schema, Kind, Schema},
+        CallLog, HibobError,
+    },
     mapping::{self, Compiled, FieldTrace, Issue, MappingDocument, RenderError},
     mapping_store::{self, StoreError, Version},
     pinpoint,
@@ -110,7 +114,7 @@ pub struct Targets {
 struct Inner {
     pool: SqlitePool,
     credentials: Credentials,
-    schema: SchemaCache,
+    hibob: Gateway,
     compiled: Mutex<HashMap<i64, Arc<Compiled>>>,
 }
 
@@ -132,12 +136,13 @@ fn start_days(raw: Option<String>) -> i64 {
 }
 
 impl MappingService {
-    pub fn new(pool: SqlitePool, credentials: Credentials) -> Self {
+    /// A service reading HiBob through `hibob`, the gateway the plugin and the worker share.
+    pub fn new(pool: SqlitePool, hibob: Gateway) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
-                credentials,
-                schema: SchemaCache::default(),
+                credentials: hibob.credentials().clone(),
+                hibob,
                 compiled: Mutex::new(HashMap::new()),
             }),
         }
@@ -197,11 +202,17 @@ impl MappingService {
         }
     }
 
+    /// The gateway to HiBob: its client and its cached catalogue.
+    pub fn gateway(&self) -> &Gateway {
+        &self.inner.hibob
+    }
+
     async fn hibob(&self) -> Option<hibob::Client> {
-        hibob::Client::from_credentials(&self.inner.credentials)
+        self.inner
+            .hibob
+            .client()
             .await
             .ok()
-            .flatten()
             .and_then(|c| c.with_timeout(PREVIEW_TIMEOUT).ok())
     }
 
@@ -213,8 +224,8 @@ impl MappingService {
         client: &hibob::Client,
         log: &mut CallLog,
     ) -> Result<(Arc<Schema>, Option<String>), HibobError> {
-        match self.inner.schema.get(client, log).await {
-            Ok(schema) => Ok((schema, None)),
+        match self.inner.hibob.catalogue(client, log).await {
+            Ok(found) => Ok((found.schema, found.note)),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => Ok((Arc::new(Schema::builtin()), Some(e.to_string()))),
         }
@@ -222,15 +233,13 @@ impl MappingService {
 
     async fn schema(&self) -> (Arc<Schema>, Option<String>) {
         let client = self.hibob().await;
-        self.inner
-            .schema
-            .get_or_builtin(client.as_ref(), &mut CallLog::new())
-            .await
+        let found = self.inner.hibob.catalogue_or_builtin(client.as_ref()).await;
+        (found.schema, found.note)
     }
 
     /// Reads HiBob's fields and lists again now.
     pub async fn refresh_schema(&self) -> Option<String> {
-        self.inner.schema.invalidate();
+        self.inner.hibob.refresh();
         self.schema().await.1
     }
 

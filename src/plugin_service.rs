@@ -2,43 +2,51 @@
 //! the submit that creates the employee, and the dropdown lists. No HTTP types live here, so the
 //! same service can be driven by the axum routes, by tests and by benchmarks.
 //!
-//! Two rules shape the submit. Pinpoint waits for the answer and shows it on the form, so every
-//! problem becomes a field error or a toast the user can act on, never a bare failure. And a
-//! person clicking twice (or five times at once) must never give HiBob two employees: submits for
-//! one e-mail are serialised in this process, the export row remembers the employee id, and HiBob
-//! is searched before anything is created.
+//! The form is the mapping in force (`plugin_form`), and the submit runs the same export steps
+//! as a webhook's export (`export_steps`), through the same HiBob gateway. Two rules shape the
+//! submit. Pinpoint waits for the answer and shows it on the form, so every problem becomes a
+//! field error or a toast the user can act on, never a bare failure. And a person clicking twice
+//! (or five times at once) must never give HiBob two employees: submits for one e-mail are
+//! serialised in this process, the export row remembers the employee id, and the shared
+//! find-or-create turns HiBob's "email taken" into a lookup.
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use base64::Engine as _;
-use chrono::NaiveDate;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use subtle::ConstantTimeEq;
 
 use crate::{
-    credentials::{CredentialKey, Credentials},
-    export_queue::{self, PluginAttempt, Status, StepRecord},
-    hibob::{self, CallLog, DocFolder, FieldMeta, HibobError, ListItem, NamedList},
-    hibob_schema,
-    mapping::MappingDocument,
+    credentials::CredentialKey,
+    export_queue::{self, PluginAttempt, Status},
+    export_steps::{self as steps, Recorder, StepError},
+    hibob::{
+        self,
+        gateway::{AccessError, Catalogue},
+        schema::Schema,
+        CallLog, HibobError,
+    },
+    mapping::{Compiled, MappingDocument},
     mapping_service::MappingService,
     outbound,
+    plugin_checks::cv_url_problem,
     plugin_contract::{
         ActionDescriptor, ActionKey, ActionMetaResponse, ActionResult, ConfigurationFormField,
-        FieldError, FieldMapping, FileRef, FormField, Intent, ListResponse, MetaResponse,
-        PluginRequest, SelectOption, Toast,
+        FieldError, FileRef, FormField, Intent, ListResponse, MetaResponse, PluginRequest, Toast,
     },
-    variables,
+    plugin_form::{self, Plan, Prefill, F_CV, F_EMAIL},
+};
+
+pub use crate::plugin_checks::{parse_date, valid_email, MAX_NAME_CHARS};
+pub use crate::plugin_form::{
+    F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
 };
 
 pub const PLUGIN_NAME: &str = "HiBob";
@@ -49,39 +57,6 @@ pub const SUBMIT_PATH: &str = "/export-candidate/submit";
 /// Hyphenated on purpose: proxies commonly drop header names with underscores.
 pub const TOKEN_HEADER: &str = "X-Plugin-Token";
 pub const TOKEN_CONFIG_KEY: &str = "pluginToken";
-
-/// Named lists change rarely (an admin adds a site or a department), and HiBob counts calls per
-/// minute, so ten minutes of staleness is a fair price for a form that opens without waiting.
-pub const DEFAULT_LIST_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// Pinpoint's own timeout is undocumented; a form that takes longer than this to build is worse
-/// than a callout saying HiBob is slow.
-pub const DEFAULT_LIST_FETCH_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// A 429 asking for a wait this short is sat out inside the request: the user would otherwise
-/// get a toast and click again at about the same moment.
-pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
-
-/// HiBob's documented limit for `firstName` and `surname`.
-pub const MAX_NAME_CHARS: usize = 50;
-
-/// After a failed background refresh, the stale lists are served this much longer before the
-/// next try, so a HiBob outage does not turn every form into a refresh attempt.
-const REFRESH_RETRY: Duration = Duration::from_secs(30);
-
-/// Callers that queued behind a failed list fetch get its error instead of repeating the call.
-const FAILURE_REUSE: Duration = Duration::from_secs(2);
-
-// Form field keys, echoed back by Pinpoint on submit.
-pub const F_FIRST_NAME: &str = "firstName";
-pub const F_LAST_NAME: &str = "lastName";
-pub const F_EMAIL: &str = "email";
-pub const F_START_DATE: &str = "startDate";
-pub const F_SITE: &str = "site";
-pub const F_DEPARTMENT: &str = "department";
-pub const F_TITLE: &str = "title";
-pub const F_EMPLOYMENT_TYPE: &str = "employmentType";
-pub const F_CV: &str = "cvDocument";
 
 /// Fields whose submitted value must be text; anything else is a malformed request.
 const TEXT_FIELDS: [&str; 8] = [
@@ -95,176 +70,11 @@ const TEXT_FIELDS: [&str; 8] = [
     F_EMPLOYMENT_TYPE,
 ];
 
+/// The usual lists, declared whatever the mapping: Stage Actions are set up before any
+/// candidate, from the lists the meta declares.
+const USUAL_LISTS: [&str; 4] = ["sites", "departments", "titles", "employmentTypes"];
+
 const EXPORT: ActionKey = ActionKey::ExportCandidate;
-
-// ---------------------------------------------------------------------------------------------
-// Dropdowns
-// ---------------------------------------------------------------------------------------------
-
-/// One dropdown of the form, tied to the HiBob named list that feeds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dropdown {
-    /// The key of its list endpoint (`/lists/{list_key}`).
-    pub list_key: &'static str,
-    pub form_key: &'static str,
-    pub label: &'static str,
-    /// HiBob's field id: its `typeData.listId` names the list, and the create body nests the
-    /// chosen value under this path.
-    pub field_id: &'static str,
-    /// List names to try when the field catalogue cannot be read.
-    pub list_names: &'static [&'static str],
-    /// HiBob takes the site by name in every documented example; other list fields take the
-    /// item id, which is what the field-metadata guide prescribes for `list` fields.
-    pub by_name: bool,
-}
-
-pub const SITES: Dropdown = Dropdown {
-    list_key: "sites",
-    form_key: F_SITE,
-    label: "Site",
-    field_id: "work.site",
-    list_names: &["site"],
-    by_name: true,
-};
-pub const DEPARTMENTS: Dropdown = Dropdown {
-    list_key: "departments",
-    form_key: F_DEPARTMENT,
-    label: "Department",
-    field_id: "work.department",
-    list_names: &["department"],
-    by_name: false,
-};
-pub const TITLES: Dropdown = Dropdown {
-    list_key: "titles",
-    form_key: F_TITLE,
-    label: "Job title",
-    field_id: "work.title",
-    list_names: &["title", "jobTitle", "job title"],
-    by_name: false,
-};
-pub const EMPLOYMENT_TYPES: Dropdown = Dropdown {
-    list_key: "employmentTypes",
-    form_key: F_EMPLOYMENT_TYPE,
-    label: "Employment type",
-    field_id: "payroll.employment.type",
-    list_names: &["payrollEmploymentType", "employmentType", "employment type"],
-    by_name: false,
-};
-pub const DROPDOWNS: [Dropdown; 4] = [SITES, DEPARTMENTS, TITLES, EMPLOYMENT_TYPES];
-
-fn list_path(list_key: &str) -> String {
-    format!("/lists/{list_key}")
-}
-
-/// HiBob's lists, resolved to the form's dropdowns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Catalog {
-    lists: HashMap<&'static str, NamedList>,
-}
-
-impl Catalog {
-    /// The field catalogue says which list feeds which field; without it, the usual list names
-    /// are tried, compared case-insensitively.
-    pub fn build(lists: Vec<NamedList>, fields: Option<&[FieldMeta]>) -> Self {
-        let mut resolved = HashMap::new();
-        for dropdown in DROPDOWNS {
-            let from_fields = fields
-                .and_then(|fields| fields.iter().find(|f| f.id == dropdown.field_id))
-                .and_then(|f| f.list_name.as_deref());
-            let found = from_fields
-                .and_then(|name| lists.iter().find(|l| l.name == name))
-                .or_else(|| {
-                    dropdown
-                        .list_names
-                        .iter()
-                        .find_map(|name| lists.iter().find(|l| l.name.eq_ignore_ascii_case(name)))
-                });
-            if let Some(list) = found {
-                resolved.insert(dropdown.list_key, list.clone());
-            }
-        }
-        Self { lists: resolved }
-    }
-
-    pub fn list(&self, dropdown: &Dropdown) -> Option<&NamedList> {
-        self.lists.get(dropdown.list_key)
-    }
-
-    /// Every item that may be chosen, children labelled with their parents so a hierarchical
-    /// list stays readable when flattened.
-    pub fn options(&self, dropdown: &Dropdown) -> Vec<SelectOption> {
-        let mut out = Vec::new();
-        if let Some(list) = self.list(dropdown) {
-            flatten(&list.items, dropdown.by_name, None, &mut out);
-        }
-        out
-    }
-
-    /// Whether choosing a department can narrow the titles: only when the title list groups
-    /// its items under parents.
-    pub fn titles_are_grouped(&self) -> bool {
-        self.list(&TITLES)
-            .is_some_and(|l| l.items.iter().any(|i| !i.children.is_empty()))
-    }
-
-    /// The titles grouped under a parent that has the chosen department's name, or every title
-    /// when nothing matches (a narrowed list must never hide the right answer).
-    pub fn title_options_for(&self, department: Option<&str>) -> Vec<SelectOption> {
-        let narrowed = (|| {
-            let titles = self.list(&TITLES)?;
-            let chosen = self.list(&DEPARTMENTS)?.find(department?)?;
-            let group = titles.items.iter().find(|i| {
-                !i.archived && !i.children.is_empty() && i.name.eq_ignore_ascii_case(&chosen.name)
-            })?;
-            let mut out = Vec::new();
-            flatten(&group.children, TITLES.by_name, None, &mut out);
-            (!out.is_empty()).then_some(out)
-        })();
-        narrowed.unwrap_or_else(|| self.options(&TITLES))
-    }
-
-    /// The value HiBob should receive for what the user chose (an id or a name, either way), or
-    /// a sentence for the field error.
-    pub fn resolve(&self, dropdown: &Dropdown, chosen: &str) -> Result<String, String> {
-        let Some(list) = self.list(dropdown) else {
-            return Err(format!(
-                "HiBob has no {} list the console can read",
-                dropdown.label.to_lowercase()
-            ));
-        };
-        match list.find(chosen) {
-            Some(item) if item.archived => Err(format!(
-                "{} is archived in HiBob; choose another {}",
-                item.name,
-                dropdown.label.to_lowercase()
-            )),
-            Some(item) => Ok(if dropdown.by_name {
-                item.name.clone()
-            } else {
-                item.id.clone()
-            }),
-            None => Err(format!(
-                "HiBob has no {} called \"{}\"; choose one from the list",
-                dropdown.label.to_lowercase(),
-                chosen.chars().take(60).collect::<String>()
-            )),
-        }
-    }
-}
-
-fn flatten(items: &[ListItem], by_name: bool, parent: Option<&str>, out: &mut Vec<SelectOption>) {
-    for item in items.iter().filter(|i| !i.archived) {
-        let label = match parent {
-            Some(p) => format!("{p} › {}", item.name),
-            None => item.name.clone(),
-        };
-        let value = if by_name { &item.name } else { &item.id };
-        if !out.iter().any(|o| &o.value == value) {
-            out.push(SelectOption::new(label.clone(), value.clone()));
-        }
-        flatten(&item.children, by_name, Some(&label), out);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Meta
@@ -283,74 +93,29 @@ fn svg_data_uri(svg: &str) -> String {
     )
 }
 
-/// The plugin form's text fields and the HiBob field each one prefills.
-const TEXT_TARGETS: [(&str, &str, &str); 4] = [
-    (F_FIRST_NAME, "First Name", "root.firstName"),
-    (F_LAST_NAME, "Last Name", "root.surname"),
-    (F_EMAIL, "Email", "root.email"),
-    (F_START_DATE, "Start Date", "work.startDate"),
-];
-
-/// Pinpoint's variable that feeds a form field: the first Pinpoint variable read by the first
-/// template of the mapping's rule for `target`. Pinpoint only substitutes variables, so filters
-/// and fallbacks are applied by the console when the form is built (see `action_meta`).
-fn pinpoint_variable(doc: &MappingDocument, target: &str) -> Option<&'static str> {
-    // the templates come first even beside a fixed value: it is only their last resort
-    let rule = doc
-        .fields
-        .iter()
-        .find(|r| hibob_schema::canonical_id(&r.target) == hibob_schema::canonical_id(target))?;
-    rule.sources.iter().find_map(|source| {
-        let mut engine = crate::templates::Engine::new();
-        let id = engine.add(source).ok()?;
-        let names = engine.names(id);
-        // the one the template reads first is the one it is mostly about
-        variables::CATALOGUE
-            .iter()
-            .filter(|v| v.pinpoint && names.contains(v.name))
-            .min_by_key(|v| source.find(v.name).unwrap_or(usize::MAX))
-            .map(|v| v.name)
-    })
-}
-
-/// Which variable each prefilled form field carries, under the given mapping.
-fn form_variables(doc: &MappingDocument) -> Vec<(&'static str, &'static str, &'static str)> {
-    const BUILT_IN: [&str; 4] = [
-        "candidate_first_name",
-        "candidate_last_name",
-        "candidate_email",
-        "candidate_start_date",
-    ];
-    TEXT_TARGETS
-        .iter()
-        .zip(BUILT_IN)
-        .map(|((key, label, target), fallback)| {
-            (
-                *key,
-                *label,
-                pinpoint_variable(doc, target).unwrap_or(fallback),
-            )
-        })
-        .collect()
+fn list_path(list_key: &str) -> String {
+    format!("/lists/{list_key}")
 }
 
 /// The plugin's root document. It is public (Pinpoint reads it at registration, before any
 /// token exists), so it carries nothing secret; its field mappings follow the mapping in force.
 pub fn meta() -> MetaResponse {
-    meta_for(&crate::mapping::default_document())
+    meta_for(&Plan::new(
+        &crate::mapping::default_document(),
+        &Schema::builtin(),
+    ))
 }
 
-pub fn meta_for(doc: &MappingDocument) -> MetaResponse {
+pub fn meta_for(plan: &Plan) -> MetaResponse {
     let mut action = ActionDescriptor::new(
         EXPORT,
         ACTION_LABEL,
         svg_data_uri(ICON_SVG),
         ACTION_META_PATH,
     );
-    for (key, label, variable) in form_variables(doc) {
-        action = action.mapping(FieldMapping::new(key, label, format!("{{{{{variable}}}}}")));
+    for mapping in plan.mappings() {
+        action = action.mapping(mapping);
     }
-    let action = action.mapping(FieldMapping::unlabelled(F_CV, "{{candidate_cv}}"));
     let mut meta = MetaResponse::new(PLUGIN_NAME, svg_data_uri(LOGO_SVG))
         .action(action)
         .configuration_field(
@@ -365,10 +130,24 @@ pub fn meta_for(doc: &MappingDocument) -> MetaResponse {
                      the call is yours.",
                 ),
         );
-    for dropdown in DROPDOWNS {
-        meta = meta.list_endpoint(dropdown.list_key, list_path(dropdown.list_key));
+    for (key, path) in list_endpoints(plan) {
+        meta = meta.list_endpoint(key, path);
     }
     meta
+}
+
+/// The usual lists, then any other list field of the mapping.
+fn list_endpoints(plan: &Plan) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = USUAL_LISTS
+        .iter()
+        .map(|k| ((*k).to_owned(), list_path(k)))
+        .collect();
+    for (key, path) in plan.list_endpoints() {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, path));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,327 +300,6 @@ fn check_submit_shape(req: &PluginRequest) -> Result<(), BadRequest> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Validation
-// ---------------------------------------------------------------------------------------------
-
-/// HiBob allows letters and a short list of punctuation in names. Spaces are not in its list but
-/// are in real names ("Mary Ann"), so they are let through and left to HiBob to judge.
-fn name_problem(what: &str, name: &str) -> Option<String> {
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Some(format!(
-            "HiBob accepts at most {MAX_NAME_CHARS} characters in the {what}"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Some(format!(
-            "Remove line breaks and other control characters from the {what}"
-        ));
-    }
-    let allowed = |c: char| {
-        c.is_alphabetic()
-            || c == ' '
-            || "´`_-;,./'’\"()".contains(c)
-            || ('\u{0300}'..='\u{036F}').contains(&c)
-    };
-    if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
-        return Some(format!(
-            "HiBob does not accept \"{bad}\" in the {what}: use letters, spaces and ´ ` _ - ; , . / ' ’ \" ( ) only"
-        ));
-    }
-    None
-}
-
-/// A practical syntax check (what HiBob calls "a syntactically valid address"), not RFC 5322:
-/// it catches typos and pasted junk without refusing real addresses.
-pub fn valid_email(email: &str) -> bool {
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
-    local_ok && domain_ok
-}
-
-/// `YYYY-MM-DD`, or a timestamp starting with one (a mapped date may arrive with a time).
-pub fn parse_date(text: &str) -> Option<String> {
-    let text = text.trim();
-    let day = match text.as_bytes().get(10) {
-        Some(b'T' | b' ') => text.get(..10)?,
-        Some(_) => return None,
-        None => text,
-    };
-    let parsed = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
-    let formatted = parsed.format("%Y-%m-%d").to_string();
-    (formatted == day).then_some(formatted)
-}
-
-/// HiBob downloads the CV itself, so the console never fetches the URL; it only refuses links
-/// that could not be a public https file, so HiBob is never pointed at an internal address.
-pub fn cv_url_problem(raw: &str) -> Option<&'static str> {
-    let Ok(url) = url::Url::parse(raw.trim()) else {
-        return Some("The CV link is not a valid URL");
-    };
-    if url.scheme() != "https" {
-        return Some("The CV link must be an https:// URL");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Some("The CV link must not contain a user name or password");
-    }
-    let private = match url.host() {
-        None => return Some("The CV link has no host"),
-        Some(url::Host::Domain(host)) => {
-            let host = host.trim_end_matches('.').to_ascii_lowercase();
-            host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal")
-        }
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_private()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xC0) == 64)
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xFE00) == 0xFC00
-                || (first & 0xFFC0) == 0xFE80
-                || ip.to_ipv4_mapped().is_some()
-        }
-    };
-    private.then_some("The CV link points to a private address HiBob cannot reach")
-}
-
-/// Text of a scalar JSON value, trimmed; blank, null, arrays and objects give `None`.
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// What the submit read from the form, before validation.
-#[derive(Debug, Clone, Default)]
-struct Inputs {
-    first: Option<String>,
-    last: Option<String>,
-    email: Option<String>,
-    start_date: Option<String>,
-    site: Option<String>,
-    department: Option<String>,
-    title: Option<String>,
-    employment_type: Option<String>,
-    cv: Option<FileRef>,
-    /// A CV value was sent but no link could be read from it.
-    cv_unreadable: bool,
-}
-
-impl Inputs {
-    fn read(req: &PluginRequest) -> Self {
-        let cv_value = req.form_value(F_CV);
-        let cv = req.form_file_refs(F_CV).into_iter().next();
-        let blank = |v: &Value| match v {
-            Value::String(s) => s.trim().is_empty(),
-            Value::Array(a) => a.is_empty(),
-            _ => false,
-        };
-        Self {
-            first: req.form_str(F_FIRST_NAME),
-            last: req.form_str(F_LAST_NAME),
-            email: req.form_str(F_EMAIL),
-            start_date: req.form_str(F_START_DATE),
-            site: req.form_str(F_SITE),
-            department: req.form_str(F_DEPARTMENT),
-            title: req.form_str(F_TITLE),
-            employment_type: req.form_str(F_EMPLOYMENT_TYPE),
-            cv_unreadable: cv.is_none() && cv_value.is_some_and(|v| !blank(v)),
-            cv,
-        }
-    }
-
-    fn display_name(&self) -> Option<String> {
-        let name = [self.first.as_deref(), self.last.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!name.is_empty()).then_some(name)
-    }
-
-    fn dropdown(&self, dropdown: &Dropdown) -> Option<&str> {
-        match dropdown.form_key {
-            F_SITE => self.site.as_deref(),
-            F_DEPARTMENT => self.department.as_deref(),
-            F_TITLE => self.title.as_deref(),
-            F_EMPLOYMENT_TYPE => self.employment_type.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The inputs as kept in the export record; the CV link loses its query string, which is
-    /// what grants access to a signed file.
-    fn for_record(&self) -> Value {
-        json!({
-            F_FIRST_NAME: self.first,
-            F_LAST_NAME: self.last,
-            F_EMAIL: self.email,
-            F_START_DATE: self.start_date,
-            F_SITE: self.site,
-            F_DEPARTMENT: self.department,
-            F_TITLE: self.title,
-            F_EMPLOYMENT_TYPE: self.employment_type,
-            F_CV: self.cv.as_ref().map(|cv| json!({
-                "url": outbound::redact_url(&cv.url),
-                "name": cv.name,
-            })),
-        })
-    }
-
-    /// Checks that need no HiBob data.
-    fn check(&self, default_site: Option<&str>) -> (Draft, Vec<FieldError>) {
-        let mut errors = Vec::new();
-        let mut draft = Draft::default();
-        for (key, what, value, slot) in [
-            (F_FIRST_NAME, "first name", &self.first, &mut draft.first),
-            (F_LAST_NAME, "last name", &self.last, &mut draft.last),
-        ] {
-            match value {
-                None => errors.push(FieldError::new(
-                    key,
-                    format!("The {what} is required by HiBob"),
-                )),
-                Some(v) => match name_problem(what, v) {
-                    Some(problem) => errors.push(FieldError::new(key, problem)),
-                    None => *slot = v.clone(),
-                },
-            }
-        }
-        match &self.email {
-            None => errors.push(FieldError::new(
-                F_EMAIL,
-                "The work email is required by HiBob",
-            )),
-            Some(e) if !valid_email(e) => errors.push(FieldError::new(
-                F_EMAIL,
-                "This is not a valid email address (for example jane.doe@example.com)",
-            )),
-            Some(e) => draft.email = e.clone(),
-        }
-        match self.start_date.as_deref().map(|d| (d, parse_date(d))) {
-            None => errors.push(FieldError::new(
-                F_START_DATE,
-                "The start date is required by HiBob",
-            )),
-            Some((_, None)) => errors.push(FieldError::new(
-                F_START_DATE,
-                "Enter the start date as YYYY-MM-DD (for example 2026-03-02)",
-            )),
-            Some((_, Some(day))) => draft.start_date = day,
-        }
-        if self.site.is_none() && default_site.is_none() {
-            errors.push(FieldError::new(F_SITE, "Choose the employee's HiBob site"));
-        }
-        if self.cv_unreadable {
-            errors.push(FieldError::new(
-                F_CV,
-                "The CV could not be read from the form: attach the file again",
-            ));
-        }
-        if let Some(cv) = &self.cv {
-            match cv_url_problem(&cv.url) {
-                Some(problem) => errors.push(FieldError::new(F_CV, problem)),
-                None => draft.cv = Some(cv.clone()),
-            }
-        }
-        (draft, errors)
-    }
-}
-
-/// The validated employee, ready for HiBob.
-#[derive(Debug, Clone, Default)]
-struct Draft {
-    first: String,
-    last: String,
-    email: String,
-    start_date: String,
-    /// `(dropdown, value HiBob expects)` for each list value chosen.
-    choices: Vec<(Dropdown, String)>,
-    cv: Option<FileRef>,
-}
-
-impl Draft {
-    fn body(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("firstName".into(), json!(self.first));
-        body.insert("surname".into(), json!(self.last));
-        body.insert("email".into(), json!(self.email));
-        let mut root = Value::Object(body);
-        nest(&mut root, "work.startDate", json!(self.start_date));
-        for (dropdown, value) in &self.choices {
-            nest(&mut root, dropdown.field_id, json!(value));
-        }
-        root
-    }
-}
-
-/// Writes `value` at a dotted field path, creating the objects on the way, which is how
-/// HiBob's create body nests fields.
-fn nest(root: &mut Value, path: &str, value: Value) {
-    let mut node = root;
-    let mut segments = path.split('.').peekable();
-    while let Some(segment) = segments.next() {
-        let Some(map) = node.as_object_mut() else {
-            return;
-        };
-        if segments.peek().is_none() {
-            map.insert(segment.to_owned(), value);
-            return;
-        }
-        node = map
-            .entry(segment.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
-/// The form field a HiBob field path belongs to, so HiBob's rejection lands next to it.
-fn form_key_for(path: &str) -> Option<&'static str> {
-    match path {
-        "firstName" => Some(F_FIRST_NAME),
-        "surname" => Some(F_LAST_NAME),
-        "email" => Some(F_EMAIL),
-        "work.startDate" => Some(F_START_DATE),
-        other => DROPDOWNS
-            .iter()
-            .find(|d| d.field_id == other)
-            .map(|d| d.form_key),
-    }
-}
-
 /// What a user or admin should do about a HiBob failure, in one or two sentences.
 pub fn explain_hibob_error(e: &HibobError) -> String {
     match e {
@@ -857,8 +315,8 @@ pub fn explain_hibob_error(e: &HibobError) -> String {
     }
 }
 
-fn failure_for(e: &HibobError) -> ActionResult {
-    let errors = match e.field().and_then(form_key_for) {
+fn failure_for(e: &HibobError, plan: &Plan) -> ActionResult {
+    let errors = match e.field().and_then(|path| plan.key_for_path(path)) {
         Some(key) => match e {
             HibobError::Rejected { message, .. } => {
                 vec![FieldError::new(key, format!("HiBob: {message}"))]
@@ -873,162 +331,6 @@ fn failure_for(e: &HibobError) -> ActionResult {
         "HiBob rejected the employee: correct the highlighted field and submit again.".to_owned()
     };
     ActionResult::failure(EXPORT, errors, Some(Toast::error(toast)))
-}
-
-/// `Some(wait)` when the call hit a short rate limit and has not been retried yet.
-fn short_wait<T>(result: &Result<T, HibobError>, retried: &mut bool) -> Option<Duration> {
-    match result {
-        Err(HibobError::RateLimited { wait }) if !*retried && *wait <= SHORT_RATE_LIMIT_WAIT => {
-            *retried = true;
-            Some(*wait)
-        }
-        _ => None,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Named-list cache
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct CachedCatalog {
-    fingerprint: String,
-    catalog: Arc<Catalog>,
-    stale_at: Instant,
-}
-
-struct FailedFetch {
-    fingerprint: String,
-    at: Instant,
-    error: HibobError,
-}
-
-/// HiBob's named lists, fetched once per set of credentials and refreshed in the background
-/// once stale, so building a form never waits on HiBob after the first time.
-pub struct ListCache {
-    ttl: Duration,
-    fetch_timeout: Duration,
-    slot: Mutex<Option<CachedCatalog>>,
-    /// Held while fetching, so concurrent first calls make one request; remembers the last
-    /// failure for the callers queued behind it.
-    fetching: tokio::sync::Mutex<Option<FailedFetch>>,
-    refreshing: AtomicBool,
-}
-
-/// Clears the "refresh running" flag even if the refresh task panics.
-struct RefreshFlag(Arc<ListCache>);
-
-impl Drop for RefreshFlag {
-    fn drop(&mut self) {
-        self.0.refreshing.store(false, Ordering::Release);
-    }
-}
-
-impl ListCache {
-    pub fn new(ttl: Duration, fetch_timeout: Duration) -> Self {
-        Self {
-            ttl,
-            fetch_timeout,
-            slot: Mutex::new(None),
-            fetching: tokio::sync::Mutex::new(None),
-            refreshing: AtomicBool::new(false),
-        }
-    }
-
-    fn peek(&self, fingerprint: &str) -> Option<CachedCatalog> {
-        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref()
-            .filter(|c| c.fingerprint == fingerprint)
-            .cloned()
-    }
-
-    fn store(&self, fingerprint: &str, catalog: Arc<Catalog>) {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(CachedCatalog {
-            fingerprint: fingerprint.to_owned(),
-            catalog,
-            stale_at: Instant::now() + self.ttl,
-        });
-    }
-
-    fn postpone(&self, fingerprint: &str) {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = slot.as_mut().filter(|c| c.fingerprint == fingerprint) {
-            c.stale_at = Instant::now() + REFRESH_RETRY.min(self.ttl.max(Duration::from_millis(1)));
-        }
-    }
-
-    /// The lists for these credentials: cached, stale (while a refresh runs), or fetched now
-    /// when there is nothing to serve.
-    pub async fn get(
-        self: &Arc<Self>,
-        client: &hibob::Client,
-        fingerprint: &str,
-    ) -> Result<Arc<Catalog>, HibobError> {
-        if let Some(cached) = self.peek(fingerprint) {
-            if Instant::now() >= cached.stale_at {
-                self.refresh_in_background(client.clone(), fingerprint.to_owned());
-            }
-            return Ok(cached.catalog);
-        }
-        let mut last_failure = self.fetching.lock().await;
-        if let Some(cached) = self.peek(fingerprint) {
-            return Ok(cached.catalog);
-        }
-        if let Some(failed) = last_failure
-            .as_ref()
-            .filter(|f| f.fingerprint == fingerprint && f.at.elapsed() < FAILURE_REUSE)
-        {
-            return Err(failed.error.clone());
-        }
-        let fetched = tokio::time::timeout(self.fetch_timeout, fetch_catalog(client))
-            .await
-            .unwrap_or(Err(HibobError::Timeout));
-        match fetched {
-            Ok(catalog) => {
-                let catalog = Arc::new(catalog);
-                self.store(fingerprint, Arc::clone(&catalog));
-                *last_failure = None;
-                Ok(catalog)
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "HiBob's company lists could not be read");
-                *last_failure = Some(FailedFetch {
-                    fingerprint: fingerprint.to_owned(),
-                    at: Instant::now(),
-                    error: error.clone(),
-                });
-                Err(error)
-            }
-        }
-    }
-
-    fn refresh_in_background(self: &Arc<Self>, client: hibob::Client, fingerprint: String) {
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let flag = RefreshFlag(Arc::clone(self));
-        tokio::spawn(async move {
-            let cache = &flag.0;
-            match fetch_catalog(&client).await {
-                Ok(catalog) => cache.store(&fingerprint, Arc::new(catalog)),
-                Err(error) => {
-                    tracing::warn!(error = %error, "refreshing HiBob's company lists failed; the cached ones stay in use");
-                    cache.postpone(&fingerprint);
-                }
-            }
-            drop(flag);
-        });
-    }
-}
-
-async fn fetch_catalog(client: &hibob::Client) -> Result<Catalog, HibobError> {
-    let mut log = CallLog::new();
-    let lists = client.named_lists(&mut log).await?;
-    // The field catalogue only improves which list feeds which dropdown; without it the usual
-    // list names are used, so its failure is not the form's failure.
-    let fields = client.people_fields(&mut log).await.ok();
-    Ok(Catalog::build(lists, fields.as_deref()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1081,48 +383,6 @@ impl Drop for KeyGuard<'_> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The service
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy)]
-pub struct PluginSettings {
-    /// Per-call timeout of the HiBob client.
-    pub hibob_timeout: Duration,
-    pub list_ttl: Duration,
-    pub list_fetch_timeout: Duration,
-}
-
-impl Default for PluginSettings {
-    fn default() -> Self {
-        Self {
-            hibob_timeout: hibob::DEFAULT_TIMEOUT,
-            list_ttl: DEFAULT_LIST_TTL,
-            list_fetch_timeout: DEFAULT_LIST_FETCH_TIMEOUT,
-        }
-    }
-}
-
-/// Why a list could not be answered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ListError {
-    #[error("unknown list \"{0}\": the lists are sites, departments, titles and employmentTypes")]
-    UnknownList(String),
-    #[error("HiBob is not configured: an admin must add the HiBob service user under Settings in the console")]
-    NotConfigured,
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-enum Access {
-    NotConfigured,
-    Broken(String),
-    Ready {
-        client: hibob::Client,
-        fingerprint: String,
-    },
-}
-
 /// Why the form or the submit cannot use HiBob right now, in words for the callout or toast.
 struct Problem {
     title: &'static str,
@@ -1160,68 +420,6 @@ impl Problem {
             title,
             text,
             unconfigured: false,
-        }
-    }
-}
-
-struct Inner {
-    pool: SqlitePool,
-    credentials: Credentials,
-    mappings: MappingService,
-    settings: PluginSettings,
-    lists: Arc<ListCache>,
-    locks: KeyedLocks,
-    client: Mutex<Option<(String, hibob::Client)>>,
-}
-
-/// Cheap to clone: every clone shares the list cache, the HiBob client and the per-e-mail locks.
-#[derive(Clone)]
-pub struct PluginService {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for PluginService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginService")
-            .field("settings", &self.inner.settings)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Records the steps of one submit. A failed write is logged and the submit goes on: by then
-/// HiBob may hold the employee, and telling the user so matters more than a complete timeline.
-struct Run<'a> {
-    pool: &'a SqlitePool,
-    export_id: i64,
-    attempt: i64,
-}
-
-impl Run<'_> {
-    async fn record(
-        &self,
-        step: &str,
-        outcome: &str,
-        detail: &str,
-        log: CallLog,
-        started: Instant,
-    ) {
-        let json = serde_json::to_string(&log.into_vec()).unwrap_or_else(|_| "[]".to_owned());
-        let record = StepRecord {
-            attempt: self.attempt,
-            step,
-            outcome,
-            detail,
-            exchanges_json: &json,
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        };
-        if let Err(e) = export_queue::record_step(self.pool, self.export_id, &record).await {
-            tracing::error!(export_id = self.export_id, step, error = %e, "could not record a plugin export step");
-        }
-    }
-
-    async fn employee_id(&self, id: &str) {
-        if let Err(e) = export_queue::set_employee_id(self.pool, self.export_id, id).await {
-            tracing::error!(export_id = self.export_id, error = %e, "could not record the HiBob employee id");
         }
     }
 }
@@ -1278,123 +476,130 @@ fn unkeyed_key() -> String {
     format!("plugin:unkeyed:{suffix}")
 }
 
-/// Values Pinpoint sent to prefill the form: the form fields (mapped values, refetch values), and
-/// a `mappings` list in case resolved mappings arrive under that name.
-struct Prefill(Vec<(String, Value)>);
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
 
-impl Prefill {
-    fn from_request(req: &PluginRequest) -> Self {
-        let mut values: Vec<(String, Value)> = req
-            .form_fields
-            .iter()
-            .filter(|f| !f.value.is_null())
-            .map(|f| (f.key.clone(), f.value.clone()))
-            .collect();
-        match req.raw.get("mappings") {
-            Some(Value::Array(items)) => {
-                for item in items {
-                    if let (Some(key), Some(value)) =
-                        (item.get("key").and_then(Value::as_str), item.get("value"))
-                    {
-                        values.push((key.to_owned(), value.clone()));
-                    }
-                }
-            }
-            Some(Value::Object(map)) => {
-                values.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            _ => {}
-        }
-        Self(values)
-    }
+/// Why a list could not be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    #[error("unknown list \"{0}\": ask for one of the lists the plugin's meta declares")]
+    UnknownList(String),
+    #[error("HiBob is not configured: an admin must add the HiBob service user under Settings in the console")]
+    NotConfigured,
+    #[error("{0}")]
+    Unavailable(String),
+}
 
-    fn value(&self, key: &str) -> Option<&Value> {
-        self.0
-            .iter()
-            .find(|(k, v)| k == key && !v.is_null())
-            .map(|(_, v)| v)
-    }
+struct Inner {
+    pool: SqlitePool,
+    mappings: MappingService,
+    locks: KeyedLocks,
+}
 
-    fn text(&self, key: &str) -> Option<String> {
-        self.value(key).and_then(text_of)
+/// Cheap to clone: every clone shares the gateway to HiBob and the per-e-mail locks.
+#[derive(Clone)]
+pub struct PluginService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PluginService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginService").finish_non_exhaustive()
     }
 }
 
+/// The mapping in force, compiled, or why it cannot be used.
+struct InForce {
+    version: i64,
+    document: MappingDocument,
+    compiled: Arc<Compiled>,
+}
+
+/// A CV the form carries, or why it cannot be used.
+fn cv_of(req: &PluginRequest) -> Result<Option<FileRef>, FieldError> {
+    let blank = |v: &Value| match v {
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    match req.form_file_refs(F_CV).into_iter().next() {
+        Some(cv) => match cv_url_problem(&cv.url) {
+            Some(problem) => Err(FieldError::new(F_CV, problem)),
+            None => Ok(Some(cv)),
+        },
+        None if req.form_value(F_CV).is_some_and(|v| !blank(v)) => Err(FieldError::new(
+            F_CV,
+            "The CV could not be read from the form: attach the file again",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The form's values as kept in the export record; the CV link loses its query string, which is
+/// what grants access to a signed file.
+fn for_record(texts: &[(&plugin_form::Spec, String)], cv: Option<&FileRef>) -> Value {
+    let mut record = Map::new();
+    for (field, text) in texts {
+        record.insert(field.key.clone(), json!(text));
+    }
+    record.insert(
+        F_CV.to_owned(),
+        json!(cv.map(|cv| json!({"url": outbound::redact_url(&cv.url), "name": cv.name}))),
+    );
+    Value::Object(record)
+}
+
 impl PluginService {
-    pub fn new(pool: SqlitePool, credentials: Credentials, settings: PluginSettings) -> Self {
+    /// A service reading the mapping, and HiBob through its gateway, from `mappings`.
+    pub fn new(pool: SqlitePool, mappings: MappingService) -> Self {
         Self {
             inner: Arc::new(Inner {
-                mappings: MappingService::new(pool.clone(), credentials.clone()),
                 pool,
-                credentials,
-                lists: Arc::new(ListCache::new(
-                    settings.list_ttl,
-                    settings.list_fetch_timeout,
-                )),
-                settings,
+                mappings,
                 locks: KeyedLocks::default(),
-                client: Mutex::new(None),
             }),
         }
     }
 
-    /// Meta with field mappings from the mapping in force (the built-in one if it cannot be read).
+    async fn in_force(&self) -> Result<InForce, String> {
+        let version = crate::mapping_store::current(&self.inner.pool)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the mapping for the plugin");
+                "The console could not read its mapping. Try again in a moment.".to_owned()
+            })?;
+        let compiled = self
+            .inner
+            .mappings
+            .compiled(version.id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, version = version.id, "the mapping in force cannot be compiled");
+                format!("Mapping version {} cannot be used: ask an admin to fix it in the console's Mappings.", version.id)
+            })?;
+        Ok(InForce {
+            version: version.id,
+            document: version.document,
+            compiled,
+        })
+    }
+
+    /// Meta with field mappings from the mapping in force, and the lists of whatever catalogue
+    /// is at hand (this public document never makes the console call HiBob).
     pub async fn meta(&self) -> MetaResponse {
-        match crate::mapping_store::current(&self.inner.pool).await {
-            Ok(version) => meta_for(&version.document),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the mapping for the plugin meta");
-                meta()
+        match self.in_force().await {
+            Ok(in_force) => {
+                let schema = self
+                    .inner
+                    .mappings
+                    .gateway()
+                    .cached()
+                    .map_or_else(|| Arc::new(Schema::builtin()), |c| c.schema);
+                meta_for(&Plan::new(&in_force.document, &schema))
             }
+            Err(_) => meta(),
         }
-    }
-
-    /// Uses the console's mapping service (its caches), instead of one of its own.
-    pub fn with_mappings(mut self, mappings: MappingService) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.mappings = mappings;
-        }
-        self
-    }
-
-    /// What the mapping in force makes of the values Pinpoint sent, per HiBob field (canonical
-    /// id → text). Empty when the mapping cannot be used; the raw values are the fallback.
-    async fn mapped(&self, prefill: &Prefill) -> HashMap<String, String> {
-        let mappings = &self.inner.mappings;
-        let version = match crate::mapping_store::current(&self.inner.pool).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the mapping for the plugin form");
-                return HashMap::new();
-            }
-        };
-        let Ok(compiled) = mappings.compiled(version.id).await else {
-            return HashMap::new();
-        };
-        let today = chrono::Utc::now().date_naive();
-        let mut values = variables::Values::default();
-        for (key, _, variable) in form_variables(&version.document) {
-            if let Some(text) = prefill.text(key) {
-                let text = if variable == "candidate_start_date" {
-                    crate::templates::normalise_date(&text).unwrap_or(text)
-                } else {
-                    text
-                };
-                values.set(variable, text);
-            }
-        }
-        if let Some(cv) = prefill.text(F_CV) {
-            values.set("candidate_cv", cv);
-        }
-        let values = values.with_setting(&mappings.setting(today).await);
-        compiled
-            .preview(&values, &hibob_schema::Schema::builtin())
-            .rendered
-            .trace
-            .into_iter()
-            .filter(|t| !t.text.is_empty())
-            .map(|t| (hibob_schema::canonical_id(&t.target).to_owned(), t.text))
-            .collect()
     }
 
     pub async fn authorize(
@@ -1404,7 +609,9 @@ impl PluginService {
     ) -> Result<(), AuthError> {
         let expected = self
             .inner
-            .credentials
+            .mappings
+            .gateway()
+            .credentials()
             .get(CredentialKey::PluginToken)
             .await
             .map_err(|e| {
@@ -1418,95 +625,31 @@ impl PluginService {
         )
     }
 
-    /// The HiBob client for the credentials in force, rebuilt only when they change (which
-    /// keeps its connection pool and rate-limit memory across calls).
-    async fn access(&self) -> Access {
-        let creds = &self.inner.credentials;
-        let read = async {
-            Ok::<_, crate::credentials::CredentialError>((
-                creds.get(CredentialKey::HibobApiBaseUrl).await?,
-                creds.get(CredentialKey::HibobServiceUserId).await?,
-                creds.get(CredentialKey::HibobServiceUserToken).await?,
-            ))
-        };
-        let (base, id, token) = match read.await {
-            Ok((Some(base), Some(id), Some(token))) => (base, id, token),
-            Ok(_) => return Access::NotConfigured,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the HiBob settings");
-                return Access::Broken(
-                    "The console could not read its HiBob settings. Ask an admin to look at the server log.".to_owned(),
-                );
-            }
-        };
-        let mut hasher = Sha256::new();
-        for part in [&base, &id, &token] {
-            hasher.update(part.expose_secret().as_bytes());
-            hasher.update([0u8]);
-        }
-        let fingerprint: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut cached = self.inner.client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((fp, client)) = cached.as_ref().filter(|(fp, _)| *fp == fingerprint) {
-            return Access::Ready {
-                client: client.clone(),
-                fingerprint: fp.clone(),
-            };
-        }
-        let built = hibob::Client::new(
-            base.expose_secret(),
-            id.expose_secret(),
-            SecretString::from(token.expose_secret().to_owned()),
-        )
-        .and_then(|c| c.with_timeout(self.inner.settings.hibob_timeout))
-        .map(|c| c.paced_by(creds.pacing()));
-        match built {
-            Ok(client) => {
-                *cached = Some((fingerprint.clone(), client.clone()));
-                Access::Ready {
-                    client,
-                    fingerprint,
-                }
-            }
-            Err(e) => Access::Broken(format!(
-                "The console cannot call HiBob with its settings ({e}). Ask an admin to check the HiBob API base URL under Settings."
-            )),
-        }
-    }
-
-    async fn catalog(&self) -> Result<(hibob::Client, Arc<Catalog>), Problem> {
-        let (client, fingerprint) = match self.access().await {
-            Access::NotConfigured => return Err(Problem::not_configured()),
-            Access::Broken(text) => {
+    /// The HiBob client and catalogue, or what to tell the user instead.
+    async fn hibob(&self) -> Result<(hibob::Client, Catalogue), Problem> {
+        let gateway = self.inner.mappings.gateway();
+        let client = match gateway.client().await {
+            Ok(client) => client,
+            Err(AccessError::NotConfigured) => return Err(Problem::not_configured()),
+            Err(AccessError::Unreadable) => {
                 return Err(Problem {
                     title: "HiBob settings cannot be used",
-                    text,
+                    text: "The console could not read its HiBob settings. Ask an admin to look at the server log.".to_owned(),
                     unconfigured: false,
                 })
             }
-            Access::Ready {
-                client,
-                fingerprint,
-            } => (client, fingerprint),
+            Err(AccessError::Unusable(e)) => {
+                return Err(Problem {
+                    title: "HiBob settings cannot be used",
+                    text: format!("The console cannot call HiBob with its settings ({e}). Ask an admin to check the HiBob API base URL under Settings."),
+                    unconfigured: false,
+                })
+            }
         };
-        match self.inner.lists.get(&client, &fingerprint).await {
-            Ok(catalog) => Ok((client, catalog)),
+        match gateway.catalogue(&client, &mut CallLog::new()).await {
+            Ok(catalogue) => Ok((client, catalogue)),
             Err(e) => Err(Problem::from_hibob(&e)),
         }
-    }
-
-    async fn setting(&self, key: CredentialKey) -> Option<String> {
-        self.inner
-            .credentials
-            .get(key)
-            .await
-            .ok()
-            .flatten()
-            .map(|s| s.expose_secret().trim().to_owned())
-            .filter(|s| !s.is_empty())
     }
 
     fn form(&self) -> ActionMetaResponse {
@@ -1522,142 +665,126 @@ impl PluginService {
         ))
     }
 
-    /// The form, prefilled from what Pinpoint sent; on a refetch the department narrows the
-    /// titles. When HiBob cannot be used, a callout says what to fix instead.
+    /// The mapping's values for what Pinpoint sent, per form key, and the raw values beside
+    /// them where the mapping gives none.
+    async fn prefill(
+        &self,
+        plan: &Plan,
+        in_force: &InForce,
+        schema: &Schema,
+        prefill: &Prefill,
+    ) -> HashMap<String, String> {
+        let today = chrono::Utc::now().date_naive();
+        let values = plan
+            .values(prefill)
+            .with_setting(&self.inner.mappings.setting(today).await);
+        let mut out = plan.mapped(&in_force.compiled, &values, schema);
+        for field in &plan.fields {
+            if let (false, Some(raw)) = (out.contains_key(&field.key), prefill.text(&field.key)) {
+                out.insert(field.key.clone(), raw);
+            }
+        }
+        out
+    }
+
+    /// The form, prefilled from what Pinpoint sent through the mapping; on a refetch the
+    /// department narrows the titles. When HiBob cannot be used, a callout says what to fix.
     pub async fn action_meta(&self, req: &PluginRequest) -> ActionMetaResponse {
-        let catalog = match self.catalog().await {
-            Ok((_, catalog)) => catalog,
+        let catalogue = match self.hibob().await {
+            Ok((_, catalogue)) => catalogue,
             Err(problem) => return self.callout(problem),
         };
-        if catalog.list(&SITES).is_none() {
+        let schema = &catalogue.schema;
+        let has_sites = schema
+            .field("work.site")
+            .and_then(|m| schema.list_for(m))
+            .is_some();
+        if !has_sites {
             return self.callout(Problem {
                 title: "HiBob's site list cannot be read",
                 text: "HiBob requires a site for every employee, but the console's service user cannot see the \"site\" list. Ask an admin to let the service user read company lists in Bob.".to_owned(),
                 unconfigured: false,
             });
         }
-        let prefill = Prefill::from_request(req);
-        // the mapping in force turns what Pinpoint sent into HiBob's values (filters, fallbacks,
-        // fixed values, the default site and start date); Pinpoint's raw values are the fallback
-        let mapped = self.mapped(&prefill).await;
-        let mapped_text = |target: &str| mapped.get(hibob_schema::canonical_id(target)).cloned();
-        let start_date = match mapped_text("work.startDate").or_else(|| prefill.text(F_START_DATE))
-        {
-            Some(text) => parse_date(&text)
-                .or_else(|| crate::templates::normalise_date(&text))
-                .unwrap_or(text),
-            None => {
-                let days = self
-                    .setting(CredentialKey::DefaultStartDays)
-                    .await
-                    .and_then(|d| d.parse::<i64>().ok())
-                    .unwrap_or(14);
-                (chrono::Utc::now().date_naive() + chrono::Duration::days(days))
-                    .format("%Y-%m-%d")
-                    .to_string()
-            }
-        };
-        let refetch = catalog.titles_are_grouped();
-        let keep = |field: FormField| {
-            if refetch {
-                field.include_in_refetch()
-            } else {
-                field
-            }
-        };
-        let text_field = |key: &str, label: &str| {
-            let field = FormField::string(key, label).required();
-            let target = TEXT_TARGETS
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, t)| *t)
-                .unwrap_or_default();
-            let field = match mapped_text(target).or_else(|| prefill.text(key)) {
-                Some(v) => field.value(v),
-                None => field,
-            };
-            keep(field)
-        };
-
-        let mut fields = vec![
-            FormField::heading("heading", "New employee in HiBob"),
-            text_field(F_FIRST_NAME, "First name"),
-            text_field(F_LAST_NAME, "Last name"),
-            text_field(F_EMAIL, "Work email"),
-            keep(
-                FormField::date(F_START_DATE, "Start date")
-                    .required()
-                    .value(start_date),
-            ),
-        ];
-        let chosen = |dropdown: &Dropdown| {
-            prefill
-                .text(dropdown.form_key)
-                .and_then(|v| catalog.resolve(dropdown, &v).ok())
-                .or_else(|| {
-                    mapped_text(dropdown.field_id).and_then(|v| catalog.resolve(dropdown, &v).ok())
+        let in_force = match self.in_force().await {
+            Ok(in_force) => in_force,
+            Err(text) => {
+                return self.callout(Problem {
+                    title: "The mapping cannot be used",
+                    text,
+                    unconfigured: false,
                 })
+            }
         };
-        let department = chosen(&DEPARTMENTS);
-        for dropdown in DROPDOWNS {
-            let Some(_) = catalog.list(&dropdown) else {
-                continue;
-            };
-            let options = if dropdown == TITLES {
-                catalog.title_options_for(department.as_deref())
-            } else {
-                catalog.options(&dropdown)
-            };
-            let value = chosen(&dropdown).filter(|v| options.iter().any(|o| &o.value == v));
-            let mut field = FormField::string(dropdown.form_key, dropdown.label)
-                .placeholder(format!("Select {}...", dropdown.label.to_lowercase()))
-                .single_select(options)
-                .single_select_list(dropdown.list_key);
-            field = if dropdown == SITES {
-                field.required()
-            } else {
-                field.optional()
-            };
-            if let Some(v) = value {
-                field = field.value(v);
+        let plan = Plan::new(&in_force.document, schema);
+        let prefill = Prefill::from_request(req);
+        let mut values = self.prefill(&plan, &in_force, schema, &prefill).await;
+        // a choice from a list that came with the request (a refetch after the department
+        // changed) stands; texts are what the mapping makes of what came
+        for field in plan.fields.iter().filter(|f| f.list_key.is_some()) {
+            if let Some(chosen) = req.form_str(&field.key) {
+                values.insert(field.key.clone(), chosen);
             }
-            if dropdown == DEPARTMENTS && refetch {
-                field = field.refetch_on_change();
-            }
-            fields.push(keep(field));
         }
+        let mut fields = plan.form_fields(schema, &values, plugin_form::titles_are_grouped(schema));
         fields.push(FormField::divider("divider"));
-        let mut cv = FormField::file(F_CV, "CV").optional();
+        let mut cv = FormField::file(F_CV, "CV")
+            .optional()
+            .description("Added to the employee's shared documents in HiBob.");
         if let Some(v) = prefill.value(F_CV) {
             cv = cv.value(v.clone());
         }
         fields.push(cv);
-
         let mut form = self.form().fields(fields);
-        for dropdown in DROPDOWNS {
-            form = form.list_endpoint(dropdown.list_key, list_path(dropdown.list_key));
+        for (key, path) in list_endpoints(&plan) {
+            form = form.list_endpoint(key, path);
         }
         form
     }
 
     /// Options of one declared dropdown, for Stage Actions configured before any candidate.
     pub async fn list_options(&self, list_key: &str) -> Result<ListResponse, ListError> {
-        let Some(dropdown) = DROPDOWNS.iter().find(|d| d.list_key == list_key) else {
-            return Err(ListError::UnknownList(list_key.chars().take(60).collect()));
+        let unknown = || ListError::UnknownList(list_key.chars().take(60).collect());
+        let document = match self.in_force().await {
+            Ok(in_force) => in_force.document,
+            Err(_) => crate::mapping::default_document(),
         };
-        match self.catalog().await {
-            Ok((_, catalog)) => Ok(ListResponse::new(
-                dropdown.list_key,
-                catalog.options(dropdown),
-            )),
-            Err(problem) if problem.unconfigured => Err(ListError::NotConfigured),
-            Err(problem) => Err(ListError::Unavailable(problem.text)),
+        if !plugin_form::may_be_list(&document, list_key) {
+            return Err(unknown());
         }
+        let (_, catalogue) = match self.hibob().await {
+            Ok(ready) => ready,
+            Err(problem) if problem.unconfigured => return Err(ListError::NotConfigured),
+            Err(problem) => return Err(ListError::Unavailable(problem.text)),
+        };
+        let schema = &catalogue.schema;
+        let plan = Plan::new(&document, schema);
+        let Some(field) = plan
+            .fields
+            .iter()
+            .find(|f| f.list_key.as_deref() == Some(list_key))
+        else {
+            return match USUAL_LISTS.contains(&list_key) {
+                true => Err(ListError::Unavailable(format!(
+                    "HiBob has no {list_key} list the console's service user can read"
+                ))),
+                false => Err(unknown()),
+            };
+        };
+        let list = schema
+            .field(&field.target)
+            .and_then(|m| schema.list_for(m))
+            .ok_or_else(unknown)?;
+        let by_name = matches!(field.kind, hibob::schema::Kind::List { by_name: true });
+        Ok(ListResponse::new(
+            list_key,
+            plugin_form::options(&list.items, by_name),
+        ))
     }
 
-    /// Creates the employee (or finds the one this candidate already has) and attaches the CV.
-    /// Business failures are `Ok` with `success: false`; `Err` means a malformed request. Either
-    /// way the attempt is kept as a plugin export.
+    /// Creates the employee (or finds the one this candidate already has), attaches the CV and
+    /// sends the invitation. Business failures are `Ok` with `success: false`; `Err` means a
+    /// malformed request. Either way the attempt is kept as a plugin export.
     pub async fn submit(&self, req: &PluginRequest) -> Result<ActionResult, BadRequest> {
         let email_key = req
             .form_str(F_EMAIL)
@@ -1692,24 +819,12 @@ impl PluginService {
                     ));
             }
         };
-        let run = Run {
+        let rec = Recorder {
             pool: &self.inner.pool,
             export_id: attempt.export_id,
             attempt: attempt.attempt,
         };
-        // the form was prefilled through the mapping in force; the export says which version
-        match self.inner.mappings.current_id().await {
-            Ok(version) => {
-                if let Err(e) =
-                    export_queue::set_mapping_version(&self.inner.pool, attempt.export_id, version)
-                        .await
-                {
-                    tracing::error!(error = %e, "could not record the plugin export's mapping version");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the mapping version"),
-        }
-        let end = self.carry_out(&run, &attempt, req).await;
+        let end = self.carry_out(&rec, &attempt, req).await;
         if let Err(e) = export_queue::finish_plugin_attempt(
             &self.inner.pool,
             attempt.export_id,
@@ -1752,114 +867,168 @@ impl PluginService {
         end.answer
     }
 
-    async fn carry_out(&self, run: &Run<'_>, attempt: &PluginAttempt, req: &PluginRequest) -> End {
+    async fn carry_out(
+        &self,
+        rec: &Recorder<'_>,
+        attempt: &PluginAttempt,
+        req: &PluginRequest,
+    ) -> End {
         let started = Instant::now();
-        let inputs = Inputs::read(req);
-        if let Err(e) = export_queue::set_candidate(
-            run.pool,
-            run.export_id,
-            inputs.display_name().as_deref(),
-            inputs.email.as_deref(),
-            inputs.start_date.as_deref(),
-        )
-        .await
-        {
-            tracing::error!(export_id = run.export_id, error = %e, "could not record the candidate");
-        }
-        let record_inputs = inputs.for_record();
+        let refuse = |error: String, answer: Result<ActionResult, BadRequest>| {
+            End::refused(attempt, error, answer)
+        };
         if let Err(bad) = check_submit_shape(req) {
-            let detail = format!("malformed request: {bad}; inputs: {record_inputs}");
-            run.record("validate", "failed", &detail, CallLog::new(), started)
-                .await;
-            return End::refused(attempt, format!("malformed request: {bad}"), Err(bad));
-        }
-
-        let default_site = self.setting(CredentialKey::HibobDefaultSite).await;
-        let (mut draft, mut errors) = inputs.check(default_site.as_deref());
-        let hibob = self.catalog().await;
-        if let Ok((_, catalog)) = &hibob {
-            for dropdown in DROPDOWNS {
-                let chosen = match inputs.dropdown(&dropdown) {
-                    Some(v) => Some(v),
-                    None if dropdown == SITES => default_site.as_deref(),
-                    None => None,
-                };
-                let Some(chosen) = chosen else { continue };
-                match catalog.resolve(&dropdown, chosen) {
-                    Ok(value) => draft.choices.push((dropdown, value)),
-                    Err(problem) => errors.push(FieldError::new(dropdown.form_key, problem)),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            let summary = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.key, e.error))
-                .collect::<Vec<_>>()
-                .join("; ");
-            run.record(
+            record(
+                rec,
                 "validate",
                 "failed",
-                &format!("{summary}; inputs: {record_inputs}"),
-                CallLog::new(),
+                &format!("malformed request: {bad}"),
                 started,
             )
             .await;
-            let answer = ActionResult::failure(
-                EXPORT,
-                errors,
-                Some(Toast::error(
-                    "Some fields need fixing before the employee can be sent to HiBob.",
-                )),
-            );
-            return End::refused(attempt, format!("invalid form: {summary}"), Ok(answer));
+            return refuse(format!("malformed request: {bad}"), Err(bad));
         }
-        let (client, _) = match hibob {
+        let (client, catalogue) = match self.hibob().await {
             Ok(ready) => ready,
             Err(problem) => {
-                run.record(
-                    "load_lists",
-                    "failed",
-                    &problem.text,
-                    CallLog::new(),
-                    started,
-                )
-                .await;
+                record(rec, "load_lists", "failed", &problem.text, started).await;
                 let answer = ActionResult::failure(
                     EXPORT,
                     Vec::new(),
                     Some(Toast::error(problem.text.clone())),
                 );
-                return End::refused(attempt, problem.text, Ok(answer));
+                return refuse(problem.text, Ok(answer));
             }
         };
-        run.record(
-            "validate",
-            "ok",
-            &record_inputs.to_string(),
-            CallLog::new(),
-            started,
-        )
-        .await;
-
-        let (employee_id, created) = match self.find_or_create(run, attempt, &client, &draft).await
+        let in_force = match self.in_force().await {
+            Ok(in_force) => in_force,
+            Err(text) => {
+                record(rec, "map", "failed", &text, started).await;
+                let answer =
+                    ActionResult::failure(EXPORT, Vec::new(), Some(Toast::error(text.clone())));
+                return refuse(text, Ok(answer));
+            }
+        };
+        // the form was built from the mapping in force; the export says which version
+        if let Err(e) =
+            export_queue::set_mapping_version(rec.pool, rec.export_id, in_force.version).await
         {
+            tracing::error!(error = %e, "could not record the plugin export's mapping version");
+        }
+        let schema = &catalogue.schema;
+        let plan = Plan::new(&in_force.document, schema);
+        let mapped = self
+            .prefill(&plan, &in_force, schema, &Prefill::from_request(req))
+            .await;
+        let texts = plan.submitted(req, &mapped);
+        let text = |key: &str| {
+            texts
+                .iter()
+                .find(|(f, _)| f.key == key)
+                .map(|(_, t)| t.as_str())
+                .filter(|t| !t.is_empty())
+        };
+        let name = [text(F_FIRST_NAME), text(F_LAST_NAME)]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Err(e) = export_queue::set_candidate(
+            rec.pool,
+            rec.export_id,
+            Some(name.as_str()).filter(|n| !n.is_empty()),
+            text(F_EMAIL),
+            text(F_START_DATE),
+        )
+        .await
+        {
+            tracing::error!(export_id = rec.export_id, error = %e, "could not record the candidate");
+        }
+        let cv = cv_of(req);
+        let inputs = for_record(&texts, cv.as_ref().ok().and_then(Option::as_ref));
+        let (draft, cv) = match (plan.body(&texts, schema), cv) {
+            (Ok(draft), Ok(cv)) => (draft, cv),
+            (body, cv) => {
+                let mut errors = body.err().unwrap_or_default();
+                errors.extend(cv.err());
+                let summary = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.key, e.error))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let detail = format!("{summary}; inputs: {inputs}");
+                record(rec, "validate", "failed", &detail, started).await;
+                let answer = ActionResult::failure(
+                    EXPORT,
+                    errors,
+                    Some(Toast::error(
+                        "Some fields need fixing before the employee can be sent to HiBob.",
+                    )),
+                );
+                return refuse(format!("invalid form: {summary}"), Ok(answer));
+            }
+        };
+        let detail = format!(
+            "mapping v{}: {}; inputs: {inputs}",
+            in_force.version, draft.body
+        );
+        record(rec, "validate", "ok", &detail, started).await;
+
+        let employee = match &attempt.hibob_employee_id {
+            Some(id) => {
+                let why = format!("employee {id} is known from an earlier submit");
+                record(rec, "search_employee", "skipped", &why, Instant::now()).await;
+                Ok((id.clone(), false))
+            }
+            None => steps::find_or_create(rec, &client, &draft.body, &draft.email).await,
+        };
+        let (employee_id, created) = match employee {
             Ok(found) => found,
-            Err(end) => return end,
+            Err(e) => return self.stopped(e, &plan, None),
         };
 
-        if let Some(end) = self
-            .attach_cv(run, attempt, &client, &draft, &employee_id)
-            .await
-        {
-            return end;
+        match (&cv, attempt.cv_uploaded) {
+            (None, _) => {
+                record(
+                    rec,
+                    "upload_cv",
+                    "skipped",
+                    "the form has no CV",
+                    Instant::now(),
+                )
+                .await
+            }
+            (Some(_), true) => {
+                let why = "the CV was attached by an earlier submit";
+                record(rec, "upload_cv", "skipped", why, Instant::now()).await;
+            }
+            (Some(file), false) => {
+                let name = file.display_name("CV.pdf");
+                let upload = steps::Cv {
+                    name: &name,
+                    url: &file.url,
+                };
+                if let Err(e) = steps::upload_cv(rec, &client, &employee_id, &upload, created).await
+                {
+                    return self.stopped(e, &plan, Some(Unfinished::Cv(&employee_id)));
+                }
+            }
+        }
+        let credentials = self.inner.mappings.gateway().credentials();
+        if let Err(e) = steps::invite(rec, credentials, &client, &employee_id).await {
+            return self.stopped(e, &plan, Some(Unfinished::Invitation(&employee_id)));
         }
 
-        let name = format!("{} {}", draft.first, draft.last);
         let message = if created {
-            format!("{name} was sent to HiBob as employee {employee_id}.")
+            format!(
+                "{} was sent to HiBob as employee {employee_id}.",
+                draft.display_name
+            )
         } else {
-            format!("{name} is already in HiBob as employee {employee_id}; no second employee was created.")
+            format!(
+                "{} is already in HiBob as employee {employee_id}; no second employee was created.",
+                draft.display_name
+            )
         };
         End {
             status: Status::Succeeded,
@@ -1870,235 +1039,65 @@ impl PluginService {
         }
     }
 
-    /// The employee this candidate already has (from an earlier submit, or found by e-mail),
-    /// or a new one. HiBob refuses a second employee with the same e-mail, and that refusal is
-    /// turned into a lookup rather than an error.
-    async fn find_or_create(
-        &self,
-        run: &Run<'_>,
-        attempt: &PluginAttempt,
-        client: &hibob::Client,
-        draft: &Draft,
-    ) -> Result<(String, bool), End> {
-        if let Some(id) = &attempt.hibob_employee_id {
-            run.record(
-                "search_employee",
-                "skipped",
-                &format!("employee {id} is known from an earlier submit"),
-                CallLog::new(),
-                Instant::now(),
-            )
-            .await;
-            return Ok((id.clone(), false));
-        }
-        let fail = |e: &HibobError| End::attention(format!("HiBob: {e}"), Ok(failure_for(e)));
-
-        let started = Instant::now();
-        let mut log = CallLog::new();
-        let found = self.search(client, &draft.email, &mut log).await;
-        match &found {
-            Ok(Some(e)) => {
-                let detail = format!("employee {} already has this email", e.id);
-                run.record("search_employee", "ok", &detail, log, started)
-                    .await;
-            }
-            Ok(None) => {
-                run.record(
-                    "search_employee",
-                    "ok",
-                    "no employee has this email yet",
-                    log,
-                    started,
-                )
-                .await;
-            }
-            Err(e) => {
-                run.record("search_employee", "failed", &e.to_string(), log, started)
-                    .await;
-            }
-        }
-        match found {
-            Ok(Some(existing)) => {
-                run.employee_id(&existing.id).await;
-                return Ok((existing.id, false));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(fail(&e)),
-        }
-
-        let started = Instant::now();
-        let mut log = CallLog::new();
-        let body = draft.body();
-        let mut retried = false;
-        let created = loop {
-            let result = client.create_employee(&body, &mut log).await;
-            match short_wait(&result, &mut retried) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => break result,
-            }
+    /// What the person is told when a step stopped, with the employee it left behind if any.
+    fn stopped(&self, e: StepError, plan: &Plan, after: Option<Unfinished<'_>>) -> End {
+        let error = match &after {
+            Some(Unfinished::Cv(_)) => format!("CV not attached: {e}"),
+            Some(Unfinished::Invitation(_)) => format!("invitation not sent: {e}"),
+            None => e.to_string(),
         };
-        match created {
-            Ok(id) => {
-                run.employee_id(&id).await;
-                run.record(
-                    "create_employee",
-                    "ok",
-                    &format!("employee {id} created"),
-                    log,
-                    started,
-                )
-                .await;
-                Ok((id, true))
-            }
-            Err(e) if e.is_email_taken() => {
-                run.record("create_employee", "failed", &e.to_string(), log, started)
-                    .await;
-                let started = Instant::now();
-                let mut log = CallLog::new();
-                let found = self.search(client, &draft.email, &mut log).await;
-                match found {
-                    Ok(Some(existing)) => {
-                        let detail = format!("employee {} holds this email", existing.id);
-                        run.record("search_employee", "ok", &detail, log, started)
-                            .await;
-                        run.employee_id(&existing.id).await;
-                        Ok((existing.id, false))
-                    }
-                    Ok(None) => {
-                        let detail = "HiBob says the email is taken, but no employee with it is visible to the service user";
-                        run.record("search_employee", "failed", detail, log, started)
-                            .await;
-                        let answer = ActionResult::failure(
-                            EXPORT,
-                            vec![FieldError::new(
-                                F_EMAIL,
-                                "HiBob already has someone with this email, but the console's service user cannot see them",
-                            )],
-                            Some(Toast::error(
-                                "HiBob already has an employee with this email. Ask an admin to let the service user see all employees (including inactive ones), or use another email.",
-                            )),
-                        );
-                        Err(End::attention(detail, Ok(answer)))
-                    }
-                    Err(e) => {
-                        run.record("search_employee", "failed", &e.to_string(), log, started)
-                            .await;
-                        Err(fail(&e))
-                    }
-                }
-            }
-            Err(e) => {
-                run.record("create_employee", "failed", &e.to_string(), log, started)
-                    .await;
-                Err(fail(&e))
-            }
-        }
-    }
-
-    async fn search(
-        &self,
-        client: &hibob::Client,
-        email: &str,
-        log: &mut CallLog,
-    ) -> Result<Option<hibob::EmployeeSummary>, HibobError> {
-        let mut retried = false;
-        loop {
-            let result = client.search_by_email(email, log).await;
-            match short_wait(&result, &mut retried) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return result,
-            }
-        }
-    }
-
-    /// Hands HiBob the link so HiBob downloads the file; the console never fetches it. `None`
-    /// when there is nothing more to do.
-    async fn attach_cv(
-        &self,
-        run: &Run<'_>,
-        attempt: &PluginAttempt,
-        client: &hibob::Client,
-        draft: &Draft,
-        employee_id: &str,
-    ) -> Option<End> {
-        let started = Instant::now();
-        let Some(cv) = &draft.cv else {
-            run.record(
-                "upload_cv",
-                "skipped",
-                "the form has no CV",
-                CallLog::new(),
-                started,
-            )
-            .await;
-            return None;
+        let explained = match &e {
+            StepError::Hibob(h) => explain_hibob_error(h),
+            StepError::EmailInvisible => "HiBob already has an employee with this email. Ask an admin to let the service user see all employees (including inactive ones), or use another email.".to_owned(),
+            StepError::Store(_) | StepError::Settings(_) => "The console could not record this step. Submit again in a moment; no second employee will be created.".to_owned(),
+            StepError::Pinpoint(_) => e.to_string(),
         };
-        if attempt.cv_uploaded {
-            run.record(
-                "upload_cv",
-                "skipped",
-                "the CV was attached by an earlier submit",
-                CallLog::new(),
-                started,
-            )
-            .await;
-            return None;
-        }
-        let name = cv.display_name("CV.pdf");
-        let mut log = CallLog::new();
-        let mut retried = false;
-        let uploaded = loop {
-            let result = client
-                .upload_document_from_url(employee_id, DocFolder::Shared, &name, &cv.url, &mut log)
-                .await;
-            match short_wait(&result, &mut retried) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => break result,
-            }
+        let explained = if explained.ends_with(['.', '!', '?']) {
+            explained
+        } else {
+            format!("{explained}.")
         };
-        match uploaded {
-            Ok(()) => {
-                run.record(
-                    "upload_cv",
-                    "ok",
-                    &format!("{name} added to the shared folder"),
-                    log,
-                    started,
-                )
-                .await;
-                if let Err(e) = export_queue::mark_cv_uploaded(run.pool, run.export_id).await {
-                    tracing::error!(export_id = run.export_id, error = %e, "could not record the CV upload");
-                }
-                None
-            }
-            Err(e) => {
-                run.record("upload_cv", "failed", &e.to_string(), log, started)
-                    .await;
-                let errors = match &e {
-                    HibobError::Rejected { message, .. } => {
-                        vec![FieldError::new(
-                            F_CV,
-                            format!("HiBob could not add this file: {message}"),
-                        )]
+        let mut end = match (&after, &e) {
+            (None, StepError::Hibob(h)) => End::attention(error, Ok(failure_for(h, plan))),
+            (None, StepError::EmailInvisible) => End::attention(
+                error,
+                Ok(ActionResult::failure(
+                    EXPORT,
+                    vec![FieldError::new(
+                        F_EMAIL,
+                        "HiBob already has someone with this email, but the console's service user cannot see them",
+                    )],
+                    Some(Toast::error(explained)),
+                )),
+            ),
+            (None, _) => End::attention(
+                error,
+                Ok(ActionResult::failure(EXPORT, Vec::new(), Some(Toast::error(explained)))),
+            ),
+            (Some(unfinished), _) => {
+                let (employee_id, what, retry) = match unfinished {
+                    Unfinished::Cv(id) => (*id, "the CV was not attached", "the CV"),
+                    Unfinished::Invitation(id) => (*id, "the invitation was not sent", "the invitation"),
+                };
+                let errors = match (&e, unfinished) {
+                    (StepError::Hibob(HibobError::Rejected { message, .. }), Unfinished::Cv(_)) => {
+                        vec![FieldError::new(F_CV, format!("HiBob could not add this file: {message}"))]
                     }
                     _ => Vec::new(),
                 };
                 let toast = format!(
-                    "Employee {employee_id} is in HiBob, but the CV was not attached. {} Submit again to retry the CV; no second employee will be created.",
-                    explain_hibob_error(&e)
+                    "Employee {employee_id} is in HiBob, but {what}. {explained} Submit again to retry {retry}; no second employee will be created."
                 );
-                let mut end = End::attention(
-                    format!("CV not attached: HiBob: {e}"),
-                    Ok(ActionResult::failure(
-                        EXPORT,
-                        errors,
-                        Some(Toast::error(toast)),
-                    )),
-                );
-                end.employee_id = Some(employee_id.to_owned());
-                Some(end)
+                End::attention(
+                    error,
+                    Ok(ActionResult::failure(EXPORT, errors, Some(Toast::error(toast)))),
+                )
             }
+        };
+        if let Some(Unfinished::Cv(id) | Unfinished::Invitation(id)) = after {
+            end.employee_id = Some(id.to_owned());
         }
+        end
     }
 
     /// How many per-e-mail locks are alive; lets tests prove the map does not leak.
@@ -2108,52 +1107,30 @@ impl PluginService {
     }
 }
 
+/// The step that stopped after the employee was in HiBob.
+enum Unfinished<'a> {
+    Cv(&'a str),
+    Invitation(&'a str),
+}
+
+/// Records a step that made no call. A failed write is logged and the submit goes on: telling
+/// the person what happened matters more than a complete timeline.
+async fn record(rec: &Recorder<'_>, step: &str, outcome: &str, detail: &str, started: Instant) {
+    if let Err(e) = rec
+        .record(step, outcome, detail, CallLog::new(), started)
+        .await
+    {
+        tracing::error!(export_id = rec.export_id, step, error = %e, "could not record a plugin export step");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-    use wiremock::{
-        matchers::{method, path},
-        Mock, MockServer, ResponseTemplate,
-    };
+    use std::{sync::atomic::Ordering, time::Duration};
 
     fn request(value: Value) -> PluginRequest {
         PluginRequest::from_value(value)
-    }
-
-    fn item(id: &str, name: &str) -> ListItem {
-        ListItem {
-            id: id.into(),
-            name: name.into(),
-            archived: false,
-            children: Vec::new(),
-        }
-    }
-
-    fn catalog() -> Catalog {
-        let mut archived = item("3", "Old office");
-        archived.archived = true;
-        let mut eng = item("t-eng", "Engineering");
-        eng.children = vec![item("t1", "Backend engineer"), item("t2", "SRE")];
-        let mut sales = item("t-sales", "Sales");
-        sales.children = vec![item("t3", "Account executive")];
-        Catalog::build(
-            vec![
-                NamedList {
-                    name: "site".into(),
-                    items: vec![item("1", "London"), item("2", "New York"), archived],
-                },
-                NamedList {
-                    name: "department".into(),
-                    items: vec![item("d1", "Engineering"), item("d2", "Sales")],
-                },
-                NamedList {
-                    name: "title".into(),
-                    items: vec![eng, sales],
-                },
-            ],
-            None,
-        )
     }
 
     #[test]
@@ -2269,230 +1246,6 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_hibobs_rules() {
-        assert_eq!(name_problem("first name", "Zoë-Anne O'Brien"), None);
-        assert_eq!(name_problem("first name", "José (Pepe)"), None);
-        assert!(name_problem("first name", &"a".repeat(51))
-            .unwrap()
-            .contains("50"));
-        assert_eq!(name_problem("first name", &"é".repeat(50)), None);
-        assert!(name_problem("first name", "Jane\nDoe")
-            .unwrap()
-            .contains("control"));
-        assert!(name_problem("first name", "R2D2")
-            .unwrap()
-            .contains("\"2\""));
-        assert!(name_problem("last name", "<script>").is_some());
-    }
-
-    #[test]
-    fn emails_are_checked_for_syntax() {
-        for good in [
-            "jane.doe@example.com",
-            "j+tag@sub.example.co.uk",
-            "o'neil@example.ie",
-        ] {
-            assert!(valid_email(good), "{good}");
-        }
-        for bad in [
-            "",
-            "jane",
-            "jane@",
-            "@example.com",
-            "jane@example",
-            "jane doe@example.com",
-            "jane@@example.com",
-            "jane@exa_mple.com",
-            ".jane@example.com",
-            "jane..d@example.com",
-            "jane@-example.com",
-            "jane@example.c0m",
-        ] {
-            assert!(!valid_email(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn dates_must_be_iso_days() {
-        assert_eq!(parse_date("2026-03-02").as_deref(), Some("2026-03-02"));
-        assert_eq!(
-            parse_date(" 2026-03-02T00:00:00Z ").as_deref(),
-            Some("2026-03-02")
-        );
-        assert_eq!(parse_date("2026-02-30"), None);
-        assert_eq!(parse_date("2026-3-2"), None);
-        assert_eq!(parse_date("02/03/2026"), None);
-        assert_eq!(parse_date("2026-03-02garbage"), None);
-        assert_eq!(parse_date("é"), None);
-    }
-
-    #[test]
-    fn cv_links_must_be_public_https() {
-        assert_eq!(
-            cv_url_problem("https://files.example.com/cv.pdf?sig=1"),
-            None
-        );
-        for bad in [
-            "http://files.example.com/cv.pdf",
-            "file:///etc/passwd",
-            "https://user:pw@files.example.com/cv.pdf",
-            "https://127.0.0.1/cv.pdf",
-            "https://10.1.2.3/cv.pdf",
-            "https://169.254.169.254/latest/meta-data",
-            "https://[::1]/cv.pdf",
-            "https://[::ffff:10.0.0.1]/cv.pdf",
-            "https://localhost/cv.pdf",
-            "https://100.64.0.1/cv.pdf",
-            "not a url",
-        ] {
-            assert!(cv_url_problem(bad).is_some(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn catalog_resolves_names_ids_and_archived_items() {
-        let c = catalog();
-        assert_eq!(c.resolve(&SITES, "london"), Ok("London".to_owned()));
-        assert_eq!(c.resolve(&SITES, "2"), Ok("New York".to_owned()));
-        assert!(c
-            .resolve(&SITES, "Old office")
-            .unwrap_err()
-            .contains("archived"));
-        assert!(c
-            .resolve(&SITES, "Paris")
-            .unwrap_err()
-            .contains("no site called \"Paris\""));
-        assert_eq!(c.resolve(&DEPARTMENTS, "Sales"), Ok("d2".to_owned()));
-        assert!(c
-            .resolve(&EMPLOYMENT_TYPES, "Permanent")
-            .unwrap_err()
-            .contains("no employment type list"));
-        let sites: Vec<String> = c.options(&SITES).into_iter().map(|o| o.value).collect();
-        assert_eq!(sites, ["London", "New York"]);
-        let titles = c.options(&TITLES);
-        assert_eq!(titles[1].label, "Engineering › Backend engineer");
-        assert_eq!(titles[1].value, "t1");
-    }
-
-    #[test]
-    fn a_department_narrows_grouped_titles() {
-        let c = catalog();
-        assert!(c.titles_are_grouped());
-        let narrowed: Vec<String> = c
-            .title_options_for(Some("d1"))
-            .into_iter()
-            .map(|o| o.value)
-            .collect();
-        assert_eq!(narrowed, ["t1", "t2"]);
-        assert_eq!(c.title_options_for(None).len(), 5);
-        assert_eq!(c.title_options_for(Some("unknown")).len(), 5);
-    }
-
-    #[test]
-    fn the_field_catalogue_names_the_lists() {
-        let fields = vec![FieldMeta {
-            id: "payroll.employment.type".into(),
-            name: "Employment type".into(),
-            category: "payroll".into(),
-            category_name: None,
-            field_type: "list".into(),
-            json_path: "payroll.employment.type".into(),
-            is_list: true,
-            list_name: Some("contractKinds".into()),
-            historical: true,
-            description: None,
-        }];
-        let lists = vec![NamedList {
-            name: "contractKinds".into(),
-            items: vec![item("p", "Permanent")],
-        }];
-        let with = Catalog::build(lists.clone(), Some(&fields));
-        assert_eq!(
-            with.resolve(&EMPLOYMENT_TYPES, "permanent"),
-            Ok("p".to_owned())
-        );
-        assert!(Catalog::build(lists, None)
-            .list(&EMPLOYMENT_TYPES)
-            .is_none());
-    }
-
-    #[test]
-    fn the_create_body_nests_dotted_paths() {
-        let draft = Draft {
-            first: "Jane".into(),
-            last: "Doe".into(),
-            email: "jane@example.com".into(),
-            start_date: "2026-03-02".into(),
-            choices: vec![
-                (SITES, "London".into()),
-                (TITLES, "t1".into()),
-                (EMPLOYMENT_TYPES, "p".into()),
-            ],
-            cv: None,
-        };
-        assert_eq!(
-            draft.body(),
-            json!({
-                "firstName": "Jane", "surname": "Doe", "email": "jane@example.com",
-                "work": {"startDate": "2026-03-02", "site": "London", "title": "t1"},
-                "payroll": {"employment": {"type": "p"}}
-            })
-        );
-        assert_eq!(form_key_for("work.site"), Some("site"));
-        assert_eq!(form_key_for("surname"), Some("lastName"));
-        assert_eq!(
-            form_key_for("payroll.employment.type"),
-            Some("employmentType")
-        );
-        assert_eq!(form_key_for("home.mobilePhone"), None);
-    }
-
-    #[test]
-    fn hibob_rejections_naming_a_field_become_field_errors() {
-        let e = HibobError::Rejected {
-            status: 400,
-            key: Some("validations.work.site.invalid".into()),
-            message: "Invalid site".into(),
-            field: Some("work.site".into()),
-        };
-        let result = failure_for(&e);
-        assert_eq!(
-            result.errors,
-            vec![FieldError::new("site", "HiBob: Invalid site")]
-        );
-        assert!(result.toast.is_some());
-        let unauthorized = failure_for(&HibobError::Unauthorized {
-            status: 401,
-            message: "x".into(),
-        });
-        assert!(unauthorized.errors.is_empty());
-        assert!(unauthorized
-            .toast
-            .unwrap()
-            .error
-            .unwrap()
-            .contains("credentials"));
-    }
-
-    #[test]
-    fn inputs_read_files_and_report_unreadable_ones() {
-        let req = request(json!({"formFields": [
-            {"key": "firstName", "value": "Jane"},
-            {"key": "cvDocument", "value": {"url": "https://x.example.com/cv.pdf", "filename": "cv.pdf"}}
-        ]}));
-        let inputs = Inputs::read(&req);
-        assert_eq!(
-            inputs.cv.as_ref().map(|c| c.name.as_deref()),
-            Some(Some("cv.pdf"))
-        );
-        assert!(!inputs.cv_unreadable);
-        let odd = Inputs::read(&request(json!({"formFields": {"cvDocument": {"id": 5}}})));
-        assert!(odd.cv.is_none() && odd.cv_unreadable);
-        let blank = Inputs::read(&request(json!({"formFields": {"cvDocument": ""}})));
-        assert!(!blank.cv_unreadable);
-    }
-
-    #[test]
     fn prefill_reads_form_fields_then_mappings() {
         let req = request(json!({
             "formFields": [{"key": "firstName", "value": "Jane"}],
@@ -2525,114 +1278,34 @@ mod tests {
         assert_eq!(locks.len(), 0);
     }
 
-    fn lists_body() -> Value {
-        json!([{"name": "site", "items": [{"id": 1, "value": "London", "name": "London", "archived": false, "children": []}]}])
-    }
-
-    #[tokio::test]
-    async fn the_list_cache_fetches_once_and_refreshes_in_the_background() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/company/named-lists"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(lists_body()))
-            .mount(&server)
-            .await;
-        let client =
-            hibob::Client::new(&server.uri(), "S", SecretString::from("t".to_owned())).unwrap();
-        let cache = Arc::new(ListCache::new(
-            Duration::from_millis(150),
-            Duration::from_secs(5),
-        ));
-        let count = || async {
-            server
-                .received_requests()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|r| r.url.path() == "/company/named-lists")
-                .count()
+    #[test]
+    fn hibob_rejections_naming_a_field_become_field_errors() {
+        let e = HibobError::Rejected {
+            status: 400,
+            key: Some("validations.work.site.invalid".into()),
+            message: "Invalid site".into(),
+            field: Some("work.site".into()),
         };
-
-        let (a, b, c) = tokio::join!(
-            cache.get(&client, "fp"),
-            cache.get(&client, "fp"),
-            cache.get(&client, "fp")
+        let plan = Plan::new(&crate::mapping::default_document(), &Schema::builtin());
+        let result = failure_for(&e, &plan);
+        assert_eq!(
+            result.errors,
+            vec![FieldError::new("site", "HiBob: Invalid site")]
         );
-        assert!(a.is_ok() && b.is_ok() && c.is_ok());
-        assert_eq!(count().await, 1, "concurrent first calls share one fetch");
-        cache.get(&client, "fp").await.unwrap();
-        assert_eq!(count().await, 1, "fresh lists are not fetched again");
-
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let stale = cache.get(&client, "fp").await.unwrap();
-        assert!(
-            stale.list(&SITES).is_some(),
-            "the stale lists are served at once"
+        assert!(result.toast.is_some());
+        let unauthorized = failure_for(
+            &HibobError::Unauthorized {
+                status: 401,
+                message: "x".into(),
+            },
+            &plan,
         );
-        for _ in 0..50 {
-            if count().await == 2 && !cache.refreshing.load(Ordering::Acquire) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(count().await, 2, "one background refresh");
-        cache.get(&client, "fp").await.unwrap();
-        assert_eq!(count().await, 2, "the refreshed lists are fresh again");
-
-        cache.get(&client, "other credentials").await.unwrap();
-        assert_eq!(count().await, 3, "new credentials fetch their own lists");
-    }
-
-    #[tokio::test]
-    async fn a_failed_refresh_keeps_the_stale_lists() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/company/named-lists"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(lists_body()))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/company/named-lists"))
-            .respond_with(ResponseTemplate::new(500))
-            .mount(&server)
-            .await;
-        let client =
-            hibob::Client::new(&server.uri(), "S", SecretString::from("t".to_owned())).unwrap();
-        let cache = Arc::new(ListCache::new(
-            Duration::from_millis(20),
-            Duration::from_secs(5),
-        ));
-        cache.get(&client, "fp").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        cache.get(&client, "fp").await.unwrap();
-        for _ in 0..50 {
-            if !cache.refreshing.load(Ordering::Acquire) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let kept = cache.get(&client, "fp").await.unwrap();
-        assert!(kept.list(&SITES).is_some());
-    }
-
-    #[tokio::test]
-    async fn a_failed_first_fetch_is_an_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/company/named-lists"))
-            .respond_with(
-                ResponseTemplate::new(401)
-                    .set_body_json(json!({"key": "unauthorized", "error": "bad"})),
-            )
-            .mount(&server)
-            .await;
-        let client =
-            hibob::Client::new(&server.uri(), "S", SecretString::from("t".to_owned())).unwrap();
-        let cache = Arc::new(ListCache::new(DEFAULT_LIST_TTL, Duration::from_secs(5)));
-        let err = cache.get(&client, "fp").await.unwrap_err();
-        assert!(matches!(err, HibobError::Unauthorized { status: 401, .. }));
-        let problem = Problem::from_hibob(&err);
-        assert!(problem.text.contains("credentials"), "{}", problem.text);
+        assert!(unauthorized.errors.is_empty());
+        assert!(unauthorized
+            .toast
+            .unwrap()
+            .error
+            .unwrap()
+            .contains("credentials"));
     }
 }

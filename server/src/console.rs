@@ -173,17 +173,10 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let webhook_state = state;
     // Pinpoint's plugin calls share the console's store and credentials; `POST /` joins the
     // console page's `GET /` as another method on the same path.
-    let plugin = crate::plugin_routes::router(
-        integration::plugin_service::PluginService::new(
-            console.pool.clone(),
-            console.credentials.clone(),
-            integration::plugin_service::PluginSettings {
-                hibob_timeout: Duration::from_secs(config.outbound_timeout_secs.max(1)),
-                ..Default::default()
-            },
-        )
-        .with_mappings(console.mappings.clone()),
-    )
+    let plugin = crate::plugin_routes::router(integration::plugin_service::PluginService::new(
+        console.pool.clone(),
+        console.mappings.clone(),
+    ))
     .layer(from_fn_with_state(
         console.changes.clone(),
         crate::live::after_plugin_submit,

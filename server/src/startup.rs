@@ -9,6 +9,7 @@ use app::ssr::ConsoleState;
 use integration::{
     credentials::Credentials,
     db,
+    hibob::gateway::{Gateway, GatewaySettings},
     login_throttle::LoginThrottle,
     secret_box::{self, SecretBox},
     users::{self, Actor, Role},
@@ -135,10 +136,9 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         pool: state.pool.clone(),
         pipeline: integration::export_pipeline::Pipeline::new(
             state.pool.clone(),
-            state.credentials.clone(),
+            state.mappings.clone(),
         )
-        .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)))
-        .with_mappings(state.mappings.clone()),
+        .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1))),
         wake: state.wake_worker.clone(),
         changes: state.changes.clone(),
         max_attempts: config.export_max_attempts,
@@ -233,7 +233,10 @@ pub async fn start_sandbox(
             .await?;
     }
     // the mapping service reads HiBob and Pinpoint through the credentials it was given
-    state.mappings = MappingService::new(state.pool.clone(), state.credentials.clone());
+    state.mappings = MappingService::new(
+        state.pool.clone(),
+        hibob_gateway(config, state.credentials.clone()),
+    );
     state.alerts = integration::alerts::Alerts::new(
         state.pool.clone(),
         state.credentials.clone(),
@@ -262,6 +265,17 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The one way into HiBob for the console, the plugin and the worker.
+fn hibob_gateway(config: &Config, credentials: Credentials) -> Gateway {
+    Gateway::new(
+        credentials,
+        GatewaySettings {
+            timeout: Duration::from_secs(config.outbound_timeout_secs.max(1)),
+            ..GatewaySettings::default()
+        },
+    )
+}
+
 pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
     let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env())
         .allow_private_destinations(config.allow_private_destinations);
@@ -270,7 +284,7 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         integration::alerts::Alerts::new(pool.clone(), credentials.clone(), public_url.as_str());
     ConsoleState {
         alerts,
-        mappings: MappingService::new(pool.clone(), credentials.clone()),
+        mappings: MappingService::new(pool.clone(), hibob_gateway(config, credentials.clone())),
         credentials,
         pool,
         throttle: LoginThrottle::default(),

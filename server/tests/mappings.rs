@@ -22,6 +22,29 @@ struct World {
     app: TestApp,
 }
 
+/// HiBob's field catalogue: the required fields, a mobile phone, and `extra`.
+fn fields(extra: &[Value]) -> Value {
+    let mut all = vec![
+        json!({"id": "root.firstName", "name": "First name", "type": "text", "category": "root", "jsonPath": "firstName", "typeData": {}}),
+        json!({"id": "root.surname", "name": "Last name", "type": "text", "category": "root", "jsonPath": "surname", "typeData": {}}),
+        json!({"id": "root.email", "name": "Email", "type": "text", "category": "root", "jsonPath": "email", "typeData": {}}),
+        json!({"id": "work.site", "name": "Site", "type": "list", "category": "work", "jsonPath": "work.site", "typeData": {"listId": "site"}}),
+        json!({"id": "work.startDate", "name": "Start date", "type": "date", "category": "work", "jsonPath": "work.startDate", "typeData": {}}),
+        json!({"id": "home.mobilePhone", "name": "Personal mobile", "type": "text", "category": "personalContact", "jsonPath": "home.mobilePhone", "typeData": {}}),
+    ];
+    all.extend_from_slice(extra);
+    Value::Array(all)
+}
+
+/// HiBob's named lists: one site, and `extra`.
+fn lists(extra: &[Value]) -> Value {
+    let mut all = vec![json!(
+        {"name": "site", "items": [{"id": 1, "value": "London", "name": "London", "archived": false, "children": []}]}
+    )];
+    all.extend_from_slice(extra);
+    Value::Array(all)
+}
+
 /// A hire whose application has no last name: the built-in mapping cannot build it.
 async fn world() -> World {
     let hibob = MockServer::start().await;
@@ -45,21 +68,12 @@ async fn world() -> World {
         .await;
     Mock::given(method("GET"))
         .and(path("/v1/company/people/fields"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"id": "root.firstName", "name": "First name", "type": "text", "category": "root", "jsonPath": "firstName", "typeData": {}},
-            {"id": "root.surname", "name": "Last name", "type": "text", "category": "root", "jsonPath": "surname", "typeData": {}},
-            {"id": "root.email", "name": "Email", "type": "text", "category": "root", "jsonPath": "email", "typeData": {}},
-            {"id": "work.site", "name": "Site", "type": "list", "category": "work", "jsonPath": "work.site", "typeData": {"listId": "site"}},
-            {"id": "work.startDate", "name": "Start date", "type": "date", "category": "work", "jsonPath": "work.startDate", "typeData": {}},
-            {"id": "home.mobilePhone", "name": "Personal mobile", "type": "text", "category": "personalContact", "jsonPath": "home.mobilePhone", "typeData": {}}
-        ])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fields(&[])))
         .mount(&hibob)
         .await;
     Mock::given(method("GET"))
         .and(path("/v1/company/named-lists"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"name": "site", "items": [{"id": 1, "value": "London", "name": "London", "archived": false, "children": []}]}
-        ])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(lists(&[])))
         .mount(&hibob)
         .await;
     Mock::given(method("GET"))
@@ -104,6 +118,16 @@ impl World {
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(json!({ "employees": employees })),
             )
+            .mount(&self.hibob)
+            .await;
+    }
+
+    /// HiBob creates every employee asked for, `times` times in all.
+    async fn creates(&self, times: u64) {
+        Mock::given(method("POST"))
+            .and(path("/v1/people"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+            .expect(times)
             .mount(&self.hibob)
             .await;
     }
@@ -810,12 +834,7 @@ async fn hire_application(w: &World, id: u32) -> i64 {
 async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
     let w = world().await;
     w.search_returns(json!([])).await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
-        .expect(2)
-        .mount(&w.hibob)
-        .await;
+    w.creates(2).await;
     mount_application(&w, 21, Some("2026-11-30T09:15:00.000Z")).await;
     mount_application(&w, 22, None).await;
     let admin = w.app.admin().await;
@@ -933,4 +952,135 @@ async fn hostile_templates_get_a_lint_error_fast_and_the_process_stays_up() {
     }
     let res = reqwest::get(w.app.url("/healthz")).await.unwrap();
     assert_eq!(res.status(), 200);
+}
+
+/// One mapping, two ways in: a hire by webhook and the same hire sent with the plugin's form
+/// reach HiBob with the same body, every extra field included and encoded alike.
+#[tokio::test]
+async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
+    let w = world().await;
+    // the catalogue with a list field and a custom field beside the usual ones
+    Mock::given(method("GET"))
+        .and(path("/v1/company/people/fields"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fields(&[
+            json!({"id": "work.department", "name": "Department", "type": "list", "category": "work", "jsonPath": "work.department", "typeData": {"listId": "department"}}),
+            json!({"id": "work.custom.field_9", "name": "Hiring wave", "type": "text", "category": "work", "jsonPath": "work.custom.field_9", "typeData": {}}),
+        ])))
+        .with_priority(1)
+        .mount(&w.hibob)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/named-lists"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(lists(&[json!(
+            {"name": "department", "items": [
+                {"id": 101, "value": "Engineering", "name": "Engineering", "archived": false, "children": []},
+                {"id": 102, "value": "Sales", "name": "Sales", "archived": false, "children": []}
+            ]}
+        )])))
+        .with_priority(1)
+        .mount(&w.hibob)
+        .await;
+    w.creates(2).await;
+
+    let admin = w.app.admin().await;
+    let mut extended = rows();
+    extended.push((
+        "work.custom.field_9".into(),
+        String::new(),
+        "Wave 12".into(),
+    ));
+    extended.push((
+        "work.department".into(),
+        String::new(),
+        "Engineering".into(),
+    ));
+    let mut save = form(&extended);
+    save.push(("edited".into(), "1".into()));
+    let res = call(&w.app, &admin, "save_mapping", &save).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+
+    // by webhook
+    let id = w.hire().await;
+    w.app.worker.run_once().await.unwrap();
+    assert_eq!(w.export(id).await.0, "succeeded");
+
+    // by the plugin: the form Pinpoint gets for the same candidate, sent back as prefilled
+    let plugin = |path: &str, body: Value| {
+        reqwest::Client::new()
+            .post(w.app.url(path))
+            .header("X-Plugin-Token", PLUGIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let meta: Value = plugin("/", json!({})).await.unwrap().json().await.unwrap();
+    let declared = meta["actions"][0]["mappings"].to_string();
+    assert!(
+        declared.contains(r#""key":"home_mobilePhone""#)
+            && declared.contains("{{candidate_telephone_number}}"),
+        "{declared}"
+    );
+    let form: Value = plugin(
+        "/export-candidate/meta",
+        json!({"formFields": [
+            {"key": "firstName", "value": "Cher"},
+            {"key": "lastName", "value": ""},
+            {"key": "email", "value": "cher@example.com"},
+            {"key": "home_mobilePhone", "value": "07700 900123"}
+        ]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let fields = form["formFields"].as_array().unwrap();
+    let field = |key: &str| fields.iter().find(|f| f["key"] == key).cloned();
+    for key in ["home_mobilePhone", "work_custom_field_9", "department"] {
+        assert!(field(key).is_some(), "the form offers {key}: {form}");
+    }
+    let department = field("department").unwrap();
+    assert_eq!(department["value"], "101", "{department}");
+    assert_eq!(
+        department["singleSelectOptions"].as_array().unwrap().len(),
+        2
+    );
+    assert!(field("email").unwrap()["description"]
+        .as_str()
+        .unwrap()
+        .contains("work address"));
+    let sent: Vec<Value> = fields
+        .iter()
+        .filter(|f| f.get("value").is_some_and(|v| !v.is_null()))
+        .map(|f| json!({"key": f["key"], "value": f["value"]}))
+        .collect();
+    let answer: Value = plugin("/export-candidate/submit", json!({ "formFields": sent }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+
+    let bodies: Vec<Value> = w
+        .hibob
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0], bodies[1], "both ways in send the same body");
+    let body = &bodies[0];
+    assert_eq!(body["home"]["mobilePhone"], "+447700900123");
+    assert_eq!(body["work"]["custom"]["field_9"], "Wave 12");
+    assert_eq!(body["work"]["department"], "101");
+    assert_eq!(body["surname"], "Cher");
+    w.hibob.verify().await;
 }

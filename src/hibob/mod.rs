@@ -6,7 +6,9 @@
 //! caller's [`CallLog`], which becomes part of the export record.
 
 mod error;
+pub mod gateway;
 mod model;
+pub mod schema;
 #[cfg(test)]
 mod tests;
 

@@ -91,6 +91,18 @@ pub struct ListItem {
     pub children: Vec<ListItem>,
 }
 
+impl ListItem {
+    /// An active item without children.
+    pub fn new(id: &str, name: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            archived: false,
+            children: Vec::new(),
+        }
+    }
+}
+
 impl NamedList {
     pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let name = text_value(value.get("name"))?;

@@ -1,20 +1,16 @@
 //! What HiBob accepts on a new employee: its field catalogue (`GET /company/people/fields`) and
-//! named lists, cached, plus how a rendered text becomes the JSON value a field wants.
+//! named lists (cached by the gateway), plus how a rendered text becomes the JSON value a field
+//! wants.
 //!
 //! HiBob's metadata has no "required" or "read-only" flag, so both sets are written down here
 //! from its documentation: the five fields every create needs, and the computed fields a create
 //! cannot set.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::hibob::{self, CallLog, FieldMeta, HibobError, ListItem, NamedList};
+use super::{FieldMeta, ListItem, NamedList};
 
 /// The fields `POST /v1/people` refuses to go without.
 pub const REQUIRED: &[&str] = &[
@@ -48,6 +44,23 @@ const COMPUTED: &[&str] = &[
     "internal.status",
     "internal.terminationDate",
     "internal.periodSinceTermination",
+];
+
+/// HiBob's usual list fields and the names their lists customarily have, for when the field
+/// catalogue (which names each field's list) cannot be read.
+const USUAL_LISTS: [(&str, &str, &[&str]); 4] = [
+    ("work.site", "Site", &["site"]),
+    ("work.department", "Department", &["department"]),
+    (
+        "work.title",
+        "Job title",
+        &["title", "jobTitle", "job title"],
+    ),
+    (
+        "payroll.employment.type",
+        "Employment type",
+        &["payrollEmploymentType", "employmentType", "employment type"],
+    ),
 ];
 
 /// How a field's value is written, from its metadata `type`.
@@ -116,7 +129,8 @@ pub struct Schema {
     index: HashMap<String, usize>,
 }
 
-fn builtin_field(id: &str, name: &str, field_type: &str, list: Option<&str>) -> FieldMeta {
+/// Field metadata as HiBob's catalogue would give it, for what is known without asking.
+pub fn field_meta(id: &str, name: &str, field_type: &str, list: Option<&str>) -> FieldMeta {
     FieldMeta {
         id: id.to_owned(),
         name: name.to_owned(),
@@ -136,11 +150,11 @@ impl Schema {
     pub fn builtin() -> Self {
         Self {
             fields: vec![
-                builtin_field("root.firstName", "First name", "text", None),
-                builtin_field("root.surname", "Last name", "text", None),
-                builtin_field("root.email", "Email", "text", None),
-                builtin_field("work.site", "Site", "list", Some("site")),
-                builtin_field("work.startDate", "Start date", "date", None),
+                field_meta("root.firstName", "First name", "text", None),
+                field_meta("root.surname", "Last name", "text", None),
+                field_meta("root.email", "Email", "text", None),
+                field_meta("work.site", "Site", "list", Some("site")),
+                field_meta("work.startDate", "Start date", "date", None),
             ],
             lists: HashMap::new(),
             live: false,
@@ -173,6 +187,28 @@ impl Schema {
                 schema.fields.push(builtin);
             }
         }
+        schema.indexed()
+    }
+
+    /// The built-in field knowledge with HiBob's lists, for a service user that may read the
+    /// lists but not the field catalogue: the usual list fields are tied to their lists by the
+    /// names those lists customarily have.
+    pub fn builtin_with_lists(lists: Vec<NamedList>) -> Self {
+        let mut schema = Self::builtin();
+        for (id, label, names) in USUAL_LISTS {
+            let Some(found) = names
+                .iter()
+                .find_map(|name| lists.iter().find(|l| l.name.eq_ignore_ascii_case(name)))
+            else {
+                continue;
+            };
+            let field = field_meta(id, label, "list", Some(&found.name));
+            match schema.fields.iter_mut().find(|f| f.id == id) {
+                Some(known) => *known = field,
+                None => schema.fields.push(field),
+            }
+        }
+        schema.lists = lists.into_iter().map(|l| (l.name.clone(), l)).collect();
         schema.indexed()
     }
 
@@ -323,111 +359,17 @@ pub fn encode(text: &str, field: &FieldMeta, list: Option<&NamedList>) -> Result
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cache
-// ---------------------------------------------------------------------------------------------
-
-/// How long HiBob's catalogue is trusted before it is read again. Fields and list items change
-/// rarely; the Mappings page can refresh it at once.
-pub const TTL: Duration = Duration::from_secs(10 * 60);
-
-struct Cached {
-    fingerprint: String,
-    at: Instant,
-    schema: Arc<Schema>,
-}
-
-/// One catalogue per set of HiBob credentials, shared by the worker, the lint and the preview.
-#[derive(Clone, Default)]
-pub struct SchemaCache {
-    slot: Arc<Mutex<Option<Cached>>>,
-    fetching: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl std::fmt::Debug for SchemaCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaCache").finish_non_exhaustive()
-    }
-}
-
-fn fingerprint(client: &hibob::Client) -> String {
-    let digest = Sha256::digest(client.identity().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl SchemaCache {
-    fn fresh(&self, fp: &str) -> Option<Arc<Schema>> {
-        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref()
-            .filter(|c| c.fingerprint == fp && c.at.elapsed() < TTL)
-            .map(|c| Arc::clone(&c.schema))
-    }
-
-    /// Forgets the catalogue, so the next use reads HiBob again.
-    pub fn invalidate(&self) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// HiBob's catalogue: cached, or read now. The calls made go into `log`.
-    pub async fn get(
-        &self,
-        client: &hibob::Client,
-        log: &mut CallLog,
-    ) -> Result<Arc<Schema>, HibobError> {
-        let fp = fingerprint(client);
-        if let Some(schema) = self.fresh(&fp) {
-            return Ok(schema);
-        }
-        let _one_at_a_time = self.fetching.lock().await;
-        if let Some(schema) = self.fresh(&fp) {
-            return Ok(schema);
-        }
-        let fields = client.people_fields(log).await?;
-        let lists = client.named_lists(log).await?;
-        let schema = Arc::new(Schema::from_parts(fields, lists));
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
-            fingerprint: fp,
-            at: Instant::now(),
-            schema: Arc::clone(&schema),
-        });
-        Ok(schema)
-    }
-
-    /// The catalogue, or the built-in knowledge when HiBob cannot be asked (with the reason).
-    pub async fn get_or_builtin(
-        &self,
-        client: Option<&hibob::Client>,
-        log: &mut CallLog,
-    ) -> (Arc<Schema>, Option<String>) {
-        let Some(client) = client else {
-            return (
-                Arc::new(Schema::builtin()),
-                Some("HiBob is not configured".to_owned()),
-            );
-        };
-        match self.get(client, log).await {
-            Ok(schema) => (schema, None),
-            Err(e) => (Arc::new(Schema::builtin()), Some(e.to_string())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn item(id: &str, name: &str) -> ListItem {
-        ListItem {
-            id: id.into(),
-            name: name.into(),
-            archived: false,
-            children: vec![],
-        }
+        ListItem::new(id, name)
     }
 
     fn field(id: &str, ty: &str, list: Option<&str>) -> FieldMeta {
-        builtin_field(id, id, ty, list)
+        field_meta(id, id, ty, list)
     }
 
     #[test]

@@ -1,0 +1,381 @@
+//! The steps of an export, shared by both ways in: the worker running a webhook's export and
+//! the plugin's "Send to HiBob" submit. Each step records what it sent and received on the
+//! export's timeline, keeps what it learnt (the employee id, the CV, the invitation) the moment
+//! it is known, and is skipped when an earlier attempt already finished it, so neither a retry,
+//! a resubmit nor a restart after a crash repeats one.
+
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sqlx::SqlitePool;
+
+use crate::{
+    credentials::{CredentialKey, Credentials},
+    export_queue::{self, StepRecord},
+    hibob::{self, DocFolder, HibobError},
+    outbound::{CallLog, Exchange},
+    pinpoint::{self, PinpointError},
+};
+
+/// A 429 asking for a wait this short is sat out inside the step: giving up would bring the
+/// export (or the person clicking) back at about the same moment.
+pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("HiBob: {0}")]
+    Hibob(#[from] HibobError),
+    #[error("Pinpoint: {0}")]
+    Pinpoint(#[from] PinpointError),
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("{0}")]
+    Settings(#[from] crate::credentials::CredentialError),
+    /// HiBob refuses the e-mail as taken, yet nobody with it is visible to the service user.
+    #[error(
+        "HiBob says the email is taken but no employee with it is visible to the service user"
+    )]
+    EmailInvisible,
+}
+
+/// Where one attempt's steps are written.
+pub struct Recorder<'a> {
+    pub pool: &'a SqlitePool,
+    pub export_id: i64,
+    pub attempt: i64,
+}
+
+impl Recorder<'_> {
+    pub async fn record(
+        &self,
+        step: &str,
+        outcome: &str,
+        detail: &str,
+        log: CallLog,
+        started: Instant,
+    ) -> Result<(), sqlx::Error> {
+        let exchanges: Vec<Exchange> = log.into_vec();
+        let json = serde_json::to_string(&exchanges).unwrap_or_else(|_| "[]".to_owned());
+        export_queue::record_step(
+            self.pool,
+            self.export_id,
+            &StepRecord {
+                attempt: self.attempt,
+                step,
+                outcome,
+                detail,
+                exchanges_json: &json,
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            },
+        )
+        .await
+    }
+
+    pub async fn skipped(&self, step: &str, why: &str) -> Result<(), sqlx::Error> {
+        self.record(step, "skipped", why, CallLog::new(), Instant::now())
+            .await
+    }
+
+    /// Records the step's result either way and passes the value or the failure on.
+    pub async fn step<T, E: Into<StepError> + std::fmt::Display>(
+        &self,
+        name: &str,
+        log: CallLog,
+        started: Instant,
+        result: Result<T, E>,
+        ok_detail: impl FnOnce(&T) -> String,
+    ) -> Result<T, StepError> {
+        match result {
+            Ok(value) => {
+                self.record(name, "ok", &ok_detail(&value), log, started)
+                    .await?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.record(name, "failed", &e.to_string(), log, started)
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// `Some(wait)` when the call hit a short rate limit and has not been retried yet.
+fn short_wait<T>(result: &Result<T, HibobError>, retried: &mut bool) -> Option<Duration> {
+    match result {
+        Err(HibobError::RateLimited { wait }) if !*retried && *wait <= SHORT_RATE_LIMIT_WAIT => {
+            *retried = true;
+            Some(*wait)
+        }
+        _ => None,
+    }
+}
+
+/// Creates the employee, or finds the one HiBob already has with this e-mail, and keeps the id
+/// the moment it is known; says whether this attempt created them.
+///
+/// HiBob refuses a second employee with the same e-mail, so creating first costs one call where
+/// searching first costs two, and a search is made only when it can find someone: after HiBob
+/// answers that the e-mail is taken, or when an earlier attempt sent the create and was cut off
+/// before it saved the answer (it looks first, so as not to lean on the refusal alone).
+pub async fn find_or_create(
+    rec: &Recorder<'_>,
+    hibob: &hibob::Client,
+    body: &Value,
+    email: &str,
+) -> Result<(String, bool), StepError> {
+    if export_queue::create_sent(rec.pool, rec.export_id).await? {
+        if let Some(existing) = search(rec, hibob, email).await? {
+            return Ok((existing, false));
+        }
+    }
+    export_queue::mark_create_sent(rec.pool, rec.export_id).await?;
+    let started = Instant::now();
+    let mut log = CallLog::new();
+    let mut retried = false;
+    let created = loop {
+        let result = hibob.create_employee(body, &mut log).await;
+        match short_wait(&result, &mut retried) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => break result,
+        }
+    };
+    match created {
+        Ok(id) => {
+            export_queue::set_employee_id(rec.pool, rec.export_id, &id).await?;
+            rec.record(
+                "create_employee",
+                "ok",
+                &format!("employee {id} created"),
+                log,
+                started,
+            )
+            .await?;
+            Ok((id, true))
+        }
+        Err(e) if e.is_email_taken() => {
+            // an earlier attempt of ours whose answer was lost, or someone else
+            rec.record("create_employee", "failed", &e.to_string(), log, started)
+                .await?;
+            let existing = search(rec, hibob, email)
+                .await?
+                .ok_or(StepError::EmailInvisible)?;
+            Ok((existing, false))
+        }
+        Err(e) => {
+            // a refusal means nobody was created; without an answer (or with a 5xx) HiBob may
+            // have stored the employee, so the next attempt looks first
+            let refused = matches!(
+                e,
+                HibobError::Rejected { .. }
+                    | HibobError::Unauthorized { .. }
+                    | HibobError::RateLimited { .. }
+                    | HibobError::TooLarge { .. }
+            );
+            if refused {
+                export_queue::clear_create_sent(rec.pool, rec.export_id).await?;
+            }
+            rec.record("create_employee", "failed", &e.to_string(), log, started)
+                .await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Looks the e-mail up and keeps the id of the employee found.
+async fn search(
+    rec: &Recorder<'_>,
+    hibob: &hibob::Client,
+    email: &str,
+) -> Result<Option<String>, StepError> {
+    let started = Instant::now();
+    let mut log = CallLog::new();
+    let mut retried = false;
+    let found = loop {
+        let result = hibob.search_by_email(email, &mut log).await;
+        match short_wait(&result, &mut retried) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => break result,
+        }
+    };
+    let found = rec
+        .step("search_employee", log, started, found, |f| match f {
+            Some(e) => format!("employee {} already has this email", e.id),
+            None => "no employee has this email yet".to_owned(),
+        })
+        .await?;
+    match found {
+        Some(existing) => {
+            export_queue::set_employee_id(rec.pool, rec.export_id, &existing.id).await?;
+            Ok(Some(existing.id))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A CV to attach: HiBob downloads it from the link itself; the console never fetches it.
+pub struct Cv<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+}
+
+/// Attaches the CV to the employee's shared folder, once, and records that it did.
+///
+/// An earlier attempt may have uploaded it and died before recording that, and someone else's
+/// employee may have it already, so the folder is listed first; one created a moment ago has no
+/// documents. A service user that may not list them (403, or 404 when the module is missing)
+/// skips the check; any other failure stops here, as uploading without knowing could add the CV
+/// twice.
+pub async fn upload_cv(
+    rec: &Recorder<'_>,
+    hibob: &hibob::Client,
+    employee_id: &str,
+    cv: &Cv<'_>,
+    created_now: bool,
+) -> Result<(), StepError> {
+    let started = Instant::now();
+    let mut log = CallLog::new();
+    let listed = if created_now {
+        Ok(Vec::new())
+    } else {
+        match hibob.document_names(employee_id, &mut log).await {
+            Err(HibobError::Unauthorized { status: 403, .. }) => Ok(Vec::new()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            listed => listed,
+        }
+    };
+    let existing = match listed {
+        Ok(names) => names,
+        Err(e) => {
+            return rec
+                .step("upload_cv", log, started, Err::<(), _>(e), |_| {
+                    String::new()
+                })
+                .await;
+        }
+    };
+    let already = existing.iter().any(|n| n == cv.name);
+    let mut retried = false;
+    let uploaded = loop {
+        if already {
+            break Ok(());
+        }
+        let result = hibob
+            .upload_document_from_url(employee_id, DocFolder::Shared, cv.name, cv.url, &mut log)
+            .await;
+        match short_wait(&result, &mut retried) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => break result,
+        }
+    };
+    rec.step("upload_cv", log, started, uploaded, |_| {
+        if already {
+            format!("{} was already in the shared folder", cv.name)
+        } else {
+            format!("{} added to the shared folder", cv.name)
+        }
+    })
+    .await?;
+    export_queue::mark_cv_uploaded(rec.pool, rec.export_id).await?;
+    Ok(())
+}
+
+/// Records that there is no CV to attach, so a later attempt does not look again.
+pub async fn no_cv(rec: &Recorder<'_>, why: &str) -> Result<(), StepError> {
+    rec.skipped("upload_cv", why).await?;
+    export_queue::mark_cv_uploaded(rec.pool, rec.export_id).await?;
+    Ok(())
+}
+
+/// Invites the new employee to the welcome wizard chosen in Settings, once. A 403 means the
+/// service user may not invite: the step is skipped with a note and the export goes on.
+pub async fn invite(
+    rec: &Recorder<'_>,
+    credentials: &Credentials,
+    hibob: &hibob::Client,
+    employee_id: &str,
+) -> Result<(), StepError> {
+    let wizard = credentials
+        .get(CredentialKey::HibobWelcomeWizardId)
+        .await?
+        .and_then(|w| w.expose_secret().trim().parse::<u64>().ok());
+    let Some(wizard) = wizard else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    match export_queue::invitation(rec.pool, rec.export_id).await? {
+        export_queue::Invitation::Settled => return Ok(()),
+        export_queue::Invitation::Interrupted => {
+            rec.skipped(
+                "invite",
+                "an earlier attempt asked HiBob to invite this employee and was cut off before \
+                 the answer; it is not asked twice, so check the invitation in Bob",
+            )
+            .await?;
+            export_queue::mark_invited(rec.pool, rec.export_id).await?;
+            return Ok(());
+        }
+        export_queue::Invitation::NotSent => {}
+    }
+    export_queue::mark_invite_started(rec.pool, rec.export_id).await?;
+    let mut log = CallLog::new();
+    match hibob.invite(employee_id, wizard, &mut log).await {
+        Ok(()) => {
+            rec.record(
+                "invite",
+                "ok",
+                &format!("invited to welcome wizard {wizard}"),
+                log,
+                started,
+            )
+            .await?;
+        }
+        Err(HibobError::Unauthorized { status: 403, .. }) => {
+            rec.record(
+                "invite",
+                "skipped",
+                "HiBob answered 403: the service user may not invite employees. Invite them \
+                 by hand in Bob, or give the service user the permission",
+                log,
+                started,
+            )
+            .await?;
+        }
+        Err(e) => {
+            // HiBob answered, so it did not invite: a later attempt may ask again. Without an
+            // answer (a timeout, a dropped connection) it may have, so it is not asked twice.
+            let answered = !matches!(
+                e,
+                HibobError::Timeout | HibobError::Transport(_) | HibobError::Decode(_)
+            );
+            if answered {
+                export_queue::clear_invite_started(rec.pool, rec.export_id).await?;
+            }
+            rec.step("invite", log, started, Err::<(), _>(e), |_| String::new())
+                .await?;
+        }
+    }
+    export_queue::mark_invited(rec.pool, rec.export_id).await?;
+    Ok(())
+}
+
+/// Tells the recruiters on the Pinpoint application where the hire went, once.
+pub async fn comment(
+    rec: &Recorder<'_>,
+    pinpoint: &pinpoint::Client,
+    application_id: &str,
+    employee_id: &str,
+) -> Result<(), StepError> {
+    let started = Instant::now();
+    let mut log = CallLog::new();
+    let text = format!("Exported to HiBob, employee ID {employee_id}");
+    let posted = pinpoint.post_comment(application_id, &text, &mut log).await;
+    rec.step("comment", log, started, posted, |id| {
+        format!("comment {id} added")
+    })
+    .await?;
+    export_queue::mark_comment_posted(rec.pool, rec.export_id).await?;
+    Ok(())
+}
