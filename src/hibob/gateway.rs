@@ -481,13 +481,12 @@ mod tests {
     #[tokio::test]
     async fn a_failed_refresh_keeps_the_stale_catalogue_and_a_failed_first_read_is_an_error() {
         let server = MockServer::start().await;
-        answer(
-            &server,
-            "/company/named-lists",
-            ResponseTemplate::new(200).set_body_json(lists_body()),
-        )
-        .up_to_n_times(1)
-        .await;
+        Mock::given(method("GET"))
+            .and(path("/company/named-lists"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(lists_body()))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
         answer(&server, "/company/named-lists", ResponseTemplate::new(500)).await;
         answer(
             &server,
