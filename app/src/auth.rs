@@ -113,7 +113,10 @@ fn hex(b: u8) -> Option<u8> {
 
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::{audit, login_throttle::HashingError, users::Actor};
     use secrecy::SecretString;
 
@@ -219,7 +222,10 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     let st = ssr::state()?;
     if let Some(user) = ssr::current_user().await? {
         let actor = ssr::actor(&user).await;

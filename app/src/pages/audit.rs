@@ -29,7 +29,10 @@ pub async fn list_audit(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<Vec<AuditRow>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     ssr::require(integration::users::Role::Admin).await?;
     ssr::no_store();
     let filter = integration::audit::AuditFilter {

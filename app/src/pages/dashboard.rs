@@ -68,7 +68,10 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
 /// would (signed, over HTTP).
 #[server(endpoint = "send_test_webhook")]
 pub async fn send_test_webhook() -> Result<String, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::credentials::CredentialKey;
     use secrecy::ExposeSecret;
     ssr::require(integration::users::Role::Operator).await?;
@@ -177,7 +180,10 @@ pub const ATTENTION_SHOWN: i64 = 20;
 
 #[server(endpoint = "dashboard")]
 pub async fn dashboard_overview() -> Result<Overview, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::dashboard as d;
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();

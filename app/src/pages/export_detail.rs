@@ -95,7 +95,10 @@ pub fn step_title(step: &str) -> String {
 
 #[server(endpoint = "export")]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::{audit, export_queue, export_resolution, mapping_store, webhook_intake};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
@@ -210,7 +213,10 @@ pub async fn retry_export(
     #[server(default)]
     mapping: String,
 ) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::export_queue::{self, MappingChoice, QueueError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
@@ -240,7 +246,10 @@ pub async fn retry_export(
 /// the hire was withdrawn). Operators and admins; audited.
 #[server(endpoint = "resolve_export")]
 pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::export_resolution::{self, ResolveError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
@@ -267,7 +276,10 @@ pub async fn erase_candidate(
     id: i64,
     #[server(default)] confirmation: String,
 ) -> Result<String, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::erasure::{self, EraseError};
     let user = ssr::require(integration::users::Role::Admin).await?;
     let st = ssr::state()?;

@@ -44,7 +44,10 @@ pub async fn list_exports(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<ExportsView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::export_queue::{self, ExportFilter};
     use integration::users::Role;
     let user = ssr::require(Role::Viewer).await?;
@@ -166,7 +169,7 @@ pub async fn retry_matching_exports(
 
 #[cfg(feature = "ssr")]
 fn bulk_error(e: integration::bulk_retry::BulkError) -> AppError {
-    use crate::ssr::{fail, internal};
+    use crate::error::{fail, internal};
     use integration::bulk_retry::BulkError;
     match e {
         BulkError::Db(e) => fail(internal(e)),
@@ -221,7 +224,10 @@ pub struct BulkRunLine {
 /// Bulk retries still running, and the last one if it ended within the day.
 #[server(endpoint = "bulk_retries")]
 pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;

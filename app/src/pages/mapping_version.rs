@@ -11,7 +11,7 @@ use crate::{
     error::AppError,
     pages::{
         load_error,
-        mappings::{EditorRow, EditorVariable},
+        mapping_form::{EditorRow, EditorVariable},
         when, FormResult,
     },
 };
@@ -57,8 +57,9 @@ fn diff_views(lines: Vec<integration::mapping::DiffLine>) -> Vec<DiffView> {
 #[server(endpoint = "mapping_version")]
 pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
     use crate::{
-        pages::mappings::convert,
-        ssr::{self, fail, internal},
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
     };
     use integration::{
         mapping,
@@ -107,7 +108,10 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
 
 #[server(endpoint = "restore_mapping")]
 pub async fn restore_mapping(id: i64) -> Result<i64, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::{mapping_service::MappingError, mapping_store::StoreError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;

@@ -79,7 +79,7 @@ pub async fn save_settings(
     values: Option<HashMap<String, String>>,
     clear: Option<HashMap<String, String>>,
 ) -> Result<Vec<String>, AppError> {
-    use crate::ssr::{self, fail};
+    use crate::{error::fail, ssr};
     use integration::{
         credentials::{CredentialChange, CredentialKey},
         users::Role,
@@ -109,7 +109,10 @@ pub async fn save_settings(
 
 #[server(endpoint = "test_connection")]
 pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     ssr::require(integration::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let check = match service.as_str() {
@@ -148,7 +151,10 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
 /// Sends a test message on every alert channel set up, and says how each went.
 #[server(endpoint = "send_test_alert")]
 pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     ssr::require(integration::users::Role::Operator).await?;
     let results = ssr::state()?
         .alerts
@@ -178,7 +184,10 @@ pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
 /// The welcome wizards HiBob offers, to choose the onboarding invitation from.
 #[server(endpoint = "hibob_wizards")]
 pub async fn hibob_wizards() -> Result<Vec<(u64, String)>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     ssr::require(integration::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let client = integration::hibob::Client::from_credentials(&creds)

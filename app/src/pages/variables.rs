@@ -8,7 +8,8 @@ use crate::{
     error::AppError,
     pages::{
         load_error,
-        mappings::{mapping_editor, EditorVariable, IssueView, LintMapping, MappingView},
+        mapping_form::{EditorVariable, IssueView},
+        mappings::{mapping_editor, LintMapping, MappingView},
         FormResult,
     },
 };
@@ -20,8 +21,9 @@ pub async fn save_variables(
     edited: i64,
 ) -> Result<i64, AppError> {
     use crate::{
-        pages::mappings::convert,
-        ssr::{self, fail, internal},
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
     };
     use integration::{
         mapping_service::MappingError,

@@ -35,7 +35,10 @@ pub async fn list_deliveries(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<Vec<DeliveryLine>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::webhook_log::{self, DeliveryFilter};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
@@ -97,7 +100,10 @@ pub struct DeliveryView {
 
 #[server(endpoint = "webhook_delivery")]
 pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::webhook_log::{self, Eligibility};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
@@ -140,7 +146,10 @@ pub struct Reprocessed {
 /// Runs a stored delivery through intake again (see `integration::webhook_log` for who may).
 #[server(endpoint = "reprocess_delivery")]
 pub async fn reprocess_delivery(id: i64, confirm: Option<String>) -> Result<Reprocessed, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::webhook_log::{self, ReprocessError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
