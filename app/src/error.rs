@@ -70,7 +70,10 @@ pub use server::{fail, internal};
 #[cfg(feature = "ssr")]
 mod server {
     use http::{header, request::Parts, StatusCode};
-    use integration::{credentials::CredentialError, filters::FilterError, users::UserError};
+    use integration::{
+        bulk_retry::BulkError, credentials::CredentialError, filters::FilterError,
+        mapping_store::StoreError, users::UserError, webhook_log::ReprocessError,
+    };
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
 
@@ -115,6 +118,25 @@ mod server {
         err
     }
 
+    /// Errors that are never the person's doing.
+    macro_rules! internal_from {
+        ($($error:ty),* $(,)?) => {$(
+            impl From<$error> for AppError {
+                fn from(e: $error) -> Self {
+                    fail(internal(e))
+                }
+            }
+        )*};
+    }
+
+    internal_from!(
+        sqlx::Error,
+        tower_sessions::session::Error,
+        integration::alerts::AlertError,
+        integration::hibob::ClientError,
+        integration::pinpoint::ClientError,
+    );
+
     impl From<UserError> for AppError {
         fn from(e: UserError) -> Self {
             match e {
@@ -141,6 +163,45 @@ mod server {
     impl From<FilterError> for AppError {
         fn from(e: FilterError) -> Self {
             fail(AppError::Invalid(e.to_string()))
+        }
+    }
+
+    impl From<StoreError> for AppError {
+        fn from(e: StoreError) -> Self {
+            match e {
+                StoreError::NotFound(id) => fail(AppError::Invalid(format!(
+                    "There is no mapping version {id}."
+                ))),
+                StoreError::Conflict { .. } | StoreError::Unchanged(_) => {
+                    fail(AppError::Invalid(e.to_string()))
+                }
+                other => fail(internal(other)),
+            }
+        }
+    }
+
+    impl From<BulkError> for AppError {
+        fn from(e: BulkError) -> Self {
+            match e {
+                BulkError::Db(e) => fail(internal(e)),
+                other => {
+                    let mut text = other.to_string();
+                    if let Some(first) = text.get(..1) {
+                        text = first.to_uppercase() + text.get(1..).unwrap_or_default();
+                    }
+                    fail(AppError::Invalid(format!("{text}.")))
+                }
+            }
+        }
+    }
+
+    impl From<ReprocessError> for AppError {
+        fn from(e: ReprocessError) -> Self {
+            match e {
+                ReprocessError::NeedsAdmin(_) => fail(AppError::Forbidden),
+                ReprocessError::Db(e) => fail(internal(e)),
+                other => fail(AppError::Invalid(other.to_string())),
+            }
         }
     }
 }

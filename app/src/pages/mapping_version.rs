@@ -61,22 +61,11 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{
-        mapping,
-        mapping_store::{self, StoreError},
-    };
+    use integration::{mapping, mapping_store};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
-    let version = match mapping_store::get(&pool, id).await {
-        Ok(v) => v,
-        Err(StoreError::NotFound(_)) => {
-            return Err(fail(AppError::Invalid(format!(
-                "There is no mapping version {id}."
-            ))))
-        }
-        Err(e) => return Err(fail(internal(e))),
-    };
+    let version = mapping_store::get(&pool, id).await?;
     let diff = match id {
         1 => Vec::new(),
         _ => match mapping_store::get(&pool, id - 1).await {

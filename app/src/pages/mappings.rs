@@ -100,8 +100,7 @@ pub async fn mapping_editor(
             ..Default::default()
         },
     )
-    .await
-    .map_err(|e| fail(internal(e)))?
+    .await?
     .into_iter()
     .filter(|e| Some(e.id) != candidate)
     .map(|e| {
@@ -115,10 +114,7 @@ pub async fn mapping_editor(
     .collect();
     let mut chosen = None;
     if let Some(id) = candidate {
-        if let Some(e) = export_queue::find(&st.pool, id)
-            .await
-            .map_err(|e| fail(internal(e)))?
-        {
+        if let Some(e) = export_queue::find(&st.pool, id).await? {
             chosen = Some(e.id);
             recent.insert(
                 0,
@@ -132,8 +128,7 @@ pub async fn mapping_editor(
         }
     }
     let versions = mapping_store::list(&st.pool, 30)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .into_iter()
         .map(|v| VersionLine {
             id: v.id,

@@ -32,14 +32,7 @@ pub async fn save_variables(
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let current = mapping_store::get(&st.pool, edited)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => fail(AppError::Invalid(format!(
-                "There is no mapping version {edited}."
-            ))),
-            e => fail(internal(e)),
-        })?;
+    let current = mapping_store::get(&st.pool, edited).await?;
     let mut doc = current.document;
     doc.variables = convert::document(&[], &variables).variables;
     match st.mappings.save(&actor, &doc, &note, edited).await {
