@@ -7,8 +7,25 @@ use sqlx::{SqliteConnection, SqlitePool};
 use crate::{
     csv_text, db,
     filters::{self, DateRange, FilterError},
-    users::Actor,
 };
+
+/// The person acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub email: String,
+    pub client_ip: Option<String>,
+}
+
+impl Actor {
+    pub fn system(what: &str) -> Self {
+        Self {
+            id: None,
+            email: what.to_owned(),
+            client_ip: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{SqliteConnection, SqlitePool};
 
+// still reachable by its old name, for the resolutions that call it from here
+pub use crate::export_queue::supersede;
 use crate::{
     audit, db,
     export_queue::{self, ExportFilter},
@@ -96,7 +98,7 @@ pub async fn start(
     .fetch_one(&mut *tx)
     .await?;
     for m in &members {
-        supersede(&mut tx, m.id).await?;
+        export_queue::supersede(&mut tx, m.id).await?;
         sqlx::query!(
             "INSERT INTO bulk_retry_members
                  (bulk_retry_id, export_id, previous_status, previous_attempts, previous_mapping_version)
@@ -133,18 +135,6 @@ pub async fn start(
     .await?;
     tx.commit().await?;
     Ok(Started { run_id, export_ids })
-}
-
-/// A newer retry of this export (single or bulk) takes it over from any earlier run, whose
-/// cancel must then leave it alone.
-pub async fn supersede(conn: &mut SqliteConnection, export_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE bulk_retry_members SET superseded = 1 WHERE export_id = ? AND superseded = 0",
-        export_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Cancels a run: its members still waiting for their first attempt go back to the status they

@@ -721,7 +721,7 @@ pub async fn retry_with(
         (false, Some(v)) => format!("its original mapping v{v}"),
         (false, None) => "the current mapping (it had none yet)".to_owned(),
     };
-    crate::bulk_retry::supersede(&mut tx, id).await?;
+    supersede(&mut tx, id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -732,6 +732,19 @@ pub async fn retry_with(
     .await?;
     tx.commit().await?;
     find(pool, id).await?.ok_or(QueueError::NotFound(id))
+}
+
+/// A newer retry of this export (single or bulk) takes it over from any earlier bulk run, whose
+/// cancel must then leave it alone. Beside the single retry that calls it: bulk retries build on
+/// this queue, not the other way round.
+pub async fn supersede(conn: &mut SqliteConnection, export_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE bulk_retry_members SET superseded = 1 WHERE export_id = ? AND superseded = 0",
+        export_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Counts per status, for the dashboard and metrics. Read from the counters the database keeps

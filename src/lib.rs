@@ -26,6 +26,8 @@ pub mod login_throttle;
 pub mod mapping;
 pub mod mapping_service;
 pub mod mapping_store;
+#[cfg(test)]
+mod module_graph;
 pub mod outbound;
 pub mod pacing;
 pub mod pinpoint;

@@ -10,6 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
+// where most code has always found it
+pub use crate::audit::Actor;
 use crate::{audit, db};
 
 /// What a person may do. Each role includes everything of the roles below it.
@@ -237,23 +239,8 @@ pub async fn find(pool: &SqlitePool, id: i64) -> Result<Option<User>, UserError>
     }))
 }
 
-/// The person acting, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub id: Option<i64>,
-    pub email: String,
-    pub client_ip: Option<String>,
-}
-
+// an actor is made from a user here, so that the audit log knows nothing of users
 impl Actor {
-    pub fn system(what: &str) -> Self {
-        Self {
-            id: None,
-            email: what.to_owned(),
-            client_ip: None,
-        }
-    }
-
     pub fn user(user: &User, client_ip: Option<String>) -> Self {
         Self {
             id: Some(user.id),

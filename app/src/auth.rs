@@ -113,7 +113,10 @@ fn hex(b: u8) -> Option<u8> {
 
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::{audit, login_throttle::HashingError, users::Actor};
     use secrecy::SecretString;
 
@@ -145,7 +148,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             };
             let since =
                 integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
-            let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+            let mut conn = st.pool.acquire().await?;
             audit::record_unless_recent(
                 &mut conn,
                 &actor,
@@ -154,8 +157,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
                 "refused while too many attempts had failed; repeats within 15 minutes are not listed",
                 &since,
             )
-            .await
-            .map_err(|e| fail(internal(e)))?;
+            .await?;
             return Err(fail(AppError::Throttled(wait.as_secs_f64().ceil() as u64)));
         }
     };
@@ -170,7 +172,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     // an attempt dropped unsettled on these early returns hands its reservation back: the
     // password was never judged
     let user = match checked {
-        Ok(found) => found.map_err(|e| fail(internal(e)))?,
+        Ok(found) => found?,
         Err(HashingError::Busy) => {
             tracing::warn!("sign-in refused: every password check was in use");
             return Err(fail(AppError::Busy));
@@ -179,61 +181,46 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     };
     let Some(user) = user else {
         attempt.failed();
-        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+        let mut conn = st.pool.acquire().await?;
         let actor = Actor {
             id: None,
             email: email.clone(),
             client_ip: ip,
         };
-        audit::record(&mut conn, &actor, "login.failed", Some(&email), "")
-            .await
-            .map_err(|e| fail(internal(e)))?;
+        audit::record(&mut conn, &actor, "login.failed", Some(&email), "").await?;
         return Err(fail(AppError::Invalid(
             "Email or password is incorrect.".into(),
         )));
     };
     attempt.succeeded();
-    let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
+    let mut conn = st.pool.acquire().await?;
     let session = ssr::session().await?;
     // a new id at sign-in, so a session id planted before sign-in is worthless
-    session.cycle_id().await.map_err(|e| fail(internal(e)))?;
-    session
-        .insert(ssr::SESSION_USER, user.id)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    session.cycle_id().await?;
+    session.insert(ssr::SESSION_USER, user.id).await?;
     session
         .insert(ssr::SESSION_AUTH_VERSION, user.auth_version)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+        .await?;
     session
         .insert(ssr::SESSION_STARTED, chrono::Utc::now().timestamp())
-        .await
-        .map_err(|e| fail(internal(e)))?;
+        .await?;
     let actor = Actor::user(&user, ip);
-    audit::record(&mut conn, &actor, "login.succeeded", Some(&user.email), "")
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    audit::record(&mut conn, &actor, "login.succeeded", Some(&user.email), "").await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     let st = ssr::state()?;
     if let Some(user) = ssr::current_user().await? {
         let actor = ssr::actor(&user).await;
-        let mut conn = st.pool.acquire().await.map_err(|e| fail(internal(e)))?;
-        integration::audit::record(&mut conn, &actor, "logout", Some(&user.email), "")
-            .await
-            .map_err(|e| fail(internal(e)))?;
+        let mut conn = st.pool.acquire().await?;
+        integration::audit::record(&mut conn, &actor, "logout", Some(&user.email), "").await?;
     }
     // deletes the record in the store, so the old cookie is worthless even if replayed
-    ssr::session()
-        .await?
-        .flush()
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    ssr::session().await?.flush().await?;
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -34,7 +34,7 @@ impl FromServerFnError for AppError {
         // On the server this is a request the function could not even decode: the client's fault,
         // so a 4xx rather than the 500 the framework would answer.
         #[cfg(feature = "ssr")]
-        let err = crate::ssr::fail(err);
+        let err = fail(err);
         err
     }
 }
@@ -58,6 +58,150 @@ impl AppError {
             AppError::Busy => 503,
             AppError::Internal(_) => 500,
             AppError::Transport(_) => 400,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use server::{fail, internal};
+
+/// How the core's errors reach the browser: what the person can act on becomes `Invalid` (422) or
+/// `Forbidden` (403); anything else is logged and answered with the request id only.
+#[cfg(feature = "ssr")]
+mod server {
+    use http::{header, request::Parts, StatusCode};
+    use integration::{
+        bulk_retry::BulkError, credentials::CredentialError, filters::FilterError,
+        mapping_store::StoreError, users::UserError, webhook_log::ReprocessError,
+    };
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
+
+    use super::AppError;
+
+    fn request_id() -> String {
+        use_context::<Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    /// Logs the cause and hands the browser only the request id.
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        let id = request_id();
+        tracing::error!(request_id = %id, error = %cause, "server function failed");
+        AppError::Internal(id)
+    }
+
+    /// Sets the HTTP status of a failed server-function call made by `fetch`. A plain HTML form
+    /// post is answered with a redirect back to the page (the error travels in the URL), so its
+    /// status is left alone.
+    pub fn fail(err: AppError) -> AppError {
+        if let (Some(parts), Some(res)) = (use_context::<Parts>(), use_context::<ResponseOptions>())
+        {
+            let is_form_post = parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+                && parts.uri.path().starts_with("/api/");
+            if !is_form_post {
+                if let Ok(status) = StatusCode::from_u16(err.status()) {
+                    res.set_status(status);
+                }
+            }
+        }
+        err
+    }
+
+    /// Errors that are never the person's doing.
+    macro_rules! internal_from {
+        ($($error:ty),* $(,)?) => {$(
+            impl From<$error> for AppError {
+                fn from(e: $error) -> Self {
+                    fail(internal(e))
+                }
+            }
+        )*};
+    }
+
+    internal_from!(
+        sqlx::Error,
+        tower_sessions::session::Error,
+        integration::alerts::AlertError,
+        integration::hibob::ClientError,
+        integration::pinpoint::ClientError,
+    );
+
+    impl From<UserError> for AppError {
+        fn from(e: UserError) -> Self {
+            match e {
+                UserError::Invalid(m) => fail(AppError::Invalid(m)),
+                UserError::Duplicate | UserError::NotFound | UserError::LastAdmin => {
+                    fail(AppError::Invalid(e.to_string()))
+                }
+                other => fail(internal(other)),
+            }
+        }
+    }
+
+    impl From<CredentialError> for AppError {
+        fn from(e: CredentialError) -> Self {
+            match e {
+                CredentialError::SetByEnvironment(..) | CredentialError::Invalid(..) => {
+                    fail(AppError::Invalid(e.to_string()))
+                }
+                other => fail(internal(other)),
+            }
+        }
+    }
+
+    impl From<FilterError> for AppError {
+        fn from(e: FilterError) -> Self {
+            fail(AppError::Invalid(e.to_string()))
+        }
+    }
+
+    impl From<StoreError> for AppError {
+        fn from(e: StoreError) -> Self {
+            match e {
+                StoreError::NotFound(id) => fail(AppError::Invalid(format!(
+                    "There is no mapping version {id}."
+                ))),
+                StoreError::Conflict { .. } | StoreError::Unchanged(_) => {
+                    fail(AppError::Invalid(e.to_string()))
+                }
+                other => fail(internal(other)),
+            }
+        }
+    }
+
+    impl From<BulkError> for AppError {
+        fn from(e: BulkError) -> Self {
+            match e {
+                BulkError::Db(e) => fail(internal(e)),
+                other => {
+                    let mut text = other.to_string();
+                    if let Some(first) = text.get(..1) {
+                        text = first.to_uppercase() + text.get(1..).unwrap_or_default();
+                    }
+                    fail(AppError::Invalid(format!("{text}.")))
+                }
+            }
+        }
+    }
+
+    impl From<ReprocessError> for AppError {
+        fn from(e: ReprocessError) -> Self {
+            match e {
+                ReprocessError::NeedsAdmin(_) => fail(AppError::Forbidden),
+                ReprocessError::Db(e) => fail(internal(e)),
+                other => fail(AppError::Invalid(other.to_string())),
+            }
         }
     }
 }

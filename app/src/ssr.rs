@@ -1,10 +1,10 @@
-//! Server-only glue between server functions and the integration core: the shared state, the
-//! signed-in person, and turning core errors into `AppError`s.
+//! Server-only glue between server functions and the integration core: the shared state and the
+//! signed-in person. Core errors become `AppError`s in `crate::error`.
 
 use std::{net::SocketAddr, time::Duration};
 
 use axum::extract::ConnectInfo;
-use http::{header, request::Parts, HeaderValue, StatusCode};
+use http::{header, request::Parts, HeaderValue};
 use integration::{
     client_addr::ClientAddr,
     credentials::Credentials,
@@ -16,7 +16,7 @@ use leptos_axum::ResponseOptions;
 use sqlx::SqlitePool;
 use tower_sessions::Session;
 
-use crate::error::AppError;
+use crate::error::{fail, internal, AppError};
 
 /// Everything a server function may use, provided as context by the server.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ pub struct ConsoleState {
     /// Alerts about stopped exports (Slack webhook, e-mail); Settings sends a test through it.
     pub alerts: integration::alerts::Alerts,
     /// Backup and retention settings as the Settings page shows them (fixed at start-up).
-    pub data_settings: Vec<crate::pages::data_settings::DataSetting>,
+    pub data_settings: Vec<crate::data_setting::DataSetting>,
 }
 
 pub const SESSION_USER: &str = "uid";
@@ -47,44 +47,6 @@ pub const SESSION_STARTED: &str = "started_at";
 
 pub fn state() -> Result<ConsoleState, AppError> {
     use_context::<ConsoleState>().ok_or_else(|| internal("console state missing from context"))
-}
-
-pub fn request_id() -> String {
-    use_context::<Parts>()
-        .and_then(|p| {
-            p.headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Logs the cause and hands the browser only the request id.
-pub fn internal(cause: impl std::fmt::Display) -> AppError {
-    let id = request_id();
-    tracing::error!(request_id = %id, error = %cause, "server function failed");
-    AppError::Internal(id)
-}
-
-/// Sets the HTTP status of a failed server-function call made by `fetch`. A plain HTML form post
-/// is answered with a redirect back to the page (the error travels in the URL), so its status is
-/// left alone.
-pub fn fail(err: AppError) -> AppError {
-    if let (Some(parts), Some(res)) = (use_context::<Parts>(), use_context::<ResponseOptions>()) {
-        let is_form_post = parts
-            .headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-            && parts.uri.path().starts_with("/api/");
-        if !is_form_post {
-            if let Ok(status) = StatusCode::from_u16(err.status()) {
-                res.set_status(status);
-            }
-        }
-    }
-    err
 }
 
 pub async fn session() -> Result<Session, AppError> {
@@ -154,33 +116,5 @@ pub async fn actor(user: &User) -> Actor {
 pub fn no_store() {
     if let Some(res) = use_context::<ResponseOptions>() {
         res.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-}
-
-impl From<users::UserError> for AppError {
-    fn from(e: users::UserError) -> Self {
-        match e {
-            users::UserError::Invalid(m) => fail(AppError::Invalid(m)),
-            users::UserError::Duplicate
-            | users::UserError::NotFound
-            | users::UserError::LastAdmin => fail(AppError::Invalid(e.to_string())),
-            other => fail(internal(other)),
-        }
-    }
-}
-
-impl From<integration::credentials::CredentialError> for AppError {
-    fn from(e: integration::credentials::CredentialError) -> Self {
-        use integration::credentials::CredentialError as E;
-        match e {
-            E::SetByEnvironment(..) | E::Invalid(..) => fail(AppError::Invalid(e.to_string())),
-            other => fail(internal(other)),
-        }
-    }
-}
-
-impl From<integration::filters::FilterError> for AppError {
-    fn from(e: integration::filters::FilterError) -> Self {
-        fail(AppError::Invalid(e.to_string()))
     }
 }

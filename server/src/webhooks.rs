@@ -1,6 +1,7 @@
 //! `POST /webhooks/pinpoint`: read the body within a limit, hand it to the intake service, and
 //! answer at once. The export itself runs later on the worker.
 
+use app::ssr::ConsoleState;
 use axum::{
     body::Body,
     extract::{Extension, State},
@@ -10,11 +11,11 @@ use axum::{
 };
 use integration::{
     live::{Change, Changes},
-    webhook_intake::{Delivery, Outcome},
+    webhook_intake::{Delivery, Outcome, WebhookIntake},
 };
 use serde_json::{json, Map, Value};
 
-use crate::{console::AppState, middleware::json_error};
+use crate::middleware::json_error;
 
 /// Pinpoint's deliveries are a few hundred bytes; anything near this is not from Pinpoint.
 pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
@@ -39,8 +40,10 @@ fn loggable_headers(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
+// the parts of the router's state it needs, so that this handler does not depend on the router
 pub async fn receive_pinpoint(
-    State(state): State<AppState>,
+    State(console): State<ConsoleState>,
+    State(intake): State<WebhookIntake>,
     client: Option<Extension<integration::client_addr::ClientAddr>>,
     headers: HeaderMap,
     body: Body,
@@ -58,10 +61,7 @@ pub async fn receive_pinpoint(
         client_ip: client.map(|Extension(addr)| addr.to_string()),
         too_large,
     };
-    let outcome = state
-        .intake
-        .receive(&state.console.credentials, delivery)
-        .await;
+    let outcome = intake.receive(&console.credentials, delivery).await;
     match outcome {
         Ok(outcome) => {
             let label = match &outcome {
@@ -72,7 +72,7 @@ pub async fn receive_pinpoint(
                 Outcome::Throttled { .. } => "rejected_not_stored",
             };
             metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
-            publish(&state.console.changes, &outcome);
+            publish(&console.changes, &outcome);
             match outcome {
                 Outcome::Throttled { reason } => {
                     tracing::debug!(%reason, "webhook refused and not stored");
@@ -95,7 +95,7 @@ pub async fn receive_pinpoint(
                 }
                 other => {
                     if matches!(other, Outcome::Accepted { .. }) {
-                        state.console.wake_worker.wake();
+                        console.wake_worker.wake();
                     }
                     tracing::debug!(outcome = label, "webhook stored");
                     (StatusCode::OK, Json(json!(other))).into_response()

@@ -29,7 +29,7 @@ pub async fn list_audit(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<Vec<AuditRow>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     ssr::require(integration::users::Role::Admin).await?;
     ssr::no_store();
     let filter = integration::audit::AuditFilter {
@@ -41,9 +41,7 @@ pub async fn list_audit(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = integration::audit::list(&ssr::state()?.pool, &filter)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let rows = integration::audit::list(&ssr::state()?.pool, &filter).await?;
     Ok(rows
         .into_iter()
         .map(|e| AuditRow {

@@ -68,7 +68,10 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
 /// would (signed, over HTTP).
 #[server(endpoint = "send_test_webhook")]
 pub async fn send_test_webhook() -> Result<String, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::credentials::CredentialKey;
     use secrecy::ExposeSecret;
     ssr::require(integration::users::Role::Operator).await?;
@@ -84,8 +87,7 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
         .await?
         .ok_or_else(|| fail(internal("sandbox without a webhook secret")))?;
     let count = integration::export_queue::counts(&st.pool)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .iter()
         .map(|(_, n)| *n)
         .sum::<i64>();
@@ -177,16 +179,15 @@ pub const ATTENTION_SHOWN: i64 = 20;
 
 #[server(endpoint = "dashboard")]
 pub async fn dashboard_overview() -> Result<Overview, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     use integration::dashboard as d;
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
     let pool = &st.pool;
-    let db = |e: sqlx::Error| fail(internal(e));
     let now = chrono::Utc::now();
     let today = now.date_naive();
-    let mut counts = integration::export_queue::counts(pool).await.map_err(db)?;
+    let mut counts = integration::export_queue::counts(pool).await?;
     let rank = |s: &str| match s {
         "needs_attention" => 0,
         "dead" => 1,
@@ -205,8 +206,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
     let stopped = count_of(&["needs_attention", "dead"]);
     let queued = count_of(&["queued"]);
     let attention = d::needing_attention(pool, today, ATTENTION_SHOWN)
-        .await
-        .map_err(db)?
+        .await?
         .into_iter()
         .map(|a| AttentionLine {
             candidate: a
@@ -222,8 +222,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         })
         .collect();
     let days = d::per_day(pool, today, d::CHART_DAYS)
-        .await
-        .map_err(db)?
+        .await?
         .into_iter()
         .map(|c| DayLine {
             day: c.day,
@@ -251,7 +250,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             &d::PINPOINT_STEPS[..],
         ),
     ] {
-        let calls = d::last_calls(pool, steps).await.map_err(db)?;
+        let calls = d::last_calls(pool, steps).await?;
         services.push(ServiceState {
             name: name.to_owned(),
             configured,
@@ -260,15 +259,13 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         });
     }
     let oldest_queued = d::oldest_queued_since(pool)
-        .await
-        .map_err(db)?
+        .await?
         .and_then(|since| d::seconds_since(&since, now))
         .map(d::age_text);
     let health = st.health.snapshot();
     let day_ago = integration::db::time_text(now - chrono::Duration::hours(24));
     let refusals = d::refusals_since(pool, &day_ago)
-        .await
-        .map_err(db)?
+        .await?
         .into_iter()
         .map(|r| RefusalLine {
             cause: serde_json::to_value(r.cause)
@@ -280,7 +277,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             advice: r.cause.advice().to_owned(),
         })
         .collect();
-    let silence = d::delivery_silence(pool, now).await.map_err(db)?.map(|s| {
+    let silence = d::delivery_silence(pool, now).await?.map(|s| {
         (
             d::age_text(s.quiet_secs),
             d::age_text(s.usual_secs),

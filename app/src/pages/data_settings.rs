@@ -2,16 +2,10 @@
 //! or flags only, so people can see what the console keeps and for how long.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
+// where the server's start-up names it
+pub use crate::data_setting::DataSetting;
 use crate::{error::AppError, pages::load_error};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataSetting {
-    pub variable: String,
-    pub meaning: String,
-    pub value: String,
-}
 
 #[server(endpoint = "data_settings")]
 pub async fn get_data_settings() -> Result<Vec<DataSetting>, AppError> {

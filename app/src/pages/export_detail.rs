@@ -95,21 +95,16 @@ pub fn step_title(step: &str) -> String {
 
 #[server(endpoint = "export")]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{error::fail, ssr};
     use integration::{audit, export_queue, export_resolution, mapping_store, webhook_intake};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
     let export = export_queue::find(&pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .ok_or_else(|| fail(AppError::Invalid(format!("There is no export {id}."))))?;
-    let steps = export_queue::steps(&pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?;
-    let deliveries = webhook_intake::for_export(&pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let steps = export_queue::steps(&pool, id).await?;
+    let deliveries = webhook_intake::for_export(&pool, id).await?;
     let mut timeline: Vec<TimelineEntry> = deliveries
         .into_iter()
         .map(|d| TimelineEntry {
@@ -148,9 +143,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             exchanges: readable_exchanges(&s.exchanges),
         }
     }));
-    let actions = audit::for_target(&pool, &format!("export {id}"), 200)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let actions = audit::for_target(&pool, &format!("export {id}"), 200).await?;
     timeline.extend(actions.into_iter().filter_map(|a| {
         let actor = a.actor_email.unwrap_or_else(|| "someone".to_owned());
         Some(TimelineEntry {
@@ -165,15 +158,10 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     // stable: entries of the same millisecond keep their order
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
     let resolution = export_resolution::resolution(&pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .map(|r| (r.at, r.by, r.note));
-    let current_mapping = mapping_store::current_id(&pool)
-        .await
-        .map_err(|e| fail(internal(e)))?;
-    let erased_at = integration::erasure::erased_at(&pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let current_mapping = mapping_store::current_id(&pool).await?;
+    let erased_at = integration::erasure::erased_at(&pool, id).await?;
     Ok(ExportView {
         retryable: erased_at.is_none()
             && export.source != "plugin"
@@ -210,7 +198,10 @@ pub async fn retry_export(
     #[server(default)]
     mapping: String,
 ) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::export_queue::{self, MappingChoice, QueueError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
@@ -240,7 +231,10 @@ pub async fn retry_export(
 /// the hire was withdrawn). Operators and admins; audited.
 #[server(endpoint = "resolve_export")]
 pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<(), AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::export_resolution::{self, ResolveError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
@@ -267,7 +261,10 @@ pub async fn erase_candidate(
     id: i64,
     #[server(default)] confirmation: String,
 ) -> Result<String, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::erasure::{self, EraseError};
     let user = ssr::require(integration::users::Role::Admin).await?;
     let st = ssr::state()?;

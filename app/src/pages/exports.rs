@@ -44,7 +44,7 @@ pub async fn list_exports(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<ExportsView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     use integration::export_queue::{self, ExportFilter};
     use integration::users::Role;
     let user = ssr::require(Role::Viewer).await?;
@@ -60,12 +60,8 @@ pub async fn list_exports(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = export_queue::list(&pool, &filter)
-        .await
-        .map_err(|e| fail(internal(e)))?;
-    let counts = export_queue::counts(&pool)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let rows = export_queue::list(&pool, &filter).await?;
+    let counts = export_queue::counts(&pool).await?;
     // only those who may retry are shown the count
     let retryable = if user.role.allows(Role::Operator) {
         let all_pages = ExportFilter {
@@ -73,15 +69,11 @@ pub async fn list_exports(
             limit: None,
             ..filter
         };
-        integration::bulk_retry::preview(&pool, &all_pages)
-            .await
-            .map_err(|e| fail(internal(e)))?
+        integration::bulk_retry::preview(&pool, &all_pages).await?
     } else {
         0
     };
-    let mapping_version = integration::mapping_store::current_id(&pool)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let mapping_version = integration::mapping_store::current_id(&pool).await?;
     Ok(ExportsView {
         mapping_version,
         retryable,
@@ -138,9 +130,7 @@ pub async fn retry_matching_exports(
         created_to: to.filter(|t| !t.is_empty()),
         ..Default::default()
     };
-    let started = bulk_retry::start(&st.pool, &actor, &filter)
-        .await
-        .map_err(bulk_error)?;
+    let started = bulk_retry::start(&st.pool, &actor, &filter).await?;
     st.wake_worker.wake();
     st.changes.publish(Change::BulkRetry { id: started.run_id });
     let count = started.export_ids.len();
@@ -164,22 +154,6 @@ pub async fn retry_matching_exports(
     })
 }
 
-#[cfg(feature = "ssr")]
-fn bulk_error(e: integration::bulk_retry::BulkError) -> AppError {
-    use crate::ssr::{fail, internal};
-    use integration::bulk_retry::BulkError;
-    match e {
-        BulkError::Db(e) => fail(internal(e)),
-        other => {
-            let mut text = other.to_string();
-            if let Some(first) = text.get(..1) {
-                text = first.to_uppercase() + text.get(1..).unwrap_or_default();
-            }
-            fail(AppError::Invalid(format!("{text}.")))
-        }
-    }
-}
-
 /// Stops a bulk retry: the exports the worker has not started go back to how they were.
 #[server(endpoint = "cancel_bulk_retry")]
 pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
@@ -188,9 +162,7 @@ pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let restored = bulk_retry::cancel(&st.pool, &actor, id)
-        .await
-        .map_err(bulk_error)?;
+    let restored = bulk_retry::cancel(&st.pool, &actor, id).await?;
     st.changes.publish(Change::BulkRetry { id });
     Ok(format!(
         "Bulk retry {id} cancelled: {} not yet started {} back as {} {}.",
@@ -221,13 +193,11 @@ pub struct BulkRunLine {
 /// Bulk retries still running, and the last one if it ended within the day.
 #[server(endpoint = "bulk_retries")]
 pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
-    let runs = integration::bulk_retry::recent(&pool, 10)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let runs = integration::bulk_retry::recent(&pool, 10).await?;
     let day_ago = integration::db::time_text(chrono::Utc::now() - chrono::Duration::days(1));
     Ok(runs
         .into_iter()

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::mappings::{EditorRow, EditorVariable, IssueView},
+    pages::mapping_form::{EditorRow, EditorVariable, IssueView},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,10 @@ pub async fn preview_mapping(
     #[server(default)] application: String,
     #[server(default)] compare: bool,
 ) -> Result<PreviewView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::mapping_service::{MappingError, PreviewSource};
     ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
@@ -70,7 +73,7 @@ pub async fn preview_mapping(
             }
         },
     };
-    let doc = super::mappings::convert::document(&rows, &variables);
+    let doc = super::mapping_form::convert::document(&rows, &variables);
     let report = match st.mappings.preview(&doc, &source, compare).await {
         Ok(r) => r,
         Err(MappingError::Source(why)) => {
@@ -92,7 +95,7 @@ pub async fn preview_mapping(
                 label: t.label.clone(),
                 kind: t.kind.clone(),
                 required: t.required,
-                came_from: super::mappings::convert::choice(&t.choice),
+                came_from: super::mapping_form::convert::choice(&t.choice),
                 value: t
                     .value
                     .as_ref()
@@ -112,7 +115,7 @@ pub async fn preview_mapping(
             .collect(),
         custom_variables: report.custom_variables,
         body: report.body,
-        issues: super::mappings::convert::issues(&report.issues),
+        issues: super::mapping_form::convert::issues(&report.issues),
         comparison: report.comparison.map(|c| CompareView {
             message: c.message,
             lines: c

@@ -11,7 +11,7 @@ use crate::{
     error::AppError,
     pages::{
         load_error,
-        mappings::{EditorRow, EditorVariable},
+        mapping_form::{EditorRow, EditorVariable},
         when, FormResult,
     },
 };
@@ -57,25 +57,15 @@ fn diff_views(lines: Vec<integration::mapping::DiffLine>) -> Vec<DiffView> {
 #[server(endpoint = "mapping_version")]
 pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
     use crate::{
-        pages::mappings::convert,
-        ssr::{self, fail, internal},
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
     };
-    use integration::{
-        mapping,
-        mapping_store::{self, StoreError},
-    };
+    use integration::{mapping, mapping_store};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
-    let version = match mapping_store::get(&pool, id).await {
-        Ok(v) => v,
-        Err(StoreError::NotFound(_)) => {
-            return Err(fail(AppError::Invalid(format!(
-                "There is no mapping version {id}."
-            ))))
-        }
-        Err(e) => return Err(fail(internal(e))),
-    };
+    let version = mapping_store::get(&pool, id).await?;
     let diff = match id {
         1 => Vec::new(),
         _ => match mapping_store::get(&pool, id - 1).await {
@@ -107,7 +97,10 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
 
 #[server(endpoint = "restore_mapping")]
 pub async fn restore_mapping(id: i64) -> Result<i64, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        ssr,
+    };
     use integration::{mapping_service::MappingError, mapping_store::StoreError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;

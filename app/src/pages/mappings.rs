@@ -9,41 +9,11 @@ use crate::{
     error::AppError,
     pages::{
         interactive, load_error,
+        mapping_form::{EditorRow, EditorVariable, IssueView},
         mapping_preview::{PreviewMapping, PreviewPanel},
         when, FormResult,
     },
 };
-
-/// One row of the editor: a HiBob field and where its value comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EditorRow {
-    #[serde(default)]
-    pub target: String,
-    /// One template per line; the first that renders non-empty wins.
-    #[serde(default)]
-    pub sources: String,
-    #[serde(default)]
-    pub fixed: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EditorVariable {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub template: String,
-    #[serde(default)]
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssueView {
-    pub error: bool,
-    pub field: Option<usize>,
-    pub source: Option<usize>,
-    pub variable: Option<usize>,
-    pub text: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetView {
@@ -94,109 +64,17 @@ pub struct MappingView {
     pub can_edit: bool,
 }
 
-#[cfg(feature = "ssr")]
-pub(crate) mod convert {
-    use super::*;
-    use integration::mapping::{self, CustomVariable, FieldRule, Issue, MappingDocument};
-
-    pub fn document(rows: &[EditorRow], variables: &[EditorVariable]) -> MappingDocument {
-        MappingDocument {
-            fields: rows
-                .iter()
-                .filter(|r| {
-                    !(r.target.trim().is_empty()
-                        && r.sources.trim().is_empty()
-                        && r.fixed.trim().is_empty())
-                })
-                .map(|r| FieldRule {
-                    target: r.target.trim().to_owned(),
-                    sources: r
-                        .sources
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    fixed: Some(r.fixed.trim().to_owned()).filter(|f| !f.is_empty()),
-                })
-                .collect(),
-            variables: variables
-                .iter()
-                .filter(|v| !(v.name.trim().is_empty() && v.template.trim().is_empty()))
-                .map(|v| CustomVariable {
-                    name: v.name.trim().to_owned(),
-                    template: v.template.trim().to_owned(),
-                    description: v.description.trim().to_owned(),
-                })
-                .collect(),
-        }
-    }
-
-    pub fn rows(doc: &MappingDocument) -> Vec<EditorRow> {
-        doc.fields
-            .iter()
-            .map(|f| EditorRow {
-                target: f.target.clone(),
-                sources: f.sources.join("\n"),
-                fixed: f.fixed.clone().unwrap_or_default(),
-            })
-            .collect()
-    }
-
-    pub fn variables(doc: &MappingDocument) -> Vec<EditorVariable> {
-        doc.variables
-            .iter()
-            .map(|v| EditorVariable {
-                name: v.name.clone(),
-                template: v.template.clone(),
-                description: v.description.clone(),
-            })
-            .collect()
-    }
-
-    pub fn issues(issues: &[Issue]) -> Vec<IssueView> {
-        issues
-            .iter()
-            .map(|i| IssueView {
-                error: i.is_error(),
-                field: i.field,
-                source: i.source,
-                variable: i.variable,
-                text: i.to_string(),
-            })
-            .collect()
-    }
-
-    pub fn choice(c: &mapping::Choice) -> String {
-        match c {
-            mapping::Choice::Fixed => "fixed value".into(),
-            mapping::Choice::Source(0) => "template 1".into(),
-            mapping::Choice::Source(i) => format!("fallback: template {}", i + 1),
-            mapping::Choice::Empty => "left out (empty)".into(),
-        }
-    }
-
-    pub fn invalid(issues: &[Issue]) -> AppError {
-        let errors: Vec<String> = issues
-            .iter()
-            .filter(|i| i.is_error())
-            .map(ToString::to_string)
-            .collect();
-        AppError::Invalid(format!(
-            "The mapping was not saved: {} error(s). {}",
-            errors.len(),
-            errors.join(" · ")
-        ))
-    }
-}
-
 #[server(endpoint = "mapping_editor")]
 pub async fn mapping_editor(
     /// An export to preview first (the "fix in Mappings" link of one that failed).
     #[server(default)]
     candidate: Option<i64>,
 ) -> Result<MappingView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
+    };
     use integration::{export_queue, mapping_store, variables};
     let user = ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
@@ -222,8 +100,7 @@ pub async fn mapping_editor(
             ..Default::default()
         },
     )
-    .await
-    .map_err(|e| fail(internal(e)))?
+    .await?
     .into_iter()
     .filter(|e| Some(e.id) != candidate)
     .map(|e| {
@@ -237,10 +114,7 @@ pub async fn mapping_editor(
     .collect();
     let mut chosen = None;
     if let Some(id) = candidate {
-        if let Some(e) = export_queue::find(&st.pool, id)
-            .await
-            .map_err(|e| fail(internal(e)))?
-        {
+        if let Some(e) = export_queue::find(&st.pool, id).await? {
             chosen = Some(e.id);
             recent.insert(
                 0,
@@ -254,8 +128,7 @@ pub async fn mapping_editor(
         }
     }
     let versions = mapping_store::list(&st.pool, 30)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .into_iter()
         .map(|v| VersionLine {
             id: v.id,
@@ -315,7 +188,7 @@ pub async fn lint_mapping(
     #[server(default)] rows: Vec<EditorRow>,
     #[server(default)] variables: Vec<EditorVariable>,
 ) -> Result<Vec<IssueView>, AppError> {
-    use crate::ssr;
+    use crate::{pages::mapping_form::convert, ssr};
     ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let doc = convert::document(&rows, &variables);
@@ -329,7 +202,11 @@ pub async fn save_mapping(
     #[server(default)] note: String,
     edited: i64,
 ) -> Result<i64, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
+    };
     use integration::{mapping_service::MappingError, mapping_store::StoreError};
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;

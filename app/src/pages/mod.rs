@@ -5,6 +5,7 @@ pub mod data_settings;
 pub mod export_detail;
 pub mod exports;
 pub mod login;
+pub mod mapping_form;
 pub mod mapping_preview;
 pub mod mapping_version;
 pub mod mappings;

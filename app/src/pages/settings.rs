@@ -79,7 +79,7 @@ pub async fn save_settings(
     values: Option<HashMap<String, String>>,
     clear: Option<HashMap<String, String>>,
 ) -> Result<Vec<String>, AppError> {
-    use crate::ssr::{self, fail};
+    use crate::{error::fail, ssr};
     use integration::{
         credentials::{CredentialChange, CredentialKey},
         users::Role,
@@ -109,16 +109,12 @@ pub async fn save_settings(
 
 #[server(endpoint = "test_connection")]
 pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{error::fail, ssr};
     ssr::require(integration::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let check = match service.as_str() {
-        "hibob" => integration::hibob::check_configured(&creds)
-            .await
-            .map_err(|e| fail(internal(e)))?,
-        "pinpoint" => integration::pinpoint::check_configured(&creds)
-            .await
-            .map_err(|e| fail(internal(e)))?,
+        "hibob" => integration::hibob::check_configured(&creds).await?,
+        "pinpoint" => integration::pinpoint::check_configured(&creds).await?,
         other => {
             return Err(fail(AppError::Invalid(format!(
                 "unknown service {other:?}: use hibob or pinpoint"
@@ -148,13 +144,9 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
 /// Sends a test message on every alert channel set up, and says how each went.
 #[server(endpoint = "send_test_alert")]
 pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{error::fail, ssr};
     ssr::require(integration::users::Role::Operator).await?;
-    let results = ssr::state()?
-        .alerts
-        .send_test()
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let results = ssr::state()?.alerts.send_test().await?;
     if results.is_empty() {
         return Err(fail(AppError::Invalid(
             "No alert channel is set up: enter an alert webhook, or a mail server with a sender \
@@ -178,12 +170,11 @@ pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
 /// The welcome wizards HiBob offers, to choose the onboarding invitation from.
 #[server(endpoint = "hibob_wizards")]
 pub async fn hibob_wizards() -> Result<Vec<(u64, String)>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{error::fail, ssr};
     ssr::require(integration::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let client = integration::hibob::Client::from_credentials(&creds)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .ok_or_else(|| fail(AppError::Invalid("HiBob is not configured.".into())))?;
     let mut log = integration::outbound::CallLog::new();
     client.wizards(&mut log).await.map_err(|e| {

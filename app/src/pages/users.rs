@@ -40,12 +40,10 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 
 #[server(endpoint = "add_user")]
 pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
-    use crate::ssr::{self, fail};
+    use crate::ssr;
     use integration::users::{self, Role};
     let me = ssr::require(Role::Admin).await?;
-    let role: Role = role
-        .parse()
-        .map_err(|e: users::UserError| fail(AppError::Invalid(e.to_string())))?;
+    let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
     users::create(
         &ssr::state()?.pool,
@@ -60,12 +58,10 @@ pub async fn add_user(email: String, role: String, password: String) -> Result<(
 
 #[server(endpoint = "set_user_role")]
 pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
-    use crate::ssr::{self, fail};
+    use crate::ssr;
     use integration::users::{self, Role};
     let me = ssr::require(Role::Admin).await?;
-    let role: Role = role
-        .parse()
-        .map_err(|e: users::UserError| fail(AppError::Invalid(e.to_string())))?;
+    let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
     users::set_role(&ssr::state()?.pool, &actor, id, role).await?;
     Ok(())
@@ -73,7 +69,7 @@ pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
 
 #[server(endpoint = "set_user_disabled")]
 pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> {
-    use crate::ssr::{self, fail};
+    use crate::{error::fail, ssr};
     use integration::users::{self, Role};
     let me = ssr::require(Role::Admin).await?;
     if me.id == id && disabled {

@@ -8,7 +8,8 @@ use crate::{
     error::AppError,
     pages::{
         load_error,
-        mappings::{mapping_editor, EditorVariable, IssueView, LintMapping, MappingView},
+        mapping_form::{EditorVariable, IssueView},
+        mappings::{mapping_editor, LintMapping, MappingView},
         FormResult,
     },
 };
@@ -20,8 +21,9 @@ pub async fn save_variables(
     edited: i64,
 ) -> Result<i64, AppError> {
     use crate::{
-        pages::mappings::convert,
-        ssr::{self, fail, internal},
+        error::{fail, internal},
+        pages::mapping_form::convert,
+        ssr,
     };
     use integration::{
         mapping_service::MappingError,
@@ -30,14 +32,7 @@ pub async fn save_variables(
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let current = mapping_store::get(&st.pool, edited)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => fail(AppError::Invalid(format!(
-                "There is no mapping version {edited}."
-            ))),
-            e => fail(internal(e)),
-        })?;
+    let current = mapping_store::get(&st.pool, edited).await?;
     let mut doc = current.document;
     doc.variables = convert::document(&[], &variables).variables;
     match st.mappings.save(&actor, &doc, &note, edited).await {

@@ -35,7 +35,7 @@ pub async fn list_deliveries(
     to: Option<String>,
     before: Option<i64>,
 ) -> Result<Vec<DeliveryLine>, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::ssr;
     use integration::webhook_log::{self, DeliveryFilter};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
@@ -49,9 +49,7 @@ pub async fn list_deliveries(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = webhook_log::list(&ssr::state()?.pool, &filter)
-        .await
-        .map_err(|e| fail(internal(e)))?;
+    let rows = webhook_log::list(&ssr::state()?.pool, &filter).await?;
     Ok(rows
         .into_iter()
         .map(|d| DeliveryLine {
@@ -97,13 +95,12 @@ pub struct DeliveryView {
 
 #[server(endpoint = "webhook_delivery")]
 pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
-    use crate::ssr::{self, fail, internal};
+    use crate::{error::fail, ssr};
     use integration::webhook_log::{self, Eligibility};
     ssr::require(integration::users::Role::Viewer).await?;
     ssr::no_store();
     let d = webhook_log::find(&ssr::state()?.pool, id)
-        .await
-        .map_err(|e| fail(internal(e)))?
+        .await?
         .ok_or_else(|| {
             fail(AppError::Invalid(format!(
                 "There is no webhook delivery {id}."
@@ -140,27 +137,21 @@ pub struct Reprocessed {
 /// Runs a stored delivery through intake again (see `integration::webhook_log` for who may).
 #[server(endpoint = "reprocess_delivery")]
 pub async fn reprocess_delivery(id: i64, confirm: Option<String>) -> Result<Reprocessed, AppError> {
-    use crate::ssr::{self, fail, internal};
-    use integration::webhook_log::{self, ReprocessError};
+    use crate::ssr;
+    use integration::webhook_log;
     let user = ssr::require(integration::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let confirmed = confirm.is_some_and(|c| !c.is_empty());
-    match webhook_log::reprocess(&st.pool, &actor, user.role, id, confirmed).await {
-        Ok(report) => {
-            if report.export_created || report.retried {
-                st.wake_worker.wake();
-            }
-            Ok(Reprocessed {
-                message: report.message,
-                delivery_id: report.delivery_id,
-                export_id: report.export_id,
-            })
-        }
-        Err(ReprocessError::NeedsAdmin(_)) => Err(fail(AppError::Forbidden)),
-        Err(ReprocessError::Db(e)) => Err(fail(internal(e))),
-        Err(e) => Err(fail(AppError::Invalid(e.to_string()))),
+    let report = webhook_log::reprocess(&st.pool, &actor, user.role, id, confirmed).await?;
+    if report.export_created || report.retried {
+        st.wake_worker.wake();
     }
+    Ok(Reprocessed {
+        message: report.message,
+        delivery_id: report.delivery_id,
+        export_id: report.export_id,
+    })
 }
 
 const OUTCOMES: [(&str, &str); 5] = [
