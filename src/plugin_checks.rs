@@ -4,18 +4,18 @@
 
 use chrono::NaiveDate;
 
-use crate::{hibob::schema::canonical_id, plugin_form::Spec};
+use crate::hibob::schema::canonical_id;
 
 /// HiBob's documented limit for `firstName` and `surname`.
 pub const MAX_NAME_CHARS: usize = 50;
 
-/// What is wrong with a field's text, for the checks the encoder does not make. Empty texts
-/// are the encoder's to judge (required or left out).
-pub fn problem(field: &Spec, text: &str) -> Option<String> {
+/// What is wrong with the text for HiBob field `target`, for the checks the encoder does not
+/// make. Empty texts are the encoder's to judge (required or left out).
+pub fn problem(target: &str, text: &str) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    match canonical_id(&field.target) {
+    match canonical_id(target) {
         "firstName" => name_problem("first name", text),
         "surname" => name_problem("last name", text),
         "email" if !valid_email(text) => {

@@ -408,7 +408,7 @@ impl Plan {
         let mut body = BodyBuilder::new(schema);
         let mut errors = Vec::new();
         for (field, text) in texts {
-            if let Some(problem) = crate::plugin_checks::problem(field, text) {
+            if let Some(problem) = crate::plugin_checks::problem(&field.target, text) {
                 errors.push(FieldError::new(field.key.clone(), problem));
                 continue;
             }

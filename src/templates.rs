@@ -483,34 +483,7 @@ fn date_filter(value: Value, format: Option<String>) -> Result<String, Error> {
     let Some(format) = format else {
         return Ok(day.to_string());
     };
-    format_date(day, &format).map_err(invalid)
-}
-
-/// `day` in a strftime format, or why the format cannot write a date. chrono's Display fails
-/// (and `to_string` would panic) on specifiers a date cannot fill, such as `%H`, so the text is
-/// written into a string and that failure becomes the message.
-pub fn format_date(day: NaiveDate, format: &str) -> Result<String, String> {
-    if format.len() > 200 {
-        return Err("the date format is longer than 200 characters".to_owned());
-    }
-    let items: Vec<_> = chrono::format::StrftimeItems::new(format).collect();
-    if items
-        .iter()
-        .any(|i| matches!(i, chrono::format::Item::Error))
-    {
-        return Err(format!("{format:?} is not a date format"));
-    }
-    let mut out = String::new();
-    std::fmt::Write::write_fmt(
-        &mut out,
-        format_args!("{}", day.format_with_items(items.into_iter())),
-    )
-    .map_err(|_| {
-        format!(
-            "{format:?} asks for more than a date has (a time such as %H or %M, or a time zone)"
-        )
-    })?;
-    Ok(out)
+    crate::template_guard::format_date(day, &format).map_err(invalid)
 }
 
 fn add_days(value: Value, days: i64) -> Result<String, Error> {
