@@ -9,8 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, TimeZone, Utc};
-use reqwest::header::HeaderMap;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -582,7 +581,8 @@ pub(crate) fn text_value(value: Option<&Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use chrono::TimeZone;
+    use reqwest::header::{HeaderMap, HeaderValue};
 
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(secs, 0).unwrap()
