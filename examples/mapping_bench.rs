@@ -13,8 +13,8 @@ use chrono::NaiveDate;
 use integration::{
     hibob::schema::Schema,
     hibob::{FieldMeta, ListItem, NamedList},
+    mapping::variables::{self as variables, Setting},
     mapping::{self, CustomVariable, FieldRule, MappingDocument},
-    variables::{self, Setting},
 };
 
 fn field(id: &str, ty: &str, list: Option<&str>) -> FieldMeta {

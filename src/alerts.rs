@@ -24,8 +24,8 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::{CredentialError, CredentialKey, Credentials},
     dashboard, db,
+    settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
 
 /// Longest wait between two tries of a failing channel.

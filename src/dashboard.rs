@@ -219,7 +219,7 @@ pub enum RefusalCause {
 
 impl RefusalCause {
     fn of(reason: &str) -> Self {
-        use crate::webhook_intake as w;
+        use crate::webhooks::intake as w;
         if reason.starts_with(w::REASON_NO_SECRET) {
             Self::NoSecret
         } else if reason.starts_with(w::REASON_TOO_LARGE) {

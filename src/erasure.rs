@@ -19,7 +19,7 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use crate::{audit, db, users::Actor};
+use crate::{access::audit, access::users::Actor, db};
 
 /// What an admin types to confirm: deliberate, and the same for a candidate without an e-mail.
 pub const CONFIRMATION: &str = "ERASE";
@@ -354,7 +354,7 @@ mod tests {
             erase_candidate(&pool, &actor, b, "ERASE").await,
             Err(EraseError::AlreadyErased(_))
         ));
-        let err = crate::export_queue::retry(&pool, &actor, a)
+        let err = crate::exports::queue::retry(&pool, &actor, a)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("erased"), "{err}");

@@ -421,7 +421,7 @@ impl Drop for Ticket {
 }
 
 /// The paces of every set of credentials a console uses, found by a digest of the credentials
-/// (the secrets themselves are not kept). The console's [`crate::credentials::Credentials`] holds
+/// (the secrets themselves are not kept). The console's [`crate::settings::credentials::Credentials`] holds
 /// one, so every client it builds for the same credentials shares its pace, however many
 /// attempts and requests build clients of their own.
 #[derive(Debug, Default)]
@@ -503,6 +503,10 @@ impl Pacing {
         pace
     }
 }
+
+/// How long a call waits for its turn in a spent rate-limit window before it is given up
+/// unsent; a person is usually waiting on the answer. The export worker waits longer.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Used when a 429 names no wait at all; one minute is the window both services count in.
 pub(crate) const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);

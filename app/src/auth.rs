@@ -117,7 +117,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         error::{fail, internal},
         ssr,
     };
-    use integration::{audit, login_throttle::HashingError, users::Actor};
+    use integration::{access::audit, access::throttle::HashingError, access::users::Actor};
     use secrecy::SecretString;
 
     let st = ssr::state()?;
@@ -128,7 +128,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Enter your email and password.".into(),
         )));
     }
-    if email.len() > 254 || password.len() > integration::users::MAX_PASSWORD_LEN * 4 {
+    if email.len() > 254 || password.len() > integration::access::users::MAX_PASSWORD_LEN * 4 {
         return Err(fail(AppError::Invalid(
             "Email or password is incorrect.".into(),
         )));
@@ -166,7 +166,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     let checked = st
         .throttle
         .check_password(async move {
-            integration::users::authenticate(&pool, &who, SecretString::from(password)).await
+            integration::access::users::authenticate(&pool, &who, SecretString::from(password))
+                .await
         })
         .await;
     // an attempt dropped unsettled on these early returns hands its reservation back: the
@@ -217,7 +218,8 @@ pub async fn logout() -> Result<(), AppError> {
     if let Some(user) = ssr::current_user().await? {
         let actor = ssr::actor(&user).await;
         let mut conn = st.pool.acquire().await?;
-        integration::audit::record(&mut conn, &actor, "logout", Some(&user.email), "").await?;
+        integration::access::audit::record(&mut conn, &actor, "logout", Some(&user.email), "")
+            .await?;
     }
     // deletes the record in the store, so the old cookie is worthless even if replayed
     ssr::session().await?.flush().await?;

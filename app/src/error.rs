@@ -71,8 +71,9 @@ pub use server::{fail, internal};
 mod server {
     use http::{header, request::Parts, StatusCode};
     use integration::{
-        bulk_retry::BulkError, credentials::CredentialError, filters::FilterError,
-        mapping_store::StoreError, users::UserError, webhook_log::ReprocessError,
+        access::users::UserError, exports::bulk_retry::BulkError, filters::FilterError,
+        mapping::store::StoreError, settings::credentials::CredentialError,
+        webhooks::log::ReprocessError,
     };
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;

@@ -6,10 +6,10 @@ use std::{net::SocketAddr, time::Duration};
 use axum::extract::ConnectInfo;
 use http::{header, request::Parts, HeaderValue};
 use integration::{
+    access::throttle::LoginThrottle,
+    access::users::{self as users, Actor, Role, User},
     client_addr::ClientAddr,
-    credentials::Credentials,
-    login_throttle::LoginThrottle,
-    users::{self, Actor, Role, User},
+    settings::credentials::Credentials,
 };
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
@@ -26,11 +26,11 @@ pub struct ConsoleState {
     pub throttle: LoginThrottle,
     /// Sessions end after this long regardless of activity.
     pub absolute_session_limit: Duration,
-    pub wake_worker: integration::export_queue::WorkerWake,
+    pub wake_worker: integration::exports::queue::WorkerWake,
     /// This process's own webhook URL on loopback, for sandbox test deliveries.
     pub own_webhook_url: String,
     /// Mapping versions, lint and preview; shared with the worker and the plugin.
-    pub mappings: integration::mapping_service::MappingService,
+    pub mappings: integration::mapping::service::MappingService,
     /// Change notices for open pages; publish after a write that changes exports commits.
     pub changes: integration::live::Changes,
     /// The export worker's and the intake's state, for the dashboard and `/readyz`.

@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration::webhook_signature;
+use integration::pinpoint::signature as webhook_signature;
 use server::sandbox::{self, SandboxCredentials};
 
 const SECRET: &str = "soak-secret";

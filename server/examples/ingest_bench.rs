@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             .post(&url)
             .header(
                 "PINPOINT-HMAC-SHA256",
-                integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes()),
+                integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes()),
             )
             .body(b)
             .send()
@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         let (client, url) = (client.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             let b = body(i + 1);
-            let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+            let sig = integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes());
             let t = Instant::now();
             let ok = client
                 .post(url)
@@ -215,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..sync_n {
         let b = body(2_000_000 + i);
-        let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+        let sig = integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes());
         let t = Instant::now();
         client
             .post(&url)
@@ -313,7 +313,7 @@ async fn flood(
     while !flooding.is_finished() && started.elapsed() < TIME_LIMIT {
         let b = body(3_000_000 + i);
         i += 1;
-        let sig = integration::webhook_signature::sign(SECRET.as_bytes(), b.as_bytes());
+        let sig = integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes());
         let t = Instant::now();
         let ok = client
             .post(url)

@@ -8,8 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use integration::{
-    audit::{self, AuditFilter},
-    users::{Actor, Role},
+    access::audit::{self as audit, AuditFilter},
+    access::users::{Actor, Role},
 };
 use serde::Deserialize;
 

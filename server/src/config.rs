@@ -4,7 +4,7 @@
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use integration::{client_addr::TrustedProxies, credentials::CredentialKey};
+use integration::{client_addr::TrustedProxies, settings::credentials::CredentialKey};
 use secrecy::SecretString;
 
 #[derive(Parser)]

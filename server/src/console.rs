@@ -37,7 +37,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub console: ConsoleState,
     pub pool: SqlitePool,
-    pub intake: integration::webhook_intake::WebhookIntake,
+    pub intake: integration::webhooks::intake::WebhookIntake,
     pub metrics: ops::MetricsAccess,
 }
 
@@ -131,9 +131,9 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let state = AppState {
         leptos_options: leptos_options.clone(),
         console: console.clone(),
-        intake: integration::webhook_intake::WebhookIntake::start_with(
+        intake: integration::webhooks::intake::WebhookIntake::start_with(
             pool.clone(),
-            integration::webhook_intake::IntakeLimits {
+            integration::webhooks::intake::IntakeLimits {
                 rejected_per_minute: config.rejected_deliveries_per_minute,
                 rejected_kept: config.rejected_deliveries_kept,
             },
@@ -173,7 +173,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     let webhook_state = state;
     // Pinpoint's plugin calls share the console's store and credentials; `POST /` joins the
     // console page's `GET /` as another method on the same path.
-    let plugin = crate::plugin_routes::router(integration::plugin_service::PluginService::new(
+    let plugin = crate::plugin_routes::router(integration::plugin::service::PluginService::new(
         console.pool.clone(),
         console.mappings.clone(),
     ))

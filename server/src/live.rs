@@ -79,7 +79,7 @@ pub async fn after_plugin_submit(
     req: Request,
     next: Next,
 ) -> Response {
-    let submit = req.uri().path() == integration::plugin_service::SUBMIT_PATH;
+    let submit = req.uri().path() == integration::plugin::service::SUBMIT_PATH;
     let res = next.run(req).await;
     // a refused call (bad token, malformed body) changed nothing
     if submit && res.status().is_success() {

@@ -2,7 +2,7 @@ use std::{io::BufRead, net::SocketAddr};
 
 use anyhow::Context;
 use clap::Parser;
-use integration::users::{self, Actor, Role};
+use integration::access::users::{self as users, Actor, Role};
 use secrecy::SecretString;
 use server::{
     config::{Cli, Command, Config, UserCommand},
@@ -78,7 +78,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         // printed, never logged, like the generated sign-in
         if let Ok(Some(token)) = state
             .credentials
-            .get(integration::credentials::CredentialKey::PluginToken)
+            .get(integration::settings::credentials::CredentialKey::PluginToken)
             .await
         {
             use secrecy::ExposeSecret;

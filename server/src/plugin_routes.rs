@@ -13,9 +13,9 @@ use axum::{
     routing::post,
     Json, Router,
 };
-use integration::plugin_contract::PluginRequest;
-use integration::plugin_service::{
-    self, check_shape, AuthError, ListError, PluginService, TOKEN_HEADER,
+use integration::pinpoint::plugin_contract::PluginRequest;
+use integration::plugin::service::{
+    self as plugin_service, check_shape, AuthError, ListError, PluginService, TOKEN_HEADER,
 };
 
 use crate::middleware::json_error;

@@ -1,18 +1,18 @@
 //! From configuration to a running console: logging, the database, the secret key, the first
 //! admin, and the shared state.
 
-use integration::mapping_service::MappingService;
+use integration::mapping::service::MappingService;
 use std::time::Duration;
 
 use anyhow::Context;
 use app::ssr::ConsoleState;
 use integration::{
-    credentials::Credentials,
+    access::throttle::LoginThrottle,
+    access::users::{self as users, Actor, Role},
     db,
     hibob::gateway::{Gateway, GatewaySettings},
-    login_throttle::LoginThrottle,
-    secret_box::{self, SecretBox},
-    users::{self, Actor, Role},
+    settings::credentials::Credentials,
+    settings::secret_box::{self as secret_box, SecretBox},
 };
 use secrecy::SecretString;
 use sqlx::SqlitePool;
@@ -134,7 +134,7 @@ fn generate_password() -> anyhow::Result<String> {
 pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Worker {
     crate::worker::Worker {
         pool: state.pool.clone(),
-        pipeline: integration::export_pipeline::Pipeline::new(
+        pipeline: integration::exports::pipeline::Pipeline::new(
             state.pool.clone(),
             state.mappings.clone(),
         )
@@ -173,7 +173,7 @@ pub async fn start_sandbox(
     state: &mut ConsoleState,
 ) -> anyhow::Result<Option<crate::sandbox::Simulators>> {
     use crate::config::SandboxMode;
-    use integration::credentials::CredentialKey as K;
+    use integration::settings::credentials::CredentialKey as K;
     let wanted = match config.sandbox {
         SandboxMode::On => true,
         SandboxMode::Off => false,
@@ -224,8 +224,8 @@ pub async fn start_sandbox(
         state
             .credentials
             .save(
-                &integration::users::Actor::system("sandbox start-up"),
-                vec![integration::credentials::CredentialChange {
+                &integration::access::users::Actor::system("sandbox start-up"),
+                vec![integration::settings::credentials::CredentialChange {
                     key: K::PluginToken,
                     value: Some(SecretString::from(token)),
                 }],
@@ -247,7 +247,7 @@ pub async fn start_sandbox(
 
 /// Delivers the sample hires to the console's own webhook, signed, over HTTP, once it listens.
 pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
-    use integration::credentials::CredentialKey;
+    use integration::settings::credentials::CredentialKey;
     use secrecy::ExposeSecret;
     let secret = state
         .credentials
@@ -255,7 +255,7 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
         .await?
         .context("sandbox without a webhook secret")?;
     for id in SANDBOX_SAMPLE_HIRES {
-        integration::webhook_intake::send_signed_hire(
+        integration::webhooks::intake::send_signed_hire(
             &state.own_webhook_url,
             secret.expose_secret(),
             id,

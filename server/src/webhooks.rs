@@ -11,7 +11,7 @@ use axum::{
 };
 use integration::{
     live::{Change, Changes},
-    webhook_intake::{Delivery, Outcome, WebhookIntake},
+    webhooks::intake::{Delivery, Outcome, WebhookIntake},
 };
 use serde_json::{json, Map, Value};
 
@@ -55,7 +55,7 @@ pub async fn receive_pinpoint(
     let delivery = Delivery {
         raw_body: &raw,
         signature: headers
-            .get(integration::webhook_signature::SIGNATURE_HEADER)
+            .get(integration::pinpoint::signature::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok()),
         headers: loggable_headers(&headers),
         client_ip: client.map(|Extension(addr)| addr.to_string()),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use integration::{
     alerts::Alerts,
-    export_pipeline::{AttemptOutcome, Pipeline},
-    export_queue::{self, WorkerWake},
+    exports::pipeline::{AttemptOutcome, Pipeline},
+    exports::queue::{self as export_queue, WorkerWake},
     health::Health,
     live::{Change, Changes},
 };

@@ -1055,7 +1055,7 @@ async fn settings_show_backup_and_retention_settings() {
 #[tokio::test]
 async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
     use clap::Parser;
-    use integration::credentials::CredentialKey;
+    use integration::settings::credentials::CredentialKey;
     use secrecy::ExposeSecret;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/sandbox.db", dir.path().display());

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
-use integration::webhook_signature;
+use integration::pinpoint::signature as webhook_signature;
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{method, path, path_regex},

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestApp, ADMIN_EMAIL};
-use integration::{export_pipeline::AttemptOutcome, webhook_signature};
+use integration::{exports::pipeline::AttemptOutcome, pinpoint::signature as webhook_signature};
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{method, path, path_regex},

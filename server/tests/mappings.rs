@@ -5,7 +5,7 @@
 mod common;
 
 use common::TestApp;
-use integration::webhook_signature;
+use integration::pinpoint::signature as webhook_signature;
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{body_partial_json, method, path},
@@ -865,9 +865,9 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
         .find(|f| f.target == "work.startDate")
         .unwrap();
     start.sources.insert(0, template.to_owned());
-    integration::mapping_store::save(
+    integration::mapping::store::save(
         &w.app.pool,
-        &integration::users::Actor::system("an older release"),
+        &integration::access::users::Actor::system("an older release"),
         &document,
         "start date with a time",
         1,
@@ -881,7 +881,7 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
     assert!(
         matches!(
             outcome,
-            integration::export_pipeline::AttemptOutcome::NeedsAttention(_)
+            integration::exports::pipeline::AttemptOutcome::NeedsAttention(_)
         ),
         "{outcome:?}"
     );

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 
 use common::TestApp;
-use integration::{export_pipeline::AttemptOutcome, webhook_signature};
+use integration::{exports::pipeline::AttemptOutcome, pinpoint::signature as webhook_signature};
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{body_partial_json, header, method, path},
@@ -427,8 +427,8 @@ async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
         "never retried blindly"
     );
 
-    let actor = integration::users::Actor::system("test operator");
-    integration::export_queue::retry(&app.pool, &actor, id)
+    let actor = integration::access::users::Actor::system("test operator");
+    integration::exports::queue::retry(&app.pool, &actor, id)
         .await
         .unwrap();
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();

@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{schema::Schema, CallLog, Client, HibobError};
-use crate::credentials::{CredentialKey, Credentials};
+use crate::settings::credentials::{CredentialKey, Credentials};
 
 /// Fields and list items change rarely (an admin adds a site or a department), and HiBob
 /// counts calls per minute, so ten minutes of staleness is a fair price; the Mappings page can
@@ -187,7 +187,7 @@ impl Gateway {
     pub async fn client(&self) -> Result<Client, AccessError> {
         let creds = &self.inner.credentials;
         let read = async {
-            Ok::<_, crate::credentials::CredentialError>((
+            Ok::<_, crate::settings::credentials::CredentialError>((
                 creds.get(CredentialKey::HibobApiBaseUrl).await?,
                 creds.get(CredentialKey::HibobServiceUserId).await?,
                 creds.get(CredentialKey::HibobServiceUserToken).await?,
@@ -370,7 +370,7 @@ mod tests {
             .unwrap();
         // the pool keeps the file open; the directory may go
         std::mem::forget(dir);
-        let sealer = crate::secret_box::SecretBox::from_key_bytes(&[5; 32]);
+        let sealer = crate::settings::secret_box::SecretBox::from_key_bytes(&[5; 32]);
         Gateway::new(
             Credentials::new(pool, sealer, Default::default()),
             GatewaySettings {

@@ -25,9 +25,9 @@ pub use self::{
 // `outbound` is private to the crate; callers name these through the client modules.
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
-    credentials::{CredentialError, CredentialKey, Credentials},
     outbound::{self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply},
     pacing::{Endpoint, Pacing, Turns},
+    settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
 
 /// HiBob's documented per-file cap for the shared and confidential folders.
@@ -40,9 +40,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// user with only the default categories can see them all.
 const SEARCH_FIELDS: &[&str] = &["root.id", "root.email", "root.displayName"];
 
-/// How long a call waits for its turn in a spent rate-limit window before it is given up
-/// unsent; a person is usually waiting on the answer. The export worker waits longer.
-pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
+pub use crate::pacing::DEFAULT_PATIENCE;
 
 /// HiBob's endpoints as its rate limits count them (per endpoint, per minute), with the limits
 /// it documents or that were measured (see hibob-api.md §6.1); the rest announce theirs.

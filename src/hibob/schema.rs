@@ -291,13 +291,13 @@ pub fn encode(text: &str, field: &FieldMeta, list: Option<&NamedList>) -> Result
     let text = text.trim();
     match Kind::of(field) {
         Kind::Text | Kind::EmployeeReference | Kind::Time => Ok(Value::String(text.to_owned())),
-        Kind::Date => crate::templates::normalise_date(text)
+        Kind::Date => crate::dates::normalise_date(text)
             .map(Value::String)
             .ok_or_else(|| format!("{text:?} is not a date")),
         Kind::ShortDate => {
             let padded = format!("2000-{text}");
-            crate::templates::parse_date(&padded)
-                .or_else(|| crate::templates::parse_date(text))
+            crate::dates::parse_date(&padded)
+                .or_else(|| crate::dates::parse_date(text))
                 .map(|d| Value::String(d.format("%m-%d").to_string()))
                 .ok_or_else(|| format!("{text:?} is not a day of the year (MM-DD)"))
         }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::{
     hibob::{FieldMeta, ListItem, NamedList},
-    variables::Setting,
+    mapping::variables::Setting,
 };
 use chrono::NaiveDate;
 use serde_json::json;
@@ -381,7 +381,10 @@ fn hostile_templates_fail_with_the_field_named() {
         .render(&ada(), &schema())
         .unwrap_err();
     assert_eq!(e.field, "root.firstName");
-    assert!(crate::templates::is_limit_failure(&e.problem), "{e}");
+    assert!(
+        crate::mapping::templates::is_limit_failure(&e.problem),
+        "{e}"
+    );
 }
 
 #[test]

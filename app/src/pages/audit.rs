@@ -30,9 +30,9 @@ pub async fn list_audit(
     before: Option<i64>,
 ) -> Result<Vec<AuditRow>, AppError> {
     use crate::ssr;
-    ssr::require(integration::users::Role::Admin).await?;
+    ssr::require(integration::access::users::Role::Admin).await?;
     ssr::no_store();
-    let filter = integration::audit::AuditFilter {
+    let filter = integration::access::audit::AuditFilter {
         action,
         search,
         from,
@@ -41,7 +41,7 @@ pub async fn list_audit(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = integration::audit::list(&ssr::state()?.pool, &filter).await?;
+    let rows = integration::access::audit::list(&ssr::state()?.pool, &filter).await?;
     Ok(rows
         .into_iter()
         .map(|e| AuditRow {

@@ -27,8 +27,8 @@ pub struct SetupOverview {
 #[server(endpoint = "setup_status")]
 pub async fn setup_status() -> Result<SetupOverview, AppError> {
     use crate::ssr;
-    use integration::credentials::CredentialKey as K;
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::settings::credentials::CredentialKey as K;
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let creds = ssr::state()?.credentials;
     let hibob_configured = creds.hibob_configured().await?;
@@ -72,9 +72,9 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
         error::{fail, internal},
         ssr,
     };
-    use integration::credentials::CredentialKey;
+    use integration::settings::credentials::CredentialKey;
     use secrecy::ExposeSecret;
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     if !st.credentials.is_sandbox() {
         return Err(fail(AppError::Invalid(
@@ -86,13 +86,13 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
         .get(CredentialKey::PinpointWebhookSecret)
         .await?
         .ok_or_else(|| fail(internal("sandbox without a webhook secret")))?;
-    let count = integration::export_queue::counts(&st.pool)
+    let count = integration::exports::queue::counts(&st.pool)
         .await?
         .iter()
         .map(|(_, n)| *n)
         .sum::<i64>();
     let application_id = 2001 + u64::try_from(count).unwrap_or(0);
-    let status = integration::webhook_intake::send_signed_hire(
+    let status = integration::webhooks::intake::send_signed_hire(
         &st.own_webhook_url,
         secret.expose_secret(),
         application_id,
@@ -181,13 +181,13 @@ pub const ATTENTION_SHOWN: i64 = 20;
 pub async fn dashboard_overview() -> Result<Overview, AppError> {
     use crate::ssr;
     use integration::dashboard as d;
-    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
     let pool = &st.pool;
     let now = chrono::Utc::now();
     let today = now.date_naive();
-    let mut counts = integration::export_queue::counts(pool).await?;
+    let mut counts = integration::exports::queue::counts(pool).await?;
     let rank = |s: &str| match s {
         "needs_attention" => 0,
         "dead" => 1,

@@ -10,7 +10,7 @@ use crate::{error::AppError, pages::load_error};
 #[server(endpoint = "data_settings")]
 pub async fn get_data_settings() -> Result<Vec<DataSetting>, AppError> {
     use crate::ssr;
-    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     Ok(ssr::state()?.data_settings)
 }

@@ -96,8 +96,11 @@ pub fn step_title(step: &str) -> String {
 #[server(endpoint = "export")]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     use crate::{error::fail, ssr};
-    use integration::{audit, export_queue, export_resolution, mapping_store, webhook_intake};
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::{
+        access::audit, exports::queue as export_queue, exports::resolution as export_resolution,
+        mapping::store as mapping_store, webhooks::intake as webhook_intake,
+    };
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
     let export = export_queue::find(&pool, id)
@@ -202,8 +205,8 @@ pub async fn retry_export(
         error::{fail, internal},
         ssr,
     };
-    use integration::export_queue::{self, MappingChoice, QueueError};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::exports::queue::{self as export_queue, MappingChoice, QueueError};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let choice = if mapping == "original" {
@@ -235,8 +238,8 @@ pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<
         error::{fail, internal},
         ssr,
     };
-    use integration::export_resolution::{self, ResolveError};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::exports::resolution::{self as export_resolution, ResolveError};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     match export_resolution::resolve(&st.pool, &actor, id, &note).await {
@@ -266,7 +269,7 @@ pub async fn erase_candidate(
         ssr,
     };
     use integration::erasure::{self, EraseError};
-    let user = ssr::require(integration::users::Role::Admin).await?;
+    let user = ssr::require(integration::access::users::Role::Admin).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     match erasure::erase_candidate(&st.pool, &actor, id, &confirmation).await {

@@ -45,8 +45,8 @@ pub async fn list_exports(
     before: Option<i64>,
 ) -> Result<ExportsView, AppError> {
     use crate::ssr;
-    use integration::export_queue::{self, ExportFilter};
-    use integration::users::Role;
+    use integration::access::users::Role;
+    use integration::exports::queue::{self as export_queue, ExportFilter};
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
@@ -69,11 +69,11 @@ pub async fn list_exports(
             limit: None,
             ..filter
         };
-        integration::bulk_retry::preview(&pool, &all_pages).await?
+        integration::exports::bulk_retry::preview(&pool, &all_pages).await?
     } else {
         0
     };
-    let mapping_version = integration::mapping_store::current_id(&pool).await?;
+    let mapping_version = integration::mapping::store::current_id(&pool).await?;
     Ok(ExportsView {
         mapping_version,
         retryable,
@@ -118,8 +118,8 @@ pub async fn retry_matching_exports(
     expected: Option<usize>,
 ) -> Result<BulkStarted, AppError> {
     use crate::ssr;
-    use integration::{bulk_retry, export_queue::ExportFilter, live::Change};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::{exports::bulk_retry, exports::queue::ExportFilter, live::Change};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let filter = ExportFilter {
@@ -158,8 +158,8 @@ pub async fn retry_matching_exports(
 #[server(endpoint = "cancel_bulk_retry")]
 pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
     use crate::ssr;
-    use integration::{bulk_retry, live::Change};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::{exports::bulk_retry, live::Change};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let restored = bulk_retry::cancel(&st.pool, &actor, id).await?;
@@ -194,10 +194,10 @@ pub struct BulkRunLine {
 #[server(endpoint = "bulk_retries")]
 pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
     use crate::ssr;
-    ssr::require(integration::users::Role::Viewer).await?;
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
-    let runs = integration::bulk_retry::recent(&pool, 10).await?;
+    let runs = integration::exports::bulk_retry::recent(&pool, 10).await?;
     let day_ago = integration::db::time_text(chrono::Utc::now() - chrono::Duration::days(1));
     Ok(runs
         .into_iter()

@@ -58,8 +58,8 @@ pub async fn preview_mapping(
         error::{fail, internal},
         ssr,
     };
-    use integration::mapping_service::{MappingError, PreviewSource};
-    ssr::require(integration::users::Role::Operator).await?;
+    use integration::mapping::service::{MappingError, PreviewSource};
+    ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let source = match source.as_str() {
         "sample" => PreviewSource::Sample,

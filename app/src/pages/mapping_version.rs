@@ -61,8 +61,8 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{mapping, mapping_store};
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::{mapping, mapping::store as mapping_store};
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
     let version = mapping_store::get(&pool, id).await?;
@@ -101,8 +101,8 @@ pub async fn restore_mapping(id: i64) -> Result<i64, AppError> {
         error::{fail, internal},
         ssr,
     };
-    use integration::{mapping_service::MappingError, mapping_store::StoreError};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::{mapping::service::MappingError, mapping::store::StoreError};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     match st.mappings.restore(&actor, id).await {

@@ -75,8 +75,10 @@ pub async fn mapping_editor(
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{export_queue, mapping_store, variables};
-    let user = ssr::require(integration::users::Role::Viewer).await?;
+    use integration::{
+        exports::queue as export_queue, mapping::store as mapping_store, mapping::variables,
+    };
+    let user = ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
     let current = mapping_store::current(&st.pool)
@@ -171,7 +173,7 @@ pub async fn mapping_editor(
                 settable: v.settable,
             })
             .collect(),
-        filters: integration::templates::FILTERS
+        filters: integration::mapping::templates::FILTERS
             .iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
             .collect(),
@@ -179,7 +181,7 @@ pub async fn mapping_editor(
         recent,
         chosen,
         versions,
-        can_edit: user.role.allows(integration::users::Role::Operator),
+        can_edit: user.role.allows(integration::access::users::Role::Operator),
     })
 }
 
@@ -189,7 +191,7 @@ pub async fn lint_mapping(
     #[server(default)] variables: Vec<EditorVariable>,
 ) -> Result<Vec<IssueView>, AppError> {
     use crate::{pages::mapping_form::convert, ssr};
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let doc = convert::document(&rows, &variables);
     Ok(convert::issues(&st.mappings.lint(&doc).await))
@@ -207,8 +209,8 @@ pub async fn save_mapping(
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{mapping_service::MappingError, mapping_store::StoreError};
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::{mapping::service::MappingError, mapping::store::StoreError};
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let doc = convert::document(&rows, &variables);
@@ -225,7 +227,7 @@ pub async fn save_mapping(
 #[server(endpoint = "refresh_hibob_fields")]
 pub async fn refresh_hibob_fields() -> Result<String, AppError> {
     use crate::ssr;
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     Ok(match st.mappings.refresh_schema().await {
         None => "HiBob's fields and lists were read again.".to_owned(),

@@ -40,7 +40,7 @@ pub struct CheckResult {
 #[server(endpoint = "settings")]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     use crate::ssr;
-    use integration::{credentials::Source, users::Role};
+    use integration::{access::users::Role, settings::credentials::Source};
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let rows = ssr::state()?
@@ -81,8 +81,8 @@ pub async fn save_settings(
 ) -> Result<Vec<String>, AppError> {
     use crate::{error::fail, ssr};
     use integration::{
-        credentials::{CredentialChange, CredentialKey},
-        users::Role,
+        access::users::Role,
+        settings::credentials::{CredentialChange, CredentialKey},
     };
     use secrecy::SecretString;
     let user = ssr::require(Role::Admin).await?;
@@ -110,7 +110,7 @@ pub async fn save_settings(
 #[server(endpoint = "test_connection")]
 pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
     use crate::{error::fail, ssr};
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let check = match service.as_str() {
         "hibob" => integration::hibob::check_configured(&creds).await?,
@@ -145,7 +145,7 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
 #[server(endpoint = "send_test_alert")]
 pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
     use crate::{error::fail, ssr};
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let results = ssr::state()?.alerts.send_test().await?;
     if results.is_empty() {
         return Err(fail(AppError::Invalid(
@@ -171,7 +171,7 @@ pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
 #[server(endpoint = "hibob_wizards")]
 pub async fn hibob_wizards() -> Result<Vec<(u64, String)>, AppError> {
     use crate::{error::fail, ssr};
-    ssr::require(integration::users::Role::Operator).await?;
+    ssr::require(integration::access::users::Role::Operator).await?;
     let creds = ssr::state()?.credentials;
     let client = integration::hibob::Client::from_credentials(&creds)
         .await?

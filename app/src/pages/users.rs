@@ -21,9 +21,9 @@ pub struct UserRow {
 #[server(endpoint = "users")]
 pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     use crate::ssr;
-    let me = ssr::require(integration::users::Role::Admin).await?;
+    let me = ssr::require(integration::access::users::Role::Admin).await?;
     ssr::no_store();
-    let users = integration::users::list(&ssr::state()?.pool).await?;
+    let users = integration::access::users::list(&ssr::state()?.pool).await?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {
@@ -41,7 +41,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 #[server(endpoint = "add_user")]
 pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
-    use integration::users::{self, Role};
+    use integration::access::users::{self as users, Role};
     let me = ssr::require(Role::Admin).await?;
     let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
@@ -59,7 +59,7 @@ pub async fn add_user(email: String, role: String, password: String) -> Result<(
 #[server(endpoint = "set_user_role")]
 pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
     use crate::ssr;
-    use integration::users::{self, Role};
+    use integration::access::users::{self as users, Role};
     let me = ssr::require(Role::Admin).await?;
     let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
@@ -70,7 +70,7 @@ pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
 #[server(endpoint = "set_user_disabled")]
 pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> {
     use crate::{error::fail, ssr};
-    use integration::users::{self, Role};
+    use integration::access::users::{self as users, Role};
     let me = ssr::require(Role::Admin).await?;
     if me.id == id && disabled {
         return Err(fail(AppError::Invalid(

@@ -26,10 +26,10 @@ pub async fn save_variables(
         ssr,
     };
     use integration::{
-        mapping_service::MappingError,
-        mapping_store::{self, StoreError},
+        mapping::service::MappingError,
+        mapping::store::{self as mapping_store, StoreError},
     };
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let current = mapping_store::get(&st.pool, edited).await?;

@@ -36,8 +36,8 @@ pub async fn list_deliveries(
     before: Option<i64>,
 ) -> Result<Vec<DeliveryLine>, AppError> {
     use crate::ssr;
-    use integration::webhook_log::{self, DeliveryFilter};
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::webhooks::log::{self as webhook_log, DeliveryFilter};
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let filter = DeliveryFilter {
         outcome,
@@ -96,8 +96,8 @@ pub struct DeliveryView {
 #[server(endpoint = "webhook_delivery")]
 pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
     use crate::{error::fail, ssr};
-    use integration::webhook_log::{self, Eligibility};
-    ssr::require(integration::users::Role::Viewer).await?;
+    use integration::webhooks::log::{self as webhook_log, Eligibility};
+    ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let d = webhook_log::find(&ssr::state()?.pool, id)
         .await?
@@ -134,12 +134,12 @@ pub struct Reprocessed {
     pub export_id: Option<i64>,
 }
 
-/// Runs a stored delivery through intake again (see `integration::webhook_log` for who may).
+/// Runs a stored delivery through intake again (see `integration::webhooks::log` for who may).
 #[server(endpoint = "reprocess_delivery")]
 pub async fn reprocess_delivery(id: i64, confirm: Option<String>) -> Result<Reprocessed, AppError> {
     use crate::ssr;
-    use integration::webhook_log;
-    let user = ssr::require(integration::users::Role::Operator).await?;
+    use integration::webhooks::log as webhook_log;
+    let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let confirmed = confirm.is_some_and(|c| !c.is_empty());

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration::webhook_signature;
+use integration::pinpoint::signature as webhook_signature;
 use server::sandbox::Simulators;
 
 pub fn free_port() -> u16 {

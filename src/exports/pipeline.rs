@@ -9,15 +9,15 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::Credentials,
-    export_queue::{self, Export},
-    export_steps::{self as steps, Recorder, StepError},
+    exports::queue::{self as export_queue, Export},
+    exports::steps::{self as steps, Recorder, StepError},
     hibob::{self, gateway::AccessError, HibobError},
+    mapping::service::MappingService,
+    mapping::variables,
     mapping::EmployeeDraft,
-    mapping_service::MappingService,
     outbound::CallLog,
     pinpoint::{self, PinpointError},
-    variables,
+    settings::credentials::Credentials,
 };
 
 /// How the attempt ended, for the queue to act on.

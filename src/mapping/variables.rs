@@ -13,7 +13,7 @@ use minijinja::value::Value;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::{pinpoint::Application, templates};
+use crate::{mapping::templates, pinpoint::Application};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Group {

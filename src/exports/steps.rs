@@ -11,11 +11,11 @@ use serde_json::Value;
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::{CredentialKey, Credentials},
-    export_queue::{self, StepRecord},
+    exports::queue::{self as export_queue, StepRecord},
     hibob::{self, DocFolder, HibobError},
     outbound::{CallLog, Exchange},
     pinpoint::{self, PinpointError},
+    settings::credentials::{CredentialKey, Credentials},
 };
 
 /// A 429 asking for a wait this short is sat out inside the step: giving up would bring the
@@ -32,7 +32,7 @@ pub enum StepError {
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
     #[error("{0}")]
-    Settings(#[from] crate::credentials::CredentialError),
+    Settings(#[from] crate::settings::credentials::CredentialError),
     /// HiBob refuses the e-mail as taken, yet nobody with it is visible to the service user.
     #[error(
         "HiBob says the email is taken but no employee with it is visible to the service user"

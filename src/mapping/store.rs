@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
 use crate::{
-    audit, db,
+    access::audit,
+    access::users::Actor,
+    db,
     mapping::{self, MappingDocument},
-    users::Actor,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +227,22 @@ async fn append(
         restored_from,
         created_at,
     })
+}
+
+/// The Pinpoint application an export was made for and the day it came in, for previewing the
+/// mapping on that hire. Read here rather than through the export queue, which builds on the
+/// mapping.
+pub async fn export_hire(
+    pool: &SqlitePool,
+    export_id: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT pinpoint_application_id, created_at FROM exports WHERE id = ?",
+        export_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.pinpoint_application_id, r.created_at)))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //!   fallback can take over), while names unknown to the catalogue are refused before a template
 //!   is ever saved or rendered (see [`Compiled::names`]).
 
+pub use crate::dates::{normalise_date, parse_date};
 use std::{collections::BTreeSet, io};
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
@@ -120,7 +121,7 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
 fn guard(source: &str) -> Result<(), TemplateProblem> {
     let ast = minijinja::machinery::parse(source, "template", Default::default())
         .map_err(|e| TemplateProblem::from_error(&e, source))?;
-    crate::template_guard::check(&ast).map_err(|r| TemplateProblem {
+    crate::mapping::template_guard::check(&ast).map_err(|r| TemplateProblem {
         message: r.message,
         line: Some(r.line),
         column: Some(r.column),
@@ -134,7 +135,7 @@ pub fn save_problem(source: &str) -> Option<TemplateProblem> {
         return None;
     }
     let ast = minijinja::machinery::parse(source, "template", Default::default()).ok()?;
-    crate::template_guard::check_for_save(&ast)
+    crate::mapping::template_guard::check_for_save(&ast)
         .err()
         .map(|r| TemplateProblem {
             message: r.message,
@@ -483,7 +484,7 @@ fn date_filter(value: Value, format: Option<String>) -> Result<String, Error> {
     let Some(format) = format else {
         return Ok(day.to_string());
     };
-    crate::template_guard::format_date(day, &format).map_err(invalid)
+    crate::mapping::template_guard::format_date(day, &format).map_err(invalid)
 }
 
 fn add_days(value: Value, days: i64) -> Result<String, Error> {
@@ -622,35 +623,6 @@ pub fn normalise_phone(raw: &str, prefix: Option<&str>) -> String {
         }
         _ => digits,
     }
-}
-
-/// Reads the date spellings seen in Pinpoint data: ISO dates and timestamps, `DD/MM/YYYY`,
-/// `YYYY/MM/DD`, `DD.MM.YYYY`, and `4 January 2027` / `January 4, 2027`.
-pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    let text = text.trim();
-    if let Some(day) = text
-        .get(..10)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    {
-        return Some(day);
-    }
-    [
-        "%d/%m/%Y",
-        "%Y/%m/%d",
-        "%d.%m.%Y",
-        "%d %B %Y",
-        "%d %b %Y",
-        "%B %d, %Y",
-        "%b %d, %Y",
-        "%B %d %Y",
-    ]
-    .iter()
-    .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
-}
-
-/// HiBob's `YYYY-MM-DD`, from any spelling [`parse_date`] reads.
-pub fn normalise_date(text: &str) -> Option<String> {
-    parse_date(text).map(|d| d.to_string())
 }
 
 #[cfg(test)]
@@ -929,7 +901,7 @@ mod tests {
             "(1, 2)",
         ];
         let mut renders = 0;
-        for filter in crate::template_guard::ALLOWED_FILTERS {
+        for filter in crate::mapping::template_guard::ALLOWED_FILTERS {
             for args in arguments {
                 let source = format!("{{{{ v | {filter}{args} }}}}");
                 let mut engine = Engine::new();

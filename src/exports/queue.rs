@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::{
-    audit, db,
+    access::audit,
+    access::users::Actor,
+    db,
     filters::{self, DateRange, FilterError},
-    users::Actor,
 };
 
 /// Wakes the worker when an export becomes due now (a new hire, a retry) instead of at its next
@@ -1115,10 +1116,10 @@ async fn retry_matching(
     pool: &SqlitePool,
     actor: &Actor,
     filter: &ExportFilter,
-) -> Result<Vec<i64>, crate::bulk_retry::BulkError> {
-    match crate::bulk_retry::start(pool, actor, filter).await {
+) -> Result<Vec<i64>, crate::exports::bulk_retry::BulkError> {
+    match crate::exports::bulk_retry::start(pool, actor, filter).await {
         Ok(started) => Ok(started.export_ids),
-        Err(crate::bulk_retry::BulkError::NothingToRetry) => Ok(Vec::new()),
+        Err(crate::exports::bulk_retry::BulkError::NothingToRetry) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }

@@ -24,28 +24,28 @@ use sqlx::SqlitePool;
 use subtle::ConstantTimeEq;
 
 use crate::{
-    credentials::CredentialKey,
-    export_queue::{self, PluginAttempt, Status},
-    export_steps::{self as steps, Recorder, StepError},
+    exports::queue::{self as export_queue, PluginAttempt, Status},
+    exports::steps::{self as steps, Recorder, StepError},
     hibob::{
         self,
         gateway::{AccessError, Catalogue},
         schema::Schema,
         CallLog, HibobError,
     },
+    mapping::service::MappingService,
     mapping::{Compiled, MappingDocument},
-    mapping_service::MappingService,
     outbound,
-    plugin_checks::cv_url_problem,
-    plugin_contract::{
+    pinpoint::plugin_contract::{
         ActionDescriptor, ActionKey, ActionMetaResponse, ActionResult, ConfigurationFormField,
         FieldError, FileRef, FormField, Intent, ListResponse, MetaResponse, PluginRequest, Toast,
     },
-    plugin_form::{self, Plan, Prefill, F_CV, F_EMAIL},
+    plugin::checks::cv_url_problem,
+    plugin::form::{self as plugin_form, Plan, Prefill, F_CV, F_EMAIL},
+    settings::credentials::CredentialKey,
 };
 
-pub use crate::plugin_checks::{parse_date, valid_email, MAX_NAME_CHARS};
-pub use crate::plugin_form::{
+pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
+pub use crate::plugin::form::{
     F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
 };
 
@@ -563,7 +563,7 @@ impl PluginService {
     }
 
     async fn in_force(&self) -> Result<InForce, String> {
-        let version = crate::mapping_store::current(&self.inner.pool)
+        let version = crate::mapping::store::current(&self.inner.pool)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot read the mapping for the plugin");
@@ -837,7 +837,7 @@ impl PluginService {
         }
         if end.status == export_queue::Status::Succeeded {
             // the failed submits before this one for the same application need nothing more
-            match crate::export_resolution::supersede_plugin_failures(
+            match crate::exports::resolution::supersede_plugin_failures(
                 &self.inner.pool,
                 attempt.export_id,
             )

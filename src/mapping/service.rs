@@ -15,19 +15,18 @@ use serde_json::Value;
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::{CredentialKey, Credentials},
-    export_queue,
+    access::users::Actor,
     hibob::{
         self,
         gateway::Gateway,
         schema::{self as hibob_schema, Kind, Schema},
         CallLog, HibobError,
     },
+    mapping::store::{self as mapping_store, StoreError, Version},
+    mapping::variables::{self as variables, Setting, Values},
     mapping::{self, Compiled, FieldTrace, Issue, MappingDocument, RenderError},
-    mapping_store::{self, StoreError, Version},
     pinpoint,
-    users::Actor,
-    variables::{self, Setting, Values},
+    settings::credentials::{CredentialKey, Credentials},
 };
 
 /// Compiled versions kept in memory; versions are immutable, so entries never go stale.
@@ -320,15 +319,16 @@ impl MappingService {
                 return Ok(("the sample candidate (Ada Lovelace)".to_owned(), values));
             }
             PreviewSource::Export(id) => {
-                let export = export_queue::find(&self.inner.pool, *id)
-                    .await?
-                    .ok_or_else(|| MappingError::Source(format!("export {id} does not exist")))?;
-                let hired = NaiveDate::parse_from_str(
-                    export.created_at.get(..10).unwrap_or_default(),
-                    "%Y-%m-%d",
-                )
-                .unwrap_or(today);
-                (export.pinpoint_application_id, hired)
+                let (application_id, created_at) =
+                    mapping_store::export_hire(&self.inner.pool, *id)
+                        .await?
+                        .ok_or_else(|| {
+                            MappingError::Source(format!("export {id} does not exist"))
+                        })?;
+                let hired =
+                    NaiveDate::parse_from_str(created_at.get(..10).unwrap_or_default(), "%Y-%m-%d")
+                        .unwrap_or(today);
+                (application_id, hired)
             }
             PreviewSource::Application(id) => {
                 let id = id.trim();

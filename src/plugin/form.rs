@@ -19,12 +19,13 @@ use crate::{
         schema::{self as hibob_schema, Kind, Schema},
         FieldMeta, ListItem, NamedList,
     },
+    mapping::templates,
+    mapping::variables,
     mapping::{
         body::{BodyBuilder, FieldProblem},
         Compiled, EmployeeDraft, MappingDocument,
     },
-    plugin_contract::{FieldError, FieldMapping, FormField, PluginRequest, SelectOption},
-    templates, variables,
+    pinpoint::plugin_contract::{FieldError, FieldMapping, FormField, PluginRequest, SelectOption},
 };
 
 // Form field keys of the usual fields, kept stable so the field mappings a customer edited in
@@ -408,7 +409,7 @@ impl Plan {
         let mut body = BodyBuilder::new(schema);
         let mut errors = Vec::new();
         for (field, text) in texts {
-            if let Some(problem) = crate::plugin_checks::problem(&field.target, text) {
+            if let Some(problem) = crate::plugin::checks::problem(&field.target, text) {
                 errors.push(FieldError::new(field.key.clone(), problem));
                 continue;
             }

@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::{
-    audit, db,
-    export_queue::{self, QueueError, Status},
+    access::audit,
+    access::users::{Actor, Role},
+    db,
+    exports::queue::{self as export_queue, QueueError, Status},
     filters::{self, DateRange, FilterError},
-    users::{Actor, Role},
-    webhook_intake::{self, Outcome},
+    webhooks::intake::{self as webhook_intake, Outcome},
 };
 
 pub const OUTCOMES: [&str; 4] = ["accepted", "duplicate", "ignored", "rejected"];

@@ -6,12 +6,12 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::{
-    credentials::{CredentialError, CredentialKey, Credentials},
     db,
-    export_queue::{self, Source},
+    exports::queue::{self as export_queue, Source},
     health::Health,
-    rejection_limit::RejectionLimit,
-    webhook_signature,
+    pinpoint::signature as webhook_signature,
+    settings::credentials::{CredentialError, CredentialKey, Credentials},
+    webhooks::rejection_limit::RejectionLimit,
 };
 use secrecy::ExposeSecret;
 
@@ -662,7 +662,7 @@ pub async fn for_export(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret_box::SecretBox;
+    use crate::settings::secret_box::SecretBox;
     use secrecy::SecretString;
     use std::collections::HashMap;
 

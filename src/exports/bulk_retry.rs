@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::{SqliteConnection, SqlitePool};
 
 // still reachable by its old name, for the resolutions that call it from here
-pub use crate::export_queue::supersede;
+pub use crate::exports::queue::supersede;
 use crate::{
-    audit, db,
-    export_queue::{self, ExportFilter},
-    users::Actor,
+    access::audit,
+    access::users::Actor,
+    db,
+    exports::queue::{self as export_queue, ExportFilter},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +285,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::export_queue::{self, Source, Status};
+    use crate::exports::queue::{self as export_queue, Source, Status};
 
     async fn pool() -> (tempfile::TempDir, SqlitePool) {
         let dir = tempfile::tempdir().unwrap();

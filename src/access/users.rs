@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
 // where most code has always found it
-pub use crate::audit::Actor;
-use crate::{audit, db};
+pub use crate::access::audit::Actor;
+use crate::{access::audit, db};
 
 /// What a person may do. Each role includes everything of the roles below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]

@@ -12,13 +12,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod body;
+pub mod service;
+pub mod store;
+pub mod template_guard;
+pub mod templates;
+pub mod variables;
 
 use body::{BodyBuilder, FieldProblem};
 
 use crate::{
     hibob::schema::{self as hibob_schema, Kind, Schema},
-    templates::{self, Engine, TemplateId, TemplateProblem},
-    variables::{self, Values},
+    mapping::templates::{Engine, TemplateId, TemplateProblem},
+    mapping::variables::Values,
 };
 
 /// HiBob refuses longer first names and surnames.
@@ -820,7 +825,7 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
     }
     for (f, rule) in doc.fields.iter().enumerate() {
         for (s, text) in rule.live_sources() {
-            if let Some(problem) = crate::templates::save_problem(text) {
+            if let Some(problem) = crate::mapping::templates::save_problem(text) {
                 let subject = source_subject(rule.target.trim(), s);
                 issues.push(
                     Issue::new(Severity::Error, subject, problem.message.clone())
@@ -831,7 +836,7 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
         }
     }
     for (i, var) in doc.variables.iter().enumerate() {
-        if let Some(problem) = crate::templates::save_problem(&var.template) {
+        if let Some(problem) = crate::mapping::templates::save_problem(&var.template) {
             issues.push(
                 Issue::new(
                     Severity::Error,

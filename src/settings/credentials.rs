@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
 use crate::{
-    audit, db,
-    secret_box::{SecretBox, SecretBoxError},
-    users::Actor,
+    access::audit,
+    access::users::Actor,
+    db,
+    settings::secret_box::{SecretBox, SecretBoxError},
 };
 
 pub const DEFAULT_HIBOB_API_BASE_URL: &str = "https://api.hibob.com/v1";

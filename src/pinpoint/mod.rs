@@ -5,6 +5,9 @@
 //! attributes, and hides fields on anonymised jobs, so anything missing becomes `None`/empty
 //! rather than an error.
 
+pub mod plugin_contract;
+pub mod signature;
+
 use std::time::Duration;
 
 use reqwest::Method;
@@ -15,12 +18,12 @@ use serde_json::{json, Map, Value};
 // `outbound` is private to the crate; callers name these through the client modules.
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
-    credentials::{CredentialError, CredentialKey, Credentials},
     outbound::{
         self, id_string, text_value, ConnectionCheck, Failure, Outgoing, Paced, RateLimitCell,
         Reply,
     },
     pacing::{Endpoint, Pacing, Turns},
+    settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
 
 pub const JSON_API: &str = "application/vnd.api+json";
@@ -330,7 +333,7 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             rate: RateLimitCell::default(),
-            turns: Turns::own(crate::hibob::DEFAULT_PATIENCE),
+            turns: Turns::own(crate::pacing::DEFAULT_PATIENCE),
             job_visibility: DEFAULT_JOB_VISIBILITY
                 .iter()
                 .map(|v| (*v).to_owned())

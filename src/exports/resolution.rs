@@ -6,9 +6,10 @@
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{
-    audit, db,
-    export_queue::{self, Export, Status},
-    users::Actor,
+    access::audit,
+    access::users::Actor,
+    db,
+    exports::queue::{self as export_queue, Export, Status},
 };
 
 /// The longest note a resolution keeps.
@@ -54,7 +55,7 @@ pub async fn resolve(
     }
     mark_resolved(&mut tx, id, &actor.email, note).await?;
     // a bulk retry's undo must not put a resolved export back where it was
-    crate::bulk_retry::supersede(&mut tx, id).await?;
+    crate::exports::bulk_retry::supersede(&mut tx, id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -90,7 +91,7 @@ pub async fn supersede_plugin_failures(
     let note = format!("superseded by export {succeeded}, sent from Pinpoint's form and succeeded");
     for id in &stale {
         mark_resolved(&mut tx, *id, SUPERSEDED_BY, &note).await?;
-        crate::bulk_retry::supersede(&mut tx, *id).await?;
+        crate::exports::bulk_retry::supersede(&mut tx, *id).await?;
         audit::record(
             &mut tx,
             &Actor::system(SUPERSEDED_BY),

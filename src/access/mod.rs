@@ -1,0 +1,5 @@
+//! Who may do what: users and sessions' people, the login throttle, and the audit log.
+
+pub mod audit;
+pub mod throttle;
+pub mod users;

@@ -1,0 +1,8 @@
+//! Exports: the durable queue, the steps both ways in share, the webhook pipeline, retries,
+//! resolutions and bulk retries.
+
+pub mod bulk_retry;
+pub mod pipeline;
+pub mod queue;
+pub mod resolution;
+pub mod steps;

@@ -1,0 +1,5 @@
+//! The Pinpoint plugin: the service behind its routes, its form (the mapping), and its checks.
+
+pub mod checks;
+pub mod form;
+pub mod service;

@@ -1,0 +1,4 @@
+//! The console's settings: credentials (environment, stored, sandbox) and their encryption.
+
+pub mod credentials;
+pub mod secret_box;

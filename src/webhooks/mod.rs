@@ -1,0 +1,5 @@
+//! Webhook intake: verification, storage, the delivery log, and the limits on refusals.
+
+pub mod intake;
+pub mod log;
+pub mod rejection_limit;
