@@ -39,7 +39,6 @@ impl TestApp {
     /// A console whose database is `db` (which may lie outside `dir`, e.g. on a small file
     /// system the test mounted).
     pub async fn spawn_with_database(dir: tempfile::TempDir, db: &str, extra: &[&str]) -> Self {
-        std::env::set_var("LEPTOS_OUTPUT_NAME", "pinpoint-hibob");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

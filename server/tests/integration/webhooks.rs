@@ -1,12 +1,10 @@
 //! Webhook intake and the export pipeline over real HTTP, against wiremock fakes of Pinpoint and
 //! HiBob: signatures, duplicates, retries, rate limits, refusals and timeouts.
 
-mod common;
-
 use futures_util::StreamExt;
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::TestApp;
 use integration::{export_pipeline::AttemptOutcome, webhook_signature};
 use serde_json::{json, Value};
 use wiremock::{
@@ -1691,7 +1689,7 @@ async fn a_burst_runs_at_hibobs_announced_limit_with_at_most_one_429_a_window() 
     );
     // 16 creates and 16 CVs at 5 per window are four windows of each: paced, not serial
     assert!(took >= Duration::from_secs(3), "{took:?}");
-    let tally = common::process::Tally::of(&sims.state, HIRES);
+    let tally = crate::common::process::Tally::of(&sims.state, HIRES);
     assert!(tally.exactly_once(HIRES), "{tally:?}");
 }
 
@@ -1716,7 +1714,7 @@ async fn concurrent_duplicates_with_exports_in_flight_make_one_employee_each() {
     let _ = stop.send(true);
     let _ = worker.await;
 
-    let tally = common::process::Tally::of(&sims.state, 10);
+    let tally = crate::common::process::Tally::of(&sims.state, 10);
     assert_eq!(tally.employees, 11, "{tally:?}");
     // Ada's applications carry no CV, so her employee is the one without a document
     assert_eq!(

@@ -1,14 +1,12 @@
 //! Kill -9 in the middle of exports, restart, and check that nothing acknowledged is lost and
 //! nothing is done twice: the real binary, a real SQLite file, the sandbox's stateful fakes.
 
-mod common;
-
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
 
-use common::process::{self, Tally};
+use crate::common::process::{self, Tally};
 use server::sandbox::{self, SandboxCredentials, SimState};
 
 const SECRET: &str = "crash-test-secret";

@@ -1,9 +1,7 @@
 //! The console's foundation, exercised over real HTTP: operations endpoints, headers, sign-in,
 //! sessions, throttling, CSRF, roles and secret handling.
 
-mod common;
-
-use common::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::common::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::Value;
 use wiremock::{
     matchers::{method, path},
@@ -1064,7 +1062,7 @@ async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
         "--database-url",
         &db,
         "--secret-key",
-        common::SECRET_KEY,
+        crate::common::SECRET_KEY,
         "--sandbox",
         "on",
     ];

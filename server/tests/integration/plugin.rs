@@ -2,11 +2,9 @@
 //! describes: meta, tokens, the form and its lists, submits that succeed, meet an existing
 //! employee, are refused, rate limited, fail or time out, concurrent submits, and bad input.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{body_partial_json, method, path},

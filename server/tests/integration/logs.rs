@@ -2,9 +2,7 @@
 //! and who may do it), the audit log and its CSV download, and the exports list's date range and
 //! literal search on a few thousand exports.
 
-mod common;
-
-use common::{TestApp, ADMIN_EMAIL};
+use crate::common::{TestApp, ADMIN_EMAIL};
 use integration::{export_pipeline::AttemptOutcome, webhook_signature};
 use serde_json::{json, Value};
 use wiremock::{

@@ -2,9 +2,7 @@
 //! refusals, the dry-run preview, and exports that record (and on retry choose) the version their
 //! HiBob body was built with. Pinpoint and HiBob are wiremock fakes reached over HTTP.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use integration::webhook_signature;
 use serde_json::{json, Value};
 use wiremock::{

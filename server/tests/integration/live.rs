@@ -1,11 +1,9 @@
 //! Live console features over real HTTP, against wiremock fakes of Pinpoint and HiBob: the event
 //! stream, recorded bulk retries (preview, progress, cancel, concurrency) and the dashboard.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::TestApp;
 use integration::webhook_signature;
 use serde_json::{json, Value};
 use wiremock::{
