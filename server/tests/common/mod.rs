@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 pub mod process;
 
 use clap::Parser;
-use server::{config::Cli, console, startup};
+use server::{config::Cli, startup};
 use sqlx::SqlitePool;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -57,23 +57,23 @@ impl TestApp {
             ADMIN_EMAIL,
             "--admin-password",
             ADMIN_PASSWORD,
+            // a console without credentials would otherwise simulate Pinpoint and HiBob
+            "--sandbox",
+            "off",
         ];
         args.extend_from_slice(extra);
         let config = Cli::try_parse_from(args).expect("config").config;
         startup::init_tracing(config.log_format);
-        let pool = startup::open_database(&config).await.expect("db");
-        let sealer = startup::secret_box(&config).expect("key");
-        startup::ensure_first_admin(&pool, &config)
-            .await
-            .expect("admin");
-        let state = startup::console_state(&config, pool.clone(), sealer);
-        let worker = startup::export_worker(&config, &state);
-        let changes = state.changes.clone();
-        let app = console::router(&config, state).await.expect("router");
+        let startup::Built {
+            state,
+            router,
+            worker,
+            ..
+        } = startup::build(&config).await.expect("console");
         tokio::spawn(async move {
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await
             .expect("serve");
@@ -81,10 +81,10 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             addr,
-            pool,
+            pool: state.pool,
             dir,
             worker,
-            changes,
+            changes: state.changes,
         }
     }
 

@@ -1069,21 +1069,17 @@ async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
     let mut tokens = Vec::new();
     for _ in 0..2 {
         let config = server::config::Cli::try_parse_from(args).unwrap().config;
-        let pool = server::startup::open_database(&config).await.unwrap();
-        let sealer = server::startup::secret_box(&config).unwrap();
-        let mut state = server::startup::console_state(&config, pool.clone(), sealer);
-        let sims = server::startup::start_sandbox(&config, &mut state)
-            .await
-            .unwrap();
-        assert!(sims.is_some());
-        let token = state
+        let built = server::startup::build(&config).await.unwrap();
+        assert!(built.sandbox.is_some());
+        let token = built
+            .state
             .credentials
             .get(CredentialKey::PluginToken)
             .await
             .unwrap()
             .expect("a plugin token");
         tokens.push(token.expose_secret().to_owned());
-        pool.close().await;
+        built.state.pool.close().await;
     }
     assert!(
         tokens[0].starts_with("sandbox-") && tokens[0].len() > 20,
