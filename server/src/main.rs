@@ -6,7 +6,7 @@ use integration::access::users::{self as users, Actor, Role};
 use secrecy::SecretString;
 use server::{
     config::{Cli, Command, Config, UserCommand},
-    console, startup,
+    startup,
 };
 
 #[tokio::main]
@@ -47,10 +47,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let pool = startup::open_database(&config).await?;
-    let sealer = startup::secret_box(&config)?;
+    let startup::Built {
+        state,
+        router,
+        worker,
+        first_admin,
+        sandbox,
+    } = startup::build(&config).await?;
     let public_url = config.public_url();
-    match startup::ensure_first_admin(&pool, &config).await? {
+    match first_admin {
         startup::FirstAdmin::Generated { email, password } => {
             // printed, never logged: this is the only time anyone sees it
             eprintln!();
@@ -66,8 +71,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         startup::FirstAdmin::AlreadyHaveUsers => {}
     }
-    let mut state = startup::console_state(&config, pool, sealer);
-    let sandbox = startup::start_sandbox(&config, &mut state).await?;
     if sandbox.is_some() {
         eprintln!(
             "  Sandbox mode: HiBob and Pinpoint are simulated on this machine (no credentials are"
@@ -91,10 +94,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let alerts = tokio::spawn(state.alerts.clone().run(worker_stopped.clone()));
-    let worker = tokio::spawn(server::worker::supervise(
-        startup::export_worker(&config, &state),
-        worker_stopped,
-    ));
+    let worker = tokio::spawn(server::worker::supervise(worker, worker_stopped));
     if let Some(schedule) = server::backups::Schedule::from_config(&config) {
         tracing::info!(dir = %schedule.dir.display(), every_hours = config.backup_interval_hours,
                        keep = schedule.keep, "scheduled backups on");
@@ -104,15 +104,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         state.pool.clone(),
         server::retention_job::policy(&config),
     ));
-    let seed_state = state.clone();
     let changes = state.changes.clone();
-    let app = console::router(&config, state).await?;
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.site_addr))?;
     tracing::info!(addr = %config.site_addr, url = %public_url, "console listening");
     if sandbox.is_some() {
-        let seed_state = seed_state.clone();
+        let seed_state = state.clone();
         tokio::spawn(async move {
             if let Err(e) = startup::seed_sandbox(&seed_state).await {
                 tracing::warn!(error = %e, "could not deliver the sandbox's sample hires");
@@ -121,7 +119,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown_signal().await;

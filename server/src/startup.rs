@@ -51,6 +51,39 @@ pub fn withhold_panic_messages() {
     }));
 }
 
+/// A console built from its configuration, not yet serving: the caller binds the listener, runs
+/// the worker and says what start-up did.
+pub struct Built {
+    /// The shared state; its pool is the console's database.
+    pub state: ConsoleState,
+    pub router: axum::Router,
+    /// The export worker, not running yet.
+    pub worker: crate::worker::Worker,
+    pub first_admin: FirstAdmin,
+    /// The simulators when sandbox mode applies; dropping them stops them.
+    pub sandbox: Option<crate::sandbox::Simulators>,
+}
+
+/// Everything the binary and the integration tests share between configuration and serving.
+pub async fn build(config: &Config) -> anyhow::Result<Built> {
+    let pool = open_database(config).await?;
+    let sealer = secret_box(config)?;
+    let mut state = console_state(config, pool, sealer);
+    let sandbox = start_sandbox(config, &mut state).await?;
+    // after the sandbox, so the worker exports with the credentials it put in place
+    let worker = export_worker(config, &state);
+    let router = crate::console::router(config, state.clone()).await?;
+    // last, so that no later failure can lose a generated password before it is shown
+    let first_admin = ensure_first_admin(&state.pool, config).await?;
+    Ok(Built {
+        state,
+        router,
+        worker,
+        first_admin,
+        sandbox,
+    })
+}
+
 pub async fn open_database(config: &Config) -> anyhow::Result<SqlitePool> {
     db::open(&config.database_url)
         .await

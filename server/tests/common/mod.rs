@@ -1,13 +1,16 @@
-//! A real console on a loopback port with its own SQLite file, for integration tests.
-
-#![allow(dead_code)]
+//! A real console on a loopback port with its own SQLite file, for integration tests, and what
+//! the tests share around it: Pinpoint's webhook (`webhook`), fakes of the services the console
+//! calls (`fakes`), and the real binary as a child process (`process`).
 
 use std::net::SocketAddr;
 
+pub mod fakes;
 pub mod process;
+pub mod webhook;
 
 use clap::Parser;
-use server::{config::Cli, console, startup};
+use serde_json::Value;
+use server::{config::Cli, startup};
 use sqlx::SqlitePool;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -16,7 +19,6 @@ pub const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718
 
 pub struct TestApp {
     pub base: String,
-    pub addr: SocketAddr,
     pub pool: SqlitePool,
     pub dir: tempfile::TempDir,
     /// The export worker, not running: tests drive it with `run_once`.
@@ -27,10 +29,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+        Self::spawn_with::<&str>(&[]).await
     }
 
-    pub async fn spawn_with(extra: &[&str]) -> Self {
+    /// A console with `extra` command-line arguments, which replace the defaults they name.
+    pub async fn spawn_with<S: AsRef<str>>(extra: &[S]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = format!("sqlite://{}/console.db", dir.path().display());
         Self::spawn_with_database(dir, &db, extra).await
@@ -38,83 +41,49 @@ impl TestApp {
 
     /// A console whose database is `db` (which may lie outside `dir`, e.g. on a small file
     /// system the test mounted).
-    pub async fn spawn_with_database(dir: tempfile::TempDir, db: &str, extra: &[&str]) -> Self {
-        std::env::set_var("LEPTOS_OUTPUT_NAME", "pinpoint-hibob");
+    pub async fn spawn_with_database<S: AsRef<str>>(
+        dir: tempfile::TempDir,
+        db: &str,
+        extra: &[S],
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let db = db.to_owned();
         let site = addr.to_string();
-        let mut args = vec![
-            "pinpoint-hibob",
-            "--database-url",
-            &db,
-            "--site-addr",
-            &site,
-            "--secret-key",
-            SECRET_KEY,
-            "--admin-email",
-            ADMIN_EMAIL,
-            "--admin-password",
-            ADMIN_PASSWORD,
+        let defaults = [
+            ("--database-url", db),
+            ("--site-addr", &site),
+            ("--secret-key", SECRET_KEY),
+            ("--admin-email", ADMIN_EMAIL),
+            ("--admin-password", ADMIN_PASSWORD),
+            // a console without credentials would otherwise simulate Pinpoint and HiBob
+            ("--sandbox", "off"),
         ];
-        args.extend_from_slice(extra);
+        let args = std::iter::once("pinpoint-hibob".to_owned()).chain(arguments(&defaults, extra));
         let config = Cli::try_parse_from(args).expect("config").config;
         startup::init_tracing(config.log_format);
-        let pool = startup::open_database(&config).await.expect("db");
-        let sealer = startup::secret_box(&config).expect("key");
-        startup::ensure_first_admin(&pool, &config)
-            .await
-            .expect("admin");
-        let state = startup::console_state(&config, pool.clone(), sealer);
-        let worker = startup::export_worker(&config, &state);
-        let changes = state.changes.clone();
-        let app = console::router(&config, state).await.expect("router");
+        let startup::Built {
+            state,
+            router,
+            worker,
+            ..
+        } = startup::build(&config).await.expect("console");
         tokio::spawn(async move {
             axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await
             .expect("serve");
         });
         Self {
             base: format!("http://{addr}"),
-            addr,
-            pool,
+            pool: state.pool,
             dir,
             worker,
-            changes,
+            changes: state.changes,
         }
-    }
-
-    /// A console configured for Pinpoint and HiBob at the given API bases (fakes), with the
-    /// webhook signing secret `webhook_secret`.
-    pub async fn spawn_connected(
-        pinpoint_api: &str,
-        hibob_api: &str,
-        webhook_secret: &str,
-    ) -> Self {
-        Self::spawn_with(&[
-            "--pinpoint-webhook-secret",
-            webhook_secret,
-            "--pinpoint-api-base-url",
-            pinpoint_api,
-            "--pinpoint-api-key",
-            "pp-key",
-            "--hibob-api-base-url",
-            hibob_api,
-            "--hibob-service-user-id",
-            "SERVICE-1",
-            "--hibob-service-user-token",
-            "hb-token",
-            "--hibob-default-site",
-            "London",
-            "--outbound-timeout-secs",
-            "1",
-        ])
-        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,21 +147,72 @@ impl TestApp {
                 &[("email", &email), ("role", role), ("password", &password)],
             )
             .await;
-        assert_eq!(
-            res.status(),
-            200,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
+        assert_ok(res).await;
         let c = Self::client();
         let res = self.login(&c, &email, &password).await;
         assert!(res.status().is_success() || res.status().is_redirection());
         c
     }
 
-    pub async fn whoami(&self, client: &reqwest::Client) -> serde_json::Value {
+    pub async fn whoami(&self, client: &reqwest::Client) -> Value {
         let res = self.call(client, "whoami", &[]).await;
         assert_eq!(res.status(), 200);
         res.json().await.expect("json")
     }
+
+    /// Calls server function `endpoint`, which must answer 200; its JSON.
+    pub async fn call_json(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Value {
+        json_of(self.call(client, endpoint, form).await).await
+    }
+
+    /// Loads page `path` as `client`, which must be let in; its HTML.
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> String {
+        assert_ok(client.get(self.url(path)).send().await.expect("request")).await
+    }
+
+    /// The number `sql` selects, such as a count.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect(sql)
+    }
+}
+
+/// Fails unless `res` is a 200, showing what came instead; the body.
+pub async fn assert_ok(res: reqwest::Response) -> String {
+    let (status, url) = (res.status(), res.url().clone());
+    let text = res.text().await.expect("body");
+    assert_eq!(status, 200, "{url}: {text}");
+    text
+}
+
+/// The JSON of an answer that must be a 200.
+pub async fn json_of(res: reqwest::Response) -> Value {
+    let text = assert_ok(res).await;
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// The message of a JSON error answer, `{"error": {"message": …, "request_id": …}}`.
+pub fn error_message(answer: &Value) -> &str {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error answer: {answer}"))
+}
+
+/// Command-line arguments: `defaults` (flag, value) less those `extra` names, then `extra`. The
+/// console refuses a flag given twice, so a test's own value must replace the default.
+pub fn arguments<S: AsRef<str>>(defaults: &[(&str, &str)], extra: &[S]) -> Vec<String> {
+    let named = |flag: &str| extra.iter().any(|a| a.as_ref() == flag);
+    defaults
+        .iter()
+        .filter(|(flag, _)| !named(flag))
+        .flat_map(|(flag, value)| [(*flag).to_owned(), (*value).to_owned()])
+        .chain(extra.iter().map(|a| a.as_ref().to_owned()))
+        .collect()
 }

@@ -1,5 +1,7 @@
 //! The real `pinpoint-hibob` binary as a child process, configured against the sandbox's
-//! simulators, for the tests and benchmarks that kill it or time it from outside.
+//! simulators, for the tests and benchmarks that kill it or time it from outside, and the signed
+//! hires they deliver to it. The examples include this file on its own, so it stands alone; the
+//! in-process tests take their hires from here too (through `common::webhook`).
 
 #![allow(dead_code)]
 
@@ -96,21 +98,34 @@ pub async fn wait_ready(base: &str, path: &str) {
     panic!("the console did not become ready");
 }
 
-pub fn hired(id: usize) -> String {
+/// Pinpoint's notice that application `id` was hired, as its webhook sends it.
+pub fn hired(id: impl std::fmt::Display) -> String {
     format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
+        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}},"job":{{"id":1}}}}}}"#
     )
 }
 
-/// Delivers application `id`'s hire, signed; true when the console acknowledged it.
-pub async fn deliver(client: &reqwest::Client, base: &str, secret: &str, id: usize) -> bool {
+/// Posts application `id`'s hire, signed with `secret`, to the webhook of the console at `base`.
+pub async fn post_hire(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    id: impl std::fmt::Display,
+) -> reqwest::Result<reqwest::Response> {
     let body = hired(id);
     let sig = webhook_signature::sign(secret.as_bytes(), body.as_bytes());
     client
         .post(format!("{base}/webhooks/pinpoint"))
+        .header("content-type", "application/json")
         .header("PINPOINT-HMAC-SHA256", sig)
         .body(body)
         .send()
+        .await
+}
+
+/// Delivers application `id`'s hire, signed; true when the console acknowledged it.
+pub async fn deliver(client: &reqwest::Client, base: &str, secret: &str, id: usize) -> bool {
+    post_hire(client, base, secret, id)
         .await
         .is_ok_and(|r| r.status().is_success())
 }

@@ -2,18 +2,17 @@
 //! refusals, the dry-run preview, and exports that record (and on retry choose) the version their
 //! HiBob body was built with. Pinpoint and HiBob are wiremock fakes reached over HTTP.
 
-mod common;
-
-use common::TestApp;
-use integration::pinpoint::signature as webhook_signature;
+use crate::common::{
+    assert_ok,
+    fakes::{self, created, Fakes, EMPLOYEE_ID},
+    json_of, TestApp,
+};
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{body_partial_json, method, path},
     Mock, MockServer, ResponseTemplate,
 };
 
-const SECRET: &str = "whsec-mapping-tests";
-const EMPLOYEE_ID: &str = "3332883884017713238";
 const PLUGIN_TOKEN: &str = "plugin-token-mapping-tests";
 
 struct World {
@@ -47,63 +46,31 @@ fn lists(extra: &[Value]) -> Value {
 
 /// A hire whose application has no last name: the built-in mapping cannot build it.
 async fn world() -> World {
-    let hibob = MockServer::start().await;
-    let pinpoint = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/applications/7"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"id": "7", "type": "applications",
-                     "attributes": {"first_name": "Cher", "last_name": "", "email": "cher@example.com",
-                                    "phone": "07700 900123"}}
-        })))
-        .mount(&pinpoint)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/comments"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"data": {"id": "9", "type": "comments"}})),
-        )
-        .mount(&pinpoint)
-        .await;
+    let fakes = Fakes::start().await;
+    fakes::application(
+        7,
+        json!({"first_name": "Cher", "last_name": "", "email": "cher@example.com",
+               "phone": "07700 900123"}),
+    )
+    .mount(&fakes.pinpoint)
+    .await;
+    fakes::comment_posted().mount(&fakes.pinpoint).await;
     Mock::given(method("GET"))
         .and(path("/v1/company/people/fields"))
         .respond_with(ResponseTemplate::new(200).set_body_json(fields(&[])))
-        .mount(&hibob)
+        .mount(&fakes.hibob)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/company/named-lists"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(lists(&[])))
-        .mount(&hibob)
+    fakes::named_lists(lists(&[])).mount(&fakes.hibob).await;
+    fakes::no_documents().mount(&fakes.hibob).await;
+    let app = fakes
+        .app_with(&[
+            "--outbound-timeout-secs",
+            "2",
+            "--plugin-token",
+            PLUGIN_TOKEN,
+        ])
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
-        .mount(&hibob)
-        .await;
-    let pinpoint_base = format!("{}/api/v1", pinpoint.uri());
-    let hibob_base = format!("{}/v1", hibob.uri());
-    let app = TestApp::spawn_with(&[
-        "--pinpoint-webhook-secret",
-        SECRET,
-        "--pinpoint-api-base-url",
-        &pinpoint_base,
-        "--pinpoint-api-key",
-        "pp-key",
-        "--hibob-api-base-url",
-        &hibob_base,
-        "--hibob-service-user-id",
-        "SERVICE-1",
-        "--hibob-service-user-token",
-        "hb-token",
-        "--hibob-default-site",
-        "London",
-        "--outbound-timeout-secs",
-        "2",
-        "--plugin-token",
-        PLUGIN_TOKEN,
-    ])
-    .await;
+    let Fakes { pinpoint, hibob } = fakes;
     World {
         hibob,
         pinpoint,
@@ -113,43 +80,15 @@ async fn world() -> World {
 
 impl World {
     async fn search_returns(&self, employees: Value) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({ "employees": employees })),
-            )
-            .mount(&self.hibob)
-            .await;
+        fakes::search_finds(employees).mount(&self.hibob).await;
     }
 
     /// HiBob creates every employee asked for, `times` times in all.
     async fn creates(&self, times: u64) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
+        fakes::create(created())
             .expect(times)
             .mount(&self.hibob)
             .await;
-    }
-
-    async fn hire(&self) -> i64 {
-        let body = r#"{"event":"application_hired","triggeredAt":1614687278,"data":{"application":{"id":7},"job":{"id":1}}}"#;
-        let res = reqwest::Client::new()
-            .post(self.app.url("/webhooks/pinpoint"))
-            .header("content-type", "application/json")
-            .header(
-                "PINPOINT-HMAC-SHA256",
-                webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        sqlx::query_scalar("SELECT id FROM exports")
-            .fetch_one(&self.app.pool)
-            .await
-            .unwrap()
     }
 
     async fn export(&self, id: i64) -> (String, Option<i64>, Option<String>) {
@@ -211,6 +150,28 @@ async fn call(
     app.call(client, endpoint, &pairs).await
 }
 
+/// Saves `rows` as `client`, as edited from version `edited`.
+async fn save_mapping(
+    w: &World,
+    client: &reqwest::Client,
+    rows: &[Row],
+    edited: &str,
+) -> reqwest::Response {
+    let mut form = form(rows);
+    form.push(("edited".into(), edited.into()));
+    call(&w.app, client, "save_mapping", &form).await
+}
+
+/// [`call`], which must answer 200; its JSON.
+async fn call_json(
+    app: &TestApp,
+    client: &reqwest::Client,
+    endpoint: &str,
+    form: &[(String, String)],
+) -> Value {
+    json_of(call(app, client, endpoint, form).await).await
+}
+
 #[tokio::test]
 async fn an_export_records_its_version_and_a_retry_chooses_original_or_current() {
     let w = world().await;
@@ -233,7 +194,7 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
         .mount(&w.hibob)
         .await;
 
-    let id = w.hire().await;
+    let id = w.app.hire(7).await;
     w.app.worker.run_once().await.unwrap();
     let (status, version, error) = w.export(id).await;
     assert_eq!((status.as_str(), version), ("needs_attention", Some(1)));
@@ -250,13 +211,7 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
     form.push(("note".into(), "surname falls back to the first name".into()));
     form.push(("edited".into(), "1".into()));
     let res = call(&w.app, &operator, "save_mapping", &form).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
-    assert_eq!(res.json::<i64>().await.unwrap(), 2);
+    assert_eq!(json_of(res).await, json!(2));
 
     // retried with its original mapping it fails the same way, and stays on version 1
     let retry = |mapping: &'static str| {
@@ -267,12 +222,7 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
         ]
     };
     let res = call(&w.app, &operator, "retry_export", &retry("original")).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    assert_ok(res).await;
     w.app.worker.run_once().await.unwrap();
     let (status, version, _) = w.export(id).await;
     assert_eq!((status.as_str(), version), ("needs_attention", Some(1)));
@@ -302,11 +252,7 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
 
     // the export page names the version
     let admin = w.app.admin().await;
-    let view: Value = call(&w.app, &admin, "export", &[("id".into(), id.to_string())])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let view = call_json(&w.app, &admin, "export", &[("id".into(), id.to_string())]).await;
     assert_eq!(view["mapping_version"], json!(2));
     let steps = view["timeline"].to_string();
     assert!(steps.contains("mapping v2"), "{steps}");
@@ -321,12 +267,7 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
     let mut bad = rows();
     bad[0].1 = "{{ candidat_first_name }}".into();
     bad[4].1 = "{{ candidate_start_date | }}".into();
-    let mut lint_form = form(&bad);
-    let issues: Value = call(&w.app, &admin, "lint_mapping", &lint_form)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let issues = call_json(&w.app, &admin, "lint_mapping", &form(&bad)).await;
     let text = issues.to_string();
     assert!(
         text.contains("Did you mean candidate_first_name?"),
@@ -337,8 +278,7 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
         "{text}"
     );
     assert_eq!(issues[0]["field"], json!(0), "{text}");
-    lint_form.push(("edited".into(), "1".into()));
-    let res = call(&w.app, &admin, "save_mapping", &lint_form).await;
+    let res = save_mapping(&w, &admin, &bad, "1").await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("not saved"));
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mapping_versions")
@@ -351,25 +291,16 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
     let mut wrong = rows();
     wrong[5].0 = "work.nonsense".into();
     wrong[3].2 = "Mars".into();
-    let mut wrong = form(&wrong);
-    wrong.push(("edited".into(), "1".into()));
-    let res = call(&w.app, &admin, "save_mapping", &wrong).await;
+    let res = save_mapping(&w, &admin, &wrong, "1").await;
     let text = res.text().await.unwrap();
     assert!(text.contains("HiBob has no field with this id"), "{text}");
     assert!(text.contains("not in HiBob's site list"), "{text}");
 
     // two editors from version 1: the second is told, not overwritten
-    let mut good = fixed_rows();
-    good.push(("edited".into(), "1".into()));
-    assert_eq!(
-        call(&w.app, &admin, "save_mapping", &good).await.status(),
-        200
-    );
+    assert_eq!(save_mapping(&w, &admin, &rows(), "1").await.status(), 200);
     let mut other = rows();
     other[0].1 = "{{ candidate_preferred_name }}".into();
-    let mut other = form(&other);
-    other.push(("edited".into(), "1".into()));
-    let res = call(&w.app, &admin, "save_mapping", &other).await;
+    let res = save_mapping(&w, &admin, &other, "1").await;
     assert_eq!(res.status(), 422);
     assert!(res
         .text()
@@ -378,16 +309,13 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
         .contains("saved while you were editing"));
 
     // the version page shows the diff; restoring version 1 makes version 3
-    let v2: Value = call(
+    let v2 = call_json(
         &w.app,
         &admin,
         "mapping_version",
         &[("id".into(), "2".into())],
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let diff = v2["diff"].to_string();
     assert!(
         diff.contains("root.surname") && diff.contains("home.mobilePhone"),
@@ -401,31 +329,21 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
     )
     .await;
     assert_eq!(res.json::<i64>().await.unwrap(), 3);
-    let restored: Value = call(
+    let restored = call_json(
         &w.app,
         &admin,
         "mapping_version",
         &[("id".into(), "3".into())],
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(restored["restored_from"], json!(1));
 
     // viewers read but do not write
     let viewer = w.app.user_with_role("viewer").await;
-    let view = call(&w.app, &viewer, "mapping_editor", &[]).await;
-    assert_eq!(view.status(), 200);
-    let view: Value = view.json().await.unwrap();
+    let view = call_json(&w.app, &viewer, "mapping_editor", &[]).await;
     assert_eq!(view["can_edit"], json!(false));
     assert_eq!(view["version"], json!(3));
-    let mut form = fixed_rows();
-    form.push(("edited".into(), "3".into()));
-    assert_eq!(
-        call(&w.app, &viewer, "save_mapping", &form).await.status(),
-        403
-    );
+    assert_eq!(save_mapping(&w, &viewer, &rows(), "3").await.status(), 403);
     assert_eq!(
         call(
             &w.app,
@@ -475,17 +393,8 @@ async fn custom_variables_are_saved_with_the_mapping_and_cycles_refused() {
     ));
     ok.push(("edited".into(), "1".into()));
     let res = call(&w.app, &admin, "save_variables", &ok).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
-    let view: Value = call(&w.app, &admin, "mapping_editor", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_ok(res).await;
+    let view = call_json(&w.app, &admin, "mapping_editor", &[]).await;
     assert_eq!(view["variables"][1]["name"], json!("work_email"));
     assert_eq!(view["rows"].as_array().unwrap().len(), 5, "fields are kept");
 }
@@ -496,19 +405,13 @@ async fn the_preview_renders_a_real_application_and_compares_with_hibob() {
     w.search_returns(json!([{"id": "111", "email": "cher@example.com", "displayName": "Cher",
                              "firstName": "Cher", "surname": "", "home": {"mobilePhone": "+447700900123"}}]))
         .await;
-    let id = w.hire().await;
+    let id = w.app.hire(7).await;
     let operator = w.app.user_with_role("operator").await;
     let mut form = fixed_rows();
     form.push(("source".into(), format!("export:{id}")));
     form.push(("compare".into(), "true".into()));
     let res = call(&w.app, &operator, "preview_mapping", &form).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
-    let p: Value = res.json().await.unwrap();
+    let p = json_of(res).await;
     assert!(
         p["candidate"].as_str().unwrap().contains("application 7"),
         "{p}"
@@ -581,7 +484,7 @@ async fn the_comparison_reads_the_candidates_own_record_and_only_mappable_fields
                              "firstName": "Cher", "surname": ""}]),
     )
     .await;
-    let id = w.hire().await;
+    let id = w.app.hire(7).await;
     let operator = w.app.user_with_role("operator").await;
     // the mapped email is someone else's, and one row names a field no mapping may set
     let mut rows = rows();
@@ -600,13 +503,7 @@ async fn the_comparison_reads_the_candidates_own_record_and_only_mappable_fields
     form.push(("source".into(), format!("export:{id}")));
     form.push(("compare".into(), "true".into()));
     let res = call(&w.app, &operator, "preview_mapping", &form).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
-    let p: Value = res.json().await.unwrap();
+    let p = json_of(res).await;
     assert!(
         p["comparison"]["message"].as_str().unwrap().contains("111"),
         "{p}"
@@ -650,23 +547,16 @@ async fn the_plugin_meta_follows_the_mapping_in_force() {
     let admin = w.app.admin().await;
     let mut changed = rows();
     changed[0].1 = "{{ candidate_preferred_name | default(candidate_first_name) | title }}".into();
-    let mut changed = form(&changed);
-    changed.push(("edited".into(), "1".into()));
-    assert_eq!(
-        call(&w.app, &admin, "save_mapping", &changed)
+    assert_eq!(save_mapping(&w, &admin, &changed, "1").await.status(), 200);
+    let meta = json_of(
+        reqwest::Client::new()
+            .post(w.app.url("/"))
+            .json(&json!({}))
+            .send()
             .await
-            .status(),
-        200
-    );
-    let meta: Value = reqwest::Client::new()
-        .post(w.app.url("/"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+            .unwrap(),
+    )
+    .await;
     let mappings = meta["actions"][0]["mappings"].to_string();
     assert!(
         mappings.contains("{{candidate_preferred_name}}"),
@@ -686,15 +576,8 @@ async fn the_plugin_form_is_prefilled_through_the_mapping() {
     changed[3].2 = "London".into();
     changed[4].1 =
         "{{ candidate_start_date | next_weekday('monday') }}\n{{ default_start_date }}".into();
-    let mut changed = form(&changed);
-    changed.push(("edited".into(), "1".into()));
-    let res = call(&w.app, &admin, "save_mapping", &changed).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    let res = save_mapping(&w, &admin, &changed, "1").await;
+    assert_ok(res).await;
 
     let res = reqwest::Client::new()
         .post(w.app.url("/export-candidate/meta"))
@@ -708,8 +591,7 @@ async fn the_plugin_form_is_prefilled_through_the_mapping() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let meta: Value = res.json().await.unwrap();
+    let meta = json_of(res).await;
     let fields = meta["formFields"].as_array().unwrap();
     let value = |key: &str| {
         fields
@@ -733,27 +615,14 @@ async fn the_plugin_form_is_prefilled_through_the_mapping() {
 async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_one() {
     let w = world().await;
     w.search_returns(json!([])).await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
-        .mount(&w.hibob)
-        .await;
-    let id = w.hire().await;
+    fakes::create(created()).mount(&w.hibob).await;
+    let id = w.app.hire(7).await;
     w.app.worker.run_once().await.unwrap();
     assert_eq!(w.export(id).await.1, Some(1));
     let admin = w.app.admin().await;
-    let mut form = fixed_rows();
-    form.push(("edited".into(), "1".into()));
-    assert_eq!(
-        call(&w.app, &admin, "save_mapping", &form).await.status(),
-        200
-    );
+    assert_eq!(save_mapping(&w, &admin, &rows(), "1").await.status(), 200);
 
-    let page: Value = call(&w.app, &admin, "exports", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = call_json(&w.app, &admin, "exports", &[]).await;
     assert_eq!(
         page["mapping_version"],
         json!(2),
@@ -764,11 +633,7 @@ async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_
         ("status".to_owned(), "needs_attention".to_owned()),
         ("expected".to_owned(), "1".to_owned()),
     ];
-    let started: Value = call(&w.app, &admin, "retry_matching_exports", &bulk)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let started = call_json(&w.app, &admin, "retry_matching_exports", &bulk).await;
     assert_eq!(
         w.export(id).await.1,
         None,
@@ -776,12 +641,7 @@ async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_
     );
     let run = started["run_id"].to_string();
     let res = call(&w.app, &admin, "cancel_bulk_retry", &[("id".into(), run)]).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    assert_ok(res).await;
     let (status, version, _) = w.export(id).await;
     assert_eq!(
         (status.as_str(), version),
@@ -802,39 +662,14 @@ async fn mount_application(w: &World, id: u32, created_at: Option<&str>) {
     if let Some(at) = created_at {
         attributes["created_at"] = json!(at);
     }
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/applications/{id}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"data": {"id": id.to_string(), "type": "applications", "attributes": attributes}}),
-        ))
-        .mount(&w.pinpoint)
-        .await;
-}
-
-async fn hire_application(w: &World, id: u32) -> i64 {
-    let body = format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{id}}}}}}}"#
-    );
-    let res = reqwest::Client::new()
-        .post(w.app.url("/webhooks/pinpoint"))
-        .header(
-            "PINPOINT-HMAC-SHA256",
-            webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let json: Value = res.json().await.unwrap();
-    json["export_id"].as_i64().expect("an export")
+    fakes::application(id, attributes).mount(&w.pinpoint).await;
 }
 
 #[tokio::test]
 async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
     let w = world().await;
     w.search_returns(json!([])).await;
-    w.creates(2).await;
+    fakes::create(created()).expect(2).mount(&w.hibob).await;
     mount_application(&w, 21, Some("2026-11-30T09:15:00.000Z")).await;
     mount_application(&w, 22, None).await;
     let admin = w.app.admin().await;
@@ -843,15 +678,9 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
     let template = "{{ application.created_at | date(\"%d/%m/%Y %H:%M\") }}";
     let mut with_time = rows();
     with_time[4].1 = format!("{template}\n{{{{ default_start_date }}}}");
-    let mut save_form = form(&with_time);
-    save_form.push(("edited".into(), "1".into()));
-    let res = call(&w.app, &admin, "save_mapping", &save_form).await;
+    let res = save_mapping(&w, &admin, &with_time, "1").await;
     assert_eq!(res.status(), 422);
-    let issues: Value = call(&w.app, &admin, "lint_mapping", &form(&with_time))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let issues = call_json(&w.app, &admin, "lint_mapping", &form(&with_time)).await;
     assert!(
         issues.to_string().contains("more than a date has"),
         "{issues}"
@@ -875,8 +704,8 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
     .await
     .unwrap();
 
-    let first = hire_application(&w, 21).await;
-    let second = hire_application(&w, 22).await;
+    let first = w.app.hire(21).await;
+    let second = w.app.hire(22).await;
     let (_, outcome) = w.app.worker.run_once().await.unwrap().unwrap();
     assert!(
         matches!(
@@ -904,12 +733,7 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
         &[("id".into(), "1".into())],
     )
     .await;
-    assert_eq!(
-        res.status(),
-        200,
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    assert_ok(res).await;
     let res = call(
         &w.app,
         &admin,
@@ -1005,7 +829,7 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     );
 
     // by webhook
-    let id = w.hire().await;
+    let id = w.app.hire(7).await;
     w.app.worker.run_once().await.unwrap();
     assert_eq!(w.export(id).await.0, "succeeded");
 

@@ -1,17 +1,17 @@
 //! Kill -9 in the middle of exports, restart, and check that nothing acknowledged is lost and
 //! nothing is done twice: the real binary, a real SQLite file, the sandbox's stateful fakes.
 
-mod common;
-
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
 
-use common::process::{self, Tally};
-use server::sandbox::{self, SandboxCredentials, SimState};
-
-const SECRET: &str = "crash-test-secret";
+use crate::common::{
+    fakes::simulators,
+    process::{self, Tally},
+    webhook::SECRET,
+};
+use server::sandbox::SimState;
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_pinpoint-hibob"))
@@ -33,12 +33,7 @@ struct Scenario {
 /// export has succeeded; returns what HiBob and Pinpoint hold then.
 async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
     let hires = scenario.hires;
-    let sims = sandbox::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SandboxCredentials::generate(),
-    )
-    .await
-    .expect("simulators");
+    let sims = simulators().await;
     (scenario.setup)(&sims.state);
 
     let dir = tempfile::tempdir().unwrap();

@@ -1,136 +1,70 @@
 //! Webhook intake and the export pipeline over real HTTP, against wiremock fakes of Pinpoint and
 //! HiBob: signatures, duplicates, retries, rate limits, refusals and timeouts.
 
-mod common;
-
 use futures_util::StreamExt;
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::{
+    error_message,
+    fakes::{
+        self, comment_posted, created, search_finds_nobody, simulator_args, simulators,
+        site_not_found, Fakes, Slack, EMPLOYEE_ID, HIBOB_TOKEN, PINPOINT_API_KEY,
+    },
+    process::{self, Tally},
+    webhook::{hired, sign, SECRET},
+    TestApp,
+};
 use integration::{exports::pipeline::AttemptOutcome, pinpoint::signature as webhook_signature};
 use serde_json::{json, Value};
 use wiremock::{
-    matchers::{body_partial_json, header, method, path},
-    Mock, MockServer, ResponseTemplate,
+    matchers::{body_partial_json, method, path},
+    Mock, ResponseTemplate,
 };
 
-const SECRET: &str = "whsec-test-secret";
-const EMPLOYEE_ID: &str = "3332883884017713238";
-
-fn hired(application_id: u64) -> String {
-    format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
-    )
+/// Fakes in which Pinpoint holds application 1, Jane Doe with a CV, and HiBob answers only what
+/// each test mounts.
+async fn jane_applied() -> Fakes {
+    let fakes = Fakes::start().await;
+    let mut jane = fakes::jane();
+    jane["attachments"] = json!([{"context": "pdf_cv", "filename": "Jane_Doe_CV.pdf",
+                                  "url": "https://files.example.com/cv.pdf?sig=abc"}]);
+    fakes::application(1, jane).mount(&fakes.pinpoint).await;
+    fakes
 }
 
-struct Fakes {
-    hibob: MockServer,
-    pinpoint: MockServer,
+/// HiBob answers `times` creates of Jane at the default site with `response`.
+async fn create(fakes: &Fakes, response: ResponseTemplate, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/v1/people"))
+        .and(body_partial_json(
+            json!({"firstName": "Jane", "surname": "Doe", "work": {"site": "London"}}),
+        ))
+        .respond_with(response)
+        .expect(times)
+        .mount(&fakes.hibob)
+        .await;
 }
 
-impl Fakes {
-    async fn start() -> Self {
-        let fakes = Self {
-            hibob: MockServer::start().await,
-            pinpoint: MockServer::start().await,
-        };
-        Mock::given(method("GET"))
-            .and(path("/api/v1/applications/1"))
-            .and(header("x-api-key", "pp-key"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "data": {
-                    "id": "1", "type": "applications",
-                    "attributes": {
-                        "first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com",
-                        "attachments": [{"context": "pdf_cv", "filename": "Jane_Doe_CV.pdf",
-                                          "url": "https://files.example.com/cv.pdf?sig=abc"}]
-                    },
-                    "relationships": {}
-                }
-            })))
-            .mount(&fakes.pinpoint)
-            .await;
-        fakes
-    }
-
-    async fn comments_ok(&self, times: u64) {
-        Mock::given(method("POST"))
-            .and(path("/api/v1/comments"))
-            .and(body_partial_json(json!({"data": {"type": "comments"}})))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
-            )
-            .expect(times)
-            .mount(&self.pinpoint)
-            .await;
-    }
-
-    async fn search_finds_nobody(&self) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
-            .mount(&self.hibob)
-            .await;
-    }
-
-    async fn create(&self, response: ResponseTemplate, times: u64) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people"))
-            .and(body_partial_json(
-                json!({"firstName": "Jane", "surname": "Doe", "work": {"site": "London"}}),
-            ))
-            .respond_with(response)
-            .expect(times)
-            .mount(&self.hibob)
-            .await;
-    }
-
-    async fn cv_ok(&self, times: u64) {
-        Mock::given(method("GET"))
-            .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
-            .mount(&self.hibob)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}/shared")))
-            .and(body_partial_json(
-                json!({"documentName": "Jane_Doe_CV.pdf"}),
-            ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-            .expect(times)
-            .mount(&self.hibob)
-            .await;
-    }
-
-    async fn app(&self) -> TestApp {
-        let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
-        let hibob = format!("{}/v1", self.hibob.uri());
-        TestApp::spawn_connected(&pinpoint, &hibob, SECRET).await
-    }
+/// HiBob takes `times` uploads of Jane's CV.
+async fn cv_ok(fakes: &Fakes, times: u64) {
+    fakes::no_documents().mount(&fakes.hibob).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/docs/people/{EMPLOYEE_ID}/shared")))
+        .and(body_partial_json(
+            json!({"documentName": "Jane_Doe_CV.pdf"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(times)
+        .mount(&fakes.hibob)
+        .await;
 }
 
-fn created() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID}))
-}
-
-async fn deliver(app: &TestApp, body: &str, signature: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(app.url("/webhooks/pinpoint"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(sig) = signature {
-        req = req.header("PINPOINT-HMAC-SHA256", sig);
-    }
-    req.send().await.unwrap()
-}
-
-fn sign(body: &str) -> String {
-    webhook_signature::sign(SECRET.as_bytes(), body.as_bytes())
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+/// HiBob finds nobody, then creates Jane and takes her CV, once each; Pinpoint takes one comment.
+async fn one_export_succeeds(fakes: &Fakes) {
+    search_finds_nobody().mount(&fakes.hibob).await;
+    create(fakes, created(), 1).await;
+    cv_ok(fakes, 1).await;
+    comment_posted().expect(1).mount(&fakes.pinpoint).await;
 }
 
 /// Makes every waiting export due now, so a test need not sit out the backoff.
@@ -155,7 +89,7 @@ async fn export(app: &TestApp) -> Value {
 
 #[tokio::test]
 async fn the_signature_table() {
-    let fakes = Fakes::start().await;
+    let fakes = jane_applied().await;
     let app = fakes.app().await;
     let body = hired(1);
     let good = sign(&body);
@@ -176,38 +110,26 @@ async fn the_signature_table() {
         ("not base64", &body, Some("%%% not base64 %%%"), 401),
     ];
     for (name, body, sig, status) in cases {
-        let res = deliver(&app, body, sig).await;
+        let res = app.deliver(body, sig).await;
         assert_eq!(res.status().as_u16(), status, "{name}");
         let json: Value = res.json().await.unwrap();
         if status == 401 {
-            assert!(
-                json["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("signature"),
-                "{name}: {json}"
-            );
+            assert!(error_message(&json).contains("signature"), "{name}: {json}");
         } else {
             assert_eq!(json["status"], "accepted");
         }
     }
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
+            .await,
         5
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted'")
+            .await,
         1
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM exports").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 1);
     let headers: String =
         sqlx::query_scalar("SELECT headers FROM webhook_deliveries WHERE outcome = 'accepted'")
             .fetch_one(&app.pool)
@@ -221,20 +143,20 @@ async fn the_signature_table() {
 
 #[tokio::test]
 async fn malformed_and_unknown_deliveries_are_stored_and_answered_4xx_or_2xx() {
-    let fakes = Fakes::start().await;
+    let fakes = jane_applied().await;
     let app = fakes.app().await;
     let junk = "{not json";
-    let res = deliver(&app, junk, Some(&sign(junk))).await;
+    let res = app.deliver(junk, Some(&sign(junk))).await;
     assert_eq!(res.status(), 400);
     let other = r#"{"event":"application_stage_changed","data":{"application":{"id":9}}}"#;
-    let res = deliver(&app, other, Some(&sign(other))).await;
+    let res = app.deliver(other, Some(&sign(other))).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "ignored");
     let huge = format!(
         "{{\"event\":\"application_hired\",\"pad\":\"{}\"}}",
         "x".repeat(300 * 1024)
     );
-    let res = deliver(&app, &huge, Some(&sign(&huge))).await;
+    let res = app.deliver(&huge, Some(&sign(&huge))).await;
     assert_eq!(res.status(), 413);
     let reasons: Vec<String> =
         sqlx::query_scalar("SELECT reason FROM webhook_deliveries ORDER BY id")
@@ -248,27 +170,17 @@ async fn malformed_and_unknown_deliveries_are_stored_and_answered_4xx_or_2xx() {
 
 #[tokio::test]
 async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes.create(created(), 1).await;
-    fakes.cv_ok(1).await;
-    fakes.comments_ok(1).await;
+    let fakes = jane_applied().await;
+    one_export_succeeds(&fakes).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    let sig = sign(&body);
     for _ in 0..5 {
-        assert_eq!(deliver(&app, &body, Some(&sig)).await.status(), 200);
+        assert_eq!(app.deliver_hire(1).await.status(), 200);
     }
-    let url = app.url("/webhooks/pinpoint");
     let concurrent: Vec<_> = (0..10)
         .map(|_| {
-            let (url, body, sig) = (url.clone(), body.clone(), sig.clone());
+            let base = app.base.clone();
             tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(url)
-                    .header("PINPOINT-HMAC-SHA256", sig)
-                    .body(body)
-                    .send()
+                process::post_hire(&reqwest::Client::new(), &base, SECRET, 1)
                     .await
                     .unwrap()
                     .status()
@@ -278,13 +190,10 @@ async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
     for handle in concurrent {
         assert_eq!(handle.await.unwrap(), 200);
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM exports").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 1);
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'duplicate'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'duplicate'")
+            .await,
         14
     );
 
@@ -307,7 +216,7 @@ async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
         .unwrap();
     let all = exchanges.join("\n");
     assert!(
-        !all.contains("hb-token") && !all.contains("pp-key"),
+        !all.contains(HIBOB_TOKEN) && !all.contains(PINPOINT_API_KEY),
         "no credentials in step records"
     );
     let steps: Vec<String> = sqlx::query_scalar("SELECT step FROM export_steps ORDER BY id")
@@ -329,22 +238,16 @@ async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
 
 #[tokio::test]
 async fn server_errors_are_retried_until_hibob_accepts() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+    let fakes = jane_applied().await;
+    one_export_succeeds(&fakes).await;
+    fakes::create(ResponseTemplate::new(500).set_body_string("oops"))
         .up_to_n_times(2)
         .with_priority(1)
         .expect(2)
         .mount(&fakes.hibob)
         .await;
-    fakes.create(created(), 1).await;
-    fakes.cv_ok(1).await;
-    fakes.comments_ok(1).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     for expected_attempt in 1..=2 {
         let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
         assert!(
@@ -371,17 +274,16 @@ async fn server_errors_are_retried_until_hibob_accepts() {
 
 #[tokio::test]
 async fn rate_limits_are_waited_out() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes
-        .create(
-            ResponseTemplate::new(429).insert_header("Retry-After", "7"),
-            1,
-        )
-        .await;
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    create(
+        &fakes,
+        ResponseTemplate::new(429).insert_header("Retry-After", "7"),
+        1,
+    )
+    .await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     let AttemptOutcome::RetryLater { delay, .. } = outcome else {
         panic!("{outcome:?}")
@@ -395,10 +297,8 @@ async fn rate_limits_are_waited_out() {
 
 #[tokio::test]
 async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes.create(created(), 1).await;
-    fakes.cv_ok(1).await;
+    let fakes = jane_applied().await;
+    one_export_succeeds(&fakes).await;
     // the comment is refused once (bad request), then accepted after the operator's retry
     Mock::given(method("POST"))
         .and(path("/api/v1/comments"))
@@ -410,10 +310,8 @@ async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
         .with_priority(1)
         .mount(&fakes.pinpoint)
         .await;
-    fakes.comments_ok(1).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (id, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert!(
         matches!(outcome, AttemptOutcome::NeedsAttention(_)),
@@ -438,19 +336,11 @@ async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
 
 #[tokio::test]
 async fn hibob_400_names_the_problem() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes
-        .create(
-            ResponseTemplate::new(400).set_body_json(
-                json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
-            ),
-            1,
-        )
-        .await;
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    create(&fakes, site_not_found(), 1).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     let AttemptOutcome::NeedsAttention(message) = outcome else {
         panic!("{outcome:?}")
@@ -461,21 +351,15 @@ async fn hibob_400_names_the_problem() {
 
 #[tokio::test]
 async fn a_hung_hibob_times_out_and_the_next_attempt_succeeds() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(created().set_delay(Duration::from_secs(3)))
+    let fakes = jane_applied().await;
+    one_export_succeeds(&fakes).await;
+    fakes::create(created().set_delay(Duration::from_secs(3)))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&fakes.hibob)
         .await;
-    fakes.create(created(), 1).await;
-    fakes.cv_ok(1).await;
-    fakes.comments_ok(1).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     let AttemptOutcome::RetryLater { error, .. } = outcome else {
         panic!("{outcome:?}")
@@ -488,16 +372,13 @@ async fn a_hung_hibob_times_out_and_the_next_attempt_succeeds() {
 
 #[tokio::test]
 async fn refused_credentials_are_never_retried() {
-    let fakes = Fakes::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(401))
+    let fakes = jane_applied().await;
+    fakes::create(ResponseTemplate::new(401))
         .expect(1)
         .mount(&fakes.hibob)
         .await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert!(
         matches!(outcome, AttemptOutcome::NeedsAttention(_)),
@@ -509,29 +390,18 @@ async fn refused_credentials_are_never_retried() {
 
 #[tokio::test]
 async fn the_console_lists_shows_and_retries_exports_by_role() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes
-        .create(
-            ResponseTemplate::new(400).set_body_json(
-                json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
-            ),
-            2,
-        )
-        .await;
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    create(&fakes, site_not_found(), 2).await;
     let app = fakes.app().await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
+    app.deliver_hire(1).await;
     app.worker.run_once().await.unwrap().unwrap();
 
     let viewer = app.user_with_role("viewer").await;
-    let list: Value = app
-        .call(&viewer, "exports", &[("search", "jane")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app
+        .call_json(&viewer, "exports", &[("search", "jane")])
+        .await;
     assert_eq!(list["rows"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["rows"][0]["status"], "needs_attention");
     for literal in ["%", "_", "\\", "'; DROP TABLE exports; --"] {
@@ -553,12 +423,7 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         "an over-long search is refused in words"
     );
     assert!(huge.text().await.unwrap().contains("at most 200"));
-    let detail: Value = app
-        .call(&viewer, "export", &[("id", "1")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = app.call_json(&viewer, "export", &[("id", "1")]).await;
     let titles: Vec<&str> = detail["timeline"]
         .as_array()
         .unwrap()
@@ -602,16 +467,13 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         )
         .await;
     assert_eq!(forbidden.status(), 403);
-    let bulk: Value = app
-        .call(
+    let bulk = app
+        .call_json(
             &operator,
             "retry_matching_exports",
             &[("status", "needs_attention"), ("search", "jane")],
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         bulk["count"],
         json!(1),
@@ -624,35 +486,31 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
             .unwrap();
     assert_eq!(audit, ["operator@example.com"]);
 
-    let deliveries: Value = app
-        .call(&viewer, "webhook_deliveries", &[("outcome", "duplicate")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deliveries = app
+        .call_json(&viewer, "webhook_deliveries", &[("outcome", "duplicate")])
+        .await;
     assert_eq!(deliveries.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attempt() {
-    let fakes = Fakes::start().await;
+    let fakes = jane_applied().await;
     // longer than an attempt waits for its turn
     let reset = chrono::Utc::now().timestamp() + 120;
-    fakes
-        .create(
-            created()
-                .insert_header("X-RateLimit-Limit", "50")
-                .insert_header("X-RateLimit-Remaining", "0")
-                .insert_header("X-RateLimit-Reset", reset.to_string().as_str()),
-            1,
-        )
-        .await;
-    fakes.cv_ok(1).await;
-    fakes.comments_ok(1).await;
+    create(
+        &fakes,
+        created()
+            .insert_header("X-RateLimit-Limit", "50")
+            .insert_header("X-RateLimit-Remaining", "0")
+            .insert_header("X-RateLimit-Reset", reset.to_string().as_str()),
+        1,
+    )
+    .await;
+    cv_ok(&fakes, 1).await;
+    comment_posted().expect(1).mount(&fakes.pinpoint).await;
     let app = fakes.app().await;
     for id in [1, 2] {
-        let body = hired(id);
-        deliver(&app, &body, Some(&sign(&body))).await;
+        app.deliver_hire(id).await;
     }
     let (_, first) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(first, AttemptOutcome::Succeeded);
@@ -687,37 +545,6 @@ async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attem
     );
 }
 
-/// Pinpoint answers every application (`/applications/{id}`) with a complete, CV-less hire, and
-/// HiBob creates whoever it is sent.
-async fn any_hire_succeeds(fakes: &Fakes) {
-    Mock::given(method("GET"))
-        .and(wiremock::matchers::path_regex(
-            r"^/api/v1/applications/\d+$",
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"id": "2", "type": "applications",
-                     "attributes": {"first_name": "Jane", "last_name": "Doe",
-                                    "email": "jane.doe@example.com"}}
-        })))
-        .with_priority(10)
-        .mount(&fakes.pinpoint)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v1/comments"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
-        )
-        .mount(&fakes.pinpoint)
-        .await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(created())
-        .mount(&fakes.hibob)
-        .await;
-}
-
 fn database_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
@@ -730,7 +557,7 @@ fn database_bytes(dir: &std::path::Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
-    let fakes = Fakes::start().await;
+    let fakes = jane_applied().await;
     let app = fakes.app().await;
     let before = database_bytes(app.dir.path());
     let junk = format!(
@@ -759,13 +586,7 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
     let signed = async {
         let mut answers = Vec::new();
         for id in 100..120 {
-            let body = hired(id);
-            answers.push(
-                deliver(&app, &body, Some(&sign(&body)))
-                    .await
-                    .status()
-                    .as_u16(),
-            );
+            answers.push(app.deliver_hire(id).await.status().as_u16());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         answers
@@ -780,20 +601,16 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
     let limited = flooded.iter().filter(|s| **s == 429).count();
     assert!(limited > FLOOD / 2, "{limited} of {FLOOD} were not stored");
 
-    let stored = count(
-        &app,
-        "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'",
-    )
-    .await;
+    let stored = app
+        .scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
+        .await;
     assert!(
         stored as usize <= FLOOD - limited && stored <= 60,
         "{stored} rejected rows"
     );
-    let longest = count(
-        &app,
-        "SELECT MAX(length(body)) FROM webhook_deliveries WHERE outcome = 'rejected'",
-    )
-    .await;
+    let longest = app
+        .scalar("SELECT MAX(length(body)) FROM webhook_deliveries WHERE outcome = 'rejected'")
+        .await;
     assert!(
         longest <= 256,
         "a stranger's body is kept as a short prefix: {longest}"
@@ -810,7 +627,7 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
     );
     assert!(size > 60 * 1024);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM exports").await,
+        app.scalar("SELECT COUNT(*) FROM exports").await,
         20,
         "every signed hire has its export"
     );
@@ -823,39 +640,26 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
 
 #[tokio::test]
 async fn rejected_deliveries_beyond_the_kept_count_are_pruned() {
-    let fakes = Fakes::start().await;
-    let pinpoint = format!("{}/api/v1", fakes.pinpoint.uri());
-    let hibob = format!("{}/v1", fakes.hibob.uri());
-    let app = TestApp::spawn_with(&[
-        "--pinpoint-webhook-secret",
-        SECRET,
-        "--pinpoint-api-base-url",
-        &pinpoint,
-        "--pinpoint-api-key",
-        "pp-key",
-        "--hibob-api-base-url",
-        &hibob,
-        "--rejected-deliveries-per-minute",
-        "100000",
-        "--rejected-deliveries-kept",
-        "50",
-    ])
-    .await;
+    let fakes = jane_applied().await;
+    let app = fakes
+        .app_with(&[
+            "--rejected-deliveries-per-minute",
+            "100000",
+            "--rejected-deliveries-kept",
+            "50",
+        ])
+        .await;
     for i in 0..300 {
-        let res = deliver(&app, &hired(i), Some("bad")).await;
+        let res = app.deliver(&hired(i), Some("bad")).await;
         assert_eq!(res.status(), 401);
     }
-    let kept = count(
-        &app,
-        "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'",
-    )
-    .await;
+    let kept = app
+        .scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
+        .await;
     assert!((50..=50 + 64).contains(&kept), "{kept} kept");
-    let newest = count(
-        &app,
-        "SELECT MAX(CAST(application_id AS INTEGER)) FROM webhook_deliveries",
-    )
-    .await;
+    let newest = app
+        .scalar("SELECT MAX(CAST(application_id AS INTEGER)) FROM webhook_deliveries")
+        .await;
     assert_eq!(newest, 299, "the newest are the ones kept");
 }
 
@@ -887,38 +691,15 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
     }
     let _unmount = Unmount(mnt.clone());
 
-    let fakes = Fakes::start().await;
-    any_hire_succeeds(&fakes).await;
-    let pinpoint = format!("{}/api/v1", fakes.pinpoint.uri());
-    let hibob = format!("{}/v1", fakes.hibob.uri());
+    let fakes = jane_applied().await;
+    fakes.every_hire_succeeds().await;
     let db = format!("sqlite://{}/console.db", mnt.display());
-    let app = TestApp::spawn_with_database(
-        dir,
-        &db,
-        &[
-            "--pinpoint-webhook-secret",
-            SECRET,
-            "--pinpoint-api-base-url",
-            &pinpoint,
-            "--pinpoint-api-key",
-            "pp-key",
-            "--hibob-api-base-url",
-            &hibob,
-            "--hibob-service-user-id",
-            "SERVICE-1",
-            "--hibob-service-user-token",
-            "hb-token",
-            "--hibob-default-site",
-            "London",
-            "--outbound-timeout-secs",
-            "2",
-        ],
-    )
-    .await;
+    let app =
+        TestApp::spawn_with_database(dir, &db, &fakes.args(&["--outbound-timeout-secs", "2"]))
+            .await;
 
     for id in 900..903 {
-        let body = hired(id);
-        assert_eq!(deliver(&app, &body, Some(&sign(&body))).await.status(), 200);
+        assert_eq!(app.deliver_hire(id).await.status(), 200);
     }
     // fill the disk, then deliver hires until intake refuses them
     let ballast = mnt.join("ballast");
@@ -932,12 +713,7 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
     let mut acknowledged = 3;
     let mut refused = 0;
     for id in 1000..1400 {
-        let body = hired(id);
-        match deliver(&app, &body, Some(&sign(&body)))
-            .await
-            .status()
-            .as_u16()
-        {
+        match app.deliver_hire(id).await.status().as_u16() {
             200 => acknowledged += 1,
             503 => refused += 1,
             other => panic!("answered {other}"),
@@ -958,18 +734,15 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(server::worker::supervise(app.worker.clone(), shutdown));
     for id in 2000..2005 {
-        let body = hired(id);
-        let res = deliver(&app, &body, Some(&sign(&body))).await;
+        let res = app.deliver_hire(id).await;
         assert_eq!(res.status(), 200, "new hires are taken again");
     }
     let expected = acknowledged + 5;
     let mut succeeded = 0;
     for _ in 0..600 {
-        succeeded = count(
-            &app,
-            "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
-        )
-        .await;
+        succeeded = app
+            .scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
+            .await;
         if succeeded == expected {
             break;
         }
@@ -979,7 +752,7 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
         succeeded,
         expected,
         "every acknowledged hire reaches HiBob ({} exports in all)",
-        count(&app, "SELECT COUNT(*) FROM exports").await
+        app.scalar("SELECT COUNT(*) FROM exports").await
     );
     let res = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(
@@ -991,77 +764,28 @@ async fn a_full_disk_heals_by_itself_once_space_is_back() {
     let _ = worker.await;
 }
 
-fn connected_args<'a>(fakes: &'a (String, String), extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--pinpoint-webhook-secret",
-        SECRET,
-        "--pinpoint-api-base-url",
-        &fakes.0,
-        "--pinpoint-api-key",
-        "pp-key",
-        "--hibob-api-base-url",
-        &fakes.1,
-        "--hibob-service-user-id",
-        "SERVICE-1",
-        "--hibob-service-user-token",
-        "hb-token",
-        "--hibob-default-site",
-        "London",
-        "--outbound-timeout-secs",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
-fn bases(fakes: &Fakes) -> (String, String) {
-    (
-        format!("{}/api/v1", fakes.pinpoint.uri()),
-        format!("{}/v1", fakes.hibob.uri()),
-    )
-}
-
-async fn slack_texts(slack: &MockServer) -> Vec<String> {
-    slack
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            body["text"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_stopped_export_starting_soon_posts_one_slack_message_naming_the_candidate() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({"key": "invalid_field", "error": "work.site: unknown site"})),
-        )
-        .mount(&fakes.hibob)
-        .await;
-    let slack = MockServer::start().await;
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    fakes::create(
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"key": "invalid_field", "error": "work.site: unknown site"})),
+    )
+    .mount(&fakes.hibob)
+    .await;
+    let slack = Slack::start().await;
     Mock::given(method("POST"))
         .and(path("/hook"))
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .expect(1)
-        .mount(&slack)
+        .mount(&slack.server)
         .await;
-    let hook = format!("{}/hook", slack.uri());
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(
-        &b,
-        &["--alert-webhook-url", &hook, "--default-start-days", "3"],
-    ))
-    .await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    let hook = slack.hook();
+    let app = fakes
+        .app_with(&["--alert-webhook-url", &hook, "--default-start-days", "3"])
+        .await;
+    app.deliver_hire(1).await;
     let (id, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert!(
         matches!(outcome, AttemptOutcome::NeedsAttention(_)),
@@ -1075,7 +799,7 @@ async fn a_stopped_export_starting_soon_posts_one_slack_message_naming_the_candi
         0,
         "sent once"
     );
-    let texts = slack_texts(&slack).await;
+    let texts = slack.texts().await;
     assert_eq!(texts.len(), 1);
     let text = &texts[0];
     assert!(
@@ -1085,43 +809,34 @@ async fn a_stopped_export_starting_soon_posts_one_slack_message_naming_the_candi
     assert!(text.contains("unknown site"), "the reason: {text}");
     assert!(text.contains(&format!("/exports/{id}")), "a link: {text}");
     assert!(
-        !text.contains("hb-token") && !text.contains("pp-key"),
+        !text.contains(HIBOB_TOKEN) && !text.contains(PINPOINT_API_KEY),
         "{text}"
     );
 }
 
 #[tokio::test]
 async fn fifty_exports_stopped_by_an_outage_are_one_digest_then_one_recovery_note() {
-    let fakes = Fakes::start().await;
-    any_hire_succeeds(&fakes).await;
+    let fakes = jane_applied().await;
+    fakes.every_hire_succeeds().await;
     // the outage: every create fails until fifty have
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("down"))
+    fakes::create(ResponseTemplate::new(503).set_body_string("down"))
         .up_to_n_times(50)
         .with_priority(1)
         .mount(&fakes.hibob)
         .await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(2)
-        .mount(&slack)
+    let slack = Slack::start().await;
+    Slack::answers(200).expect(2).mount(&slack.server).await;
+    let hook = slack.hook();
+    let app = fakes
+        .app_with(&["--alert-webhook-url", &hook, "--export-max-attempts", "1"])
         .await;
-    let hook = format!("{}/digest", slack.uri());
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(
-        &b,
-        &["--alert-webhook-url", &hook, "--export-max-attempts", "1"],
-    ))
-    .await;
     for id in 1..=50 {
-        let body = hired(id);
-        assert_eq!(deliver(&app, &body, Some(&sign(&body))).await.status(), 200);
+        assert_eq!(app.deliver_hire(id).await.status(), 200);
         app.worker.run_once().await.unwrap().unwrap();
     }
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM exports WHERE status = 'dead'").await,
+        app.scalar("SELECT COUNT(*) FROM exports WHERE status = 'dead'")
+            .await,
         50
     );
     let now = chrono::Utc::now();
@@ -1133,16 +848,14 @@ async fn fifty_exports_stopped_by_an_outage_are_one_digest_then_one_recovery_not
     let later = now + chrono::Duration::minutes(31);
     assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
     // HiBob is back: the next hire succeeds, and people hear it once
-    let body = hired(51);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(51).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
-    let body = hired(52);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(52).await;
     app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
     assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 0);
-    let texts = slack_texts(&slack).await;
+    let texts = slack.texts().await;
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].starts_with("50 exports"), "{}", texts[0]);
     assert!(texts[0].contains("…and 30 more"), "{}", texts[0]);
@@ -1198,19 +911,15 @@ async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
 
 #[tokio::test]
 async fn a_stopped_export_is_emailed_through_an_smtp_server() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad email"})))
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    fakes::create(ResponseTemplate::new(400).set_body_json(json!({"error": "bad email"})))
         .mount(&fakes.hibob)
         .await;
     let (port, mut inbox) = smtp_sink().await;
     let smtp = format!("smtp://127.0.0.1:{port}");
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(
-        &b,
-        &[
+    let app = fakes
+        .app_with(&[
             "--smtp-url",
             &smtp,
             "--alert-email-from",
@@ -1219,11 +928,9 @@ async fn a_stopped_export_is_emailed_through_an_smtp_server() {
             "ops@example.com, lead@example.com",
             "--default-start-days",
             "2",
-        ],
-    ))
-    .await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+        ])
+        .await;
+    app.deliver_hire(1).await;
     app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(
         app.worker
@@ -1248,33 +955,23 @@ async fn a_stopped_export_is_emailed_through_an_smtp_server() {
 
 #[tokio::test]
 async fn a_failing_alert_channel_is_retried_and_never_holds_an_export_up() {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "nope"})))
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    fakes::create(ResponseTemplate::new(400).set_body_json(json!({"error": "nope"})))
         .mount(&fakes.hibob)
         .await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
+    let slack = Slack::start().await;
+    Slack::answers(500)
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&slack)
+        .mount(&slack.server)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&slack)
+    Slack::answers(200).mount(&slack.server).await;
+    let hook = slack.hook();
+    let app = fakes
+        .app_with(&["--alert-webhook-url", &hook, "--default-start-days", "1"])
         .await;
-    let hook = format!("{}/hook", slack.uri());
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(
-        &b,
-        &["--alert-webhook-url", &hook, "--default-start-days", "1"],
-    ))
-    .await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert!(matches!(outcome, AttemptOutcome::NeedsAttention(_)));
     let now = chrono::Utc::now();
@@ -1286,14 +983,14 @@ async fn a_failing_alert_channel_is_retried_and_never_holds_an_export_up() {
     );
     let later = now + chrono::Duration::minutes(2);
     assert_eq!(app.worker.alerts.dispatch(later).await.unwrap(), 1);
-    assert_eq!(slack_texts(&slack).await.len(), 2);
+    assert_eq!(slack.texts().await.len(), 2);
 }
 
 async fn invitation_world(answer: ResponseTemplate, times: u64) -> (Fakes, TestApp) {
-    let fakes = Fakes::start().await;
-    fakes.search_finds_nobody().await;
-    fakes.create(created(), 1).await;
-    fakes.cv_ok(1).await;
+    let fakes = jane_applied().await;
+    search_finds_nobody().mount(&fakes.hibob).await;
+    create(&fakes, created(), 1).await;
+    cv_ok(&fakes, 1).await;
     Mock::given(method("POST"))
         .and(path(format!("/v1/employees/{EMPLOYEE_ID}/invitations")))
         .and(body_partial_json(json!({"welcomeWizardId": 7})))
@@ -1301,8 +998,7 @@ async fn invitation_world(answer: ResponseTemplate, times: u64) -> (Fakes, TestA
         .expect(times)
         .mount(&fakes.hibob)
         .await;
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(&b, &["--hibob-welcome-wizard-id", "7"])).await;
+    let app = fakes.app_with(&["--hibob-welcome-wizard-id", "7"]).await;
     (fakes, app)
 }
 
@@ -1324,9 +1020,8 @@ async fn the_new_employee_is_invited_to_the_welcome_wizard_once() {
         .with_priority(1)
         .mount(&fakes.pinpoint)
         .await;
-    fakes.comments_ok(1).await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    comment_posted().expect(1).mount(&fakes.pinpoint).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert!(
         matches!(outcome, AttemptOutcome::RetryLater { .. }),
@@ -1348,9 +1043,8 @@ async fn without_permission_to_invite_the_step_is_skipped_with_a_note() {
         1,
     )
     .await;
-    fakes.comments_ok(1).await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    comment_posted().expect(1).mount(&fakes.pinpoint).await;
+    app.deliver_hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded, "the export goes on");
     let steps = invite_steps(&app).await;
@@ -1365,9 +1059,8 @@ async fn without_permission_to_invite_the_step_is_skipped_with_a_note() {
 #[tokio::test]
 async fn an_attempt_cut_off_while_inviting_does_not_invite_again() {
     let (fakes, app) = invitation_world(ResponseTemplate::new(200), 0).await;
-    fakes.comments_ok(1).await;
-    let body = hired(1);
-    deliver(&app, &body, Some(&sign(&body))).await;
+    comment_posted().expect(1).mount(&fakes.pinpoint).await;
+    app.deliver_hire(1).await;
     // as a process killed between asking HiBob and hearing back leaves it
     sqlx::query("UPDATE exports SET invite_started_at = '2026-12-01T00:00:00.000Z'")
         .execute(&app.pool)
@@ -1383,20 +1076,14 @@ async fn an_attempt_cut_off_while_inviting_does_not_invite_again() {
 
 #[tokio::test]
 async fn send_test_alert_reaches_every_channel_and_says_how_each_went() {
-    let fakes = Fakes::start().await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&slack)
-        .await;
+    let fakes = jane_applied().await;
+    let slack = Slack::start().await;
+    Slack::answers(200).expect(1).mount(&slack.server).await;
     let (port, mut inbox) = smtp_sink().await;
-    let hook = format!("{}/hook", slack.uri());
+    let hook = slack.hook();
     let smtp = format!("smtp://127.0.0.1:{port}");
-    let b = bases(&fakes);
-    let app = TestApp::spawn_with(&connected_args(
-        &b,
-        &[
+    let app = fakes
+        .app_with(&[
             "--alert-webhook-url",
             &hook,
             "--smtp-url",
@@ -1405,9 +1092,8 @@ async fn send_test_alert_reaches_every_channel_and_says_how_each_went() {
             "alerts@example.com",
             "--alert-email-to",
             "ops@example.com",
-        ],
-    ))
-    .await;
+        ])
+        .await;
     let viewer = app.user_with_role("viewer").await;
     assert_eq!(
         app.call(&viewer, "send_test_alert", &[]).await.status(),
@@ -1426,7 +1112,7 @@ async fn send_test_alert_reaches_every_channel_and_says_how_each_went() {
             .all(|r| r["ok"] == json!(true)),
         "{results}"
     );
-    assert!(slack_texts(&slack).await[0].contains("Test alert"));
+    assert!(slack.texts().await[0].contains("Test alert"));
     let mail = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
         .await
         .unwrap()
@@ -1451,26 +1137,21 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     };
-    let fakes = Fakes::start().await;
+    let fakes = jane_applied().await;
     let app = fakes.app().await;
     let live = app.dir.path().join("console.db");
     let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..4u64)
         .map(|k| {
-            let (url, acked, stop) = (app.url("/webhooks/pinpoint"), acked.clone(), stop.clone());
+            let (base, acked, stop) = (app.base.clone(), acked.clone(), stop.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let id = 10_000 + k * 1_000_000 + i;
                     i += 1;
-                    let body = hired(id);
-                    let res = client
-                        .post(&url)
-                        .header("PINPOINT-HMAC-SHA256", sign(&body))
-                        .body(body)
-                        .send()
+                    let res = process::post_hire(&client, &base, SECRET, id)
                         .await
                         .unwrap();
                     assert_eq!(res.status(), 200);
@@ -1585,54 +1266,15 @@ async fn scheduled_backups_start_with_an_empty_directory() {
         .unwrap();
 }
 
-async fn simulators() -> server::sandbox::Simulators {
-    server::sandbox::start(
-        "127.0.0.1:0".parse().unwrap(),
-        server::sandbox::SandboxCredentials::generate(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Console arguments that point at the sandbox's simulators, plus `extra`.
-fn simulator_args<'a>(sims: &'a server::sandbox::Simulators, extra: &[&'a str]) -> Vec<&'a str> {
-    let creds = &sims.credentials;
-    let mut args = vec![
-        "--pinpoint-webhook-secret",
-        SECRET,
-        "--pinpoint-api-base-url",
-        &sims.pinpoint_base_url,
-        "--pinpoint-api-key",
-        &creds.pinpoint_api_key,
-        "--hibob-api-base-url",
-        &sims.hibob_base_url,
-        "--hibob-service-user-id",
-        &creds.hibob_service_user_id,
-        "--hibob-service-user-token",
-        &creds.hibob_token,
-        "--hibob-default-site",
-        "London",
-        "--outbound-timeout-secs",
-        "5",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 /// Delivers each hire `copies` times, all at once.
 async fn deliver_all_at_once(app: &TestApp, ids: &[usize], copies: usize) {
     let sends: Vec<_> = ids
         .iter()
         .flat_map(|id| std::iter::repeat_n(*id, copies))
         .map(|id| {
-            let url = app.url("/webhooks/pinpoint");
+            let base = app.base.clone();
             tokio::spawn(async move {
-                let body = hired(id as u64);
-                reqwest::Client::new()
-                    .post(url)
-                    .header("PINPOINT-HMAC-SHA256", sign(&body))
-                    .body(body)
-                    .send()
+                process::post_hire(&reqwest::Client::new(), &base, SECRET, id)
                     .await
                     .map(|r| r.status().as_u16())
             })
@@ -1647,11 +1289,9 @@ async fn deliver_all_at_once(app: &TestApp, ids: &[usize], copies: usize) {
 async fn all_succeed(app: &TestApp, n: i64, limit: Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
-        if count(
-            app,
-            "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
-        )
-        .await
+        if app
+            .scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
+            .await
             >= n
         {
             return true;
@@ -1691,7 +1331,7 @@ async fn a_burst_runs_at_hibobs_announced_limit_with_at_most_one_429_a_window() 
     );
     // 16 creates and 16 CVs at 5 per window are four windows of each: paced, not serial
     assert!(took >= Duration::from_secs(3), "{took:?}");
-    let tally = common::process::Tally::of(&sims.state, HIRES);
+    let tally = Tally::of(&sims.state, HIRES);
     assert!(tally.exactly_once(HIRES), "{tally:?}");
 }
 
@@ -1711,12 +1351,12 @@ async fn concurrent_duplicates_with_exports_in_flight_make_one_employee_each() {
     let worker = tokio::spawn(server::worker::supervise(app.worker.clone(), shutdown));
     let ids: Vec<usize> = (1..=10).chain(101..=104).collect();
     deliver_all_at_once(&app, &ids, 5).await;
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM exports").await, 14);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 14);
     assert!(all_succeed(&app, 14, Duration::from_secs(60)).await);
     let _ = stop.send(true);
     let _ = worker.await;
 
-    let tally = common::process::Tally::of(&sims.state, 10);
+    let tally = Tally::of(&sims.state, 10);
     assert_eq!(tally.employees, 11, "{tally:?}");
     // Ada's applications carry no CV, so her employee is the one without a document
     assert_eq!(

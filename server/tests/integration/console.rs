@@ -1,9 +1,7 @@
 //! The console's foundation, exercised over real HTTP: operations endpoints, headers, sign-in,
 //! sessions, throttling, CSRF, roles and secret handling.
 
-mod common;
-
-use common::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::common::{assert_ok, error_message, json_of, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::Value;
 use wiremock::{
     matchers::{method, path},
@@ -17,23 +15,9 @@ async fn health_readiness_and_metrics() {
     let res = c.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().contains_key("x-request-id"));
-    let ready: Value = c
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = json_of(c.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(ready["status"], "ready");
-    let metrics = c
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.page(&c, "/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("http_request_duration_seconds"));
     assert!(metrics.contains(r#"route="/healthz""#));
@@ -110,6 +94,17 @@ fn cookie_value(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// Who the console takes a request with just this `cookie` header for.
+async fn whoami_with(app: &TestApp, cookie: &str) -> Value {
+    let res = reqwest::Client::new()
+        .post(app.url("/api/whoami"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    json_of(res).await
+}
+
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_cycles_the_session() {
     let app = TestApp::spawn().await;
@@ -125,13 +120,7 @@ async fn login_sets_a_strict_http_only_cookie_and_cycles_the_session() {
     let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let second = session_cookie(&res).expect("cycled cookie");
     assert_ne!(cookie_value(&first), cookie_value(&second));
-    let replay = reqwest::Client::new()
-        .post(app.url("/api/whoami"))
-        .header("cookie", cookie_value(&first))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.json::<Value>().await.unwrap(), Value::Null);
+    assert_eq!(whoami_with(&app, &cookie_value(&first)).await, Value::Null);
 }
 
 #[tokio::test]
@@ -142,13 +131,7 @@ async fn logout_revokes_the_session_server_side() {
     let cookie = cookie_value(&session_cookie(&res).unwrap());
     let out = app.call(&c, "logout", &[]).await;
     assert!(out.status().is_success() || out.status().is_redirection());
-    let replay = reqwest::Client::new()
-        .post(app.url("/api/whoami"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.json::<Value>().await.unwrap(), Value::Null);
+    assert_eq!(whoami_with(&app, &cookie).await, Value::Null);
 }
 
 #[tokio::test]
@@ -159,14 +142,7 @@ async fn tampered_or_unknown_cookies_are_just_signed_out() {
         "pphb_session=%%%not-base64",
         "pphb_session=",
     ] {
-        let res = reqwest::Client::new()
-            .post(app.url("/api/whoami"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{cookie}");
-        assert_eq!(res.json::<Value>().await.unwrap(), Value::Null);
+        assert_eq!(whoami_with(&app, cookie).await, Value::Null, "{cookie}");
     }
 }
 
@@ -207,10 +183,7 @@ async fn cross_site_posts_are_refused_but_pinpoint_routes_are_not() {
         .unwrap();
     assert_eq!(evil.status(), 403);
     let body: Value = evil.json().await.unwrap();
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("cross-site"));
+    assert!(error_message(&body).contains("cross-site"));
     assert!(body["error"]["request_id"]
         .as_str()
         .is_some_and(|s| s.len() > 8));
@@ -320,7 +293,7 @@ async fn a_disabled_user_is_signed_out_at_once() {
     let operator = app.user_with_role("operator").await;
     assert_eq!(app.whoami(&operator).await["role"], "operator");
     let admin = app.admin().await;
-    let users: Value = app.call(&admin, "users", &[]).await.json().await.unwrap();
+    let users = app.call_json(&admin, "users", &[]).await;
     let id = users
         .as_array()
         .unwrap()
@@ -335,7 +308,7 @@ async fn a_disabled_user_is_signed_out_at_once() {
             &[("id", &id), ("disabled", "true")],
         )
         .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_ok(res).await;
     assert_eq!(app.whoami(&operator).await, Value::Null);
     let again = app
         .login(
@@ -378,7 +351,7 @@ async fn secrets_never_come_back_in_plaintext() {
             ],
         )
         .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_ok(res).await;
 
     let settings = app
         .call(&admin, "settings", &[])
@@ -389,23 +362,10 @@ async fn secrets_never_come_back_in_plaintext() {
     assert!(!settings.contains(sentinel), "{settings}");
     assert!(settings.contains("SERVICE-42"), "non-secrets are shown");
     let rows: Value = serde_json::from_str(&settings).unwrap();
-    let token = rows["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "hibob_service_user_token")
-        .unwrap()
-        .clone();
+    let token = setting(&rows, "hibob_service_user_token");
     assert_eq!(token["display"], "••••••••1c0d");
     assert_eq!(token["source"], "console");
-    let page = admin
-        .get(app.url("/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&admin, "/settings").await;
     assert!(!page.contains(sentinel));
     assert!(page.contains("••••••••1c0d"), "masked value is shown");
     let audit = app.call(&admin, "audit", &[]).await.text().await.unwrap();
@@ -442,19 +402,8 @@ async fn environment_credentials_are_read_only() {
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.unwrap();
     assert!(body["Invalid"].as_str().unwrap().contains("PLUGIN_TOKEN"));
-    let settings: Value = app
-        .call(&admin, "settings", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let row = settings["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "plugin_token")
-        .unwrap()
-        .clone();
+    let settings = app.call_json(&admin, "settings", &[]).await;
+    let row = setting(&settings, "plugin_token");
     assert_eq!(row["source"], "environment");
     assert!(!row.to_string().contains("from-the-environment-123"));
 }
@@ -481,12 +430,9 @@ async fn test_connection_reports_success_or_the_exact_error() {
     ])
     .await;
     let admin = app.admin().await;
-    let res: Value = app
-        .call(&admin, "test_connection", &[("service", "hibob")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = app
+        .call_json(&admin, "test_connection", &[("service", "hibob")])
+        .await;
     assert_eq!(res["ok"], false);
     let summary = res["summary"].as_str().unwrap();
     assert!(
@@ -494,12 +440,9 @@ async fn test_connection_reports_success_or_the_exact_error() {
         "{summary}"
     );
 
-    let res: Value = app
-        .call(&admin, "test_connection", &[("service", "pinpoint")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = app
+        .call_json(&admin, "test_connection", &[("service", "pinpoint")])
+        .await;
     assert_eq!(res["ok"], false);
     assert!(res["summary"]
         .as_str()
@@ -512,12 +455,9 @@ async fn test_connection_reports_success_or_the_exact_error() {
         .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
         .mount(&hibob)
         .await;
-    let res: Value = app
-        .call(&admin, "test_connection", &[("service", "hibob")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let res = app
+        .call_json(&admin, "test_connection", &[("service", "hibob")])
+        .await;
     assert_eq!(res["ok"], true, "{res}");
 }
 
@@ -590,10 +530,7 @@ async fn oversized_and_malformed_bodies_get_json_errors() {
         .unwrap();
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("too large"));
+    assert!(error_message(&body).contains("too large"));
     assert!(body["error"]["request_id"].is_string());
 
     let res = c
@@ -751,13 +688,19 @@ async fn parallel_guesses_never_exceed_the_limits() {
     assert!((1..=15 * 60).contains(&wait), "{body}");
 }
 
+/// The row of `key` in what the `settings` server function answered.
 fn setting<'a>(settings: &'a Value, key: &str) -> &'a Value {
     settings["rows"]
         .as_array()
         .unwrap()
         .iter()
         .find(|r| r["key"] == key)
-        .unwrap()
+        .unwrap_or_else(|| panic!("no setting {key}: {settings}"))
+}
+
+/// Where the value of setting `key` comes from.
+fn source<'a>(settings: &'a Value, key: &str) -> &'a Value {
+    &setting(settings, key)["source"]
 }
 
 #[tokio::test]
@@ -782,7 +725,7 @@ async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
             ],
         )
         .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_ok(res).await;
 
     let local = format!("{}/v1", hibob.uri());
     let https_local = local.replacen("http://", "https://", 1);
@@ -812,25 +755,10 @@ async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
             "{url}: {message}"
         );
     }
-    let settings: Value = app
-        .call(&admin, "settings", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        setting(&settings, "hibob_api_base_url")["source"],
-        "default"
-    );
-    assert_eq!(
-        setting(&settings, "plugin_token")["source"],
-        "unset",
-        "nothing saved"
-    );
-    assert_eq!(
-        setting(&settings, "hibob_service_user_token")["source"],
-        "console"
-    );
+    let settings = app.call_json(&admin, "settings", &[]).await;
+    assert_eq!(source(&settings, "hibob_api_base_url"), "default");
+    assert_eq!(source(&settings, "plugin_token"), "unset", "nothing saved");
+    assert_eq!(source(&settings, "hibob_service_user_token"), "console");
     let audit: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'settings.credentials_saved'",
     )
@@ -846,14 +774,7 @@ async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
             .is_empty(),
         "the token was never sent to the local host"
     );
-    let page = admin
-        .get(app.url("/settings"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&admin, "/settings").await;
     assert!(page.contains("Changing a base URL clears the credentials sent to it"));
 }
 
@@ -870,7 +791,7 @@ async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
         ("values[pinpoint_api_key]", "pinpoint-key-0123456789"),
     ];
     let res = app.call(&admin, "save_settings", &secrets).await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_ok(res).await;
 
     // allowed private, but still https only
     let res = app
@@ -889,37 +810,19 @@ async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
             &[("values[hibob_api_base_url]", "https://127.0.0.1:9/v1")],
         )
         .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let changed: Vec<String> = res.json().await.unwrap();
+    let changed: Vec<String> = serde_json::from_str(&assert_ok(res).await).unwrap();
     assert!(
         changed.contains(&"HiBob service user token cleared (its base URL changed)".to_owned()),
         "{changed:?}"
     );
-    let settings: Value = app
-        .call(&admin, "settings", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        setting(&settings, "hibob_api_base_url")["source"],
-        "console"
-    );
-    assert_eq!(
-        setting(&settings, "hibob_service_user_token")["source"],
-        "unset"
-    );
-    assert_eq!(
-        setting(&settings, "hibob_service_user_id")["source"],
-        "unset"
-    );
-    assert_eq!(setting(&settings, "pinpoint_api_key")["source"], "console");
-    let check: Value = app
-        .call(&admin, "test_connection", &[("service", "hibob")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let settings = app.call_json(&admin, "settings", &[]).await;
+    assert_eq!(source(&settings, "hibob_api_base_url"), "console");
+    assert_eq!(source(&settings, "hibob_service_user_token"), "unset");
+    assert_eq!(source(&settings, "hibob_service_user_id"), "unset");
+    assert_eq!(source(&settings, "pinpoint_api_key"), "console");
+    let check = app
+        .call_json(&admin, "test_connection", &[("service", "hibob")])
+        .await;
     assert!(
         check["summary"]
             .as_str()
@@ -946,16 +849,8 @@ async fn changing_a_base_url_clears_the_credentials_sent_to_it() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let settings: Value = app
-        .call(&admin, "settings", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        setting(&settings, "hibob_service_user_token")["source"],
-        "console"
-    );
+    let settings = app.call_json(&admin, "settings", &[]).await;
+    assert_eq!(source(&settings, "hibob_service_user_token"), "console");
 }
 
 #[tokio::test]
@@ -1009,10 +904,7 @@ async fn metrics_need_the_bearer_token_when_one_is_set() {
         assert_eq!(res.status(), 401, "{auth:?}");
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
         let body: Value = res.json().await.unwrap();
-        assert!(body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("METRICS_TOKEN"));
+        assert!(error_message(&body).contains("METRICS_TOKEN"));
     }
     let res = c
         .get(app.url("/metrics"))
@@ -1064,28 +956,24 @@ async fn the_sandbox_makes_a_plugin_token_once_and_keeps_it() {
         "--database-url",
         &db,
         "--secret-key",
-        common::SECRET_KEY,
+        crate::common::SECRET_KEY,
         "--sandbox",
         "on",
     ];
     let mut tokens = Vec::new();
     for _ in 0..2 {
         let config = server::config::Cli::try_parse_from(args).unwrap().config;
-        let pool = server::startup::open_database(&config).await.unwrap();
-        let sealer = server::startup::secret_box(&config).unwrap();
-        let mut state = server::startup::console_state(&config, pool.clone(), sealer);
-        let sims = server::startup::start_sandbox(&config, &mut state)
-            .await
-            .unwrap();
-        assert!(sims.is_some());
-        let token = state
+        let built = server::startup::build(&config).await.unwrap();
+        assert!(built.sandbox.is_some());
+        let token = built
+            .state
             .credentials
             .get(CredentialKey::PluginToken)
             .await
             .unwrap()
             .expect("a plugin token");
         tokens.push(token.expose_secret().to_owned());
-        pool.close().await;
+        built.state.pool.close().await;
     }
     assert!(
         tokens[0].starts_with("sandbox-") && tokens[0].len() > 20,

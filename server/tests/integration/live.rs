@@ -1,98 +1,28 @@
 //! Live console features over real HTTP, against wiremock fakes of Pinpoint and HiBob: the event
 //! stream, recorded bulk retries (preview, progress, cancel, concurrency) and the dashboard.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::{
+    fakes::{self, Fakes},
+    json_of, TestApp,
+};
 use integration::pinpoint::signature as webhook_signature;
 use serde_json::{json, Value};
-use wiremock::{
-    matchers::{method, path, path_regex},
-    Mock, MockServer, ResponseTemplate,
-};
-
-const SECRET: &str = "whsec-live-secret";
 
 /// Pinpoint knows every application as Jane Doe; HiBob refuses the first `refusals` creates
 /// (so those exports stop and need attention) and accepts the rest.
-struct Fakes {
-    hibob: MockServer,
-    pinpoint: MockServer,
-}
-
-impl Fakes {
-    async fn start(refusals: u64) -> Self {
-        let fakes = Self {
-            hibob: MockServer::start().await,
-            pinpoint: MockServer::start().await,
-        };
-        Mock::given(method("GET"))
-            .and(path_regex(r"^/api/v1/applications/\d+$"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "data": {
-                    "id": "1", "type": "applications",
-                    "attributes": {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com"},
-                    "relationships": {}
-                }
-            })))
-            .mount(&fakes.pinpoint)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/api/v1/comments"))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
-            )
-            .mount(&fakes.pinpoint)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
+async fn hibob_refusing_first(refusals: u64) -> Fakes {
+    let fakes = Fakes::start().await;
+    fakes.every_hire_succeeds().await;
+    if refusals > 0 {
+        fakes::create(fakes::site_not_found())
+            .up_to_n_times(refusals)
+            .with_priority(1)
             .mount(&fakes.hibob)
             .await;
-        if refusals > 0 {
-            Mock::given(method("POST"))
-                .and(path("/v1/people"))
-                .respond_with(ResponseTemplate::new(400).set_body_json(
-                    json!({"key": "validations.site.notfound", "error": "Site London does not exist"}),
-                ))
-                .up_to_n_times(refusals)
-                .mount(&fakes.hibob)
-                .await;
-        }
-        Mock::given(method("POST"))
-            .and(path("/v1/people"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "555"})))
-            .mount(&fakes.hibob)
-            .await;
-        fakes
     }
-
-    async fn app(&self) -> TestApp {
-        let pinpoint = format!("{}/api/v1", self.pinpoint.uri());
-        let hibob = format!("{}/v1", self.hibob.uri());
-        TestApp::spawn_connected(&pinpoint, &hibob, SECRET).await
-    }
-}
-
-async fn hire(app: &TestApp, application_id: u64) {
-    let body = format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
-    );
-    let res = reqwest::Client::new()
-        .post(app.url("/webhooks/pinpoint"))
-        .header("content-type", "application/json")
-        .header(
-            "PINPOINT-HMAC-SHA256",
-            webhook_signature::sign(SECRET.as_bytes(), body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    fakes
 }
 
 /// Runs the worker until nothing is due.
@@ -107,7 +37,7 @@ async fn drain(app: &TestApp) -> usize {
 /// `n` hires whose exports stopped (needs attention), with a fresh worker pass each.
 async fn stopped_hires(app: &TestApp, n: u64) {
     for id in 1..=n {
-        hire(app, id).await;
+        app.hire(id).await;
     }
     drain(app).await;
     assert_eq!(status_count(app, "needs_attention").await, n as i64);
@@ -119,13 +49,6 @@ async fn status_count(app: &TestApp, status: &str) -> i64 {
         .fetch_one(&app.pool)
         .await
         .unwrap()
-}
-
-async fn json_of(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 /// Reads the raw event stream until `done` accepts what arrived, within a few seconds.
@@ -156,14 +79,14 @@ async fn the_event_stream_is_refused_without_a_session() {
 
 #[tokio::test]
 async fn the_event_stream_tells_a_viewer_when_an_export_changes_and_ends_on_shutdown() {
-    let fakes = Fakes::start(0).await;
+    let fakes = hibob_refusing_first(0).await;
     let app = fakes.app().await;
     let viewer = app.user_with_role("viewer").await;
     let mut events = viewer.get(app.url("/events")).send().await.unwrap();
     assert_eq!(events.status(), 200);
     assert_eq!(events.headers()["content-type"], "text/event-stream");
 
-    hire(&app, 1).await;
+    app.hire(1).await;
     let seen = read_until(&mut events, |s| s.contains(r#""kind":"delivery""#)).await;
     assert!(
         seen.contains(r#"data: {"kind":"export","id":1,"status":"queued"}"#),
@@ -186,10 +109,10 @@ async fn the_event_stream_tells_a_viewer_when_an_export_changes_and_ends_on_shut
 
 #[tokio::test]
 async fn a_bulk_retry_queues_what_its_preview_counted_and_reports_progress() {
-    let fakes = Fakes::start(3).await;
+    let fakes = hibob_refusing_first(3).await;
     let app = fakes.app().await;
     stopped_hires(&app, 3).await;
-    hire(&app, 4).await;
+    app.hire(4).await;
     drain(&app).await;
     assert_eq!(status_count(&app, "succeeded").await, 1);
 
@@ -253,7 +176,7 @@ async fn a_bulk_retry_queues_what_its_preview_counted_and_reports_progress() {
 
 #[tokio::test]
 async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
-    let fakes = Fakes::start(4).await;
+    let fakes = hibob_refusing_first(4).await;
     let app = fakes.app().await;
     stopped_hires(&app, 3).await;
     let operator = app.user_with_role("operator").await;
@@ -332,7 +255,7 @@ async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
 
 #[tokio::test]
 async fn concurrent_retries_never_queue_an_export_twice_and_say_why() {
-    let fakes = Fakes::start(5).await;
+    let fakes = hibob_refusing_first(5).await;
     let app = fakes.app().await;
     stopped_hires(&app, 5).await;
     let first = app.user_with_role("operator").await;
@@ -472,14 +395,7 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
     assert_eq!(o["services"][0]["last_ok"], Value::Null);
 
     // the page itself renders the chart as SVG with its numbers in a table
-    let html = viewer
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&viewer, "/").await;
     assert!(html.contains(r#"role="img" aria-labelledby="chart-title chart-desc" class="bars""#));
     assert!(html.contains("<title id=\"chart-title\">Exports per day, last 14 days</title>"));
     assert!(
@@ -493,11 +409,11 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
 
 #[tokio::test]
 async fn the_dashboard_knows_the_last_calls_to_each_service() {
-    let fakes = Fakes::start(1).await;
+    let fakes = hibob_refusing_first(1).await;
     let app = fakes.app().await;
-    hire(&app, 1).await;
+    app.hire(1).await;
     drain(&app).await;
-    hire(&app, 2).await;
+    app.hire(2).await;
     drain(&app).await;
     let admin = app.admin().await;
     let o = json_of(app.call(&admin, "dashboard", &[]).await).await;
@@ -557,29 +473,13 @@ async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_
     assert_eq!(o["refusals"], json!([]), "nothing refused yet");
 
     let body = r#"{"event":"application_hired","data":{"application":{"id":5}}}"#;
+    let stale = webhook_signature::sign(b"a-stale-secret", body.as_bytes());
     for _ in 0..3 {
-        let res = reqwest::Client::new()
-            .post(app.url("/webhooks/pinpoint"))
-            .header(
-                "PINPOINT-HMAC-SHA256",
-                webhook_signature::sign(b"a-stale-secret", body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let res = app.deliver(body, Some(&stale)).await;
         assert_eq!(res.status(), 401);
     }
-    let res = reqwest::Client::new()
-        .post(app.url("/webhooks/pinpoint"))
-        .header(
-            "PINPOINT-HMAC-SHA256",
-            webhook_signature::sign(b"the-right-secret", b"{oops"),
-        )
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
+    let signed = webhook_signature::sign(b"the-right-secret", b"{oops");
+    let res = app.deliver("{oops", Some(&signed)).await;
     assert_eq!(res.status(), 400);
 
     let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
@@ -633,14 +533,7 @@ async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
     let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
     assert_eq!(o["silence"][0], "2 days", "{o}");
     assert_eq!(o["silence"][1], "4 h", "{o}");
-    let html = viewer
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&viewer, "/").await;
     assert!(
         html.contains("No hire has arrived from Pinpoint for 2 days"),
         "{html}"

@@ -2,131 +2,21 @@
 //! and who may do it), the audit log and its CSV download, and the exports list's date range and
 //! literal search on a few thousand exports.
 
-mod common;
-
-use common::{TestApp, ADMIN_EMAIL};
-use integration::{exports::pipeline::AttemptOutcome, pinpoint::signature as webhook_signature};
-use serde_json::{json, Value};
-use wiremock::{
-    matchers::{method, path, path_regex},
-    Mock, MockServer, ResponseTemplate,
+use crate::common::{
+    fakes::{Fakes, EMPLOYEE_ID},
+    json_of,
+    webhook::{hired, sign},
+    TestApp, ADMIN_EMAIL,
 };
+use integration::{exports::pipeline::AttemptOutcome, pinpoint::signature as webhook_signature};
+use serde_json::Value;
 
-const SECRET: &str = "whsec-logs-secret";
-const EMPLOYEE_ID: &str = "3332883884017713238";
-
-fn hired(application_id: u64) -> String {
-    format!(
-        r#"{{"event":"application_hired","triggeredAt":1614687278,"data":{{"application":{{"id":{application_id}}},"job":{{"id":1}}}}}}"#
-    )
-}
-
-fn sign(body: &str) -> String {
-    webhook_signature::sign(SECRET.as_bytes(), body.as_bytes())
-}
-
-/// Pinpoint and HiBob fakes that let any export of application 1 succeed.
-struct Fakes {
-    _hibob: MockServer,
-    _pinpoint: MockServer,
-    args: Vec<String>,
-}
-
-impl Fakes {
-    async fn start() -> Self {
-        let hibob = MockServer::start().await;
-        let pinpoint = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/applications/1"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "data": {
-                    "id": "1", "type": "applications",
-                    "attributes": {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com",
-                                   "attachments": []},
-                    "relationships": {}
-                }
-            })))
-            .mount(&pinpoint)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/api/v1/comments"))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({"data": {"id": "77", "type": "comments"}})),
-            )
-            .mount(&pinpoint)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
-            .mount(&hibob)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v1/people"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": EMPLOYEE_ID})))
-            .mount(&hibob)
-            .await;
-        Mock::given(method("GET"))
-            .and(path_regex("^/v1/docs/people/.*"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"documents": []})))
-            .mount(&hibob)
-            .await;
-        let args = vec![
-            "--pinpoint-webhook-secret".into(),
-            SECRET.into(),
-            "--pinpoint-api-base-url".into(),
-            format!("{}/api/v1", pinpoint.uri()),
-            "--pinpoint-api-key".into(),
-            "pp-key".into(),
-            "--hibob-api-base-url".into(),
-            format!("{}/v1", hibob.uri()),
-            "--hibob-service-user-id".into(),
-            "SERVICE-1".into(),
-            "--hibob-service-user-token".into(),
-            "hb-token".into(),
-            "--hibob-default-site".into(),
-            "London".into(),
-        ];
-        Self {
-            _hibob: hibob,
-            _pinpoint: pinpoint,
-            args,
-        }
-    }
-
-    async fn app(&self) -> TestApp {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        TestApp::spawn_with(&args).await
-    }
-}
-
-async fn deliver(
-    app: &TestApp,
-    body: &str,
-    signature: Option<&str>,
-    extra: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(app.url("/webhooks/pinpoint"))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(sig) = signature {
-        req = req.header("PINPOINT-HMAC-SHA256", sig);
-    }
-    for (name, value) in extra {
-        req = req.header(*name, *value);
-    }
-    req.send().await.unwrap()
-}
-
-async fn json_of(res: reqwest::Response) -> Value {
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+/// A console whose exports of any hire succeed.
+async fn connected() -> (Fakes, TestApp) {
+    let fakes = Fakes::start().await;
+    fakes.every_hire_succeeds().await;
+    let app = fakes.app().await;
+    (fakes, app)
 }
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -139,41 +29,32 @@ fn ids(list: &Value) -> Vec<i64> {
 
 #[tokio::test]
 async fn the_webhook_log_filters_and_shows_a_delivery_without_its_secrets() {
-    let fakes = Fakes::start().await;
-    let app = fakes.app().await;
+    let (_fakes, app) = connected().await;
     let body = hired(1);
     let good = sign(&body);
-    let res = deliver(
-        &app,
-        &body,
-        Some(&good),
-        &[
-            ("cookie", "session=cookie-value-1234"),
-            ("authorization", "Bearer bearer-value-1234"),
-            ("x-api-key", "api-key-value-1234"),
-            ("user-agent", "Pinpoint-Webhooks/1.0"),
-        ],
-    )
-    .await;
+    let res = app
+        .deliver_with_headers(
+            &body,
+            Some(&good),
+            &[
+                ("cookie", "session=cookie-value-1234"),
+                ("authorization", "Bearer bearer-value-1234"),
+                ("x-api-key", "api-key-value-1234"),
+                ("user-agent", "Pinpoint-Webhooks/1.0"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let forged = webhook_signature::sign(b"not the secret", hired(424242).as_bytes());
     assert_eq!(
-        deliver(&app, &hired(424242), Some(&forged), &[])
-            .await
-            .status(),
+        app.deliver(&hired(424242), Some(&forged)).await.status(),
         401
     );
-    assert_eq!(deliver(&app, &body, Some(&good), &[]).await.status(), 200);
+    assert_eq!(app.deliver(&body, Some(&good)).await.status(), 200);
     let other = r#"{"event":"application_created","data":{"application":{"id":3}}}"#;
-    assert_eq!(
-        deliver(&app, other, Some(&sign(other)), &[]).await.status(),
-        200
-    );
+    assert_eq!(app.deliver(other, Some(&sign(other))).await.status(), 200);
     let junk = "{not json";
-    assert_eq!(
-        deliver(&app, junk, Some(&sign(junk)), &[]).await.status(),
-        400
-    );
+    assert_eq!(app.deliver(junk, Some(&sign(junk))).await.status(), 400);
 
     let viewer = app.user_with_role("viewer").await;
     let list = |form: Vec<(&'static str, String)>| {
@@ -255,14 +136,7 @@ async fn the_webhook_log_filters_and_shows_a_delivery_without_its_secrets() {
     assert_eq!(forged_detail["rule"], "Unverified");
     assert!(!forged_detail.to_string().contains(&forged));
 
-    let page = viewer
-        .get(app.url("/webhooks/1"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&viewer, "/webhooks/1").await;
     assert!(page.contains("Delivery 1"), "{page}");
     assert!(page.contains("Pinpoint-Webhooks/1.0"));
     for secret in [good.as_str(), "cookie-value-1234", "bearer-value-1234"] {
@@ -296,13 +170,8 @@ async fn the_webhook_log_filters_and_shows_a_delivery_without_its_secrets() {
 
 #[tokio::test]
 async fn reprocessing_reports_retries_or_recreates_the_export() {
-    let fakes = Fakes::start().await;
-    let app = fakes.app().await;
-    let body = hired(1);
-    assert_eq!(
-        deliver(&app, &body, Some(&sign(&body)), &[]).await.status(),
-        200
-    );
+    let (_fakes, app) = connected().await;
+    assert_eq!(app.deliver_hire(1).await.status(), 200);
     let viewer = app.user_with_role("viewer").await;
     let operator = app.user_with_role("operator").await;
     let reprocess = |client: &reqwest::Client, id: &'static str| {
@@ -321,7 +190,7 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
             .contains("which is queued"),
         "{report}"
     );
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM exports").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 1);
 
     // the export stopped: it is retried
     sqlx::query("UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 400'")
@@ -337,7 +206,8 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
         "{report}"
     );
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM exports WHERE status = 'queued'").await,
+        app.scalar("SELECT COUNT(*) FROM exports WHERE status = 'queued'")
+            .await,
         1
     );
 
@@ -401,12 +271,11 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
 
 #[tokio::test]
 async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
-    let fakes = Fakes::start().await;
-    let app = fakes.app().await;
+    let (_fakes, app) = connected().await;
     let body = hired(1);
     let forged = webhook_signature::sign(b"guessed secret", body.as_bytes());
-    assert_eq!(deliver(&app, &body, Some(&forged), &[]).await.status(), 401);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM exports").await, 0);
+    assert_eq!(app.deliver(&body, Some(&forged)).await.status(), 401);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 0);
 
     let operator = app.user_with_role("operator").await;
     let admin = app.admin().await;
@@ -422,7 +291,7 @@ async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
         "{message}"
     );
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM exports").await,
+        app.scalar("SELECT COUNT(*) FROM exports").await,
         0,
         "a click alone makes no export"
     );
@@ -445,11 +314,11 @@ async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
 
     // what can never be re-processed says why
     let other = r#"{"event":"application_created","data":{"application":{"id":3}}}"#;
-    deliver(&app, other, Some(&sign(other)), &[]).await;
+    app.deliver(other, Some(&sign(other))).await;
     let junk = "{not json";
-    deliver(&app, junk, Some(&sign(junk)), &[]).await;
+    app.deliver(junk, Some(&sign(junk))).await;
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
-    deliver(&app, &huge, Some(&sign(&huge)), &[]).await;
+    app.deliver(&huge, Some(&sign(&huge))).await;
     let ids: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE id > 2 ORDER BY id")
             .fetch_all(&app.pool)
@@ -528,11 +397,8 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
         );
     }
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'login.throttled'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.throttled'")
+            .await,
         1,
         "repeated refusals are listed once"
     );
@@ -602,14 +468,7 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
         .unwrap();
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains("YYYY-MM-DD"));
-    let page = admin
-        .get(app.url("/audit?action=login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&admin, "/audit?action=login").await;
     assert!(
         page.contains("href=\"/audit.csv?action=login\""),
         "CSV link keeps the filters"
@@ -767,14 +626,9 @@ async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
         "the page explains, with a client-error status"
     );
     assert!(page.text().await.unwrap().contains("use at most 200"));
-    let page = viewer
-        .get(app.url("/exports?from=2025-03-01&to=2025-03-02"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .page(&viewer, "/exports?from=2025-03-01&to=2025-03-02")
+        .await;
     assert!(
         page.contains("value=\"2025-03-01\""),
         "the form keeps the dates"
@@ -801,16 +655,11 @@ fn holds(bytes: &[u8], needle: &str) -> bool {
 /// audit entry remain, and operators and viewers are refused.
 #[tokio::test]
 async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
-    let fakes = Fakes::start().await;
-    let app = fakes.app().await;
-    let body = hired(1);
-    assert_eq!(
-        deliver(&app, &body, Some(&sign(&body)), &[]).await.status(),
-        200
-    );
+    let (_fakes, app) = connected().await;
+    assert_eq!(app.deliver_hire(1).await.status(), 200);
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
-    let id = scalar(&app, "SELECT id FROM exports").await.to_string();
+    let id = app.scalar("SELECT id FROM exports").await.to_string();
     let name: String = sqlx::query_scalar("SELECT candidate_name FROM exports")
         .fetch_one(&app.pool)
         .await
@@ -851,11 +700,8 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
         .await;
     assert_eq!(res.status(), 422, "not confirmed");
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) FROM exports WHERE candidate_email IS NOT NULL"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM exports WHERE candidate_email IS NOT NULL")
+            .await,
         1
     );
     let res = app.call(&admin, "erase_candidate", &confirmed).await;

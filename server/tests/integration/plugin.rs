@@ -2,11 +2,13 @@
 //! describes: meta, tokens, the form and its lists, submits that succeed, meet an existing
 //! employee, are refused, rate limited, fail or time out, concurrent submits, and bad input.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::{
+    error_message,
+    fakes::{self, EMPLOYEE_ID},
+    TestApp,
+};
 use serde_json::{json, Value};
 use wiremock::{
     matchers::{body_partial_json, method, path},
@@ -14,7 +16,6 @@ use wiremock::{
 };
 
 const TOKEN: &str = "plugin-token-for-tests";
-const EMPLOYEE_ID: &str = "3332883884017713238";
 const EXISTING_ID: &str = "3391735226064306262";
 const EMAIL: &str = "jane.doe@example.com";
 const CV_URL: &str = "https://files.example.com/cv/jane.pdf?signature=abc";
@@ -62,30 +63,18 @@ impl Hibob {
     }
 
     async fn lists(&self, times: u64) {
-        Mock::given(method("GET"))
-            .and(path("/v1/company/named-lists"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(named_lists()))
+        fakes::named_lists(named_lists())
             .expect(times)
             .mount(&self.server)
             .await;
     }
 
     async fn search_finds_nobody(&self) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"employees": []})))
-            .mount(&self.server)
-            .await;
+        fakes::search_finds_nobody().mount(&self.server).await;
     }
 
     async fn search_finds(&self, id: &str) {
-        Mock::given(method("POST"))
-            .and(path("/v1/people/search"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"employees": [
-                    {"id": id, "email": EMAIL, "displayName": "Jane Doe"}
-                ]})),
-            )
+        fakes::search_finds(json!([{"id": id, "email": EMAIL, "displayName": "Jane Doe"}]))
             .mount(&self.server)
             .await;
     }
@@ -130,22 +119,11 @@ fn created(id: &str) -> ResponseTemplate {
 }
 
 async fn app_with(hibob_base: &str, token: Option<&str>) -> TestApp {
-    let mut args = vec![
-        "--hibob-api-base-url",
-        hibob_base,
-        "--hibob-service-user-id",
-        "SERVICE-1",
-        "--hibob-service-user-token",
-        "hb-token",
-        "--hibob-default-site",
-        "London",
-        "--outbound-timeout-secs",
-        "1",
-    ];
-    if let Some(token) = token {
-        args.extend_from_slice(&["--plugin-token", token]);
-    }
-    TestApp::spawn_with(&args).await
+    let extra = match token {
+        Some(token) => vec!["--plugin-token", token],
+        None => vec![],
+    };
+    TestApp::spawn_with(&fakes::hibob_args(hibob_base, &extra)).await
 }
 
 async fn send(app: &TestApp, route: &str, body: String, token: Option<&str>) -> (u16, Value) {
@@ -353,13 +331,7 @@ async fn plugin_calls_need_the_token() {
     ] {
         let (status, json) = send(&unconfigured, route, "{}".into(), Some("anything")).await;
         assert_eq!(status, 503, "{route}: {json}");
-        assert!(
-            json["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("not configured"),
-            "{json}"
-        );
+        assert!(error_message(&json).contains("not configured"), "{json}");
     }
 
     let app = hibob.app().await;
@@ -390,13 +362,7 @@ async fn plugin_calls_need_the_token() {
         let (status, json) = send(&app, meta, body.to_string(), header).await;
         assert_eq!(status, expected, "{name}: {json}");
         if expected == 401 {
-            assert!(
-                json["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("plugin token"),
-                "{json}"
-            );
+            assert!(error_message(&json).contains("plugin token"), "{json}");
         }
     }
     let (status, _) = send(&app, "/lists/sites", "{}".into(), None).await;
@@ -754,14 +720,12 @@ async fn an_invalid_site_is_a_field_error() {
     );
 
     // in the list, but HiBob refuses it
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({"key": "validations.work.site.invalid", "error": "Site is not active"}),
-        ))
-        .expect(1)
-        .mount(&hibob.server)
-        .await;
+    fakes::create(ResponseTemplate::new(400).set_body_json(
+        json!({"key": "validations.work.site.invalid", "error": "Site is not active"}),
+    ))
+    .expect(1)
+    .mount(&hibob.server)
+    .await;
     let answer = submit(&app, &with(jane(), "site", json!("New York"))).await;
     assert_eq!(answer["success"], false);
     assert_eq!(
@@ -789,17 +753,15 @@ async fn a_short_rate_limit_is_waited_out_and_a_long_one_is_a_toast() {
     let hibob = Hibob::start().await;
     hibob.lists(1).await;
     hibob.search_finds_nobody().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .set_body_json(json!({"key": "rate", "error": "Too many requests"})),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&hibob.server)
-        .await;
+    fakes::create(
+        ResponseTemplate::new(429)
+            .insert_header("Retry-After", "1")
+            .set_body_json(json!({"key": "rate", "error": "Too many requests"})),
+    )
+    .up_to_n_times(1)
+    .expect(1)
+    .mount(&hibob.server)
+    .await;
     hibob.create(created(EMPLOYEE_ID), 1).await;
     hibob.cv(EMPLOYEE_ID, 1).await;
     let app = hibob.app().await;
@@ -1179,10 +1141,7 @@ async fn bad_input_gets_a_json_4xx_and_is_recorded_when_it_can_be() {
     let (status, json) = call(&app, "/export-candidate/submit", wrong_type).await;
     assert_eq!(status, 400);
     assert!(
-        json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("\"firstName\" must be text"),
+        error_message(&json).contains("\"firstName\" must be text"),
         "{json}"
     );
 
@@ -1191,10 +1150,7 @@ async fn bad_input_gets_a_json_4xx_and_is_recorded_when_it_can_be() {
     for route in ["/", "/export-candidate/submit"] {
         let (status, json) = send(&app, route, huge.clone(), Some(TOKEN)).await;
         assert_eq!(status, 413, "{route}: {json}");
-        assert!(json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("larger than"));
+        assert!(error_message(&json).contains("larger than"));
     }
 
     // the submits that were authenticated and JSON are in the exports table
@@ -1224,16 +1180,12 @@ async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_oper
     hibob.lists(1).await;
     hibob.search_finds_nobody().await;
     // HiBob fails the first create only
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
+    fakes::create(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&hibob.server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(created(EMPLOYEE_ID))
+    fakes::create(created(EMPLOYEE_ID))
         .mount(&hibob.server)
         .await;
     hibob.cv(EMPLOYEE_ID, 1).await;
@@ -1276,9 +1228,7 @@ async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_oper
     assert!(note.contains(&format!("export {}", rows[1].id)), "{note}");
 
     // a failed submit for another application stays until an operator resolves it
-    Mock::given(method("POST"))
-        .and(path("/v1/people"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
+    fakes::create(ResponseTemplate::new(500).set_body_json(json!({"error": "Internal error"})))
         .with_priority(1)
         .mount(&hibob.server)
         .await;
@@ -1339,14 +1289,7 @@ async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_oper
     assert_eq!(res.status(), 422);
 
     // the export's page says who resolved it and why, and offers neither retry nor resolve
-    let page = operator
-        .get(app.url(&format!("/exports/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&operator, &format!("/exports/{id}")).await;
     assert!(page.contains("Resolved by operator@example.com"), "{page}");
     assert!(!page.contains("Mark resolved"), "{page}");
     assert!(!page.contains("Retry export"), "{page}");
