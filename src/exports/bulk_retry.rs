@@ -12,7 +12,8 @@ use crate::{
     access::audit,
     access::users::Actor,
     db,
-    exports::queue::{self as export_queue, ExportFilter},
+    exports::queue as export_queue,
+    exports::search::{self, ExportFilter},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,7 @@ async fn matching(
     conn: &mut SqliteConnection,
     filter: &ExportFilter,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
-    Ok(export_queue::stopped_matching(conn, filter)
+    Ok(search::stopped_matching(conn, filter)
         .await?
         .into_iter()
         .map(|(id, status, attempts)| Candidate {

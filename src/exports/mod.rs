@@ -3,6 +3,8 @@
 
 pub mod bulk_retry;
 pub mod pipeline;
+pub mod plugin_attempt;
 pub mod queue;
 pub mod resolution;
+pub mod search;
 pub mod steps;

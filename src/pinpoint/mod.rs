@@ -6,6 +6,7 @@
 //! rather than an error.
 
 pub mod plugin_contract;
+pub mod plugin_request;
 pub mod signature;
 
 use std::time::Duration;

@@ -2,4 +2,6 @@
 
 pub mod checks;
 pub mod form;
+mod locks;
+mod request;
 pub mod service;

@@ -10,22 +10,19 @@
 //! serialised in this process, the export row remembers the employee id, and the shared
 //! find-or-create turns HiBob's "email taken" into a lookup.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
-use subtle::ConstantTimeEq;
 
 use crate::{
-    exports::queue::{self as export_queue, PluginAttempt, Status},
     exports::steps::{self as steps, Recorder, StepError},
+    exports::{
+        plugin_attempt::{self, PluginAttempt},
+        queue::{self as export_queue, Status},
+    },
     hibob::{
         self,
         gateway::{AccessError, Catalogue},
@@ -44,6 +41,8 @@ use crate::{
     settings::credentials::CredentialKey,
 };
 
+pub use super::request::{check_shape, check_token, AuthError, BadRequest, TOKEN_CONFIG_KEY};
+use super::{locks::KeyedLocks, request::check_submit_shape};
 pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
 pub use crate::plugin::form::{
     F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
@@ -56,19 +55,6 @@ pub const ACTION_META_PATH: &str = "/export-candidate/meta";
 pub const SUBMIT_PATH: &str = "/export-candidate/submit";
 /// Hyphenated on purpose: proxies commonly drop header names with underscores.
 pub const TOKEN_HEADER: &str = "X-Plugin-Token";
-pub const TOKEN_CONFIG_KEY: &str = "pluginToken";
-
-/// Fields whose submitted value must be text; anything else is a malformed request.
-const TEXT_FIELDS: [&str; 8] = [
-    F_FIRST_NAME,
-    F_LAST_NAME,
-    F_EMAIL,
-    F_START_DATE,
-    F_SITE,
-    F_DEPARTMENT,
-    F_TITLE,
-    F_EMPLOYMENT_TYPE,
-];
 
 /// The usual lists, declared whatever the mapping: Stage Actions are set up before any
 /// candidate, from the lists the meta declares.
@@ -150,156 +136,6 @@ fn list_endpoints(plan: &Plan) -> Vec<(String, String)> {
     out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Authentication
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// No token is configured, so no call can be trusted yet (answered 503: the console is not
-    /// ready, not the caller wrong).
-    #[error("the plugin token is not configured yet: set PLUGIN_TOKEN or the Plugin token under Settings in the console")]
-    NotConfigured,
-    /// Missing or wrong token (answered 401).
-    #[error("missing or wrong plugin token: send the token from the console's Settings as the X-Plugin-Token header or the pluginToken configuration value")]
-    Refused,
-    /// The configured token could not be read (answered 503 so Pinpoint's user tries later).
-    #[error("the console could not read its plugin token; try again shortly")]
-    Unavailable,
-}
-
-/// Both sides are hashed first so the comparison takes the same time whatever the lengths, and
-/// then compared without early exit.
-fn same_secret(presented: &str, expected: &str) -> bool {
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    bool::from(a.as_slice().ct_eq(b.as_slice()))
-}
-
-/// Accepts the call when any presented token (header or configuration value) matches; both are
-/// always compared so the timing does not say which one was checked.
-pub fn check_token(
-    expected: Option<&str>,
-    header: Option<&str>,
-    req: &PluginRequest,
-) -> Result<(), AuthError> {
-    let Some(expected) = expected.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(AuthError::NotConfigured);
-    };
-    let candidates = [
-        header.map(str::trim).filter(|t| !t.is_empty()),
-        req.config_value(TOKEN_CONFIG_KEY),
-    ];
-    let mut matched = false;
-    for candidate in candidates.into_iter().flatten() {
-        matched |= same_secret(candidate, expected);
-    }
-    if matched {
-        Ok(())
-    } else {
-        Err(AuthError::Refused)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request shape
-// ---------------------------------------------------------------------------------------------
-
-/// A request Pinpoint could not have meant: answered 4xx with this message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct BadRequest {
-    pub message: String,
-}
-
-impl BadRequest {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The structure every plugin call must have. The contract parser is lenient and would quietly
-/// read a wrong structure as an empty request; this says what is wrong instead.
-pub fn check_shape(req: &PluginRequest) -> Result<(), BadRequest> {
-    let map = match &req.raw {
-        Value::Null => return Ok(()),
-        Value::Object(map) => map,
-        other => {
-            return Err(BadRequest::new(format!(
-                "the body must be a JSON object, not {}",
-                kind(other)
-            )))
-        }
-    };
-    for key in ["formFields", "configurationValues"] {
-        match map.get(key) {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let keyed = item
-                        .get("key")
-                        .is_some_and(|k| k.is_string() || k.is_number());
-                    if !keyed {
-                        return Err(BadRequest::new(format!(
-                            "{key}[{i}] must be an object with a \"key\" and a \"value\", not {}",
-                            kind(item)
-                        )));
-                    }
-                }
-            }
-            Some(other) => {
-                return Err(BadRequest::new(format!(
-                    "{key} must be an array of {{\"key\", \"value\"}} objects, not {}",
-                    kind(other)
-                )))
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_submit_shape(req: &PluginRequest) -> Result<(), BadRequest> {
-    check_shape(req)?;
-    if req.raw.is_null() {
-        return Err(BadRequest::new(
-            "the body is empty: a submit must be a JSON object carrying formFields",
-        ));
-    }
-    let has_fields = req
-        .raw
-        .get("formFields")
-        .is_some_and(|f| f.is_array() || f.is_object());
-    if !has_fields {
-        return Err(BadRequest::new(
-            "formFields is missing: a submit must carry the form's values",
-        ));
-    }
-    for key in TEXT_FIELDS {
-        if let Some(value) = req.form_value(key) {
-            if value.is_array() || value.is_object() {
-                return Err(BadRequest::new(format!(
-                    "formFields \"{key}\" must be text, not {}",
-                    kind(value)
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What a user or admin should do about a HiBob failure, in one or two sentences.
 pub fn explain_hibob_error(e: &HibobError) -> String {
     match e {
@@ -331,56 +167,6 @@ fn failure_for(e: &HibobError, plan: &Plan) -> ActionResult {
         "HiBob rejected the employee: correct the highlighted field and submit again.".to_owned()
     };
     ActionResult::failure(EXPORT, errors, Some(Toast::error(toast)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-e-mail locks
-// ---------------------------------------------------------------------------------------------
-
-/// One async lock per key, created on demand and dropped when nobody holds or waits for it, so
-/// the map does not grow with every candidate ever exported.
-#[derive(Default)]
-struct KeyedLocks {
-    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-struct KeyGuard<'a> {
-    locks: &'a KeyedLocks,
-    key: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl KeyedLocks {
-    async fn lock(&self, key: &str) -> KeyGuard<'_> {
-        let mutex = {
-            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(map.entry(key.to_owned()).or_default())
-        };
-        let guard = mutex.lock_owned().await;
-        KeyGuard {
-            locks: self,
-            key: key.to_owned(),
-            guard: Some(guard),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-}
-
-impl Drop for KeyGuard<'_> {
-    fn drop(&mut self) {
-        self.guard.take();
-        let mut map = self.locks.map.lock().unwrap_or_else(|p| p.into_inner());
-        // clones are only taken under the map lock, so one reference means nobody is waiting
-        if map
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            map.remove(&self.key);
-        }
-    }
 }
 
 /// Why the form or the submit cannot use HiBob right now, in words for the callout or toast.
@@ -800,13 +586,7 @@ impl PluginService {
         };
         let application_id = req.entity_id("application").unwrap_or_default();
         let started = Instant::now();
-        let attempt = match export_queue::begin_plugin_attempt(
-            &self.inner.pool,
-            &key,
-            &application_id,
-        )
-        .await
-        {
+        let attempt = match plugin_attempt::begin(&self.inner.pool, &key, &application_id).await {
             Ok(attempt) => attempt,
             Err(e) => {
                 tracing::error!(error = %e, "could not open the plugin export");
@@ -825,7 +605,7 @@ impl PluginService {
             attempt: attempt.attempt,
         };
         let end = self.carry_out(&rec, &attempt, req).await;
-        if let Err(e) = export_queue::finish_plugin_attempt(
+        if let Err(e) = plugin_attempt::finish(
             &self.inner.pool,
             attempt.export_id,
             end.status,

@@ -46,7 +46,10 @@ pub async fn list_exports(
 ) -> Result<ExportsView, AppError> {
     use crate::ssr;
     use integration::access::users::Role;
-    use integration::exports::queue::{self as export_queue, ExportFilter};
+    use integration::exports::{
+        queue as export_queue,
+        search::{self, ExportFilter},
+    };
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
@@ -60,7 +63,7 @@ pub async fn list_exports(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = export_queue::list(&pool, &filter).await?;
+    let rows = search::list(&pool, &filter).await?;
     let counts = export_queue::counts(&pool).await?;
     // only those who may retry are shown the count
     let retryable = if user.role.allows(Role::Operator) {
@@ -118,7 +121,7 @@ pub async fn retry_matching_exports(
     expected: Option<usize>,
 ) -> Result<BulkStarted, AppError> {
     use crate::ssr;
-    use integration::{exports::bulk_retry, exports::queue::ExportFilter, live::Change};
+    use integration::{exports::bulk_retry, exports::search::ExportFilter, live::Change};
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;

@@ -94,9 +94,9 @@ pub async fn mapping_editor(
             format!("{who} — export {id} ({})", status.replace('_', " ")),
         )
     };
-    let mut recent: Vec<(i64, String)> = export_queue::list(
+    let mut recent: Vec<(i64, String)> = integration::exports::search::list(
         &st.pool,
-        &export_queue::ExportFilter {
+        &integration::exports::search::ExportFilter {
             source: Some("webhook".into()),
             limit: Some(15),
             ..Default::default()
