@@ -3,5 +3,6 @@
 pub mod checks;
 pub mod form;
 mod locks;
+pub mod meta;
 mod request;
 pub mod service;

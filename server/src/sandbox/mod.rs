@@ -11,6 +11,8 @@
 //!
 //! Everything the simulators remember is in [`SimState`], which tests inspect and steer.
 
+mod hibob_answers;
+mod hibob_docs;
 mod hibob_onboarding;
 mod hibob_sim;
 mod multipart;
@@ -175,7 +177,7 @@ pub fn router(state: SimState) -> Router {
         .nest(HIBOB_PREFIX, hibob_sim::routes(state.clone()))
         .nest(PINPOINT_PREFIX, pinpoint_sim::routes(state.clone()))
         .route("/pinpoint/files/{id}/cv.pdf", get(pinpoint_sim::cv_file))
-        .route("/hibob/files/{id}", get(hibob_sim::download))
+        .route("/hibob/files/{id}", get(hibob_docs::download))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
