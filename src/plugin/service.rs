@@ -28,7 +28,8 @@ use crate::{
         schema::Schema,
         CallLog, HibobError,
     },
-    mapping::service::MappingService,
+    mapping::service::{MappingService, PreviewSource},
+    mapping::variables,
     mapping::{Compiled, MappingDocument},
     outbound,
     pinpoint::plugin_contract::{
@@ -48,6 +49,10 @@ pub use crate::plugin::form::{
 };
 
 use super::meta::{list_endpoints, EXPORT, USUAL_LISTS};
+
+/// How long the form waits for Pinpoint's copy of the application before it makes do with the
+/// values Pinpoint sent with the call.
+const APPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub use super::meta::{
     meta, meta_for, ACTION_DESCRIPTION, ACTION_LABEL, ACTION_META_PATH, PLUGIN_NAME, SUBMIT_PATH,
     TOKEN_HEADER,
@@ -370,17 +375,45 @@ impl PluginService {
 
     /// The mapping's values for what Pinpoint sent, per form key, and the raw values beside
     /// them where the mapping gives none.
+    /// The variables of the application the call is about, read from Pinpoint as the webhook
+    /// path reads them, so the form carries the same values a webhook export would send,
+    /// including those Pinpoint's field mappings cannot name (the job's department, the offer's
+    /// start date). `None` when the call names no application or Pinpoint cannot be asked in
+    /// time; the values Pinpoint sent are used then.
+    async fn application_values(&self, req: &PluginRequest) -> Option<variables::Values> {
+        let id = req.entity_id("application")?;
+        let source = PreviewSource::Application(id);
+        match tokio::time::timeout(APPLICATION_WAIT, self.inner.mappings.candidate(&source)).await {
+            Ok(Ok((_, values))) => Some(values),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the plugin form uses the values Pinpoint sent");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("Pinpoint did not answer in time; the plugin form uses the values Pinpoint sent");
+                None
+            }
+        }
+    }
+
+    /// The mapping's values for the candidate, per form key, and the raw values Pinpoint sent
+    /// beside them where the mapping gives none.
     async fn prefill(
         &self,
         plan: &Plan,
         in_force: &InForce,
         schema: &Schema,
+        req: &PluginRequest,
         prefill: &Prefill,
     ) -> HashMap<String, String> {
-        let today = chrono::Utc::now().date_naive();
-        let values = plan
-            .values(prefill)
-            .with_setting(&self.inner.mappings.setting(today).await);
+        let values = match self.application_values(req).await {
+            Some(values) => values,
+            None => {
+                let today = chrono::Utc::now().date_naive();
+                plan.values(prefill)
+                    .with_setting(&self.inner.mappings.setting(today).await)
+            }
+        };
         let mut out = plan.mapped(&in_force.compiled, &values, schema);
         for field in &plan.fields {
             if let (false, Some(raw)) = (out.contains_key(&field.key), prefill.text(&field.key)) {
@@ -421,7 +454,7 @@ impl PluginService {
         };
         let plan = Plan::new(&in_force.document, schema);
         let prefill = Prefill::from_request(req);
-        let mut values = self.prefill(&plan, &in_force, schema, &prefill).await;
+        let mut values = self.prefill(&plan, &in_force, schema, req, &prefill).await;
         // a choice from a list that came with the request (a refetch after the department
         // changed) stands; texts are what the mapping makes of what came
         for field in plan.fields.iter().filter(|f| f.list_key.is_some()) {
@@ -615,7 +648,7 @@ impl PluginService {
         let schema = &catalogue.schema;
         let plan = Plan::new(&in_force.document, schema);
         let mapped = self
-            .prefill(&plan, &in_force, schema, &Prefill::from_request(req))
+            .prefill(&plan, &in_force, schema, req, &Prefill::from_request(req))
             .await;
         let texts = plan.submitted(req, &mapped);
         let text = |key: &str| {

@@ -848,20 +848,13 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
             && declared.contains("{{candidate_telephone_number}}"),
         "{declared}"
     );
-    let form: Value = plugin(
-        "/export-candidate/meta",
-        json!({"formFields": [
-            {"key": "firstName", "value": "Cher"},
-            {"key": "lastName", "value": ""},
-            {"key": "email", "value": "cher@example.com"},
-            {"key": "home_mobilePhone", "value": "07700 900123"}
-        ]}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    // the call names the application: the console reads it from Pinpoint as the webhook path does
+    let form: Value = plugin("/export-candidate/meta", json!({"applicationId": 7}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let fields = form["formFields"].as_array().unwrap();
     let field = |key: &str| fields.iter().find(|f| f["key"] == key).cloned();
     for key in ["home_mobilePhone", "work_custom_field_9", "department"] {
@@ -882,12 +875,16 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
         .filter(|f| f.get("value").is_some_and(|v| !v.is_null()))
         .map(|f| json!({"key": f["key"], "value": f["value"]}))
         .collect();
-    let answer: Value = plugin("/export-candidate/submit", json!({ "formFields": sent }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(field("home_mobilePhone").unwrap()["value"], "+447700900123");
+    let answer: Value = plugin(
+        "/export-candidate/submit",
+        json!({ "applicationId": 7, "formFields": sent }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(answer["success"], true, "{answer}");
 
     let bodies: Vec<Value> = w
