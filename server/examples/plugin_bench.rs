@@ -4,7 +4,8 @@
 //!
 //! The real router talks to the sandbox's HiBob simulator over HTTP. Action meta is measured with
 //! the named lists already cached (the state Pinpoint meets after the first form of the day);
-//! submit creates a new employee per request (search, create, CV by URL).
+//! submit creates a new employee per request (create, CV by URL). A third run asks for the form
+//! of a named application, which the console reads from the Pinpoint simulator.
 
 use std::{
     net::SocketAddr,
@@ -84,6 +85,10 @@ async fn main() -> anyhow::Result<()> {
         &creds.hibob_token,
         "--hibob-default-site",
         "London",
+        "--pinpoint-api-base-url",
+        &sims.pinpoint_base_url,
+        "--pinpoint-api-key",
+        &creds.pinpoint_api_key,
     ])?
     .config;
     let pool = startup::open_database(&config).await?;
@@ -129,6 +134,32 @@ async fn main() -> anyhow::Result<()> {
     }
     report("action meta (lists cached)", lat, started.elapsed());
 
+    // a call naming the application: the form reads it from Pinpoint (the simulator, on loopback)
+    let with_application = (requests / 10).max(10);
+    let mut lat = Vec::with_capacity(with_application);
+    let started = Instant::now();
+    for _ in 0..with_application {
+        let t = Instant::now();
+        let res = client
+            .post(&meta_url)
+            .header("X-Plugin-Token", TOKEN)
+            .json(&json!({"applicationId": 1001}))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success());
+        let form: serde_json::Value = res.json().await?;
+        anyhow::ensure!(
+            form.to_string().contains("Margaret"),
+            "the form was not prefilled from the application: {form}"
+        );
+        lat.push(t.elapsed());
+    }
+    report(
+        "action meta (application read from Pinpoint)",
+        lat,
+        started.elapsed(),
+    );
+
     let submit_url = format!("http://{addr}/export-candidate/submit");
     let submits = (requests / 10).max(10);
     let mut lat = Vec::with_capacity(submits);
@@ -151,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(answer["success"] == true, "submit failed: {answer}");
         lat.push(t.elapsed());
     }
-    report("submit (search, create, CV by URL)", lat, started.elapsed());
+    report("submit (create, CV by URL)", lat, started.elapsed());
     anyhow::ensure!(
         sims.state.employees().len() == submits,
         "one employee per submit"
