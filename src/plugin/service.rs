@@ -415,6 +415,12 @@ impl PluginService {
             }
         };
         let mut out = plan.mapped(&in_force.compiled, &values, schema);
+        // the CV is not a mapped field, but the application's own link beats none, when it is
+        // one the submit will take
+        let usable = |c: &&str| !c.trim().is_empty() && cv_url_problem(c).is_none();
+        if let Some(cv) = values.get("candidate_cv").filter(usable) {
+            out.insert(F_CV.to_owned(), cv.to_owned());
+        }
         for field in &plan.fields {
             if let (false, Some(raw)) = (out.contains_key(&field.key), prefill.text(&field.key)) {
                 out.insert(field.key.clone(), raw);
@@ -467,8 +473,10 @@ impl PluginService {
         let mut cv = FormField::file(F_CV, "CV")
             .optional()
             .description("Added to the employee's shared documents in HiBob.");
-        if let Some(v) = prefill.value(F_CV) {
-            cv = cv.value(v.clone());
+        match (prefill.value(F_CV), values.get(F_CV)) {
+            (Some(sent), _) => cv = cv.value(sent.clone()),
+            (None, Some(link)) => cv = cv.value(link.clone()),
+            (None, None) => {}
         }
         fields.push(cv);
         let mut form = self.form().fields(fields);

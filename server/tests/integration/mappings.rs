@@ -905,3 +905,41 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     assert_eq!(body["surname"], "Cher");
     w.hibob.verify().await;
 }
+
+/// A form for a named application carries the application's CV link, so the recruiter does not
+/// attach the file again.
+#[tokio::test]
+async fn the_form_of_a_named_application_carries_its_cv() {
+    let w = world().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/applications/8"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"id": "8", "type": "applications",
+                     "attributes": {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com",
+                                    "attachments": [{"context": "pdf_cv", "url": "https://files.example.com/cv/8.pdf", "filename": "cv.pdf"}]}}
+        })))
+        .mount(&w.pinpoint)
+        .await;
+    let form: Value = reqwest::Client::new()
+        .post(w.app.url("/export-candidate/meta"))
+        .header("X-Plugin-Token", PLUGIN_TOKEN)
+        .json(&json!({"applicationId": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fields = form["formFields"].as_array().unwrap();
+    let value = |key: &str| {
+        fields
+            .iter()
+            .find(|f| f["key"] == key)
+            .map(|f| f["value"].clone())
+    };
+    assert_eq!(value("lastName"), Some(json!("Hopper")), "{form}");
+    assert_eq!(
+        value("cvDocument"),
+        Some(json!("https://files.example.com/cv/8.pdf"))
+    );
+}
