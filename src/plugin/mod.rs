@@ -1,5 +1,6 @@
 //! The Pinpoint plugin: the service behind its routes, its form (the mapping), and its checks.
 
+mod answers;
 pub mod checks;
 pub mod form;
 mod locks;
