@@ -7,6 +7,7 @@
 
 pub mod plugin_contract;
 pub mod plugin_request;
+pub mod plugin_vocabulary;
 pub mod signature;
 
 use std::time::Duration;
