@@ -231,6 +231,9 @@ impl Pipeline {
         )
         .await?;
 
+        // another export (or a plugin submit) for the same person waits here until this one has
+        // made or found the employee and attached the CV, so it finds both instead of racing
+        let one_at_a_time = self.mappings.gateway().employee_lock(&draft.email).await;
         let (employee_id, created_now) = match &export.hibob_employee_id {
             Some(id) => (id.clone(), false),
             None => steps::find_or_create(rec, &hibob, &draft.body, &draft.email).await?,
@@ -249,6 +252,8 @@ impl Pipeline {
                 }
             }
         }
+
+        drop(one_at_a_time);
 
         steps::invite(rec, self.credentials(), &hibob, &employee_id).await?;
 

@@ -20,7 +20,11 @@ use std::{
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::{schema::Schema, CallLog, Client, HibobError};
+use super::{
+    locks::{KeyGuard, KeyedLocks},
+    schema::Schema,
+    CallLog, Client, HibobError,
+};
 use crate::settings::credentials::{CredentialKey, Credentials};
 
 /// Fields and list items change rarely (an admin adds a site or a department), and HiBob
@@ -101,6 +105,8 @@ struct Inner {
     refreshing: AtomicBool,
     /// Bumped by `refresh`, so a read that started before it does not store an old answer.
     generation: std::sync::atomic::AtomicU64,
+    /// One lock per person (lower-cased e-mail) whose employee is being created or completed.
+    employees: KeyedLocks,
 }
 
 /// Cheap to clone; every clone shares the client and the catalogue.
@@ -175,8 +181,26 @@ impl Gateway {
                 reading: tokio::sync::Mutex::new(None),
                 refreshing: AtomicBool::new(false),
                 generation: std::sync::atomic::AtomicU64::new(0),
+                employees: KeyedLocks::default(),
             }),
         }
+    }
+
+    /// Holds off every other export and plugin submit for the same person (by e-mail, case
+    /// ignored) in this process until the guard is dropped. HiBob lets one e-mail have one
+    /// employee, and whether a CV is already attached is only known by listing the documents,
+    /// so two attempts for one person must not interleave. Several instances would need the
+    /// database to hold this instead.
+    pub async fn employee_lock(&self, email: &str) -> KeyGuard<'_> {
+        self.inner
+            .employees
+            .lock(&email.trim().to_lowercase())
+            .await
+    }
+
+    /// How many per-person locks are alive; lets tests prove the map does not leak.
+    pub fn live_employee_locks(&self) -> usize {
+        self.inner.employees.live()
     }
 
     pub fn credentials(&self) -> &Credentials {

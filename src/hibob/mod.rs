@@ -7,6 +7,7 @@
 
 mod error;
 pub mod gateway;
+pub mod locks;
 mod model;
 pub mod schema;
 #[cfg(test)]

@@ -3,7 +3,6 @@
 mod answers;
 pub mod checks;
 pub mod form;
-mod locks;
 pub mod meta;
 mod request;
 pub mod service;

@@ -41,8 +41,8 @@ use crate::{
     settings::credentials::CredentialKey,
 };
 
+use super::request::check_submit_shape;
 pub use super::request::{check_shape, check_token, AuthError, BadRequest, TOKEN_CONFIG_KEY};
-use super::{locks::KeyedLocks, request::check_submit_shape};
 pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
 pub use crate::plugin::form::{
     F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
@@ -130,10 +130,9 @@ pub enum ListError {
 struct Inner {
     pool: SqlitePool,
     mappings: MappingService,
-    locks: KeyedLocks,
 }
 
-/// Cheap to clone: every clone shares the gateway to HiBob and the per-e-mail locks.
+/// Cheap to clone: every clone shares the gateway to HiBob (and its per-person locks).
 #[derive(Clone)]
 pub struct PluginService {
     inner: Arc<Inner>,
@@ -190,11 +189,7 @@ impl PluginService {
     /// A service reading the mapping, and HiBob through its gateway, from `mappings`.
     pub fn new(pool: SqlitePool, mappings: MappingService) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                pool,
-                mappings,
-                locks: KeyedLocks::default(),
-            }),
+            inner: Arc::new(Inner { pool, mappings }),
         }
     }
 
@@ -463,7 +458,7 @@ impl PluginService {
             .filter(|e| valid_email(e))
             .map(|e| e.to_lowercase());
         let _serialised = match &email_key {
-            Some(email) => Some(self.inner.locks.lock(email).await),
+            Some(email) => Some(self.inner.mappings.gateway().employee_lock(email).await),
             None => None,
         };
         let key = match &email_key {
@@ -769,7 +764,7 @@ impl PluginService {
     /// How many per-e-mail locks are alive; lets tests prove the map does not leak.
     #[doc(hidden)]
     pub fn live_locks(&self) -> usize {
-        self.inner.locks.len()
+        self.inner.mappings.gateway().live_employee_locks()
     }
 }
 
@@ -794,7 +789,6 @@ async fn record(rec: &Recorder<'_>, step: &str, outcome: &str, detail: &str, sta
 mod tests {
     use super::*;
     use base64::Engine as _;
-    use std::{sync::atomic::Ordering, time::Duration};
 
     fn request(value: Value) -> PluginRequest {
         PluginRequest::from_value(value)
@@ -922,27 +916,6 @@ mod tests {
         assert_eq!(p.text("firstName").as_deref(), Some("Jane"));
         assert_eq!(p.text("lastName").as_deref(), Some("Doe"));
         assert_eq!(p.text("email"), None);
-    }
-
-    #[tokio::test]
-    async fn keyed_locks_serialise_and_clean_up() {
-        let locks = Arc::new(KeyedLocks::default());
-        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..5 {
-            let locks = Arc::clone(&locks);
-            let running = Arc::clone(&running);
-            tasks.push(tokio::spawn(async move {
-                let _g = locks.lock("jane@example.com").await;
-                assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                running.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(locks.len(), 0);
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub(super) async fn upload_from_url(
         })
         .unwrap_or_else(|| "document".to_owned());
     let content_type = guess_type(&name);
+    let fetching = state.upload_delay();
+    if !fetching.is_zero() {
+        tokio::time::sleep(fetching).await;
+    }
     let stored = state.add_document(SimDocument {
         id: 0,
         employee_id: employee_id.clone(),

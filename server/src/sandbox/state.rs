@@ -155,6 +155,7 @@ struct Inner {
     applications: HashMap<String, Map<String, Value>>,
     create_calls: usize,
     create_delay: Duration,
+    upload_delay: Duration,
     create_failures: VecDeque<InjectedFailure>,
     forced_rate_limits: usize,
     forced_retry_after: u64,
@@ -300,6 +301,16 @@ impl SimState {
     /// client that times out or is killed mid-request leaves the employee behind.
     pub fn set_create_delay(&self, delay: Duration) {
         self.lock().create_delay = delay;
+    }
+
+    /// Makes HiBob take this long to fetch a document from its URL before it is stored, as a
+    /// large CV does.
+    pub fn set_upload_delay(&self, delay: Duration) {
+        self.lock().upload_delay = delay;
+    }
+
+    pub(crate) fn upload_delay(&self) -> Duration {
+        self.lock().upload_delay
     }
 
     /// Answers the next `n` creates with `status` (an invalid code becomes 500) without storing.

@@ -1336,6 +1336,43 @@ async fn a_burst_runs_at_hibobs_announced_limit_with_at_most_one_429_a_window() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_hired_twice_at_once_gets_one_employee_and_one_cv() {
+    let sims = simulators().await;
+    // HiBob takes a while to fetch the first export's CV, so the others (told the e-mail is
+    // taken) find the employee and list its documents before the CV is there: unserialised,
+    // each of them uploads it too
+    sims.state.set_call_delay(Duration::from_millis(50));
+    sims.state.set_upload_delay(Duration::from_millis(600));
+    for id in 201..=204 {
+        let id = id.to_string();
+        sims.state.put_application(
+            id.clone(),
+            json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com",
+                   "attachments": [{"context": "pdf_cv", "filename": "Grace_Hopper_CV.pdf",
+                                    "url": sims.cv_url(&id)}]}),
+        );
+    }
+    let app = TestApp::spawn_with(&simulator_args(&sims, &["--export-concurrency", "8"])).await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(server::worker::supervise(app.worker.clone(), shutdown));
+    deliver_all_at_once(&app, &[201, 202, 203, 204], 4).await;
+    assert!(all_succeed(&app, 4, Duration::from_secs(60)).await);
+    let _ = stop.send(true);
+    let _ = worker.await;
+
+    assert_eq!(sims.state.employee_count_with_email("grace@example.com"), 1);
+    let employee = &sims.state.employees()[0];
+    assert_eq!(
+        sims.state.documents_of(&employee.id),
+        vec!["Grace_Hopper_CV.pdf".to_owned()],
+        "one CV however many of her exports ran at once"
+    );
+    for id in 201..=204 {
+        assert_eq!(sims.state.comments_on(&id.to_string()).len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_with_exports_in_flight_make_one_employee_each() {
     let sims = simulators().await;
     sims.state.set_call_delay(Duration::from_millis(100));
