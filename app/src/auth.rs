@@ -34,7 +34,7 @@ pub async fn current_me() -> Option<Me> {
     }
 }
 
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = crate::codec::JsonText)]
 pub async fn whoami() -> Result<Option<Me>, AppError> {
     crate::ssr::no_store();
     let sandbox = crate::ssr::state()?.credentials.is_sandbox();
@@ -111,7 +111,7 @@ fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-#[server(endpoint = "login")]
+#[server(endpoint = "login", output = crate::codec::JsonText)]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::{
         error::{fail, internal},
@@ -211,7 +211,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     Ok(())
 }
 
-#[server(endpoint = "logout")]
+#[server(endpoint = "logout", output = crate::codec::JsonText)]
 pub async fn logout() -> Result<(), AppError> {
     use crate::ssr;
     let st = ssr::state()?;

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod codec;
 pub mod data_setting;
 pub mod error;
 mod layout;

@@ -44,7 +44,15 @@ async function load(context, path) {
   await cdp.send("Network.enable");
   await cdp.send("Network.emulateNetworkConditions", NETWORK);
   let bytes = 0;
-  cdp.on("Network.loadingFinished", (e) => (bytes += e.encodedDataLength));
+  let wasm = 0;
+  let requests = 0;
+  const urls = new Map();
+  cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, e.request.url));
+  cdp.on("Network.loadingFinished", (e) => {
+    bytes += e.encodedDataLength;
+    requests += 1;
+    if ((urls.get(e.requestId) ?? "").endsWith(".wasm")) wasm += e.encodedDataLength;
+  });
   await page.goto(`${BASE}${path}`, { waitUntil: "load" });
   await page.waitForFunction(() => window.__hydratedAt !== undefined, null, { timeout: 60_000 });
   await page.waitForLoadState("networkidle");
@@ -53,7 +61,7 @@ async function load(context, path) {
     interactive: window.__hydratedAt,
   }));
   await page.close();
-  return { bytes, ...timing };
+  return { bytes, wasm, requests, ...timing };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -79,6 +87,8 @@ async function measure(browser, identity) {
         page: path,
         load: kind,
         kib: Math.round(median(list.map((r) => r.bytes)) / 1024),
+        wasm_kib: Math.round(median(list.map((r) => r.wasm)) / 1024),
+        requests: median(list.map((r) => r.requests)),
         fcp_ms: Math.round(median(list.map((r) => r.fcp))),
         interactive_ms: Math.round(median(list.map((r) => r.interactive))),
       });
@@ -93,10 +103,10 @@ const browser = await chromium.launch({
 });
 try {
   console.log(`# ${RUNS} runs each, medians; 10 Mbit/s, 40 ms latency; ${BASE}`);
-  console.log("| page | load | transferred (KiB) | first contentful paint (ms) | interactive (ms) |");
-  console.log("|---|---|---|---|---|");
+  console.log("| page | load | transferred (KiB) | of it WebAssembly (KiB) | requests | first contentful paint (ms) | interactive (ms) |");
+  console.log("|---|---|---|---|---|---|---|");
   for (const r of await measure(browser, false)) {
-    console.log(`| ${r.page} | ${r.load} | ${r.kib} | ${r.fcp_ms} | ${r.interactive_ms} |`);
+    console.log(`| ${r.page} | ${r.load} | ${r.kib} | ${r.wasm_kib} | ${r.requests} | ${r.fcp_ms} | ${r.interactive_ms} |`);
   }
   if (process.env.ALSO_UNCOMPRESSED) {
     console.log("\n# the same, asking for no compression (what every browser got before)");

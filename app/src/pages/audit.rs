@@ -21,7 +21,7 @@ pub struct AuditRow {
 
 pub const PAGE_SIZE: i64 = 50;
 
-#[server(endpoint = "audit")]
+#[server(endpoint = "audit", output = crate::codec::JsonText)]
 pub async fn list_audit(
     action: Option<String>,
     search: Option<String>,

@@ -24,7 +24,7 @@ pub struct SetupOverview {
     pub items: Vec<SetupItem>,
 }
 
-#[server(endpoint = "setup_status")]
+#[server(endpoint = "setup_status", output = crate::codec::JsonText)]
 pub async fn setup_status() -> Result<SetupOverview, AppError> {
     use crate::ssr;
     use integration::settings::credentials::CredentialKey as K;
@@ -66,7 +66,7 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
 
 /// Sandbox mode only: a new sample hire, delivered to this console's webhook exactly as Pinpoint
 /// would (signed, over HTTP).
-#[server(endpoint = "send_test_webhook")]
+#[server(endpoint = "send_test_webhook", output = crate::codec::JsonText)]
 pub async fn send_test_webhook() -> Result<String, AppError> {
     use crate::{
         error::{fail, internal},
@@ -177,7 +177,7 @@ pub struct RefusalLine {
 
 pub const ATTENTION_SHOWN: i64 = 20;
 
-#[server(endpoint = "dashboard")]
+#[server(endpoint = "dashboard", output = crate::codec::JsonText)]
 pub async fn dashboard_overview() -> Result<Overview, AppError> {
     use crate::ssr;
     use integration::dashboard as d;

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 pub use crate::data_setting::DataSetting;
 use crate::{error::AppError, pages::load_error};
 
-#[server(endpoint = "data_settings")]
+#[server(endpoint = "data_settings", output = crate::codec::JsonText)]
 pub async fn get_data_settings() -> Result<Vec<DataSetting>, AppError> {
     use crate::ssr;
     ssr::require(integration::access::users::Role::Viewer).await?;

@@ -93,7 +93,7 @@ pub fn step_title(step: &str) -> String {
     }
 }
 
-#[server(endpoint = "export")]
+#[server(endpoint = "export", output = crate::codec::JsonText)]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     use crate::{error::fail, ssr};
     use integration::{
@@ -194,7 +194,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     })
 }
 
-#[server(endpoint = "retry_export")]
+#[server(endpoint = "retry_export", output = crate::codec::JsonText)]
 pub async fn retry_export(
     id: i64,
     /// "original" keeps the export's mapping version; anything else uses the current one.
@@ -232,7 +232,7 @@ pub async fn retry_export(
 
 /// Marks a stopped export resolved with a note: it needs nothing more (fixed in HiBob by hand,
 /// the hire was withdrawn). Operators and admins; audited.
-#[server(endpoint = "resolve_export")]
+#[server(endpoint = "resolve_export", output = crate::codec::JsonText)]
 pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<(), AppError> {
     use crate::{
         error::{fail, internal},
@@ -259,7 +259,7 @@ pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<
 
 /// Erases the candidate's personal data from the console (admins only); HiBob and Pinpoint are
 /// not touched. `confirmation` must be the word ERASE.
-#[server(endpoint = "erase_candidate")]
+#[server(endpoint = "erase_candidate", output = crate::codec::JsonText)]
 pub async fn erase_candidate(
     id: i64,
     #[server(default)] confirmation: String,

@@ -35,7 +35,7 @@ pub struct ExportsView {
     pub mapping_version: i64,
 }
 
-#[server(endpoint = "exports")]
+#[server(endpoint = "exports", output = crate::codec::JsonText)]
 pub async fn list_exports(
     status: Option<String>,
     source: Option<String>,
@@ -111,7 +111,7 @@ pub struct BulkStarted {
 /// Queues again, as one recorded bulk retry, every stopped webhook export matching the list's
 /// filters (needs attention or dead). `expected` is the count the operator was shown; fewer are
 /// queued when someone else retried some of them meanwhile, and the answer says so.
-#[server(endpoint = "retry_matching_exports")]
+#[server(endpoint = "retry_matching_exports", output = crate::codec::JsonText)]
 pub async fn retry_matching_exports(
     status: Option<String>,
     source: Option<String>,
@@ -158,7 +158,7 @@ pub async fn retry_matching_exports(
 }
 
 /// Stops a bulk retry: the exports the worker has not started go back to how they were.
-#[server(endpoint = "cancel_bulk_retry")]
+#[server(endpoint = "cancel_bulk_retry", output = crate::codec::JsonText)]
 pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
     use crate::ssr;
     use integration::{exports::bulk_retry, live::Change};
@@ -194,7 +194,7 @@ pub struct BulkRunLine {
 }
 
 /// Bulk retries still running, and the last one if it ended within the day.
-#[server(endpoint = "bulk_retries")]
+#[server(endpoint = "bulk_retries", output = crate::codec::JsonText)]
 pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
     use crate::ssr;
     ssr::require(integration::access::users::Role::Viewer).await?;

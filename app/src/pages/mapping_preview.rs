@@ -46,7 +46,7 @@ pub struct PreviewView {
     pub comparison: Option<CompareView>,
 }
 
-#[server(endpoint = "preview_mapping")]
+#[server(endpoint = "preview_mapping", output = crate::codec::JsonText)]
 pub async fn preview_mapping(
     #[server(default)] rows: Vec<EditorRow>,
     #[server(default)] variables: Vec<EditorVariable>,

@@ -54,7 +54,7 @@ fn diff_views(lines: Vec<integration::mapping::DiffLine>) -> Vec<DiffView> {
         .collect()
 }
 
-#[server(endpoint = "mapping_version")]
+#[server(endpoint = "mapping_version", output = crate::codec::JsonText)]
 pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
     use crate::{
         error::{fail, internal},
@@ -95,7 +95,7 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
     })
 }
 
-#[server(endpoint = "restore_mapping")]
+#[server(endpoint = "restore_mapping", output = crate::codec::JsonText)]
 pub async fn restore_mapping(id: i64) -> Result<i64, AppError> {
     use crate::{
         error::{fail, internal},

@@ -64,7 +64,7 @@ pub struct MappingView {
     pub can_edit: bool,
 }
 
-#[server(endpoint = "mapping_editor")]
+#[server(endpoint = "mapping_editor", output = crate::codec::JsonText)]
 pub async fn mapping_editor(
     /// An export to preview first (the "fix in Mappings" link of one that failed).
     #[server(default)]
@@ -185,7 +185,7 @@ pub async fn mapping_editor(
     })
 }
 
-#[server(endpoint = "lint_mapping")]
+#[server(endpoint = "lint_mapping", output = crate::codec::JsonText)]
 pub async fn lint_mapping(
     #[server(default)] rows: Vec<EditorRow>,
     #[server(default)] variables: Vec<EditorVariable>,
@@ -197,7 +197,7 @@ pub async fn lint_mapping(
     Ok(convert::issues(&st.mappings.lint(&doc).await))
 }
 
-#[server(endpoint = "save_mapping")]
+#[server(endpoint = "save_mapping", output = crate::codec::JsonText)]
 pub async fn save_mapping(
     #[server(default)] rows: Vec<EditorRow>,
     #[server(default)] variables: Vec<EditorVariable>,
@@ -224,7 +224,7 @@ pub async fn save_mapping(
     }
 }
 
-#[server(endpoint = "refresh_hibob_fields")]
+#[server(endpoint = "refresh_hibob_fields", output = crate::codec::JsonText)]
 pub async fn refresh_hibob_fields() -> Result<String, AppError> {
     use crate::ssr;
     ssr::require(integration::access::users::Role::Operator).await?;

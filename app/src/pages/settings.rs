@@ -37,7 +37,7 @@ pub struct CheckResult {
     pub summary: String,
 }
 
-#[server(endpoint = "settings")]
+#[server(endpoint = "settings", output = crate::codec::JsonText)]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     use crate::ssr;
     use integration::{access::users::Role, settings::credentials::Source};
@@ -74,7 +74,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
 }
 
 /// `values[key]`: a new value (empty keeps the current one); `clear[key]`: remove a console value.
-#[server(endpoint = "save_settings")]
+#[server(endpoint = "save_settings", output = crate::codec::JsonText)]
 pub async fn save_settings(
     values: Option<HashMap<String, String>>,
     clear: Option<HashMap<String, String>>,
@@ -107,7 +107,7 @@ pub async fn save_settings(
     Ok(changed)
 }
 
-#[server(endpoint = "test_connection")]
+#[server(endpoint = "test_connection", output = crate::codec::JsonText)]
 pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
     use crate::{error::fail, ssr};
     ssr::require(integration::access::users::Role::Operator).await?;
@@ -142,7 +142,7 @@ pub async fn test_connection(service: String) -> Result<CheckResult, AppError> {
 }
 
 /// Sends a test message on every alert channel set up, and says how each went.
-#[server(endpoint = "send_test_alert")]
+#[server(endpoint = "send_test_alert", output = crate::codec::JsonText)]
 pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
     use crate::{error::fail, ssr};
     ssr::require(integration::access::users::Role::Operator).await?;
@@ -168,7 +168,7 @@ pub async fn send_test_alert() -> Result<Vec<CheckResult>, AppError> {
 }
 
 /// The welcome wizards HiBob offers, to choose the onboarding invitation from.
-#[server(endpoint = "hibob_wizards")]
+#[server(endpoint = "hibob_wizards", output = crate::codec::JsonText)]
 pub async fn hibob_wizards() -> Result<Vec<(u64, String)>, AppError> {
     use crate::{error::fail, ssr};
     ssr::require(integration::access::users::Role::Operator).await?;

@@ -18,7 +18,7 @@ pub struct UserRow {
     pub last_login_at: Option<String>,
 }
 
-#[server(endpoint = "users")]
+#[server(endpoint = "users", output = crate::codec::JsonText)]
 pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     use crate::ssr;
     let me = ssr::require(integration::access::users::Role::Admin).await?;
@@ -38,7 +38,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
         .collect())
 }
 
-#[server(endpoint = "add_user")]
+#[server(endpoint = "add_user", output = crate::codec::JsonText)]
 pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
     use integration::access::users::{self as users, Role};
@@ -56,7 +56,7 @@ pub async fn add_user(email: String, role: String, password: String) -> Result<(
     Ok(())
 }
 
-#[server(endpoint = "set_user_role")]
+#[server(endpoint = "set_user_role", output = crate::codec::JsonText)]
 pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
     use crate::ssr;
     use integration::access::users::{self as users, Role};
@@ -67,7 +67,7 @@ pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
     Ok(())
 }
 
-#[server(endpoint = "set_user_disabled")]
+#[server(endpoint = "set_user_disabled", output = crate::codec::JsonText)]
 pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> {
     use crate::{error::fail, ssr};
     use integration::access::users::{self as users, Role};

@@ -14,7 +14,7 @@ use crate::{
     },
 };
 
-#[server(endpoint = "save_variables")]
+#[server(endpoint = "save_variables", output = crate::codec::JsonText)]
 pub async fn save_variables(
     #[server(default)] variables: Vec<EditorVariable>,
     #[server(default)] note: String,

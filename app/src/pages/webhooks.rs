@@ -26,7 +26,7 @@ pub struct DeliveryLine {
     pub export_id: Option<i64>,
 }
 
-#[server(endpoint = "webhook_deliveries")]
+#[server(endpoint = "webhook_deliveries", output = crate::codec::JsonText)]
 pub async fn list_deliveries(
     outcome: Option<String>,
     event: Option<String>,
@@ -93,7 +93,7 @@ pub struct DeliveryView {
     pub rule: ReprocessRule,
 }
 
-#[server(endpoint = "webhook_delivery")]
+#[server(endpoint = "webhook_delivery", output = crate::codec::JsonText)]
 pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
     use crate::{error::fail, ssr};
     use integration::webhooks::log::{self as webhook_log, Eligibility};
@@ -135,7 +135,7 @@ pub struct Reprocessed {
 }
 
 /// Runs a stored delivery through intake again (see `integration::webhooks::log` for who may).
-#[server(endpoint = "reprocess_delivery")]
+#[server(endpoint = "reprocess_delivery", output = crate::codec::JsonText)]
 pub async fn reprocess_delivery(id: i64, confirm: Option<String>) -> Result<Reprocessed, AppError> {
     use crate::ssr;
     use integration::webhooks::log as webhook_log;
