@@ -14,7 +14,7 @@ use std::{
 
 use clap::Parser as _;
 use serde_json::json;
-use server::{config::Cli, console, sandbox, startup};
+use server::{config::Cli, sandbox, startup};
 
 const TOKEN: &str = "bench-plugin-token";
 
@@ -91,11 +91,8 @@ async fn main() -> anyhow::Result<()> {
         &creds.pinpoint_api_key,
     ])?
     .config;
-    let pool = startup::open_database(&config).await?;
-    let sealer = startup::secret_box(&config)?;
-    startup::ensure_first_admin(&pool, &config).await?;
-    let state = startup::console_state(&config, pool, sealer);
-    let app = console::router(&config, state).await?;
+    // built as `main` builds it; the worker is not started, so only the plugin reaches HiBob
+    let app = startup::build(&config).await?.router;
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -3,9 +3,8 @@
 
 use sqlx::SqlitePool;
 
+use super::queue::Status;
 use crate::db;
-
-use super::queue::*;
 
 /// Where a plugin submit stands when it takes over its export row.
 #[derive(Debug, Clone, PartialEq, Eq)]

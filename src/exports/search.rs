@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::queue::Status;
 use crate::{
     db,
     filters::{self, DateRange, FilterError},
 };
 
-use super::queue::*;
 #[cfg(test)]
 use crate::access::users::Actor;
 
@@ -740,7 +740,7 @@ mod list_tests {
                 .unwrap(),
             [3]
         );
-        let counts = counts(&pool).await.unwrap();
+        let counts = crate::exports::queue::counts(&pool).await.unwrap();
         assert_eq!(
             counts,
             [
