@@ -23,12 +23,14 @@ fi
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
   step rustup target add wasm32-unknown-unknown
 
+# the tools are built without the project's own compiler flags (.cargo/config.toml)
+tools=(cargo --config 'build.rustflags=[]')
 cargo leptos --version 2>/dev/null | grep -qx "cargo-leptos $CARGO_LEPTOS_VERSION" ||
-  step cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+  step "${tools[@]}" install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
 # must equal the wasm-bindgen in Cargo.lock; not --locked: its lockfile pins a webpki-roots the
 # registry does not serve
 wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION" ||
-  step cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  step "${tools[@]}" install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 
 # Playwright and binaryen's wasm-opt (the npm build: Debian's older one breaks hydration)
 if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -x end2end/node_modules/.bin/playwright ] ||
