@@ -4,5 +4,6 @@ mod answers;
 pub mod checks;
 pub mod form;
 pub mod meta;
+mod recent;
 mod request;
 pub mod service;

@@ -41,8 +41,8 @@ use crate::{
     settings::credentials::CredentialKey,
 };
 
-use super::request::check_submit_shape;
 pub use super::request::{check_shape, check_token, AuthError, BadRequest, TOKEN_CONFIG_KEY};
+use super::{recent::RecentApplications, request::check_submit_shape};
 pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
 pub use crate::plugin::form::{
     F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
@@ -130,6 +130,7 @@ pub enum ListError {
 struct Inner {
     pool: SqlitePool,
     mappings: MappingService,
+    recent: RecentApplications,
 }
 
 /// Cheap to clone: every clone shares the gateway to HiBob (and its per-person locks).
@@ -189,7 +190,11 @@ impl PluginService {
     /// A service reading the mapping, and HiBob through its gateway, from `mappings`.
     pub fn new(pool: SqlitePool, mappings: MappingService) -> Self {
         Self {
-            inner: Arc::new(Inner { pool, mappings }),
+            inner: Arc::new(Inner {
+                pool,
+                mappings,
+                recent: RecentApplications::default(),
+            }),
         }
     }
 
@@ -296,18 +301,29 @@ impl PluginService {
         ))
     }
 
-    /// The mapping's values for what Pinpoint sent, per form key, and the raw values beside
-    /// them where the mapping gives none.
     /// The variables of the application the call is about, read from Pinpoint as the webhook
     /// path reads them, so the form carries the same values a webhook export would send,
     /// including those Pinpoint's field mappings cannot name (the job's department, the offer's
     /// start date). `None` when the call names no application or Pinpoint cannot be asked in
-    /// time; the values Pinpoint sent are used then.
-    async fn application_values(&self, req: &PluginRequest) -> Option<variables::Values> {
+    /// time; the values Pinpoint sent are used then. A submit (`reuse`) takes the copy its form
+    /// read a moment ago, when there is one.
+    async fn application_values(
+        &self,
+        req: &PluginRequest,
+        reuse: bool,
+    ) -> Option<variables::Values> {
         let id = req.entity_id("application")?;
-        let source = PreviewSource::Application(id);
+        if reuse {
+            if let Some(values) = self.inner.recent.get(&id) {
+                return Some(values);
+            }
+        }
+        let source = PreviewSource::Application(id.clone());
         match tokio::time::timeout(APPLICATION_WAIT, self.inner.mappings.candidate(&source)).await {
-            Ok(Ok((_, values))) => Some(values),
+            Ok(Ok((_, values))) => {
+                self.inner.recent.put(&id, values.clone());
+                Some(values)
+            }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "the plugin form uses the values Pinpoint sent");
                 None
@@ -328,8 +344,9 @@ impl PluginService {
         schema: &Schema,
         req: &PluginRequest,
         prefill: &Prefill,
+        reuse: bool,
     ) -> HashMap<String, String> {
-        let values = match self.application_values(req).await {
+        let values = match self.application_values(req, reuse).await {
             Some(values) => values,
             None => {
                 let today = chrono::Utc::now().date_naive();
@@ -383,7 +400,9 @@ impl PluginService {
         };
         let plan = Plan::new(&in_force.document, schema);
         let prefill = Prefill::from_request(req);
-        let mut values = self.prefill(&plan, &in_force, schema, req, &prefill).await;
+        let mut values = self
+            .prefill(&plan, &in_force, schema, req, &prefill, false)
+            .await;
         // a choice from a list that came with the request (a refetch after the department
         // changed) stands; texts are what the mapping makes of what came
         for field in plan.fields.iter().filter(|f| f.list_key.is_some()) {
@@ -579,7 +598,14 @@ impl PluginService {
         let schema = &catalogue.schema;
         let plan = Plan::new(&in_force.document, schema);
         let mapped = self
-            .prefill(&plan, &in_force, schema, req, &Prefill::from_request(req))
+            .prefill(
+                &plan,
+                &in_force,
+                schema,
+                req,
+                &Prefill::from_request(req),
+                true,
+            )
             .await;
         let texts = plan.submitted(req, &mapped);
         let text = |key: &str| {

@@ -906,6 +906,58 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     w.hibob.verify().await;
 }
 
+/// The submit fills what it leaves out with the values its form showed, from the copy the form
+/// read: the application is read from Pinpoint once for the form and its submit.
+#[tokio::test]
+async fn a_submit_reuses_the_application_its_form_read() {
+    let w = world().await;
+    fakes::create(fakes::created()).mount(&w.hibob).await;
+    let plugin = |path: &str, body: Value| {
+        reqwest::Client::new()
+            .post(w.app.url(path))
+            .header("X-Plugin-Token", PLUGIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let form = plugin("/export-candidate/meta", json!({"applicationId": 7}))
+        .await
+        .unwrap();
+    assert!(form.status().is_success());
+    // a submit that sends only the names: the e-mail comes from the mapping and the application
+    let answer: Value = plugin(
+        "/export-candidate/submit",
+        json!({"applicationId": 7, "formFields": [
+            {"key": "firstName", "value": "Cher"}, {"key": "lastName", "value": "Sarkisian"}]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    let reads = w
+        .pinpoint
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path() == "/api/v1/applications/7")
+        .count();
+    assert_eq!(reads, 1, "one read for the form and its submit");
+    let created: Vec<Value> = w
+        .hibob
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["email"], "cher@example.com");
+    assert_eq!(created[0]["surname"], "Sarkisian");
+}
+
 /// A form for a named application carries the application's CV link, so the recruiter does not
 /// attach the file again.
 #[tokio::test]
