@@ -45,6 +45,31 @@ fn lists(extra: &[Value]) -> Value {
 }
 
 /// A hire whose application has no last name: the built-in mapping cannot build it.
+/// A call to the plugin's routes with the token.
+fn plugin_call(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    reqwest::Client::new()
+        .post(app.url(path))
+        .header("X-Plugin-Token", PLUGIN_TOKEN)
+        .json(&body)
+        .send()
+}
+
+/// The bodies of the employees HiBob was asked to create.
+async fn create_bodies(hibob: &MockServer) -> Vec<Value> {
+    hibob
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
 async fn world() -> World {
     let fakes = Fakes::start().await;
     fakes::application(
@@ -834,13 +859,7 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     assert_eq!(w.export(id).await.0, "succeeded");
 
     // by the plugin: the form Pinpoint gets for the same candidate, sent back as prefilled
-    let plugin = |path: &str, body: Value| {
-        reqwest::Client::new()
-            .post(w.app.url(path))
-            .header("X-Plugin-Token", PLUGIN_TOKEN)
-            .json(&body)
-            .send()
-    };
+    let plugin = |path: &str, body: Value| plugin_call(&w.app, path, body);
     let meta: Value = plugin("/", json!({})).await.unwrap().json().await.unwrap();
     let declared = meta["actions"][0]["mappings"].to_string();
     assert!(
@@ -887,15 +906,7 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     .unwrap();
     assert_eq!(answer["success"], true, "{answer}");
 
-    let bodies: Vec<Value> = w
-        .hibob
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = create_bodies(&w.hibob).await;
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0], bodies[1], "both ways in send the same body");
     let body = &bodies[0];
@@ -912,13 +923,7 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
 async fn a_submit_reuses_the_application_its_form_read() {
     let w = world().await;
     fakes::create(fakes::created()).mount(&w.hibob).await;
-    let plugin = |path: &str, body: Value| {
-        reqwest::Client::new()
-            .post(w.app.url(path))
-            .header("X-Plugin-Token", PLUGIN_TOKEN)
-            .json(&body)
-            .send()
-    };
+    let plugin = |path: &str, body: Value| plugin_call(&w.app, path, body);
     let form = plugin("/export-candidate/meta", json!({"applicationId": 7}))
         .await
         .unwrap();
@@ -944,15 +949,7 @@ async fn a_submit_reuses_the_application_its_form_read() {
         .filter(|r| r.method.as_str() == "GET" && r.url.path() == "/api/v1/applications/7")
         .count();
     assert_eq!(reads, 1, "one read for the form and its submit");
-    let created: Vec<Value> = w
-        .hibob
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/people")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let created = create_bodies(&w.hibob).await;
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["email"], "cher@example.com");
     assert_eq!(created[0]["surname"], "Sarkisian");
