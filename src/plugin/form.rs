@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::{
     hibob::{
@@ -25,7 +25,11 @@ use crate::{
         body::{BodyBuilder, FieldProblem},
         Compiled, EmployeeDraft, MappingDocument,
     },
-    pinpoint::plugin_contract::{FieldError, FieldMapping, FormField, PluginRequest, SelectOption},
+    outbound,
+    pinpoint::plugin_contract::{
+        FieldError, FieldMapping, FileRef, FormField, PluginRequest, SelectOption,
+    },
+    plugin::checks::cv_url_problem,
 };
 
 // Form field keys of the usual fields, kept stable so the field mappings a customer edited in
@@ -647,6 +651,40 @@ impl Prefill {
     pub fn text(&self, key: &str) -> Option<String> {
         self.value(key).and_then(text_of)
     }
+}
+
+/// A CV the form carries, or why it cannot be used.
+pub(crate) fn cv_of(req: &PluginRequest) -> Result<Option<FileRef>, FieldError> {
+    let blank = |v: &Value| match v {
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    match req.form_file_refs(F_CV).into_iter().next() {
+        Some(cv) => match cv_url_problem(&cv.url) {
+            Some(problem) => Err(FieldError::new(F_CV, problem)),
+            None => Ok(Some(cv)),
+        },
+        None if req.form_value(F_CV).is_some_and(|v| !blank(v)) => Err(FieldError::new(
+            F_CV,
+            "The CV could not be read from the form: attach the file again",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The form's values as kept in the export record; the CV link loses its query string, which is
+/// what grants access to a signed file.
+pub(crate) fn for_record(texts: &[(&Spec, String)], cv: Option<&FileRef>) -> Value {
+    let mut record = Map::new();
+    for (field, text) in texts {
+        record.insert(field.key.clone(), json!(text));
+    }
+    record.insert(
+        F_CV.to_owned(),
+        json!(cv.map(|cv| json!({"url": outbound::redact_url(&cv.url), "name": cv.name}))),
+    );
+    Value::Object(record)
 }
 
 #[cfg(test)]

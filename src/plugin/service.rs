@@ -13,7 +13,6 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use secrecy::ExposeSecret;
-use serde_json::{json, Map, Value};
 use sqlx::SqlitePool;
 
 use crate::{
@@ -31,13 +30,12 @@ use crate::{
     mapping::service::{MappingService, PreviewSource},
     mapping::variables,
     mapping::{Compiled, MappingDocument},
-    outbound,
     pinpoint::plugin_contract::{
-        ActionMetaResponse, ActionResult, FieldError, FileRef, FormField, Intent, ListResponse,
+        ActionMetaResponse, ActionResult, FieldError, FormField, Intent, ListResponse,
         MetaResponse, PluginRequest, Toast,
     },
     plugin::checks::cv_url_problem,
-    plugin::form::{self as plugin_form, Plan, Prefill, F_CV, F_EMAIL},
+    plugin::form::{self as plugin_form, cv_of, for_record, Plan, Prefill, F_CV, F_EMAIL},
     settings::credentials::CredentialKey,
 };
 
@@ -150,40 +148,6 @@ struct InForce {
     version: i64,
     document: MappingDocument,
     compiled: Arc<Compiled>,
-}
-
-/// A CV the form carries, or why it cannot be used.
-fn cv_of(req: &PluginRequest) -> Result<Option<FileRef>, FieldError> {
-    let blank = |v: &Value| match v {
-        Value::String(s) => s.trim().is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    };
-    match req.form_file_refs(F_CV).into_iter().next() {
-        Some(cv) => match cv_url_problem(&cv.url) {
-            Some(problem) => Err(FieldError::new(F_CV, problem)),
-            None => Ok(Some(cv)),
-        },
-        None if req.form_value(F_CV).is_some_and(|v| !blank(v)) => Err(FieldError::new(
-            F_CV,
-            "The CV could not be read from the form: attach the file again",
-        )),
-        None => Ok(None),
-    }
-}
-
-/// The form's values as kept in the export record; the CV link loses its query string, which is
-/// what grants access to a signed file.
-fn for_record(texts: &[(&plugin_form::Spec, String)], cv: Option<&FileRef>) -> Value {
-    let mut record = Map::new();
-    for (field, text) in texts {
-        record.insert(field.key.clone(), json!(text));
-    }
-    record.insert(
-        F_CV.to_owned(),
-        json!(cv.map(|cv| json!({"url": outbound::redact_url(&cv.url), "name": cv.name}))),
-    );
-    Value::Object(record)
 }
 
 impl PluginService {
@@ -815,6 +779,7 @@ async fn record(rec: &Recorder<'_>, step: &str, outcome: &str, detail: &str, sta
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use serde_json::{json, Value};
 
     fn request(value: Value) -> PluginRequest {
         PluginRequest::from_value(value)
