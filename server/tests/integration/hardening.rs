@@ -1,0 +1,133 @@
+//! What an outsider can make the console spend or reach: slow and idle connections, forged
+//! origins, sessions read from the database file, sign-in floods and odd search text.
+
+use std::{
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::common::{json_of, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+/// How long until the server closes `stream` (end of stream or a reset), reading and dropping
+/// whatever it sends; `None` if it is still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+async fn connect(app: &TestApp) -> TcpStream {
+    let addr = app.base.trim_start_matches("http://");
+    TcpStream::connect(addr).await.expect("connect")
+}
+
+#[tokio::test]
+async fn clients_that_never_finish_their_headers_are_disconnected() {
+    let app = TestApp::spawn_with(&["--header-read-timeout-secs", "1"]).await;
+    let limit = Duration::from_secs(4);
+
+    let mut silent = connect(&app).await;
+    let took = closed_within(&mut silent, limit)
+        .await
+        .expect("a client that sends nothing is disconnected");
+    assert!(
+        took >= Duration::from_millis(900),
+        "not before the deadline: {took:?}"
+    );
+
+    let mut half = connect(&app).await;
+    half.write_all(b"GET /healthz HTT").await.unwrap();
+    closed_within(&mut half, limit)
+        .await
+        .expect("half a request line is disconnected");
+
+    // one header line every 300 ms: each arrives in time, the whole head never does
+    let trickle = connect(&app).await;
+    let (mut read, mut write) = trickle.into_split();
+    let writer = tokio::spawn(async move {
+        let started = Instant::now();
+        if write.write_all(b"GET /healthz HTTP/1.1\r\n").await.is_err() {
+            return started.elapsed();
+        }
+        for i in 0..40 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let line = format!("x-slow-{i}: {i}\r\n");
+            if write.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+    let mut buf = [0u8; 1024];
+    let ended = tokio::time::timeout(limit, async {
+        while let Ok(n) = read.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a slow-header client is disconnected");
+    writer.abort();
+
+    // a kept-alive connection idle after its answer is closed by the same deadline
+    let mut idle = connect(&app).await;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    closed_within(&mut idle, limit)
+        .await
+        .expect("an idle kept-alive connection is closed");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app =
+        TestApp::spawn_with(&["--max-connections", "2", "--header-read-timeout-secs", "30"]).await;
+    let first = connect(&app).await;
+    let _second = connect(&app).await;
+    // both are accepted before the third arrives
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = connect(&app).await;
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let waited =
+        tokio::time::timeout(Duration::from_millis(800), third.read_to_end(&mut answer)).await;
+    assert!(
+        waited.is_err(),
+        "served beyond the cap: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
