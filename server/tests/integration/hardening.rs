@@ -131,3 +131,37 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[tokio::test]
+async fn server_functions_check_origin_against_the_public_url_not_the_host() {
+    let app = TestApp::spawn_with(&["--public-url", "https://console.example.com"]).await;
+    let form = [("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)];
+    let forged = TestApp::client()
+        .post(app.url("/api/login"))
+        .header("Host", "evil.example")
+        .header("Origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "a Host chosen by the caller proves nothing"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM tower_sessions").await, 0);
+
+    let ours = TestApp::client()
+        .post(app.url("/api/login"))
+        .header("Origin", "https://console.example.com")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        ours.status().is_success() || ours.status().is_redirection(),
+        "{}",
+        ours.status()
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM tower_sessions").await, 1);
+}
