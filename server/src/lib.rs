@@ -13,6 +13,7 @@ pub mod plugin_routes;
 pub mod retention_job;
 pub mod sandbox;
 pub mod serving;
+pub mod sessions;
 pub mod startup;
 pub mod webhooks;
 pub mod worker;

@@ -165,3 +165,51 @@ async fn server_functions_check_origin_against_the_public_url_not_the_host() {
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM tower_sessions").await, 1);
 }
+
+/// The session id a sign-in answer's cookie carries, decoded as tower-sessions decodes it.
+fn session_id(res: &reqwest::Response) -> tower_sessions::session::Id {
+    let value = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("pphb_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie");
+    tower_sessions::session::Id::from_str(value).expect("a session id")
+}
+
+async fn session_rows(app: &TestApp) -> Vec<(String, Vec<u8>)> {
+    sqlx::query_as("SELECT id, data FROM tower_sessions")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_session_store_never_holds_a_cookie_id() {
+    let app = TestApp::spawn().await;
+    let c = TestApp::client();
+    let res = app.login(&c, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let id = session_id(&res);
+    let rows = session_rows(&app).await;
+    assert_eq!(rows.len(), 1);
+    let raw = id.0.to_le_bytes();
+    for (stored, data) in &rows {
+        assert_ne!(stored, &id.to_string());
+        assert!(
+            !data.windows(raw.len()).any(|w| w == raw),
+            "the id is in the record"
+        );
+        let text = id.to_string();
+        assert!(!data.windows(text.len()).any(|w| w == text.as_bytes()));
+    }
+    // the session works across requests, and its row is the same one
+    assert_eq!(app.whoami(&c).await["email"], ADMIN_EMAIL);
+    assert_eq!(app.whoami(&c).await["email"], ADMIN_EMAIL);
+    assert_eq!(session_rows(&app).await.len(), 1);
+    let out = app.call(&c, "logout", &[]).await;
+    assert!(out.status().is_success() || out.status().is_redirection());
+    assert!(session_rows(&app).await.is_empty(), "sign-out deletes it");
+    assert_eq!(app.whoami(&c).await, Value::Null);
+}
