@@ -213,3 +213,100 @@ async fn the_session_store_never_holds_a_cookie_id() {
     assert!(session_rows(&app).await.is_empty(), "sign-out deletes it");
     assert_eq!(app.whoami(&c).await, Value::Null);
 }
+
+/// A sign-in through the trusted proxy on loopback, for the client `address`.
+async fn login_from(
+    app: &TestApp,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    TestApp::client()
+        .post(app.url("/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("X-Forwarded-For", address)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_throttled_address_is_audited_once_not_per_attempt() {
+    let app = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1"]).await;
+    for i in 0..20 {
+        let res = login_from(
+            &app,
+            "203.0.113.7",
+            &format!("guess{i}@example.com"),
+            "wrong password 1",
+        )
+        .await;
+        assert_eq!(res.status(), 422, "guess {i}");
+    }
+    for i in 20..30 {
+        let res = login_from(
+            &app,
+            "203.0.113.7",
+            &format!("guess{i}@example.com"),
+            "wrong password 1",
+        )
+        .await;
+        assert_eq!(res.status(), 429, "guess {i}");
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.throttled'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'")
+            .await,
+        20
+    );
+}
+
+#[tokio::test]
+async fn guesses_from_many_addresses_delay_the_owner_briefly_and_never_a_signed_in_session() {
+    let app = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1"]).await;
+    let signed_in = TestApp::client();
+    let res = signed_in
+        .post(app.url("/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("X-Forwarded-For", "198.51.100.1")
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let mut refused = 0;
+    for i in 0..30 {
+        let res = login_from(
+            &app,
+            &format!("203.0.113.{i}"),
+            ADMIN_EMAIL,
+            "wrong password 1",
+        )
+        .await;
+        if res.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the account's delay applies across addresses");
+    assert_eq!(app.whoami(&signed_in).await["email"], ADMIN_EMAIL);
+    let page = signed_in.get(app.url("/exports")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the signed-in session is not delayed");
+
+    let res = login_from(&app, "198.51.100.2", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    let wait = body["Throttled"].as_u64().unwrap();
+    assert!((1..=10).contains(&wait), "told to wait {wait} s");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let res = login_from(&app, "198.51.100.2", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+}
