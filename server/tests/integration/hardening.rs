@@ -310,3 +310,35 @@ async fn guesses_from_many_addresses_delay_the_owner_briefly_and_never_a_signed_
         res.status()
     );
 }
+
+#[tokio::test]
+async fn a_nul_byte_in_a_search_is_dropped_not_an_error() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+                              candidate_name, candidate_email, created_at, updated_at)
+         VALUES ('webhook', 'k1', '4242', 'dead', 'Ada Lovelace', 'ada@example.com',
+                 '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let admin = app.admin().await;
+    for search in ["Love\0lace", "\0Lovelace", "Lovelace\u{1}"] {
+        let found = json_of(app.call(&admin, "exports", &[("search", search)]).await).await;
+        let apps: Vec<&str> = found["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["application_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(apps, ["4242"], "{search:?}");
+    }
+    let page = admin
+        .get(app.url("/exports?search=Love%00lace"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Ada Lovelace"));
+}
