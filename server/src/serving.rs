@@ -145,3 +145,55 @@ async fn connection(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn shutdown_finishes_requests_in_flight_and_closes_the_rest() {
+        let router = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "done"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 16,
+        };
+        let server = tokio::spawn(serve(listener, router, limits, async {
+            let _ = stopped.await;
+        }));
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        let slow = tokio::spawn(async move {
+            reqwest::get(format!("http://{addr}/slow"))
+                .await?
+                .text()
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stop.send(()).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), "done");
+        // a connection that never sent a request does not hold the shutdown up
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
+            .await
+            .expect("closed at shutdown");
+        assert_eq!(read.unwrap_or(0), 0);
+        tokio::time::timeout(Duration::from_secs(2), server)
+            .await
+            .expect("serve returns once every connection is closed")
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
+    }
+}
