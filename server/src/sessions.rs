@@ -77,8 +77,47 @@ impl SessionStore for HashedIdStore {
 
 #[cfg(test)]
 mod tests {
-    use super::stored_id;
-    use tower_sessions::session::Id;
+    use super::*;
+    use tower_sessions::cookie::time::{Duration, OffsetDateTime};
+
+    fn record(id: i128, who: &str) -> Record {
+        Record {
+            id: Id(id),
+            data: [("who".to_owned(), serde_json::json!(who))].into(),
+            expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_hash_gives_the_new_session_another_id_and_keeps_the_old_one() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let inner = SqliteStore::new(pool);
+        inner.migrate().await.unwrap();
+        let store = HashedIdStore::new(inner.clone());
+        let mut first = record(1, "first");
+        store.create(&mut first).await.unwrap();
+        assert_eq!(first.id, Id(1));
+        let mut second = record(1, "second");
+        store.create(&mut second).await.unwrap();
+        assert_ne!(second.id, Id(1));
+        let loaded = store.load(&Id(1)).await.unwrap().unwrap();
+        assert_eq!(
+            (loaded.id, &loaded.data["who"]),
+            (Id(1), &serde_json::json!("first"))
+        );
+        let loaded = store.load(&second.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["who"], "second");
+        // the inner store knows neither cookie id
+        assert!(inner.load(&Id(1)).await.unwrap().is_none());
+        assert!(inner.load(&second.id).await.unwrap().is_none());
+        store.delete(&Id(1)).await.unwrap();
+        assert!(store.load(&Id(1)).await.unwrap().is_none());
+        assert!(store.load(&second.id).await.unwrap().is_some());
+    }
 
     #[test]
     fn the_stored_id_is_fixed_and_unlike_the_cookie() {
