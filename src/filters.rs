@@ -68,8 +68,20 @@ impl DateRange {
 }
 
 /// The trimmed search text, `None` when blank; refused when longer than [`MAX_SEARCH_CHARS`].
+/// Control characters cannot be typed into a search box and no searched value holds one, and
+/// SQLite's full-text index takes a NUL for the end of its query; so line breaks and tabs
+/// become spaces and the others are dropped.
 pub fn search_term(text: Option<&str>) -> Result<Option<String>, FilterError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
+    let cleaned: Option<String> = text.map(|t| {
+        t.chars()
+            .filter_map(|c| match c {
+                c if !c.is_control() => Some(c),
+                c if c.is_whitespace() => Some(' '),
+                _ => None,
+            })
+            .collect()
+    });
+    match cleaned.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(None),
         Some(t) => {
             let chars = t.chars().count();
@@ -122,6 +134,21 @@ pub fn choice(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_leave_the_search_text() {
+        assert_eq!(
+            search_term(Some("Love\0lace")).unwrap().as_deref(),
+            Some("Lovelace")
+        );
+        assert_eq!(
+            search_term(Some("\tada\r\nlove\u{1}lace\u{7f} "))
+                .unwrap()
+                .as_deref(),
+            Some("ada  lovelace")
+        );
+        assert_eq!(search_term(Some("\0\0")).unwrap(), None);
+    }
 
     #[test]
     fn days_become_inclusive_stored_bounds() {

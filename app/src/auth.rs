@@ -137,28 +137,33 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     // against the limits before any of them learns its answer
     let attempt = match st.throttle.begin(&email, ip.as_deref()) {
         Ok(attempt) => attempt,
-        Err(wait) => {
-            tracing::warn!("sign-in throttled");
+        Err(refused) => {
             // a refused attempt is still an attempt: the audit log shows that someone kept
-            // trying, once per account and quarter of an hour, however often they try
-            let actor = Actor {
-                id: None,
-                email: email.clone(),
-                client_ip: ip.clone(),
-            };
-            let since =
-                integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
-            let mut conn = st.pool.acquire().await?;
-            audit::record_unless_recent(
-                &mut conn,
-                &actor,
-                "login.throttled",
-                Some(&email),
-                "refused while too many attempts had failed; repeats within 15 minutes are not listed",
-                &since,
-            )
-            .await?;
-            return Err(fail(AppError::Throttled(wait.as_secs_f64().ceil() as u64)));
+            // trying, once per address (or account) and window however many accounts they
+            // try, and once per account and quarter of an hour across restarts
+            if refused.first {
+                tracing::warn!("sign-in throttled");
+                let actor = Actor {
+                    id: None,
+                    email: email.clone(),
+                    client_ip: ip.clone(),
+                };
+                let since =
+                    integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
+                let mut conn = st.pool.acquire().await?;
+                audit::record_unless_recent(
+                    &mut conn,
+                    &actor,
+                    "login.throttled",
+                    Some(&email),
+                    "refused while too many attempts had failed; repeats from this address or for this account within 15 minutes are not listed",
+                    &since,
+                )
+                .await?;
+            }
+            return Err(fail(AppError::Throttled(
+                refused.wait.as_secs_f64().ceil() as u64
+            )));
         }
     };
     let pool = st.pool.clone();

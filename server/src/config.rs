@@ -214,6 +214,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(10..=10_000_000))]
     pub rejected_deliveries_kept: u32,
 
+    /// Seconds a client has to send a request's line and headers, on a new connection and
+    /// between requests on a kept-alive one; a client that sends nothing, or trickles its
+    /// headers, is disconnected when they run out.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout_secs: u64,
+
+    /// Connections open at once; clients beyond it wait until one closes. Keep the process's
+    /// open-file limit (ulimit -n) above it, with room for the database and outbound calls.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 2048,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
     /// Largest request body accepted, in KiB.
     #[arg(long, env = "MAX_BODY_KIB", default_value_t = 512)]
     pub max_body_kib: usize,

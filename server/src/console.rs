@@ -110,7 +110,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
             .continuously_delete_expired(Duration::from_secs(15 * 60)),
     );
     let secure = config.secure_cookies();
-    let sessions = SessionManagerLayer::new(store)
+    let sessions = SessionManagerLayer::new(crate::sessions::HashedIdStore::new(store))
         .with_name(if secure {
             SECURE_SESSION_COOKIE
         } else {

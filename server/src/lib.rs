@@ -12,6 +12,8 @@ pub mod ops;
 pub mod plugin_routes;
 pub mod retention_job;
 pub mod sandbox;
+pub mod serving;
+pub mod sessions;
 pub mod startup;
 pub mod webhooks;
 pub mod worker;

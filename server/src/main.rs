@@ -1,4 +1,4 @@
-use std::{io::BufRead, net::SocketAddr};
+use std::io::BufRead;
 
 use anyhow::Context;
 use clap::Parser;
@@ -117,17 +117,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    axum::serve(
+    server::serving::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        server::serving::ConnectionLimits::from_config(&config),
+        async move {
+            shutdown_signal().await;
+            // open event streams would otherwise keep their connections, and the server, up
+            changes.close();
+        },
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // open event streams would otherwise keep their connections, and the server, up
-        changes.close();
-    })
-    .await
-    .context("server error")?;
+    .await;
     // requests are drained; now let the worker finish (or hand back) the export it holds
     let _ = stop_worker.send(true);
     if let Err(e) = worker.await {

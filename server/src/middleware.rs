@@ -133,8 +133,10 @@ pub struct CsrfConfig {
 }
 
 /// Refuses state-changing browser requests from other sites: `Sec-Fetch-Site` must be
-/// same-origin (or none: typed by the user); without it, `Origin` must be our own. Requests with
-/// neither header come from non-browser clients, which cannot ride a person's cookies.
+/// same-origin (or none: typed by the user); without it, `Origin` must be `PUBLIC_URL`'s. The
+/// `Host` header proves nothing: behind a proxy it is whatever the proxy (or the caller) chose.
+/// Requests with neither header come from non-browser clients, which cannot ride a person's
+/// cookies.
 pub async fn refuse_cross_site(
     State(cfg): State<CsrfConfig>,
     req: Request,
@@ -149,15 +151,9 @@ pub async fn refuse_cross_site(
     let headers = req.headers();
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let allowed = match (fetch_site, origin) {
         (Some(site), _) => site == "same-origin" || site == "none",
-        (None, Some(origin)) => {
-            origin == cfg.public_origin
-                || host.is_some_and(|h| {
-                    origin == format!("http://{h}") || origin == format!("https://{h}")
-                })
-        }
+        (None, Some(origin)) => origin == cfg.public_origin,
         (None, None) => true,
     };
     if allowed {

@@ -5,7 +5,14 @@
 //! - per account, growing delays: after a few failures each further attempt must wait twice as
 //!   long after the last failure as the one before, up to a cap. A lockout for the whole window
 //!   would let anyone who knows the admin's email keep the only admin out; a delay costs a
-//!   guesser the same while letting the owner in once it has passed.
+//!   guesser the same while letting the owner in once it has passed. The cap is half a minute:
+//!   whoever fails again as soon as each delay ends, from as many addresses as they like, keeps
+//!   the owner waiting at most that long, while guessing one account stays at two tries a
+//!   minute. The delay only concerns signing in: sessions already signed in never see it.
+//!
+//! A refusal says whether it is the first for its address (or, when only the account's delay
+//! holds, its account) in the window, so that what is recorded of refusals stays one entry per
+//! address however many accounts a throttled address goes on to try.
 //!
 //! An attempt reserves its failure before the password is hashed, so parallel guesses cannot all
 //! pass the check before any of them is counted; success hands the reservation back. Hashing is
@@ -42,8 +49,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             account_free_failures: 5,
-            account_first_delay: Duration::from_secs(30),
-            account_max_delay: Duration::from_secs(15 * 60),
+            account_first_delay: Duration::from_secs(5),
+            account_max_delay: Duration::from_secs(30),
             per_address: 20,
             window: Duration::from_secs(15 * 60),
             hashing_permits: 2,
@@ -60,12 +67,40 @@ const MAX_KEYS: usize = 50_000;
 struct AccountState {
     failures: u32,
     last: Instant,
+    /// When a refusal of this account was last reported as the first of its window.
+    reported: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct AddressState {
+    failures: VecDeque<Instant>,
+    /// When a refusal of this address was last reported as the first of its window.
+    reported: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     accounts: HashMap<String, AccountState>,
-    addresses: HashMap<String, VecDeque<Instant>>,
+    addresses: HashMap<String, AddressState>,
+}
+
+/// Why an attempt may not go ahead now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// How long until one more attempt is allowed.
+    pub wait: Duration,
+    /// The first refusal of this address (or account) in the window: worth recording. Later
+    /// ones within the window are repeats.
+    pub first: bool,
+}
+
+/// Whether a refusal now, last reported at `reported`, is the first of its window; notes it.
+fn first_in_window(reported: &mut Option<Instant>, now: Instant, window: Duration) -> bool {
+    let first = reported.is_none_or(|at| now.saturating_duration_since(at) >= window);
+    if first {
+        *reported = Some(now);
+    }
+    first
 }
 
 #[derive(Debug, Clone)]
@@ -117,11 +152,11 @@ impl Attempt {
 
     fn take_back_address(&self, state: &mut State) {
         let Some(address) = &self.address else { return };
-        if let Some(times) = state.addresses.get_mut(address) {
-            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
-                times.remove(i);
+        if let Some(entry) = state.addresses.get_mut(address) {
+            if let Some(i) = entry.failures.iter().rposition(|t| *t == self.at) {
+                entry.failures.remove(i);
             }
-            if times.is_empty() {
+            if entry.failures.is_empty() && entry.reported.is_none() {
                 state.addresses.remove(address);
             }
         }
@@ -175,9 +210,8 @@ impl LoginThrottle {
             .min(self.limits.account_max_delay)
     }
 
-    /// Starts an attempt, reserving its failure; `Err(wait)` while a limit holds: how long until
-    /// one more attempt is allowed.
-    pub fn begin(&self, email: &str, address: Option<&str>) -> Result<Attempt, Duration> {
+    /// Starts an attempt, reserving its failure; refused while a limit holds.
+    pub fn begin(&self, email: &str, address: Option<&str>) -> Result<Attempt, Refusal> {
         self.begin_at(email, address, Instant::now())
     }
 
@@ -186,23 +220,25 @@ impl LoginThrottle {
         email: &str,
         address: Option<&str>,
         now: Instant,
-    ) -> Result<Attempt, Duration> {
+    ) -> Result<Attempt, Refusal> {
         let account = Self::account_key(email);
         let address = address.map(str::to_owned);
         let window = self.limits.window;
         let mut state = self.lock();
 
-        let mut wait = Duration::ZERO;
+        let mut account_wait = Duration::ZERO;
         if let Some(a) = state.accounts.get(&account).copied() {
             let delay = self.account_delay(a.failures);
             if now.saturating_duration_since(a.last) >= delay + window {
                 state.accounts.remove(&account);
             } else {
-                wait = wait.max((a.last + delay).saturating_duration_since(now));
+                account_wait = (a.last + delay).saturating_duration_since(now);
             }
         }
+        let mut address_wait = Duration::ZERO;
         if let Some(address) = &address {
-            if let Some(times) = state.addresses.get_mut(address) {
+            if let Some(entry) = state.addresses.get_mut(address) {
+                let times = &mut entry.failures;
                 while times
                     .front()
                     .is_some_and(|t| now.saturating_duration_since(*t) >= window)
@@ -211,14 +247,27 @@ impl LoginThrottle {
                 }
                 if times.len() >= self.limits.per_address {
                     if let Some(oldest) = times.front() {
-                        wait =
-                            wait.max(window.saturating_sub(now.saturating_duration_since(*oldest)));
+                        address_wait =
+                            window.saturating_sub(now.saturating_duration_since(*oldest));
                     }
+                }
+                if !address_wait.is_zero() {
+                    return Err(Refusal {
+                        wait: address_wait.max(account_wait),
+                        first: first_in_window(&mut entry.reported, now, window),
+                    });
                 }
             }
         }
-        if !wait.is_zero() {
-            return Err(wait);
+        if !account_wait.is_zero() {
+            let first = state
+                .accounts
+                .get_mut(&account)
+                .is_some_and(|a| first_in_window(&mut a.reported, now, window));
+            return Err(Refusal {
+                wait: account_wait,
+                first,
+            });
         }
 
         self.make_room(&mut state, now);
@@ -228,11 +277,12 @@ impl LoginThrottle {
             .or_insert(AccountState {
                 failures: 0,
                 last: now,
+                reported: None,
             });
         entry.failures = entry.failures.saturating_add(1);
         entry.last = now;
         if let Some(address) = &address {
-            let times = state.addresses.entry(address.clone()).or_default();
+            let times = &mut state.addresses.entry(address.clone()).or_default().failures;
             times.push_back(now);
             while times.len() > self.limits.per_address {
                 times.pop_front();
@@ -268,16 +318,19 @@ impl LoginThrottle {
             }
         }
         if state.addresses.len() >= MAX_KEYS {
-            state.addresses.retain(|_, times| {
-                times
+            state.addresses.retain(|_, entry| {
+                entry
+                    .failures
                     .back()
-                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
+                    .into_iter()
+                    .chain(entry.reported.as_ref())
+                    .any(|t| now.saturating_duration_since(*t) < window)
             });
             if state.addresses.len() >= MAX_KEYS {
                 if let Some(stalest) = state
                     .addresses
                     .iter()
-                    .min_by_key(|(_, times)| times.back().copied())
+                    .min_by_key(|(_, entry)| entry.failures.back().copied().max(entry.reported))
                     .map(|(k, _)| k.clone())
                 {
                     state.addresses.remove(&stalest);
@@ -340,20 +393,23 @@ mod tests {
             fail(&t, "A@x.io", Some(&format!("10.0.0.{i}")), start);
         }
         // the fourth attempt waits 10 s, from any address and in any case
-        let wait = t.begin_at("a@x.io", Some("10.9.9.9"), start).unwrap_err();
+        let wait = t
+            .begin_at("a@x.io", Some("10.9.9.9"), start)
+            .unwrap_err()
+            .wait;
         assert_eq!(wait, Duration::from_secs(10));
         assert!(t.begin_at("b@x.io", Some("10.9.9.9"), start).is_ok());
         // once the wait has passed, one more attempt goes through, well inside the window
         let later = start + Duration::from_secs(10);
         fail(&t, "a@x.io", None, later);
         assert_eq!(
-            t.begin_at("a@x.io", None, later).unwrap_err(),
+            t.begin_at("a@x.io", None, later).unwrap_err().wait,
             Duration::from_secs(20)
         );
         let mut now = later + Duration::from_secs(20);
         fail(&t, "a@x.io", None, now);
         assert_eq!(
-            t.begin_at("a@x.io", None, now).unwrap_err(),
+            t.begin_at("a@x.io", None, now).unwrap_err().wait,
             Duration::from_secs(40)
         );
         // doubling stops at the cap
@@ -361,7 +417,7 @@ mod tests {
             now += Duration::from_secs(60);
             fail(&t, "a@x.io", None, now);
             assert_eq!(
-                t.begin_at("a@x.io", None, now).unwrap_err(),
+                t.begin_at("a@x.io", None, now).unwrap_err().wait,
                 Duration::from_secs(60)
             );
         }
@@ -379,7 +435,78 @@ mod tests {
         assert_eq!(t.account_delay(3), Duration::from_secs(10));
         assert_eq!(t.account_delay(u32::MAX), Duration::from_secs(60));
         let d = LoginThrottle::default();
-        assert_eq!(d.account_delay(100), Duration::from_secs(15 * 60));
+        assert_eq!(d.account_delay(100), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn guesses_at_every_expiry_keep_the_owner_waiting_at_most_half_a_minute() {
+        let t = LoginThrottle::default();
+        let start = Instant::now();
+        let mut now = start;
+        let mut failures = 0u64;
+        // from a new address each time, failing as soon as the account lets anyone try
+        for i in 0..500 {
+            let address = format!("10.{}.{}.1", i / 250, i % 250);
+            match t.begin_at("admin@x.io", Some(&address), now) {
+                Ok(attempt) => {
+                    attempt.failed();
+                    failures += 1;
+                    // the owner, arriving just after, from an address of their own, is never
+                    // told to wait longer
+                    if let Err(refused) = t.begin_at("admin@x.io", Some("192.0.2.10"), now) {
+                        assert!(refused.wait <= Duration::from_secs(30), "{refused:?}");
+                    }
+                }
+                Err(refused) => {
+                    assert!(refused.wait <= Duration::from_secs(30), "{refused:?}");
+                    now += refused.wait;
+                }
+            }
+        }
+        assert!(failures > 100);
+        assert!(
+            now.saturating_duration_since(start) >= Duration::from_secs(30 * (failures - 10)),
+            "the account still costs a guesser half a minute a try"
+        );
+    }
+
+    #[test]
+    fn a_throttled_address_is_reported_once_per_window_whatever_it_tries() {
+        let t = LoginThrottle::new(limits());
+        let now = Instant::now();
+        for i in 0..5 {
+            fail(&t, &format!("user{i}@x.io"), Some("192.0.2.1"), now);
+        }
+        let firsts: Vec<bool> = (0..20)
+            .map(|i| {
+                t.begin_at(&format!("new{i}@x.io"), Some("192.0.2.1"), now)
+                    .unwrap_err()
+                    .first
+            })
+            .collect();
+        assert_eq!(firsts.iter().filter(|f| **f).count(), 1);
+        assert!(firsts[0]);
+        // another window, another report
+        let later = now + Duration::from_secs(100);
+        for i in 0..5 {
+            fail(&t, &format!("later{i}@x.io"), Some("192.0.2.1"), later);
+        }
+        assert!(
+            t.begin_at("x@x.io", Some("192.0.2.1"), later)
+                .unwrap_err()
+                .first
+        );
+        assert!(
+            !t.begin_at("y@x.io", Some("192.0.2.1"), later)
+                .unwrap_err()
+                .first
+        );
+        // an account's own delay is reported once too
+        for _ in 0..3 {
+            fail(&t, "acct@x.io", None, now);
+        }
+        assert!(t.begin_at("acct@x.io", None, now).unwrap_err().first);
+        assert!(!t.begin_at("acct@x.io", None, now).unwrap_err().first);
     }
 
     #[test]
@@ -428,7 +555,8 @@ mod tests {
         }
         let wait = t
             .begin_at("fresh@x.io", Some("192.0.2.1"), now)
-            .unwrap_err();
+            .unwrap_err()
+            .wait;
         assert_eq!(wait, Duration::from_secs(100));
         assert!(t.begin_at("fresh@x.io", Some("192.0.2.2"), now).is_ok());
         let later = now + Duration::from_secs(100);

@@ -2,8 +2,6 @@
 //! the tests share around it: Pinpoint's webhook (`webhook`), fakes of the services the console
 //! calls (`fakes`), and the real binary as a child process (`process`).
 
-use std::net::SocketAddr;
-
 pub mod fakes;
 pub mod process;
 pub mod webhook;
@@ -69,14 +67,14 @@ impl TestApp {
             worker,
             ..
         } = startup::build(&config).await.expect("console");
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serve");
-        });
+        // the binary's own connection handling, with its limits
+        let limits = server::serving::ConnectionLimits::from_config(&config);
+        tokio::spawn(server::serving::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         Self {
             base: format!("http://{addr}"),
             pool: state.pool,
