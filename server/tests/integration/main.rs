@@ -14,5 +14,6 @@ mod crash;
 mod live;
 mod logs;
 mod mappings;
+mod outbound_guard;
 mod plugin;
 mod webhooks;
