@@ -392,7 +392,8 @@ pub(crate) mod tests {
         assert!(check_public(&public).await.is_ok());
     }
 
-    /// Answers each lookup with the next of its scripted addresses, and counts the lookups.
+    /// Answers each lookup with the next of its scripted addresses (the last one from then on),
+    /// and counts the lookups.
     pub(crate) struct Scripted {
         answers: std::sync::Mutex<Vec<IpAddr>>,
         pub(crate) asked: std::sync::atomic::AtomicUsize,
@@ -413,7 +414,15 @@ pub(crate) mod tests {
         fn lookup(&self, _host: String) -> LookupFuture {
             self.asked
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let next = self.answers.lock().unwrap().pop();
+            let next = {
+                let mut answers = self.answers.lock().unwrap();
+                // the last answer stays, for every lookup after the script
+                if answers.len() > 1 {
+                    answers.pop()
+                } else {
+                    answers.last().copied()
+                }
+            };
             Box::pin(async move { Ok(next.into_iter().collect()) })
         }
     }
