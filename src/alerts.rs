@@ -151,7 +151,10 @@ impl Alerts {
         let creds = &self.credentials;
         let webhook = match text(creds.get(CredentialKey::AlertWebhookUrl).await?) {
             Some(url) => Some(
-                match creds.destination_problem(CredentialKey::AlertWebhookUrl).await? {
+                match creds
+                    .destination_problem(CredentialKey::AlertWebhookUrl)
+                    .await?
+                {
                     Some(why) => Err(why),
                     None => Ok(Webhook {
                         url,

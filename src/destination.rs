@@ -271,13 +271,14 @@ impl Guard {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addresses = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![ip],
-            Err(_) => self
-                .lookup
-                .lookup(bare.to_owned())
-                .await
-                .map_err(|_| Refused::Unresolved {
-                    host: host.to_owned(),
-                })?,
+            Err(_) => {
+                self.lookup
+                    .lookup(bare.to_owned())
+                    .await
+                    .map_err(|_| Refused::Unresolved {
+                        host: host.to_owned(),
+                    })?
+            }
         };
         self.check_addresses(host, &addresses)?;
         Ok(addresses)
@@ -412,8 +413,7 @@ pub(crate) mod tests {
 
     impl Lookup for Scripted {
         fn lookup(&self, _host: String) -> LookupFuture {
-            self.asked
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let next = {
                 let mut answers = self.answers.lock().unwrap();
                 // the last answer stays, for every lookup after the script

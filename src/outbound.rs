@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-pub use crate::pacing::RateLimit;
 use crate::destination::{Guard, Refused};
+pub use crate::pacing::RateLimit;
 #[cfg(test)]
 use crate::pacing::MAX_RATE_LIMIT_WAIT;
 use crate::pacing::{Endpoint, Pace, TooLong, DEFAULT_RATE_LIMIT_WAIT};
@@ -33,7 +33,10 @@ pub(crate) const CHECK_BODY_BYTES: usize = 8 * 1024;
 
 /// A client whose every connection goes through `guard`: names are resolved and checked by it,
 /// and no proxy stands between the checked address and the connection.
-pub(crate) fn http_client(timeout: Duration, guard: &Guard) -> Result<reqwest::Client, reqwest::Error> {
+pub(crate) fn http_client(
+    timeout: Duration,
+    guard: &Guard,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(5).min(timeout))
@@ -745,7 +748,11 @@ mod tests {
             .respond_with(ResponseTemplate::new(401).set_body_string(big))
             .mount(&server)
             .await;
-        let client = http_client(Duration::from_secs(5), &Guard::strict().allowing_private(true)).unwrap();
+        let client = http_client(
+            Duration::from_secs(5),
+            &Guard::strict().allowing_private(true),
+        )
+        .unwrap();
         let mut resp = client.get(server.uri()).send().await.unwrap();
         let (body, cut) = read_at_most(&mut resp, CHECK_BODY_BYTES).await.unwrap();
         assert_eq!(body.len(), CHECK_BODY_BYTES);
@@ -783,7 +790,11 @@ mod tests {
             // the rest never comes
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
-        let client = http_client(Duration::from_secs(10), &Guard::strict().allowing_private(true)).unwrap();
+        let client = http_client(
+            Duration::from_secs(10),
+            &Guard::strict().allowing_private(true),
+        )
+        .unwrap();
         let started = Instant::now();
         let open = Safeguards {
             guard: Guard::strict().allowing_private(true),

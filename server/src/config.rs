@@ -461,7 +461,10 @@ mod tests {
         let refused = parse(&["--smtp-url", "smtp://user:secret-pw@mail.example.com:587"]).config;
         let err = refused.check_destinations().unwrap_err().to_string();
         assert!(err.starts_with("SMTP_URL cannot be used"), "{err}");
-        assert!(err.contains("smtps://") && err.contains("tls=required"), "{err}");
+        assert!(
+            err.contains("smtps://") && err.contains("tls=required"),
+            "{err}"
+        );
         assert!(!err.contains("secret-pw"), "{err}");
         let opportunistic = parse(&["--smtp-url", "smtp://mail.example.com?tls=opportunistic"]);
         assert!(opportunistic.config.check_destinations().is_err());

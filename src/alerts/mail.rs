@@ -42,18 +42,25 @@ async fn transport(target: &MailTarget) -> Result<AsyncSmtpTransport<Tokio1Execu
     let settings = |why: &str| AlertError::MailSettings(format!("SMTP_URL: {why}"));
     let security = smtp_security(&target.url).map_err(|why| settings(&why))?;
     let url = url::Url::parse(target.url.trim()).map_err(|_| settings("not a URL"))?;
-    let host = url.host_str().ok_or_else(|| settings("the URL has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| settings("the URL has no host"))?;
     let address = target
         .guard
         .resolve(host)
         .await
         .map_err(|refused| {
-            AlertError::MailSettings(format!("the mail server in SMTP_URL cannot be used: {refused}"))
+            AlertError::MailSettings(format!(
+                "the mail server in SMTP_URL cannot be used: {refused}"
+            ))
         })?
         .into_iter()
         .next()
         .ok_or_else(|| settings("the mail server has no address"))?;
-    let name = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let name = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let tls_for = |name: String| {
         TlsParameters::new(name).map_err(|_| settings("TLS cannot be set up for this host name"))
     };
@@ -193,7 +200,9 @@ mod tests {
     async fn a_literal_internal_address_is_refused_and_failures_speak_of_the_settings() {
         let (port, connections) = listener().await;
         let url = format!("smtps://127.0.0.1:{port}");
-        let err = send(&target(&url, Guard::strict()), "text").await.unwrap_err();
+        let err = send(&target(&url, Guard::strict()), "text")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("private or local"), "{err}");
         assert_eq!(connections.await.unwrap(), 0);
 

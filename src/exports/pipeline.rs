@@ -296,8 +296,14 @@ impl Pipeline {
             return Ok(());
         };
         let detail = format!("{why}: correct the CV in Pinpoint, then retry the export");
-        rec.record("upload_cv", "failed", &detail, CallLog::new(), Instant::now())
-            .await?;
+        rec.record(
+            "upload_cv",
+            "failed",
+            &detail,
+            CallLog::new(),
+            Instant::now(),
+        )
+        .await?;
         Err(Failure::Attention(detail))
     }
 

@@ -823,13 +823,19 @@ async fn a_name_that_turns_local_after_it_was_saved_gets_nothing() {
     assert_eq!(log.len(), 1);
     assert_eq!(log.last().unwrap().status, None);
     let check = rebound.check_connection().await;
-    assert!(!check.ok && check.summary.contains("private or local"), "{check:?}");
+    assert!(
+        !check.ok && check.summary.contains("private or local"),
+        "{check:?}"
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 
     // a literal address is refused too, though no resolver sees it
     let literal = client(&server).with_guard(Guard::strict()).unwrap();
     let err = literal.people_fields(&mut log).await.unwrap_err();
-    assert!(matches!(&err, HibobError::Transport(m) if m.contains("127.0.0.1")), "{err:?}");
+    assert!(
+        matches!(&err, HibobError::Transport(m) if m.contains("127.0.0.1")),
+        "{err:?}"
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 
     // the operator may allow private destinations
@@ -852,8 +858,14 @@ async fn credentials_echoed_by_hibob_are_scrubbed() {
     let (_server, result, log) =
         create_answering(ResponseTemplate::new(400).set_body_string(echoed)).await;
     let err = result.unwrap_err().to_string();
-    assert!(!err.contains(TOKEN) && !err.contains(&basic()[6..]), "{err}");
+    assert!(
+        !err.contains(TOKEN) && !err.contains(&basic()[6..]),
+        "{err}"
+    );
     assert!(err.contains("[redacted]"), "{err}");
     let text = serde_json::to_string(&log).unwrap();
-    assert!(!text.contains(TOKEN) && !text.contains(&basic()[6..]), "{text}");
+    assert!(
+        !text.contains(TOKEN) && !text.contains(&basic()[6..]),
+        "{text}"
+    );
 }

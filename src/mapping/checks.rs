@@ -277,6 +277,8 @@ mod tests {
         let open = CvLinks::new(None, true);
         assert_eq!(open.problem("http://10.0.0.1/cv.pdf"), None);
         assert!(open.problem("javascript:alert(1)").is_some());
-        assert!(open.problem("https://u:p@files.example.com/cv.pdf").is_some());
+        assert!(open
+            .problem("https://u:p@files.example.com/cv.pdf")
+            .is_some());
     }
 }
