@@ -1018,4 +1018,28 @@ mod tests {
             Some("<h1>Bad gateway</h1>")
         );
     }
+
+    /// A Pinpoint that repeats the key it was sent, in its error and its answer: neither the
+    /// error nor the recorded answer keeps it.
+    #[tokio::test]
+    async fn a_key_echoed_by_pinpoint_is_scrubbed() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+                "errors": [{"detail": format!("the key {KEY} may not read this")}]
+            })))
+            .mount(&server)
+            .await;
+        let mut log = CallLog::new();
+        let err = client(&server)
+            .get_application("1", &mut log)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(KEY), "{err}");
+        assert!(err.contains("[redacted]"), "{err}");
+        assert_no_secrets(&log);
+        let recorded = serde_json::to_string(&log).unwrap();
+        assert!(recorded.contains("[redacted]"), "{recorded}");
+    }
 }
