@@ -25,8 +25,12 @@ use sqlx::SqlitePool;
 
 use crate::{
     dashboard, db,
+    destination::Guard,
+    outbound,
     settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
+
+mod mail;
 
 /// Longest wait between two tries of a failing channel.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
@@ -41,11 +45,15 @@ pub enum AlertError {
     Credentials(#[from] CredentialError),
     #[error("the alert webhook answered HTTP {0}")]
     WebhookStatus(u16),
+    /// The destination in force fails the rules (see `Credentials::destination_problem`).
+    #[error("the {0} is {1}")]
+    Refused(&'static str, String),
     #[error("the alert webhook could not be reached: {0}")]
     Webhook(String),
     #[error("the e-mail settings are not usable: {0}")]
     MailSettings(String),
-    #[error("the mail server refused the alert: {0}")]
+    /// Said in terms of the settings, never in the mail server's own words.
+    #[error("{0}")]
     Mail(String),
 }
 
@@ -67,13 +75,21 @@ impl Channel {
     }
 }
 
-/// Where alerts go, read from the settings at each use so a change in the console applies.
+/// Where alerts go, read from the settings at each use so a change in the console applies. A
+/// channel whose destination fails the rules is still set up, so its alerts wait and a test says
+/// why, but nothing is sent to it.
 #[derive(Clone)]
 struct Targets {
-    webhook: Option<String>,
-    mail: Option<MailTarget>,
+    webhook: Option<Result<Webhook, String>>,
+    mail: Option<Result<MailTarget, String>>,
     /// How long a non-urgent stop may wait to be sent with others.
     digest: Duration,
+}
+
+#[derive(Clone)]
+struct Webhook {
+    url: String,
+    guard: Guard,
 }
 
 #[derive(Clone)]
@@ -81,6 +97,7 @@ struct MailTarget {
     url: String,
     from: String,
     to: Vec<String>,
+    guard: Guard,
 }
 
 /// One pending stop or recovery, as a message lists it.
@@ -105,7 +122,6 @@ pub struct Alerts {
     credentials: Credentials,
     /// Links in messages point here (`PUBLIC_URL`).
     public_url: String,
-    http: reqwest::Client,
     wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
@@ -123,11 +139,6 @@ impl Alerts {
             pool,
             credentials,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
             wake: Default::default(),
         }
     }
@@ -137,21 +148,42 @@ impl Alerts {
             v.map(|s| s.expose_secret().trim().to_owned())
                 .filter(|s| !s.is_empty())
         };
-        let webhook = text(self.credentials.get(CredentialKey::AlertWebhookUrl).await?);
-        let url = text(self.credentials.get(CredentialKey::SmtpUrl).await?);
-        let from = text(self.credentials.get(CredentialKey::AlertEmailFrom).await?);
-        let to = text(self.credentials.get(CredentialKey::AlertEmailTo).await?);
+        let creds = &self.credentials;
+        let webhook = match text(creds.get(CredentialKey::AlertWebhookUrl).await?) {
+            Some(url) => Some(
+                match creds
+                    .destination_problem(CredentialKey::AlertWebhookUrl)
+                    .await?
+                {
+                    Some(why) => Err(why),
+                    None => Ok(Webhook {
+                        url,
+                        guard: creds.guard_for(CredentialKey::AlertWebhookUrl),
+                    }),
+                },
+            ),
+            None => None,
+        };
+        let url = text(creds.get(CredentialKey::SmtpUrl).await?);
+        let from = text(creds.get(CredentialKey::AlertEmailFrom).await?);
+        let to = text(creds.get(CredentialKey::AlertEmailTo).await?);
         let mail = match (url, from, to) {
-            (Some(url), Some(from), Some(to)) => Some(MailTarget {
-                url,
-                from,
-                to: to
-                    .split([',', ';'])
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            }),
+            (Some(url), Some(from), Some(to)) => Some(
+                match creds.destination_problem(CredentialKey::SmtpUrl).await? {
+                    Some(why) => Err(why),
+                    None => Ok(MailTarget {
+                        url,
+                        from,
+                        to: to
+                            .split([',', ';'])
+                            .map(str::trim)
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        guard: creds.guard_for(CredentialKey::SmtpUrl),
+                    }),
+                },
+            ),
             _ => None,
         };
         let digest_minutes = text(
@@ -269,7 +301,7 @@ impl Alerts {
             if batch.is_empty() {
                 continue;
             }
-            let text = compose(&batch, &self.public_url);
+            let text = compose(&batch, &self.public_url, channel);
             let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
             match self.send(channel, &targets, &text).await {
                 Ok(()) => {
@@ -357,26 +389,15 @@ impl Alerts {
         text: &str,
     ) -> Result<(), AlertError> {
         match channel {
-            Channel::Webhook => {
-                let Some(url) = &targets.webhook else {
-                    return Ok(());
-                };
-                let answer = self
-                    .http
-                    .post(url)
-                    .json(&serde_json::json!({ "text": text }))
-                    .send()
-                    .await
-                    .map_err(|e| AlertError::Webhook(e.without_url().to_string()))?;
-                if answer.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(AlertError::WebhookStatus(answer.status().as_u16()))
-                }
-            }
-            Channel::Email => match &targets.mail {
-                Some(mail) => send_mail(mail, text).await,
+            Channel::Webhook => match &targets.webhook {
                 None => Ok(()),
+                Some(Err(why)) => Err(AlertError::Refused("alert webhook", why.clone())),
+                Some(Ok(hook)) => post_webhook(hook, text).await,
+            },
+            Channel::Email => match &targets.mail {
+                None => Ok(()),
+                Some(Err(why)) => Err(AlertError::Refused("mail server (SMTP URL)", why.clone())),
+                Some(Ok(mail)) => mail::send(mail, text).await,
             },
         }
     }
@@ -449,9 +470,39 @@ fn retry_delay(tries: i64) -> Duration {
         .min(MAX_RETRY)
 }
 
+/// Posts `{"text": …}` to the webhook, connecting only where its guard allows.
+async fn post_webhook(hook: &Webhook, text: &str) -> Result<(), AlertError> {
+    const SERVICE: &str = "the alert webhook";
+    let http = outbound::http_client(Duration::from_secs(10), &hook.guard)
+        .map_err(|e| AlertError::Webhook(outbound::describe_transport_error(SERVICE, &e)))?;
+    let request = http
+        .post(&hook.url)
+        .json(&serde_json::json!({ "text": text }));
+    let answer = outbound::send_checked(&hook.guard, request)
+        .await
+        .map_err(|e| AlertError::Webhook(e.describe(SERVICE)))?;
+    if answer.status().is_success() {
+        Ok(())
+    } else {
+        Err(AlertError::WebhookStatus(answer.status().as_u16()))
+    }
+}
+
+/// Slack reads `&`, `<` and `>` as markup (`<!channel>`, `<https://x|label>`), so every text a
+/// message quotes has them escaped as Slack asks; e-mail is plain text and quotes as is.
+fn quote(channel: Channel, text: &str) -> String {
+    match channel {
+        Channel::Webhook => text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+        Channel::Email => text.to_owned(),
+    }
+}
+
 /// One message for a batch: the stops (urgent first, at most [`LISTED`] by name), then any
-/// recovery note.
-fn compose(batch: &[Pending], public_url: &str) -> String {
+/// recovery note. What comes from the exports is quoted for `channel`.
+fn compose(batch: &[Pending], public_url: &str, channel: Channel) -> String {
     let mut stops: Vec<&Pending> = batch.iter().filter(|p| p.kind == "stopped").collect();
     stops.sort_by_key(|p| {
         (
@@ -491,7 +542,10 @@ fn compose(batch: &[Pending], public_url: &str) -> String {
             .map(|id| format!(" {public_url}/exports/{id}"))
             .unwrap_or_default();
         lines.push(format!(
-            "• {urgent}{who} ({start}, {status}): {reason}{link}"
+            "• {urgent}{} ({}, {status}): {}{link}",
+            quote(channel, &who),
+            quote(channel, &start),
+            quote(channel, &reason)
         ));
     }
     if stops.len() > LISTED {
@@ -504,34 +558,6 @@ fn compose(batch: &[Pending], public_url: &str) -> String {
         lines.push("Exports are running again: an export to HiBob has succeeded since the stop above was reported.".to_owned());
     }
     lines.join("\n")
-}
-
-async fn send_mail(target: &MailTarget, text: &str) -> Result<(), AlertError> {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let bad = |e: &dyn std::fmt::Display| AlertError::MailSettings(e.to_string());
-    let from = target.from.parse().map_err(|e| bad(&e))?;
-    let mut builder = Message::builder().from(from).subject(subject(text));
-    for to in &target.to {
-        builder = builder.to(to.parse().map_err(|e| bad(&e))?);
-    }
-    let message = builder.body(text.to_owned()).map_err(|e| bad(&e))?;
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&target.url)
-        .map_err(|e| bad(&e))?
-        .timeout(Some(Duration::from_secs(15)))
-        .build();
-    transport
-        .send(message)
-        .await
-        .map(drop)
-        .map_err(|e| AlertError::Mail(e.to_string()))
-}
-
-fn subject(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("Pinpoint → HiBob console");
-    format!("[Pinpoint → HiBob] {}", first.trim_end_matches(':'))
-        .chars()
-        .take(150)
-        .collect()
 }
 
 #[cfg(test)]
@@ -568,7 +594,11 @@ mod tests {
     #[test]
     fn a_message_names_the_candidate_the_reason_the_start_and_a_link() {
         let now = Utc::now();
-        let text = compose(&[stop(7, true, 0, now)], "https://console.example.com");
+        let text = compose(
+            &[stop(7, true, 0, now)],
+            "https://console.example.com",
+            Channel::Email,
+        );
         assert!(text.contains("Candidate 7"), "{text}");
         assert!(text.contains("URGENT"), "{text}");
         assert!(text.contains("starts 2027-01-04"), "{text}");
@@ -578,7 +608,7 @@ mod tests {
             "{text}"
         );
         let many: Vec<_> = (0..50).map(|i| stop(i, false, 40, now)).collect();
-        let text = compose(&many, "https://c");
+        let text = compose(&many, "https://c", Channel::Email);
         assert!(text.starts_with("50 exports"), "{text}");
         assert!(text.contains("…and 30 more"), "{text}");
         assert!(text.lines().count() <= LISTED + 2);
@@ -589,5 +619,22 @@ mod tests {
         assert_eq!(retry_delay(1), Duration::from_secs(30));
         assert_eq!(retry_delay(2), Duration::from_secs(60));
         assert_eq!(retry_delay(50), MAX_RETRY);
+    }
+
+    #[test]
+    fn slack_markup_in_what_a_message_quotes_is_escaped() {
+        let now = Utc::now();
+        let mut hostile = stop(9, true, 0, now);
+        hostile.candidate = Some("<!channel> <https://x.example|Fix> & co".into());
+        hostile.reason = Some("HiBob: <b>bad</b>".into());
+        let slack = compose(&[hostile.clone()], "https://c", Channel::Webhook);
+        assert!(
+            slack.contains("&lt;!channel&gt; &lt;https://x.example|Fix&gt; &amp; co"),
+            "{slack}"
+        );
+        assert!(slack.contains("HiBob: &lt;b&gt;bad&lt;/b&gt;"), "{slack}");
+        assert!(!slack.contains("<!channel>"), "{slack}");
+        let mail = compose(&[hostile], "https://c", Channel::Email);
+        assert!(mail.contains("<!channel>"), "e-mail quotes as is: {mail}");
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::destination::{Guard, Refused};
 pub use crate::pacing::RateLimit;
 #[cfg(test)]
 use crate::pacing::MAX_RATE_LIMIT_WAIT;
@@ -30,14 +31,136 @@ pub(crate) const LOGGED_BODY_BYTES: usize = 4096;
 /// What a connection check reads of an answer: its error sentence shows 500 characters at most.
 pub(crate) const CHECK_BODY_BYTES: usize = 8 * 1024;
 
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+/// A client whose every connection goes through `guard`: names are resolved and checked by it,
+/// and no proxy stands between the checked address and the connection.
+pub(crate) fn http_client(
+    timeout: Duration,
+    guard: &Guard,
+) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(5).min(timeout))
         .timeout(timeout)
         // A credentialed call must never follow a redirect to a host we did not configure.
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(guard.clone())
         .build()
+}
+
+/// The secrets a client sends, in every form an upstream might repeat them in, so that what is
+/// read back is scrubbed of them before it is parsed, stored or shown.
+#[derive(Clone, Default)]
+pub(crate) struct Secrets(Arc<Vec<Vec<u8>>>);
+
+/// What replaces a secret in stored and shown text.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are not scrubbed: replacing a few characters everywhere would garble
+/// every answer, and no real token is that short.
+const MIN_SECRET_CHARS: usize = 6;
+
+impl Secrets {
+    /// Each of `values` as given, JSON-escaped (`/` as `\/`) and percent-encoded.
+    pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut forms: Vec<Vec<u8>> = Vec::new();
+        for value in values {
+            if value.trim().chars().count() < MIN_SECRET_CHARS {
+                continue;
+            }
+            for form in [
+                value.to_owned(),
+                value.replace('/', "\\/"),
+                encode_segment(value),
+            ] {
+                let form = form.into_bytes();
+                if !forms.contains(&form) {
+                    forms.push(form);
+                }
+            }
+        }
+        // longest first, so a secret inside a longer one does not leave the rest behind
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        Self(Arc::new(forms))
+    }
+
+    /// HiBob's service user: the token, `id:token`, and the Basic header's base64 of it.
+    pub(crate) fn basic(user: &str, token: &str) -> Self {
+        use base64::Engine as _;
+        let pair = format!("{user}:{token}");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+        Self::new([token, pair.as_str(), encoded.as_str()])
+    }
+
+    pub(crate) fn scrub_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let mut out = bytes;
+        for secret in self.0.iter() {
+            out = replace_all(&out, secret, REDACTED.as_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.scrub_bytes(text.as_bytes().to_vec())).into_owned()
+    }
+}
+
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while !rest.is_empty() {
+        if rest.starts_with(needle) {
+            out.extend_from_slice(with);
+            rest = rest.get(needle.len()..).unwrap_or_default();
+        } else if let Some((first, tail)) = rest.split_first() {
+            out.push(*first);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// What a credentialed client checks on every call: where it may connect, and which of its
+/// secrets must not come back into what is stored or shown.
+#[derive(Clone, Default)]
+pub(crate) struct Safeguards {
+    pub guard: Guard,
+    pub secrets: Secrets,
+}
+
+/// Sends `request` after checking a literal IP address in its URL (names are checked by the
+/// client's resolver as they are resolved).
+pub(crate) async fn send_checked(
+    guard: &Guard,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, SendError> {
+    let (client, request) = request.build_split();
+    let request = request.map_err(SendError::Http)?;
+    guard
+        .check_literal(request.url())
+        .map_err(SendError::Refused)?;
+    client.execute(request).await.map_err(SendError::Http)
+}
+
+pub(crate) enum SendError {
+    Refused(Refused),
+    Http(reqwest::Error),
+}
+
+impl SendError {
+    pub(crate) fn describe(&self, service: &str) -> String {
+        match self {
+            SendError::Refused(refused) => refused_text(service, refused),
+            SendError::Http(e) => describe_transport_error(service, e),
+        }
+    }
+}
+
+fn refused_text(service: &str, refused: &Refused) -> String {
+    format!("Not sent to {service}: {refused}")
 }
 
 /// The result of a "Test connection" button.
@@ -63,7 +186,9 @@ impl ConnectionCheck {
 
 /// Describes a transport failure without echoing the URL's query or any header.
 pub(crate) fn describe_transport_error(service: &str, err: &reqwest::Error) -> String {
-    if err.is_timeout() {
+    if let Some(refused) = Refused::find_in(err) {
+        refused_text(service, refused)
+    } else if err.is_timeout() {
         format!("{service} did not answer in time (timeout)")
     } else if err.is_connect() {
         format!("Could not connect to {service}: check the base URL and that the host is reachable")
@@ -81,10 +206,11 @@ pub(crate) fn describe_transport_error(service: &str, err: &reqwest::Error) -> S
 pub(crate) async fn check(
     service: &str,
     request: reqwest::RequestBuilder,
+    safeguards: &Safeguards,
     explain_status: impl Fn(u16, &str) -> String,
 ) -> ConnectionCheck {
     let started = Instant::now();
-    let outcome = request.send().await;
+    let outcome = send_checked(&safeguards.guard, request).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match outcome {
         Ok(resp) => {
@@ -94,7 +220,9 @@ pub(crate) async fn check(
             let mut resp = resp;
             let body = read_at_most(&mut resp, CHECK_BODY_BYTES)
                 .await
-                .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+                .map(|(bytes, _)| {
+                    String::from_utf8_lossy(&safeguards.secrets.scrub_bytes(bytes)).into_owned()
+                })
                 .unwrap_or_default();
             let body: String = body.chars().take(500).collect();
             ConnectionCheck {
@@ -110,7 +238,7 @@ pub(crate) async fn check(
         }
         Err(e) => ConnectionCheck {
             ok: false,
-            summary: format!("{}.", describe_transport_error(service, &e)),
+            summary: format!("{}.", e.describe(service)),
             http_status: None,
             elapsed_ms,
         },
@@ -405,6 +533,7 @@ pub(crate) async fn exchange<T, E: Display>(
     request: reqwest::RequestBuilder,
     rate: &RateLimitCell,
     paced: Paced<'_>,
+    safeguards: &Safeguards,
     log: &mut CallLog,
     interpret: impl FnOnce(Result<Reply, Failure>) -> Result<T, E>,
 ) -> Result<T, E> {
@@ -419,7 +548,7 @@ pub(crate) async fn exchange<T, E: Display>(
         }
     };
     let started = Instant::now();
-    let outcome = send_and_read(outgoing.service, request).await;
+    let outcome = send_and_read(outgoing.service, request, safeguards).await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match &outcome {
         Ok(reply) => {
@@ -455,7 +584,11 @@ pub(crate) async fn exchange<T, E: Display>(
         status,
         response_body,
         duration_ms,
-        error: result.as_ref().err().map(ToString::to_string),
+        // the reply was scrubbed before it was read; this catches what a caller added
+        error: result
+            .as_ref()
+            .err()
+            .map(|e| safeguards.secrets.scrub(&e.to_string())),
     });
     result
 }
@@ -479,7 +612,13 @@ pub(crate) fn record_refusal(log: &mut CallLog, outgoing: Outgoing, error: &impl
     });
 }
 
-async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Result<Reply, Failure> {
+/// Sends the request and reads its answer, with every secret of the client scrubbed from the
+/// body before anyone parses, stores or shows it.
+async fn send_and_read(
+    service: &str,
+    request: reqwest::RequestBuilder,
+    safeguards: &Safeguards,
+) -> Result<Reply, Failure> {
     let classify = |e: reqwest::Error| {
         if e.is_timeout() {
             Failure::Timeout
@@ -487,7 +626,11 @@ async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Resul
             Failure::Transport(describe_transport_error(service, &e))
         }
     };
-    let mut response = request.send().await.map_err(classify)?;
+    let mut response = match send_checked(&safeguards.guard, request).await {
+        Ok(response) => response,
+        Err(SendError::Http(e)) => return Err(classify(e)),
+        Err(refused) => return Err(Failure::Transport(refused.describe(service))),
+    };
     let received_at = Utc::now();
     let status = response.status().as_u16();
     let rate_limit = RateLimit::from_headers(response.headers(), received_at);
@@ -509,7 +652,7 @@ async fn send_and_read(service: &str, request: reqwest::RequestBuilder) -> Resul
     }
     Ok(Reply {
         status,
-        body,
+        body: safeguards.secrets.scrub_bytes(body),
         rate_limit,
         received_at,
     })
@@ -605,7 +748,11 @@ mod tests {
             .respond_with(ResponseTemplate::new(401).set_body_string(big))
             .mount(&server)
             .await;
-        let client = http_client(Duration::from_secs(5)).unwrap();
+        let client = http_client(
+            Duration::from_secs(5),
+            &Guard::strict().allowing_private(true),
+        )
+        .unwrap();
         let mut resp = client.get(server.uri()).send().await.unwrap();
         let (body, cut) = read_at_most(&mut resp, CHECK_BODY_BYTES).await.unwrap();
         assert_eq!(body.len(), CHECK_BODY_BYTES);
@@ -614,7 +761,11 @@ mod tests {
         let (body, cut) = read_at_most(&mut resp, CHECK_BODY_BYTES * 8).await.unwrap();
         assert_eq!((body.len(), cut), (CHECK_BODY_BYTES * 8, false));
 
-        let checked = check("HiBob", client.get(server.uri()), |status, body| {
+        let open = Safeguards {
+            guard: Guard::strict().allowing_private(true),
+            secrets: Secrets::default(),
+        };
+        let checked = check("HiBob", client.get(server.uri()), &open, |status, body| {
             format!("{status}: {} characters", body.chars().count())
         })
         .await;
@@ -639,11 +790,20 @@ mod tests {
             // the rest never comes
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
-        let client = http_client(Duration::from_secs(10)).unwrap();
+        let client = http_client(
+            Duration::from_secs(10),
+            &Guard::strict().allowing_private(true),
+        )
+        .unwrap();
         let started = Instant::now();
+        let open = Safeguards {
+            guard: Guard::strict().allowing_private(true),
+            secrets: Secrets::default(),
+        };
         let checked = check(
             "HiBob",
             client.get(format!("http://{addr}/")),
+            &open,
             |status, body| format!("{status} {}", body.trim()),
         )
         .await;
@@ -757,5 +917,24 @@ mod tests {
         assert_eq!(encode_segment("3391735226064306262"), "3391735226064306262");
         assert_eq!(encode_segment("a/b c?"), "a%2Fb%20c%3F");
         assert_eq!(encode_segment(".."), "%2E%2E");
+    }
+
+    #[test]
+    fn every_form_of_a_secret_is_scrubbed() {
+        let secrets = Secrets::basic("SERVICE-1", "tok/en+secret=1");
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode("SERVICE-1:tok/en+secret=1")
+        };
+        let text = format!(
+            r#"{{"error":"bad token tok/en+secret=1 or tok\/en+secret=1 or tok%2Fen%2Bsecret%3D1, Basic {basic}, pair SERVICE-1:tok/en+secret=1"}}"#
+        );
+        let scrubbed = secrets.scrub(&text);
+        assert!(!scrubbed.contains("secret"), "{scrubbed}");
+        assert!(!scrubbed.contains(&basic), "{scrubbed}");
+        assert_eq!(scrubbed.matches(REDACTED).count(), 5, "{scrubbed}");
+        // too short to scrub without garbling every answer
+        assert_eq!(Secrets::new(["abc"]).scrub("abcabc"), "abcabc");
+        assert_eq!(Secrets::default().scrub("as is"), "as is");
     }
 }

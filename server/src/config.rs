@@ -138,11 +138,14 @@ pub struct Config {
     #[arg(long, env = "HIBOB_WELCOME_WIZARD_ID")]
     pub hibob_welcome_wizard_id: Option<String>,
 
-    /// Slack-compatible incoming webhook that stopped exports are posted to ({"text": …}).
+    /// Slack-compatible incoming webhook that stopped exports are posted to ({"text": …}); https,
+    /// or http to this machine only.
     #[arg(long, env = "ALERT_WEBHOOK_URL", hide_env_values = true)]
     pub alert_webhook_url: Option<String>,
 
-    /// Mail server for alert e-mails, e.g. smtps://user:password@smtp.example.com.
+    /// Mail server for alert e-mails, over TLS: smtps://user:password@smtp.example.com, or
+    /// smtp://user:password@smtp.example.com:587?tls=required (STARTTLS). Cleartext smtp:// is
+    /// refused at start-up unless the server is on this machine (localhost).
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
@@ -237,8 +240,9 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
     pub trusted_proxies: Option<TrustedProxies>,
 
-    /// Let HiBob and Pinpoint base URLs entered in the console point at private, loopback or
-    /// link-local addresses. URLs given by environment or flags are never checked.
+    /// Let destinations resolve to private, loopback or link-local addresses: HiBob and Pinpoint
+    /// base URLs, the alert webhook and the mail server, when saved in the console and on every
+    /// connection. The host of a URL given by environment or flags is not checked.
     #[arg(
         long,
         env = "ALLOW_PRIVATE_DESTINATIONS",
@@ -336,6 +340,22 @@ impl Config {
             .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+    }
+
+    /// Refuses, at start-up, a destination given by environment or flags that must not be used:
+    /// a mail server reached in clear, an alert webhook over http to another machine. The
+    /// message names the variable and how to fix it, never the value (it holds a password).
+    pub fn check_destinations(&self) -> anyhow::Result<()> {
+        use integration::settings::credentials::env_value_problem;
+        for (key, value) in [
+            (CredentialKey::SmtpUrl, &self.smtp_url),
+            (CredentialKey::AlertWebhookUrl, &self.alert_webhook_url),
+        ] {
+            if let Some(why) = value.as_deref().and_then(|v| env_value_problem(key, v)) {
+                anyhow::bail!("{} cannot be used: {why}", key.env_var());
+            }
+        }
+        Ok(())
     }
 
     /// Credentials given by environment or flags; they are read-only in the console.
@@ -447,6 +467,31 @@ mod tests {
         );
         let off = parse(&["--allow-private-destinations", "false"]).config;
         assert!(!off.allow_private_destinations);
+    }
+
+    #[test]
+    fn a_mail_server_reached_in_clear_is_refused_at_start_up() {
+        let refused = parse(&["--smtp-url", "smtp://user:secret-pw@mail.example.com:587"]).config;
+        let err = refused.check_destinations().unwrap_err().to_string();
+        assert!(err.starts_with("SMTP_URL cannot be used"), "{err}");
+        assert!(
+            err.contains("smtps://") && err.contains("tls=required"),
+            "{err}"
+        );
+        assert!(!err.contains("secret-pw"), "{err}");
+        let opportunistic = parse(&["--smtp-url", "smtp://mail.example.com?tls=opportunistic"]);
+        assert!(opportunistic.config.check_destinations().is_err());
+        for fine in [
+            "smtps://user:pw@mail.example.com",
+            "smtp://user:pw@mail.example.com:587?tls=required",
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost",
+        ] {
+            let ok = parse(&["--smtp-url", fine]).config;
+            assert!(ok.check_destinations().is_ok(), "{fine}");
+        }
+        let hook = parse(&["--alert-webhook-url", "http://hooks.example.com/x"]).config;
+        assert!(hook.check_destinations().is_err());
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub struct Built {
 
 /// Everything the binary and the integration tests share between configuration and serving.
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
+    config.check_destinations()?;
     let pool = open_database(config).await?;
     let sealer = secret_box(config)?;
     let mut state = console_state(config, pool, sealer);

@@ -17,7 +17,7 @@ use crate::{
     mapping::EmployeeDraft,
     outbound::CallLog,
     pinpoint::{self, PinpointError},
-    settings::credentials::Credentials,
+    settings::credentials::{CredentialKey, Credentials},
 };
 
 /// How the attempt ended, for the queue to act on.
@@ -222,6 +222,7 @@ impl Pipeline {
         .await?;
 
         let draft = self.map(rec, export, &hibob, &application).await?;
+        self.check_cv(rec, export, &application).await?;
         export_queue::set_candidate(
             rec.pool,
             export.id,
@@ -267,6 +268,43 @@ impl Pipeline {
             .await?;
         }
         Ok(())
+    }
+
+    /// Holds the CV link to the rules a plugin submit is held to (`mapping::checks::CvLinks`)
+    /// before anything is created, so a link HiBob must not be pointed at stops the export with
+    /// its reason instead of reaching HiBob.
+    async fn check_cv(
+        &self,
+        rec: &Recorder<'_>,
+        export: &Export,
+        application: &pinpoint::Application,
+    ) -> Result<(), Failure> {
+        use secrecy::ExposeSecret;
+        let Some(cv) = application.cv().filter(|_| !export.cv_uploaded) else {
+            return Ok(());
+        };
+        let creds = self.credentials();
+        let base = creds
+            .get(CredentialKey::PinpointApiBaseUrl)
+            .await
+            .map_err(|e| Failure::Retry(None, e.to_string()))?;
+        let rules = crate::mapping::checks::CvLinks::new(
+            base.as_ref().map(|b| b.expose_secret()),
+            creds.allows_private_destinations(),
+        );
+        let Some(why) = rules.problem(&cv.url) else {
+            return Ok(());
+        };
+        let detail = format!("{why}: correct the CV in Pinpoint, then retry the export");
+        rec.record(
+            "upload_cv",
+            "failed",
+            &detail,
+            CallLog::new(),
+            Instant::now(),
+        )
+        .await?;
+        Err(Failure::Attention(detail))
     }
 
     /// Builds the employee with the export's mapping version (the current one on its first

@@ -240,6 +240,7 @@ impl Gateway {
             id.expose_secret(),
             SecretString::from(token.expose_secret().to_owned()),
         )
+        .and_then(|c| c.with_guard(creds.guard_for(CredentialKey::HibobApiBaseUrl)))
         .and_then(|c| c.with_timeout(self.inner.settings.timeout))
         .map(|c| c.paced_by(creds.pacing()))
         .map_err(|e| AccessError::Unusable(e.to_string()))?;

@@ -26,7 +26,8 @@ pub use self::{
 // `outbound` is private to the crate; callers name these through the client modules.
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
-    outbound::{self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply},
+    destination::Guard,
+    outbound::{self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply, Safeguards, Secrets},
     pacing::{Endpoint, Pacing, Turns},
     settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
@@ -67,6 +68,10 @@ pub mod endpoint {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The whole-request timeout `http` was built with, kept to rebuild it with another guard.
+    timeout: Duration,
+    /// Where `http` may connect, and the token's forms to scrub from what HiBob sends back.
+    safeguards: Safeguards,
     base_url: String,
     service_user_id: String,
     token: SecretString,
@@ -150,13 +155,21 @@ enum Payload<'a> {
 }
 
 impl Client {
+    /// A client for `base_url`, whose host is trusted as the caller's own configuration (see
+    /// [`crate::destination`]); [`Client::from_credentials`] checks a URL saved in the console.
     pub fn new(
         base_url: &str,
         service_user_id: &str,
         token: SecretString,
     ) -> Result<Self, ClientError> {
+        let guard = Guard::strict().trusting_host_of(base_url);
         Ok(Self {
-            http: outbound::http_client(DEFAULT_TIMEOUT)?,
+            http: outbound::http_client(DEFAULT_TIMEOUT, &guard)?,
+            timeout: DEFAULT_TIMEOUT,
+            safeguards: Safeguards {
+                guard,
+                secrets: Secrets::basic(service_user_id, token.expose_secret()),
+            },
             base_url: base_url.trim_end_matches('/').to_owned(),
             service_user_id: service_user_id.to_owned(),
             token,
@@ -185,11 +198,20 @@ impl Client {
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(timeout)?;
+        self.http = outbound::http_client(timeout, &self.safeguards.guard)?;
+        self.timeout = timeout;
         Ok(self)
     }
 
-    /// A client from the credentials in force, or `None` when HiBob is not configured.
+    /// Replaces where this client may connect (see [`crate::destination::Guard`]).
+    pub fn with_guard(mut self, guard: Guard) -> Result<Self, ClientError> {
+        self.http = outbound::http_client(self.timeout, &guard)?;
+        self.safeguards.guard = guard;
+        Ok(self)
+    }
+
+    /// A client from the credentials in force, or `None` when HiBob is not configured. Its
+    /// connections are checked as [`Credentials::guard_for`] says for the base URL's source.
     pub async fn from_credentials(creds: &Credentials) -> Result<Option<Self>, ClientError> {
         let base = creds.get(CredentialKey::HibobApiBaseUrl).await?;
         let id = creds.get(CredentialKey::HibobServiceUserId).await?;
@@ -197,6 +219,7 @@ impl Client {
         match (base, id, token) {
             (Some(base), Some(id), Some(token)) => Ok(Some(
                 Self::new(base.expose_secret(), id.expose_secret(), token)?
+                    .with_guard(creds.guard_for(CredentialKey::HibobApiBaseUrl))?
                     .paced_by(creds.pacing()),
             )),
             _ => Ok(None),
@@ -229,7 +252,7 @@ impl Client {
 
     /// Reads the people-fields catalogue, which needs no permission beyond a valid service user.
     pub async fn check_connection(&self) -> ConnectionCheck {
-        outbound::check("HiBob", self.get("/company/people/fields"), |status, body| {
+        outbound::check("HiBob", self.get("/company/people/fields"), &self.safeguards, |status, body| {
             let detail = error_text(body)
                 .map(|t| format!(" HiBob said: {t}."))
                 .unwrap_or_default();
@@ -673,6 +696,7 @@ impl Client {
                 endpoint,
                 patience: self.turns.patience(),
             },
+            &self.safeguards,
             log,
             |outcome| match outcome {
                 Err(failure) => Err(error::from_failure(failure)),

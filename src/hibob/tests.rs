@@ -785,3 +785,87 @@ async fn every_call_is_logged_without_secrets() {
     );
     assert_no_secrets(&log);
 }
+
+/// A base URL whose name resolved to a public address when it was saved, and resolves to this
+/// machine (where the fake HiBob listens) when the call is made: the connection is refused, and
+/// the credentials never leave.
+#[tokio::test]
+async fn a_name_that_turns_local_after_it_was_saved_gets_nothing() {
+    use crate::destination::{tests::Scripted, Guard};
+    use std::sync::atomic::Ordering;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let script = Scripted::new(&["93.184.215.14", "127.0.0.1"]);
+    let guard = Guard::strict().with_lookup(script.clone());
+    // when saved: public
+    assert!(guard.resolve("hibob.example").await.is_ok());
+    // when called: this machine
+    let rebound = Client::new(
+        &format!("http://hibob.example:{port}/v1"),
+        USER,
+        SecretString::from(TOKEN.to_owned()),
+    )
+    .unwrap()
+    .with_guard(guard)
+    .unwrap();
+    let mut log = CallLog::new();
+    let err = rebound.people_fields(&mut log).await.unwrap_err();
+    assert!(
+        matches!(&err, HibobError::Transport(m) if m.contains("private or local address")),
+        "{err:?}"
+    );
+    assert_eq!(script.asked.load(Ordering::SeqCst), 2);
+    assert!(server.received_requests().await.unwrap().is_empty());
+    assert_eq!(log.len(), 1);
+    assert_eq!(log.last().unwrap().status, None);
+    let check = rebound.check_connection().await;
+    assert!(
+        !check.ok && check.summary.contains("private or local"),
+        "{check:?}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // a literal address is refused too, though no resolver sees it
+    let literal = client(&server).with_guard(Guard::strict()).unwrap();
+    let err = literal.people_fields(&mut log).await.unwrap_err();
+    assert!(
+        matches!(&err, HibobError::Transport(m) if m.contains("127.0.0.1")),
+        "{err:?}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // the operator may allow private destinations
+    let allowed = Guard::strict()
+        .allowing_private(true)
+        .with_lookup(Scripted::new(&["127.0.0.1"]));
+    let rebound = rebound.with_guard(allowed).unwrap();
+    assert!(rebound.people_fields(&mut log).await.unwrap().is_empty());
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// Whatever HiBob repeats of the credentials, in the error or the body, is scrubbed before it is
+/// read, recorded or shown.
+#[tokio::test]
+async fn credentials_echoed_by_hibob_are_scrubbed() {
+    let echoed = format!(
+        r#"{{"error": "token {TOKEN} is not valid for {USER}:{TOKEN} ({})", "key": "x"}}"#,
+        basic()
+    );
+    let (_server, result, log) =
+        create_answering(ResponseTemplate::new(400).set_body_string(echoed)).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        !err.contains(TOKEN) && !err.contains(&basic()[6..]),
+        "{err}"
+    );
+    assert!(err.contains("[redacted]"), "{err}");
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(
+        !text.contains(TOKEN) && !text.contains(&basic()[6..]),
+        "{text}"
+    );
+}

@@ -66,6 +66,12 @@ impl<'s> BodyBuilder<'s> {
                 Ok(None)
             };
         }
+        // the rules a plugin submit is held to, so a webhook's names and e-mail are as well
+        if matches!(canonical, "firstName" | "surname" | "email") {
+            if let Some(why) = super::checks::problem(canonical, text) {
+                return Err(FieldProblem::Invalid(why));
+            }
+        }
         let meta = self.schema.field(canonical);
         let encoded = match meta {
             Some(meta) => hibob_schema::encode(text, meta, self.schema.list_for(meta)),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod body;
+pub mod checks;
 mod diff;
 mod issue;
 mod lint;

@@ -20,9 +20,10 @@ use serde_json::{json, Map, Value};
 // `outbound` is private to the crate; callers name these through the client modules.
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
+    destination::Guard,
     outbound::{
         self, id_string, text_value, ConnectionCheck, Failure, Outgoing, Paced, RateLimitCell,
-        Reply,
+        Reply, Safeguards, Secrets,
     },
     pacing::{Endpoint, Pacing, Turns},
     settings::credentials::{CredentialError, CredentialKey, Credentials},
@@ -54,6 +55,10 @@ const OFFER_START_KEYS: &[&str] = &[
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// The whole-request timeout `http` was built with, kept to rebuild it with another guard.
+    timeout: Duration,
+    /// Where `http` may connect, and the key's forms to scrub from what Pinpoint sends back.
+    safeguards: Safeguards,
     base_url: String,
     api_key: SecretString,
     rate: RateLimitCell,
@@ -329,9 +334,17 @@ fn related<'a>(
 }
 
 impl Client {
+    /// A client for `base_url`, whose host is trusted as the caller's own configuration (see
+    /// [`crate::destination`]); [`Client::from_credentials`] checks a URL saved in the console.
     pub fn new(base_url: &str, api_key: SecretString) -> Result<Self, ClientError> {
+        let guard = Guard::strict().trusting_host_of(base_url);
         Ok(Self {
-            http: outbound::http_client(DEFAULT_TIMEOUT)?,
+            http: outbound::http_client(DEFAULT_TIMEOUT, &guard)?,
+            timeout: DEFAULT_TIMEOUT,
+            safeguards: Safeguards {
+                guard,
+                secrets: Secrets::new([api_key.expose_secret()]),
+            },
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             rate: RateLimitCell::default(),
@@ -363,7 +376,15 @@ impl Client {
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(timeout)?;
+        self.http = outbound::http_client(timeout, &self.safeguards.guard)?;
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// Replaces where this client may connect (see [`crate::destination::Guard`]).
+    pub fn with_guard(mut self, guard: Guard) -> Result<Self, ClientError> {
+        self.http = outbound::http_client(self.timeout, &guard)?;
+        self.safeguards.guard = guard;
         Ok(self)
     }
 
@@ -383,7 +404,9 @@ impl Client {
         let key = creds.get(CredentialKey::PinpointApiKey).await?;
         match (base, key) {
             (Some(base), Some(key)) => Ok(Some(
-                Self::new(base.expose_secret(), key)?.paced_by(creds.pacing()),
+                Self::new(base.expose_secret(), key)?
+                    .with_guard(creds.guard_for(CredentialKey::PinpointApiBaseUrl))?
+                    .paced_by(creds.pacing()),
             )),
             _ => Ok(None),
         }
@@ -404,7 +427,7 @@ impl Client {
     /// Lists one job: the cheapest authenticated read the API offers.
     pub async fn check_connection(&self) -> ConnectionCheck {
         let request = self.get("/jobs").query(&[("page[size]", "1")]);
-        outbound::check("Pinpoint", request, |status, _body| match status {
+        outbound::check("Pinpoint", request, &self.safeguards, |status, _body| match status {
             401 => "Pinpoint refused the API key (HTTP 401). Check the key and that the API is enabled under Settings → API & Webhooks.".to_owned(),
             403 => "The API key lacks permission (HTTP 403). Give it application read and comment write.".to_owned(),
             404 => "Pinpoint answered 404: the base URL is probably wrong (it should end in /api/v1).".to_owned(),
@@ -524,6 +547,7 @@ impl Client {
                 endpoint,
                 patience: self.turns.patience(),
             },
+            &self.safeguards,
             log,
             |outcome| match outcome {
                 Err(failure) => Err(from_failure(failure)),
@@ -993,5 +1017,29 @@ mod tests {
             error_message("<h1>Bad gateway</h1>").as_deref(),
             Some("<h1>Bad gateway</h1>")
         );
+    }
+
+    /// A Pinpoint that repeats the key it was sent, in its error and its answer: neither the
+    /// error nor the recorded answer keeps it.
+    #[tokio::test]
+    async fn a_key_echoed_by_pinpoint_is_scrubbed() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+                "errors": [{"detail": format!("the key {KEY} may not read this")}]
+            })))
+            .mount(&server)
+            .await;
+        let mut log = CallLog::new();
+        let err = client(&server)
+            .get_application("1", &mut log)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(KEY), "{err}");
+        assert!(err.contains("[redacted]"), "{err}");
+        assert_no_secrets(&log);
+        let recorded = serde_json::to_string(&log).unwrap();
+        assert!(recorded.contains("[redacted]"), "{recorded}");
     }
 }

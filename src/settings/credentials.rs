@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
+pub use crate::settings::mail_url::{
+    is_loopback_host, smtp_security, smtp_url_problem, SmtpSecurity,
+};
 use crate::{
     access::audit,
     access::users::Actor,
@@ -211,6 +214,9 @@ pub struct CredentialView {
     pub display: Option<String>,
     pub updated_at: Option<String>,
     pub updated_by: Option<String>,
+    /// Why the value in force is not used (see [`Credentials::destination_problem`]).
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +278,13 @@ pub fn mask(value: &str) -> String {
     }
 }
 
-fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, CredentialError> {
+/// `http_allowed`: in the sandbox (its simulators speak http), and for the operator's own URLs
+/// to this machine.
+fn validate(
+    key: CredentialKey,
+    value: &str,
+    http_allowed: bool,
+) -> Result<String, CredentialError> {
     let value = value.trim();
     if value.len() > 4096 {
         return Err(CredentialError::Invalid(
@@ -315,16 +327,10 @@ fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, Cr
             }
         }
         CredentialKey::SmtpUrl => {
-            let url = url::Url::parse(value).map_err(|e| {
-                CredentialError::Invalid(key, format!("not a URL ({e}); e.g. smtps://host"))
-            })?;
-            if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
-                return Err(CredentialError::Invalid(
-                    key,
-                    "use smtps://host (TLS) or smtp://host:587 (STARTTLS)".into(),
-                ));
-            }
-            return Ok(value.to_owned());
+            return match smtp_url_problem(value) {
+                Some(why) => Err(CredentialError::Invalid(key, why)),
+                None => Ok(value.to_owned()),
+            };
         }
         CredentialKey::AlertEmailFrom | CredentialKey::AlertEmailTo => {
             let addresses: Vec<&str> = value.split([',', ';']).map(str::trim).collect();
@@ -349,7 +355,7 @@ fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, Cr
             ));
         }
         // the token travels with every request, so it must not cross the network in clear
-        if url.scheme() != "https" && !sandbox {
+        if url.scheme() != "https" && !http_allowed {
             return Err(CredentialError::Invalid(
                 key,
                 "use an https:// URL: credentials are sent to it".into(),
@@ -364,6 +370,21 @@ fn validate(key: CredentialKey, value: &str, sandbox: bool) -> Result<String, Cr
         return Ok(value.trim_end_matches('/').to_owned());
     }
     Ok(value.to_owned())
+}
+
+/// Why a value given by environment or flags cannot be used, checked at start-up with the rules
+/// of the console, except that the operator may use http to this machine (see the README's
+/// configuration table).
+pub fn env_value_problem(key: CredentialKey, value: &str) -> Option<String> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    let local = url::Url::parse(value.trim()).is_ok_and(|u| is_loopback_host(&u));
+    match validate(key, value, local) {
+        Ok(_) => None,
+        Err(CredentialError::Invalid(_, why)) => Some(why),
+        Err(other) => Some(other.to_string()),
+    }
 }
 
 impl Credentials {
@@ -497,6 +518,12 @@ impl Credentials {
             } else {
                 (Source::Unset, None)
             };
+            let problem = match (&value, source) {
+                (Some(v), Source::Environment | Source::Console) => {
+                    self.problem_with(key, v, source)
+                }
+                _ => None,
+            };
             let display = value.map(|v| if key.is_secret() { mask(&v) } else { v });
             let stored_meta = row.filter(|_| source == Source::Console);
             out.push(CredentialView {
@@ -509,6 +536,7 @@ impl Credentials {
                 display,
                 updated_at: stored_meta.map(|r| r.updated_at.clone()),
                 updated_by: stored_meta.and_then(|r| r.updated_by.clone()),
+                problem,
             });
         }
         Ok(out)
@@ -549,6 +577,11 @@ impl Credentials {
             wanted.push((change.key, clean));
         }
         let mut also_cleared = Vec::new();
+        for (key, value) in &wanted {
+            if let (CredentialKey::SmtpUrl, Some(url)) = (key, value) {
+                self.check_destination(*key, url).await?;
+            }
+        }
         for (key, value) in wanted.clone() {
             if !key.is_url() {
                 continue;
@@ -669,6 +702,68 @@ impl Credentials {
         crate::destination::check_public(&parsed)
             .await
             .map_err(|why| CredentialError::Invalid(key, format!("this URL cannot be used: {why}")))
+    }
+
+    /// The operator's `ALLOW_PRIVATE_DESTINATIONS`.
+    pub fn allows_private_destinations(&self) -> bool {
+        self.inner.allow_private_destinations
+    }
+
+    /// Where a client sending to the URL of `key` may connect: public addresses, or private ones
+    /// when the operator allowed them; the URL's own host is trusted when the operator gave it
+    /// (environment or flags) or the sandbox did. A URL saved in the console, or the built-in
+    /// default, is checked on every connection.
+    pub fn guard_for(&self, key: CredentialKey) -> crate::destination::Guard {
+        let guard = crate::destination::Guard::strict()
+            .allowing_private(self.inner.allow_private_destinations);
+        let given = self
+            .inner
+            .sandbox
+            .get(&key)
+            .or_else(|| self.inner.from_env.get(&key));
+        match given {
+            Some(url) => guard.trusting_host_of(url.expose_secret()),
+            None => guard,
+        }
+    }
+
+    /// Why the destination in force for `key` may not be used now, if it may not. The sandbox
+    /// lets http URLs be saved for its simulators; once it is over, what was saved then is held
+    /// to the rules again, and a destination that fails them is not used (alerts say why in
+    /// Settings). Only the alert channels are judged; other values are `None`.
+    pub async fn destination_problem(
+        &self,
+        key: CredentialKey,
+    ) -> Result<Option<String>, CredentialError> {
+        if self.inner.sandbox.contains_key(&key) {
+            return Ok(None);
+        }
+        let source = if self.inner.from_env.contains_key(&key) {
+            Source::Environment
+        } else {
+            Source::Console
+        };
+        Ok(match self.get(key).await? {
+            Some(value) => self.problem_with(key, value.expose_secret(), source),
+            None => None,
+        })
+    }
+
+    fn problem_with(&self, key: CredentialKey, value: &str, source: Source) -> Option<String> {
+        // the base URLs cannot be saved while the sandbox gives them; the alert channels can
+        let alert_channel = matches!(key, CredentialKey::AlertWebhookUrl | CredentialKey::SmtpUrl);
+        if !alert_channel || self.is_sandbox() {
+            return None;
+        }
+        let problem = match source {
+            Source::Environment => env_value_problem(key, value),
+            _ => match validate(key, value, false) {
+                Ok(_) => None,
+                Err(CredentialError::Invalid(_, why)) => Some(why),
+                Err(other) => Some(other.to_string()),
+            },
+        };
+        problem.map(|why| format!("not used: {why}"))
     }
 
     /// Whether every credential needed to call HiBob is present.

@@ -22,6 +22,9 @@ pub struct CredentialRow {
     pub display: Option<String>,
     pub updated_at: Option<String>,
     pub updated_by: Option<String>,
+    /// Why the value in force is not used, e.g. an alert webhook saved over http in the sandbox.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +68,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
             display: v.display,
             updated_at: v.updated_at,
             updated_by: v.updated_by,
+            problem: v.problem,
         })
         .collect();
     Ok(SettingsView {
@@ -260,6 +264,9 @@ fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
             <p class="current">
                 "Current: " <code class="value">{current}</code>
             </p>
+            {row.problem.clone().map(|why| view! {
+                <p class="error" role="alert" data-test="credential-problem">{why}</p>
+            })}
             {(!read_only)
                 .then(|| {
                     view! {

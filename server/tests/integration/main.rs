@@ -15,5 +15,6 @@ mod hardening;
 mod live;
 mod logs;
 mod mappings;
+mod outbound_guard;
 mod plugin;
 mod webhooks;

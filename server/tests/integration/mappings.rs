@@ -681,8 +681,15 @@ async fn a_bulk_retry_uses_the_current_mapping_and_a_cancel_restores_the_pinned_
 }
 
 /// A hire with complete names whose application carries `created_at` (application `id`), or not.
+/// The names tell hires apart in letters only, as HiBob's rules for names ask.
 async fn mount_application(w: &World, id: u32, created_at: Option<&str>) {
-    let mut attributes = json!({"first_name": "Ada", "last_name": format!("Lovelace{id}"),
+    let surname: String = id
+        .to_string()
+        .chars()
+        .filter_map(|d| d.to_digit(10))
+        .map(|d| char::from(b'a' + d as u8))
+        .collect();
+    let mut attributes = json!({"first_name": "Ada", "last_name": format!("Lovelace {surname}"),
                                 "email": format!("ada{id}@example.com")});
     if let Some(at) = created_at {
         attributes["created_at"] = json!(at);
