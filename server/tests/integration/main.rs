@@ -11,6 +11,7 @@ mod common;
 
 mod console;
 mod crash;
+mod drain;
 mod live;
 mod logs;
 mod mappings;
