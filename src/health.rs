@@ -6,6 +6,35 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::exports::admission::Holdback;
+
+/// How the worker drains the queue right now: how many exports are in flight and, when it could
+/// start more but does not, why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    pub in_flight: usize,
+    /// The most in flight the services' latency allows now.
+    pub limit: usize,
+    /// `EXPORT_CONCURRENCY`; 0 when no worker runs in this process.
+    pub bound: usize,
+    /// Set while due exports wait for room.
+    pub held_by: Option<Holdback>,
+}
+
+impl Drain {
+    /// In words, for the dashboard's queue panel.
+    pub fn describe(&self) -> String {
+        let base = format!(
+            "{} in flight (up to {} now, at most {})",
+            self.in_flight, self.limit, self.bound
+        );
+        match self.held_by {
+            Some(why) => format!("{base}; more are due: {}", why.describe()),
+            None => base,
+        }
+    }
+}
+
 /// The export worker's state as its supervisor and its loop report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -33,6 +62,8 @@ pub struct Snapshot {
     pub worker_restarts: u64,
     /// Set while the webhook intake's latest write failed: deliveries are answered 503.
     pub intake_failing: Option<String>,
+    #[serde(default)]
+    pub drain: Drain,
 }
 
 impl Snapshot {
@@ -57,6 +88,7 @@ struct Inner {
     intake_failing: Option<String>,
     /// When the last readiness write probe succeeded.
     write_ok_at: Option<std::time::Instant>,
+    drain: Drain,
 }
 
 /// Shared by the worker's supervisor, the worker loop, the intake and the HTTP handlers.
@@ -73,6 +105,7 @@ impl Default for Health {
                 worker_restarts: 0,
                 intake_failing: None,
                 write_ok_at: None,
+                drain: Drain::default(),
             })),
         }
     }
@@ -99,7 +132,13 @@ impl Health {
             worker: inner.worker.clone(),
             worker_restarts: inner.worker_restarts,
             intake_failing: inner.intake_failing.clone(),
+            drain: inner.drain.clone(),
         }
+    }
+
+    /// The worker's latest count of exports in flight and what holds the rest back.
+    pub fn drain(&self, drain: Drain) {
+        self.update(|i| i.drain = drain);
     }
 
     pub fn worker_running(&self) {

@@ -36,6 +36,46 @@ const SAME_WINDOW: chrono::Duration = chrono::Duration::milliseconds(500);
 /// How often a call waiting for another's answer looks again, in case that answer never comes.
 const ANSWER_POLL: Duration = Duration::from_secs(1);
 
+/// How much the quickest answer time is forgotten per answer that is not quicker: slowly, so a
+/// service that slows down under load shows it, yet a lasting change is taken as the new normal
+/// after a few hundred answers.
+const QUICKEST_DRIFT: f64 = 1.005;
+/// The weight of the latest answer in the running average of answer times.
+const RECENT_WEIGHT: f64 = 0.2;
+/// Fewer answers than this say nothing about whether the service slows down.
+const LATENCY_SAMPLES: u32 = 8;
+
+/// How long an endpoint takes to answer once a call is sent (the wait for its turn left out): the
+/// quickest recent answer and a running average of the latest. Their ratio says whether the
+/// service slows down under the calls in flight, which is when more in flight stops paying.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Latency {
+    quickest: f64,
+    recent: f64,
+    samples: u32,
+}
+
+impl Latency {
+    fn observe(&mut self, secs: f64) {
+        // a clock step or a cached answer must not make the quickest zero
+        let secs = secs.max(0.000_1);
+        if self.samples == 0 {
+            self.quickest = secs;
+            self.recent = secs;
+        } else {
+            self.quickest = (self.quickest * QUICKEST_DRIFT).min(secs);
+            self.recent += RECENT_WEIGHT * (secs - self.recent);
+        }
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    /// The latest answers' time over the quickest: 1 when nothing waits, 2 when calls take twice
+    /// as long as they can.
+    fn slowdown(&self) -> Option<f64> {
+        (self.samples >= LATENCY_SAMPLES).then(|| self.recent / self.quickest)
+    }
+}
+
 /// A limit a service documents, for when its answers do not announce one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Documented {
@@ -103,6 +143,7 @@ struct Gate {
     /// the server's latest count as far as is known.
     lowest: Option<(u64, u64)>,
     blocked_until: Option<DateTime<Utc>>,
+    latency: Latency,
 }
 
 fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
@@ -122,6 +163,7 @@ impl Gate {
             next_call: 0,
             lowest: None,
             blocked_until: None,
+            latency: Latency::default(),
         }
     }
 
@@ -331,6 +373,15 @@ impl Pace {
         }
     }
 
+    /// How much slower the slowest-going endpoint answers now than it can (see [`Latency`]);
+    /// `None` until an endpoint has answered enough calls to say.
+    pub fn slowdown(&self) -> Option<f64> {
+        self.gates()
+            .values()
+            .filter_map(|g| g.latency.slowdown())
+            .reduce(f64::max)
+    }
+
     /// Waits for the call's turn, at most `patience`. A call whose turn is further away is
     /// refused at once with the wait it would need, so the caller can come back then.
     pub async fn admit(
@@ -352,6 +403,7 @@ impl Pace {
                         endpoint,
                         call,
                         open: true,
+                        sent: std::time::Instant::now(),
                     })
                 }
                 Err(turn) => turn,
@@ -398,14 +450,21 @@ pub struct Ticket {
     endpoint: Endpoint,
     call: u64,
     open: bool,
+    sent: std::time::Instant,
 }
 
 impl Ticket {
     /// Hands the answer's status and rate-limit headers to the gate.
     pub fn answered(mut self, at: DateTime<Utc>, status: u16, rate: Option<RateLimit>) {
         self.open = false;
-        self.pace
-            .with_gate(self.endpoint, |g| g.answered(self.call, at, status, rate));
+        let took = self.sent.elapsed().as_secs_f64();
+        self.pace.with_gate(self.endpoint, |g| {
+            // a refusal is quick whatever the load, and says nothing about it
+            if status != 429 {
+                g.latency.observe(took);
+            }
+            g.answered(self.call, at, status, rate)
+        });
         self.pace.ended.notify_waiters();
     }
 }
@@ -463,6 +522,11 @@ impl Turns {
     /// How long a call to `endpoint` would wait for its turn if it were made now.
     pub fn ready_in(&self, endpoint: Endpoint) -> Duration {
         self.pace.ready_in(endpoint)
+    }
+
+    /// See [`Pace::slowdown`].
+    pub fn slowdown(&self) -> Option<f64> {
+        self.pace.slowdown()
     }
 
     pub(crate) fn pace(&self) -> &Arc<Pace> {
@@ -627,6 +691,54 @@ mod tests {
         fn turn(&mut self, now: DateTime<Utc>) -> Turn {
             self.take(now).map_or_else(|turn| turn, |_| Turn::Go)
         }
+    }
+
+    #[test]
+    fn answer_times_say_when_the_service_slows_down() {
+        let mut l = Latency::default();
+        for _ in 0..(LATENCY_SAMPLES - 1) {
+            l.observe(0.2);
+        }
+        assert_eq!(l.slowdown(), None, "too few answers to say");
+        l.observe(0.2);
+        assert!((l.slowdown().unwrap() - 1.0).abs() < 1e-9);
+        for _ in 0..10 {
+            l.observe(0.6);
+        }
+        let slowed = l.slowdown().unwrap();
+        assert!(slowed > 2.0, "three times slower shows: {slowed}");
+        for _ in 0..2_000 {
+            l.observe(0.6);
+        }
+        let settled = l.slowdown().unwrap();
+        assert!(
+            settled < 1.1,
+            "a lasting change becomes the norm: {settled}"
+        );
+        l.observe(0.0);
+        assert!(
+            l.slowdown().unwrap().is_finite(),
+            "a zero time divides nothing by zero"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pace_reports_the_slowest_endpoints_slowdown() {
+        let pace = Arc::new(Pace::default());
+        assert_eq!(pace.slowdown(), None);
+        let fast = Endpoint::new("fast");
+        for _ in 0..LATENCY_SAMPLES {
+            let ticket = pace.admit(fast, Duration::from_secs(1)).await.unwrap();
+            ticket.answered(Utc::now(), 200, None);
+        }
+        let s = pace.slowdown().unwrap();
+        assert!((0.0..50.0).contains(&s), "{s}");
+        pace.with_gate(Endpoint::new("slow"), |g| {
+            for t in [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0] {
+                g.latency.observe(t);
+            }
+        });
+        assert!(pace.slowdown().unwrap() > 2.0, "the slowest counts");
     }
 
     fn headers(limit: u64, remaining: u64, reset_ms: i64, now_ms: i64) -> Option<RateLimit> {

@@ -200,10 +200,11 @@ pub struct Config {
           value_parser = clap::value_parser!(i64).range(1..=100))]
     pub export_max_attempts: i64,
 
-    /// Exports run at once. They share HiBob's and Pinpoint's rate-limit windows, so more of
-    /// them fill a window sooner but never overrun it.
-    #[arg(long, env = "EXPORT_CONCURRENCY", default_value_t = 8,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// The most exports in flight at once, to bound memory and connections. Within it HiBob's
+    /// and Pinpoint's pacing decides: new exports start while their rate-limit windows have room
+    /// and the services answer about as fast as they can.
+    #[arg(long, env = "EXPORT_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub export_concurrency: u16,
 
     /// Deliveries that fail verification are stored (as a short record) at most this often per

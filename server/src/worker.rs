@@ -1,8 +1,9 @@
-//! The export worker: claims due exports and runs up to `concurrency` of them at once (each is
-//! still claimed once, under its own lease), every attempt in a task of its own, so a panic
-//! inside one export becomes that export's "needs attention" instead of the end of every
-//! export. Exports in flight share the outbound clients' rate-limit pacing, so running several
-//! at once fills HiBob's windows instead of overrunning them. A supervisor starts the worker
+//! The export worker: claims due exports and runs as many at once as HiBob's and Pinpoint's
+//! pacing has room for, up to `concurrency` (see `exports::admission`; each is still claimed
+//! once, under its own lease), every attempt in a task of its own, so a panic inside one export
+//! becomes that export's "needs attention" instead of the end of every export. Exports in flight
+//! share the outbound clients' rate-limit pacing, so running many at once fills HiBob's windows
+//! instead of overrunning them. A supervisor starts the worker
 //! again if its loop ever ends unexpectedly and reports the state through [`Health`].
 
 use std::time::Duration;
@@ -10,9 +11,10 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use integration::{
     alerts::Alerts,
+    exports::admission::{Admission, Holdback},
     exports::pipeline::{AttemptOutcome, Pipeline},
     exports::queue::{self as export_queue, WorkerWake},
-    health::Health,
+    health::{Drain, Health},
     live::{Change, Changes},
 };
 use sqlx::SqlitePool;
@@ -38,7 +40,8 @@ pub struct Worker {
     pub changes: Changes,
     /// Attempts an export gets before it is dead (a setting).
     pub max_attempts: i64,
-    /// Exports in flight at once (a setting, at least 1).
+    /// The most exports in flight at once (a setting, at least 1); the pacing decides how many
+    /// within it.
     pub concurrency: usize,
     pub health: Health,
     /// Told of every stop and every success, to alert people (in its own task).
@@ -124,23 +127,34 @@ impl Worker {
             Err(e) => tracing::error!(error = %e, "cannot look for abandoned exports"),
         }
         let mut running = JoinSet::new();
+        let mut admission = Admission::new(limit);
+        let mut held: Option<Holdback> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             while let Some(ended) = running.try_join_next() {
-                reap(ended);
+                self.ended(&mut admission, running.len(), ended);
             }
-            if running.len() >= limit {
+            let decision = admission.decide(running.len(), &self.pipeline.pressure());
+            if let Err((why, recheck)) = decision {
+                // only worth saying when something is actually waiting
+                let waiting = self.something_due().await.then_some(why);
+                self.report(&admission, running.len(), waiting, &mut held);
                 tokio::select! {
-                    ended = running.join_next() => ended.into_iter().for_each(reap),
+                    Some(ended) = running.join_next() => {
+                        self.ended(&mut admission, running.len(), ended);
+                    }
+                    _ = tokio::time::sleep(recheck) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
+            self.report(&admission, running.len(), None, &mut held);
             match self.claim().await {
                 Ok(Some(job)) => {
                     running.spawn(self.clone().drive(job, shutdown.clone()));
+                    self.report(&admission, running.len(), None, &mut held);
                 }
                 Ok(None) => {
                     let sleep = self.idle_time().await;
@@ -148,7 +162,9 @@ impl Worker {
                         _ = self.wake.woken() => {}
                         _ = tokio::time::sleep(sleep) => {}
                         // a finished export may have changed when the next one is due
-                        Some(ended) = running.join_next() => reap(ended),
+                        Some(ended) = running.join_next() => {
+                            self.ended(&mut admission, running.len(), ended);
+                        }
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -163,9 +179,58 @@ impl Worker {
             }
         }
         while let Some(ended) = running.join_next().await {
-            reap(ended);
+            self.ended(&mut admission, running.len(), ended);
         }
+        self.report(&admission, 0, None, &mut held);
         tracing::info!("export worker stopped");
+    }
+
+    /// One export's task ended: the latency it saw adjusts how many run at once.
+    fn ended(
+        &self,
+        admission: &mut Admission,
+        in_flight: usize,
+        ended: Result<(), tokio::task::JoinError>,
+    ) {
+        reap(ended);
+        admission.finished(in_flight + 1, self.pipeline.pressure().slowdown);
+    }
+
+    /// Whether an export is due now (so a held-back worker is keeping someone waiting).
+    async fn something_due(&self) -> bool {
+        let due = export_queue::next_due(&self.pool).await.ok().flatten();
+        due.and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+            .is_some_and(|d| d <= chrono::Utc::now())
+    }
+
+    /// Tells the dashboard and `/metrics` how many exports are in flight and what holds the
+    /// rest back; a change of reason is logged once.
+    fn report(
+        &self,
+        admission: &Admission,
+        in_flight: usize,
+        why: Option<Holdback>,
+        held: &mut Option<Holdback>,
+    ) {
+        if *held != why {
+            if let Some(why) = why {
+                tracing::debug!(reason = why.as_str(), in_flight, "due exports held back");
+            }
+            *held = why;
+        }
+        metrics::gauge!("exports_in_flight").set(in_flight as f64);
+        metrics::gauge!("export_in_flight_limit").set(admission.limit() as f64);
+        metrics::gauge!("export_in_flight_bound").set(admission.bound() as f64);
+        for reason in Holdback::ALL {
+            let on = if why == Some(reason) { 1.0 } else { 0.0 };
+            metrics::gauge!("exports_held_back", "reason" => reason.as_str()).set(on);
+        }
+        self.health.drain(Drain {
+            in_flight,
+            limit: admission.limit(),
+            bound: admission.bound(),
+            held_by: why,
+        });
     }
 
     /// Runs one claimed export's attempt to its end and saves the result; on shutdown the

@@ -1,6 +1,7 @@
 //! Exports: the durable queue, the steps both ways in share, the webhook pipeline, retries,
 //! resolutions and bulk retries.
 
+pub mod admission;
 pub mod bulk_retry;
 pub mod pipeline;
 pub mod plugin_attempt;

@@ -9,6 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use sqlx::SqlitePool;
 
 use crate::{
+    exports::admission::Pressure,
     exports::queue::{self as export_queue, Export},
     exports::steps::{self as steps, Recorder, StepError},
     hibob::{self, gateway::AccessError, HibobError},
@@ -16,6 +17,7 @@ use crate::{
     mapping::variables,
     mapping::EmployeeDraft,
     outbound::CallLog,
+    pacing::Turns,
     pinpoint::{self, PinpointError},
     settings::credentials::{CredentialKey, Credentials},
 };
@@ -106,6 +108,9 @@ pub struct Pipeline {
     pool: SqlitePool,
     mappings: MappingService,
     timeout: Option<Duration>,
+    /// The pacing places of the latest attempt's clients (Pinpoint, HiBob), so the worker can ask
+    /// how much room the services give without building clients of its own.
+    turns: std::sync::Arc<std::sync::Mutex<Option<(Turns, Turns)>>>,
 }
 
 impl Pipeline {
@@ -116,6 +121,24 @@ impl Pipeline {
             pool,
             mappings,
             timeout: None,
+            turns: Default::default(),
+        }
+    }
+
+    /// How much room HiBob's and Pinpoint's pacing leaves a new export now, as the latest
+    /// attempt's clients see it (no room limits are known before the first attempt).
+    pub fn pressure(&self) -> Pressure {
+        let turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((pinpoint, hibob)) = turns.as_ref() else {
+            return Pressure::default();
+        };
+        Pressure {
+            pinpoint_wait: pinpoint.ready_in(pinpoint::endpoint::APPLICATION),
+            hibob_wait: hibob.ready_in(hibob::endpoint::CREATE),
+            slowdown: [pinpoint.slowdown(), hibob.slowdown()]
+                .into_iter()
+                .flatten()
+                .reduce(f64::max),
         }
     }
 
@@ -169,6 +192,8 @@ impl Pipeline {
         }
         let pinpoint = pinpoint.with_patience(PACING_PATIENCE);
         let hibob = hibob.with_patience(PACING_PATIENCE);
+        *self.turns.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((pinpoint.turns().clone(), hibob.turns().clone()));
         // the windows are shared by every export in flight: one whose first calls would wait
         // beyond an attempt's patience steps aside for now without spending an attempt
         let first_turn = [

@@ -157,6 +157,8 @@ pub struct Overview {
     pub queued: i64,
     /// How long the longest-waiting queued export has waited, in words.
     pub oldest_queued: Option<String>,
+    /// Exports in flight and what holds the rest back, in words; `None` without a worker.
+    pub drain: Option<String>,
     /// Why exports are not running in this process, when they are not.
     pub exports_stopped: Option<String>,
     /// Set while webhook deliveries cannot be stored (Pinpoint is answered 503 and retries).
@@ -294,6 +296,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         services,
         queued,
         oldest_queued,
+        drain: (health.drain.bound > 0).then(|| health.drain.describe()),
         exports_stopped: health.exports_stopped(),
         intake_failing: health.intake_failing,
     })
@@ -358,6 +361,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         services,
         queued,
         oldest_queued,
+        drain,
         exports_stopped,
         intake_failing,
         refusals,
@@ -451,6 +455,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                     None => "Nothing queued.".to_owned(),
                 }}
             </p>
+            {drain.map(|d| view! { <p class="queue-drain" data-test="queue-drain">{d}</p> })}
             <h3>"Exports per day"</h3>
             <ExportsPerDay days />
         </section>

@@ -11,6 +11,7 @@ mod common;
 
 mod console;
 mod crash;
+mod drain;
 mod hardening;
 mod live;
 mod logs;

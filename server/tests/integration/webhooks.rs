@@ -1267,7 +1267,7 @@ async fn scheduled_backups_start_with_an_empty_directory() {
 }
 
 /// Delivers each hire `copies` times, all at once.
-async fn deliver_all_at_once(app: &TestApp, ids: &[usize], copies: usize) {
+pub(crate) async fn deliver_all_at_once(app: &TestApp, ids: &[usize], copies: usize) {
     let sends: Vec<_> = ids
         .iter()
         .flat_map(|id| std::iter::repeat_n(*id, copies))
@@ -1286,7 +1286,7 @@ async fn deliver_all_at_once(app: &TestApp, ids: &[usize], copies: usize) {
 }
 
 /// Waits until `n` exports have succeeded; false after `limit`.
-async fn all_succeed(app: &TestApp, n: i64, limit: Duration) -> bool {
+pub(crate) async fn all_succeed(app: &TestApp, n: i64, limit: Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if app
