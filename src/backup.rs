@@ -679,19 +679,29 @@ mod tests {
         let restored = restore(&live, &out).await.unwrap();
         let kept = restored.kept.unwrap();
         assert!(kept.to_string_lossy().contains("live.db.before-restore-20"));
-        let count = |path: PathBuf| async move {
-            let pool = crate::db::open(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_probe")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            n
-        };
-        assert_eq!(count(kept).await, 1, "the replaced database, with its WAL");
-        assert_eq!(count(live).await, 0, "the backup, without the later write");
+        assert_eq!(
+            probes(&kept).await,
+            1,
+            "the replaced database, with its WAL"
+        );
+        assert_eq!(
+            probes(&live).await,
+            0,
+            "the backup, without the later write"
+        );
+    }
+
+    /// How many health probes the database at `path` holds.
+    async fn probes(path: &Path) -> i64 {
+        let pool = crate::db::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_probe")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
     }
 
     #[tokio::test]
@@ -759,14 +769,7 @@ mod tests {
             "a writer got in during the swap"
         );
         check(&live).await.unwrap();
-        let pool = crate::db::open(&format!("sqlite://{}", live.display()))
-            .await
-            .unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_probe")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(n, 0, "the backup, as it was");
+        assert_eq!(probes(&live).await, 0, "the backup, as it was");
     }
 
     /// Backups, their folder and a restored database are private whatever the umask, and so is

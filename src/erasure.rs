@@ -11,9 +11,9 @@
 //!   adds up); a plugin export's key, which is its e-mail, becomes `plugin:erased:<id>`, so a later
 //!   submit for the same person starts a new export instead of writing them back into this one;
 //! - their steps' detail and recorded calls (requests and answers), and any other step whose
-//!   recorded calls still name the person;
+//!   recorded calls still hold the person's e-mail;
 //! - the body and headers of every webhook delivery of those exports or that application, or
-//!   whose body names the person (a rejected delivery keeps a prefix of its body);
+//!   whose body holds the person's e-mail (a rejected delivery keeps a prefix of its body);
 //! - the search index's entries (kept by triggers, then merged so the old terms are dropped);
 //! - the name or e-mail wherever else typed text is kept: audit details and targets, bulk
 //!   retries' saved filters (a search for the person), delivery reasons and alerts' last errors.
@@ -177,7 +177,13 @@ pub async fn erase_candidate(
 
     let ids_json = serde_json::json!(ids).to_string();
     let applications_json = serde_json::json!(applications).to_string();
-    let terms_json = serde_json::json!(terms).to_string();
+    // whole records of other exports are wiped only for the e-mail: a name ("Lee") is too common
+    // a text to wipe someone else's records by
+    let emails: Vec<&String> = terms
+        .iter()
+        .filter(|t| linking_email(t).is_some())
+        .collect();
+    let emails_json = serde_json::json!(emails).to_string();
     let now = db::now_text();
     sqlx::query!(
         "UPDATE exports
@@ -193,8 +199,8 @@ pub async fn erase_candidate(
     )
     .execute(&mut *tx)
     .await?;
-    let steps = erase_steps(&mut tx, &ids_json, &terms_json).await?;
-    let deliveries = erase_deliveries(&mut tx, &ids_json, &applications_json, &terms_json).await?;
+    let steps = erase_steps(&mut tx, &ids_json, &emails_json).await?;
+    let deliveries = erase_deliveries(&mut tx, &ids_json, &applications_json, &emails_json).await?;
     let mut other_mentions = 0;
     for term in &terms {
         other_mentions += replace_mentions(&mut tx, term).await?;
@@ -237,13 +243,13 @@ pub async fn erase_candidate(
     })
 }
 
-/// Clears the steps of the erased exports, and any other step whose recorded calls name the
-/// person. Only steps still holding calls are searched (an index keeps them, and retention clears
+/// Clears the steps of the erased exports, and any other step whose recorded calls hold one of
+/// `emails_json` (a JSON array). Only steps still holding calls are searched (an index keeps them, and retention clears
 /// them after its window), so the search stays short while intake waits for the write lock.
 async fn erase_steps(
     conn: &mut SqliteConnection,
     ids_json: &str,
-    terms_json: &str,
+    emails_json: &str,
 ) -> Result<u64, sqlx::Error> {
     let own = sqlx::query!(
         "UPDATE export_steps SET exchanges = '[]',
@@ -260,7 +266,7 @@ async fn erase_steps(
          WHERE exchanges != '[]'
            AND EXISTS (SELECT 1 FROM json_each(?1) t
                        WHERE instr(exchanges, t.value) > 0 OR instr(detail, t.value) > 0)",
-        terms_json
+        emails_json
     )
     .execute(&mut *conn)
     .await?
@@ -269,12 +275,12 @@ async fn erase_steps(
 }
 
 /// Blanks the deliveries of the erased exports or their applications, and any other delivery
-/// still holding a body that names the person.
+/// still holding a body with one of `emails_json` (a rejected delivery keeps a prefix of its body).
 async fn erase_deliveries(
     conn: &mut SqliteConnection,
     ids_json: &str,
     applications_json: &str,
-    terms_json: &str,
+    emails_json: &str,
 ) -> Result<u64, sqlx::Error> {
     let own = sqlx::query!(
         "UPDATE webhook_deliveries SET body = '', headers = '{}'
@@ -291,7 +297,7 @@ async fn erase_deliveries(
          WHERE (body != '' OR headers != '{}')
            AND EXISTS (SELECT 1 FROM json_each(?1) t
                        WHERE instr(body, t.value) > 0 OR instr(headers, t.value) > 0)",
-        terms_json
+        emails_json
     )
     .execute(&mut *conn)
     .await?
