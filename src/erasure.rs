@@ -656,4 +656,59 @@ mod tests {
             Vec::<String>::new()
         );
     }
+
+    /// Exports erased before erasure rewrote keys: the upgrade rewrites the key and the note, and
+    /// erases again what a later submit wrote back into the row.
+    #[tokio::test]
+    async fn the_upgrade_repairs_exports_erased_before() {
+        use sqlx::migrate::Migrator;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/u.db", dir.path().display());
+        let before = Migrator {
+            migrations: db::MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 20261206000002)
+                .cloned()
+                .collect(),
+            ..Migrator::DEFAULT
+        };
+        std::fs::File::create(dir.path().join("u.db")).unwrap();
+        let pool = db::open_existing(&url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO exports (id, source, idempotency_key, pinpoint_application_id, status,
+                                  candidate_name, candidate_email, resolution, erased_at)
+             VALUES (5, 'plugin', 'plugin:erin@example.com', '', 'succeeded', 'Erin Quarry',
+                     'erin@example.com', 'Erin Quarry phoned', '2026-12-01T00:00:00.000Z'),
+                    (6, 'webhook', 'hired:6', '6', 'succeeded', 'Bob Stone', 'bob@example.com',
+                     NULL, NULL);
+             INSERT INTO export_steps (export_id, attempt, step, outcome, detail, exchanges)
+             VALUES (5, 2, 'create_employee', 'ok', 'created', '[{\"email\":\"erin@example.com\"}]');",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let pool = db::open(&url).await.unwrap();
+        assert_eq!(
+            mentions(&pool, "erin@example.com").await,
+            Vec::<String>::new()
+        );
+        assert_eq!(mentions(&pool, "Quarry").await, Vec::<String>::new());
+        let key: String = sqlx::query_scalar("SELECT idempotency_key FROM exports WHERE id = 5")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(key, "plugin:erased:5");
+        assert_eq!(
+            person(&pool, 6).await,
+            (
+                Some("Bob Stone".to_owned()),
+                Some("bob@example.com".to_owned()),
+                false
+            )
+        );
+    }
 }
