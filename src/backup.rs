@@ -274,6 +274,9 @@ pub fn stamp(at: DateTime<Utc>) -> String {
 /// 3. the backup is copied beside `db` (0600), the old `-wal`/`-shm` are removed so SQLite cannot
 ///    replay the replaced database's log onto the backup, and the copy is renamed over `db`;
 /// 4. the lock is released.
+///
+/// The lock guards the file, not its name: a process that opened `db` during the swap waited for
+/// the lock and then holds the replaced file, not the backup. Hence "with the service stopped".
 pub async fn restore(db: &Path, input: &Path) -> Result<Restored, BackupError> {
     restore_with(db, input, || async {}).await
 }
