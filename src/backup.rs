@@ -16,7 +16,7 @@ use sqlx::{
     ConnectOptions, Connection, SqliteConnection, SqlitePool,
 };
 
-use crate::db::MIGRATOR;
+use crate::db::{companions, create_private_dir_all, create_private_file, MIGRATOR};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -207,6 +207,9 @@ async fn write_checked_copy(pool: &SqlitePool, partial: &Path) -> Result<Checked
             "the backup path must be valid UTF-8",
         ),
     })?;
+    // created empty and private first (VACUUM INTO fills an empty file): SQLite would create it
+    // readable to all under the usual umask
+    create_private_file(partial).map_err(io(partial))?;
     sqlx::query("VACUUM INTO ?")
         .bind(target)
         .execute(pool)
@@ -214,6 +217,15 @@ async fn write_checked_copy(pool: &SqlitePool, partial: &Path) -> Result<Checked
         .map_err(BackupError::Copy)?;
     sync_file_and_dir(partial)?;
     check(partial).await
+}
+
+/// Copies `from` to the new file `to`, private (0600) whatever `from`'s mode: `std::fs::copy`
+/// would carry a backup's permissive mode over to the database.
+fn copy_private(from: &Path, to: &Path) -> Result<(), BackupError> {
+    let mut source = std::fs::File::open(from).map_err(io(from))?;
+    let mut target = create_private_file(to).map_err(io(to))?;
+    std::io::copy(&mut source, &mut target).map_err(io(to))?;
+    target.sync_all().map_err(io(to))
 }
 
 fn put_in_place(partial: &Path, output: &Path, replace: bool) -> Result<(), BackupError> {
@@ -241,17 +253,6 @@ pub struct Restored {
     pub kept: Option<PathBuf>,
 }
 
-/// The database's companions that belong to the file being replaced, not to the backup.
-fn companions(db: &Path) -> [PathBuf; 2] {
-    let name = db.as_os_str().to_owned();
-    let with = |suffix: &str| {
-        let mut n = name.clone();
-        n.push(suffix);
-        PathBuf::from(n)
-    };
-    [with("-wal"), with("-shm")]
-}
-
 /// The file name stamp of backups and kept databases: UTC, sortable, no characters a file system
 /// or shell minds.
 pub fn stamp(at: DateTime<Utc>) -> String {
@@ -262,40 +263,96 @@ pub fn stamp(at: DateTime<Utc>) -> String {
 ///
 /// The input is checked as a backup is. The current database, if any, must not be in use: an
 /// exclusive lock is taken on it, which SQLite refuses while any other connection (a running
-/// console, a `sqlite3` shell) has the database open in WAL mode. Under that lock the current
-/// database is copied to `<db>.before-restore-<UTC stamp>` (complete, its WAL included); then the
-/// backup is copied beside `db` and renamed over it, and the old `-wal`/`-shm` are removed so
-/// SQLite cannot replay the replaced database's log onto the backup.
+/// console, a `sqlite3` shell) has the database open in WAL mode. The lock is held until the
+/// backup is in place, so nothing can write to the database, or start a WAL beside it, in between.
+/// Under it, in this order:
+/// 1. the current database is copied to `<db>.before-restore-<UTC stamp>` (complete, its WAL
+///    included);
+/// 2. it is switched out of WAL mode, which checkpoints and deletes its `-wal`: the locking
+///    connection then has no log to delete by name when it closes after the swap, when that name
+///    would be the restored database's;
+/// 3. the backup is copied beside `db` (0600), the old `-wal`/`-shm` are removed so SQLite cannot
+///    replay the replaced database's log onto the backup, and the copy is renamed over `db`;
+/// 4. the lock is released.
+///
+/// The lock guards the file, not its name: a process that opened `db` during the swap waited for
+/// the lock and then holds the replaced file, not the backup. Hence "with the service stopped".
 pub async fn restore(db: &Path, input: &Path) -> Result<Restored, BackupError> {
+    restore_with(db, input, || async {}).await
+}
+
+/// [`restore`], calling `before_swap` just before the backup takes the database's place (for tests
+/// to try what another process could do then).
+async fn restore_with<F, Fut>(
+    db: &Path,
+    input: &Path,
+    before_swap: F,
+) -> Result<Restored, BackupError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let checked = check(input).await?;
+    let mut lock = if db.exists() {
+        Some(lock_exclusively(db).await?)
+    } else {
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir_all(dir).map_err(io(dir))?;
+        }
+        None
+    };
+    let outcome = swap_locked(db, input, lock.as_mut(), before_swap).await;
+    if let Some(lock) = lock {
+        // released only now, with the backup in place
+        let closed = lock.close().await;
+        if outcome.is_ok() {
+            closed.map_err(BackupError::Copy)?;
+        }
+    }
+    Ok(Restored {
+        checked,
+        kept: outcome?,
+    })
+}
+
+/// Steps 1–3 of [`restore`], under `lock` when there is a database to replace; returns where the
+/// replaced one was kept.
+async fn swap_locked<F, Fut>(
+    db: &Path,
+    input: &Path,
+    lock: Option<&mut SqliteConnection>,
+    before_swap: F,
+) -> Result<Option<PathBuf>, BackupError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut kept = None;
-    if db.exists() {
-        let mut lock = lock_exclusively(db).await?;
+    if let Some(lock) = lock {
         let keep = {
             let mut n = db.as_os_str().to_owned();
             n.push(format!(".before-restore-{}", stamp(Utc::now())));
             PathBuf::from(n)
         };
-        if copy_locked(&mut lock, &keep).await.is_err() {
+        if copy_locked(lock, &keep).await.is_err() {
             // a damaged database (often why one restores) may not copy through SQLite: keep its
             // files as they are, still under the lock
-            if let Err(e) = copy_raw(db, &keep) {
-                let _ = lock.close().await;
-                return Err(e);
-            }
+            copy_raw(db, &keep)?;
         }
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut lock)
+        // A damaged database may refuse. The lock is still held then, but the connection stays in
+        // WAL mode and its close removes `<db>-wal` by name: one a process opening the restored
+        // database in the instant between the rename and the close would have made.
+        let _ = sqlx::query("PRAGMA journal_mode = DELETE")
+            .execute(&mut *lock)
             .await;
-        lock.close().await.map_err(BackupError::Copy)?;
         kept = Some(keep);
-    } else if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let partial = partial_name(db);
-    let placed = std::fs::copy(input, &partial)
-        .map_err(io(&partial))
-        .and_then(|_| sync_file_and_dir(&partial))
+    let placed = copy_private(input, &partial).and_then(|()| sync_file_and_dir(&partial));
+    if placed.is_ok() {
+        before_swap().await;
+    }
+    let placed = placed
         .and_then(|()| {
             for c in companions(db) {
                 match std::fs::remove_file(&c) {
@@ -311,15 +368,21 @@ pub async fn restore(db: &Path, input: &Path) -> Result<Restored, BackupError> {
         let _ = std::fs::remove_file(&partial);
     }
     placed?;
-    Ok(Restored { checked, kept })
+    Ok(kept)
 }
 
 fn copy_raw(db: &Path, keep: &Path) -> Result<(), BackupError> {
-    std::fs::copy(db, keep).map_err(io(keep))?;
+    // what a failed VACUUM INTO may have left
+    match std::fs::remove_file(keep) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(keep)(e)),
+    }
+    copy_private(db, keep)?;
     let [wal, _] = companions(db);
     if wal.exists() {
         let [keep_wal, _] = companions(keep);
-        std::fs::copy(&wal, &keep_wal).map_err(io(&keep_wal))?;
+        copy_private(&wal, &keep_wal)?;
     }
     sync_file_and_dir(keep)
 }
@@ -370,6 +433,7 @@ async fn copy_locked(conn: &mut SqliteConnection, target: &Path) -> Result<(), B
             "the database path must be valid UTF-8",
         ),
     })?;
+    create_private_file(target).map_err(io(target))?;
     sqlx::query("VACUUM INTO ?")
         .bind(text)
         .execute(&mut *conn)
@@ -454,7 +518,7 @@ pub async fn scheduled_backup(
     keep: usize,
     now: DateTime<Utc>,
 ) -> Result<Scheduled, BackupError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    create_private_dir_all(dir).map_err(io(dir))?;
     let file = dir.join(scheduled_name(now));
     let checked = backup(pool, &file, false).await?;
     let mut deleted = Vec::new();
@@ -618,19 +682,29 @@ mod tests {
         let restored = restore(&live, &out).await.unwrap();
         let kept = restored.kept.unwrap();
         assert!(kept.to_string_lossy().contains("live.db.before-restore-20"));
-        let count = |path: PathBuf| async move {
-            let pool = crate::db::open(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_probe")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            n
-        };
-        assert_eq!(count(kept).await, 1, "the replaced database, with its WAL");
-        assert_eq!(count(live).await, 0, "the backup, without the later write");
+        assert_eq!(
+            probes(&kept).await,
+            1,
+            "the replaced database, with its WAL"
+        );
+        assert_eq!(
+            probes(&live).await,
+            0,
+            "the backup, without the later write"
+        );
+    }
+
+    /// How many health probes the database at `path` holds.
+    async fn probes(path: &Path) -> i64 {
+        let pool = crate::db::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM health_probe")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        n
     }
 
     #[tokio::test]
@@ -657,5 +731,74 @@ mod tests {
             next_scheduled(&backups, chrono::Duration::hours(24), at(5)),
             at(4) + chrono::Duration::hours(24)
         );
+    }
+
+    /// Nobody can write to the database between the copy of it that is kept and the backup taking
+    /// its place: a write then would be lost, or its WAL replayed onto the backup.
+    #[tokio::test]
+    async fn no_writer_gets_in_while_the_backup_is_put_in_place() {
+        use std::sync::{
+            atomic::{AtomicBool, Ordering},
+            Arc,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, live) = database(dir.path(), "live.db").await;
+        let out = dir.path().join("copy.db");
+        backup(&pool, &out, false).await.unwrap();
+        pool.close().await;
+        let wrote = Arc::new(AtomicBool::new(false));
+        let (flag, path) = (wrote.clone(), live.clone());
+        restore_with(&live, &out, move || async move {
+            let attempt = async {
+                let mut conn = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .busy_timeout(Duration::from_millis(200))
+                    .connect()
+                    .await?;
+                sqlx::query(
+                    "INSERT OR REPLACE INTO health_probe (id, checked_at) VALUES (1, 'slipped in')",
+                )
+                .execute(&mut conn)
+                .await?;
+                conn.close().await
+            }
+            .await;
+            flag.store(attempt.is_ok(), Ordering::SeqCst);
+        })
+        .await
+        .unwrap();
+        assert!(
+            !wrote.load(Ordering::SeqCst),
+            "a writer got in during the swap"
+        );
+        check(&live).await.unwrap();
+        assert_eq!(probes(&live).await, 0, "the backup, as it was");
+    }
+
+    /// Backups, their folder and a restored database are private whatever the umask, and so is
+    /// the copy of the database a restore keeps.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn backups_their_folder_and_a_restored_database_are_private() {
+        use crate::db::tests::{mode, permissive_umask};
+        use std::os::unix::fs::PermissionsExt;
+        permissive_umask();
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, live) = database(dir.path(), "live.db").await;
+        let folder = dir.path().join("backups/daily");
+        let done = scheduled_backup(&pool, &folder, 2, at(1)).await.unwrap();
+        assert_eq!(mode(&dir.path().join("backups")), 0o700);
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&done.file), 0o600);
+        let by_hand = dir.path().join("by-hand.db");
+        backup(&pool, &by_hand, false).await.unwrap();
+        assert_eq!(mode(&by_hand), 0o600);
+        pool.close().await;
+
+        // a backup someone made readable to all is still put back private
+        std::fs::set_permissions(&by_hand, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let restored = restore(&live, &by_hand).await.unwrap();
+        assert_eq!(mode(&live), 0o600);
+        assert_eq!(mode(&restored.kept.unwrap()), 0o600);
     }
 }

@@ -17,6 +17,11 @@ pub enum DbError {
     BadUrl { url: String, reason: String },
     #[error("cannot create the data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error("cannot make the database file {file} private to this user: {source}")]
+    DataFile {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Open(sqlx::Error),
     #[error("cannot apply the database migrations (is this database from a newer version, or not ours?): {0}")]
@@ -117,11 +122,12 @@ async fn connect(url: &str, create: bool) -> Result<SqlitePool, DbError> {
     let file = options.get_filename();
     if file != Path::new(":memory:") && create {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+            create_private_dir_all(dir).map_err(|source| DbError::DataDir {
                 dir: dir.display().to_string(),
                 source,
             })?;
         }
+        private_database_files(file)?;
     }
 
     SqlitePoolOptions::new()
@@ -141,6 +147,86 @@ async fn connect(url: &str, create: bool) -> Result<SqlitePool, DbError> {
         .connect_with(options)
         .await
         .map_err(DbError::Open)
+}
+
+/// Creates `dir` and its missing parents with mode 0700: the database, its WAL and backups hold
+/// every candidate's personal data. A folder that already exists keeps its mode: it may be shared
+/// (the working directory, a volume's root) and is the operator's to set.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates the new, empty file `path` with mode 0600 (an error if it exists). The mode is set at
+/// creation, so the file is never readable by others, whatever the process's umask.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Narrows an existing file that others may read or write to mode 0600; returns whether it had
+/// to. A missing file is left missing.
+pub fn make_private(path: &Path) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(meta) => meta.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            return Ok(true);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(false)
+}
+
+/// The `-wal` and `-shm` files SQLite keeps beside the database file `file`.
+pub fn companions(file: &Path) -> [std::path::PathBuf; 2] {
+    let with = |suffix: &str| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [with("-wal"), with("-shm")]
+}
+
+/// Makes the database file 0600 before SQLite opens it: created empty when missing (SQLite takes
+/// an empty file for a new database), narrowed when an older version left it readable to others.
+/// SQLite gives the `-wal` and `-shm` files it creates the database file's mode; ones left by an
+/// older version are narrowed here too.
+fn private_database_files(file: &Path) -> Result<(), DbError> {
+    let failed = |source| DbError::DataFile {
+        file: file.display().to_string(),
+        source,
+    };
+    match create_private_file(file) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
+    for path in std::iter::once(file.to_owned()).chain(companions(file)) {
+        if make_private(&path).map_err(failed)? {
+            tracing::warn!(file = %path.display(), "the database file was readable by other users; it is now 0600");
+        }
+    }
+    Ok(())
 }
 
 /// Starts a write transaction with `BEGIN IMMEDIATE`, so the write lock is taken up front and the
@@ -219,8 +305,58 @@ pub fn time_text(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Sets the umask to 022, the usual permissive one, whatever the runner started with: the
+    /// modes below must not depend on it. It is process-wide, and harmless to other tests.
+    #[cfg(unix)]
+    pub(crate) fn permissive_umask() {
+        // SAFETY: umask only replaces the process's file-creation mask; it cannot fail
+        unsafe {
+            libc::umask(0o022);
+        }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    /// The data folder is made 0700 and the database, its WAL and shared-memory files 0600; a
+    /// database an older version left readable to all is narrowed when it is opened.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_folder_and_the_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        permissive_umask();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data/nested");
+        let file = data.join("p.db");
+        let url = format!("sqlite://{}", file.display());
+        let files = [file.clone(), data.join("p.db-wal"), data.join("p.db-shm")];
+        let pool = open(&url).await.unwrap();
+        write_probe(&pool).await.unwrap();
+        assert_eq!(mode(&dir.path().join("data")), 0o700);
+        assert_eq!(mode(&data), 0o700);
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        pool.close().await;
+
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pool = open(&url).await.unwrap();
+        write_probe(&pool).await.unwrap();
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        pool.close().await;
+    }
 
     #[tokio::test]
     async fn rebuilding_the_exports_table_keeps_everything_that_refers_to_it() {

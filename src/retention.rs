@@ -10,7 +10,10 @@
 //!   candidate's e-mail and start date. It keeps the name, the application and HiBob employee ids,
 //!   status and times: enough to answer "was this person exported, when, as which employee", which
 //!   people ask for years, while the contact details HiBob now holds are not duplicated here.
-//!   Exports that need attention or are dead are never pruned: they are unfinished work;
+//!   A plugin export's key is its candidate's e-mail, so it becomes `plugin:expired:<id>`: a later
+//!   submit for the same person then opens a new export, which finds the employee in HiBob by
+//!   e-mail rather than by this row. Exports that need attention or are dead are never pruned:
+//!   they are unfinished work;
 //! - the audit log: entries deleted, with a window of its own, longer than the rest.
 //!
 //! Sessions expire by themselves and the session store deletes expired ones every 15 minutes.
@@ -160,9 +163,14 @@ pub async fn prune(
     .await?;
     out.finished_exports_trimmed += in_batches(
         pool,
-        "UPDATE exports SET candidate_email = NULL, start_date = NULL WHERE id IN (
+        "UPDATE exports SET candidate_email = NULL, start_date = NULL,
+                idempotency_key = CASE WHEN source = 'plugin' AND instr(idempotency_key, '@') > 0
+                                       THEN 'plugin:expired:' || id ELSE idempotency_key END
+         WHERE id IN (
              SELECT id FROM exports WHERE status = 'succeeded' AND created_at < ?1
-             AND (candidate_email IS NOT NULL OR start_date IS NOT NULL) LIMIT ?2)",
+             AND (candidate_email IS NOT NULL OR start_date IS NOT NULL
+                  OR (source = 'plugin' AND instr(idempotency_key, '@') > 0))
+             LIMIT ?2)",
         &finished,
         p,
     )
@@ -352,5 +360,53 @@ mod tests {
         }
         let pruned = prune(&pool, &Policy::default(), now).await.unwrap();
         assert_eq!(pruned.audit_deleted, 2);
+    }
+
+    /// A plugin export's key is its candidate's e-mail: past the window it goes with the e-mail
+    /// column, for succeeded exports only.
+    #[tokio::test]
+    async fn a_succeeded_plugin_export_loses_the_e_mail_from_its_key_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = db::open(&format!("sqlite://{}/p.db", dir.path().display()))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        for (email, status, days) in [
+            ("old@example.com", "succeeded", 400),
+            ("new@example.com", "succeeded", 10),
+            ("stuck@example.com", "needs_attention", 400),
+        ] {
+            sqlx::query(
+                "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+                                      candidate_name, candidate_email, created_at)
+                 VALUES ('plugin', 'plugin:' || ?1, '', ?2, 'A Person', ?1, ?3)",
+            )
+            .bind(email)
+            .bind(status)
+            .bind(db::time_text(now - chrono::Duration::days(days)))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let policy = Policy {
+            pause: Duration::ZERO,
+            ..Policy::default()
+        };
+        prune(&pool, &policy, now).await.unwrap();
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT idempotency_key, candidate_email FROM exports ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows[0].1, None);
+        assert!(!rows[0].0.contains("old@"), "{rows:?}");
+        assert!(rows[0].0.starts_with("plugin:"), "{rows:?}");
+        assert_eq!(rows[1].0, "plugin:new@example.com", "within the window");
+        assert_eq!(rows[2].0, "plugin:stuck@example.com", "unfinished work");
+        assert_eq!(
+            prune(&pool, &policy, now).await.unwrap().rows(),
+            0,
+            "a second run has nothing to do"
+        );
     }
 }

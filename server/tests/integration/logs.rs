@@ -636,7 +636,7 @@ async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
 }
 
 /// The database file and its WAL, as anyone copying them would see them.
-fn database_bytes(app: &TestApp) -> Vec<u8> {
+pub(crate) fn database_bytes(app: &TestApp) -> Vec<u8> {
     let mut bytes = Vec::new();
     for name in ["console.db", "console.db-wal"] {
         if let Ok(b) = std::fs::read(app.dir.path().join(name)) {
@@ -646,7 +646,7 @@ fn database_bytes(app: &TestApp) -> Vec<u8> {
     bytes
 }
 
-fn holds(bytes: &[u8], needle: &str) -> bool {
+pub(crate) fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 

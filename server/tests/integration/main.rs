@@ -11,6 +11,7 @@ mod common;
 
 mod console;
 mod crash;
+mod data_protection;
 mod drain;
 mod hardening;
 mod live;

@@ -15,12 +15,12 @@ use wiremock::{
     Mock, MockServer, ResponseTemplate,
 };
 
-const TOKEN: &str = "plugin-token-for-tests";
+pub(crate) const TOKEN: &str = "plugin-token-for-tests";
 const EXISTING_ID: &str = "3391735226064306262";
 const EMAIL: &str = "jane.doe@example.com";
 const CV_URL: &str = "https://files.example.com/cv/jane.pdf?signature=abc";
 
-fn named_lists() -> Value {
+pub(crate) fn named_lists() -> Value {
     json!([
         {"name": "site", "items": [
             {"id": 2510068, "value": "London", "name": "London", "archived": false, "children": []},
@@ -118,7 +118,7 @@ fn created(id: &str) -> ResponseTemplate {
     }))
 }
 
-async fn app_with(hibob_base: &str, token: Option<&str>) -> TestApp {
+pub(crate) async fn app_with(hibob_base: &str, token: Option<&str>) -> TestApp {
     let extra = match token {
         Some(token) => vec!["--plugin-token", token],
         None => vec![],
@@ -142,11 +142,11 @@ async fn send(app: &TestApp, route: &str, body: String, token: Option<&str>) -> 
     (status, json)
 }
 
-async fn call(app: &TestApp, route: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn call(app: &TestApp, route: &str, body: Value) -> (u16, Value) {
     send(app, route, body.to_string(), Some(TOKEN)).await
 }
 
-fn form(pairs: &[(&str, Value)]) -> Value {
+pub(crate) fn form(pairs: &[(&str, Value)]) -> Value {
     let fields: Vec<Value> = pairs
         .iter()
         .map(|(k, v)| json!({"key": k, "value": v}))
