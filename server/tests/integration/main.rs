@@ -11,6 +11,7 @@ mod common;
 
 mod console;
 mod crash;
+mod exactly_once;
 mod live;
 mod logs;
 mod mappings;
