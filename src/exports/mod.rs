@@ -2,6 +2,7 @@
 //! resolutions and bulk retries.
 
 pub mod bulk_retry;
+pub mod invitations;
 pub mod pipeline;
 pub mod plugin_attempt;
 pub mod queue;
