@@ -236,11 +236,7 @@ async fn main() {
         .unwrap();
     let tally = process::Tally::of(&sims.state, hires);
     let people = hires + plugin_only;
-    let both = if both_every > 0 {
-        hires / both_every
-    } else {
-        0
-    };
+    let both = hires.checked_div(both_every).unwrap_or(0);
     let invitations: Vec<usize> = sims
         .state
         .employees()
