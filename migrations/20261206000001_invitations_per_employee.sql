@@ -27,3 +27,13 @@ GROUP BY hibob_employee_id;
 -- without hearing back. Pinpoint cannot be asked which comments an application has, so that
 -- attempt posts again and says on the timeline that the comment may now show twice.
 ALTER TABLE exports ADD COLUMN comment_started_at TEXT;
+
+-- Plugin submits used to hold their row as running without a lease, so one cut off by a crash
+-- stayed running for good. No submit runs while migrations do: any such row was cut off.
+UPDATE exports
+SET status = 'needs_attention',
+    last_error = 'the submit was cut off before it finished (the console stopped, or the request '
+                 || 'was abandoned), so what reached HiBob is not known: retry it here to finish it '
+                 || 'from the Pinpoint application, or submit the form in Pinpoint again',
+    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+WHERE source = 'plugin' AND status = 'running';
