@@ -245,6 +245,25 @@ async fn main() {
         .collect();
     let invited_twice = invitations.iter().filter(|n| **n > 1).count();
     let not_invited = invitations.iter().filter(|n| **n == 0).count();
+    // why each employee without an invitation has none, as its exports' timelines say
+    for e in sims.state.employees() {
+        if sims.state.invitations_of(&e.id) > 0 {
+            continue;
+        }
+        let steps: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.outcome, s.detail FROM export_steps s JOIN exports x ON x.id = s.export_id
+             WHERE x.hibob_employee_id = ? AND s.step = 'invite' ORDER BY s.id",
+        )
+        .bind(&e.id)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|(o, d)| format!("{o}: {}", d.chars().take(90).collect::<String>()))
+            .collect();
+        println!("not invited: employee {} ({steps:?})", e.id);
+    }
     println!("hires: {hires} by webhook ({both} of them by the plugin too), {plugin_only} by the plugin only; SIGKILLs: {killed}, drained after {drained_at:?}");
     println!(
         "webhook exports by status: {statuses:?}; attempts in all {}, most for one {}",

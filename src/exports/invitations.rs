@@ -63,19 +63,36 @@ pub async fn standing(pool: &SqlitePool, employee_id: &str) -> Result<Standing, 
     })
 }
 
-/// Written just before HiBob is asked to invite. False when another attempt got there first,
-/// which must then not be asked again.
-pub async fn start(pool: &SqlitePool, employee_id: &str) -> Result<bool, sqlx::Error> {
+/// Written just before HiBob is asked to invite, on the employee and on export `export_id`, in
+/// one write, so the moment a cut-off attempt leaves marked is as short as it can be. False when
+/// another attempt got there first, which must then not be asked again.
+pub async fn start(
+    pool: &SqlitePool,
+    employee_id: &str,
+    export_id: i64,
+) -> Result<bool, sqlx::Error> {
     let now = db::now_text();
+    let mut tx = db::begin_write(pool).await?;
     let done = sqlx::query!(
         "UPDATE console_employees SET invite_started_at = ?
          WHERE employee_id = ? AND invite_started_at IS NULL AND invited_at IS NULL",
         now,
         employee_id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query!(
+        "UPDATE exports SET invite_started_at = ?1, updated_at = ?1 WHERE id = ?2",
+        now,
+        export_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// HiBob answered with an error, so it invited nobody: a later attempt may ask again.

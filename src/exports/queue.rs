@@ -484,17 +484,6 @@ pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::
     })
 }
 
-/// Written just before HiBob is asked to invite (see [`Invitation::Interrupted`]).
-pub async fn mark_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    let now = db::now_text();
-    sqlx::query("UPDATE exports SET invite_started_at = ?1, updated_at = ?1 WHERE id = ?2")
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// HiBob answered the invitation with an error: nothing was sent, so a later attempt may ask again.
 pub async fn clear_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE exports SET invite_started_at = NULL WHERE id = ? AND invited_at IS NULL")

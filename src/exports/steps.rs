@@ -23,6 +23,10 @@ use crate::{
 /// export (or the person clicking) back at about the same moment.
 pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
 
+/// The longest an invitation waits for its turn before it is marked as asked; the call itself
+/// waits (or gives up) by the client's own patience after that.
+const MAX_TURN_WAIT: Duration = Duration::from_secs(65);
+
 /// Why a step stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -338,10 +342,19 @@ pub async fn invite(
                  this hire"
                 )),
                 Standing::Interrupted => Some(not_twice.to_owned()),
-                Standing::Owed => match invitations::start(rec.pool, employee_id).await? {
-                    true => None,
-                    false => Some(not_twice.to_owned()),
-                },
+                Standing::Owed => {
+                    // the mark `start` writes stands for "HiBob may have been asked", so the wait
+                    // for the call's turn in a spent rate-limit window comes first: an attempt
+                    // cut off while it waits must not leave the employee marked as asked
+                    let turn = hibob.turns().ready_in(hibob::endpoint::INVITE);
+                    if !turn.is_zero() {
+                        tokio::time::sleep(turn.min(MAX_TURN_WAIT)).await;
+                    }
+                    match invitations::start(rec.pool, employee_id, rec.export_id).await? {
+                        true => None,
+                        false => Some(not_twice.to_owned()),
+                    }
+                }
             }
         }
     };
@@ -351,7 +364,6 @@ pub async fn invite(
         export_queue::mark_invited(rec.pool, rec.export_id).await?;
         return Ok(());
     }
-    export_queue::mark_invite_started(rec.pool, rec.export_id).await?;
     let mut log = CallLog::new();
     match hibob.invite(employee_id, wizard, &mut log).await {
         Ok(()) => {
