@@ -119,7 +119,8 @@ test("a failed Send to HiBob export is resolved with a note, and says who resolv
   await page.getByRole("row").nth(1).getByRole("link").first().click();
   await expect(page).toHaveURL(/\/exports\/\d+$/);
   await hydrated(page);
-  await expect(page.getByRole("button", { name: "Retry export" })).toHaveCount(0);
+  // it names its application, so the worker can finish it from there
+  await expect(page.getByRole("button", { name: "Retry export" })).toBeVisible();
   await expect(page.getByText(/a successful submit for this application resolves it/)).toBeVisible();
   await page.getByText("Mark resolved without exporting").click();
   await page.getByLabel("Why it needs nothing more").fill("created in HiBob by hand");

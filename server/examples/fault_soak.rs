@@ -1,16 +1,21 @@
 //! Fault soak, bounded in count and time, on loopback only:
 //!
-//!   cargo run --release -p server --example fault_soak -- [hires] [kills]
+//!   cargo run --release -p server --example fault_soak -- [hires] [kills] [both-every] [plugin-only]
 //!
 //! Builds nothing itself: it runs the real `pinpoint-hibob` binary (from the same target
 //! directory, so `cargo build --release -p server` first) against the sandbox's stateful
 //! simulators of HiBob and Pinpoint, delivers `hires` signed `application_hired` webhooks, and
 //! meanwhile makes HiBob and Pinpoint misbehave at random (500s, 429s with a short wait, answers
 //! lost after the employee was stored, creates slower than the client's timeout, slow replies),
-//! while the process is SIGKILLed `kills` times and started again. At the end every export must
-//! have succeeded, with exactly one employee and one CV per hire, and the number of hires that
-//! got a second comment is reported (Pinpoint offers no way to look comments up, so a comment
-//! posted in the instant before a kill is posted again).
+//! while the process is SIGKILLed `kills` times and started again. Every `both-every`th hire also
+//! comes in through the plugin's "Send to HiBob" at the same moment (the form read first, then
+//! submitted with the e-mail left blank, as a Stage Action without a person sends it), and
+//! `plugin-only` more hires come in through the plugin alone; a submit that fails or is cut off is
+//! submitted again, as the person would. New employees are invited to a welcome wizard. At the
+//! end every export must have succeeded, with exactly one employee and one CV per hire and at
+//! most one invitation per employee, and the number of hires that got a second comment is
+//! reported (Pinpoint offers no way to look comments up, so a comment posted in the instant
+//! before a kill is posted again).
 
 #[path = "../tests/common/process.rs"]
 mod process;
@@ -24,6 +29,7 @@ use integration::pinpoint::signature as webhook_signature;
 use server::sandbox::{self, SandboxCredentials};
 
 const SECRET: &str = "soak-secret";
+const PLUGIN_TOKEN: &str = "soak-plugin-token";
 const TIME_LIMIT: Duration = Duration::from_secs(1500);
 
 /// A tiny deterministic generator: the soak's faults repeat from run to run.
@@ -47,6 +53,11 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let hires: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let kills: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
+    let both_every: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let plugin_only: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(hires / 10);
     let started = Instant::now();
 
     let creds = SandboxCredentials::generate();
@@ -63,6 +74,8 @@ async fn main() {
     // the soak's faults are all passing ones; give them room
     env.insert("EXPORT_MAX_ATTEMPTS", "30".to_owned());
     env.insert("RUST_LOG", "error".to_owned());
+    env.insert("PLUGIN_TOKEN", PLUGIN_TOKEN.to_owned());
+    env.insert("HIBOB_WELCOME_WIZARD_ID", "1".to_owned());
 
     // faults, at random, for as long as the soak runs
     let chaos = {
@@ -126,7 +139,15 @@ async fn main() {
     let mut acknowledged = 0usize;
     let kill_every = hires / (kills + 1);
     let mut killed = 0usize;
+    let mut submits = Vec::new();
     for id in 1..=hires {
+        if both_every > 0 && id % both_every == 0 {
+            submits.push(tokio::spawn(send_with_plugin(
+                client.clone(),
+                base.clone(),
+                id,
+            )));
+        }
         let body = process::hired(id);
         let sig = webhook_signature::sign(SECRET.as_bytes(), body.as_bytes());
         // Pinpoint retries what is not acknowledged; so does this loop, across restarts
@@ -163,6 +184,18 @@ async fn main() {
         "{acknowledged} hires acknowledged in {:?}",
         started.elapsed()
     );
+    for id in hires + 1..=hires + plugin_only {
+        submits.push(tokio::spawn(send_with_plugin(
+            client.clone(),
+            base.clone(),
+            id,
+        )));
+    }
+    let mut plugin_tries = 0usize;
+    for submit in submits {
+        plugin_tries += submit.await.unwrap_or(0);
+    }
+    eprintln!("plugin submits done in {:?}", started.elapsed());
 
     // let the queue drain
     let pool = integration::db::open(&database).await.unwrap();
@@ -185,20 +218,60 @@ async fn main() {
     child.kill().ok();
     child.wait().ok();
 
-    let statuses: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM exports GROUP BY status")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let statuses: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM exports WHERE source = 'webhook' GROUP BY status",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let plugin_statuses: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM exports WHERE source = 'plugin' GROUP BY status",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     let attempts: (i64, i64) = sqlx::query_as("SELECT SUM(attempts), MAX(attempts) FROM exports")
         .fetch_one(&pool)
         .await
         .unwrap();
     let tally = process::Tally::of(&sims.state, hires);
-    println!("hires: {hires}, SIGKILLs: {killed}, drained after {drained_at:?}");
+    let people = hires + plugin_only;
+    let both = hires.checked_div(both_every).unwrap_or(0);
+    let invitations: Vec<usize> = sims
+        .state
+        .employees()
+        .iter()
+        .map(|e| sims.state.invitations_of(&e.id))
+        .collect();
+    let invited_twice = invitations.iter().filter(|n| **n > 1).count();
+    let not_invited = invitations.iter().filter(|n| **n == 0).count();
+    // why each employee without an invitation has none, as its exports' timelines say
+    for e in sims.state.employees() {
+        if sims.state.invitations_of(&e.id) > 0 {
+            continue;
+        }
+        let steps: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.outcome, s.detail FROM export_steps s JOIN exports x ON x.id = s.export_id
+             WHERE x.hibob_employee_id = ? AND s.step = 'invite' ORDER BY s.id",
+        )
+        .bind(&e.id)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|(o, d)| format!("{o}: {}", d.chars().take(90).collect::<String>()))
+            .collect();
+        println!("not invited: employee {} ({steps:?})", e.id);
+    }
+    println!("hires: {hires} by webhook ({both} of them by the plugin too), {plugin_only} by the plugin only; SIGKILLs: {killed}, drained after {drained_at:?}");
     println!(
-        "exports by status: {statuses:?}; attempts in all {}, most for one {}",
+        "webhook exports by status: {statuses:?}; attempts in all {}, most for one {}",
         attempts.0, attempts.1
+    );
+    println!("plugin exports by status: {plugin_statuses:?}; submits sent {plugin_tries}");
+    println!(
+        "invitations: employees invited more than once {invited_twice}, not invited {not_invited}"
     );
     println!(
         "employees: {} (duplicates {}), employees without exactly one CV: {}",
@@ -209,7 +282,11 @@ async fn main() {
         tally.missing_comments, tally.second_comments
     );
     let ok = statuses == vec![("succeeded".to_owned(), hires as i64)]
-        && tally.employees == hires
+        && plugin_statuses
+            .iter()
+            .all(|(s, _)| s == "succeeded" || s == "resolved")
+        && invited_twice == 0
+        && tally.employees == people
         && tally.duplicate_employees == 0
         && tally.wrong_cvs == 0
         && tally.missing_comments == 0;
@@ -217,4 +294,62 @@ async fn main() {
     if !ok {
         std::process::exit(1);
     }
+}
+
+/// Sends hire `id` through the plugin as Pinpoint does: reads the form for its application, then
+/// submits it with the e-mail left blank (the console fills it from the application). A submit
+/// that fails or is cut off by a kill is sent again, as the person would; returns how many were
+/// sent. The CV link is a public one named like the application's CV, since the plugin refuses
+/// links to loopback addresses such as the simulator's.
+async fn send_with_plugin(client: reqwest::Client, base: String, id: usize) -> usize {
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < TIME_LIMIT {
+        sent += 1;
+        if submit_once(&client, &base, id).await.unwrap_or(false) {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("time limit reached while submitting hire {id} through the plugin");
+}
+
+async fn submit_once(client: &reqwest::Client, base: &str, id: usize) -> reqwest::Result<bool> {
+    let form: serde_json::Value = client
+        .post(format!("{base}/export-candidate/meta"))
+        .header("X-Plugin-Token", PLUGIN_TOKEN)
+        .json(&serde_json::json!({ "applicationId": id }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let value = |key: &str| {
+        form["formFields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f["key"] == key))
+            .and_then(|f| f["value"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (first, last) = (value("firstName"), value("lastName"));
+    if first.is_empty() {
+        // the form could not read the application (an injected failure): load it again
+        return Ok(false);
+    }
+    let cv = serde_json::json!({
+        "url": format!("https://files.example.com/cv/{id}.pdf"),
+        "filename": sandbox::samples::cv_filename(&first, &last),
+    });
+    let answer: serde_json::Value = client
+        .post(format!("{base}/export-candidate/submit"))
+        .header("X-Plugin-Token", PLUGIN_TOKEN)
+        .json(&serde_json::json!({ "applicationId": id, "formFields": [
+            {"key": "email", "value": ""},
+            {"key": "cvDocument", "value": cv},
+        ]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(answer["success"] == true)
 }

@@ -13,6 +13,7 @@ use integration::{
     alerts::Alerts,
     exports::admission::{Admission, Holdback},
     exports::pipeline::{AttemptOutcome, Pipeline},
+    exports::plugin_attempt,
     exports::queue::{self as export_queue, WorkerWake},
     health::{Drain, Health},
     live::{Change, Changes},
@@ -29,6 +30,13 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 const CLAIM_RETRY: Duration = Duration::from_secs(2);
 /// The longest pause between restarts of a worker that keeps ending.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// The first pause before saving a result the database refused again; it doubles up to
+/// [`MAX_SAVE_RETRY`].
+const FIRST_SAVE_RETRY: Duration = Duration::from_millis(200);
+const MAX_SAVE_RETRY: Duration = Duration::from_secs(10);
+/// A result not saved this long before the lease runs out is left to the lease: the export may
+/// then be claimed again, and a late save must not land on that newer attempt.
+const SAVE_MARGIN: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -126,6 +134,8 @@ impl Worker {
             ),
             Err(e) => tracing::error!(error = %e, "cannot look for abandoned exports"),
         }
+        // submits a previous process was carrying out when it stopped cannot be resumed
+        self.settle_cut_off_submits(true).await;
         let mut running = JoinSet::new();
         let mut admission = Admission::new(limit);
         let mut held: Option<Holdback> = None;
@@ -140,7 +150,7 @@ impl Worker {
             if let Err((why, recheck)) = decision {
                 // only worth saying when something is actually waiting
                 let waiting = self.something_due().await.then_some(why);
-                self.report(&admission, running.len(), waiting, &mut held);
+                self.report_drain(&admission, running.len(), waiting, &mut held);
                 tokio::select! {
                     Some(ended) = running.join_next() => {
                         self.ended(&mut admission, running.len(), ended);
@@ -150,11 +160,11 @@ impl Worker {
                 }
                 continue;
             }
-            self.report(&admission, running.len(), None, &mut held);
+            self.report_drain(&admission, running.len(), None, &mut held);
             match self.claim().await {
                 Ok(Some(job)) => {
                     running.spawn(self.clone().drive(job, shutdown.clone()));
-                    self.report(&admission, running.len(), None, &mut held);
+                    self.report_drain(&admission, running.len(), None, &mut held);
                 }
                 Ok(None) => {
                     let sleep = self.idle_time().await;
@@ -181,7 +191,7 @@ impl Worker {
         while let Some(ended) = running.join_next().await {
             self.ended(&mut admission, running.len(), ended);
         }
-        self.report(&admission, 0, None, &mut held);
+        self.report_drain(&admission, 0, None, &mut held);
         tracing::info!("export worker stopped");
     }
 
@@ -205,7 +215,7 @@ impl Worker {
 
     /// Tells the dashboard and `/metrics` how many exports are in flight and what holds the
     /// rest back; a change of reason is logged once.
-    fn report(
+    fn report_drain(
         &self,
         admission: &Admission,
         in_flight: usize,
@@ -238,6 +248,7 @@ impl Worker {
     async fn drive(self, job: export_queue::Export, mut shutdown: watch::Receiver<bool>) {
         let id = job.id;
         self.publish(id, export_queue::Status::Running);
+        let save_by = std::time::Instant::now() + LEASE.saturating_sub(SAVE_MARGIN);
         let mut attempt = self.spawn_attempt(&job);
         let outcome = tokio::select! {
             outcome = &mut attempt => Some(outcome),
@@ -251,7 +262,7 @@ impl Worker {
             }
         };
         match outcome {
-            Some(outcome) => self.settle(&job, outcome).await,
+            Some(outcome) => self.settle(&job, outcome, save_by, Some(&shutdown)).await,
             None => {
                 attempt.abort();
                 tracing::warn!(export_id = id, "stopping mid-export: giving the job back");
@@ -265,7 +276,26 @@ impl Worker {
         }
     }
 
-    /// Buries exports whose every attempt died mid-way, then claims the next due one.
+    /// Settles the rows of plugin submits that were cut off: those of a previous process at
+    /// start-up, and any whose lease lapsed (a submit abandoned mid-way) later.
+    async fn settle_cut_off_submits(&self, at_start: bool) {
+        match plugin_attempt::settle_cut_off(&self.pool, at_start).await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(
+                        export_id = id,
+                        "a plugin submit was cut off: needs attention"
+                    );
+                    self.publish(id, export_queue::Status::NeedsAttention);
+                    self.alert(id, export_queue::Status::NeedsAttention).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot look for cut-off plugin submits"),
+        }
+    }
+
+    /// Buries exports whose every attempt died mid-way, settles cut-off plugin submits, then
+    /// claims the next due one.
     async fn claim(&self) -> Result<Option<export_queue::Export>, sqlx::Error> {
         for id in export_queue::bury_exhausted(&self.pool, self.max_attempts).await? {
             tracing::warn!(export_id = id, "export stopped mid-attempt too often: dead");
@@ -273,6 +303,7 @@ impl Worker {
             self.publish(id, export_queue::Status::Dead);
             self.alert(id, export_queue::Status::Dead).await;
         }
+        self.settle_cut_off_submits(false).await;
         let job = export_queue::claim(&self.pool, &self.owner, LEASE, self.max_attempts).await?;
         self.health.worker_claimed();
         Ok(job)
@@ -308,8 +339,9 @@ impl Worker {
             return Ok(None);
         };
         self.publish(job.id, export_queue::Status::Running);
+        let save_by = std::time::Instant::now() + LEASE.saturating_sub(SAVE_MARGIN);
         let outcome = self.spawn_attempt(&job).await;
-        self.settle(&job, outcome.clone()).await;
+        self.settle(&job, outcome.clone(), save_by, None).await;
         Ok(Some((job.id, outcome)))
     }
 
@@ -334,9 +366,40 @@ impl Worker {
         });
     }
 
-    async fn settle(&self, job: &export_queue::Export, outcome: AttemptOutcome) {
+    /// Saves the attempt's result. A database that refuses the write (a full disk) is asked
+    /// again with a growing pause until `save_by`, so the export is settled as soon as writes
+    /// work again rather than when its lease lapses; the result is held in memory meanwhile. A
+    /// worker that is `stopping` does not wait: the next start resumes the export.
+    async fn settle(
+        &self,
+        job: &export_queue::Export,
+        outcome: AttemptOutcome,
+        save_by: std::time::Instant,
+        stopping: Option<&watch::Receiver<bool>>,
+    ) {
+        let mut pause = FIRST_SAVE_RETRY;
+        let result = loop {
+            let stopping = stopping.is_some_and(|s| *s.borrow());
+            match self.save(job, &outcome).await {
+                Err(e) if !stopping && std::time::Instant::now() + pause < save_by => {
+                    tracing::warn!(export_id = job.id, error = %e, retry_in_ms = pause.as_millis() as u64, "cannot save the export result yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_SAVE_RETRY);
+                }
+                result => break result,
+            }
+        };
+        self.report(job, &outcome, result).await;
+    }
+
+    /// Writes the attempt's result; `Ok(false)` when the lease was lost to another attempt.
+    async fn save(
+        &self,
+        job: &export_queue::Export,
+        outcome: &AttemptOutcome,
+    ) -> Result<bool, sqlx::Error> {
         let id = job.id;
-        let result = match &outcome {
+        match outcome {
             AttemptOutcome::Deferred { delay } => {
                 export_queue::release_until(&self.pool, id, &self.owner, *delay)
                     .await
@@ -353,9 +416,19 @@ impl Worker {
             AttemptOutcome::RetryLater { delay, error } => {
                 export_queue::retry_later(&self.pool, id, &self.owner, *delay, error).await
             }
-        };
+        }
+    }
+
+    /// Counts, publishes, alerts and logs the attempt's saved (or unsaved) result.
+    async fn report(
+        &self,
+        job: &export_queue::Export,
+        outcome: &AttemptOutcome,
+        result: Result<bool, sqlx::Error>,
+    ) {
+        let id = job.id;
         use export_queue::Status;
-        let (label, status) = match &outcome {
+        let (label, status) = match outcome {
             AttemptOutcome::Deferred { .. } => ("deferred", Status::Queued),
             AttemptOutcome::Succeeded => ("succeeded", Status::Succeeded),
             AttemptOutcome::NeedsAttention(_) => ("needs_attention", Status::NeedsAttention),

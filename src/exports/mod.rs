@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod bulk_retry;
+pub mod invitations;
 pub mod pipeline;
 pub mod plugin_attempt;
 pub mod queue;

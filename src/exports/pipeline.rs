@@ -258,7 +258,8 @@ impl Pipeline {
         .await?;
 
         // another export (or a plugin submit) for the same person waits here until this one has
-        // made or found the employee and attached the CV, so it finds both instead of racing
+        // made or found the employee, attached the CV and settled the invitation, so it finds
+        // all three instead of racing
         let one_at_a_time = self.mappings.gateway().employee_lock(&draft.email).await;
         let (employee_id, created_now) = match &export.hibob_employee_id {
             Some(id) => (id.clone(), false),
@@ -279,9 +280,9 @@ impl Pipeline {
             }
         }
 
-        drop(one_at_a_time);
-
+        // under the lock too: the other way in for this person must see the invitation settled
         steps::invite(rec, self.credentials(), &hibob, &employee_id).await?;
+        drop(one_at_a_time);
 
         if !export.comment_posted {
             steps::comment(

@@ -9,6 +9,11 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{access::audit, access::users::Actor, db};
 
+/// The lease owners of plugin submits (a `LIKE` pattern): a submit holds its own row while
+/// Pinpoint waits (`plugin_attempt`), so the worker never takes such a row over, and one whose
+/// lease lapsed is settled as cut off rather than run again.
+pub const SUBMIT_LEASE_OWNERS: &str = "plugin-submit:%";
+
 /// Wakes the worker when an export becomes due now (a new hire, a retry) instead of at its next
 /// poll.
 #[derive(Debug, Clone, Default)]
@@ -197,12 +202,14 @@ fn exhausted_reason(attempts: i64) -> String {
 pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<i64>, sqlx::Error> {
     let now = db::now_text();
     // asked before every claim: a plain read first, so the usual answer (none) costs no commit
-    let any: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM exports
-                        WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2)",
+    let any = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM exports
+                          WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2
+                            AND lease_owner NOT LIKE ?3) AS "any!: bool""#,
+        now,
+        max_attempts,
+        SUBMIT_LEASE_OWNERS
     )
-    .bind(&now)
-    .bind(max_attempts)
     .fetch_one(pool)
     .await?;
     if !any {
@@ -211,9 +218,11 @@ pub async fn bury_exhausted(pool: &SqlitePool, max_attempts: i64) -> Result<Vec<
     let mut tx = db::begin_write(pool).await?;
     let exhausted = sqlx::query!(
         r#"SELECT id AS "id!", attempts FROM exports
-           WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2"#,
+           WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2
+             AND lease_owner NOT LIKE ?3"#,
         now,
-        max_attempts
+        max_attempts,
+        SUBMIT_LEASE_OWNERS
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -265,14 +274,16 @@ pub async fn claim(
            WHERE id = (
                SELECT id FROM exports
                WHERE (status = 'queued' AND next_attempt_at <= ?3)
-                  OR (status = 'running' AND lease_until < ?3 AND attempts < ?4)
+                  OR (status = 'running' AND lease_until < ?3 AND attempts < ?4
+                      AND lease_owner NOT LIKE ?5)
                ORDER BY next_attempt_at, id
                LIMIT 1)
            RETURNING id AS "id!""#,
         owner,
         lease_until,
         now_text,
-        max_attempts
+        max_attempts,
+        SUBMIT_LEASE_OWNERS
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -473,17 +484,6 @@ pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::
     })
 }
 
-/// Written just before HiBob is asked to invite (see [`Invitation::Interrupted`]).
-pub async fn mark_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    let now = db::now_text();
-    sqlx::query("UPDATE exports SET invite_started_at = ?1, updated_at = ?1 WHERE id = ?2")
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// HiBob answered the invitation with an error: nothing was sent, so a later attempt may ask again.
 pub async fn clear_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE exports SET invite_started_at = NULL WHERE id = ? AND invited_at IS NULL")
@@ -500,6 +500,33 @@ pub async fn mark_invited(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error>
         .bind(id)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// Written just before Pinpoint is asked to post the comment; true when an earlier attempt had
+/// written it and never heard back, so its comment may have been posted.
+pub async fn start_comment(pool: &SqlitePool, id: i64) -> Result<bool, sqlx::Error> {
+    let now = db::now_text();
+    let earlier = sqlx::query_scalar!(
+        r#"UPDATE exports SET comment_started_at = COALESCE(comment_started_at, ?1)
+           WHERE id = ?2
+           RETURNING comment_started_at IS NOT ?1 AS "earlier!: bool""#,
+        now,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(earlier.unwrap_or(false))
+}
+
+/// Pinpoint answered the comment with a refusal: nothing was posted.
+pub async fn clear_comment_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE exports SET comment_started_at = NULL WHERE id = ? AND comment_posted = 0",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -588,7 +615,9 @@ pub async fn dead(
 
 /// At start-up: exports left running by a process that is gone (killed, crashed) are queued
 /// again at once instead of waiting for their lease to lapse. One console process serves a
-/// database, so any lease not held by `owner` is a dead process's. Returns how many.
+/// database, so any lease not held by `owner` is a dead process's. Returns how many. Rows held
+/// by plugin submits are not exports to resume: start-up settles those
+/// (`plugin_attempt::settle_cut_off`).
 /// Those that already had their last allowed attempt become dead instead: a hire that kills the
 /// process would otherwise be taken again at every start.
 pub async fn recover_abandoned(
@@ -600,10 +629,11 @@ pub async fn recover_abandoned(
     let mut tx = db::begin_write(pool).await?;
     let exhausted = sqlx::query!(
         r#"SELECT id AS "id!", attempts FROM exports
-           WHERE status = 'running' AND source = 'webhook' AND lease_owner IS NOT NULL
+           WHERE status = 'running' AND lease_owner IS NOT NULL AND lease_owner NOT LIKE ?3
              AND lease_owner <> ?1 AND attempts >= ?2"#,
         owner,
-        max_attempts
+        max_attempts,
+        SUBMIT_LEASE_OWNERS
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -613,10 +643,11 @@ pub async fn recover_abandoned(
         "UPDATE exports
          SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = ?1,
              updated_at = ?1
-         WHERE status = 'running' AND source = 'webhook' AND lease_owner IS NOT NULL
+         WHERE status = 'running' AND lease_owner IS NOT NULL AND lease_owner NOT LIKE ?3
            AND lease_owner <> ?2",
         now,
-        owner
+        owner,
+        SUBMIT_LEASE_OWNERS
     )
     .execute(&mut *tx)
     .await?;
@@ -677,19 +708,25 @@ pub async fn retry_with(
     mapping: MappingChoice,
 ) -> Result<Export, QueueError> {
     let mut tx = db::begin_write(pool).await?;
-    let row = sqlx::query!("SELECT status, source FROM exports WHERE id = ?", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(QueueError::NotFound(id))?;
+    let row = sqlx::query!(
+        "SELECT status, source, pinpoint_application_id FROM exports WHERE id = ?",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(QueueError::NotFound(id))?;
     let status = row.status;
     let erased = crate::erasure::erased_at_in(&mut tx, id).await?.is_some();
     let why = match Status::parse(&status) {
         // another attempt would fetch the erased person from Pinpoint again
         _ if erased => Some("its candidate's personal data was erased"),
-        // the worker runs the webhook pipeline; a plugin export is redone from Pinpoint's form
-        _ if row.source == "plugin" => {
-            Some("it came from Pinpoint's Send to HiBob form: submit the form again there")
-        }
+        // the worker runs the webhook pipeline, which starts from the Pinpoint application: a
+        // plugin export that names one is finished that way (keeping the employee and CV it
+        // already has); one that names none has nothing to start from
+        _ if row.source == "plugin" && row.pinpoint_application_id.trim().is_empty() => Some(
+            "it came from Pinpoint's Send to HiBob form without naming an application, so the \
+             console has nothing to read it from: submit the form again in Pinpoint",
+        ),
         Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
         Some(Status::Succeeded) => Some("it already succeeded"),
         Some(Status::Queued) => Some("it is already waiting for its next attempt"),

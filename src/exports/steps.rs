@@ -11,6 +11,7 @@ use serde_json::Value;
 use sqlx::SqlitePool;
 
 use crate::{
+    exports::invitations::{self, Standing},
     exports::queue::{self as export_queue, StepRecord},
     hibob::{self, DocFolder, HibobError},
     outbound::{CallLog, Exchange},
@@ -21,6 +22,10 @@ use crate::{
 /// A 429 asking for a wait this short is sat out inside the step: giving up would bring the
 /// export (or the person clicking) back at about the same moment.
 pub const SHORT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest an invitation waits for its turn before it is marked as asked; the call itself
+/// waits (or gives up) by the client's own patience after that.
+const MAX_TURN_WAIT: Duration = Duration::from_secs(65);
 
 /// Why a step stopped.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +125,11 @@ fn short_wait<T>(result: &Result<T, HibobError>, retried: &mut bool) -> Option<D
 /// searching first costs two, and a search is made only when it can find someone: after HiBob
 /// answers that the e-mail is taken, or when an earlier attempt sent the create and was cut off
 /// before it saved the answer (it looks first, so as not to lean on the refusal alone).
+///
+/// An employee created here is kept as one of the console's own (see [`invitations`]), the only
+/// ones [`invite`] invites. One found after our own create went unanswered counts as ours: HiBob
+/// answers a create for a taken e-mail with a refusal, which clears the mark, so someone found
+/// while the mark stands was, in all likelihood, created by that create.
 pub async fn find_or_create(
     rec: &Recorder<'_>,
     hibob: &hibob::Client,
@@ -127,7 +137,7 @@ pub async fn find_or_create(
     email: &str,
 ) -> Result<(String, bool), StepError> {
     if export_queue::create_sent(rec.pool, rec.export_id).await? {
-        if let Some(existing) = search(rec, hibob, email).await? {
+        if let Some(existing) = search(rec, hibob, email, true).await? {
             return Ok((existing, false));
         }
     }
@@ -144,7 +154,7 @@ pub async fn find_or_create(
     };
     match created {
         Ok(id) => {
-            export_queue::set_employee_id(rec.pool, rec.export_id, &id).await?;
+            invitations::created(rec.pool, rec.export_id, &id).await?;
             rec.record(
                 "create_employee",
                 "ok",
@@ -156,10 +166,12 @@ pub async fn find_or_create(
             Ok((id, true))
         }
         Err(e) if e.is_email_taken() => {
-            // an earlier attempt of ours whose answer was lost, or someone else
+            // an earlier attempt of ours whose answer was lost, or someone else; either way this
+            // create made nobody, so whoever the search finds was not made by it
+            export_queue::clear_create_sent(rec.pool, rec.export_id).await?;
             rec.record("create_employee", "failed", &e.to_string(), log, started)
                 .await?;
-            let existing = search(rec, hibob, email)
+            let existing = search(rec, hibob, email, false)
                 .await?
                 .ok_or(StepError::EmailInvisible)?;
             Ok((existing, false))
@@ -184,11 +196,13 @@ pub async fn find_or_create(
     }
 }
 
-/// Looks the e-mail up and keeps the id of the employee found.
+/// Looks the e-mail up and keeps the id of the employee found, as one of the console's own when
+/// `ours` (the one our own unanswered create made).
 async fn search(
     rec: &Recorder<'_>,
     hibob: &hibob::Client,
     email: &str,
+    ours: bool,
 ) -> Result<Option<String>, StepError> {
     let started = Instant::now();
     let mut log = CallLog::new();
@@ -207,6 +221,10 @@ async fn search(
         })
         .await?;
     match found {
+        Some(existing) if ours => {
+            invitations::created(rec.pool, rec.export_id, &existing.id).await?;
+            Ok(Some(existing.id))
+        }
         Some(existing) => {
             export_queue::set_employee_id(rec.pool, rec.export_id, &existing.id).await?;
             Ok(Some(existing.id))
@@ -289,8 +307,11 @@ pub async fn no_cv(rec: &Recorder<'_>, why: &str) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Invites the new employee to the welcome wizard chosen in Settings, once. A 403 means the
-/// service user may not invite: the step is skipped with a note and the export goes on.
+/// Invites an employee this console created to the welcome wizard chosen in Settings, once per
+/// employee whichever export or submit gets there first; one HiBob already had is not invited.
+/// A 403 means the service user may not invite: the step is skipped with a note and the export
+/// goes on. Callers hold the person's lock, so two exports of one hire do not race here; the
+/// mark written before the call keeps it to one call even without the lock.
 pub async fn invite(
     rec: &Recorder<'_>,
     credentials: &Credentials,
@@ -305,21 +326,44 @@ pub async fn invite(
         return Ok(());
     };
     let started = Instant::now();
-    match export_queue::invitation(rec.pool, rec.export_id).await? {
+    let not_twice = "an earlier attempt asked HiBob to invite this employee and was cut off \
+                     before the answer; it is not asked twice, so check the invitation in Bob";
+    let skip = match export_queue::invitation(rec.pool, rec.export_id).await? {
         export_queue::Invitation::Settled => return Ok(()),
-        export_queue::Invitation::Interrupted => {
-            rec.skipped(
-                "invite",
-                "an earlier attempt asked HiBob to invite this employee and was cut off before \
-                 the answer; it is not asked twice, so check the invitation in Bob",
-            )
-            .await?;
-            export_queue::mark_invited(rec.pool, rec.export_id).await?;
-            return Ok(());
+        export_queue::Invitation::Interrupted => Some(not_twice.to_owned()),
+        export_queue::Invitation::NotSent => {
+            match invitations::standing(rec.pool, employee_id).await? {
+                Standing::NotCreatedHere => Some(format!(
+                    "employee {employee_id} was found in HiBob, not created by the console, so it \
+                 is not invited"
+                )),
+                Standing::Settled => Some(format!(
+                    "employee {employee_id} was already invited (or settled) by another export of \
+                 this hire"
+                )),
+                Standing::Interrupted => Some(not_twice.to_owned()),
+                Standing::Owed => {
+                    // the mark `start` writes stands for "HiBob may have been asked", so the wait
+                    // for the call's turn in a spent rate-limit window comes first: an attempt
+                    // cut off while it waits must not leave the employee marked as asked
+                    let turn = hibob.turns().ready_in(hibob::endpoint::INVITE);
+                    if !turn.is_zero() {
+                        tokio::time::sleep(turn.min(MAX_TURN_WAIT)).await;
+                    }
+                    match invitations::start(rec.pool, employee_id, rec.export_id).await? {
+                        true => None,
+                        false => Some(not_twice.to_owned()),
+                    }
+                }
+            }
         }
-        export_queue::Invitation::NotSent => {}
+    };
+    if let Some(why) = skip {
+        rec.skipped("invite", &why).await?;
+        invitations::settle(rec.pool, employee_id).await?;
+        export_queue::mark_invited(rec.pool, rec.export_id).await?;
+        return Ok(());
     }
-    export_queue::mark_invite_started(rec.pool, rec.export_id).await?;
     let mut log = CallLog::new();
     match hibob.invite(employee_id, wizard, &mut log).await {
         Ok(()) => {
@@ -351,17 +395,24 @@ pub async fn invite(
                 HibobError::Timeout | HibobError::Transport(_) | HibobError::Decode(_)
             );
             if answered {
+                invitations::clear(rec.pool, employee_id).await?;
                 export_queue::clear_invite_started(rec.pool, rec.export_id).await?;
             }
             rec.step("invite", log, started, Err::<(), _>(e), |_| String::new())
                 .await?;
         }
     }
+    invitations::settle(rec.pool, employee_id).await?;
     export_queue::mark_invited(rec.pool, rec.export_id).await?;
     Ok(())
 }
 
 /// Tells the recruiters on the Pinpoint application where the hire went, once.
+///
+/// Pinpoint offers no way to look an application's comments up, so an attempt that finds an
+/// earlier one's comment unanswered (a timeout, a dropped connection: it may have been posted)
+/// posts again, a missing comment being worse than a repeated one, and says on the timeline that
+/// the application may show it twice. An answered refusal posted nothing and clears the mark.
 pub async fn comment(
     rec: &Recorder<'_>,
     pinpoint: &pinpoint::Client,
@@ -369,11 +420,25 @@ pub async fn comment(
     employee_id: &str,
 ) -> Result<(), StepError> {
     let started = Instant::now();
+    let maybe_posted = export_queue::start_comment(rec.pool, rec.export_id).await?;
     let mut log = CallLog::new();
     let text = format!("Exported to HiBob, employee ID {employee_id}");
     let posted = pinpoint.post_comment(application_id, &text, &mut log).await;
-    rec.step("comment", log, started, posted, |id| {
-        format!("comment {id} added")
+    if let Err(e) = &posted {
+        let unanswered = matches!(
+            e,
+            PinpointError::Timeout | PinpointError::Transport(_) | PinpointError::Decode(_)
+        );
+        if !unanswered {
+            export_queue::clear_comment_started(rec.pool, rec.export_id).await?;
+        }
+    }
+    rec.step("comment", log, started, posted, |id| match maybe_posted {
+        false => format!("comment {id} added"),
+        true => format!(
+            "comment {id} added; an earlier attempt's comment got no answer from Pinpoint and \
+             may have been posted too, so the application may show it twice"
+        ),
     })
     .await?;
     export_queue::mark_comment_posted(rec.pool, rec.export_id).await?;

@@ -7,3 +7,4 @@ pub mod meta;
 mod recent;
 mod request;
 pub mod service;
+mod submission;

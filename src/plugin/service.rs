@@ -40,7 +40,11 @@ use crate::{
 };
 
 pub use super::request::{check_shape, check_token, AuthError, BadRequest, TOKEN_CONFIG_KEY};
-use super::{recent::RecentApplications, request::check_submit_shape};
+use super::{
+    recent::RecentApplications,
+    request::check_submit_shape,
+    submission::{Prepared, Read, Ready, Refusal},
+};
 pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
 pub use crate::plugin::form::{
     F_DEPARTMENT, F_EMPLOYMENT_TYPE, F_FIRST_NAME, F_LAST_NAME, F_SITE, F_START_DATE, F_TITLE,
@@ -99,15 +103,7 @@ impl End {
 }
 
 fn unkeyed_key() -> String {
-    let mut bytes = [0u8; 12];
-    let suffix = match getrandom::getrandom(&mut bytes) {
-        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        Err(_) => chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default()
-            .to_string(),
-    };
-    format!("plugin:unkeyed:{suffix}")
+    format!("plugin:unkeyed:{}", plugin_attempt::random_suffix())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,11 +431,15 @@ impl PluginService {
     /// Creates the employee (or finds the one this candidate already has), attaches the CV and
     /// sends the invitation. Business failures are `Ok` with `success: false`; `Err` means a
     /// malformed request. Either way the attempt is kept as a plugin export.
+    ///
+    /// What HiBob would be sent is worked out first, holding nothing; then the person's lock and
+    /// the row are taken by the e-mail actually sent (a form that left it blank has it filled
+    /// from the mapping), so a Stage Action without a person present still takes turns with the
+    /// webhook export and the other submits of the same hire.
     pub async fn submit(&self, req: &PluginRequest) -> Result<ActionResult, BadRequest> {
-        let email_key = req
-            .form_str(F_EMAIL)
-            .filter(|e| valid_email(e))
-            .map(|e| e.to_lowercase());
+        let started = Instant::now();
+        let prepared = self.prepare(req).await;
+        let email_key = prepared.email(req);
         let _serialised = match &email_key {
             Some(email) => Some(self.inner.mappings.gateway().employee_lock(email).await),
             None => None,
@@ -449,7 +449,6 @@ impl PluginService {
             None => unkeyed_key(),
         };
         let application_id = req.entity_id("application").unwrap_or_default();
-        let started = Instant::now();
         let attempt = match plugin_attempt::begin(&self.inner.pool, &key, &application_id).await {
             Ok(attempt) => attempt,
             Err(e) => {
@@ -468,7 +467,8 @@ impl PluginService {
             export_id: attempt.export_id,
             attempt: attempt.attempt,
         };
-        let end = self.carry_out(&rec, &attempt, req).await;
+        let work = self.carry_out(&rec, &attempt, prepared, started);
+        let end = plugin_attempt::hold(&self.inner.pool, attempt.export_id, work).await;
         if let Err(e) = plugin_attempt::finish(
             &self.inner.pool,
             attempt.export_id,
@@ -511,54 +511,34 @@ impl PluginService {
         end.answer
     }
 
-    async fn carry_out(
-        &self,
-        rec: &Recorder<'_>,
-        attempt: &PluginAttempt,
-        req: &PluginRequest,
-    ) -> End {
-        let started = Instant::now();
-        let refuse = |error: String, answer: Result<ActionResult, BadRequest>| {
-            End::refused(attempt, error, answer)
-        };
+    /// Reads the submit against the mapping in force and HiBob's catalogue and builds the body,
+    /// or says why it cannot be sent; takes no lock and writes nothing.
+    async fn prepare(&self, req: &PluginRequest) -> Prepared {
         if let Err(bad) = check_submit_shape(req) {
-            record(
-                rec,
-                "validate",
-                "failed",
-                &format!("malformed request: {bad}"),
-                started,
-            )
-            .await;
-            return refuse(format!("malformed request: {bad}"), Err(bad));
+            let text = format!("malformed request: {bad}");
+            return Prepared::refused("validate", text, Err(bad));
         }
+        let toast = |text: &str| -> Result<ActionResult, BadRequest> {
+            Ok(ActionResult::failure(
+                EXPORT,
+                Vec::new(),
+                Some(Toast::error(text.to_owned())),
+            ))
+        };
         let (client, catalogue) = match self.hibob().await {
             Ok(ready) => ready,
             Err(problem) => {
-                record(rec, "load_lists", "failed", &problem.text, started).await;
-                let answer = ActionResult::failure(
-                    EXPORT,
-                    Vec::new(),
-                    Some(Toast::error(problem.text.clone())),
-                );
-                return refuse(problem.text, Ok(answer));
+                let answer = toast(&problem.text);
+                return Prepared::refused("load_lists", problem.text, answer);
             }
         };
         let in_force = match self.in_force().await {
             Ok(in_force) => in_force,
             Err(text) => {
-                record(rec, "map", "failed", &text, started).await;
-                let answer =
-                    ActionResult::failure(EXPORT, Vec::new(), Some(Toast::error(text.clone())));
-                return refuse(text, Ok(answer));
+                let answer = toast(&text);
+                return Prepared::refused("map", text, answer);
             }
         };
-        // the form was built from the mapping in force; the export says which version
-        if let Err(e) =
-            export_queue::set_mapping_version(rec.pool, rec.export_id, in_force.version).await
-        {
-            tracing::error!(error = %e, "could not record the plugin export's mapping version");
-        }
         let schema = &catalogue.schema;
         let plan = Plan::new(&in_force.document, schema);
         let mapped = self
@@ -571,34 +551,41 @@ impl PluginService {
                 true,
             )
             .await;
-        let texts = plan.submitted(req, &mapped);
-        let text = |key: &str| {
-            texts
-                .iter()
-                .find(|(f, _)| f.key == key)
-                .map(|(_, t)| t.as_str())
-                .filter(|t| !t.is_empty())
-        };
-        let name = [text(F_FIRST_NAME), text(F_LAST_NAME)]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if let Err(e) = export_queue::set_candidate(
-            rec.pool,
-            rec.export_id,
-            Some(name.as_str()).filter(|n| !n.is_empty()),
-            text(F_EMAIL),
-            text(F_START_DATE),
-        )
-        .await
-        {
-            tracing::error!(export_id = rec.export_id, error = %e, "could not record the candidate");
-        }
         let cv = cv_of(req);
-        let inputs = for_record(&texts, cv.as_ref().ok().and_then(Option::as_ref));
-        let (draft, cv) = match (plan.body(&texts, schema), cv) {
-            (Ok(draft), Ok(cv)) => (draft, cv),
+        let (read, body, inputs) = {
+            let texts = plan.submitted(req, &mapped);
+            let text = |key: &str| {
+                texts
+                    .iter()
+                    .find(|(f, _)| f.key == key)
+                    .map(|(_, t)| t.to_owned())
+                    .filter(|t| !t.is_empty())
+            };
+            let name = [text(F_FIRST_NAME), text(F_LAST_NAME)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let read = Read {
+                version: in_force.version,
+                name: Some(name).filter(|n| !n.is_empty()),
+                email: text(F_EMAIL),
+                start_date: text(F_START_DATE),
+            };
+            let inputs = for_record(&texts, cv.as_ref().ok().and_then(Option::as_ref));
+            (read, plan.body(&texts, schema), inputs)
+        };
+        let next = match (body, cv) {
+            (Ok(draft), Ok(cv)) => Ok(Box::new(Ready {
+                detail: format!(
+                    "mapping v{}: {}; inputs: {inputs}",
+                    in_force.version, draft.body
+                ),
+                client,
+                plan,
+                draft,
+                cv,
+            })),
             (body, cv) => {
                 let mut errors = body.err().unwrap_or_default();
                 errors.extend(cv.err());
@@ -607,8 +594,6 @@ impl PluginService {
                     .map(|e| format!("{}: {}", e.key, e.error))
                     .collect::<Vec<_>>()
                     .join("; ");
-                let detail = format!("{summary}; inputs: {inputs}");
-                record(rec, "validate", "failed", &detail, started).await;
                 let answer = ActionResult::failure(
                     EXPORT,
                     errors,
@@ -616,13 +601,59 @@ impl PluginService {
                         "Some fields need fixing before the employee can be sent to HiBob.",
                     )),
                 );
-                return refuse(format!("invalid form: {summary}"), Ok(answer));
+                Err(Refusal {
+                    step: "validate",
+                    detail: format!("{summary}; inputs: {inputs}"),
+                    error: format!("invalid form: {summary}"),
+                    answer: Ok(answer),
+                })
             }
         };
-        let detail = format!(
-            "mapping v{}: {}; inputs: {inputs}",
-            in_force.version, draft.body
-        );
+        Prepared {
+            read: Some(read),
+            next,
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        rec: &Recorder<'_>,
+        attempt: &PluginAttempt,
+        prepared: Prepared,
+        started: Instant,
+    ) -> End {
+        if let Some(read) = &prepared.read {
+            // the form was built from the mapping in force; the export says which version
+            if let Err(e) =
+                export_queue::set_mapping_version(rec.pool, rec.export_id, read.version).await
+            {
+                tracing::error!(error = %e, "could not record the plugin export's mapping version");
+            }
+            if let Err(e) = export_queue::set_candidate(
+                rec.pool,
+                rec.export_id,
+                read.name.as_deref(),
+                read.email.as_deref(),
+                read.start_date.as_deref(),
+            )
+            .await
+            {
+                tracing::error!(export_id = rec.export_id, error = %e, "could not record the candidate");
+            }
+        }
+        let Ready {
+            client,
+            plan,
+            draft,
+            cv,
+            detail,
+        } = match prepared.next {
+            Ok(ready) => *ready,
+            Err(refusal) => {
+                record(rec, refusal.step, "failed", &refusal.detail, started).await;
+                return End::refused(attempt, refusal.error, refusal.answer);
+            }
+        };
         record(rec, "validate", "ok", &detail, started).await;
 
         let employee = match &attempt.hibob_employee_id {

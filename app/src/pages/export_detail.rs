@@ -166,8 +166,9 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     let current_mapping = mapping_store::current_id(&pool).await?;
     let erased_at = integration::erasure::erased_at(&pool, id).await?;
     Ok(ExportView {
+        // a plugin export is finished by the worker from its Pinpoint application, if it names one
         retryable: erased_at.is_none()
-            && export.source != "plugin"
+            && (export.source != "plugin" || !export.pinpoint_application_id.trim().is_empty())
             && matches!(
                 export.status.as_str(),
                 "needs_attention" | "dead" | "resolved"
@@ -422,7 +423,7 @@ pub fn ExportDetailPage() -> impl IntoView {
                                 })}
                                 {(resolvable && x.source == "plugin").then(|| view! {
                                     <p class="muted">
-                                        "It came from Pinpoint's Send to HiBob form, so it is redone there: a successful "
+                                        "It came from Pinpoint's Send to HiBob form: a successful "
                                         "submit for this application resolves it. Or mark it resolved below."
                                     </p>
                                 })}

@@ -45,7 +45,10 @@ pub(crate) async fn invite(
         .ok()
         .and_then(|v| v.get("welcomeWizardId").and_then(Value::as_u64));
     match wizard {
-        Some(id) if WIZARDS.iter().any(|(w, _)| *w == id) => StatusCode::OK.into_response(),
+        Some(id) if WIZARDS.iter().any(|(w, _)| *w == id) => {
+            state.record_invitation(&employee_id);
+            StatusCode::OK.into_response()
+        }
         Some(id) => refusal(
             StatusCode::BAD_REQUEST,
             "onboarding.wizardNotFound",

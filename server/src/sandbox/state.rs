@@ -152,6 +152,8 @@ struct Inner {
     employees: Vec<SimEmployee>,
     documents: Vec<SimDocument>,
     comments: Vec<SimComment>,
+    /// The employee id of every invitation sent, in order.
+    invitations: Vec<String>,
     applications: HashMap<String, Map<String, Value>>,
     create_calls: usize,
     create_delay: Duration,
@@ -287,6 +289,19 @@ impl SimState {
 
     pub fn comments(&self) -> Vec<SimComment> {
         self.lock().comments.clone()
+    }
+
+    /// Invitations sent to the employee.
+    pub fn invitations_of(&self, employee_id: &str) -> usize {
+        self.lock()
+            .invitations
+            .iter()
+            .filter(|id| *id == employee_id)
+            .count()
+    }
+
+    pub(crate) fn record_invitation(&self, employee_id: &str) {
+        self.lock().invitations.push(employee_id.to_owned());
     }
 
     /// Authenticated `POST /people` requests received, whatever their outcome (injected

@@ -13,6 +13,7 @@ mod console;
 mod crash;
 mod data_protection;
 mod drain;
+mod exactly_once;
 mod hardening;
 mod live;
 mod logs;
