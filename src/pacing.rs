@@ -44,6 +44,9 @@ const QUICKEST_DRIFT: f64 = 1.005;
 const RECENT_WEIGHT: f64 = 0.2;
 /// Fewer answers than this say nothing about whether the service slows down.
 const LATENCY_SAMPLES: u32 = 8;
+/// Answer times are compared from this up: an endpoint that answers in a millisecond and then in
+/// twenty is not slowing an export that takes half a second, only showing a busy machine.
+const LATENCY_FLOOR_SECS: f64 = 0.05;
 
 /// How long an endpoint takes to answer once a call is sent (the wait for its turn left out): the
 /// quickest recent answer and a running average of the latest. Their ratio says whether the
@@ -69,10 +72,11 @@ impl Latency {
         self.samples = self.samples.saturating_add(1);
     }
 
-    /// The latest answers' time over the quickest: 1 when nothing waits, 2 when calls take twice
-    /// as long as they can.
+    /// The latest answers' time over the quickest (or over [`LATENCY_FLOOR_SECS`], whichever is
+    /// longer): 1 when nothing waits, 2 when calls take twice as long as they can.
     fn slowdown(&self) -> Option<f64> {
-        (self.samples >= LATENCY_SAMPLES).then(|| self.recent / self.quickest)
+        (self.samples >= LATENCY_SAMPLES)
+            .then(|| self.recent / self.quickest.max(LATENCY_FLOOR_SECS))
     }
 }
 
@@ -692,6 +696,8 @@ mod tests {
             self.take(now).map_or_else(|turn| turn, |_| Turn::Go)
         }
     }
+
+    const SLOWED: f64 = 2.0;
 
     #[test]
     fn answer_times_say_when_the_service_slows_down() {
