@@ -165,6 +165,8 @@ pub struct Overview {
     pub refusals: Vec<RefusalLine>,
     /// No hire has arrived for longer than the usual gap: (quiet for, usually within, last at).
     pub silence: Option<(String, String, String)>,
+    /// Settings are the sandbox's own and read-only: nothing may send the person there.
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,6 +266,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         .map(d::age_text);
     let health = st.health.snapshot();
     let day_ago = integration::db::time_text(now - chrono::Duration::hours(24));
+    let sandbox = st.credentials.is_sandbox();
     let refusals = d::refusals_since(pool, &day_ago)
         .await?
         .into_iter()
@@ -274,7 +277,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
                 .unwrap_or_default(),
             count: r.count,
             last_at: r.last_at,
-            advice: r.cause.advice().to_owned(),
+            advice: r.cause.advice(sandbox).to_owned(),
         })
         .collect();
     let silence = d::delivery_silence(pool, now).await?.map(|s| {
@@ -285,6 +288,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         )
     });
     Ok(Overview {
+        sandbox,
         silence,
         refusals,
         counts,
@@ -362,6 +366,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         intake_failing,
         refusals,
         silence,
+        sandbox,
     } = o;
     let shown = attention.len();
     let alerts = exports_stopped.is_some() || intake_failing.is_some();
@@ -384,7 +389,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                         "{total} webhook {} refused in the last 24 hours",
                         if total == 1 { "delivery" } else { "deliveries" }
                     )}</h2>
-                    <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again."</p>
+                    <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again. Refusals leave this count once their hire is delivered again or re-processed."</p>
                     <ul>
                         {refusals.into_iter().map(|r| view! {
                             <li data-cause=r.cause.clone()>
@@ -396,8 +401,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                     </ul>
                     <p>
                         <a href="/webhooks?outcome=rejected" rel="external">"See them in the webhook log"</a>
-                        " · "
-                        <a href="/settings">"Settings"</a>
+                        {(!sandbox).then(|| view! { " · " <a href="/settings">"Settings"</a> })}
                     </p>
                 </section>
             }
