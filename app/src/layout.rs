@@ -16,6 +16,7 @@ pub fn Console() -> impl IntoView {
     let me: MeResource = Resource::new(|| (), |_| whoami());
     provide_context(me);
     let location = use_location();
+    focus_heading_on_each_page(location.pathname);
     view! {
         // left to the browser (not the router), which moves focus to the focusable main
         <a class="skip" href="#main" rel="external">"Skip to content"</a>
@@ -72,7 +73,7 @@ fn Frame(me: Me) -> impl IntoView {
                 </Show>
             </nav>
             <div class="whoami">
-                <span class="who">{me.email.clone()}</span>
+                <a class="who" href="/account" title="Your account">{me.email.clone()}</a>
                 <span class=format!("role role-{}", me.role)>{me.role.clone()}</span>
                 <ActionForm action=logout attr:class="inline">
                     <button type="submit" class="link">"Sign out"</button>
@@ -80,4 +81,26 @@ fn Frame(me: Me) -> impl IntoView {
             </div>
         </header>
     }
+}
+
+/// Moves focus to the page's main heading when the console opens and after each move between
+/// pages, as a page load would for a screen reader; the heading is made focusable for it. Only
+/// the path counts: a filter changing the query string keeps the focus where it is.
+fn focus_heading_on_each_page(path: Memo<String>) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        path.track();
+        request_animation_frame(|| {
+            use wasm_bindgen::JsCast;
+            let heading = document().query_selector("main h1").ok().flatten();
+            if let Some(h1) =
+                heading.and_then(|h| h.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+            {
+                let _ = h1.set_attribute("tabindex", "-1");
+                let _ = h1.focus();
+            }
+        });
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
 }

@@ -520,9 +520,10 @@ fn ExportTable(
             <table class="data">
                 <thead>
                     <tr>
+                        // status first: on a phone it is the column in view
+                        <th scope="col">"Status"</th>
                         <th scope="col">"#"</th>
                         <th scope="col">"Candidate"</th>
-                        <th scope="col">"Status"</th>
                         <th scope="col">"Start date"</th>
                         <th scope="col">"HiBob employee"</th>
                         <th scope="col">"Source"</th>
@@ -536,6 +537,11 @@ fn ExportTable(
                             let href = format!("/exports/{}", r.id);
                             view! {
                                 <tr>
+                                    <td class="wrap">
+                                        {status_badge(&r.status)}
+                                        {(!r.last_error.is_empty())
+                                            .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}
+                                    </td>
                                     <td><a href=href.clone()>{r.id}</a></td>
                                     <td>
                                         <a href=href>
@@ -549,13 +555,8 @@ fn ExportTable(
                                         </a>
                                         <div class="meta">{r.email.clone()}</div>
                                     </td>
-                                    <td class="wrap">
-                                        {status_badge(&r.status)}
-                                        {(!r.last_error.is_empty())
-                                            .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}
-                                    </td>
                                     <td class="nowrap">{r.start_date.clone()}</td>
-                                    <td><code>{r.employee_id.clone()}</code></td>
+                                    <td class="nowrap"><code>{r.employee_id.clone()}</code></td>
                                     <td>{r.source.clone()}</td>
                                     <td class="nowrap">{when(&r.updated_at)}</td>
                                 </tr>

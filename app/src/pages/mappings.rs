@@ -449,6 +449,7 @@ fn Editor(
     let warning_count = move || issues.get().iter().filter(|i| !i.error).count();
     let effect = ServerAction::<MappingEffect>::new();
     let version = view.version;
+    let chosen = view.chosen;
     let recent = view.recent.clone();
     let versions = view.versions.clone();
     let schema_note = view.schema_note.clone();
@@ -544,7 +545,7 @@ fn Editor(
                             let sources_id = format!("row-{i}-sources");
                             view! {
                                 <tr class=move || if row_issues().iter().any(|x| x.error) { "row has-error" } else { "row" }>
-                                    <td>
+                                    <td data-label="HiBob field">
                                         <label class="sr-only" for=target_id.clone()>{format!("HiBob field of row {}", i + 1)}</label>
                                         <input id=target_id name=format!("rows[{i}][target]") list="hibob-fields"
                                             autocomplete="off" spellcheck="false" disabled=locked
@@ -555,7 +556,7 @@ fn Editor(
                                             })}
                                         </p>
                                     </td>
-                                    <td>
+                                    <td data-label="Templates, one per line (first non-empty wins)">
                                         <label class="sr-only" for=sources_id.clone()>{format!("Templates of row {}", i + 1)}</label>
                                         <textarea id=sources_id node_ref=area name=format!("rows[{i}][sources]") rows="2"
                                             spellcheck="false" disabled=locked bind:value=row.sources>{row.sources.get_untracked()}</textarea>
@@ -577,7 +578,7 @@ fn Editor(
                                         </div>
                                         <ul class="issues">{move || row_issues().into_iter().map(issue_item).collect_view()}</ul>
                                     </td>
-                                    <td>
+                                    <td data-label="Fixed value, if every template is empty">
                                         <input name=format!("rows[{i}][fixed]") aria-label=format!("Fixed value of row {}", i + 1)
                                             disabled=locked value=row.fixed.get_untracked() bind:value=row.fixed
                                             list=move || kind().filter(|k| !k.2.is_empty()).map(|_| format!("choices-{i}")) />
@@ -636,6 +637,15 @@ fn Editor(
                 })}
             })}
             <FormResult value=move || save.value().get() ok="Saved as a new version." />
+            // opened to fix an export: the way back to it, to retry it with what was just saved
+            {move || match (save.value().get(), chosen) {
+                (Some(Ok(saved)), Some(export)) => Some(view! {
+                    <p class="notice ok back-to-export">
+                        <a href=format!("/exports/{export}?retry=current")>{format!("Retry export {export} with version {saved}")}</a>
+                    </p>
+                }),
+                _ => None,
+            }}
         </ActionForm>
 
         <PreviewPanel recent chosen=view.chosen rows=snapshot custom preview />
