@@ -67,7 +67,7 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
 /// Sandbox mode only: a new sample hire, delivered to this console's webhook exactly as Pinpoint
 /// would (signed, over HTTP).
 #[server(endpoint = "send_test_webhook", output = crate::codec::JsonText)]
-pub async fn send_test_webhook() -> Result<String, AppError> {
+pub async fn send_test_webhook() -> Result<TestHookAnswer, AppError> {
     use crate::{
         error::{fail, internal},
         ssr,
@@ -99,9 +99,42 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
     )
     .await
     .map_err(|e| fail(internal(e)))?;
-    Ok(format!(
-        "Sent application_hired for sample application {application_id}: the webhook answered HTTP {status}."
-    ))
+    // the worker names the candidate once it has read the application: wait for it briefly
+    let filter = integration::exports::search::ExportFilter {
+        search: Some(application_id.to_string()),
+        limit: Some(1),
+        ..Default::default()
+    };
+    let mut export = None;
+    for _ in 0..TEST_HOOK_POLLS {
+        export = integration::exports::search::list(&st.pool, &filter)
+            .await?
+            .into_iter()
+            .next();
+        if export.as_ref().is_some_and(|e| e.candidate_name.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let who = export
+        .as_ref()
+        .and_then(|e| e.candidate_name.clone())
+        .unwrap_or_else(|| format!("sample application {application_id}"));
+    Ok(TestHookAnswer {
+        message: format!("Sent the hire of {who}: the webhook answered HTTP {status}."),
+        export_id: export.map(|e| e.id),
+    })
+}
+
+/// Looks for the test hire's export (and its candidate's name) at most this many times, 250 ms
+/// apart.
+const TEST_HOOK_POLLS: usize = 8;
+
+/// What a test webhook did: in words, and the export it made, to link to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestHookAnswer {
+    pub message: String,
+    pub export_id: Option<i64>,
 }
 
 /// A stopped export on the dashboard.
@@ -328,7 +361,15 @@ pub fn DashboardPage() -> impl IntoView {
                 </ActionForm>
                 " "
                 <span class="muted">"Delivers a signed application_hired for a new sample candidate."</span>
-                {move || test_hook.value().get().map(outcome_notice)}
+                {move || test_hook.value().get().map(|answer| match answer {
+                    Ok(a) => view! {
+                        <p class="notice ok" role="status">
+                            {a.message} " "
+                            {a.export_id.map(|id| view! { <a href=format!("/exports/{id}")>{format!("Open export {id}")}</a> })}
+                        </p>
+                    }.into_any(),
+                    Err(e) => outcome_notice(Err(e)),
+                })}
             </section>
         })})}
         </Suspense>
@@ -489,8 +530,22 @@ fn AttentionItem(a: AttentionLine) -> impl IntoView {
                 <span class="meta">{start}</span>
             </div>
             {(!a.last_error.is_empty()).then(|| view! { <p class="meta error-text">{a.last_error.clone()}</p> })}
+            <p class="attention-fix">
+                {if mapping_stopped(&a.last_error) {
+                    view! { <a href=format!("/mappings?candidate=export:{}#preview", a.id)>"Fix in Mappings"</a> }.into_any()
+                } else {
+                    view! { <a href=format!("/exports/{}", a.id)>"Open to retry or resolve"</a> }.into_any()
+                }}
+            </p>
         </li>
     }
+}
+
+/// The export stopped because its mapping could not build the employee (the pipeline's words):
+/// the fix is the mapping, and retrying with the same one would stop again.
+fn mapping_stopped(last_error: &str) -> bool {
+    last_error.starts_with("Mapping version ")
+        && last_error.contains("could not build the employee")
 }
 
 #[component]
