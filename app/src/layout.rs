@@ -90,17 +90,42 @@ fn focus_heading_on_each_page(path: Memo<String>) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         path.track();
-        request_animation_frame(|| {
-            use wasm_bindgen::JsCast;
-            let heading = document().query_selector("main h1").ok().flatten();
-            if let Some(h1) =
-                heading.and_then(|h| h.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-            {
-                let _ = h1.set_attribute("tabindex", "-1");
-                let _ = h1.focus();
-            }
-        });
+        focus_heading_soon(HEADING_TICKS);
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = path;
+}
+
+/// The new page replaces the old one a little after the path changes, so the heading is looked
+/// for a few times, 50 ms apart; once focus is inside the page (the new heading, or wherever the
+/// person moved it) it is left alone.
+#[cfg(feature = "hydrate")]
+const HEADING_TICKS: u8 = 20;
+
+#[cfg(feature = "hydrate")]
+fn focus_heading_soon(ticks_left: u8) {
+    use wasm_bindgen::JsCast;
+    let doc = document();
+    let main = doc.get_element_by_id("main");
+    let active = doc.active_element();
+    let settled = match (&main, &active) {
+        (Some(main), Some(active)) => {
+            let active: &leptos::web_sys::Node = active;
+            main.contains(Some(active))
+        }
+        _ => false,
+    };
+    if !settled {
+        let heading = doc.query_selector("main h1").ok().flatten();
+        if let Some(h1) = heading.and_then(|h| h.dyn_into::<leptos::web_sys::HtmlElement>().ok()) {
+            let _ = h1.set_attribute("tabindex", "-1");
+            let _ = h1.focus();
+        }
+    }
+    if let Some(left) = ticks_left.checked_sub(1) {
+        set_timeout(
+            move || focus_heading_soon(left),
+            std::time::Duration::from_millis(50),
+        );
+    }
 }

@@ -124,7 +124,12 @@ test("at 390 px every navigation link is on screen and the exports list shows st
   await page.screenshot({ path: `${SHOTS}/nav-phone.png` });
   await page.goto("/exports");
   const status = page.getByRole("columnheader", { name: "Status" });
+  await status.scrollIntoViewIfNeeded();
   await expect(status).toBeInViewport();
+  // in view without scrolling the table sideways
+  const box = await status.boundingBox();
+  expect(box!.x).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(PHONE.width);
   const first = await page.getByRole("columnheader").first().textContent();
   expect(first).toBe("Status");
   await page.screenshot({ path: `${SHOTS}/exports-phone.png`, fullPage: true });
