@@ -113,6 +113,7 @@ test("at 390 px every navigation link is on screen and the exports list shows st
   await page.setViewportSize(PHONE);
   await signIn(page);
   const links = page.getByRole("navigation", { name: "Main" }).getByRole("link");
+  await expect(links.last()).toBeVisible();
   const count = await links.count();
   expect(count).toBeGreaterThanOrEqual(8);
   for (let i = 0; i < count; i++) {

@@ -129,6 +129,11 @@ pub fn lint(doc: &MappingDocument, schema: &Schema, sample: Option<&Values>) -> 
     if let (Ok(compiled), Some(sample)) = (&compiled, sample) {
         if let Err(e) = compiled.render(sample, schema) {
             let field = doc.fields.iter().position(|r| r.target.trim() == e.field);
+            // a field that already has an error fails the sample for that reason: said once
+            let known = field.is_some() && issues.iter().any(|i| i.is_error() && i.field == field);
+            if known {
+                return issues;
+            }
             // a limit hit fails every candidate; anything else may be this sample's data
             let severity = if templates::is_limit_failure(&e.problem) {
                 Severity::Error

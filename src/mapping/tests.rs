@@ -499,6 +499,11 @@ fn a_constant_template_hibob_refuses_blocks_saving_and_suggests_the_nearest_valu
                 && found.message.contains("Did you mean London?"),
             "{found:?}"
         );
+        assert_eq!(
+            issues.iter().filter(|i| i.field == Some(3)).count(),
+            1,
+            "the sample's failure repeats the error: {issues:?}"
+        );
     }
     // a template that reads a variable can suit some candidates: a warning, never an error
     doc.fields[3].sources = vec!["{{ default_site }} HQ".into()];
