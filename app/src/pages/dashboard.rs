@@ -128,6 +128,7 @@ pub async fn send_test_webhook() -> Result<TestHookAnswer, AppError> {
 
 /// Looks for the test hire's export (and its candidate's name) at most this many times, 250 ms
 /// apart.
+#[cfg(feature = "ssr")]
 const TEST_HOOK_POLLS: usize = 8;
 
 /// What a test webhook did: in words, and the export it made, to link to.
