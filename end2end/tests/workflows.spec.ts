@@ -134,6 +134,11 @@ test("at 390 px every navigation link is on screen and the exports list shows st
   const first = await page.getByRole("columnheader").first().textContent();
   expect(first).toBe("Status");
   await page.screenshot({ path: `${SHOTS}/exports-phone.png`, fullPage: true });
+  // filters set: one link clears them all
+  await page.goto("/exports?status=succeeded&search=zzz");
+  await page.getByRole("link", { name: "Clear filters" }).click();
+  await expect(page).toHaveURL(/\/exports$/);
+  await expect(page.getByRole("link", { name: "Clear filters" })).toHaveCount(0);
 });
 
 test("after sign-in and after moving between pages, focus is on the page's main heading", async ({ page }) => {

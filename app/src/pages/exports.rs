@@ -323,6 +323,11 @@ pub fn ExportsPage() -> impl IntoView {
             </div>
             <div class="filter-actions">
                 <button type="submit">"Filter"</button>
+                {move || {
+                    let (status, source, search, _, (from, to)) = params();
+                    let any = status.is_some() || source.is_some() || search.is_some() || from.is_some() || to.is_some();
+                    any.then(|| view! { <a href="/exports" class="clear-filters" rel="external">"Clear filters"</a> })
+                }}
             </div>
             <p id="exports-search-help" class="help">
                 "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
