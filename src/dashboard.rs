@@ -208,8 +208,13 @@ pub async fn oldest_queued_since(pool: &SqlitePool) -> Result<Option<String>, sq
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalCause {
-    /// Signed with another secret (or not signed): the secret here and Pinpoint's differ.
+    /// Signed with another secret: the secret here and Pinpoint's differ.
     BadSignature,
+    /// No signature header at all: not a Pinpoint webhook, whatever the secret.
+    MissingHeader,
+    /// A signature header that is not a signature (not base64, wrong length): altered on the
+    /// way or not from Pinpoint; the secret cannot be the cause.
+    MalformedHeader,
     /// No secret is configured here, so nothing can be verified.
     NoSecret,
     /// Signed, but not a webhook body the console can read.
@@ -219,25 +224,35 @@ pub enum RefusalCause {
 
 impl RefusalCause {
     fn of(reason: &str) -> Self {
-        use crate::webhooks::intake as w;
+        use crate::{pinpoint::signature::SignatureError, webhooks::intake as w};
+        let signature = |e: SignatureError| format!("{}: {e}", w::REASON_BAD_SIGNATURE);
         if reason.starts_with(w::REASON_NO_SECRET) {
             Self::NoSecret
         } else if reason.starts_with(w::REASON_TOO_LARGE) {
             Self::TooLarge
         } else if reason.starts_with(w::REASON_UNPARSEABLE) {
             Self::Malformed
+        } else if reason.starts_with(&signature(SignatureError::Missing)) {
+            Self::MissingHeader
+        } else if reason.starts_with(&signature(SignatureError::Malformed(""))) {
+            Self::MalformedHeader
         } else {
             Self::BadSignature
         }
     }
 
-    /// What is wrong and the one action that fixes it.
-    pub fn advice(self) -> &'static str {
-        match self {
-            Self::BadSignature => "The signature did not match: the webhook signing secret in Settings differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
-            Self::NoSecret => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Enter the Signing Secret of the webhook in Settings.",
-            Self::Malformed => "Signed deliveries that are not application events the console can read. Check the webhook's event type in Pinpoint.",
-            Self::TooLarge => "Deliveries over the size limit, which no Pinpoint delivery comes near: most likely not from Pinpoint.",
+    /// What is wrong and the one action that fixes it. In sandbox mode the settings are the
+    /// sandbox's own and cannot be edited, so the advice never sends anyone there.
+    pub fn advice(self, sandbox: bool) -> &'static str {
+        match (self, sandbox) {
+            (Self::BadSignature, false) => "The signature did not match: the webhook signing secret in Settings differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
+            (Self::BadSignature, true) => "The signature did not match the sandbox's own signing secret, so the console's test webhook did not send these. Re-process any real hire among them from the webhook log.",
+            (Self::MissingHeader, _) => "The deliveries had no PINPOINT-HMAC-SHA256 signature header at all. Pinpoint signs every delivery, so the sender is not a Pinpoint webhook (or something on the way removed the header); the signing secret is not the cause.",
+            (Self::MalformedHeader, _) => "The signature header was there but was not a signature (not base64, or the wrong length). Something on the way altered it, or the sender is not Pinpoint; the signing secret is not the cause.",
+            (Self::NoSecret, false) => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Enter the Signing Secret of the webhook in Settings.",
+            (Self::NoSecret, true) => "The sandbox has no webhook signing secret, so every delivery is refused. Restart the console in sandbox mode to get one.",
+            (Self::Malformed, _) => "Signed deliveries that are not application events the console can read. Check the webhook's event type in Pinpoint.",
+            (Self::TooLarge, _) => "Deliveries over the size limit, which no Pinpoint delivery comes near: most likely not from Pinpoint.",
         }
     }
 }
@@ -250,22 +265,30 @@ pub struct Refusals {
     pub last_at: String,
 }
 
-/// Refused deliveries since `since`, by cause, the most frequent first.
+/// Refused deliveries since `since` not yet dealt with, by cause, the most frequent first. A
+/// refusal is dealt with once a later delivery of the same body (a re-processing, or Pinpoint
+/// sending it again) or of the same application was taken in.
 pub async fn refusals_since(pool: &SqlitePool, since: &str) -> Result<Vec<Refusals>, sqlx::Error> {
-    let rows: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT reason, COUNT(*), MAX(received_at) FROM webhook_deliveries
-         WHERE outcome = 'rejected' AND received_at >= ?
-         GROUP BY reason",
+    let rows = sqlx::query!(
+        r#"SELECT d.reason AS "reason!: String", COUNT(*) AS "count!: i64",
+                  MAX(d.received_at) AS "last_at!: String"
+           FROM webhook_deliveries AS d
+           WHERE d.outcome = 'rejected' AND d.received_at >= ?
+             AND NOT EXISTS (
+                 SELECT 1 FROM webhook_deliveries AS later
+                 WHERE later.id > d.id AND later.outcome IN ('accepted', 'duplicate')
+                   AND (later.body_sha256 = d.body_sha256 OR later.application_id = d.application_id))
+           GROUP BY d.reason"#,
+        since
     )
-    .bind(since)
     .fetch_all(pool)
     .await?;
     let mut by_cause: Vec<Refusals> = Vec::new();
-    for (reason, count, last_at) in rows {
-        let cause = RefusalCause::of(&reason);
+    for row in rows {
+        let (cause, count, last_at) = (RefusalCause::of(&row.reason), row.count, row.last_at);
         match by_cause.iter_mut().find(|r| r.cause == cause) {
             Some(r) => {
-                r.count += count;
+                r.count = r.count.saturating_add(count);
                 if last_at > r.last_at {
                     r.last_at = last_at;
                 }
@@ -476,5 +499,87 @@ mod tests {
             .with_timezone(&Utc);
         assert_eq!(seconds_since("2026-11-22T10:00:00.000Z", now), Some(180));
         assert_eq!(seconds_since("nonsense", now), None);
+    }
+
+    async fn delivery(
+        pool: &SqlitePool,
+        outcome: &str,
+        reason: &str,
+        hash: &str,
+        app: Option<&str>,
+    ) {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (outcome, reason, application_id, body_sha256, body)
+             VALUES (?, ?, ?, ?, '{}')",
+        )
+        .bind(outcome)
+        .bind(reason)
+        .bind(app)
+        .bind(hash)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_header_problem_and_leave_once_dealt_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&format!("sqlite://{}/d.db", dir.path().display()))
+            .await
+            .unwrap();
+        let malformed = "bad signature: the signature header is malformed: not base64";
+        let missing = "bad signature: no PINPOINT-HMAC-SHA256 signature header on the request";
+        let mismatch = "bad signature: signature does not match the body (wrong signing secret, or the body was altered)";
+        delivery(&pool, "rejected", malformed, "h1", None).await;
+        delivery(&pool, "rejected", missing, "h2", None).await;
+        delivery(&pool, "rejected", mismatch, "h3", Some("7")).await;
+        delivery(&pool, "rejected", mismatch, "h4", Some("8")).await;
+        let counts = || async {
+            let mut found: Vec<(RefusalCause, i64)> =
+                refusals_since(&pool, "2000-01-01T00:00:00.000Z")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.cause, r.count))
+                    .collect();
+            found.sort_by_key(|(c, _)| format!("{c:?}"));
+            found
+        };
+        assert_eq!(
+            counts().await,
+            [
+                (RefusalCause::BadSignature, 2),
+                (RefusalCause::MalformedHeader, 1),
+                (RefusalCause::MissingHeader, 1)
+            ]
+        );
+        // the malformed one re-processed (a new delivery of its body), and hire 8 delivered
+        // again once the secret was fixed: both are dealt with
+        delivery(&pool, "accepted", "", "h1", Some("5")).await;
+        delivery(&pool, "accepted", "", "h9", Some("8")).await;
+        assert_eq!(
+            counts().await,
+            [
+                (RefusalCause::BadSignature, 1),
+                (RefusalCause::MissingHeader, 1)
+            ]
+        );
+        // a header problem is never blamed on the secret; in sandbox nobody is sent to Settings
+        for cause in [RefusalCause::MalformedHeader, RefusalCause::MissingHeader] {
+            assert!(
+                !cause.advice(false).contains("secret in Settings"),
+                "{cause:?}"
+            );
+        }
+        for cause in [
+            RefusalCause::BadSignature,
+            RefusalCause::NoSecret,
+            RefusalCause::MalformedHeader,
+            RefusalCause::MissingHeader,
+            RefusalCause::Malformed,
+            RefusalCause::TooLarge,
+        ] {
+            assert!(!cause.advice(true).contains("Settings"), "{cause:?}");
+        }
     }
 }

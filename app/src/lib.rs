@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("settings") view=pages::settings::SettingsPage />
                     <Route path=path!("users") view=pages::users::UsersPage />
                     <Route path=path!("audit") view=pages::audit::AuditPage />
+                    <Route path=path!("account") view=pages::account::AccountPage />
                 </ParentRoute>
             </Routes>
         </Router>

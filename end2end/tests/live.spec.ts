@@ -47,7 +47,10 @@ test("the dashboard flags the failing sample hire and updates live when a test w
 
   const before = Number(await succeededCount(page).textContent());
   await page.getByRole("button", { name: "Send test webhook" }).click();
-  await expect(page.getByText(/Sent application_hired for sample application/)).toBeVisible();
+  // the answer names the candidate (once the worker has read them) and links to the export
+  const sent = page.getByRole("status").filter({ hasText: /Sent the hire of/ });
+  await expect(sent).toBeVisible();
+  await expect(sent.getByRole("link", { name: /Open export \d+/ })).toBeVisible();
   // the worker creates the employee after the webhook was answered: only a live notice can tell
   await expect(succeededCount(page)).toHaveText(String(before + 1), { timeout: 20_000 });
   await expectNotReloaded(page);

@@ -1,5 +1,6 @@
 //! Who may do what: users and sessions' people, the login throttle, and the audit log.
 
 pub mod audit;
+pub mod passwords;
 pub mod throttle;
 pub mod users;

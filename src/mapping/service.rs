@@ -41,6 +41,9 @@ pub enum MappingError {
     Invalid(Vec<Issue>),
     #[error("{0}")]
     Source(String),
+    /// The version list is the team's change log: a version without a note is a blank line in it.
+    #[error("say what changed and why: the note is how the team reads the version list")]
+    NoteMissing,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -49,6 +52,20 @@ impl From<crate::db::DbError> for MappingError {
     fn from(e: crate::db::DbError) -> Self {
         Self::Source(e.to_string())
     }
+}
+
+/// Recent hires a save over warnings is checked against, at most (each is a Pinpoint read).
+pub const RECENT_HIRES_CHECKED: usize = 10;
+
+/// What a mapping would have done to recent hires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentEffect {
+    /// Hires rendered with the mapping.
+    pub checked: usize,
+    /// Of those, the ones it could not build an employee for: they would have needed attention.
+    pub stopped: usize,
+    /// Hires whose application could not be read from Pinpoint.
+    pub unreadable: usize,
 }
 
 /// Which candidate a preview renders.
@@ -300,7 +317,45 @@ impl MappingService {
         if issues.iter().any(Issue::is_error) {
             return Err(MappingError::Invalid(issues));
         }
+        if note.trim().is_empty() {
+            return Err(MappingError::NoteMissing);
+        }
         Ok(mapping_store::save(&self.inner.pool, actor, doc, note, edited).await?)
+    }
+
+    /// What `doc` would have done to these recent hires (exports whose applications are read
+    /// again from Pinpoint, all at once, within the preview's timeout): how many it would have
+    /// stopped. A hire that cannot be read is counted apart, never guessed.
+    pub async fn recent_effect(&self, doc: &MappingDocument, exports: &[i64]) -> RecentEffect {
+        let mut effect = RecentEffect::default();
+        let Ok(compiled) = mapping::compile(doc) else {
+            effect.checked = exports.len().min(RECENT_HIRES_CHECKED);
+            effect.stopped = effect.checked;
+            return effect;
+        };
+        let (schema, _) = self.schema().await;
+        let mut reads = tokio::task::JoinSet::new();
+        for id in exports.iter().take(RECENT_HIRES_CHECKED) {
+            let service = self.clone();
+            let source = PreviewSource::Export(*id);
+            reads.spawn(async move { service.candidate(&source).await });
+        }
+        let asked = reads.len();
+        let deadline = tokio::time::Instant::now() + PREVIEW_TIMEOUT;
+        while let Ok(Some(read)) = tokio::time::timeout_at(deadline, reads.join_next()).await {
+            match read {
+                Ok(Ok((_, values))) => {
+                    effect.checked += 1;
+                    if compiled.render(&values, &schema).is_err() {
+                        effect.stopped += 1;
+                    }
+                }
+                Ok(Err(_)) | Err(_) => effect.unreadable += 1,
+            }
+        }
+        // dropping the set cancels whatever is still waiting on Pinpoint
+        effect.unreadable = asked.saturating_sub(effect.checked);
+        effect
     }
 
     pub async fn restore(&self, actor: &Actor, id: i64) -> Result<Version, MappingError> {

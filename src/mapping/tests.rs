@@ -480,3 +480,51 @@ fn lint_warns_when_a_constant_template_hides_what_follows_it() {
         "{issues:?}"
     );
 }
+
+#[test]
+fn a_constant_template_hibob_refuses_blocks_saving_and_suggests_the_nearest_value() {
+    let mut doc = default_document();
+    let sample = ada();
+    for constant in ["London HQ", "{{ 'London HQ' }}"] {
+        doc.fields[3].sources = vec![constant.into()];
+        let issues = lint(&doc, &schema(), Some(&sample));
+        let found = issues
+            .iter()
+            .find(|i| i.is_error() && i.field == Some(3) && i.source == Some(0));
+        let Some(found) = found else {
+            panic!("{constant}: no error in {issues:?}")
+        };
+        assert!(
+            found.message.contains("not in HiBob's site list")
+                && found.message.contains("Did you mean London?"),
+            "{found:?}"
+        );
+        assert_eq!(
+            issues.iter().filter(|i| i.field == Some(3)).count(),
+            1,
+            "the sample's failure repeats the error: {issues:?}"
+        );
+    }
+    // a template that reads a variable can suit some candidates: a warning, never an error
+    doc.fields[3].sources = vec!["{{ default_site }} HQ".into()];
+    let issues = lint(&doc, &schema(), Some(&sample));
+    assert!(
+        issues.iter().all(|i| !i.is_error() || i.field != Some(3)),
+        "{issues:?}"
+    );
+    // an empty constant falls through to the next template, so it is not refused
+    doc.fields[3].sources = vec!["{{ '' }}".into(), "{{ default_site }}".into()];
+    assert!(!lint(&doc, &schema(), Some(&sample))
+        .iter()
+        .any(|i| i.is_error() && i.field == Some(3)));
+    // the fixed value gets the same suggestion
+    doc.fields[3].sources = Vec::new();
+    doc.fields[3].fixed = Some("new york city".into());
+    let issues = lint(&doc, &schema(), Some(&sample));
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.is_error() && i.message.contains("Did you mean New York?")),
+        "{issues:?}"
+    );
+}

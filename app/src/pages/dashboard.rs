@@ -67,7 +67,7 @@ pub async fn setup_status() -> Result<SetupOverview, AppError> {
 /// Sandbox mode only: a new sample hire, delivered to this console's webhook exactly as Pinpoint
 /// would (signed, over HTTP).
 #[server(endpoint = "send_test_webhook", output = crate::codec::JsonText)]
-pub async fn send_test_webhook() -> Result<String, AppError> {
+pub async fn send_test_webhook() -> Result<TestHookAnswer, AppError> {
     use crate::{
         error::{fail, internal},
         ssr,
@@ -99,9 +99,43 @@ pub async fn send_test_webhook() -> Result<String, AppError> {
     )
     .await
     .map_err(|e| fail(internal(e)))?;
-    Ok(format!(
-        "Sent application_hired for sample application {application_id}: the webhook answered HTTP {status}."
-    ))
+    // the worker names the candidate once it has read the application: wait for it briefly
+    let filter = integration::exports::search::ExportFilter {
+        search: Some(application_id.to_string()),
+        limit: Some(1),
+        ..Default::default()
+    };
+    let mut export = None;
+    for _ in 0..TEST_HOOK_POLLS {
+        export = integration::exports::search::list(&st.pool, &filter)
+            .await?
+            .into_iter()
+            .next();
+        if export.as_ref().is_some_and(|e| e.candidate_name.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let who = export
+        .as_ref()
+        .and_then(|e| e.candidate_name.clone())
+        .unwrap_or_else(|| format!("sample application {application_id}"));
+    Ok(TestHookAnswer {
+        message: format!("Sent the hire of {who}: the webhook answered HTTP {status}."),
+        export_id: export.map(|e| e.id),
+    })
+}
+
+/// Looks for the test hire's export (and its candidate's name) at most this many times, 250 ms
+/// apart.
+#[cfg(feature = "ssr")]
+const TEST_HOOK_POLLS: usize = 8;
+
+/// What a test webhook did: in words, and the export it made, to link to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestHookAnswer {
+    pub message: String,
+    pub export_id: Option<i64>,
 }
 
 /// A stopped export on the dashboard.
@@ -167,6 +201,8 @@ pub struct Overview {
     pub refusals: Vec<RefusalLine>,
     /// No hire has arrived for longer than the usual gap: (quiet for, usually within, last at).
     pub silence: Option<(String, String, String)>,
+    /// Settings are the sandbox's own and read-only: nothing may send the person there.
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +302,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         .map(d::age_text);
     let health = st.health.snapshot();
     let day_ago = integration::db::time_text(now - chrono::Duration::hours(24));
+    let sandbox = st.credentials.is_sandbox();
     let refusals = d::refusals_since(pool, &day_ago)
         .await?
         .into_iter()
@@ -276,7 +313,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
                 .unwrap_or_default(),
             count: r.count,
             last_at: r.last_at,
-            advice: r.cause.advice().to_owned(),
+            advice: r.cause.advice(sandbox).to_owned(),
         })
         .collect();
     let silence = d::delivery_silence(pool, now).await?.map(|s| {
@@ -287,6 +324,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         )
     });
     Ok(Overview {
+        sandbox,
         silence,
         refusals,
         counts,
@@ -327,7 +365,15 @@ pub fn DashboardPage() -> impl IntoView {
                 </ActionForm>
                 " "
                 <span class="muted">"Delivers a signed application_hired for a new sample candidate."</span>
-                {move || test_hook.value().get().map(outcome_notice)}
+                {move || test_hook.value().get().map(|answer| match answer {
+                    Ok(a) => view! {
+                        <p class="notice ok" role="status">
+                            {a.message} " "
+                            {a.export_id.map(|id| view! { <a href=format!("/exports/{id}")>{format!("Open export {id}")}</a> })}
+                        </p>
+                    }.into_any(),
+                    Err(e) => outcome_notice(Err(e)),
+                })}
             </section>
         })})}
         </Suspense>
@@ -366,6 +412,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         intake_failing,
         refusals,
         silence,
+        sandbox,
     } = o;
     let shown = attention.len();
     let alerts = exports_stopped.is_some() || intake_failing.is_some();
@@ -388,7 +435,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                         "{total} webhook {} refused in the last 24 hours",
                         if total == 1 { "delivery" } else { "deliveries" }
                     )}</h2>
-                    <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again."</p>
+                    <p>"A refused hire does not reach HiBob until the cause is fixed and it is delivered or re-processed again. Refusals leave this count once their hire is delivered again or re-processed."</p>
                     <ul>
                         {refusals.into_iter().map(|r| view! {
                             <li data-cause=r.cause.clone()>
@@ -400,8 +447,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                     </ul>
                     <p>
                         <a href="/webhooks?outcome=rejected" rel="external">"See them in the webhook log"</a>
-                        " · "
-                        <a href="/settings">"Settings"</a>
+                        {(!sandbox).then(|| view! { " · " <a href="/settings">"Settings"</a> })}
                     </p>
                 </section>
             }
@@ -490,8 +536,22 @@ fn AttentionItem(a: AttentionLine) -> impl IntoView {
                 <span class="meta">{start}</span>
             </div>
             {(!a.last_error.is_empty()).then(|| view! { <p class="meta error-text">{a.last_error.clone()}</p> })}
+            <p class="attention-fix">
+                {if mapping_stopped(&a.last_error) {
+                    view! { <a href=format!("/mappings?candidate=export:{}#preview", a.id)>"Fix in Mappings"</a> }.into_any()
+                } else {
+                    view! { <a href=format!("/exports/{}", a.id)>"Open to retry or resolve"</a> }.into_any()
+                }}
+            </p>
         </li>
     }
+}
+
+/// The export stopped because its mapping could not build the employee (the pipeline's words):
+/// the fix is the mapping, and retrying with the same one would stop again.
+fn mapping_stopped(last_error: &str) -> bool {
+    last_error.starts_with("Mapping version ")
+        && last_error.contains("could not build the employee")
 }
 
 #[component]

@@ -413,7 +413,9 @@ pub fn ExportDetailPage() -> impl IntoView {
                                                     }.into_any(),
                                                     None => view! { <input type="hidden" name="mapping" value="current" /> }.into_any(),
                                                 }}
-                                                <button type="submit" class="primary">"Retry export"</button>
+                                                // with the mapping that stopped it still in force, a retry stops
+                                                // again: the fix above is the primary action then
+                                                <button type="submit" class=if x.mapping_failed && x.mapping_version == Some(x.current_mapping) { "secondary" } else { "primary" }>"Retry export"</button>
                                             </ActionForm>
                                         }
                                     })}

@@ -323,6 +323,11 @@ pub fn ExportsPage() -> impl IntoView {
             </div>
             <div class="filter-actions">
                 <button type="submit">"Filter"</button>
+                {move || {
+                    let (status, source, search, _, (from, to)) = params();
+                    let any = status.is_some() || source.is_some() || search.is_some() || from.is_some() || to.is_some();
+                    any.then(|| view! { <a href="/exports" class="clear-filters" rel="external">"Clear filters"</a> })
+                }}
             </div>
             <p id="exports-search-help" class="help">
                 "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
@@ -520,9 +525,10 @@ fn ExportTable(
             <table class="data">
                 <thead>
                     <tr>
+                        // status first: on a phone it is the column in view
+                        <th scope="col">"Status"</th>
                         <th scope="col">"#"</th>
                         <th scope="col">"Candidate"</th>
-                        <th scope="col">"Status"</th>
                         <th scope="col">"Start date"</th>
                         <th scope="col">"HiBob employee"</th>
                         <th scope="col">"Source"</th>
@@ -536,6 +542,11 @@ fn ExportTable(
                             let href = format!("/exports/{}", r.id);
                             view! {
                                 <tr>
+                                    <td class="wrap">
+                                        {status_badge(&r.status)}
+                                        {(!r.last_error.is_empty())
+                                            .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}
+                                    </td>
                                     <td><a href=href.clone()>{r.id}</a></td>
                                     <td>
                                         <a href=href>
@@ -549,13 +560,8 @@ fn ExportTable(
                                         </a>
                                         <div class="meta">{r.email.clone()}</div>
                                     </td>
-                                    <td class="wrap">
-                                        {status_badge(&r.status)}
-                                        {(!r.last_error.is_empty())
-                                            .then(|| view! { <div class="meta error-text">{r.last_error.clone()}</div> })}
-                                    </td>
                                     <td class="nowrap">{r.start_date.clone()}</td>
-                                    <td><code>{r.employee_id.clone()}</code></td>
+                                    <td class="nowrap"><code>{r.employee_id.clone()}</code></td>
                                     <td>{r.source.clone()}</td>
                                     <td class="nowrap">{when(&r.updated_at)}</td>
                                 </tr>

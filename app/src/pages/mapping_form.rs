@@ -37,7 +37,12 @@ pub struct IssueView {
 
 #[cfg(feature = "ssr")]
 pub(crate) mod convert {
-    use integration::mapping::{self, CustomVariable, FieldRule, Issue, MappingDocument};
+    use integration::mapping::{
+        self,
+        service::{MappingError, RecentEffect},
+        store::StoreError,
+        CustomVariable, FieldRule, Issue, MappingDocument,
+    };
 
     use super::{EditorRow, EditorVariable, IssueView};
     use crate::error::AppError;
@@ -117,6 +122,52 @@ pub(crate) mod convert {
             mapping::Choice::Source(i) => format!("fallback: template {}", i + 1),
             mapping::Choice::Empty => "left out (empty)".into(),
         }
+    }
+
+    /// A save's answer: the new version, or what the person can fix, or an internal error.
+    pub fn saved(
+        result: Result<integration::mapping::store::Version, MappingError>,
+    ) -> Result<i64, AppError> {
+        use crate::error::{fail, internal};
+        match result {
+            Ok(v) => Ok(v.id),
+            Err(MappingError::Invalid(issues)) => Err(fail(invalid(&issues))),
+            Err(e @ MappingError::NoteMissing) => {
+                Err(fail(AppError::Invalid(format!("Not saved: {e}."))))
+            }
+            Err(MappingError::Store(
+                e @ (StoreError::Conflict { .. }
+                | StoreError::Unchanged(_)
+                | StoreError::NotFound(_)),
+            )) => Err(fail(AppError::Invalid(format!("Not saved: {e}.")))),
+            Err(e) => Err(fail(internal(e))),
+        }
+    }
+
+    /// What a mapping would have done to recent hires, in a sentence.
+    pub fn effect_text(effect: RecentEffect, days: i64) -> String {
+        let RecentEffect {
+            checked,
+            stopped,
+            unreadable,
+        } = effect;
+        let mut text = match (checked, stopped) {
+            (0, _) if unreadable == 0 => {
+                format!("There were no hires in the last {days} days to check it against.")
+            }
+            (0, _) => String::new(),
+            (n, 0) => format!(
+                "None of the {n} hire(s) checked from the last {days} days would have needed attention."
+            ),
+            (_, 1) => format!("1 hire in the last {days} days would have needed attention."),
+            (_, s) => format!("{s} hires in the last {days} days would have needed attention."),
+        };
+        if unreadable > 0 {
+            text.push_str(&format!(
+                " {unreadable} recent hire(s) could not be read from Pinpoint to check."
+            ));
+        }
+        text.trim_start().to_owned()
     }
 
     pub fn invalid(issues: &[Issue]) -> AppError {

@@ -204,24 +204,45 @@ pub async fn save_mapping(
     #[server(default)] note: String,
     edited: i64,
 ) -> Result<i64, AppError> {
-    use crate::{
-        error::{fail, internal},
-        pages::mapping_form::convert,
-        ssr,
-    };
-    use integration::{mapping::service::MappingError, mapping::store::StoreError};
+    use crate::{pages::mapping_form::convert, ssr};
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let doc = convert::document(&rows, &variables);
-    match st.mappings.save(&actor, &doc, &note, edited).await {
-        Ok(v) => Ok(v.id),
-        Err(MappingError::Invalid(issues)) => Err(fail(convert::invalid(&issues))),
-        Err(MappingError::Store(
-            e @ (StoreError::Conflict { .. } | StoreError::Unchanged(_) | StoreError::NotFound(_)),
-        )) => Err(fail(AppError::Invalid(format!("Not saved: {e}.")))),
-        Err(e) => Err(fail(internal(e))),
-    }
+    convert::saved(st.mappings.save(&actor, &doc, &note, edited).await)
+}
+
+/// Days of hires a save over warnings is checked against.
+pub const RECENT_DAYS: i64 = 30;
+
+/// What the edited mapping would have done to the most recent webhook hires of the last
+/// [`RECENT_DAYS`] days, asked once before saving over warnings.
+#[server(endpoint = "mapping_effect", output = crate::codec::JsonText)]
+pub async fn mapping_effect(
+    #[server(default)] rows: Vec<EditorRow>,
+    #[server(default)] variables: Vec<EditorVariable>,
+) -> Result<String, AppError> {
+    use crate::{pages::mapping_form::convert, ssr};
+    use integration::{exports::search, mapping::service::RECENT_HIRES_CHECKED};
+    ssr::require(integration::access::users::Role::Operator).await?;
+    let st = ssr::state()?;
+    let doc = convert::document(&rows, &variables);
+    let since = chrono::Utc::now().date_naive() - chrono::Days::new(RECENT_DAYS.unsigned_abs());
+    let recent: Vec<i64> = search::list(
+        &st.pool,
+        &search::ExportFilter {
+            source: Some("webhook".into()),
+            created_from: Some(since.format("%Y-%m-%d").to_string()),
+            limit: i64::try_from(RECENT_HIRES_CHECKED).ok(),
+            ..Default::default()
+        },
+    )
+    .await?
+    .into_iter()
+    .map(|e| e.id)
+    .collect();
+    let effect = st.mappings.recent_effect(&doc, &recent).await;
+    Ok(convert::effect_text(effect, RECENT_DAYS))
 }
 
 #[server(endpoint = "refresh_hibob_fields", output = crate::codec::JsonText)]
@@ -425,7 +446,10 @@ fn Editor(
             .collect::<Vec<_>>()
     };
     let error_count = move || issues.get().iter().filter(|i| i.error).count();
+    let warning_count = move || issues.get().iter().filter(|i| !i.error).count();
+    let effect = ServerAction::<MappingEffect>::new();
     let version = view.version;
+    let chosen = view.chosen;
     let recent = view.recent.clone();
     let versions = view.versions.clone();
     let schema_note = view.schema_note.clone();
@@ -470,7 +494,7 @@ fn Editor(
             <div class="lint-summary" role="status" aria-live="polite">
                 {move || {
                     let errors = error_count();
-                    let warnings = issues.get().len() - errors;
+                    let warnings = warning_count();
                     match (errors, warnings) {
                         (0, 0) => view! { <p class="notice ok">"No problems found."</p> }.into_any(),
                         (0, w) => view! { <p class="notice warn">{format!("{w} warning(s); the mapping can be saved.")}</p> }.into_any(),
@@ -521,7 +545,7 @@ fn Editor(
                             let sources_id = format!("row-{i}-sources");
                             view! {
                                 <tr class=move || if row_issues().iter().any(|x| x.error) { "row has-error" } else { "row" }>
-                                    <td>
+                                    <td data-label="HiBob field">
                                         <label class="sr-only" for=target_id.clone()>{format!("HiBob field of row {}", i + 1)}</label>
                                         <input id=target_id name=format!("rows[{i}][target]") list="hibob-fields"
                                             autocomplete="off" spellcheck="false" disabled=locked
@@ -532,7 +556,7 @@ fn Editor(
                                             })}
                                         </p>
                                     </td>
-                                    <td>
+                                    <td data-label="Templates, one per line (first non-empty wins)">
                                         <label class="sr-only" for=sources_id.clone()>{format!("Templates of row {}", i + 1)}</label>
                                         <textarea id=sources_id node_ref=area name=format!("rows[{i}][sources]") rows="2"
                                             spellcheck="false" disabled=locked bind:value=row.sources>{row.sources.get_untracked()}</textarea>
@@ -554,7 +578,7 @@ fn Editor(
                                         </div>
                                         <ul class="issues">{move || row_issues().into_iter().map(issue_item).collect_view()}</ul>
                                     </td>
-                                    <td>
+                                    <td data-label="Fixed value, if every template is empty">
                                         <input name=format!("rows[{i}][fixed]") aria-label=format!("Fixed value of row {}", i + 1)
                                             disabled=locked value=row.fixed.get_untracked() bind:value=row.fixed
                                             list=move || kind().filter(|k| !k.2.is_empty()).map(|_| format!("choices-{i}")) />
@@ -581,14 +605,47 @@ fn Editor(
                 <div class="save-bar">
                     <label>
                         "What changed and why "
-                        <input name="note" maxlength="500" placeholder="e.g. surname falls back to the first name" />
+                        <input name="note" required maxlength="500" placeholder="e.g. site: HiBob calls it London, not London HQ" />
                     </label>
-                    <button type="submit" class="primary" disabled={move || error_count() > 0 || !live.get()}>
-                        {format!("Save as version {}", version + 1)}
-                    </button>
+                    {move || if warning_count() > 0 && effect.value().get().is_none() {
+                        // warnings do not block, but the first save over them shows what they
+                        // would have done to recent hires
+                        view! {
+                            <button type="button" class="primary" disabled={move || error_count() > 0 || !live.get() || effect.pending().get()}
+                                on:click=move |_| { effect.dispatch(MappingEffect { rows: snapshot(), variables: custom.get_value() }); }>
+                                {format!("Save as version {}", version + 1)}
+                            </button>
+                        }.into_any()
+                    } else {
+                        let label = if effect.value().get().is_some() { "Save anyway as version" } else { "Save as version" };
+                        view! {
+                            <button type="submit" class="primary" disabled={move || error_count() > 0 || !live.get()}>
+                                {format!("{label} {}", version + 1)}
+                            </button>
+                        }.into_any()
+                    }}
                 </div>
+                {move || effect.pending().get().then(|| view! { <p class="muted" role="status">"Checking recent hires against this mapping…"</p> })}
+                {move || effect.value().get().map(|answer| {
+                    let text = answer.unwrap_or_else(|e| e.to_string());
+                    view! {
+                        <div class="notice warn" role="alert">
+                            <p>{format!("This mapping has {} warning(s). ", warning_count())}{text}</p>
+                            <p>"Fix the warnings, or save anyway."</p>
+                        </div>
+                    }
+                })}
             })}
             <FormResult value=move || save.value().get() ok="Saved as a new version." />
+            // opened to fix an export: the way back to it, to retry it with what was just saved
+            {move || match (save.value().get(), chosen) {
+                (Some(Ok(saved)), Some(export)) => Some(view! {
+                    <p class="notice ok back-to-export">
+                        <a href=format!("/exports/{export}?retry=current")>{format!("Retry export {export} with version {saved}")}</a>
+                    </p>
+                }),
+                _ => None,
+            }}
         </ActionForm>
 
         <PreviewPanel recent chosen=view.chosen rows=snapshot custom preview />

@@ -82,8 +82,31 @@ pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> 
     Ok(())
 }
 
+/// A user's new password after an admin's reset: shown to the admin once, never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetAnswer {
+    pub email: String,
+    pub password: String,
+}
+
+#[server(endpoint = "reset_user_password", output = crate::codec::JsonText)]
+pub async fn reset_user_password(id: i64) -> Result<ResetAnswer, AppError> {
+    use crate::ssr;
+    use integration::access::{passwords, users::Role};
+    use secrecy::ExposeSecret;
+    let me = ssr::require(Role::Admin).await?;
+    ssr::no_store();
+    let actor = ssr::actor(&me).await;
+    let (user, password) = passwords::reset(&ssr::state()?.pool, &actor, id).await?;
+    Ok(ResetAnswer {
+        email: user.email,
+        password: password.expose_secret().to_owned(),
+    })
+}
+
 #[component]
 pub fn UsersPage() -> impl IntoView {
+    let reset = ServerAction::<ResetUserPassword>::new();
     let add = ServerAction::<AddUser>::new();
     let set_role = ServerAction::<SetUserRole>::new();
     let set_disabled = ServerAction::<SetUserDisabled>::new();
@@ -93,6 +116,7 @@ pub fn UsersPage() -> impl IntoView {
                 add.version().get(),
                 set_role.version().get(),
                 set_disabled.version().get(),
+                reset.version().get(),
             )
         },
         |_| list_users(),
@@ -123,7 +147,7 @@ pub fn UsersPage() -> impl IntoView {
                                     <tbody>
                                         {list
                                             .into_iter()
-                                            .map(|u| view! { <UserLine u set_role set_disabled /> })
+                                            .map(|u| view! { <UserLine u set_role set_disabled reset /> })
                                             .collect_view()}
                                     </tbody>
                                 </table>
@@ -131,6 +155,15 @@ pub fn UsersPage() -> impl IntoView {
                             // only someone who may add users sees the form
                             <FormResult value=move || set_role.value().get() ok="Role changed." />
                             <FormResult value=move || set_disabled.value().get() ok="User updated." />
+                            {move || reset.value().get().map(|answer| match answer {
+                                Ok(a) => view! {
+                                    <div class="notice ok new-password" role="status">
+                                        <p>{format!("New password for {}: ", a.email)}<code data-test="new-password">{a.password}</code></p>
+                                        <p>"It is shown only now. Give it to them over a safe channel; their sessions have ended, and they can choose their own under Your account once signed in."</p>
+                                    </div>
+                                }.into_any(),
+                                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                            })}
                             <section class="panel">
                                 <h2>"Add a user"</h2>
                                 <ActionForm action=add attr:class="grid-form">
@@ -170,7 +203,9 @@ fn UserLine(
     u: UserRow,
     set_role: ServerAction<SetUserRole>,
     set_disabled: ServerAction<SetUserDisabled>,
+    reset: ServerAction<ResetUserPassword>,
 ) -> impl IntoView {
+    let reset_label = StoredValue::new(format!("Reset the password of {}", u.email));
     let role_id = format!("role-{}", u.id);
     let current_role = u.role.clone();
     view! {
@@ -207,6 +242,12 @@ fn UserLine(
                         <input type="hidden" name="disabled" value=(!u.disabled).to_string() />
                         <button type="submit" class="small">
                             {if u.disabled { "Enable" } else { "Disable" }}
+                        </button>
+                    </ActionForm>
+                    <ActionForm action=reset attr:class="inline">
+                        <input type="hidden" name="id" value=u.id.to_string() />
+                        <button type="submit" class="small" aria-label=reset_label.get_value()>
+                            "Reset password"
                         </button>
                     </ActionForm>
                 </Show>

@@ -20,29 +20,15 @@ pub async fn save_variables(
     #[server(default)] note: String,
     edited: i64,
 ) -> Result<i64, AppError> {
-    use crate::{
-        error::{fail, internal},
-        pages::mapping_form::convert,
-        ssr,
-    };
-    use integration::{
-        mapping::service::MappingError,
-        mapping::store::{self as mapping_store, StoreError},
-    };
+    use crate::{pages::mapping_form::convert, ssr};
+    use integration::mapping::store as mapping_store;
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let current = mapping_store::get(&st.pool, edited).await?;
     let mut doc = current.document;
     doc.variables = convert::document(&[], &variables).variables;
-    match st.mappings.save(&actor, &doc, &note, edited).await {
-        Ok(v) => Ok(v.id),
-        Err(MappingError::Invalid(issues)) => Err(fail(convert::invalid(&issues))),
-        Err(MappingError::Store(
-            e @ (StoreError::Conflict { .. } | StoreError::Unchanged(_) | StoreError::NotFound(_)),
-        )) => Err(fail(AppError::Invalid(format!("Not saved: {e}.")))),
-        Err(e) => Err(fail(internal(e))),
-    }
+    convert::saved(st.mappings.save(&actor, &doc, &note, edited).await)
 }
 
 #[derive(Clone, Copy)]
@@ -197,7 +183,7 @@ fn VariablesBody(view: MappingView, save: ServerAction<SaveVariables>) -> impl I
             {can_edit.then(|| view! {
                 <p><button type="button" class="secondary" disabled=locked on:click=add>"Add a variable"</button></p>
                 <div class="save-bar">
-                    <label>"What changed and why " <input name="note" maxlength="500" /></label>
+                    <label>"What changed and why " <input name="note" required maxlength="500" /></label>
                     <button type="submit" class="primary" disabled={move || errors() > 0 || !live.get()}>
                         {format!("Save as mapping version {}", version + 1)}
                     </button>

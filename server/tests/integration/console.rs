@@ -1051,3 +1051,66 @@ async fn assets_come_precompressed_and_cached_and_pages_compressed() {
         let _ = std::fs::remove_file(pkg.join(name));
     }
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_password_in_the_console_and_a_user_changes_their_own() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let operator = app.user_with_role("operator").await;
+    let id = app
+        .scalar("SELECT id FROM users WHERE email = 'operator@example.com'")
+        .await
+        .to_string();
+
+    // only an admin may reset, and an operator asking changes nothing
+    let res = app
+        .call(&operator, "reset_user_password", &[("id", &id)])
+        .await;
+    assert_eq!(res.status(), 403);
+    let answer = app
+        .call_json(&admin, "reset_user_password", &[("id", &id)])
+        .await;
+    assert_eq!(answer["email"], "operator@example.com");
+    let password = answer["password"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(password.len(), 24, "{answer}");
+    // their session ended; the old password no longer works and the shown one does
+    assert_eq!(app.whoami(&operator).await, Value::Null);
+    let old = TestApp::client();
+    app.login(&old, "operator@example.com", "operator password 123")
+        .await;
+    assert_eq!(app.whoami(&old).await, Value::Null);
+    let them = TestApp::client();
+    app.login(&them, "operator@example.com", &password).await;
+    assert_eq!(app.whoami(&them).await["email"], "operator@example.com");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'user.password_reset' AND target = 'operator@example.com' AND actor_email = 'admin@example.com'")
+            .await,
+        1
+    );
+
+    // they pick their own: a wrong current password or a mismatch is refused, then it works and
+    // this session carries on
+    let change = |current: &str, new: &str, repeat: &str| {
+        let (current, new, repeat) = (current.to_owned(), new.to_owned(), repeat.to_owned());
+        let (app, them) = (&app, &them);
+        async move {
+            app.call(
+                them,
+                "change_password",
+                &[("current", &current), ("new", &new), ("repeat", &repeat)],
+            )
+            .await
+        }
+    };
+    let res = change("wrong", "my own password 1", "my own password 1").await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("not right"));
+    let res = change(&password, "my own password 1", "my own password 2").await;
+    assert_eq!(res.status(), 422);
+    assert_ok(change(&password, "my own password 1", "my own password 1").await).await;
+    assert_eq!(app.whoami(&them).await["email"], "operator@example.com");
+    let fresh = TestApp::client();
+    app.login(&fresh, "operator@example.com", "my own password 1")
+        .await;
+    assert_eq!(app.whoami(&fresh).await["email"], "operator@example.com");
+}

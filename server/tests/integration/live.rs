@@ -496,6 +496,44 @@ async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_
         "{o}"
     );
     assert_eq!(refusals[1]["cause"], "malformed");
+
+    // a header that is not a signature is named as such, not blamed on the secret
+    let res = app
+        .deliver(
+            r#"{"event":"application_hired","data":{"application":{"id":6}}}"#,
+            Some("not base64 at all!"),
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    // the same hire delivered again, signed with the right secret: its refusals are dealt with
+    let good = webhook_signature::sign(b"the-right-secret", body.as_bytes());
+    assert_eq!(app.deliver(body, Some(&good)).await.status(), 200);
+    let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
+    let causes: Vec<(String, i64)> = o["refusals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r["cause"].as_str().unwrap_or_default().to_owned(),
+                r["count"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            ("malformed_header".to_owned(), 1),
+            ("malformed".to_owned(), 1)
+        ],
+        "{o}"
+    );
+    let advice = o["refusals"][0]["advice"].as_str().unwrap_or_default();
+    assert!(
+        advice.contains("not a signature") && !advice.contains("Settings"),
+        "{advice}"
+    );
 }
 
 #[tokio::test]

@@ -184,6 +184,7 @@ async fn save_mapping(
 ) -> reqwest::Response {
     let mut form = form(rows);
     form.push(("edited".into(), edited.into()));
+    form.push(("note".into(), "a change under test".into()));
     call(&w.app, client, "save_mapping", &form).await
 }
 
@@ -281,6 +282,77 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
     assert_eq!(view["mapping_version"], json!(2));
     let steps = view["timeline"].to_string();
     assert!(steps.contains("mapping v2"), "{steps}");
+}
+
+#[tokio::test]
+async fn a_constant_site_hibob_lacks_or_a_missing_note_is_refused_and_recent_hires_are_counted() {
+    let w = world().await;
+    let admin = w.app.admin().await;
+    let versions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mapping_versions")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap()
+    };
+
+    // the site typed as a template line: every hire would stop on it, so it is not saved
+    let mut hq = rows();
+    hq[3].1 = "London HQ".into();
+    let issues = call_json(&w.app, &admin, "lint_mapping", &form(&hq)).await;
+    let site = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["field"] == json!(3))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(site["error"], json!(true), "{issues}");
+    assert!(
+        site["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Did you mean London?"),
+        "{site}"
+    );
+    let res = save_mapping(&w, &admin, &hq, "1").await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Did you mean London?"));
+
+    // a good mapping without a note: the version list would get a blank line
+    let mut unnoted = form(&rows());
+    unnoted.push(("edited".into(), "1".into()));
+    unnoted.push(("note".into(), "   ".into()));
+    let res = call(&w.app, &admin, "save_mapping", &unnoted).await;
+    assert_eq!(res.status(), 422);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("say what changed and why"));
+    assert_eq!(versions().await, 1);
+
+    // before saving over warnings: what the mapping would have done to the recent hire (no
+    // last name), read again from Pinpoint
+    w.app.hire(7).await;
+    let mut no_fallback = rows();
+    no_fallback[1].1 = "{{ candidate_last_name }}".into();
+    let answer = call_json(&w.app, &admin, "mapping_effect", &form(&no_fallback)).await;
+    assert_eq!(
+        answer,
+        json!("1 hire in the last 30 days would have needed attention.")
+    );
+    let answer = call_json(&w.app, &admin, "mapping_effect", &form(&rows())).await;
+    assert_eq!(
+        answer,
+        json!("None of the 1 hire(s) checked from the last 30 days would have needed attention.")
+    );
+    let viewer = w.app.user_with_role("viewer").await;
+    assert_eq!(
+        call(&w.app, &viewer, "mapping_effect", &form(&rows()))
+            .await
+            .status(),
+        403
+    );
 }
 
 #[tokio::test]
@@ -417,6 +489,7 @@ async fn custom_variables_are_saved_with_the_mapping_and_cycles_refused() {
         "{{ candidate_first_name | lower }}@example.org",
     ));
     ok.push(("edited".into(), "1".into()));
+    ok.push(("note".into(), "a company name and work e-mail".into()));
     let res = call(&w.app, &admin, "save_variables", &ok).await;
     assert_ok(res).await;
     let view = call_json(&w.app, &admin, "mapping_editor", &[]).await;
@@ -852,6 +925,7 @@ async fn a_webhook_hire_and_a_plugin_submit_send_the_same_mapped_body() {
     ));
     let mut save = form(&extended);
     save.push(("edited".into(), "1".into()));
+    save.push(("note".into(), "a team and a department".into()));
     let res = call(&w.app, &admin, "save_mapping", &save).await;
     assert_eq!(
         res.status(),
