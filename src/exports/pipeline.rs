@@ -19,7 +19,7 @@ use crate::{
     outbound::CallLog,
     pacing::Turns,
     pinpoint::{self, PinpointError},
-    settings::credentials::{CredentialKey, Credentials},
+    settings::credentials::Credentials,
 };
 
 /// How the attempt ended, for the queue to act on.
@@ -305,19 +305,12 @@ impl Pipeline {
         export: &Export,
         application: &pinpoint::Application,
     ) -> Result<(), Failure> {
-        use secrecy::ExposeSecret;
         let Some(cv) = application.cv().filter(|_| !export.cv_uploaded) else {
             return Ok(());
         };
-        let creds = self.credentials();
-        let base = creds
-            .get(CredentialKey::PinpointApiBaseUrl)
+        let rules = crate::mapping::checks::CvLinks::configured(self.credentials())
             .await
             .map_err(|e| Failure::Retry(None, e.to_string()))?;
-        let rules = crate::mapping::checks::CvLinks::new(
-            base.as_ref().map(|b| b.expose_secret()),
-            creds.allows_private_destinations(),
-        );
         let Some(why) = rules.problem(&cv.url) else {
             return Ok(());
         };

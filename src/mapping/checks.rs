@@ -5,7 +5,10 @@
 
 use chrono::NaiveDate;
 
-use crate::hibob::schema::canonical_id;
+use crate::{
+    hibob::schema::canonical_id,
+    settings::credentials::{CredentialError, CredentialKey, Credentials},
+};
 
 /// HiBob's documented limit for `firstName` and `surname`.
 pub const MAX_NAME_CHARS: usize = 50;
@@ -133,6 +136,17 @@ impl CvLinks {
             pinpoint,
             allow_private,
         }
+    }
+
+    /// The rules for the Pinpoint API configured in `credentials`, the same for a plugin
+    /// submit and a webhook export.
+    pub async fn configured(credentials: &Credentials) -> Result<Self, CredentialError> {
+        use secrecy::ExposeSecret;
+        let base = credentials.get(CredentialKey::PinpointApiBaseUrl).await?;
+        Ok(Self::new(
+            base.as_ref().map(|b| b.expose_secret()),
+            credentials.allows_private_destinations(),
+        ))
     }
 
     /// What is wrong with the CV link `raw`, if anything.

@@ -3,5 +3,5 @@
 //! held to them as well.
 
 pub use crate::mapping::checks::{
-    cv_url_problem, name_problem, parse_date, problem, valid_email, MAX_NAME_CHARS,
+    cv_url_problem, name_problem, parse_date, problem, valid_email, CvLinks, MAX_NAME_CHARS,
 };

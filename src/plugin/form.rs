@@ -29,7 +29,8 @@ use crate::{
     pinpoint::plugin_contract::{
         FieldError, FieldMapping, FileRef, FormField, PluginRequest, SelectOption,
     },
-    plugin::checks::cv_url_problem,
+    plugin::checks::CvLinks,
+    settings::credentials::Credentials,
 };
 
 // Form field keys of the usual fields, kept stable so the field mappings a customer edited in
@@ -653,15 +654,24 @@ impl Prefill {
     }
 }
 
+/// The CV-link rules for the Pinpoint API configured now, the webhook export's own; the
+/// strictest (public https only) when the settings cannot be read.
+pub(crate) async fn cv_links(credentials: &Credentials) -> CvLinks {
+    CvLinks::configured(credentials).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the Pinpoint settings for the CV-link rules");
+        CvLinks::default()
+    })
+}
+
 /// A CV the form carries, or why it cannot be used.
-pub(crate) fn cv_of(req: &PluginRequest) -> Result<Option<FileRef>, FieldError> {
+pub(crate) fn cv_of(req: &PluginRequest, links: &CvLinks) -> Result<Option<FileRef>, FieldError> {
     let blank = |v: &Value| match v {
         Value::String(s) => s.trim().is_empty(),
         Value::Array(a) => a.is_empty(),
         _ => false,
     };
     match req.form_file_refs(F_CV).into_iter().next() {
-        Some(cv) => match cv_url_problem(&cv.url) {
+        Some(cv) => match links.problem(&cv.url) {
             Some(problem) => Err(FieldError::new(F_CV, problem)),
             None => Ok(Some(cv)),
         },

@@ -34,7 +34,6 @@ use crate::{
         ActionMetaResponse, ActionResult, FieldError, FormField, Intent, ListResponse,
         MetaResponse, PluginRequest, Toast,
     },
-    plugin::checks::cv_url_problem,
     plugin::form::{self as plugin_form, cv_of, for_record, Plan, Prefill, F_CV, F_EMAIL},
     settings::credentials::CredentialKey,
 };
@@ -317,7 +316,8 @@ impl PluginService {
         let mut out = plan.mapped(&in_force.compiled, &values, schema);
         // the CV is not a mapped field, but the application's own link beats none, when it is
         // one the submit will take
-        let usable = |c: &&str| !c.trim().is_empty() && cv_url_problem(c).is_none();
+        let links = plugin_form::cv_links(self.inner.mappings.gateway().credentials()).await;
+        let usable = |c: &&str| !c.trim().is_empty() && links.problem(c).is_none();
         if let Some(cv) = values.get("candidate_cv").filter(usable) {
             out.insert(F_CV.to_owned(), cv.to_owned());
         }
@@ -551,7 +551,8 @@ impl PluginService {
                 true,
             )
             .await;
-        let cv = cv_of(req);
+        let links = plugin_form::cv_links(self.inner.mappings.gateway().credentials()).await;
+        let cv = cv_of(req, &links);
         let (read, body, inputs) = {
             let texts = plan.submitted(req, &mapped);
             let text = |key: &str| {

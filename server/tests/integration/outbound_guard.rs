@@ -11,7 +11,7 @@ use crate::common::{
 use integration::exports::pipeline::AttemptOutcome;
 use serde_json::{json, Value};
 use wiremock::{
-    matchers::{method, path, path_regex},
+    matchers::{body_partial_json, method, path, path_regex},
     Mock, Request, ResponseTemplate,
 };
 
@@ -190,6 +190,60 @@ async fn a_cv_served_by_the_configured_pinpoint_is_accepted() {
     app.hire(1).await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
+}
+
+#[tokio::test]
+async fn a_plugin_submit_takes_a_cv_from_the_configured_pinpoint_as_a_webhook_export_does() {
+    let fakes = Fakes::start().await;
+    fakes.every_hire_succeeds().await;
+    fakes::named_lists(crate::plugin::named_lists())
+        .mount(&fakes.hibob)
+        .await;
+    let link = format!("{}/files/7/cv.pdf", fakes.pinpoint.uri());
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/v1/docs/people/{}/shared",
+            fakes::EMPLOYEE_ID
+        )))
+        .and(body_partial_json(json!({"documentUrl": link})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&fakes.hibob)
+        .await;
+    let app = fakes
+        .app_with(&["--plugin-token", crate::plugin::TOKEN])
+        .await;
+    let submit = |cv: String| {
+        let body = crate::plugin::form(&[
+            ("firstName", json!("Jane")),
+            ("lastName", json!("Doe")),
+            ("email", json!("jane.doe@example.com")),
+            ("startDate", json!("2027-01-04")),
+            ("site", json!("London")),
+            (
+                "cvDocument",
+                json!({"url": cv, "filename": "Jane_Doe_CV.pdf"}),
+            ),
+        ]);
+        let app = &app;
+        async move { crate::plugin::call(app, "/export-candidate/submit", body).await }
+    };
+    // a plain-http link anywhere else is refused on this path as on the webhook's
+    let (_, refused) = submit("http://files.example.com/cv.pdf".to_owned()).await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert!(
+        refused["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["key"] == "cvDocument")),
+        "{refused}"
+    );
+    // where Pinpoint keeps attachments, the link is taken as Pinpoint itself is
+    let (status, answer) = submit(link.clone()).await;
+    assert_eq!(
+        (status, &answer["success"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
