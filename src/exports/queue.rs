@@ -66,6 +66,14 @@ impl Status {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// A stored status as people read it ("needs attention", never `needs_attention`), for
+    /// messages and the audit trail.
+    pub fn words(code: &str) -> String {
+        Self::parse(code)
+            .map(|s| s.label().to_lowercase())
+            .unwrap_or_else(|| code.replace('_', " "))
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Status::Queued => "Queued",
@@ -734,7 +742,11 @@ pub async fn retry_with(
         None => Some("its status is unknown"),
     };
     if let Some(why) = why {
-        return Err(QueueError::NotRetryable { id, status, why });
+        return Err(QueueError::NotRetryable {
+            id,
+            status: Status::words(&status),
+            why,
+        });
     }
     let now = db::now_text();
     let current = mapping == MappingChoice::Current;
@@ -760,7 +772,7 @@ pub async fn retry_with(
         actor,
         "export.retried",
         Some(&format!("export {id}")),
-        &format!("was {status}; retried with {with}"),
+        &format!("was {}; retried with {with}", Status::words(&status)),
     )
     .await?;
     tx.commit().await?;
@@ -935,7 +947,16 @@ mod tests {
             Err(QueueError::NotFound(999))
         ));
         let audit = audit::list(&pool, &Default::default()).await.unwrap();
-        assert!(audit.iter().any(|a| a.action == "export.retried"));
+        let retried = audit.iter().find(|a| a.action == "export.retried").unwrap();
+        assert!(
+            retried
+                .detail
+                .starts_with("was needs attention; retried with"),
+            "statuses in words, never codes: {}",
+            retried.detail
+        );
+        assert_eq!(Status::words("needs_attention"), "needs attention");
+        assert_eq!(Status::words("something_new"), "something new");
     }
 
     #[tokio::test]

@@ -51,7 +51,10 @@ pub async fn resolve(
         Status::parse(&status),
         Some(Status::NeedsAttention | Status::Dead)
     ) {
-        return Err(ResolveError::NotStopped { id, status });
+        return Err(ResolveError::NotStopped {
+            id,
+            status: Status::words(&status),
+        });
     }
     mark_resolved(&mut tx, id, &actor.email, note).await?;
     // a bulk retry's undo must not put a resolved export back where it was
@@ -61,7 +64,7 @@ pub async fn resolve(
         actor,
         "export.resolved",
         Some(&format!("export {id}")),
-        &format!("was {status}: {note}"),
+        &format!("was {}: {note}", Status::words(&status)),
     )
     .await?;
     tx.commit().await?;

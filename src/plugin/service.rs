@@ -42,7 +42,7 @@ pub use super::request::{check_shape, check_token, AuthError, BadRequest, TOKEN_
 use super::{
     recent::RecentApplications,
     request::check_submit_shape,
-    submission::{Prepared, Read, Ready, Refusal},
+    submission::{End, Prepared, Read, Ready, Refusal},
 };
 pub use crate::plugin::checks::{parse_date, valid_email, MAX_NAME_CHARS};
 pub use crate::plugin::form::{
@@ -60,46 +60,6 @@ pub use super::meta::{
     meta, meta_for, ACTION_DESCRIPTION, ACTION_LABEL, ACTION_META_PATH, PLUGIN_NAME, SUBMIT_PATH,
     TOKEN_HEADER,
 };
-
-/// How a submit ended: the export's status and error, and what Pinpoint is answered.
-struct End {
-    status: Status,
-    error: Option<String>,
-    employee_id: Option<String>,
-    answer: Result<ActionResult, BadRequest>,
-}
-
-impl End {
-    fn attention(error: impl Into<String>, answer: Result<ActionResult, BadRequest>) -> Self {
-        Self {
-            status: Status::NeedsAttention,
-            error: Some(error.into()),
-            employee_id: None,
-            answer,
-        }
-    }
-
-    /// A submit refused before anything reached HiBob leaves an earlier success standing: the
-    /// employee is in HiBob whatever this resubmit got wrong.
-    fn refused(
-        attempt: &PluginAttempt,
-        error: impl Into<String>,
-        answer: Result<ActionResult, BadRequest>,
-    ) -> Self {
-        let exported = attempt.previous_status.as_deref() == Some(Status::Succeeded.as_str())
-            && attempt.hibob_employee_id.is_some();
-        if exported {
-            Self {
-                status: Status::Succeeded,
-                error: None,
-                employee_id: attempt.hibob_employee_id.clone(),
-                answer,
-            }
-        } else {
-            Self::attention(error, answer)
-        }
-    }
-}
 
 fn unkeyed_key() -> String {
     format!("plugin:unkeyed:{}", plugin_attempt::random_suffix())

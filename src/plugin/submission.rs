@@ -3,6 +3,7 @@
 //! must be known first (a form that left the e-mail blank has it filled from the mapping).
 
 use crate::{
+    exports::{plugin_attempt::PluginAttempt, queue::Status},
     hibob,
     mapping::EmployeeDraft,
     pinpoint::plugin_contract::{ActionResult, FileRef, PluginRequest},
@@ -76,4 +77,44 @@ pub(super) struct Ready {
     pub cv: Option<FileRef>,
     /// What the timeline's "validate" step says.
     pub detail: String,
+}
+
+/// How a submit ended: the export's status and error, and what Pinpoint is answered.
+pub(super) struct End {
+    pub status: Status,
+    pub error: Option<String>,
+    pub employee_id: Option<String>,
+    pub answer: Result<ActionResult, BadRequest>,
+}
+
+impl End {
+    pub fn attention(error: impl Into<String>, answer: Result<ActionResult, BadRequest>) -> Self {
+        Self {
+            status: Status::NeedsAttention,
+            error: Some(error.into()),
+            employee_id: None,
+            answer,
+        }
+    }
+
+    /// A submit refused before anything reached HiBob leaves an earlier success standing: the
+    /// employee is in HiBob whatever this resubmit got wrong.
+    pub fn refused(
+        attempt: &PluginAttempt,
+        error: impl Into<String>,
+        answer: Result<ActionResult, BadRequest>,
+    ) -> Self {
+        let exported = attempt.previous_status.as_deref() == Some(Status::Succeeded.as_str())
+            && attempt.hibob_employee_id.is_some();
+        if exported {
+            Self {
+                status: Status::Succeeded,
+                error: None,
+                employee_id: attempt.hibob_employee_id.clone(),
+                answer,
+            }
+        } else {
+            Self::attention(error, answer)
+        }
+    }
 }
