@@ -169,3 +169,22 @@ async fn sigkill_mid_burst_of_parallel_paced_exports_then_restart_repeats_nothin
     // as above, for each export in flight at the kill
     assert!(tally.second_comments <= CONCURRENCY, "{tally:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_dozens_in_flight_at_the_default_bound_repeats_nothing() {
+    // the pacing, not a fixed number, decides how many run: with room at HiBob and slow answers,
+    // the kill finds dozens of exports mid-way
+    const BOUND: usize = 64;
+    let tally = kill_mid_export_then_restart(Scenario {
+        hires: 60,
+        concurrency: BOUND,
+        kill_after_creates: 20,
+        burst: true,
+        setup: |state| {
+            state.set_call_delay(Duration::from_millis(200));
+            state.set_rate_limits_announced(false);
+        },
+    })
+    .await;
+    assert!(tally.second_comments <= BOUND, "{tally:?}");
+}
