@@ -9,4 +9,5 @@ pub mod plugin_attempt;
 pub mod queue;
 pub mod resolution;
 pub mod search;
+pub mod status;
 pub mod steps;

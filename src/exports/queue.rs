@@ -9,6 +9,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{access::audit, access::users::Actor, db};
 
+pub use super::status::{Source, Status};
+
 /// The lease owners of plugin submits (a `LIKE` pattern): a submit holds its own row while
 /// Pinpoint waits (`plugin_attempt`), so the worker never takes such a row over, and one whose
 /// lease lapsed is settled as cut off rather than run again.
@@ -26,79 +28,6 @@ impl WorkerWake {
 
     pub async fn woken(&self) {
         self.0.notified().await;
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Queued,
-    Running,
-    Succeeded,
-    NeedsAttention,
-    Dead,
-    /// Stopped, then cleared by a person or by a later successful submit: nothing to do.
-    Resolved,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Queued,
-        Status::Running,
-        Status::Succeeded,
-        Status::NeedsAttention,
-        Status::Dead,
-        Status::Resolved,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::NeedsAttention => "needs_attention",
-            Status::Dead => "dead",
-            Status::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// A stored status as people read it ("needs attention", never `needs_attention`), for
-    /// messages and the audit trail.
-    pub fn words(code: &str) -> String {
-        Self::parse(code)
-            .map(|s| s.label().to_lowercase())
-            .unwrap_or_else(|| code.replace('_', " "))
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Queued => "Queued",
-            Status::Running => "Running",
-            Status::Succeeded => "Succeeded",
-            Status::NeedsAttention => "Needs attention",
-            Status::Dead => "Dead",
-            Status::Resolved => "Resolved",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    Webhook,
-    Plugin,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Webhook => "webhook",
-            Source::Plugin => "plugin",
-        }
     }
 }
 
