@@ -131,6 +131,42 @@ pub(crate) struct Safeguards {
     pub secrets: Secrets,
 }
 
+/// A credentialed client's connection: an HTTP client built for one timeout and one guard, and
+/// what it checks on every call. Changing the timeout or the guard builds the HTTP client again,
+/// since reqwest fixes both when it is built.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    pub http: reqwest::Client,
+    pub timeout: Duration,
+    pub safeguards: Safeguards,
+}
+
+impl Transport {
+    pub fn new(timeout: Duration, safeguards: Safeguards) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: http_client(timeout, &safeguards.guard)?,
+            timeout,
+            safeguards,
+        })
+    }
+
+    /// The same, with the whole-request timeout replaced (the connect timeout is capped by it).
+    pub fn with_timeout(self, timeout: Duration) -> Result<Self, reqwest::Error> {
+        Self::new(timeout, self.safeguards)
+    }
+
+    /// The same, connecting only where `guard` allows.
+    pub fn with_guard(self, guard: Guard) -> Result<Self, reqwest::Error> {
+        Self::new(
+            self.timeout,
+            Safeguards {
+                guard,
+                ..self.safeguards
+            },
+        )
+    }
+}
+
 /// Sends `request` after checking a literal IP address in its URL (names are checked by the
 /// client's resolver as they are resolved).
 pub(crate) async fn send_checked(

@@ -27,7 +27,10 @@ pub use self::{
 pub use crate::outbound::{CallLog, Exchange, RateLimit};
 use crate::{
     destination::Guard,
-    outbound::{self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply, Safeguards, Secrets},
+    outbound::{
+        self, ConnectionCheck, Outgoing, Paced, RateLimitCell, Reply, Safeguards, Secrets,
+        Transport,
+    },
     pacing::{Endpoint, Pacing, Turns},
     settings::credentials::{CredentialError, CredentialKey, Credentials},
 };
@@ -67,11 +70,7 @@ pub mod endpoint {
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    /// The whole-request timeout `http` was built with, kept to rebuild it with another guard.
-    timeout: Duration,
-    /// Where `http` may connect, and the token's forms to scrub from what HiBob sends back.
-    safeguards: Safeguards,
+    transport: Transport,
     base_url: String,
     service_user_id: String,
     token: SecretString,
@@ -164,12 +163,13 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let guard = Guard::strict().trusting_host_of(base_url);
         Ok(Self {
-            http: outbound::http_client(DEFAULT_TIMEOUT, &guard)?,
-            timeout: DEFAULT_TIMEOUT,
-            safeguards: Safeguards {
-                guard,
-                secrets: Secrets::basic(service_user_id, token.expose_secret()),
-            },
+            transport: Transport::new(
+                DEFAULT_TIMEOUT,
+                Safeguards {
+                    guard,
+                    secrets: Secrets::basic(service_user_id, token.expose_secret()),
+                },
+            )?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             service_user_id: service_user_id.to_owned(),
             token,
@@ -198,15 +198,13 @@ impl Client {
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(timeout, &self.safeguards.guard)?;
-        self.timeout = timeout;
+        self.transport = self.transport.with_timeout(timeout)?;
         Ok(self)
     }
 
     /// Replaces where this client may connect (see [`crate::destination::Guard`]).
     pub fn with_guard(mut self, guard: Guard) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(self.timeout, &guard)?;
-        self.safeguards.guard = guard;
+        self.transport = self.transport.with_guard(guard)?;
         Ok(self)
     }
 
@@ -244,7 +242,8 @@ impl Client {
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
+        self.transport
+            .http
             .get(format!("{}{path}", self.base_url))
             .basic_auth(&self.service_user_id, Some(self.token.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -252,7 +251,7 @@ impl Client {
 
     /// Reads the people-fields catalogue, which needs no permission beyond a valid service user.
     pub async fn check_connection(&self) -> ConnectionCheck {
-        outbound::check("HiBob", self.get("/company/people/fields"), &self.safeguards, |status, body| {
+        outbound::check("HiBob", self.get("/company/people/fields"), &self.transport.safeguards, |status, body| {
             let detail = error_text(body)
                 .map(|t| format!(" HiBob said: {t}."))
                 .unwrap_or_default();
@@ -669,6 +668,7 @@ impl Client {
         parse: impl FnOnce(&Reply) -> Result<T, HibobError>,
     ) -> Result<T, HibobError> {
         let mut request = self
+            .transport
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
             .basic_auth(&self.service_user_id, Some(self.token.expose_secret()))
@@ -696,7 +696,7 @@ impl Client {
                 endpoint,
                 patience: self.turns.patience(),
             },
-            &self.safeguards,
+            &self.transport.safeguards,
             log,
             |outcome| match outcome {
                 Err(failure) => Err(error::from_failure(failure)),

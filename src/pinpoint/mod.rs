@@ -23,7 +23,7 @@ use crate::{
     destination::Guard,
     outbound::{
         self, id_string, text_value, ConnectionCheck, Failure, Outgoing, Paced, RateLimitCell,
-        Reply, Safeguards, Secrets,
+        Reply, Safeguards, Secrets, Transport,
     },
     pacing::{Endpoint, Pacing, Turns},
     settings::credentials::{CredentialError, CredentialKey, Credentials},
@@ -54,11 +54,7 @@ const OFFER_START_KEYS: &[&str] = &[
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    /// The whole-request timeout `http` was built with, kept to rebuild it with another guard.
-    timeout: Duration,
-    /// Where `http` may connect, and the key's forms to scrub from what Pinpoint sends back.
-    safeguards: Safeguards,
+    transport: Transport,
     base_url: String,
     api_key: SecretString,
     rate: RateLimitCell,
@@ -339,12 +335,13 @@ impl Client {
     pub fn new(base_url: &str, api_key: SecretString) -> Result<Self, ClientError> {
         let guard = Guard::strict().trusting_host_of(base_url);
         Ok(Self {
-            http: outbound::http_client(DEFAULT_TIMEOUT, &guard)?,
-            timeout: DEFAULT_TIMEOUT,
-            safeguards: Safeguards {
-                guard,
-                secrets: Secrets::new([api_key.expose_secret()]),
-            },
+            transport: Transport::new(
+                DEFAULT_TIMEOUT,
+                Safeguards {
+                    guard,
+                    secrets: Secrets::new([api_key.expose_secret()]),
+                },
+            )?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             rate: RateLimitCell::default(),
@@ -376,15 +373,13 @@ impl Client {
 
     /// Replaces the whole-request timeout (connect timeout is capped by it too).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(timeout, &self.safeguards.guard)?;
-        self.timeout = timeout;
+        self.transport = self.transport.with_timeout(timeout)?;
         Ok(self)
     }
 
     /// Replaces where this client may connect (see [`crate::destination::Guard`]).
     pub fn with_guard(mut self, guard: Guard) -> Result<Self, ClientError> {
-        self.http = outbound::http_client(self.timeout, &guard)?;
-        self.safeguards.guard = guard;
+        self.transport = self.transport.with_guard(guard)?;
         Ok(self)
     }
 
@@ -418,7 +413,8 @@ impl Client {
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
+        self.transport
+            .http
             .get(format!("{}{path}", self.base_url))
             .header("X-API-KEY", self.api_key.expose_secret())
             .header(reqwest::header::ACCEPT, JSON_API)
@@ -427,7 +423,7 @@ impl Client {
     /// Lists one job: the cheapest authenticated read the API offers.
     pub async fn check_connection(&self) -> ConnectionCheck {
         let request = self.get("/jobs").query(&[("page[size]", "1")]);
-        outbound::check("Pinpoint", request, &self.safeguards, |status, _body| match status {
+        outbound::check("Pinpoint", request, &self.transport.safeguards, |status, _body| match status {
             401 => "Pinpoint refused the API key (HTTP 401). Check the key and that the API is enabled under Settings → API & Webhooks.".to_owned(),
             403 => "The API key lacks permission (HTTP 403). Give it application read and comment write.".to_owned(),
             404 => "Pinpoint answered 404: the base URL is probably wrong (it should end in /api/v1).".to_owned(),
@@ -520,6 +516,7 @@ impl Client {
         parse: impl FnOnce(&Reply) -> Result<T, PinpointError>,
     ) -> Result<T, PinpointError> {
         let mut request = self
+            .transport
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
             .header("X-API-KEY", self.api_key.expose_secret())
@@ -547,7 +544,7 @@ impl Client {
                 endpoint,
                 patience: self.turns.patience(),
             },
-            &self.safeguards,
+            &self.transport.safeguards,
             log,
             |outcome| match outcome {
                 Err(failure) => Err(from_failure(failure)),
