@@ -24,7 +24,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use crate::{
-    dashboard, db,
+    dates, db,
     destination::Guard,
     outbound,
     settings::credentials::{CredentialError, CredentialKey, Credentials},
@@ -113,6 +113,8 @@ struct Pending {
     status: Option<String>,
     start_date: Option<String>,
     reason: Option<String>,
+    /// What changed, for a watched hire's alert.
+    detail: Option<String>,
 }
 
 /// The outbox and its dispatcher.
@@ -221,11 +223,7 @@ impl Alerts {
                 .fetch_optional(&self.pool)
                 .await?
                 .flatten();
-        let urgent = dashboard::is_urgent(
-            start
-                .as_deref()
-                .and_then(|s| dashboard::days_until(s, today)),
-        );
+        let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
         let now = db::now_text();
         let mut tx = db::begin_write(&self.pool).await?;
         sqlx::query(
@@ -238,6 +236,45 @@ impl Alerts {
         .bind(&now)
         .bind(targets.webhook.is_none())
         .bind(targets.mail.is_none())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues the alert for a watched hire that changed in Pinpoint after its export, or fell
+    /// through; `detail` says what (see `watch`). Urgent when the hire starts within a week.
+    pub async fn changed(&self, export_id: i64, detail: &str) -> Result<(), AlertError> {
+        let targets = self.targets().await?;
+        if targets.webhook.is_none() && targets.mail.is_none() {
+            return Ok(());
+        }
+        let today = Utc::now().date_naive();
+        let start = sqlx::query_scalar!(
+            "SELECT COALESCE(w.start_date, e.start_date) FROM exports e
+             LEFT JOIN hire_watches w ON w.export_id = e.id WHERE e.id = ?",
+            export_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
+        let now = db::now_text();
+        let detail: String = detail.chars().take(1000).collect();
+        let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
+        let mut tx = db::begin_write(&self.pool).await?;
+        sqlx::query!(
+            "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
+                                 next_try_at, detail)
+             VALUES ('changed', ?1, ?2, ?3, ?4, ?5, ?3, ?6)",
+            export_id,
+            urgent,
+            now,
+            webhook_done,
+            email_done,
+            detail
+        )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -329,7 +366,7 @@ impl Alerts {
         sqlx::query_as::<_, Pending>(&format!(
             "SELECT a.id, a.kind, a.urgent, a.created_at, a.export_id,
                     e.candidate_name AS candidate, e.pinpoint_application_id AS application_id,
-                    e.status, e.start_date, e.last_error AS reason
+                    e.status, e.start_date, e.last_error AS reason, a.detail
              FROM alerts a LEFT JOIN exports e ON e.id = a.export_id
              WHERE a.{done} = 0 AND a.next_try_at <= ?
              ORDER BY a.id LIMIT 1000"
@@ -503,13 +540,18 @@ fn quote(channel: Channel, text: &str) -> String {
 /// One message for a batch: the stops (urgent first, at most [`LISTED`] by name), then any
 /// recovery note. What comes from the exports is quoted for `channel`.
 fn compose(batch: &[Pending], public_url: &str, channel: Channel) -> String {
-    let mut stops: Vec<&Pending> = batch.iter().filter(|p| p.kind == "stopped").collect();
-    stops.sort_by_key(|p| {
-        (
-            !p.urgent,
-            p.start_date.clone().unwrap_or_else(|| "9999".into()),
-        )
-    });
+    let of_kind = |kind: &str| {
+        let mut these: Vec<&Pending> = batch.iter().filter(|p| p.kind == kind).collect();
+        these.sort_by_key(|p| {
+            (
+                !p.urgent,
+                p.start_date.clone().unwrap_or_else(|| "9999".into()),
+            )
+        });
+        these
+    };
+    let stops = of_kind("stopped");
+    let changed = of_kind("changed");
     let recovered = batch.iter().any(|p| p.kind == "recovered");
     let mut lines = Vec::new();
     match stops.len() {
@@ -518,35 +560,12 @@ fn compose(batch: &[Pending], public_url: &str, channel: Channel) -> String {
         n => lines.push(format!("{n} exports to HiBob stopped and need someone:")),
     }
     for p in stops.iter().take(LISTED) {
-        let who = p.candidate.clone().unwrap_or_else(|| {
-            format!("Application {}", p.application_id.as_deref().unwrap_or("?"))
-        });
-        let start = match p.start_date.as_deref().filter(|s| !s.is_empty()) {
-            Some(day) => format!("starts {day}"),
-            None => "start date unknown".to_owned(),
-        };
-        let urgent = if p.urgent { "URGENT: " } else { "" };
         let status = match p.status.as_deref() {
             Some("dead") => "dead",
             _ => "needs attention",
         };
-        let reason: String = p
-            .reason
-            .as_deref()
-            .unwrap_or("no reason recorded")
-            .chars()
-            .take(300)
-            .collect();
-        let link = p
-            .export_id
-            .map(|id| format!(" {public_url}/exports/{id}"))
-            .unwrap_or_default();
-        lines.push(format!(
-            "• {urgent}{} ({}, {status}): {}{link}",
-            quote(channel, &who),
-            quote(channel, &start),
-            quote(channel, &reason)
-        ));
+        let reason = p.reason.as_deref().unwrap_or("no reason recorded");
+        lines.push(listed(p, Some(status), reason, public_url, channel));
     }
     if stops.len() > LISTED {
         lines.push(format!(
@@ -554,10 +573,52 @@ fn compose(batch: &[Pending], public_url: &str, channel: Channel) -> String {
             stops.len() - LISTED
         ));
     }
+    match changed.len() {
+        0 => {}
+        1 => lines.push("A hire changed in Pinpoint after its export to HiBob:".to_owned()),
+        n => lines.push(format!(
+            "{n} hires changed in Pinpoint after their export to HiBob:"
+        )),
+    }
+    for p in changed.iter().take(LISTED) {
+        let detail = p.detail.as_deref().unwrap_or_default();
+        lines.push(listed(p, None, detail, public_url, channel));
+    }
     if recovered {
         lines.push("Exports are running again: an export to HiBob has succeeded since the stop above was reported.".to_owned());
     }
     lines.join("\n")
+}
+
+/// One hire's line: who, when they start, `status` if any, what happened, and the link.
+fn listed(
+    p: &Pending,
+    status: Option<&str>,
+    what: &str,
+    public_url: &str,
+    channel: Channel,
+) -> String {
+    let who = p
+        .candidate
+        .clone()
+        .unwrap_or_else(|| format!("Application {}", p.application_id.as_deref().unwrap_or("?")));
+    let start = match p.start_date.as_deref().filter(|s| !s.is_empty()) {
+        Some(day) => format!("starts {day}"),
+        None => "start date unknown".to_owned(),
+    };
+    let urgent = if p.urgent { "URGENT: " } else { "" };
+    let status = status.map(|s| format!(", {s}")).unwrap_or_default();
+    let what: String = what.chars().take(300).collect();
+    let link = p
+        .export_id
+        .map(|id| format!(" {public_url}/exports/{id}"))
+        .unwrap_or_default();
+    format!(
+        "• {urgent}{} ({}{status}): {}{link}",
+        quote(channel, &who),
+        quote(channel, &start),
+        quote(channel, &what)
+    )
 }
 
 #[cfg(test)]
@@ -576,7 +637,35 @@ mod tests {
             status: Some("needs_attention".into()),
             start_date: Some("2027-01-04".into()),
             reason: Some("HiBob: 503".into()),
+            detail: None,
         }
+    }
+
+    #[test]
+    fn a_changed_hire_is_listed_with_what_changed() {
+        let now = Utc::now();
+        let mut change = stop(8, true, 0, now);
+        change.kind = "changed".into();
+        change.detail =
+            Some("changed in Pinpoint since the export: Start date 2027-01-04 → 2027-01-11".into());
+        let text = compose(
+            &[change, stop(9, true, 0, now)],
+            "https://c",
+            Channel::Email,
+        );
+        assert!(
+            text.contains("A hire changed in Pinpoint after its export"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Start date 2027-01-04 → 2027-01-11"),
+            "{text}"
+        );
+        assert!(text.contains("https://c/exports/8"), "{text}");
+        assert!(
+            text.contains("An export to HiBob stopped"),
+            "stops are still listed: {text}"
+        );
     }
 
     #[test]

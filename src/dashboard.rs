@@ -6,25 +6,12 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-/// A stopped export whose hire starts within this many days (or already started) is urgent.
-pub const URGENT_WITHIN_DAYS: i64 = 7;
+pub use crate::dates::{days_until, is_urgent, URGENT_WITHIN_DAYS};
 /// Days shown in the exports-per-day chart, today included.
 pub const CHART_DAYS: u32 = 14;
 /// The export steps that call HiBob, and those that call Pinpoint.
 pub const HIBOB_STEPS: [&str; 3] = ["search_employee", "create_employee", "upload_cv"];
 pub const PINPOINT_STEPS: [&str; 2] = ["fetch_application", "comment"];
-
-/// Days from `today` to a `YYYY-MM-DD` start date; negative once it has passed.
-pub fn days_until(start_date: &str, today: NaiveDate) -> Option<i64> {
-    let day = NaiveDate::parse_from_str(start_date.get(..10)?, "%Y-%m-%d").ok()?;
-    Some((day - today).num_days())
-}
-
-/// Urgent: the hire starts within a week or already has. An unknown date is not, but it is
-/// listed after every dated one.
-pub fn is_urgent(days_to_start: Option<i64>) -> bool {
-    days_to_start.is_some_and(|d| d <= URGENT_WITHIN_DAYS)
-}
 
 /// A stopped export as the dashboard lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

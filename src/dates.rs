@@ -30,3 +30,19 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
 pub fn normalise_date(text: &str) -> Option<String> {
     parse_date(text).map(|d| d.to_string())
 }
+
+/// A hire that starts within this many days (or already started) is urgent: a stopped export or
+/// a change to it is sent at once and listed first.
+pub const URGENT_WITHIN_DAYS: i64 = 7;
+
+/// Days from `today` to a `YYYY-MM-DD` start date; negative once it has passed.
+pub fn days_until(start_date: &str, today: NaiveDate) -> Option<i64> {
+    let day = NaiveDate::parse_from_str(start_date.get(..10)?, "%Y-%m-%d").ok()?;
+    Some((day - today).num_days())
+}
+
+/// Urgent: the hire starts within a week or already has. An unknown date is not, but it is
+/// listed after every dated one.
+pub fn is_urgent(days_to_start: Option<i64>) -> bool {
+    days_to_start.is_some_and(|d| d <= URGENT_WITHIN_DAYS)
+}

@@ -192,9 +192,22 @@ pub async fn erase_candidate(
              resolution = CASE WHEN resolution IS NULL THEN NULL ELSE 'erased' END,
              idempotency_key = CASE WHEN source = 'plugin' THEN 'plugin:erased:' || id
                                     ELSE idempotency_key END,
-             erased_at = ?1, updated_at = ?1
+             sent_body = NULL, erased_at = ?1, updated_at = ?1
          WHERE id IN (SELECT value FROM json_each(?2))",
         now,
+        ids_json
+    )
+    .execute(&mut *tx)
+    .await?;
+    // watching an erased hire would read the person back in; its copies and alerts go too
+    sqlx::query!(
+        "DELETE FROM hire_watches WHERE export_id IN (SELECT value FROM json_each(?1))",
+        ids_json
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM alerts WHERE kind = 'changed' AND export_id IN (SELECT value FROM json_each(?1))",
         ids_json
     )
     .execute(&mut *tx)

@@ -27,6 +27,7 @@ pub mod pinpoint;
 pub mod plugin;
 pub mod retention;
 pub mod settings;
+pub mod watch;
 pub mod webhooks;
 
 pub use outbound::ConnectionCheck;

@@ -196,6 +196,16 @@ mod server {
         }
     }
 
+    impl From<integration::watch::WatchError> for AppError {
+        fn from(e: integration::watch::WatchError) -> Self {
+            use integration::watch::WatchError;
+            match e {
+                WatchError::Db(e) => fail(internal(e)),
+                other => fail(AppError::Invalid(other.to_string())),
+            }
+        }
+    }
+
     impl From<ReprocessError> for AppError {
         fn from(e: ReprocessError) -> Self {
             match e {

@@ -39,6 +39,8 @@ pub struct ConsoleState {
     pub alerts: integration::alerts::Alerts,
     /// Backup and retention settings as the Settings page shows them (fixed at start-up).
     pub data_settings: Vec<crate::data_setting::DataSetting>,
+    /// Watches exported hires; the export page checks and applies changes through it.
+    pub watcher: integration::watch::check::Watcher,
 }
 
 pub const SESSION_USER: &str = "uid";

@@ -161,6 +161,15 @@ pub struct Config {
     #[arg(long, env = "ALERT_DIGEST_MINUTES")]
     pub alert_digest_minutes: Option<String>,
 
+    /// HiBob field ids updated without review when Pinpoint changes them after the export,
+    /// comma-separated (e.g. work.startDate). Empty: every change waits for a person.
+    #[arg(long, env = "WATCH_AUTO_FIELDS")]
+    pub watch_auto_fields: Option<String>,
+
+    /// Exported hires are compared with HiBob until this many days after their start [default: 14].
+    #[arg(long, env = "WATCH_DAYS_AFTER_START")]
+    pub watch_days_after_start: Option<String>,
+
     /// Create this admin at start-up when no user exists.
     #[arg(long, env = "ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -206,6 +215,12 @@ pub struct Config {
     #[arg(long, env = "EXPORT_CONCURRENCY", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub export_concurrency: u16,
+
+    /// Exported hires re-read from Pinpoint and compared with HiBob per minute, at most; checks
+    /// wait while any export is due. 0 turns watching off.
+    #[arg(long, env = "WATCH_CHECKS_PER_MINUTE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=600))]
+    pub watch_checks_per_minute: u32,
 
     /// Deliveries that fail verification are stored (as a short record) at most this often per
     /// client address per minute; beyond it they are answered 429 and only counted.
@@ -395,6 +410,11 @@ impl Config {
                 CredentialKey::AlertDigestMinutes,
                 &self.alert_digest_minutes,
             ),
+            (CredentialKey::WatchAutoFields, &self.watch_auto_fields),
+            (
+                CredentialKey::WatchDaysAfterStart,
+                &self.watch_days_after_start,
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| {
@@ -573,6 +593,9 @@ mod tests {
             "ALERT_EMAIL_FROM",
             "ALERT_EMAIL_TO",
             "ALERT_DIGEST_MINUTES",
+            "WATCH_AUTO_FIELDS",
+            "WATCH_DAYS_AFTER_START",
+            "WATCH_CHECKS_PER_MINUTE",
             "BACKUP_DIR",
             "BACKUP_INTERVAL_HOURS",
             "BACKUP_KEEP",

@@ -15,5 +15,6 @@ pub mod sandbox;
 pub mod serving;
 pub mod sessions;
 pub mod startup;
+pub mod watch_job;
 pub mod webhooks;
 pub mod worker;

@@ -94,6 +94,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     let alerts = tokio::spawn(state.alerts.clone().run(worker_stopped.clone()));
+    let watching = tokio::spawn(server::watch_job::run(
+        state.watcher.clone(),
+        config.watch_checks_per_minute,
+        worker_stopped.clone(),
+    ));
     let worker = tokio::spawn(server::worker::supervise(worker, worker_stopped));
     if let Some(schedule) = server::backups::Schedule::from_config(&config) {
         tracing::info!(dir = %schedule.dir.display(), every_hours = config.backup_interval_hours,
@@ -134,6 +139,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::error!(error = %e, "export worker ended abnormally");
     }
     let _ = alerts.await;
+    let _ = watching.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -316,16 +316,26 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
     let public_url = config.public_url();
     let alerts =
         integration::alerts::Alerts::new(pool.clone(), credentials.clone(), public_url.as_str());
+    let mappings = MappingService::new(pool.clone(), hibob_gateway(config, credentials.clone()));
+    let changes = integration::live::Changes::default();
+    let watcher = integration::watch::check::Watcher::new(
+        pool.clone(),
+        mappings.clone(),
+        alerts.clone(),
+        changes.clone(),
+    )
+    .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)));
     ConsoleState {
         alerts,
-        mappings: MappingService::new(pool.clone(), hibob_gateway(config, credentials.clone())),
+        mappings,
+        watcher,
         credentials,
         pool,
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: Default::default(),
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
-        changes: Default::default(),
+        changes,
         health: Default::default(),
         data_settings: data_settings(config),
     }

@@ -9,5 +9,6 @@ pub mod plugin_attempt;
 pub mod queue;
 pub mod resolution;
 pub mod search;
+pub mod sent;
 pub mod status;
 pub mod steps;

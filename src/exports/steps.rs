@@ -136,6 +136,8 @@ pub async fn find_or_create(
     body: &Value,
     email: &str,
 ) -> Result<(String, bool), StepError> {
+    // what "value sent" means once the hire is watched; the first body stays, as HiBob keeps it
+    crate::exports::sent::keep(rec.pool, rec.export_id, body).await?;
     if export_queue::create_sent(rec.pool, rec.export_id).await? {
         if let Some(existing) = search(rec, hibob, email, true).await? {
             return Ok((existing, false));

@@ -12,6 +12,7 @@ mod model;
 pub mod schema;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use std::time::Duration;
 
@@ -66,6 +67,9 @@ pub mod endpoint {
         Endpoint::new("POST /docs/people/{id}/confidential/upload");
     pub const INVITE: Endpoint = Endpoint::new("POST /employees/{id}/invitations");
     pub const WIZARDS: Endpoint = Endpoint::new("GET /onboarding/wizards");
+    pub const READ_ONE: Endpoint = Endpoint::new("POST /people/{id}");
+    pub const UPDATE: Endpoint = Endpoint::new("PUT /people/{id}");
+    pub const START_DATE: Endpoint = Endpoint::new("POST /employees/{id}/start-date");
 }
 
 #[derive(Clone)]

@@ -195,7 +195,8 @@ impl MappingService {
         Ok(mapping_store::current_id(&self.inner.pool).await?)
     }
 
-    async fn text_setting(&self, key: CredentialKey) -> Option<String> {
+    /// A setting's value in force, trimmed; `None` when unset or unreadable.
+    pub async fn text_setting(&self, key: CredentialKey) -> Option<String> {
         self.inner
             .credentials
             .get(key)

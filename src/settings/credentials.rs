@@ -38,10 +38,12 @@ pub enum CredentialKey {
     AlertEmailFrom,
     AlertEmailTo,
     AlertDigestMinutes,
+    WatchAutoFields,
+    WatchDaysAfterStart,
 }
 
 impl CredentialKey {
-    pub const ALL: [CredentialKey; 15] = [
+    pub const ALL: [CredentialKey; 17] = [
         CredentialKey::PinpointApiBaseUrl,
         CredentialKey::PinpointApiKey,
         CredentialKey::PinpointWebhookSecret,
@@ -57,6 +59,8 @@ impl CredentialKey {
         CredentialKey::AlertEmailFrom,
         CredentialKey::AlertEmailTo,
         CredentialKey::AlertDigestMinutes,
+        CredentialKey::WatchAutoFields,
+        CredentialKey::WatchDaysAfterStart,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +80,8 @@ impl CredentialKey {
             Self::AlertEmailFrom => "alert_email_from",
             Self::AlertEmailTo => "alert_email_to",
             Self::AlertDigestMinutes => "alert_digest_minutes",
+            Self::WatchAutoFields => "watch_auto_fields",
+            Self::WatchDaysAfterStart => "watch_days_after_start",
         }
     }
 
@@ -100,6 +106,8 @@ impl CredentialKey {
             Self::AlertEmailFrom => "ALERT_EMAIL_FROM",
             Self::AlertEmailTo => "ALERT_EMAIL_TO",
             Self::AlertDigestMinutes => "ALERT_DIGEST_MINUTES",
+            Self::WatchAutoFields => "WATCH_AUTO_FIELDS",
+            Self::WatchDaysAfterStart => "WATCH_DAYS_AFTER_START",
         }
     }
 
@@ -120,6 +128,8 @@ impl CredentialKey {
             Self::AlertEmailFrom => "Alert e-mail sender",
             Self::AlertEmailTo => "Alert e-mail recipients",
             Self::AlertDigestMinutes => "Alert digest (minutes)",
+            Self::WatchAutoFields => "Changes sent to HiBob without review",
+            Self::WatchDaysAfterStart => "Watch hires until (days after start)",
         }
     }
 
@@ -140,6 +150,8 @@ impl CredentialKey {
             Self::AlertEmailFrom => "The From address of alert e-mails, e.g. HiBob export <alerts@example.com>.",
             Self::AlertEmailTo => "Who gets alert e-mails, comma-separated.",
             Self::AlertDigestMinutes => "Stopped exports whose hire starts in more than 7 days are sent together at most this often; urgent ones go at once.",
+            Self::WatchAutoFields => "Optional. HiBob field ids, comma-separated (e.g. work.startDate). When Pinpoint changes one of them after the export, HiBob is updated at once, unless the value in HiBob was changed by hand there. Leave empty to review every change on the export's page.",
+            Self::WatchDaysAfterStart => "Exported hires are re-read from Pinpoint and compared with HiBob until this many days after their start date (0 to 365).",
         }
     }
 
@@ -179,6 +191,7 @@ impl CredentialKey {
             Self::HibobApiBaseUrl => Some(DEFAULT_HIBOB_API_BASE_URL),
             Self::DefaultStartDays => Some("14"),
             Self::AlertDigestMinutes => Some("30"),
+            Self::WatchDaysAfterStart => Some("14"),
             _ => None,
         }
     }
@@ -308,6 +321,32 @@ fn validate(
         };
     }
     match key {
+        CredentialKey::WatchDaysAfterStart => {
+            return match value.parse::<u16>() {
+                Ok(days) if days <= 365 => Ok(days.to_string()),
+                _ => Err(CredentialError::Invalid(
+                    key,
+                    "enter a whole number of days from 0 to 365".into(),
+                )),
+            }
+        }
+        CredentialKey::WatchAutoFields => {
+            let fields: Vec<&str> = value
+                .split([',', ';', '\n', ' '])
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .collect();
+            return match fields.iter().find(|f| {
+                !f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+            }) {
+                Some(bad) => Err(CredentialError::Invalid(
+                    key,
+                    format!("\"{bad}\" is not a HiBob field id (such as work.startDate)"),
+                )),
+                None => Ok(fields.join(", ")),
+            };
+        }
         CredentialKey::AlertDigestMinutes => {
             return match value.parse::<u16>() {
                 Ok(minutes) if (1..=1440).contains(&minutes) => Ok(minutes.to_string()),

@@ -567,6 +567,12 @@ async fn write_one(
                     "exact replay of a delivery for export {}",
                     enqueued.export_id
                 )
+            } else if crate::watch::store::check_soon(&mut *conn, enqueued.export_id).await? {
+                // Pinpoint marking the hire again is the moment something may have changed
+                format!(
+                    "application already hired: export {}; its HiBob record is checked again",
+                    enqueued.export_id
+                )
             } else {
                 format!("application already hired: export {}", enqueued.export_id)
             };

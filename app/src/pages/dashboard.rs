@@ -386,6 +386,7 @@ pub fn DashboardPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <crate::pages::dashboard_changes::ChangedHires />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match setup.await {

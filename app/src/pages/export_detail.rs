@@ -75,6 +75,9 @@ fn audit_title(action: &str, actor: &str) -> Option<String> {
         "export.retried" => format!("Retried by {actor}"),
         "export.resolved" => format!("Resolved by {actor}"),
         "candidate.erased" => format!("Personal data erased by {actor}"),
+        "export.hibob_updated" => format!("HiBob updated by {actor}"),
+        "export.change_set_aside" => format!("HiBob's value kept by {actor}"),
+        "export.fall_through_decided" => format!("Fall-through decided by {actor}"),
         _ => return None,
     })
 }
@@ -89,6 +92,8 @@ pub fn step_title(step: &str) -> String {
         "upload_cv" => "Upload the CV to HiBob".into(),
         "invite" => "Invite to the HiBob welcome wizard".into(),
         "comment" => "Comment on the Pinpoint application".into(),
+        "update_hibob" => "Update the employee in HiBob (changed in Pinpoint)".into(),
+        "comment_update" => "Tell the Pinpoint application about the update".into(),
         other => other.replace('_', " "),
     }
 }
@@ -475,6 +480,9 @@ pub fn ExportDetailPage() -> impl IntoView {
                                 </section>
                             })}
                             {move || erase.value().get().map(crate::pages::outcome_notice)}
+                            {(x.status == "succeeded" && x.erased_at.is_none()).then(|| view! {
+                                <crate::pages::export_changes::ChangesSinceExport id=x.id can_operate=can_retry />
+                            })}
                             <h2>"Timeline"</h2>
                             <ol class="timeline">
                                 {x

@@ -43,7 +43,14 @@ pub(crate) fn routes(state: SimState) -> Router<SimState> {
     Router::new()
         .route("/people", post(create_employee))
         .route("/people/search", post(search))
-        .route("/people/{identifier}", post(read_one))
+        .route(
+            "/people/{identifier}",
+            post(read_one).put(super::hibob_updates::update),
+        )
+        .route(
+            "/employees/{id}/start-date",
+            post(super::hibob_updates::start_date),
+        )
         .route("/company/people/fields", get(people_fields))
         .route("/company/named-lists", get(named_lists))
         .route("/company/named-lists/{name}", get(named_list))

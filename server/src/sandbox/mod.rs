@@ -15,6 +15,7 @@ mod hibob_answers;
 mod hibob_docs;
 mod hibob_onboarding;
 mod hibob_sim;
+mod hibob_updates;
 mod multipart;
 mod pinpoint_sim;
 pub mod samples;

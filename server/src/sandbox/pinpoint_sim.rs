@@ -16,7 +16,6 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::{
@@ -131,7 +130,7 @@ async fn get_application(
             "No application with that id",
         );
     };
-    let today = Utc::now().date_naive();
+    let today = state.started_on();
     let (seed, mut attributes) = match source {
         ApplicationSource::Sample(seed) => {
             let mut attributes = samples::application_attributes(&id, seed, today);
@@ -153,7 +152,16 @@ async fn get_application(
         attributes.remove("attachments");
     }
     let job = samples::job_resource(seed);
-    let offer = samples::offer_resource(seed, today);
+    let mut offer = samples::offer_resource(seed, today);
+    if id == samples::MOVES_AFTER_HIRE {
+        let email = attributes
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if state.has_employee_with_email(email) {
+            samples::move_start(&mut offer, 7);
+        }
+    }
     let mut included = Vec::new();
     if listed(&query, "include", "job") {
         included.push(job.clone());

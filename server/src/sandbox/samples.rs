@@ -571,6 +571,24 @@ pub fn jobs() -> Vec<Value> {
     (0..JOBS.len() as u64).map(job_resource).collect()
 }
 
+/// The sample hire whose start date moves a week later once HiBob has the employee, as start
+/// dates do between the hire and the first day: the console's watch then finds the change.
+pub const MOVES_AFTER_HIRE: &str = "1002";
+
+/// Moves an offer resource's start date by `days`.
+pub fn move_start(offer: &mut Value, days: i64) {
+    let Some(slot) = offer.pointer_mut("/attributes/start_date") else {
+        return;
+    };
+    let moved = slot
+        .as_str()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .map(|d| (d + Duration::days(days)).format("%Y-%m-%d").to_string());
+    if let Some(moved) = moved {
+        *slot = Value::String(moved);
+    }
+}
+
 pub fn offer_resource(seed: u64, today: NaiveDate) -> Value {
     json!({
         "id": OFFER_ID_BASE.saturating_add(seed % 1_000_000_000).to_string(),

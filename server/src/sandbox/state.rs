@@ -175,6 +175,7 @@ struct Inner {
     next_document_id: u64,
     next_comment_id: u64,
     public_base: Option<String>,
+    started_on: chrono::NaiveDate,
 }
 
 /// The simulators' shared memory: cheap to clone, every clone sees the same state.
@@ -207,6 +208,7 @@ impl SimState {
             inner: Arc::new(Mutex::new(Inner {
                 next_document_id: 15_587_714,
                 next_comment_id: 5_001,
+                started_on: Utc::now().date_naive(),
                 ..Inner::default()
             })),
             credentials: Arc::new(credentials),
@@ -251,6 +253,31 @@ impl SimState {
 
     pub fn employee(&self, id: &str) -> Option<SimEmployee> {
         self.lock().employees.iter().find(|e| e.id == id).cloned()
+    }
+
+    /// Changes the employee with this id (or e-mail) in place; `None` when there is none.
+    pub(crate) fn change_employee<T>(
+        &self,
+        identifier: &str,
+        change: impl FnOnce(&mut SimEmployee) -> T,
+    ) -> Option<T> {
+        let mut inner = self.lock();
+        inner
+            .employees
+            .iter_mut()
+            .find(|e| e.id == identifier || e.email.eq_ignore_ascii_case(identifier))
+            .map(change)
+    }
+
+    /// Whether HiBob has someone with this e-mail (case-insensitively).
+    pub(crate) fn has_employee_with_email(&self, email: &str) -> bool {
+        self.employee_count_with_email(email) > 0
+    }
+
+    /// The day the simulators started: sample start dates count from it, so they stay put
+    /// while the console runs instead of moving with the calendar.
+    pub(crate) fn started_on(&self) -> chrono::NaiveDate {
+        self.lock().started_on
     }
 
     /// Case-insensitive, like the duplicate check.

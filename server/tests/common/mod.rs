@@ -23,6 +23,8 @@ pub struct TestApp {
     pub worker: server::worker::Worker,
     /// The change notices the console's event stream serves.
     pub changes: integration::live::Changes,
+    /// The watch of exported hires, not running: tests drive it with `adopt` and `check`.
+    pub watcher: integration::watch::check::Watcher,
 }
 
 impl TestApp {
@@ -81,6 +83,7 @@ impl TestApp {
             dir,
             worker,
             changes: state.changes,
+            watcher: state.watcher,
         }
     }
 
