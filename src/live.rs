@@ -20,6 +20,9 @@ pub enum Change {
     Delivery { id: i64, export_id: Option<i64> },
     /// A bulk retry started or was cancelled.
     BulkRetry { id: i64 },
+    /// What the watch of exported hire `id` found or what was done about it changed; its
+    /// export's status did not.
+    Watch { id: i64 },
     /// Anything may have changed: notices were missed, or a change does not say which export
     /// (a plugin submit).
     Resync,
@@ -31,7 +34,7 @@ impl Change {
         match self {
             Change::Export { id, .. } => Some(*id),
             Change::Delivery { export_id, .. } => *export_id,
-            Change::BulkRetry { .. } | Change::Resync => None,
+            Change::BulkRetry { .. } | Change::Watch { .. } | Change::Resync => None,
         }
     }
 }

@@ -30,6 +30,16 @@ impl Notice {
         matches!(self.kind.as_str(), "export" | "bulk_retry" | "resync") || self.export().is_some()
     }
 
+    /// Whether what the watch of exported hire `id` shows should reload.
+    pub fn touches_watch(&self, id: i64) -> bool {
+        self.kind == "resync" || (self.kind == "watch" && self.id == Some(id))
+    }
+
+    /// Notices that may change the list of changed hires.
+    pub fn touches_watches(&self) -> bool {
+        self.kind == "watch" || self.touches_exports()
+    }
+
     /// Whether a page showing export `id` should reload. A bulk retry's notice does not list its
     /// exports, so it counts for every one.
     pub fn touches_export(&self, id: i64) -> bool {

@@ -276,6 +276,13 @@ pub async fn start_sandbox(
         state.credentials.clone(),
         config.public_url().as_str(),
     );
+    state.watcher = watcher(
+        config,
+        &state.pool,
+        &state.mappings,
+        &state.alerts,
+        &state.changes,
+    );
     Ok(Some(sims))
 }
 
@@ -318,13 +325,7 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         integration::alerts::Alerts::new(pool.clone(), credentials.clone(), public_url.as_str());
     let mappings = MappingService::new(pool.clone(), hibob_gateway(config, credentials.clone()));
     let changes = integration::live::Changes::default();
-    let watcher = integration::watch::check::Watcher::new(
-        pool.clone(),
-        mappings.clone(),
-        alerts.clone(),
-        changes.clone(),
-    )
-    .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)));
+    let watcher = watcher(config, &pool, &mappings, &alerts, &changes);
     ConsoleState {
         alerts,
         mappings,
@@ -339,6 +340,24 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
         health: Default::default(),
         data_settings: data_settings(config),
     }
+}
+
+/// The watch of exported hires, reading HiBob and Pinpoint through the mapping service's
+/// credentials (so it must be made again when the sandbox replaces them).
+fn watcher(
+    config: &Config,
+    pool: &SqlitePool,
+    mappings: &MappingService,
+    alerts: &integration::alerts::Alerts,
+    changes: &integration::live::Changes,
+) -> integration::watch::check::Watcher {
+    integration::watch::check::Watcher::new(
+        pool.clone(),
+        mappings.clone(),
+        alerts.clone(),
+        changes.clone(),
+    )
+    .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1)))
 }
 
 /// What the Settings page shows of backups and retention.

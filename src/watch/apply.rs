@@ -239,10 +239,7 @@ impl Watcher {
         )
         .await?;
         tx.commit().await?;
-        self.changes.publish(Notice::Export {
-            id: export_id,
-            status: "succeeded".into(),
-        });
+        self.changes.publish(Notice::Watch { id: export_id });
         Ok(())
     }
 
@@ -343,10 +340,7 @@ impl Watcher {
         )
         .await?;
         tx.commit().await?;
-        self.changes.publish(Notice::Export {
-            id: export_id,
-            status: "succeeded".into(),
-        });
+        self.changes.publish(Notice::Watch { id: export_id });
         Ok(())
     }
 

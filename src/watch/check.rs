@@ -253,10 +253,7 @@ impl Watcher {
             .filter(|c| !applied.contains(&c.field))
             .collect();
         self.tell(&watch, &left, hired, hire_note.as_deref()).await;
-        self.changes.publish(Notice::Export {
-            id: export_id,
-            status: "succeeded".into(),
-        });
+        self.changes.publish(Notice::Watch { id: export_id });
         Ok(Outcome {
             changes: left,
             hired,

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{error::AppError, pages::load_error};
 
-/// Hires listed; the rest are counted.
+/// Hires listed, the soonest to start first.
+#[cfg(feature = "ssr")]
 const LISTED: i64 = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,7 @@ pub async fn changed_hires() -> Result<Vec<ChangedHire>, AppError> {
 
 #[component]
 pub fn ChangedHires() -> impl IntoView {
-    let live = crate::live::use_live(crate::live::Notice::touches_exports);
+    let live = crate::live::use_live(crate::live::Notice::touches_watches);
     let hires = Resource::new(move || live.get(), |_| changed_hires());
     view! {
         <Transition fallback=|| ()>

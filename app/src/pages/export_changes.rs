@@ -170,17 +170,23 @@ pub fn ChangesSinceExport(id: i64, can_operate: bool) -> impl IntoView {
     let update = ServerAction::<UpdateHibob>::new();
     let keep = ServerAction::<KeepHibobValue>::new();
     let decide = ServerAction::<DecideFallThrough>::new();
-    let data = Resource::new(
-        move || {
-            (
-                check.version().get(),
-                update.version().get(),
-                keep.version().get(),
-                decide.version().get(),
-            )
-        },
-        move |_| export_watch(id),
-    );
+    // the background check and other people's actions, without reloading the whole page
+    let live = crate::live::use_live(move |n| n.touches_watch(id));
+    // Drawn and fetched by the browser once the page is live. The component is made inside the
+    // export page's own loading: a resource of its own there runs outside the request on the
+    // server, and a nested transition hydrates against HTML the server may have streamed
+    // differently, which stops the page from going live.
+    let live_page = crate::pages::interactive();
+    let data = LocalResource::new(move || {
+        let _ = (
+            live.get(),
+            check.version().get(),
+            update.version().get(),
+            keep.version().get(),
+            decide.version().get(),
+        );
+        export_watch(id)
+    });
     let answers = move || {
         [
             check.value().get(),
@@ -193,30 +199,34 @@ pub fn ChangesSinceExport(id: i64, can_operate: bool) -> impl IntoView {
         .map(outcome_notice)
         .collect_view()
     };
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Err(e) => load_error(e),
-                    Ok(None) => ().into_any(),
-                    Ok(Some(w)) => view! {
-                        <section class="panel changes" aria-labelledby="changes-heading">
-                            <h2 id="changes-heading">"Changed since export"</h2>
-                            {summary_line(&w)}
-                            {fall_through(&w, id, can_operate, decide)}
-                            {changes_table(&w, id, can_operate, update, keep)}
-                            {(can_operate && w.stopped_at.is_none()).then(|| view! {
-                                <ActionForm action=check attr:class="inline-form">
-                                    <input type="hidden" name="id" value=id.to_string() />
-                                    <button type="submit" class="secondary">"Check now"</button>
-                                </ActionForm>
-                            })}
-                            {answers}
-                        </section>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
+    move || {
+        live_page.get().then(|| {
+            view! {
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => load_error(e),
+                        Ok(None) => ().into_any(),
+                        Ok(Some(w)) => view! {
+                            <section class="panel changes" aria-labelledby="changes-heading">
+                                <h2 id="changes-heading">"Changed since export"</h2>
+                                {summary_line(&w)}
+                                {fall_through(&w, id, can_operate, decide)}
+                                {changes_table(&w, id, can_operate, update, keep)}
+                                {(can_operate && w.stopped_at.is_none()).then(|| view! {
+                                    <ActionForm action=check attr:class="inline">
+                                        <input type="hidden" name="id" value=id.to_string() />
+                                        <button type="submit" class="secondary">"Check now"</button>
+                                    </ActionForm>
+                                })}
+                                {answers}
+                            </section>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+            }
+        })
     }
 }
 
@@ -278,7 +288,7 @@ fn fall_through(
                 <p><strong>"No longer hired in Pinpoint. "</strong>{note}"."</p>
                 <p>"The employee is still in HiBob. The console does not withdraw or terminate anyone: decide here once it is dealt with."</p>
                 {can_operate.then(|| view! {
-                    <ActionForm action=decide attr:class="inline-form">
+                    <ActionForm action=decide attr:class="inline">
                         <input type="hidden" name="id" value=id.to_string() />
                         <fieldset class="choice">
                             <legend>"Decision"</legend>
@@ -300,14 +310,15 @@ fn changes_table(
     keep: ServerAction<KeepHibobValue>,
 ) -> AnyView {
     if w.changes.is_empty() {
-        return match w.stopped_at {
-            Some(_) => ().into_any(),
-            None => view! { <p>"No changes: HiBob holds what Pinpoint says now."</p> }.into_any(),
-        };
+        // before the first comparison there is nothing to say either way
+        let compared = w.stopped_at.is_none() && w.checked_at.is_some() && w.check_error.is_none();
+        return compared
+            .then(|| view! { <p>"No changes: HiBob holds what Pinpoint says now."</p> })
+            .into_any();
     }
     view! {
-        <div class="table-scroll">
-            <table class="changes-table">
+        <div class="table-wrap" role="region" aria-label="Changes" tabindex="0">
+            <table class="data changes-table">
                 <thead>
                     <tr>
                         <th scope="col">"Field"</th>
@@ -354,7 +365,7 @@ fn row_actions(
                 view! { <span class="muted">"Change it in HiBob by hand (work e-mail and work-history fields)."</span> }.into_any()
             } else {
                 view! {
-                    <ActionForm action=update attr:class="inline-form">
+                    <ActionForm action=update attr:class="inline">
                         <input type="hidden" name="id" value=id.to_string() />
                         <input type="hidden" name="field" value=field />
                         {needs_confirmation.then(|| view! {
@@ -367,7 +378,7 @@ fn row_actions(
                     </ActionForm>
                 }.into_any()
             }}
-            <ActionForm action=keep attr:class="inline-form">
+            <ActionForm action=keep attr:class="inline">
                 <input type="hidden" name="id" value=id.to_string() />
                 <input type="hidden" name="field" value=field_again />
                 <button type="submit" class="secondary">"Keep HiBob's value"</button>
