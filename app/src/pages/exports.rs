@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::AppError,
     pages::{
-        href_with, load_error, older_page_href, outcome_notice, status_badge, when, DateRangeInputs,
+        href_with, load_error, minute, older_page_href, outcome_notice, status_badge, when,
+        DateRangeInputs,
     },
 };
 
@@ -587,7 +588,7 @@ fn ExportTable(
                         <th scope="col">"Start date"</th>
                         <th scope="col">"HiBob employee"</th>
                         <th scope="col">"Source"</th>
-                        <th scope="col">"Updated"</th>
+                        <th scope="col">"Updated (UTC)"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -613,12 +614,12 @@ fn ExportTable(
                                                 format!("Export {}", r.id)
                                             }}
                                         </a>
-                                        <div class="meta">{r.email.clone()}</div>
+                                        <div class="meta email">{r.email.clone()}</div>
                                     </td>
                                     <td class="nowrap">{r.start_date.clone()}</td>
                                     <td class="nowrap"><code>{r.employee_id.clone()}</code></td>
                                     <td>{r.source.clone()}</td>
-                                    <td class="nowrap">{when(&r.updated_at)}</td>
+                                    <td class="nowrap"><time datetime=r.updated_at.clone()>{minute(&r.updated_at)}</time></td>
                                 </tr>
                             }
                         })

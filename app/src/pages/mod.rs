@@ -174,8 +174,18 @@ pub fn href_with(path: &str, filters: &[(&str, &Option<String>)]) -> String {
 
 /// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.
 pub fn when(stored: &str) -> String {
+    let minutes = minute(stored);
+    if minutes == stored {
+        minutes
+    } else {
+        format!("{minutes} UTC")
+    }
+}
+
+/// `2026-11-22 08:08`: [`when`] without the zone, for a column whose heading says UTC.
+pub fn minute(stored: &str) -> String {
     match (stored.get(..10), stored.get(11..16)) {
-        (Some(day), Some(time)) if stored.len() >= 16 => format!("{day} {time} UTC"),
+        (Some(day), Some(time)) if stored.len() >= 16 => format!("{day} {time}"),
         _ => stored.to_owned(),
     }
 }
@@ -223,5 +233,10 @@ mod tests {
             "2026-11-22 08:08 UTC"
         );
         assert_eq!(super::when("garbage"), "garbage");
+        assert_eq!(
+            super::minute("2026-11-22T08:08:49.899Z"),
+            "2026-11-22 08:08"
+        );
+        assert_eq!(super::minute("garbage"), "garbage");
     }
 }
