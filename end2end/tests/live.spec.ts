@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { hydrated, signIn } from "./session";
+import { asNewUser, hydrated, signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 // the database the server under test uses (see playwright.config.ts)
@@ -116,16 +116,7 @@ test("a bulk retry of several failures shows its preview, progress and end", asy
 
 test("a viewer sees no retry controls and the server refuses them the retry", async ({ page, browser }) => {
   await signIn(page);
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users", exact: true }).click();
-  await page.getByLabel("Email").fill("watcher@example.com");
-  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
-  await page.getByLabel("Initial password").fill("watcher password 123");
-  await page.getByRole("button", { name: "Add user" }).click();
-  await expect(page.getByText("User added.")).toBeVisible();
-
-  const context = await browser.newContext();
-  const viewer = await context.newPage();
-  await signIn(viewer, "watcher@example.com", "watcher password 123");
+  const { context, page: viewer } = await asNewUser(page, browser, "watcher@example.com", "viewer", "watcher password 123");
   await expect(viewer.locator(".attention-list")).toBeVisible();
   await expect(viewer.getByRole("button", { name: "Send test webhook" })).toHaveCount(0);
   await viewer.goto("/exports?status=needs_attention");

@@ -1,7 +1,7 @@
 // Runs after mappings.spec.ts (files run in name order): it never saves a mapping version that
 // the mappings walk-through counts on.
 import { expect, test, type Page } from "@playwright/test";
-import { hydrated, signIn } from "./session";
+import { asNewUser, hydrated, signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 const LAPTOP = { width: 1280, height: 800 };
@@ -232,12 +232,15 @@ test("the fix loop: an export the mapping failed is fixed in Mappings, retried f
     await expect(page.locator(".summary")).toContainText("Succeeded", { timeout: 1000 });
   }).toPass({ timeout: 30_000 });
   await expect(page.locator("[data-test=attempts]")).toHaveText("2 in all; 1 of 8 since the last retry");
-  const built = page.locator(".timeline li", { hasText: "Attempt 2: Build the HiBob employee" });
-  await expect(built.locator("pre.body")).toBeVisible();
-  await expect(built.locator("pre.body")).toContainText('"surname":');
+  // what HiBob got is in view; what the mapping built is one click away
   const created = page.locator(".timeline li", { hasText: "Attempt 2: Create the employee in HiBob" });
   await expect(created.getByText("Body sent to HiBob")).toBeVisible();
+  await expect(created.locator("pre.body")).toBeVisible();
   await expect(created.locator("pre.body")).toContainText('"surname":');
+  const built = page.locator(".timeline li", { hasText: "Attempt 2: Build the HiBob employee" });
+  await built.getByText("Employee built for HiBob").click();
+  await expect(built.locator("pre.body")).toBeVisible();
+  await expect(built.locator("pre.body")).toContainText('"surname":');
   await expect(page.locator(".timeline li", { hasText: "Attempt 1: Build the HiBob employee" })).toContainText("Failed");
   await shots(page, "fix-loop-retried");
   expect(errors).toEqual([]);
@@ -260,17 +263,7 @@ test("settings are grouped by service; an operator is told in one sentence why t
   await expect(page.getByRole("region", { name: "Alerts" }).getByRole("button", { name: "Send test alert" })).toBeVisible();
   await shots(page, "settings-admin");
 
-  await page.goto("/users");
-  await hydrated(page);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Role", { exact: true }).selectOption("operator");
-  await page.getByLabel("Initial password").fill("operator password 123");
-  await page.getByRole("button", { name: "Add user" }).click();
-  await expect(page.getByText("User added.")).toBeVisible();
-
-  const context = await browser.newContext();
-  const operator = await context.newPage();
-  await signIn(operator, email, "operator password 123");
+  const { context, page: operator } = await asNewUser(page, browser, email, "operator", "operator password 123");
   await operator.goto("/settings");
   await expect(operator.locator("[data-test=read-only]")).toHaveText(
     "You are signed in as an operator: you can read these settings and test the connections, but only an admin can change them.",

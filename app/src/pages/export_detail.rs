@@ -18,8 +18,10 @@ pub struct TimelineEntry {
     pub duration_ms: Option<i64>,
     /// The calls the step made, pretty-printed JSON (bodies redacted, no headers).
     pub exchanges: Option<String>,
-    /// The employee body the step built or sent, pretty-printed: (what it is, the JSON).
+    /// The employee body the step built or sent, pretty-printed: (what it is, the JSON). What
+    /// was sent is shown open; what was built (the same body, when it was sent) folded.
     pub body: Option<(String, String)>,
+    pub body_sent: bool,
     /// Where the entry is told in full (a webhook delivery's page).
     pub link: Option<String>,
 }
@@ -128,6 +130,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             duration_ms: None,
             exchanges: None,
             body: None,
+            body_sent: false,
             link: Some(format!("/webhooks/{}", d.id)),
         })
         .collect();
@@ -148,6 +151,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             &s.detail,
             &s.exchanges,
         );
+        let body_sent = s.step == "create_employee";
         let (body, detail) = match built {
             Some((label, json, detail)) => (Some((label, json)), detail),
             None => (None, s.detail),
@@ -160,6 +164,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             duration_ms: Some(s.duration_ms),
             exchanges: readable_exchanges(&s.exchanges),
             body,
+            body_sent,
             link: None,
         }
     }));
@@ -174,6 +179,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             duration_ms: None,
             exchanges: None,
             body: None,
+            body_sent: false,
             link: None,
         })
     }));
@@ -520,8 +526,10 @@ pub fn ExportDetailPage() -> impl IntoView {
                                                 </div>
                                                 {(!t.detail.is_empty()).then(|| view! { <p class="detail">{t.detail}</p> })}
                                                 {t.body.map(|(label, json)| view! {
-                                                    <p class="body-label">{label.clone()}</p>
-                                                    <pre class="body sent" tabindex="0" aria-label=label>{json}</pre>
+                                                    <details class="employee-body" open=t.body_sent>
+                                                        <summary>{label.clone()}</summary>
+                                                        <pre class="body" tabindex="0" aria-label=label>{json}</pre>
+                                                    </details>
                                                 })}
                                                 {t.exchanges.map(|x| view! {
                                                     <details>

@@ -614,7 +614,11 @@ fn ExportTable(
                                                 format!("Export {}", r.id)
                                             }}
                                         </a>
-                                        <div class="meta email">{r.email.clone()}</div>
+                                        // a long e-mail may break before its domain
+                                        <div class="meta">{match r.email.split_once('@') {
+                                            Some((local, domain)) => view! { {local.to_owned()} <wbr /> {format!("@{domain}")} }.into_any(),
+                                            None => r.email.clone().into_any(),
+                                        }}</div>
                                     </td>
                                     <td class="nowrap">{r.start_date.clone()}</td>
                                     <td class="nowrap"><code>{r.employee_id.clone()}</code></td>

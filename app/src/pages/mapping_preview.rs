@@ -205,8 +205,7 @@ where
             {move || preview.pending().get().then(|| view! { <p class="loading">"Rendering…"</p> })}
             {move || (stale() && !preview.pending().get()).then(|| view! {
                 <p class="notice warn stale-preview" role="status" data-test="preview-stale">
-                    <strong>"Preview is out of date"</strong>
-                    ": the mapping was edited after it ran. "
+                    <span><strong>"Preview is out of date"</strong>": the mapping was edited after it ran."</span>
                     <button type="button" class="secondary" on:click=move |_| dispatch()>"Run it again"</button>
                 </p>
             })}
