@@ -229,14 +229,17 @@ impl RefusalCause {
     }
 
     /// What is wrong and the one action that fixes it. In sandbox mode the settings are the
-    /// sandbox's own and cannot be edited, so the advice never sends anyone there.
-    pub fn advice(self, sandbox: bool) -> &'static str {
+    /// sandbox's own and cannot be edited, so the advice never sends anyone there; only admins
+    /// edit Settings, so everyone else is told to ask one.
+    pub fn advice(self, sandbox: bool, admin: bool) -> &'static str {
         match (self, sandbox) {
-            (Self::BadSignature, false) => "The signature did not match: the webhook signing secret in Settings differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
+            (Self::BadSignature, false) if admin => "The signature did not match: the webhook signing secret in Settings differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
+            (Self::BadSignature, false) => "The signature did not match: the console's webhook signing secret differs from the Signing Secret of the webhook in Pinpoint (or someone else is posting). Ask an admin to copy Pinpoint's into Settings; refused hires can then be re-processed from the webhook log.",
             (Self::BadSignature, true) => "The signature did not match the sandbox's own signing secret, so the console's test webhook did not send these. Re-process any real hire among them from the webhook log.",
             (Self::MissingHeader, _) => "The deliveries had no PINPOINT-HMAC-SHA256 signature header at all. Pinpoint signs every delivery, so the sender is not a Pinpoint webhook (or something on the way removed the header); the signing secret is not the cause.",
             (Self::MalformedHeader, _) => "The signature header was there but was not a signature (not base64, or the wrong length). Something on the way altered it, or the sender is not Pinpoint; the signing secret is not the cause.",
-            (Self::NoSecret, false) => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Enter the Signing Secret of the webhook in Settings.",
+            (Self::NoSecret, false) if admin => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Enter the Signing Secret of the webhook in Settings.",
+            (Self::NoSecret, false) => "No webhook signing secret is set, so every delivery is refused (Pinpoint retries them). Ask an admin to enter the Signing Secret of the webhook in Settings.",
             (Self::NoSecret, true) => "The sandbox has no webhook signing secret, so every delivery is refused. Restart the console in sandbox mode to get one.",
             (Self::Malformed, _) => "Signed deliveries that are not application events the console can read. Check the webhook's event type in Pinpoint.",
             (Self::TooLarge, _) => "Deliveries over the size limit, which no Pinpoint delivery comes near: most likely not from Pinpoint.",
@@ -554,9 +557,15 @@ mod tests {
         // a header problem is never blamed on the secret; in sandbox nobody is sent to Settings
         for cause in [RefusalCause::MalformedHeader, RefusalCause::MissingHeader] {
             assert!(
-                !cause.advice(false).contains("secret in Settings"),
+                !cause.advice(false, true).contains("secret in Settings"),
                 "{cause:?}"
             );
+        }
+        // only admins edit Settings: anyone else is told to ask one, never to edit it themselves
+        for cause in [RefusalCause::BadSignature, RefusalCause::NoSecret] {
+            assert!(cause.advice(false, true).contains("Settings"), "{cause:?}");
+            let other = cause.advice(false, false);
+            assert!(other.contains("Ask an admin"), "{cause:?}: {other}");
         }
         for cause in [
             RefusalCause::BadSignature,
@@ -566,7 +575,9 @@ mod tests {
             RefusalCause::Malformed,
             RefusalCause::TooLarge,
         ] {
-            assert!(!cause.advice(true).contains("Settings"), "{cause:?}");
+            for admin in [true, false] {
+                assert!(!cause.advice(true, admin).contains("Settings"), "{cause:?}");
+            }
         }
     }
 }

@@ -71,6 +71,13 @@ test("edit a template, see the lint error, fix it, preview, save, see the diff; 
     await expect(page.locator(".summary")).toContainText("Succeeded", { timeout: 1000 });
   }).toPass({ timeout: 30_000 });
   await expect(page.locator(".summary")).toContainText("version 2");
+  // attempts counted across every retry; the attempt that went through shows what HiBob got
+  await expect(page.locator("[data-test=attempts]")).toHaveText(/^\d+ in all; 1 of 8 since the last retry$/);
+  const built = page.locator(".timeline li", { hasText: /Attempt \d+: Build the HiBob employee/ }).last();
+  await expect(built.locator("pre.body")).toContainText('"surname": "Noor"');
+  const sent = page.locator(".timeline li", { hasText: /Attempt \d+: Create the employee in HiBob/ }).last();
+  await expect(sent.getByText("Body sent to HiBob")).toBeVisible();
+  await expect(sent.locator("pre.body")).toContainText('"firstName": "Noor"');
   await page.screenshot({ path: `${SHOTS}/export-fixed.png`, fullPage: true });
   await expect(noor).toHaveCount(0, { timeout: 20_000 });
   expect(await dashboard.evaluate(() => (window as any).__notReloaded)).toBe(true);

@@ -114,8 +114,8 @@ pub async fn start(
         .await?;
     }
     sqlx::query!(
-        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
-                mapping_version = NULL
+        "UPDATE exports SET status = 'queued', earlier_attempts = earlier_attempts + attempts,
+                attempts = 0, next_attempt_at = ?1, updated_at = ?1, mapping_version = NULL
          WHERE id IN (SELECT export_id FROM bulk_retry_members WHERE bulk_retry_id = ?2)",
         now,
         run_id
@@ -169,6 +169,7 @@ pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec
     sqlx::query!(
         "UPDATE exports
          SET status = m.previous_status, attempts = m.previous_attempts,
+             earlier_attempts = MAX(exports.earlier_attempts - m.previous_attempts, 0),
              mapping_version = m.previous_mapping_version, updated_at = ?1
          FROM bulk_retry_members AS m
          WHERE m.bulk_retry_id = ?2 AND m.export_id = exports.id AND m.cancelled = 1
@@ -240,20 +241,41 @@ impl Progress {
         self.pending == 0
     }
 
-    /// "12 of 40 done, 3 failed again", with the cancelled and taken-over ones when there are.
+    /// "12 of 40 done: 9 succeeded, 3 stopped again", with the cancelled and taken-over ones
+    /// when there are.
     pub fn summary(&self) -> String {
-        let mut text = format!("{} of {} done", self.done(), self.total);
+        let mut parts = vec![format!("{} succeeded", self.succeeded)];
         if self.failed > 0 {
-            text.push_str(&format!(", {} failed again", self.failed));
+            parts.push(format!("{} stopped again", self.failed));
         }
         if self.cancelled > 0 {
-            text.push_str(&format!(", {} cancelled", self.cancelled));
+            parts.push(format!("{} cancelled", self.cancelled));
         }
         if self.superseded > 0 {
-            text.push_str(&format!(", {} retried again separately", self.superseded));
+            parts.push(format!("{} retried again separately", self.superseded));
         }
-        text
+        format!(
+            "{} of {} done: {}",
+            self.done(),
+            self.total,
+            parts.join(", ")
+        )
     }
+}
+
+/// The exports run `run_id` retried that stopped again (needs attention or dead) and are still
+/// its own (not cancelled, not retried again since), oldest first.
+pub async fn stopped_again(pool: &SqlitePool, run_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT e.id AS "id!" FROM bulk_retry_members AS m
+           JOIN exports AS e ON e.id = m.export_id
+           WHERE m.bulk_retry_id = ? AND m.superseded = 0 AND m.cancelled = 0
+             AND e.status IN ('needs_attention', 'dead')
+           ORDER BY e.id"#,
+        run_id
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The newest runs first.
@@ -387,8 +409,9 @@ mod tests {
         assert_eq!(restored, vec![ids[2]]);
         let back = export_queue::find(&pool, ids[2]).await.unwrap().unwrap();
         assert_eq!(
-            (back.status.as_str(), back.attempts),
-            ("needs_attention", 1)
+            (back.status.as_str(), back.attempts, back.earlier_attempts),
+            ("needs_attention", 1, 0),
+            "as it was, its attempt counted once"
         );
         assert_eq!(back.last_error.as_deref(), Some("bad site"));
         export_queue::needs_attention(&pool, second.id, "w", "still bad")
@@ -397,7 +420,14 @@ mod tests {
         let p = &recent(&pool, 5).await.unwrap()[0];
         assert!(p.finished());
         assert!(p.cancelled_at.is_some());
-        assert_eq!(p.summary(), "3 of 3 done, 1 failed again, 1 cancelled");
+        assert_eq!(
+            p.summary(),
+            "3 of 3 done: 1 succeeded, 1 stopped again, 1 cancelled"
+        );
+        assert_eq!(
+            stopped_again(&pool, run.run_id).await.unwrap(),
+            vec![second.id]
+        );
         assert!(matches!(
             cancel(&pool, &actor, run.run_id).await,
             Err(BulkError::AlreadyCancelled(_))
@@ -447,7 +477,7 @@ mod tests {
             cancelled: 0,
             superseded: 0,
         };
-        assert_eq!(p.summary(), "12 of 40 done, 3 failed again");
+        assert_eq!(p.summary(), "12 of 40 done: 9 succeeded, 3 stopped again");
         assert!(!p.finished());
     }
 }

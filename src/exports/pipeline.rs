@@ -174,7 +174,7 @@ impl Pipeline {
     async fn steps(&self, rec: &Recorder<'_>, export: &Export) -> Result<(), Failure> {
         let configuration = |what: &str| {
             Failure::Attention(format!(
-                "{what} is not configured: add its credentials under Settings"
+                "{what} is not configured: an admin adds its credentials under Settings"
             ))
         };
         let client_error = |e: &dyn std::fmt::Display| Failure::Retry(None, e.to_string());

@@ -38,8 +38,11 @@ pub struct Export {
     pub idempotency_key: String,
     pub pinpoint_application_id: String,
     pub status: String,
+    /// Attempts of the allowance in force: a retry starts it again from 0.
     pub attempts: i64,
     pub max_attempts: i64,
+    /// Attempts spent before the latest retry: `earlier_attempts + attempts` in all.
+    pub earlier_attempts: i64,
     pub next_attempt_at: String,
     pub candidate_name: Option<String>,
     pub candidate_email: Option<String>,
@@ -245,8 +248,8 @@ pub async fn find(pool: &SqlitePool, id: i64) -> Result<Option<Export>, sqlx::Er
     sqlx::query_as!(
         Export,
         r#"SELECT id AS "id!", source, idempotency_key, pinpoint_application_id, status, attempts,
-                  max_attempts, next_attempt_at, candidate_name, candidate_email, start_date,
-                  hibob_employee_id, cv_uploaded AS "cv_uploaded: bool",
+                  max_attempts, earlier_attempts, next_attempt_at, candidate_name, candidate_email,
+                  start_date, hibob_employee_id, cv_uploaded AS "cv_uploaded: bool",
                   comment_posted AS "comment_posted: bool", last_error, created_at, updated_at,
                   mapping_version
            FROM exports WHERE id = ?"#,
@@ -270,6 +273,7 @@ pub async fn steps(pool: &SqlitePool, export_id: i64) -> Result<Vec<Step>, sqlx:
 /// One finished step of an attempt, as it will be shown on the export's timeline.
 #[derive(Debug, Clone)]
 pub struct StepRecord<'a> {
+    /// The attempt of the allowance in force; stored counted across retries.
     pub attempt: i64,
     pub step: &'a str,
     pub outcome: &'a str,
@@ -285,7 +289,8 @@ pub async fn record_step(
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO export_steps (export_id, attempt, step, outcome, detail, exchanges, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?1, ?2 + COALESCE((SELECT earlier_attempts FROM exports WHERE id = ?1), 0),
+                 ?3, ?4, ?5, ?6, ?7)",
         export_id,
         r.attempt,
         r.step,
@@ -681,7 +686,8 @@ pub async fn retry_with(
     let current = mapping == MappingChoice::Current;
     // unpinning lets the next attempt take, and pin, the version then in force
     let pinned = sqlx::query_scalar!(
-        "UPDATE exports SET status = 'queued', attempts = 0, next_attempt_at = ?1, updated_at = ?1,
+        "UPDATE exports SET status = 'queued', earlier_attempts = earlier_attempts + attempts,
+                attempts = 0, next_attempt_at = ?1, updated_at = ?1,
                 mapping_version = CASE WHEN ?3 THEN NULL ELSE mapping_version END
          WHERE id = ?2 RETURNING mapping_version AS \"mapping_version?: i64\"",
         now,
@@ -916,5 +922,47 @@ mod tests {
         let job = find(&pool, e.export_id).await.unwrap().unwrap();
         assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));
         assert!(next_due(&pool).await.unwrap().is_some());
+    }
+    #[tokio::test]
+    async fn steps_number_attempts_across_retries() {
+        let (_d, pool) = pool().await;
+        let e = add(&pool, "k6").await;
+        let step = |attempt| StepRecord {
+            attempt,
+            step: "map",
+            outcome: "failed",
+            detail: "",
+            exchanges_json: "[]",
+            duration_ms: 1,
+        };
+        let job = claim(&pool, "w", Duration::from_secs(60), 8)
+            .await
+            .unwrap()
+            .unwrap();
+        record_step(&pool, e.export_id, &step(job.attempts))
+            .await
+            .unwrap();
+        needs_attention(&pool, e.export_id, "w", "surname is empty")
+            .await
+            .unwrap();
+        let retried = retry(&pool, &Actor::system("tester"), e.export_id)
+            .await
+            .unwrap();
+        assert_eq!((retried.attempts, retried.earlier_attempts), (0, 1));
+        let job = claim(&pool, "w", Duration::from_secs(60), 8)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.attempts, 1, "a fresh allowance");
+        record_step(&pool, e.export_id, &step(job.attempts))
+            .await
+            .unwrap();
+        let numbers: Vec<i64> = steps(&pool, e.export_id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.attempt)
+            .collect();
+        assert_eq!(numbers, [1, 2], "the attempt after the retry is the second");
     }
 }

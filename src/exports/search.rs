@@ -321,6 +321,39 @@ async fn list_with(
         .await
 }
 
+/// How many exports of each status the filter selects, whatever status it names itself: the
+/// list's status chips count the selection the other filters make, not every export. Without
+/// such filters it reads the kept totals; text search asks the trigram index for its candidates
+/// first, as the list does.
+pub async fn status_counts(
+    pool: &SqlitePool,
+    filter: &ExportFilter,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let Ok(mut criteria) = filter.criteria() else {
+        return Ok(Vec::new());
+    };
+    criteria.status = None;
+    let dates = &criteria.dates;
+    if criteria.source.is_none()
+        && criteria.search.is_none()
+        && dates.start.is_none()
+        && dates.end_exclusive.is_none()
+    {
+        return super::queue::counts(pool).await;
+    }
+    let mut q =
+        QueryBuilder::<Sqlite>::new("SELECT e.status, COUNT(*) FROM exports AS e WHERE TRUE");
+    if let Some(Search::Text { trigrams, .. }) = &criteria.search {
+        let fts = selective_query(pool, trigrams).await?;
+        q.push(" AND e.id IN (SELECT rowid FROM export_search WHERE export_search MATCH ")
+            .push_bind(fts)
+            .push(")");
+    }
+    criteria.push_conditions(&mut q);
+    q.push(" GROUP BY e.status ORDER BY e.status");
+    q.build_query_as::<(String, i64)>().fetch_all(pool).await
+}
+
 /// The list's query: over the trigram index's `candidates` (an FTS5 query) when they are few,
 /// else along the filters' index. `prefix` lets tests ask for its plan.
 fn list_query(
@@ -549,6 +582,48 @@ mod list_tests {
             ..Default::default()
         };
         assert_eq!(apps(&pool, from_november).await, ["1008", "71", "1004"]);
+    }
+
+    #[tokio::test]
+    async fn status_counts_count_what_the_other_filters_select() {
+        let (_d, pool) = seeded().await;
+        let filters = [
+            ExportFilter::default(),
+            search("example.org"),
+            search("JANE"),
+            search("7"),
+            ExportFilter {
+                source: Some("plugin".into()),
+                ..Default::default()
+            },
+            ExportFilter {
+                created_from: Some("2026-11-01".into()),
+                status: Some("succeeded".into()),
+                ..Default::default()
+            },
+        ];
+        for filter in filters {
+            let every_status = ExportFilter {
+                status: None,
+                limit: Some(200),
+                ..filter.clone()
+            };
+            let mut expected: Vec<(String, i64)> = Vec::new();
+            for e in list(&pool, &every_status).await.unwrap() {
+                match expected.iter_mut().find(|(s, _)| *s == e.status) {
+                    Some((_, n)) => *n += 1,
+                    None => expected.push((e.status, 1)),
+                }
+            }
+            expected.sort();
+            assert_eq!(
+                status_counts(&pool, &filter).await.unwrap(),
+                expected,
+                "{filter:?}"
+            );
+        }
+        let jane = status_counts(&pool, &search("JANE")).await.unwrap();
+        assert_eq!(jane.iter().map(|(_, n)| n).sum::<i64>(), 2, "{jane:?}");
     }
 
     #[tokio::test]

@@ -74,3 +74,33 @@ impl Source {
         }
     }
 }
+
+/// An export's attempts in words, counted across retries: "2 of 8", or after a retry (which
+/// gives a fresh allowance of `max` attempts) "3 in all; 1 of 8 since the last retry".
+pub fn attempts_in_words(attempts: i64, earlier: i64, max: i64) -> String {
+    if earlier <= 0 {
+        return format!("{attempts} of {max}");
+    }
+    format!(
+        "{} in all; {attempts} of {max} since the last retry",
+        earlier + attempts
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempts_in_words;
+
+    #[test]
+    fn attempts_are_counted_across_retries() {
+        assert_eq!(attempts_in_words(2, 0, 8), "2 of 8");
+        assert_eq!(
+            attempts_in_words(1, 1, 8),
+            "2 in all; 1 of 8 since the last retry"
+        );
+        assert_eq!(
+            attempts_in_words(0, 3, 8),
+            "3 in all; 0 of 8 since the last retry"
+        );
+    }
+}

@@ -672,6 +672,13 @@ impl Rendered {
     }
 }
 
+/// What to do about a required field a candidate has no data for. Never "fall back to another
+/// field": a surname copied from the first name is a wrong record HR would have to find. The
+/// export waits until the data is complete, or HiBob gets a placeholder HR cannot miss.
+pub const HOLD_OR_PLACEHOLDER: &str = ". Fix: complete it in Pinpoint and retry; the export \
+     waits here needing attention until then. If HiBob must have the hire first, give the field \
+     a fixed value HR will spot and correct, such as TO COMPLETE, not another field's value.";
+
 /// "every template was empty: candidate_last_name is empty": what to fix, in words.
 fn empty_explanation(
     field: &CompiledField,
@@ -700,9 +707,9 @@ fn empty_explanation(
         .iter()
         .any(|(_, s)| s.names.iter().any(|n| n == "default_site"))
     {
-        text.push_str(". Fix: set Settings → Default HiBob site, or give work.site a fixed value.");
+        text.push_str(". Fix: an admin sets Settings → Default HiBob site, or work.site gets a fixed value in Mappings.");
     } else {
-        text.push_str(". Fix: add a fallback template or a fixed value in Mappings.");
+        text.push_str(HOLD_OR_PLACEHOLDER);
     }
     text
 }

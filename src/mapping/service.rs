@@ -403,7 +403,7 @@ impl MappingService {
             .await
             .map_err(|e| MappingError::Source(e.to_string()))?
             .ok_or_else(|| {
-                MappingError::Source("Pinpoint is not configured: add its credentials under Settings, or preview the sample candidate".into())
+                MappingError::Source("Pinpoint is not configured (an admin adds its credentials under Settings): preview the sample candidate".into())
             })?
             .with_timeout(PREVIEW_TIMEOUT)
             .map_err(|e| MappingError::Source(e.to_string()))?;

@@ -164,7 +164,13 @@ fn a_required_field_left_empty_names_the_field_and_the_fix() {
     let e = compiled.render(&v, &schema()).unwrap_err();
     assert_eq!(e.field, "root.surname");
     assert!(e.problem.contains("(candidate_last_name is empty)"), "{e}");
-    assert!(e.problem.contains("fallback"), "{e}");
+    // what HR wants: the hire held until Pinpoint is complete, or a placeholder they will spot;
+    // never another field's value passed off as the surname
+    assert!(e.problem.contains("retry"), "{e}");
+    assert!(e.problem.contains("needing attention"), "{e}");
+    assert!(e.problem.contains("TO COMPLETE"), "{e}");
+    assert!(!e.problem.contains("fallback"), "{e}");
+    assert!(!e.problem.contains("first name"), "{e}");
     let mut v = ada();
     v.set("default_site", "");
     let e = compiled.render(&v, &schema()).unwrap_err();

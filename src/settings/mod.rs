@@ -1,5 +1,7 @@
-//! The console's settings: credentials (environment, stored, sandbox) and their encryption.
+//! The console's settings: credentials (environment, stored, sandbox), their encryption and the
+//! sections the Settings page shows them in.
 
 pub mod credentials;
 pub mod mail_url;
 pub mod secret_box;
+pub mod sections;

@@ -650,7 +650,8 @@ pub async fn recent(
     .await
 }
 
-/// The deliveries that named this export, oldest first, for its timeline.
+/// The deliveries that named this export, and those whose re-processing made or named it (a
+/// refused delivery run through intake again), oldest first, for its timeline.
 pub async fn for_export(
     pool: &SqlitePool,
     export_id: i64,
@@ -658,7 +659,11 @@ pub async fn for_export(
     sqlx::query_as!(
         DeliveryRow,
         r#"SELECT id AS "id!", received_at, outcome, reason, event, application_id, export_id
-           FROM webhook_deliveries WHERE export_id = ? ORDER BY id"#,
+           FROM webhook_deliveries
+           WHERE export_id = ?1
+              OR id IN (SELECT reprocessed_from FROM webhook_deliveries
+                        WHERE export_id = ?1 AND reprocessed_from IS NOT NULL)
+           ORDER BY id"#,
         export_id
     )
     .fetch_all(pool)

@@ -161,13 +161,17 @@ pub struct DeliveryDetail {
     /// The status of the export it started, if that export still exists.
     pub export_status: Option<String>,
     pub reprocess: Eligibility,
+    /// The delivery this one re-processed, when it is a re-processing.
+    pub reprocessed_from: Option<i64>,
+    /// Its re-processings, oldest first: the new delivery and the export it made or named.
+    pub reprocessed_as: Vec<(i64, Option<i64>)>,
 }
 
 pub async fn find(pool: &SqlitePool, id: i64) -> Result<Option<DeliveryDetail>, sqlx::Error> {
     let Some(row) = sqlx::query!(
         r#"SELECT d.id AS "id!", d.received_at, d.outcome, d.reason, d.event, d.application_id,
                   d.body_sha256, d.body, d.headers, d.client_ip, d.export_id,
-                  e.status AS "export_status?"
+                  d.reprocessed_from, e.status AS "export_status?"
            FROM webhook_deliveries d LEFT JOIN exports e ON e.id = d.export_id
            WHERE d.id = ?"#,
         id
@@ -178,7 +182,19 @@ pub async fn find(pool: &SqlitePool, id: i64) -> Result<Option<DeliveryDetail>, 
         return Ok(None);
     };
     let reprocess = eligibility(&row.outcome, &row.reason, row.body.as_bytes());
+    let reprocessed_as = sqlx::query!(
+        r#"SELECT id AS "id!", export_id FROM webhook_deliveries
+           WHERE reprocessed_from = ? ORDER BY id"#,
+        id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.export_id))
+    .collect();
     Ok(Some(DeliveryDetail {
+        reprocessed_from: row.reprocessed_from,
+        reprocessed_as,
         id: row.id,
         received_at: row.received_at,
         outcome: row.outcome,
@@ -377,6 +393,13 @@ pub async fn reprocess(
             })
         }
     };
+    sqlx::query!(
+        "UPDATE webhook_deliveries SET reprocessed_from = ? WHERE id = ?",
+        id,
+        delivery_id
+    )
+    .execute(&mut *tx)
+    .await?;
     let mut detail = format!(
         "new delivery {delivery_id}; export {export_id} {}",
         if created {

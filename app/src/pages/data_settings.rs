@@ -19,9 +19,9 @@ pub async fn get_data_settings() -> Result<Vec<DataSetting>, AppError> {
 pub fn DataSettingsPanel() -> impl IntoView {
     let settings = Resource::new(|| (), |_| get_data_settings());
     view! {
-        <section class="panel data-settings">
-            <h2>"Backups and retention"</h2>
-            <p class="muted">"Set by environment variables or flags when the console starts; read-only here."</p>
+        <section class="panel data-settings settings-section" aria-label="Data">
+            <h2>"Data"</h2>
+            <p class="muted">"Backups and how long personal data is kept: set by environment variables or flags when the console starts, read-only here for everyone."</p>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match settings.await {

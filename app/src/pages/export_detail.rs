@@ -18,6 +18,12 @@ pub struct TimelineEntry {
     pub duration_ms: Option<i64>,
     /// The calls the step made, pretty-printed JSON (bodies redacted, no headers).
     pub exchanges: Option<String>,
+    /// The employee body the step built or sent, pretty-printed: (what it is, the JSON). What
+    /// was sent is shown open; what was built (the same body, when it was sent) folded.
+    pub body: Option<(String, String)>,
+    pub body_sent: bool,
+    /// Where the entry is told in full (a webhook delivery's page).
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +38,8 @@ pub struct ExportView {
     pub employee_id: String,
     pub attempts: i64,
     pub max_attempts: i64,
+    /// "2 of 8", or after a retry "3 in all; 1 of 8 since the last retry".
+    pub attempts_text: String,
     pub next_attempt_at: String,
     pub last_error: String,
     pub created_at: String,
@@ -126,6 +134,9 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             detail: d.reason,
             duration_ms: None,
             exchanges: None,
+            body: None,
+            body_sent: false,
+            link: Some(format!("/webhooks/{}", d.id)),
         })
         .collect();
     let mapping_failed = export.status == "needs_attention"
@@ -134,21 +145,32 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             .rev()
             .find(|s| s.outcome == "failed")
             .is_some_and(|s| s.step == "map");
-    // a retry starts the attempt count again: the timeline numbers attempts as they happened
-    let mut shown = 0;
-    let mut previous = None;
-    timeline.extend(steps.into_iter().map(|s| {
-        if previous != Some(s.attempt) {
-            shown += 1;
-            previous = Some(s.attempt);
-        }
+    // numbered as they happened, across retries
+    let numbers = crate::pages::export_timeline::attempt_numbers(
+        &steps.iter().map(|s| s.attempt).collect::<Vec<_>>(),
+    );
+    timeline.extend(steps.into_iter().zip(numbers).map(|(s, number)| {
+        let built = crate::pages::export_timeline::employee_body(
+            &s.step,
+            &s.outcome,
+            &s.detail,
+            &s.exchanges,
+        );
+        let body_sent = s.step == "create_employee";
+        let (body, detail) = match built {
+            Some((label, json, detail)) => (Some((label, json)), detail),
+            None => (None, s.detail),
+        };
         TimelineEntry {
             at: s.started_at,
-            title: format!("Attempt {shown}: {}", step_title(&s.step)),
+            title: format!("Attempt {number}: {}", step_title(&s.step)),
             outcome: s.outcome,
-            detail: s.detail,
+            detail,
             duration_ms: Some(s.duration_ms),
             exchanges: readable_exchanges(&s.exchanges),
+            body,
+            body_sent,
+            link: None,
         }
     }));
     let actions = audit::for_target(&pool, &format!("export {id}"), 200).await?;
@@ -161,6 +183,9 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             detail: a.detail,
             duration_ms: None,
             exchanges: None,
+            body: None,
+            body_sent: false,
+            link: None,
         })
     }));
     // stable: entries of the same millisecond keep their order
@@ -191,6 +216,11 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
         email: export.candidate_email.unwrap_or_default(),
         start_date: export.start_date.unwrap_or_default(),
         employee_id: export.hibob_employee_id.unwrap_or_default(),
+        attempts_text: integration::exports::status::attempts_in_words(
+            export.attempts,
+            export.earlier_attempts,
+            export.max_attempts,
+        ),
         attempts: export.attempts,
         max_attempts: export.max_attempts,
         next_attempt_at: export.next_attempt_at,
@@ -370,7 +400,7 @@ pub fn ExportDetailPage() -> impl IntoView {
                                     <dt>"Start date"</dt>
                                     <dd>{if x.start_date.is_empty() { "not known yet".to_owned() } else { x.start_date.clone() }}</dd>
                                     <dt>"Attempts"</dt>
-                                    <dd>{format!("{} of {}", x.attempts, x.max_attempts)}</dd>
+                                    <dd data-test="attempts">{x.attempts_text.clone()}</dd>
                                     <dt>"Source"</dt>
                                     <dd>{x.source.clone()} ", created " {when(&x.created_at)}</dd>
                                     <dt>"Mapping"</dt>
@@ -492,7 +522,10 @@ pub fn ExportDetailPage() -> impl IntoView {
                                         view! {
                                             <li class=format!("entry outcome-{}", t.outcome)>
                                                 <div class="entry-head">
-                                                    <strong>{t.title}</strong>
+                                                    <strong>{match t.link {
+                                                        Some(href) => view! { <a href=href>{t.title}</a> }.into_any(),
+                                                        None => t.title.into_any(),
+                                                    }}</strong>
                                                     {status_badge(&t.outcome)}
                                                     <span class="meta">
                                                         {when(&t.at)}
@@ -500,6 +533,12 @@ pub fn ExportDetailPage() -> impl IntoView {
                                                     </span>
                                                 </div>
                                                 {(!t.detail.is_empty()).then(|| view! { <p class="detail">{t.detail}</p> })}
+                                                {t.body.map(|(label, json)| view! {
+                                                    <details class="employee-body" open=t.body_sent>
+                                                        <summary>{label.clone()}</summary>
+                                                        <pre class="body" tabindex="0" aria-label=label>{json}</pre>
+                                                    </details>
+                                                })}
                                                 {t.exchanges.map(|x| view! {
                                                     <details>
                                                         <summary>"Requests and answers"</summary>

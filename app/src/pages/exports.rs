@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::AppError,
-    pages::{load_error, older_page_href, outcome_notice, status_badge, when, DateRangeInputs},
+    pages::{
+        href_with, load_error, minute, older_page_href, outcome_notice, status_badge, when,
+        DateRangeInputs,
+    },
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -46,10 +49,7 @@ pub async fn list_exports(
 ) -> Result<ExportsView, AppError> {
     use crate::ssr;
     use integration::access::users::Role;
-    use integration::exports::{
-        queue as export_queue,
-        search::{self, ExportFilter},
-    };
+    use integration::exports::search::{self, ExportFilter};
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
@@ -64,7 +64,8 @@ pub async fn list_exports(
     };
     filter.check()?;
     let rows = search::list(&pool, &filter).await?;
-    let counts = export_queue::counts(&pool).await?;
+    // the chips count what the other filters select, each status on its own
+    let counts = search::status_counts(&pool, &filter).await?;
     // only those who may retry are shown the count
     let retryable = if user.role.allows(Role::Operator) {
         let all_pages = ExportFilter {
@@ -191,6 +192,8 @@ pub struct BulkRunLine {
     pub done: i64,
     pub summary: String,
     pub finished: bool,
+    /// Once it has finished: the exports it retried that stopped again.
+    pub stopped: Vec<i64>,
 }
 
 /// Bulk retries still running, and the last one if it ended within the day.
@@ -200,13 +203,20 @@ pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let pool = ssr::state()?.pool;
-    let runs = integration::exports::bulk_retry::recent(&pool, 10).await?;
+    use integration::exports::bulk_retry;
+    let runs = bulk_retry::recent(&pool, 10).await?;
     let day_ago = integration::db::time_text(chrono::Utc::now() - chrono::Duration::days(1));
-    Ok(runs
-        .into_iter()
-        .enumerate()
-        .filter(|(i, r)| !r.finished() || (*i == 0 && r.created_at > day_ago))
-        .map(|(_, r)| BulkRunLine {
+    let mut lines = Vec::new();
+    for (i, r) in runs.into_iter().enumerate() {
+        if r.finished() && !(i == 0 && r.created_at > day_ago) {
+            continue;
+        }
+        let stopped = if r.finished() && r.failed > 0 {
+            bulk_retry::stopped_again(&pool, r.id).await?
+        } else {
+            Vec::new()
+        };
+        lines.push(BulkRunLine {
             id: r.id,
             started_by: r.actor_email.clone().unwrap_or_default(),
             created_at: r.created_at.clone(),
@@ -215,8 +225,10 @@ pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
             done: r.done(),
             summary: r.summary(),
             finished: r.finished(),
-        })
-        .collect())
+            stopped,
+        });
+    }
+    Ok(lines)
 }
 
 const STATUSES: [(&str, &str); 7] = [
@@ -333,7 +345,8 @@ pub fn ExportsPage() -> impl IntoView {
                 "Three characters or more are found anywhere in a name, email or id; one or two must be a whole application or employee id."
             </p>
         </form>
-        {move || bulk.value().get().map(|r| outcome_notice(r.map(|started| started.message)))}
+        // a refusal here; what a started retry is doing is said in its own panel, until it ends
+        {move || bulk.value().get().and_then(Result::err).map(|e| outcome_notice(Err(e)))}
         {move || cancel.value().get().map(outcome_notice)}
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -342,7 +355,13 @@ pub fn ExportsPage() -> impl IntoView {
                     Err(e) => load_error(e),
                     Ok(runs) => runs
                         .into_iter()
-                        .map(|run| view! { <BulkRun run cancel can_operate /> })
+                        .map(|run| {
+                            // "Retrying 4 exports…" belongs to the run it started, while it runs
+                            let started = bulk.value().get_untracked().and_then(Result::ok)
+                                .filter(|s| s.run_id == run.id && !run.finished)
+                                .map(|s| s.message);
+                            view! { <BulkRun run cancel can_operate started /> }
+                        })
                         .collect_view()
                         .into_any(),
                 }
@@ -370,21 +389,7 @@ pub fn ExportsPage() -> impl IntoView {
                         });
                         view! {
                             {preview}
-                            <p class="counts">
-                                {view
-                                    .counts
-                                    .iter()
-                                    .map(|(s, n)| {
-                                        view! {
-                                            <a class="count" rel="external" href=format!("/exports?status={s}")>
-                                                {status_badge(s)}
-                                                " "
-                                                <strong>{*n}</strong>
-                                            </a>
-                                        }
-                                    })
-                                    .collect_view()}
-                            </p>
+                            <StatusChips counts=view.counts source=source.clone() search=search.clone() from=from.clone() to=to.clone() />
                             <ExportTable rows=view.rows status source search from to />
                         }
                             .into_any()
@@ -392,6 +397,45 @@ pub fn ExportsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// How many exports of each status the filters select, each a link to that status within them.
+#[component]
+fn StatusChips(
+    counts: Vec<(String, i64)>,
+    source: Option<String>,
+    search: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> impl IntoView {
+    let filtered = source.is_some() || search.is_some() || from.is_some() || to.is_some();
+    view! {
+        <p class="counts" data-test="status-counts">
+            {filtered.then(|| view! { <span class="muted">"Matching these filters:"</span> })}
+            {counts
+                .into_iter()
+                .map(|(s, n)| {
+                    let href = href_with(
+                        "/exports",
+                        &[
+                            ("status", &Some(s.clone())),
+                            ("source", &source),
+                            ("search", &search),
+                            ("from", &from),
+                            ("to", &to),
+                        ],
+                    );
+                    view! {
+                        <a class="count" rel="external" href=href data-status=s.clone()>
+                            {status_badge(&s)}
+                            " "
+                            <strong>{n}</strong>
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </p>
     }
 }
 
@@ -451,6 +495,8 @@ fn BulkRun(
     run: BulkRunLine,
     cancel: ServerAction<CancelBulkRetry>,
     can_operate: bool,
+    /// What starting it said ("Retrying 4 exports…"), shown while it runs.
+    started: Option<String>,
 ) -> impl IntoView {
     let state = match (&run.cancelled_at, run.finished) {
         (Some(_), false) => "Cancelled; finishing the export already started",
@@ -466,7 +512,17 @@ fn BulkRun(
             <progress max=run.total value=run.done aria-label=format!("{title} progress")>
                 {format!("{} of {}", run.done, run.total)}
             </progress>
+            {started.map(|m| view! { <p class="notice ok" role="status">{m}</p> })}
             <p class="progress-text" aria-live="polite">{run.summary.clone()}</p>
+            {(!run.stopped.is_empty()).then(|| view! {
+                <p class="stopped-again">
+                    "Stopped again: "
+                    {run.stopped.iter().enumerate().map(|(i, id)| view! {
+                        {(i > 0).then_some(", ")}
+                        <a href=format!("/exports/{id}")>{format!("Export {id}")}</a>
+                    }).collect_view()}
+                </p>
+            })}
             <p class="meta">
                 "Started " {when(&run.created_at)}
                 {(!run.started_by.is_empty()).then(|| format!(" by {}", run.started_by))}
@@ -532,7 +588,7 @@ fn ExportTable(
                         <th scope="col">"Start date"</th>
                         <th scope="col">"HiBob employee"</th>
                         <th scope="col">"Source"</th>
-                        <th scope="col">"Updated"</th>
+                        <th scope="col">"Updated (UTC)"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -558,12 +614,16 @@ fn ExportTable(
                                                 format!("Export {}", r.id)
                                             }}
                                         </a>
-                                        <div class="meta">{r.email.clone()}</div>
+                                        // a long e-mail may break before its domain
+                                        <div class="meta">{match r.email.split_once('@') {
+                                            Some((local, domain)) => view! { {local.to_owned()} <wbr /> {format!("@{domain}")} }.into_any(),
+                                            None => r.email.clone().into_any(),
+                                        }}</div>
                                     </td>
                                     <td class="nowrap">{r.start_date.clone()}</td>
                                     <td class="nowrap"><code>{r.employee_id.clone()}</code></td>
                                     <td>{r.source.clone()}</td>
-                                    <td class="nowrap">{when(&r.updated_at)}</td>
+                                    <td class="nowrap"><time datetime=r.updated_at.clone()>{minute(&r.updated_at)}</time></td>
                                 </tr>
                             }
                         })

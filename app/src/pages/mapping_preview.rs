@@ -147,7 +147,11 @@ where
     let source = RwSignal::new(initial.clone());
     let application = RwSignal::new(String::new());
     let compare = RwSignal::new(false);
+    // the rows the shown preview was rendered from: once the mapping is edited it is out of date
+    let previewed = RwSignal::new(None::<Vec<EditorRow>>);
+    let stale = move || previewed.with(|p| p.as_ref().is_some_and(|p| *p != rows()));
     let dispatch = move || {
+        previewed.set(Some(rows()));
         preview.dispatch(PreviewMapping {
             rows: rows(),
             variables: custom.get_value(),
@@ -199,10 +203,18 @@ where
                 <noscript><p class="muted">"The preview needs JavaScript."</p></noscript>
             </form>
             {move || preview.pending().get().then(|| view! { <p class="loading">"Rendering…"</p> })}
-            {move || preview.value().get().map(|r| match r {
-                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                Ok(p) => view! { <PreviewResult p /> }.into_any(),
+            {move || (stale() && !preview.pending().get()).then(|| view! {
+                <p class="notice warn stale-preview" role="status" data-test="preview-stale">
+                    <span><strong>"Preview is out of date"</strong>": the mapping was edited after it ran."</span>
+                    <button type="button" class="secondary" on:click=move |_| dispatch()>"Run it again"</button>
+                </p>
             })}
+            <div class=move || if stale() { "preview-output stale" } else { "preview-output" }>
+                {move || preview.value().get().map(|r| match r {
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(p) => view! { <PreviewResult p /> }.into_any(),
+                })}
+            </div>
         </section>
     }
 }
@@ -221,7 +233,8 @@ fn PreviewResult(p: PreviewView) -> impl IntoView {
                 </div>
             })}
             {would_export.then(|| view! { <p class="notice ok">"This candidate would export."</p> })}
-            <div class="table-wrap" tabindex="0">
+            <p class="scroll-hint" aria-hidden="true">"Scroll the table sideways →"</p>
+            <div class="table-wrap scroll-cue" tabindex="0" role="region" aria-label="Fields sent">
             <table class="data trace">
                 <thead>
                     <tr>

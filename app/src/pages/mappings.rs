@@ -11,6 +11,7 @@ use crate::{
         interactive, load_error,
         mapping_form::{EditorRow, EditorVariable, IssueView},
         mapping_preview::{PreviewMapping, PreviewPanel},
+        mapping_retry::RetryFixedExport,
         when, FormResult,
     },
 };
@@ -637,16 +638,12 @@ fn Editor(
                 })}
             })}
             <FormResult value=move || save.value().get() ok="Saved as a new version." />
-            // opened to fix an export: the way back to it, to retry it with what was just saved
-            {move || match (save.value().get(), chosen) {
-                (Some(Ok(saved)), Some(export)) => Some(view! {
-                    <p class="notice ok back-to-export">
-                        <a href=format!("/exports/{export}?retry=current")>{format!("Retry export {export} with version {saved}")}</a>
-                    </p>
-                }),
-                _ => None,
-            }}
         </ActionForm>
+        // opened to fix an export: retry it with what was just saved, here, or go back to it
+        {move || match (save.value().get(), chosen) {
+            (Some(Ok(saved)), Some(export)) => Some(view! { <RetryFixedExport export version=saved /> }),
+            _ => None,
+        }}
 
         <PreviewPanel recent chosen=view.chosen rows=snapshot custom preview />
 

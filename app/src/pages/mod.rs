@@ -6,10 +6,13 @@ pub mod dashboard_changes;
 pub mod data_settings;
 pub mod export_changes;
 pub mod export_detail;
+#[cfg(any(feature = "ssr", test))]
+pub mod export_timeline;
 pub mod exports;
 pub mod login;
 pub mod mapping_form;
 pub mod mapping_preview;
+pub mod mapping_retry;
 pub mod mapping_version;
 pub mod mappings;
 pub mod settings;
@@ -97,6 +100,8 @@ pub fn status_badge(status: &str) -> AnyView {
 }
 
 /// The "from" and "to" day inputs of a filter form (both inclusive, UTC), grouped and labelled.
+/// Typed as `YYYY-MM-DD`, like every date the console shows: a browser's own date input shows
+/// the day in its locale's order (12/07/2026), which reads differently from the list beside it.
 #[component]
 pub fn DateRangeInputs(
     /// Prefix of the inputs' ids, unique on the page.
@@ -112,13 +117,21 @@ pub fn DateRangeInputs(
             <legend>{legend}</legend>
             <span class="date-pair">
                 <label for=from_id.clone()>"From"</label>
-                <input id=from_id type="date" name="from" min="2000-01-01" max="9998-12-31" value=from.unwrap_or_default() />
+                <input id=from_id type="text" class="day" name="from" inputmode="numeric" autocomplete="off"
+                    placeholder=DAY_FORMAT pattern=DAY_PATTERN title="A day as YYYY-MM-DD" maxlength="10"
+                    value=from.unwrap_or_default() />
                 <label for=to_id.clone()>"To"</label>
-                <input id=to_id type="date" name="to" min="2000-01-01" max="9998-12-31" value=to.unwrap_or_default() />
+                <input id=to_id type="text" class="day" name="to" inputmode="numeric" autocomplete="off"
+                    placeholder=DAY_FORMAT pattern=DAY_PATTERN title="A day as YYYY-MM-DD" maxlength="10"
+                    value=to.unwrap_or_default() />
             </span>
         </fieldset>
     }
 }
+
+/// How a day is written everywhere in the console.
+pub const DAY_FORMAT: &str = "YYYY-MM-DD";
+const DAY_PATTERN: &str = "[0-9]{4}-[0-9]{2}-[0-9]{2}";
 
 /// Percent-encodes a query value for links built on the server and in the browser alike.
 fn urlencode(text: &str) -> String {
@@ -163,8 +176,18 @@ pub fn href_with(path: &str, filters: &[(&str, &Option<String>)]) -> String {
 
 /// Stored times are RFC 3339 UTC with milliseconds; people read `2026-11-22 08:08 UTC`.
 pub fn when(stored: &str) -> String {
+    let minutes = minute(stored);
+    if minutes == stored {
+        minutes
+    } else {
+        format!("{minutes} UTC")
+    }
+}
+
+/// `2026-11-22 08:08`: [`when`] without the zone, for a column whose heading says UTC.
+pub fn minute(stored: &str) -> String {
     match (stored.get(..10), stored.get(11..16)) {
-        (Some(day), Some(time)) if stored.len() >= 16 => format!("{day} {time} UTC"),
+        (Some(day), Some(time)) if stored.len() >= 16 => format!("{day} {time}"),
         _ => stored.to_owned(),
     }
 }
@@ -212,5 +235,10 @@ mod tests {
             "2026-11-22 08:08 UTC"
         );
         assert_eq!(super::when("garbage"), "garbage");
+        assert_eq!(
+            super::minute("2026-11-22T08:08:49.899Z"),
+            "2026-11-22 08:08"
+        );
+        assert_eq!(super::minute("garbage"), "garbage");
     }
 }

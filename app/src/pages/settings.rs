@@ -25,12 +25,46 @@ pub struct CredentialRow {
     /// Why the value in force is not used, e.g. an alert webhook saved over http in the sandbox.
     #[serde(default)]
     pub problem: Option<String>,
+    /// The key of the section it is shown in.
+    pub section: String,
+}
+
+/// A heading of the page: its key, title and what its values are for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionView {
+    pub key: String,
+    pub title: String,
+    pub intro: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsView {
     pub rows: Vec<CredentialRow>,
+    pub sections: Vec<SectionView>,
     pub can_edit: bool,
+    /// Operators and admins may test the connections and alerts.
+    pub can_test: bool,
+    /// Why the page is read-only for this person, when it is.
+    pub read_only_note: Option<String>,
+}
+
+/// Why Settings is read-only for someone of `role`, in one sentence; none for admins.
+#[cfg(feature = "ssr")]
+fn read_only_note(role: integration::access::users::Role) -> Option<String> {
+    use integration::access::users::Role;
+    match role {
+        Role::Admin => None,
+        Role::Operator => Some(
+            "You are signed in as an operator: you can read these settings and test the \
+             connections, but only an admin can change them."
+                .to_owned(),
+        ),
+        Role::Viewer => Some(
+            "You are signed in as a viewer: you can read these settings, but only an admin can \
+             change them."
+                .to_owned(),
+        ),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +77,16 @@ pub struct CheckResult {
 #[server(endpoint = "settings", output = crate::codec::JsonText)]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     use crate::ssr;
-    use integration::{access::users::Role, settings::credentials::Source};
+    use integration::{
+        access::users::Role,
+        settings::{credentials::Source, sections::Section},
+    };
+    let section_key = |s: Section| {
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
     let rows = ssr::state()?
@@ -52,6 +95,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
         .await?
         .into_iter()
         .map(|v| CredentialRow {
+            section: section_key(Section::of(v.key)),
             key: v.key.as_str().to_owned(),
             label: v.label,
             help: v.help,
@@ -73,7 +117,17 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
         .collect();
     Ok(SettingsView {
         rows,
+        sections: Section::ALL
+            .into_iter()
+            .map(|s| SectionView {
+                key: section_key(s),
+                title: s.title().to_owned(),
+                intro: s.intro().to_owned(),
+            })
+            .collect(),
         can_edit: user.role.allows(Role::Admin),
+        can_test: user.role.allows(Role::Operator),
+        read_only_note: read_only_note(user.role),
     })
 }
 
@@ -206,13 +260,8 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings" />
         <h1>"Settings"</h1>
         <p class="lead">
-            "Credentials for Pinpoint and HiBob. Secrets are stored encrypted and never shown again in full; "
+            "Credentials for Pinpoint and HiBob, onboarding and alerts. Secrets are stored encrypted and never shown again in full; "
             "leave a field empty to keep its current value."
-        </p>
-        <p class="muted" data-test="base-url-rule">
-            "Base URLs entered here must start with https:// and, unless the operator allows private ones, reach a public address. "
-            "Changing a base URL clears the credentials sent to it (HiBob: service user ID and token; "
-            "Pinpoint: API key) unless you enter new ones in the same save."
         </p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -220,13 +269,32 @@ pub fn SettingsPage() -> impl IntoView {
                     Err(e) => load_error(e),
                     Ok(view) => {
                         let can_edit = view.can_edit;
+                        let can_test = view.can_test;
+                        let rows = view.rows;
                         view! {
+                            {view.read_only_note.map(|note| view! {
+                                <p class="notice read-only-note" role="status" data-test="read-only">{note}</p>
+                            })}
+                            {can_edit.then(|| view! {
+                                <p class="muted" data-test="base-url-rule">
+                                    "Base URLs entered here must start with https:// and, unless the operator allows private ones, reach a public address. "
+                                    "Changing a base URL clears the credentials sent to it (HiBob: service user ID and token; "
+                                    "Pinpoint: API key) unless you enter new ones in the same save."
+                                </p>
+                            })}
                             <ActionForm action=save attr:class="settings-form">
-                                {view
-                                    .rows
-                                    .into_iter()
-                                    .map(|row| view! { <CredentialField row can_edit /> })
-                                    .collect_view()}
+                                {view.sections.into_iter().map(|section| {
+                                    let heading = format!("settings-{}", section.key);
+                                    let mine: Vec<CredentialRow> = rows.iter().filter(|r| r.section == section.key).cloned().collect();
+                                    view! {
+                                        <section class="panel settings-section" aria-labelledby=heading>
+                                            <h2 id=format!("settings-{}", section.key)>{section.title}</h2>
+                                            <p class="muted section-intro">{section.intro}</p>
+                                            {mine.into_iter().map(|row| view! { <CredentialField row can_edit /> }).collect_view()}
+                                            {can_test.then(|| view! { <SectionTools section=section.key /> })}
+                                        </section>
+                                    }
+                                }).collect_view()}
                                 <Show when=move || can_edit>
                                     <button type="submit" class="primary">"Save settings"</button>
                                 </Show>
@@ -238,7 +306,6 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <ConnectionTests />
         <crate::pages::data_settings::DataSettingsPanel />
     }
 }
@@ -295,62 +362,47 @@ fn CredentialField(row: CredentialRow, can_edit: bool) -> impl IntoView {
     }
 }
 
+/// A section's checks, beside its values: a connection test, the test alert, HiBob's welcome
+/// wizards. Buttons of the page's one form that only run the check (they need the live page).
 #[component]
-fn ConnectionTests() -> impl IntoView {
+fn SectionTools(section: String) -> impl IntoView {
     let test = ServerAction::<TestConnection>::new();
-    view! {
-        <section class="panel">
-            <h2>"Test connections"</h2>
-            <p class="muted">"Calls the service with the saved credentials and reports what it answered."</p>
-            <div class="buttons">
-                <ActionForm action=test attr:class="inline">
-                    <input type="hidden" name="service" value="hibob" />
-                    <button type="submit">"Test HiBob"</button>
-                </ActionForm>
-                <ActionForm action=test attr:class="inline">
-                    <input type="hidden" name="service" value="pinpoint" />
-                    <button type="submit">"Test Pinpoint"</button>
-                </ActionForm>
-            </div>
-            <AlertAndWizardTools />
-            {move || test.pending().get().then(|| view! { <p class="muted">"Testing…"</p> })}
-            {move || {
-                test.value()
-                    .get()
-                    .map(|r| match r {
-                        Ok(r) => {
-                            view! {
-                                <p
-                                    class=if r.ok { "notice ok" } else { "notice error" }
-                                    role="status"
-                                    data-test="connection-result"
-                                >
-                                    <strong>{r.service}": "</strong>
-                                    {r.summary}
-                                </p>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                    })
-            }}
-        </section>
-    }
-}
-
-#[component]
-fn AlertAndWizardTools() -> impl IntoView {
     let alert = ServerAction::<SendTestAlert>::new();
     let wizards = ServerAction::<HibobWizards>::new();
+    let live = crate::pages::interactive();
+    let service = |name: &'static str| {
+        move |_| {
+            test.dispatch(TestConnection {
+                service: name.to_owned(),
+            });
+        }
+    };
+    let buttons = match section.as_str() {
+        "pinpoint" => view! {
+            <button type="button" disabled=move || !live.get() on:click=service("pinpoint")>"Test Pinpoint"</button>
+        }.into_any(),
+        "hibob" => view! {
+            <button type="button" disabled=move || !live.get() on:click=service("hibob")>"Test HiBob"</button>
+        }.into_any(),
+        "onboarding" => view! {
+            <button type="button" disabled=move || !live.get() on:click=move |_| { wizards.dispatch(HibobWizards {}); }>"List HiBob welcome wizards"</button>
+        }.into_any(),
+        "alerts" => view! {
+            <button type="button" disabled=move || !live.get() on:click=move |_| { alert.dispatch(SendTestAlert {}); }>"Send test alert"</button>
+        }.into_any(),
+        _ => ().into_any(),
+    };
     view! {
-        <div class="buttons">
-            <ActionForm action=alert attr:class="inline">
-                <button type="submit">"Send test alert"</button>
-            </ActionForm>
-            <ActionForm action=wizards attr:class="inline">
-                <button type="submit">"List HiBob welcome wizards"</button>
-            </ActionForm>
-        </div>
+        <div class="buttons">{buttons}</div>
+        {move || test.pending().get().then(|| view! { <p class="muted">"Testing…"</p> })}
+        {move || test.value().get().map(|r| match r {
+            Ok(r) => view! {
+                <p class=if r.ok { "notice ok" } else { "notice error" } role="status" data-test="connection-result">
+                    <strong>{r.service}": "</strong>{r.summary}
+                </p>
+            }.into_any(),
+            Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
         {move || alert.value().get().map(|r| match r {
             Ok(results) => results
                 .into_iter()

@@ -91,6 +91,10 @@ pub struct DeliveryView {
     pub export_id: Option<i64>,
     pub export_status: Option<String>,
     pub rule: ReprocessRule,
+    /// The delivery this one re-processed, when it is a re-processing.
+    pub reprocessed_from: Option<i64>,
+    /// Its re-processings: the new delivery and the export it made or named.
+    pub reprocessed_as: Vec<(i64, Option<i64>)>,
 }
 
 #[server(endpoint = "webhook_delivery", output = crate::codec::JsonText)]
@@ -119,6 +123,8 @@ pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
         client_ip: d.client_ip.unwrap_or_default(),
         export_id: d.export_id,
         export_status: d.export_status,
+        reprocessed_from: d.reprocessed_from,
+        reprocessed_as: d.reprocessed_as,
         rule: match d.reprocess {
             Eligibility::Verified => ReprocessRule::Verified,
             Eligibility::Unverified => ReprocessRule::Unverified,
@@ -268,7 +274,7 @@ pub fn WebhooksPage() -> impl IntoView {
                     Ok(rows) if rows.is_empty() => view! {
                         <section class="empty">
                             <p class="lead">"No webhook deliveries yet."</p>
-                            <p>"Point Pinpoint's application_hired webhook at /webhooks/pinpoint and set its signing secret in Settings."</p>
+                            <p>"Point Pinpoint's application_hired webhook at /webhooks/pinpoint and have an admin set its signing secret in Settings."</p>
                         </section>
                     }.into_any(),
                     Ok(rows) => {
@@ -377,8 +383,24 @@ pub fn DeliveryPage() -> impl IntoView {
                                             {status_badge(&status)}
                                         }.into_any(),
                                         (Some(id), None) => view! { <span>{format!("Export {id} no longer exists.")}</span> }.into_any(),
+                                        (None, _) if !d.reprocessed_as.is_empty() => view! { <span class="muted">"None by itself: see its re-processing below."</span> }.into_any(),
                                         (None, _) => view! { <span class="muted">"This delivery started no export."</span> }.into_any(),
                                     }}</dd>
+                                    {d.reprocessed_from.map(|from| view! {
+                                        <dt>"Re-processing of"</dt>
+                                        <dd><a href=format!("/webhooks/{from}")>{format!("Delivery {from}")}</a></dd>
+                                    })}
+                                    {(!d.reprocessed_as.is_empty()).then(|| view! {
+                                        <dt>"Re-processed as"</dt>
+                                        <dd data-test="reprocessed-as">
+                                            {d.reprocessed_as.iter().map(|(delivery, export)| view! {
+                                                <span class="reprocessing">
+                                                    <a href=format!("/webhooks/{delivery}")>{format!("Delivery {delivery}")}</a>
+                                                    {export.map(|e| view! { ", which made or found " <a href=format!("/exports/{e}")>{format!("Export {e}")}</a> })}
+                                                </span>
+                                            }).collect_view()}
+                                        </dd>
+                                    })}
                                 </dl>
                             </section>
                             <ReprocessPanel id=d.id rule=d.rule.clone() application=d.application_id.clone() is_admin can_operate action=reprocess />

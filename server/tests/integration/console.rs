@@ -939,7 +939,19 @@ async fn settings_show_backup_and_retention_settings() {
     assert_eq!(value("BACKUP_KEEP"), "—", "no schedule, no count");
     let page = viewer.get(app.url("/settings")).send().await.unwrap();
     let html = page.text().await.unwrap();
-    assert!(html.contains("Backups and retention"), "{html}");
+    assert!(html.contains("<h2>Data</h2>"), "{html}");
+    // the credentials under a heading each, and one sentence on why a viewer cannot change them
+    for section in ["pinpoint", "hibob", "onboarding", "alerts"] {
+        assert!(
+            html.contains(&format!("id=\"settings-{section}\"")),
+            "{section}: {html}"
+        );
+    }
+    assert!(
+        html.contains("You are signed in as a viewer: you can read these settings, but only an admin can change them."),
+        "{html}"
+    );
+    assert!(!html.contains("Save settings"), "{html}");
 }
 
 /// Sandbox mode makes a plugin token at its first start and keeps it, so the plugin can be

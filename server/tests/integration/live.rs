@@ -156,8 +156,9 @@ async fn a_bulk_retry_queues_what_its_preview_counted_and_reports_progress() {
 
     assert_eq!(drain(&app).await, 3);
     let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
-    assert_eq!(runs[0]["summary"], "3 of 3 done", "{runs}");
+    assert_eq!(runs[0]["summary"], "3 of 3 done: 3 succeeded", "{runs}");
     assert_eq!(runs[0]["finished"], true);
+    assert_eq!(runs[0]["stopped"], serde_json::json!([]), "{runs}");
     assert_eq!(status_count(&app, "succeeded").await, 4);
 
     // a viewer may watch but not act
@@ -172,6 +173,38 @@ async fn a_bulk_retry_queues_what_its_preview_counted_and_reports_progress() {
     ] {
         assert_eq!(app.call(&viewer, endpoint, &form).await.status(), 403);
     }
+}
+
+#[tokio::test]
+async fn the_status_chips_count_what_the_filters_select() {
+    let fakes = hibob_refusing_first(2).await;
+    let app = fakes.app().await;
+    stopped_hires(&app, 2).await;
+    app.hire(3).await;
+    drain(&app).await;
+    let viewer = app.user_with_role("viewer").await;
+    let counts = |form: Vec<(&'static str, &'static str)>| {
+        let (app, viewer) = (&app, &viewer);
+        async move { json_of(app.call(viewer, "exports", &form).await).await["counts"].clone() }
+    };
+    assert_eq!(
+        counts(vec![]).await,
+        json!([["needs_attention", 2], ["succeeded", 1]])
+    );
+    // a search selects one export: the chips count it alone, whatever status is chosen
+    assert_eq!(
+        counts(vec![("search", "3")]).await,
+        json!([["succeeded", 1]])
+    );
+    assert_eq!(
+        counts(vec![("search", "1"), ("status", "succeeded")]).await,
+        json!([["needs_attention", 1]])
+    );
+    assert_eq!(counts(vec![("source", "plugin")]).await, json!([]));
+    assert_eq!(
+        counts(vec![("from", "2001-01-01"), ("to", "2001-12-31")]).await,
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -222,10 +255,13 @@ async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
 
     let runs = json_of(app.call(&operator, "bulk_retries", &[]).await).await;
     assert_eq!(
-        runs[0]["summary"], "3 of 3 done, 1 failed again, 2 cancelled",
+        runs[0]["summary"], "3 of 3 done: 0 succeeded, 1 stopped again, 2 cancelled",
         "{runs}"
     );
     assert!(runs[0]["cancelled_at"].is_string());
+    // the one HiBob refused again is linked from the finished run
+    let stopped = runs[0]["stopped"].as_array().unwrap();
+    assert_eq!(stopped.len(), 1, "{runs}");
     let again = app
         .call(&operator, "cancel_bulk_retry", &[("id", &run_id)])
         .await;
@@ -488,13 +524,14 @@ async fn deliveries_refused_for_a_wrong_secret_raise_a_dashboard_alert_with_the_
     assert_eq!(refusals.len(), 2, "{o}");
     assert_eq!(refusals[0]["cause"], "bad_signature");
     assert_eq!(refusals[0]["count"], 3);
-    assert!(
-        refusals[0]["advice"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("signing secret in Settings"),
-        "{o}"
-    );
+    // a viewer cannot change Settings: the fix is to ask an admin, who is told what to change
+    let advice = refusals[0]["advice"].as_str().unwrap_or_default();
+    assert!(advice.contains("Ask an admin to copy"), "{o}");
+    let admin = app.admin().await;
+    let o = json_of(app.call(&admin, "dashboard", &[]).await).await;
+    let advice = o["refusals"][0]["advice"].as_str().unwrap_or_default();
+    assert!(advice.contains("signing secret in Settings"), "{o}");
+    assert!(!advice.contains("Ask an admin"), "{o}");
     assert_eq!(refusals[1]["cause"], "malformed");
 
     // a header that is not a signature is named as such, not blamed on the secret

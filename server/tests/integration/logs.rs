@@ -305,6 +305,27 @@ async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
     )
     .await;
     assert_eq!(done["export_id"], 1, "{done}");
+    // the refused delivery, its re-processing and the export it made link to one another
+    let refused = json_of(app.call(&admin, "webhook_delivery", &[("id", "1")]).await).await;
+    assert_eq!(
+        refused["reprocessed_as"],
+        serde_json::json!([[2, 1]]),
+        "{refused}"
+    );
+    let again = json_of(app.call(&admin, "webhook_delivery", &[("id", "2")]).await).await;
+    assert_eq!(
+        (&again["export_id"], &again["reprocessed_from"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{again}"
+    );
+    let export = json_of(app.call(&admin, "export", &[("id", "1")]).await).await;
+    let links: Vec<&str> = export["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["link"].as_str())
+        .collect();
+    assert_eq!(links, ["/webhooks/1", "/webhooks/2"], "{export}");
     let detail: String =
         sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'webhook.reprocessed'")
             .fetch_one(&app.pool)

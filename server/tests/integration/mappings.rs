@@ -282,6 +282,47 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
     assert_eq!(view["mapping_version"], json!(2));
     let steps = view["timeline"].to_string();
     assert!(steps.contains("mapping v2"), "{steps}");
+
+    // attempts are counted across both retries, on the page and on the timeline
+    assert_eq!(
+        view["attempts_text"],
+        json!("3 in all; 1 of 8 since the last retry"),
+        "{view}"
+    );
+    let timeline = view["timeline"].as_array().unwrap();
+    let entry = |title: &str| {
+        timeline
+            .iter()
+            .find(|t| t["title"] == title)
+            .unwrap_or_else(|| panic!("no {title:?} in {steps}"))
+    };
+    assert_eq!(
+        entry("Attempt 1: Build the HiBob employee")["outcome"],
+        "failed"
+    );
+    assert_eq!(
+        entry("Attempt 2: Build the HiBob employee")["outcome"],
+        "failed"
+    );
+    // the attempt after the fix shows the body it built and the body HiBob got
+    let built = entry("Attempt 3: Build the HiBob employee");
+    assert_eq!(built["detail"], "mapping v2", "{built}");
+    assert!(
+        built["body"][1]
+            .as_str()
+            .unwrap()
+            .contains("\"surname\": \"Cher\""),
+        "{built}"
+    );
+    let sent = entry("Attempt 3: Create the employee in HiBob");
+    assert_eq!(sent["body"][0], "Body sent to HiBob", "{sent}");
+    assert!(
+        sent["body"][1]
+            .as_str()
+            .unwrap()
+            .contains("\"surname\": \"Cher\""),
+        "{sent}"
+    );
 }
 
 #[tokio::test]
