@@ -70,6 +70,8 @@ pub mod endpoint {
     pub const READ_ONE: Endpoint = Endpoint::new("POST /people/{id}");
     pub const UPDATE: Endpoint = Endpoint::new("PUT /people/{id}");
     pub const START_DATE: Endpoint = Endpoint::new("POST /employees/{id}/start-date");
+    pub const WORK: Endpoint = Endpoint::new("GET /people/{id}/work");
+    pub const WORK_ENTRY: Endpoint = Endpoint::new("PUT /people/{id}/work/{entry_id}");
 }
 
 #[derive(Clone)]

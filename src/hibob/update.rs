@@ -1,7 +1,8 @@
 //! Reading one employee back and changing their fields after the export: what keeping HiBob in
 //! step with Pinpoint uses (see `watch`). Each is an operation of HiBob's published API:
-//! `POST /people/{identifier}` (read), `PUT /people/{identifier}` (update, applied like a PATCH)
-//! and `POST /employees/{employeeId}/start-date`.
+//! `POST /people/{identifier}` (read), `PUT /people/{identifier}` (update, applied like a PATCH),
+//! `POST /employees/{employeeId}/start-date`, and the work-history table's
+//! `GET /people/{id}/work` and `PUT /people/{id}/work/{entry_id}`.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -85,6 +86,64 @@ impl Client {
             endpoint::START_DATE,
             &[],
             Payload::Json(&body),
+            Some(body.clone()),
+            log,
+            |_| Ok(()),
+        )
+        .await
+    }
+}
+
+impl Client {
+    /// The employee's work-history entries (`GET /people/{id}/work`), as HiBob returns them.
+    pub async fn work_entries(
+        &self,
+        employee_id: &str,
+        log: &mut CallLog,
+    ) -> Result<Vec<Value>, HibobError> {
+        let path = format!(
+            "/people/{}/work",
+            outbound::encode_segment(employee_id.trim())
+        );
+        self.send(
+            Method::GET,
+            &path,
+            endpoint::WORK,
+            &[],
+            Payload::Empty,
+            None,
+            log,
+            |reply| {
+                let answer = parse_json(reply, "the work history")?;
+                Ok(answer
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default())
+            },
+        )
+        .await
+    }
+
+    /// Replaces one work-history entry (`PUT /people/{id}/work/{entry_id}`). HiBob overwrites the
+    /// whole entry: `body` must carry every column the entry keeps.
+    pub async fn update_work_entry(
+        &self,
+        employee_id: &str,
+        entry_id: i64,
+        body: &Value,
+        log: &mut CallLog,
+    ) -> Result<(), HibobError> {
+        let path = format!(
+            "/people/{}/work/{entry_id}",
+            outbound::encode_segment(employee_id.trim())
+        );
+        self.send(
+            Method::PUT,
+            &path,
+            endpoint::WORK_ENTRY,
+            &[],
+            Payload::Json(body),
             Some(body.clone()),
             log,
             |_| Ok(()),

@@ -10,6 +10,7 @@ use super::{check::Watcher, store, Change, Route, WatchError};
 use crate::{
     access::audit::{self, Actor},
     exports::{queue as export_queue, steps::Recorder},
+    hibob::HibobError,
     live::Change as Notice,
     outbound::CallLog,
     pinpoint,
@@ -92,7 +93,7 @@ impl Watcher {
                     .map(|c| label(c))
                     .collect::<Vec<_>>()
                     .join(", "),
-                "the work e-mail and work-history fields are not changed by the console"
+                "the work e-mail and custom work-history columns are not changed by the console"
             )));
         }
         let export = export_queue::find(&self.pool, export_id)
@@ -109,9 +110,11 @@ impl Watcher {
             actor.email
         );
         let mut sent_now: Vec<&Change> = Vec::new();
-        let (dates, others): (Vec<&Change>, Vec<&Change>) = to_send
+        let (dates, rest): (Vec<&Change>, Vec<&Change>) = to_send
             .into_iter()
             .partition(|c| c.route == Route::StartDate);
+        let (work, others): (Vec<&Change>, Vec<&Change>) =
+            rest.into_iter().partition(|c| c.route == Route::WorkEntry);
         for c in dates {
             let started = Instant::now();
             let mut log = CallLog::new();
@@ -132,6 +135,14 @@ impl Watcher {
             self.settle_step(&rec, log, started, result, &others, &sent_now)
                 .await?;
             sent_now.extend(others);
+        }
+        if !work.is_empty() {
+            let started = Instant::now();
+            let mut log = CallLog::new();
+            let result = update_work(&hibob, &watch, &work, &reason, &mut log).await;
+            self.settle_step(&rec, log, started, result, &work, &sent_now)
+                .await?;
+            sent_now.extend(work);
         }
         let summary = super::summary(&sent_now.iter().map(|c| (*c).clone()).collect::<Vec<_>>());
         self.record(
@@ -161,7 +172,7 @@ impl Watcher {
         rec: &Recorder<'_>,
         log: CallLog,
         started: Instant,
-        result: Result<(), crate::hibob::HibobError>,
+        result: Result<(), HibobError>,
         these: &[&Change],
         before: &[&Change],
     ) -> Result<(), WatchError> {
@@ -351,6 +362,26 @@ impl Watcher {
         tx.commit().await?;
         Ok(moved)
     }
+}
+
+/// Writes the work-history entry in force at the start back with `changes` in it.
+async fn update_work(
+    hibob: &crate::hibob::Client,
+    watch: &store::Watch,
+    changes: &[&Change],
+    reason: &str,
+    log: &mut CallLog,
+) -> Result<(), HibobError> {
+    let entries = hibob.work_entries(&watch.employee_id, log).await?;
+    let entry = super::entry_in_force(&entries, watch.start_date.as_deref()).ok_or_else(|| {
+        HibobError::Decode("HiBob lists no work-history entry for the employee".into())
+    })?;
+    let (id, body) = super::work_entry_body(entry, changes, reason).ok_or_else(|| {
+        HibobError::Decode("the work-history entry has no id or effective date".into())
+    })?;
+    hibob
+        .update_work_entry(&watch.employee_id, id, &body, log)
+        .await
 }
 
 fn label(c: &Change) -> &str {

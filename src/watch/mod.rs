@@ -16,10 +16,11 @@
 //!   hand needs a second, explicit confirmation.
 //! - A value emptied in Pinpoint is not a change: an empty field is far more often missing data
 //!   than a deliberate clearing, and clearing HiBob fields is not this console's call.
-//! - The work e-mail (HiBob's login) and fields HiBob keeps in its work-history table (title,
-//!   department, site, manager) are shown but changed in HiBob by hand: the e-mail sends the person
-//!   new sign-in mail, and a work entry for a not-yet-started hire sits on the start date, where a
-//!   second entry conflicts.
+//! - Title, department, site and manager live in HiBob's work-history table, where a new entry on
+//!   the start date would conflict with the one the create made: the entry in force at the start
+//!   is read, changed and written back whole (HiBob's update clears what it is not sent). The work
+//!   e-mail (HiBob's login, whose change sends the person new sign-in mail) and other table-kept
+//!   fields are shown but changed in HiBob by hand.
 //! - Pinpoint does not document how an application that is no longer hired looks. It counts as
 //!   fallen through when the application is gone (404), carries a rejection, withdrawal or archive
 //!   date or status, sits in a stage whose name does not mention hiring, or every offer on it was
@@ -64,6 +65,9 @@ pub enum Route {
     StartDate,
     /// `PUT /people/{id}`.
     Field,
+    /// The entry of HiBob's work-history table in force at the start: read, changed, written
+    /// back whole (`PUT /people/{id}/work/{entry_id}`).
+    WorkEntry,
     /// Changed in HiBob by a person (see the module's decisions).
     ByHand,
 }
@@ -142,11 +146,103 @@ fn route_of(field: &FieldNow) -> Route {
     let id = hibob_schema::canonical_id(&field.field);
     if id == hibob_schema::canonical_id(START_DATE_FIELD) {
         Route::StartDate
-    } else if id == "email" || field.historical {
+    } else if id == "email" {
+        Route::ByHand
+    } else if work_column(id).is_some() {
+        Route::WorkEntry
+    } else if field.historical {
         Route::ByHand
     } else {
         Route::Field
     }
+}
+
+/// The column of a work-history entry a field lives in, for the fields the entry's update
+/// documents (a custom column is changed in HiBob by hand).
+pub fn work_column(field: &str) -> Option<&'static str> {
+    match hibob_schema::canonical_id(field) {
+        "work.title" => Some("title"),
+        "work.department" => Some("department"),
+        "work.site" => Some("site"),
+        "work.reportsTo" => Some("reportsTo"),
+        _ => None,
+    }
+}
+
+/// The work-history entry in force on `start` (the latest that starts by then), or, for a start
+/// before every entry or unknown, the one HiBob marks current, else the earliest.
+pub fn entry_in_force<'a>(entries: &'a [Value], start: Option<&str>) -> Option<&'a Value> {
+    let day = |e: &Value| {
+        e.get("effectiveDate")
+            .and_then(Value::as_str)
+            .and_then(crate::dates::parse_date)
+    };
+    let start = start.and_then(crate::dates::parse_date);
+    let dated = entries.iter().filter(|e| day(e).is_some());
+    let by_start = start.and_then(|s| {
+        dated
+            .clone()
+            .filter(|e| day(e).is_some_and(|d| d <= s))
+            .max_by_key(|e| day(e))
+    });
+    by_start
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| e.get("isCurrent").and_then(Value::as_bool) == Some(true))
+        })
+        .or_else(|| dated.min_by_key(|e| day(e)))
+}
+
+/// The whole entry to write back with `changes` in it, and its id: every column HiBob's update
+/// takes is copied from the entry as read (it clears what is left out), then the changes go in.
+pub fn work_entry_body(entry: &Value, changes: &[&Change], reason: &str) -> Option<(i64, Value)> {
+    let id = entry.get("id").and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    })?;
+    let mut body = Map::new();
+    for key in [
+        "effectiveDate",
+        "title",
+        "department",
+        "site",
+        "siteId",
+        "customColumns",
+    ] {
+        if let Some(v) = entry.get(key).filter(|v| !v.is_null()) {
+            body.insert(key.to_owned(), v.clone());
+        }
+    }
+    if let Some(manager) = entry
+        .get("reportsTo")
+        .and_then(|r| r.get("id"))
+        .filter(|v| !v.is_null())
+    {
+        body.insert("reportsTo".into(), serde_json::json!({ "id": manager }));
+    }
+    body.get("effectiveDate")?;
+    for change in changes {
+        match work_column(&change.field) {
+            Some("reportsTo") => {
+                body.insert(
+                    "reportsTo".into(),
+                    serde_json::json!({ "id": value_text(Some(&change.value)) }),
+                );
+            }
+            Some("site") => {
+                // the site is named now; an id kept from the entry would contradict it
+                body.remove("siteId");
+                body.insert("site".into(), change.value.clone());
+            }
+            Some(column) => {
+                body.insert(column.to_owned(), change.value.clone());
+            }
+            None => {}
+        }
+    }
+    body.insert("reason".into(), Value::String(reason.to_owned()));
+    Some((id, Value::Object(body)))
 }
 
 /// Compares the mapping's rendering now with the one it was settled at (`baseline`), what was

@@ -76,19 +76,74 @@ fn unchanged_emptied_and_computed_fields_are_no_change() {
 }
 
 #[test]
-fn the_work_e_mail_and_work_history_fields_are_changed_by_hand() {
+fn the_work_e_mail_and_custom_table_columns_are_changed_by_hand_the_work_entry_by_the_console() {
     let mut title = field("work.title", "Title", json!("Staff engineer"));
     title.historical = true;
+    let mut column = field("work.custom.field_9", "Badge", json!("B-7"));
+    column.historical = true;
     let now = [
         field("root.email", "Email", json!("jane.doe@example.com")),
         title,
+        column,
     ];
     let found = compare(&now, &sent(), &sent(), Some(&sent()));
-    assert_eq!(found.changes.len(), 2);
-    assert!(found
+    let routes: Vec<(&str, Route)> = found
         .changes
         .iter()
-        .all(|c| c.route == Route::ByHand && !c.safe_to_apply()));
+        .map(|c| (c.field.as_str(), c.route))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("root.email", Route::ByHand),
+            ("work.title", Route::WorkEntry),
+            ("work.custom.field_9", Route::ByHand)
+        ]
+    );
+    assert!(found.changes[1].safe_to_apply() && !found.changes[0].safe_to_apply());
+}
+
+#[test]
+fn the_work_entry_in_force_at_the_start_is_written_back_whole_with_the_change() {
+    let entries = [
+        json!({"id": 7, "effectiveDate": "2026-01-01", "title": "111", "site": "Paris",
+               "isCurrent": true}),
+        json!({"id": 9, "effectiveDate": "2027-01-04", "title": "222", "department": "333",
+               "site": "London", "siteId": 2510068, "reportsTo": {"id": "42", "displayName": "Ann"},
+               "customColumns": {"column_1": "x"}, "workChangeType": "hire"}),
+    ];
+    let entry = entry_in_force(&entries, Some("2027-01-11")).expect("an entry");
+    assert_eq!(entry["id"], 9);
+    assert_eq!(
+        entry_in_force(&entries, Some("2026-06-01")).expect("entry")["id"],
+        7
+    );
+    assert_eq!(
+        entry_in_force(&entries, None).expect("entry")["id"],
+        7,
+        "the current one"
+    );
+    assert_eq!(
+        entry_in_force(&entries, Some("2025-01-01")).expect("entry")["id"],
+        7
+    );
+    assert!(entry_in_force(&[], Some("2027-01-04")).is_none());
+
+    let mut title = field("work.title", "Title", json!("444"));
+    title.historical = true;
+    let mut site = field("work.site", "Site", json!("Berlin"));
+    site.historical = true;
+    let found = compare(&[title, site], &sent(), &sent(), Some(&sent()));
+    let chosen: Vec<&Change> = found.changes.iter().collect();
+    let (id, body) = work_entry_body(entry, &chosen, "moved").expect("a body");
+    assert_eq!(id, 9);
+    assert_eq!(
+        body,
+        json!({"effectiveDate": "2027-01-04", "title": "444", "department": "333",
+               "site": "Berlin", "reportsTo": {"id": "42"}, "customColumns": {"column_1": "x"},
+               "reason": "moved"})
+    );
+    assert!(work_entry_body(&json!({"effectiveDate": "2027-01-04"}), &chosen, "r").is_none());
 }
 
 #[test]

@@ -362,7 +362,7 @@ fn row_actions(
     view! {
         <td class="actions">
             {if c.by_hand {
-                view! { <span class="muted">"Change it in HiBob by hand (work e-mail and work-history fields)."</span> }.into_any()
+                view! { <span class="muted">"Change it in HiBob by hand (the work e-mail and custom work-history columns)."</span> }.into_any()
             } else {
                 view! {
                     <ActionForm action=update attr:class="inline">

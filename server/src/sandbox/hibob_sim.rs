@@ -51,6 +51,14 @@ pub(crate) fn routes(state: SimState) -> Router<SimState> {
             "/employees/{id}/start-date",
             post(super::hibob_updates::start_date),
         )
+        .route(
+            "/people/{identifier}/work",
+            get(super::hibob_updates::work_history),
+        )
+        .route(
+            "/people/{identifier}/work/{entry_id}",
+            axum::routing::put(super::hibob_updates::update_work_entry),
+        )
         .route("/company/people/fields", get(people_fields))
         .route("/company/named-lists", get(named_lists))
         .route("/company/named-lists/{name}", get(named_list))

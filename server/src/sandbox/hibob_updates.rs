@@ -116,3 +116,121 @@ pub(crate) async fn start_date(
         Some(_) => StatusCode::OK.into_response(),
     }
 }
+
+/// The one work-history entry the create made, on the start date.
+const ENTRY_ID: i64 = 1;
+
+/// `GET /people/{id}/work`: the employee's work history, as HiBob's employee tables list it.
+pub(crate) async fn work_history(
+    State(state): State<SimState>,
+    Path(identifier): Path<String>,
+) -> Response {
+    let Some(employee) = state
+        .employees()
+        .into_iter()
+        .find(|e| e.id == identifier.trim())
+    else {
+        return employee_not_found(&identifier);
+    };
+    let work = employee.body.get("work").cloned().unwrap_or_default();
+    let site_id = super::samples::list(super::samples::SITE_LIST)
+        .and_then(|l| l.lookup(&serde_json::json!(employee.site)))
+        .map(|i| i.id);
+    let current = chrono::NaiveDate::parse_from_str(&employee.start_date, "%Y-%m-%d")
+        .is_ok_and(|d| d <= chrono::Utc::now().date_naive());
+    let mut entry = serde_json::json!({
+        "id": ENTRY_ID,
+        "effectiveDate": employee.start_date,
+        "isCurrent": current,
+        "site": employee.site,
+        "siteId": site_id,
+        "title": work.get("title"),
+        "department": work.get("department"),
+        "customColumns": {},
+    });
+    if let Some(manager) = work.get("reportsTo").filter(|m| !m.is_null()) {
+        entry["reportsTo"] = serde_json::json!({ "id": manager });
+    }
+    axum::Json(serde_json::json!({ "values": [entry] })).into_response()
+}
+
+/// `PUT /people/{id}/work/{entry_id}`: replaces the entry whole, as HiBob documents it: a column
+/// the body leaves out is cleared.
+pub(crate) async fn update_work_entry(
+    State(state): State<SimState>,
+    Path((identifier, entry_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let entry = match parse_object(&body, false) {
+        Ok(entry) => entry,
+        Err(failure) => return failure.into_response(),
+    };
+    if entry_id.trim() != ENTRY_ID.to_string() {
+        return Failure::new(
+            StatusCode::NOT_FOUND,
+            "employee.work.notFound",
+            "No such work entry",
+        )
+        .into_response();
+    }
+    if !text(&entry, &["effectiveDate"]).is_some_and(is_day) {
+        return Failure::invalid(
+            "validations.effectiveDate.required",
+            "effectiveDate is required, as YYYY-MM-DD",
+        )
+        .into_response();
+    }
+    for column in ["title", "department"] {
+        let Some(value) = entry.get(column).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let known = super::samples::list(column).is_none_or(|l| l.lookup(value).is_some());
+        if !known {
+            return Failure::invalid(
+                format!("validations.work.{column}.invalid"),
+                format!("{column}: {value} is not an item of the list '{column}'"),
+            )
+            .into_response();
+        }
+    }
+    let site = text(&entry, &["site"]).map(str::to_owned).or_else(|| {
+        entry.get("siteId").and_then(|id| {
+            super::samples::list(super::samples::SITE_LIST)
+                .and_then(|l| l.lookup(id))
+                .map(|i| i.name.to_owned())
+        })
+    });
+    let Some(site) = site else {
+        return Failure::invalid(
+            "validations.site.required",
+            "A work entry needs its site or siteId",
+        )
+        .into_response();
+    };
+    let changed = state.change_employee(identifier.trim(), |employee| {
+        let mut body = employee.body.as_object().cloned().unwrap_or_default();
+        let mut work = body
+            .get("work")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for column in ["title", "department"] {
+            match entry.get(column).filter(|v| !v.is_null()) {
+                Some(v) => work.insert(column.to_owned(), v.clone()),
+                None => work.remove(column),
+            };
+        }
+        match entry.get("reportsTo").and_then(|r| r.get("id")) {
+            Some(id) => work.insert("reportsTo".into(), id.clone()),
+            None => work.remove("reportsTo"),
+        };
+        work.insert("site".into(), Value::String(site.clone()));
+        employee.site = site.clone();
+        body.insert("work".into(), Value::Object(work));
+        employee.body = Value::Object(body);
+    });
+    match changed {
+        None => employee_not_found(&identifier),
+        Some(()) => StatusCode::OK.into_response(),
+    }
+}

@@ -719,3 +719,73 @@ async fn welcome_wizards_are_listed_and_invitations_checked() {
     );
     assert!(c.invite("1234", 1, &mut log).await.is_err());
 }
+
+#[tokio::test]
+async fn an_employee_is_read_back_and_changed_after_creation_as_hibob_documents() {
+    let s = sims().await;
+    let client = hibob_client(&s);
+    let mut log = CallLog::new();
+    let mut body = person("grace@example.com");
+    body["work"]["title"] = json!("Backend Engineer");
+    let id = client.create_employee(&body, &mut log).await.unwrap();
+    let fields = ["root.surname".to_owned(), "work.startDate".to_owned()];
+    let read = client.read_employee(&id, &fields, &mut log).await.unwrap();
+    assert_eq!(
+        read.as_ref().map(|e| e["surname"].clone()),
+        Some(json!("Hopper"))
+    );
+    assert_eq!(
+        client
+            .read_employee("404", &fields, &mut log)
+            .await
+            .unwrap(),
+        None
+    );
+
+    client
+        .update_employee(&id, &json!({"surname": "Hopper-Murray"}), &mut log)
+        .await
+        .unwrap();
+    // the same values again change nothing: HiBob's 304, which counts as done
+    client
+        .update_employee(&id, &json!({"surname": "Hopper-Murray"}), &mut log)
+        .await
+        .unwrap();
+    client
+        .set_start_date(&id, "2026-03-02", "moved", &mut log)
+        .await
+        .unwrap();
+    let entries = client.work_entries(&id, &mut log).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["effectiveDate"], "2026-03-02");
+    assert_eq!(entries[0]["title"], "Backend Engineer");
+    let mut entry = entries[0].clone();
+    entry["title"] = json!("Engineering Manager");
+    client
+        .update_work_entry(&id, 1, &entry, &mut log)
+        .await
+        .unwrap();
+    let mut unknown = entries[0].clone();
+    unknown["title"] = json!("Astronaut");
+    let refused = client
+        .update_work_entry(&id, 1, &unknown, &mut log)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, HibobError::Rejected { status: 400, .. }),
+        "{refused:?}"
+    );
+    let refused = client
+        .update_work_entry(&id, 1, &json!({"title": "x"}), &mut log)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, HibobError::Rejected { status: 400, .. }),
+        "{refused:?}"
+    );
+
+    let employee = s.state.employee(&id).unwrap();
+    assert_eq!(employee.surname, "Hopper-Murray");
+    assert_eq!(employee.start_date, "2026-03-02");
+    assert_eq!(employee.body["work"]["title"], "Engineering Manager");
+}

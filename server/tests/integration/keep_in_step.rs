@@ -525,3 +525,117 @@ async fn a_thousand_watched_hires_keep_to_the_pace_and_new_exports_go_first() {
         "one read per check"
     );
 }
+
+/// Jane's application with her offer and a job titled `title`.
+fn application_with_job(title: &str) -> Mock {
+    let document = json!({
+        "data": {"id": APPLICATION.to_string(), "type": "applications", "attributes": fakes::jane(),
+                 "relationships": {"offers": {"data": [{"type": "offers", "id": "9"}]},
+                                   "job": {"data": {"type": "jobs", "id": "3"}}}},
+        "included": [
+            {"type": "offers", "id": "9", "attributes": {"status": "accepted", "start_date": FIRST_DAY}},
+            {"type": "jobs", "id": "3", "attributes": {"title": title}}
+        ]
+    });
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/applications/{APPLICATION}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(document))
+}
+
+#[tokio::test]
+async fn a_changed_job_title_is_written_into_the_work_entry_in_force_whole() {
+    let fakes = Fakes::start().await;
+    application_with_job("Engineer")
+        .mount(&fakes.pinpoint)
+        .await;
+    fakes.every_hire_succeeds().await;
+    let app = fakes.app().await;
+    // the mapping also sends the job's title
+    let mut document: Value = serde_json::from_str(
+        &sqlx::query_scalar::<_, String>("SELECT document FROM mapping_versions WHERE id = 1")
+            .fetch_one(&app.pool)
+            .await
+            .expect("v1"),
+    )
+    .expect("json");
+    document["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(json!({"target": "work.title", "sources": ["{{ job_title }}"]}));
+    sqlx::query(
+        "INSERT INTO mapping_versions (id, document, note, author) VALUES (2, ?, 'title', 'test')",
+    )
+    .bind(document.to_string())
+    .execute(&app.pool)
+    .await
+    .expect("v2");
+    let export = app.hire(APPLICATION).await;
+    app.worker
+        .run_once()
+        .await
+        .expect("run")
+        .expect("an export");
+    assert_eq!(app.watcher.adopt(Utc::now()).await.expect("adopt"), 1);
+
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/people/{EMPLOYEE_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "firstName": "Jane", "surname": "Doe", "email": "jane.doe@example.com",
+            "work": {"startDate": FIRST_DAY, "site": "London", "title": "Engineer"}
+        })))
+        .mount(&fakes.hibob)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/people/{EMPLOYEE_ID}/work")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"values": [
+            {"id": 9, "effectiveDate": FIRST_DAY, "site": "London", "siteId": 2510068,
+             "title": "Engineer", "department": "R&D", "isCurrent": false,
+             "workChangeType": "hire"}
+        ]})))
+        .mount(&fakes.hibob)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/v1/people/{EMPLOYEE_ID}/work/9")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&fakes.hibob)
+        .await;
+    application_with_job("Staff engineer")
+        .with_priority(1)
+        .mount(&fakes.pinpoint)
+        .await;
+
+    let found = app.watcher.check(export).await.expect("check");
+    assert_eq!(found.changes.len(), 1, "{found:?}");
+    assert_eq!(found.changes[0].route, Route::WorkEntry);
+    let operator = app.user_with_role("operator").await;
+    app.call_json(&operator, "update_hibob", &[("id", &export.to_string())])
+        .await;
+    let written = calls_to(&fakes.hibob, "PUT", "/work/9").await;
+    assert_eq!(written.len(), 1, "{written:?}");
+    let entry = &written[0];
+    assert_eq!(entry["title"], "Staff engineer");
+    // the rest of the entry goes back as it was, or HiBob would clear it
+    assert_eq!(
+        (
+            &entry["effectiveDate"],
+            &entry["site"],
+            &entry["siteId"],
+            &entry["department"]
+        ),
+        (
+            &json!(FIRST_DAY),
+            &json!("London"),
+            &json!(2510068),
+            &json!("R&D")
+        )
+    );
+    assert!(
+        entry.get("workChangeType").is_none(),
+        "only what the update takes"
+    );
+    assert!(
+        calls_to(&fakes.hibob, "PUT", &format!("/people/{EMPLOYEE_ID}"))
+            .await
+            .is_empty()
+    );
+}
