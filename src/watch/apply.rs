@@ -52,6 +52,14 @@ impl Watcher {
         fields: &[String],
         overwrite: bool,
     ) -> Result<Applied, WatchError> {
+        // a person's click and the automatic policy take turns, and the second finds the change
+        // settled instead of sending it again
+        let employee = self.watch(export_id).await?.employee_id;
+        let _turn = self
+            .mappings
+            .gateway()
+            .employee_lock(&format!("hibob employee {employee}"))
+            .await;
         let watch = self.watch(export_id).await?;
         let chosen: Vec<&Change> = watch
             .changes

@@ -207,6 +207,12 @@ impl Watcher {
             .and_then(|s| dates::days_until(s, today));
         let next = Utc::now()
             + chrono::Duration::from_std(super::next_check_in(days_to_start)).unwrap_or_default();
+        // a start that moved moves the last day with it
+        let days = self.days_after_start().await;
+        let until = start
+            .as_deref()
+            .and_then(dates::parse_date)
+            .map(|day| super::watch_until(Some(day), today, days).to_string());
         let mut tx = crate::db::begin_write(&self.pool).await?;
         store::save_check(
             &mut tx,
@@ -215,6 +221,7 @@ impl Watcher {
                 baseline: &baseline,
                 changes: &changes,
                 start_date: start.as_deref(),
+                watch_until: until.as_deref(),
                 hired,
                 hire_note: hire_note.as_deref(),
                 next_check_at: next,

@@ -224,6 +224,8 @@ pub struct Checked<'a> {
     pub baseline: &'a Value,
     pub changes: &'a [Change],
     pub start_date: Option<&'a str>,
+    /// The last day to watch, moved with the start date.
+    pub watch_until: Option<&'a str>,
     pub hired: bool,
     pub hire_note: Option<&'a str>,
     pub next_check_at: DateTime<Utc>,
@@ -242,7 +244,8 @@ pub async fn save_check(
     sqlx::query!(
         "UPDATE hire_watches
          SET baseline = ?1, changes = ?2, change_count = ?3,
-             start_date = COALESCE(?4, start_date), hired = ?5, hire_note = ?6,
+             start_date = COALESCE(?4, start_date), watch_until = COALESCE(?10, watch_until),
+             hired = ?5, hire_note = ?6,
              decision = CASE WHEN ?5 = hired THEN decision END,
              decided_by = CASE WHEN ?5 = hired THEN decided_by END,
              decided_at = CASE WHEN ?5 = hired THEN decided_at END,
@@ -257,7 +260,8 @@ pub async fn save_check(
         found.hire_note,
         next,
         now,
-        export_id
+        export_id,
+        found.watch_until
     )
     .execute(conn)
     .await?;

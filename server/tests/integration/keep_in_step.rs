@@ -124,6 +124,14 @@ async fn a_start_date_moved_in_pinpoint_is_shown_and_one_click_updates_hibob_onc
             .is_empty(),
         "nothing is sent before someone decides"
     );
+    let until: String = sqlx::query_scalar("SELECT watch_until FROM hire_watches")
+        .fetch_one(&app.pool)
+        .await
+        .expect("watch");
+    assert_eq!(
+        until, "2027-01-25",
+        "watched until 14 days after the moved start"
+    );
 
     // what the export page shows, as a viewer sees it
     let viewer = app.user_with_role("viewer").await;
@@ -638,4 +646,36 @@ async fn a_changed_job_title_is_written_into_the_work_entry_in_force_whole() {
             .await
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn two_clicks_at_once_send_the_change_once() {
+    let (fakes, app, export) = exported_and_watched(&[]).await;
+    hibob_holds(FIRST_DAY).mount(&fakes.hibob).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/employees/{EMPLOYEE_ID}/start-date")))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(300)))
+        .mount(&fakes.hibob)
+        .await;
+    start_moves(&fakes).await;
+    assert_eq!(
+        app.watcher
+            .check(export)
+            .await
+            .expect("check")
+            .changes
+            .len(),
+        1
+    );
+    let operator = app.user_with_role("operator").await;
+    let export_text = export.to_string();
+    let form = [("id", export_text.as_str()), ("field", "work.startDate")];
+    let (a, b) = tokio::join!(
+        app.call(&operator, "update_hibob", &form),
+        app.call(&operator, "update_hibob", &form)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 422], "the second finds the change settled");
+    assert_eq!(calls_to(&fakes.hibob, "POST", "/start-date").await.len(), 1);
 }
