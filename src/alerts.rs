@@ -101,7 +101,7 @@ struct MailTarget {
 }
 
 /// One pending stop or recovery, as a message lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct Pending {
     id: i64,
     kind: String,
@@ -217,25 +217,24 @@ impl Alerts {
             return Ok(());
         }
         let today = Utc::now().date_naive();
-        let start: Option<String> =
-            sqlx::query_scalar("SELECT start_date FROM exports WHERE id = ?")
-                .bind(export_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten();
+        let start = sqlx::query_scalar!("SELECT start_date FROM exports WHERE id = ?", export_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten();
         let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
         let now = db::now_text();
         let mut tx = db::begin_write(&self.pool).await?;
-        sqlx::query(
+        let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
+        sqlx::query!(
             "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
                                  next_try_at)
              VALUES ('stopped', ?1, ?2, ?3, ?4, ?5, ?3)",
+            export_id,
+            urgent,
+            now,
+            webhook_done,
+            email_done
         )
-        .bind(export_id)
-        .bind(urgent)
-        .bind(&now)
-        .bind(targets.webhook.is_none())
-        .bind(targets.mail.is_none())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -286,9 +285,10 @@ impl Alerts {
     pub async fn succeeded(&self) -> Result<(), AlertError> {
         // called after every successful export: settle the usual case (nothing was reported) with
         // one read before the settings are read
-        let unreported: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM alerts WHERE kind = 'stopped'
-                 AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))",
+        let unreported = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM alerts WHERE kind = 'stopped'
+                   AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))
+               AS "unreported!: bool""#
         )
         .fetch_one(&self.pool)
         .await?;
@@ -301,17 +301,18 @@ impl Alerts {
         }
         let now = db::now_text();
         let mut tx = db::begin_write(&self.pool).await?;
-        let queued = sqlx::query(
+        let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
+        let queued = sqlx::query!(
             "INSERT INTO alerts (kind, urgent, created_at, webhook_done, email_done, next_try_at)
              SELECT 'recovered', 1, ?1, ?2, ?3, ?1
              WHERE EXISTS (
                  SELECT 1 FROM alerts
                  WHERE kind = 'stopped'
                    AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))",
+            now,
+            webhook_done,
+            email_done
         )
-        .bind(&now)
-        .bind(targets.webhook.is_none())
-        .bind(targets.mail.is_none())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -359,19 +360,21 @@ impl Alerts {
         channel: Channel,
         now: DateTime<Utc>,
     ) -> Result<Vec<Pending>, sqlx::Error> {
-        let done = match channel {
-            Channel::Webhook => "webhook_done",
-            Channel::Email => "email_done",
-        };
-        sqlx::query_as::<_, Pending>(&format!(
-            "SELECT a.id, a.kind, a.urgent, a.created_at, a.export_id,
-                    e.candidate_name AS candidate, e.pinpoint_application_id AS application_id,
-                    e.status, e.start_date, e.last_error AS reason, a.detail
-             FROM alerts a LEFT JOIN exports e ON e.id = a.export_id
-             WHERE a.{done} = 0 AND a.next_try_at <= ?
-             ORDER BY a.id LIMIT 1000"
-        ))
-        .bind(db::time_text(now))
+        let webhook = channel == Channel::Webhook;
+        let now = db::time_text(now);
+        sqlx::query_as!(
+            Pending,
+            r#"SELECT a.id, a.kind, a.urgent AS "urgent: bool", a.created_at, a.export_id,
+                      e.candidate_name AS "candidate?", e.pinpoint_application_id AS "application_id?",
+                      e.status AS "status?", e.start_date AS "start_date?",
+                      e.last_error AS "reason?", a.detail
+               FROM alerts a LEFT JOIN exports e ON e.id = a.export_id
+               WHERE CASE WHEN ?1 THEN a.webhook_done ELSE a.email_done END = 0
+                 AND a.next_try_at <= ?2
+               ORDER BY a.id LIMIT 1000"#,
+            webhook,
+            now
+        )
         .fetch_all(&self.pool)
         .await
     }
@@ -384,35 +387,48 @@ impl Alerts {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        let (done, attempts) = match channel {
-            Channel::Webhook => ("webhook_done", "webhook_attempts"),
-            Channel::Email => ("email_done", "email_attempts"),
-        };
+        let webhook = channel == Channel::Webhook;
         let mut tx = db::begin_write(&self.pool).await?;
         for id in ids {
             match error {
                 None => {
-                    sqlx::query(&format!("UPDATE alerts SET {done} = 1 WHERE id = ?"))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query!(
+                        "UPDATE alerts
+                         SET webhook_done = CASE WHEN ?1 THEN 1 ELSE webhook_done END,
+                             email_done = CASE WHEN ?1 THEN email_done ELSE 1 END
+                         WHERE id = ?2",
+                        webhook,
+                        id
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 Some(error) => {
-                    let tries: i64 = sqlx::query_scalar(&format!(
-                        "UPDATE alerts SET {attempts} = {attempts} + 1, last_error = ?
-                         WHERE id = ? RETURNING {attempts}"
-                    ))
-                    .bind(error.chars().take(300).collect::<String>())
-                    .bind(id)
+                    let error: String = error.chars().take(300).collect();
+                    let tries = sqlx::query_scalar!(
+                        r#"UPDATE alerts
+                           SET webhook_attempts = webhook_attempts + CASE WHEN ?1 THEN 1 ELSE 0 END,
+                               email_attempts = email_attempts + CASE WHEN ?1 THEN 0 ELSE 1 END,
+                               last_error = ?2
+                           WHERE id = ?3
+                           RETURNING CASE WHEN ?1 THEN webhook_attempts ELSE email_attempts END
+                               AS "tries!: i64""#,
+                        webhook,
+                        error,
+                        id
+                    )
                     .fetch_one(&mut *tx)
                     .await?;
                     let wait = retry_delay(tries);
-                    let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                    sqlx::query("UPDATE alerts SET next_try_at = MAX(next_try_at, ?) WHERE id = ?")
-                        .bind(db::time_text(next))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    let next =
+                        db::time_text(now + chrono::Duration::from_std(wait).unwrap_or_default());
+                    sqlx::query!(
+                        "UPDATE alerts SET next_try_at = MAX(next_try_at, ?1) WHERE id = ?2",
+                        next,
+                        id
+                    )
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
         }

@@ -679,3 +679,38 @@ async fn two_clicks_at_once_send_the_change_once() {
     assert_eq!(statuses, [200, 422], "the second finds the change settled");
     assert_eq!(calls_to(&fakes.hibob, "POST", "/start-date").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_change_is_alerted_once_with_what_changed_and_a_link() {
+    let slack = fakes::Slack::start().await;
+    fakes::Slack::answers(200).mount(&slack.server).await;
+    let hook = slack.hook();
+    let (fakes, app, export) = exported_and_watched(&["--alert-webhook-url", &hook]).await;
+    hibob_holds(FIRST_DAY).mount(&fakes.hibob).await;
+    start_moves(&fakes).await;
+    app.watcher.check(export).await.expect("check");
+    // the same change found again is not news
+    app.watcher.check(export).await.expect("check");
+    // the start is weeks away: the change waits for the digest
+    let now = Utc::now();
+    assert_eq!(app.worker.alerts.dispatch(now).await.expect("dispatch"), 0);
+    let later = now + chrono::Duration::hours(1);
+    assert_eq!(
+        app.worker.alerts.dispatch(later).await.expect("dispatch"),
+        1
+    );
+    let texts = slack.texts().await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let text = &texts[0];
+    assert!(text.contains("changed in Pinpoint"), "{text}");
+    assert!(
+        text.contains(&format!("{FIRST_DAY} → {MOVED_DAY}")),
+        "{text}"
+    );
+    assert!(text.contains("Jane Doe"), "{text}");
+    assert!(text.contains(&format!("/exports/{export}")), "{text}");
+    assert_eq!(
+        app.worker.alerts.dispatch(later).await.expect("dispatch"),
+        0
+    );
+}
