@@ -338,11 +338,12 @@ pub async fn delivery_silence(
     pool: &SqlitePool,
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Silence>, sqlx::Error> {
-    let rows: Vec<String> = sqlx::query_scalar(
+    let sample = RHYTHM_SAMPLE;
+    let rows = sqlx::query_scalar!(
         "SELECT received_at FROM webhook_deliveries WHERE outcome = 'accepted'
          ORDER BY received_at DESC LIMIT ?",
+        sample
     )
-    .bind(RHYTHM_SAMPLE)
     .fetch_all(pool)
     .await?;
     let times: Vec<chrono::DateTime<Utc>> = rows

@@ -61,8 +61,7 @@ pub struct Erased {
 
 /// When export `id`'s candidate was erased, if they were.
 pub async fn erased_at(pool: &SqlitePool, id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar::<_, Option<String>>("SELECT erased_at FROM exports WHERE id = ?")
-        .bind(id)
+    sqlx::query_scalar!("SELECT erased_at FROM exports WHERE id = ?", id)
         .fetch_optional(pool)
         .await
         .map(Option::flatten)
@@ -73,8 +72,7 @@ pub async fn erased_at_in(
     conn: &mut sqlx::SqliteConnection,
     id: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar::<_, Option<String>>("SELECT erased_at FROM exports WHERE id = ?")
-        .bind(id)
+    sqlx::query_scalar!("SELECT erased_at FROM exports WHERE id = ?", id)
         .fetch_optional(conn)
         .await
         .map(Option::flatten)
@@ -242,7 +240,7 @@ pub async fn erase_candidate(
     // secure_delete, zeroes the freed pages). It rewrites the index: seconds at a million
     // exports, in a transaction of its own after the erasure is safely committed.
     let mut tx = db::begin_write(pool).await?;
-    sqlx::query("INSERT INTO export_search (export_search) VALUES ('optimize')")
+    sqlx::query!("INSERT INTO export_search (export_search) VALUES ('optimize')")
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

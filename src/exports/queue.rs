@@ -376,29 +376,28 @@ pub async fn mark_cv_uploaded(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Er
 /// Whether an earlier attempt sent HiBob the create and may have been cut off before it heard
 /// the answer or saved the employee id: the next attempt looks the e-mail up first.
 pub async fn create_sent(pool: &SqlitePool, id: i64) -> Result<bool, sqlx::Error> {
-    let sent: Option<Option<String>> =
-        sqlx::query_scalar("SELECT create_sent_at FROM exports WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let sent = sqlx::query_scalar!("SELECT create_sent_at FROM exports WHERE id = ?", id)
+        .fetch_optional(pool)
+        .await?;
     Ok(sent.flatten().is_some())
 }
 
 /// Written just before HiBob is asked to create the employee (see [`create_sent`]).
 pub async fn mark_create_sent(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     let now = db::now_text();
-    sqlx::query("UPDATE exports SET create_sent_at = ?1, updated_at = ?1 WHERE id = ?2")
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE exports SET create_sent_at = ?1, updated_at = ?1 WHERE id = ?2",
+        now,
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 /// HiBob answered the create with a refusal, so it created nobody.
 pub async fn clear_create_sent(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE exports SET create_sent_at = NULL WHERE id = ?")
-        .bind(id)
+    sqlx::query!("UPDATE exports SET create_sent_at = NULL WHERE id = ?", id)
         .execute(pool)
         .await?;
     Ok(())
@@ -414,11 +413,13 @@ pub enum Invitation {
 }
 
 pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::Error> {
-    let row: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT invite_started_at, invited_at FROM exports WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query!(
+        "SELECT invite_started_at, invited_at FROM exports WHERE id = ?",
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|r| (r.invite_started_at, r.invited_at));
     Ok(match row {
         Some((_, Some(_))) => Invitation::Settled,
         Some((Some(_), None)) => Invitation::Interrupted,
@@ -428,20 +429,24 @@ pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::
 
 /// HiBob answered the invitation with an error: nothing was sent, so a later attempt may ask again.
 pub async fn clear_invite_started(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE exports SET invite_started_at = NULL WHERE id = ? AND invited_at IS NULL")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE exports SET invite_started_at = NULL WHERE id = ? AND invited_at IS NULL",
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 pub async fn mark_invited(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     let now = db::now_text();
-    sqlx::query("UPDATE exports SET invited_at = ?1, updated_at = ?1 WHERE id = ?2")
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE exports SET invited_at = ?1, updated_at = ?1 WHERE id = ?2",
+        now,
+        id
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
