@@ -95,7 +95,16 @@ async fn next(watcher: &Watcher) -> Result<Turn, sqlx::Error> {
         }
         Err(e) => {
             metrics::counter!("hire_checks_total", "result" => "failed").increment(1);
-            tracing::warn!(export_id, error = %e, "a watched hire could not be checked");
+            // the services' own words may quote the candidate: they stay on the export's page
+            match e {
+                integration::watch::WatchError::Db(e) => {
+                    tracing::warn!(export_id, error = %e, "a watched hire could not be checked")
+                }
+                _ => tracing::warn!(
+                    export_id,
+                    "a watched hire could not be checked; the reason is on its export page"
+                ),
+            }
         }
     }
     Ok(Turn::Checked)

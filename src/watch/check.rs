@@ -250,9 +250,8 @@ impl Watcher {
             let policy = Actor::system("keep-in-step policy");
             match self.apply(&policy, export_id, &automatic, false).await {
                 Ok(done) => applied = done.fields,
-                Err(e) => {
-                    tracing::warn!(export_id, error = %e, "the automatic update of HiBob failed")
-                }
+                // the failed step and its reason are on the export's timeline
+                Err(_) => tracing::warn!(export_id, "the automatic update of HiBob failed"),
             }
         }
         let left: Vec<Change> = changes
