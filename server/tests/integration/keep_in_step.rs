@@ -714,3 +714,84 @@ async fn a_change_is_alerted_once_with_what_changed_and_a_link() {
         0
     );
 }
+
+#[tokio::test]
+async fn watching_ends_by_itself_after_its_last_day_and_drops_its_copies() {
+    let (_fakes, app, export) = exported_and_watched(&[]).await;
+    let sent = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT sent_body FROM exports WHERE id = ?")
+                .bind(export)
+                .fetch_one(&pool)
+                .await
+                .expect("export")
+        }
+    };
+    assert!(
+        sent(&app).await.is_some(),
+        "what was sent is kept while watched"
+    );
+    let today = Utc::now().date_naive();
+    assert_eq!(
+        app.watcher.retire(today).await.expect("retire"),
+        0,
+        "not yet"
+    );
+    let after_last_day = chrono::NaiveDate::from_ymd_opt(2027, 1, 19).expect("day");
+    assert_eq!(app.watcher.retire(after_last_day).await.expect("retire"), 1);
+    assert_eq!(sent(&app).await, None);
+    let (baseline, stopped): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT baseline, stopped_at FROM hire_watches WHERE export_id = ?")
+            .bind(export)
+            .fetch_one(&app.pool)
+            .await
+            .expect("watch");
+    assert!(baseline.is_none() && stopped.is_some());
+    let refused = app.watcher.check(export).await.expect_err("ended");
+    assert!(refused.to_string().contains("ended"), "{refused}");
+}
+
+#[tokio::test]
+async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
+    let slack = fakes::Slack::start().await;
+    fakes::Slack::answers(200).mount(&slack.server).await;
+    let hook = slack.hook();
+    let (fakes, app, export) = exported_and_watched(&["--alert-webhook-url", &hook]).await;
+    hibob_holds(FIRST_DAY).mount(&fakes.hibob).await;
+    start_moves(&fakes).await;
+    assert_eq!(
+        app.watcher
+            .check(export)
+            .await
+            .expect("check")
+            .changes
+            .len(),
+        1
+    );
+    let admin = app.admin().await;
+    let export_text = export.to_string();
+    app.call_json(
+        &admin,
+        "erase_candidate",
+        &[("id", export_text.as_str()), ("confirmation", "ERASE")],
+    )
+    .await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM hire_watches").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM exports WHERE sent_body IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM alerts WHERE kind = 'changed'")
+            .await,
+        0,
+        "the queued change alert named her"
+    );
+    let viewer = app.user_with_role("viewer").await;
+    let shown = app
+        .call_json(&viewer, "export_watch", &[("id", &export_text)])
+        .await;
+    assert_eq!(shown, Value::Null);
+}
