@@ -59,10 +59,20 @@ pub async fn run(watcher: Watcher, per_minute: u32, mut shutdown: watch::Receive
 
 async fn housekeep(watcher: &Watcher) {
     let now = Utc::now();
-    match watcher.adopt(now).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(watches = n, "watching newly exported hires"),
-        Err(e) => tracing::warn!(error = %e, "exported hires could not be adopted for watching"),
+    // in batches until none is left, so a backlog (an upgrade, a burst) is taken up at once
+    let mut adopted = 0;
+    loop {
+        match watcher.adopt(now).await {
+            Ok(0) => break,
+            Ok(n) => adopted += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "exported hires could not be adopted for watching");
+                break;
+            }
+        }
+    }
+    if adopted > 0 {
+        tracing::info!(watches = adopted, "watching newly exported hires");
     }
     match watcher.retire(now.date_naive()).await {
         Ok(0) => {}
