@@ -58,3 +58,20 @@ pub async fn forget(conn: &mut sqlx::SqliteConnection, export_id: i64) -> Result
     .await?;
     Ok(())
 }
+
+/// The export's start date after the console moved it in HiBob, so lists and urgency follow the
+/// day the hire now starts.
+pub async fn moved_start(
+    conn: &mut sqlx::SqliteConnection,
+    export_id: i64,
+    day: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE exports SET start_date = ?1 WHERE id = ?2",
+        day,
+        export_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

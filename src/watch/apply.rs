@@ -249,6 +249,11 @@ impl Watcher {
         let mut tx = crate::db::begin_write(&self.pool).await?;
         store::settle(&mut tx, export_id, &baseline, &left).await?;
         crate::exports::sent::replace(&mut tx, export_id, &sent).await?;
+        if action == "export.hibob_updated" {
+            if let Some(moved) = settled.iter().find(|c| c.route == Route::StartDate) {
+                crate::exports::sent::moved_start(&mut tx, export_id, &moved.pinpoint).await?;
+            }
+        }
         audit::record(
             &mut tx,
             actor,

@@ -161,6 +161,12 @@ async fn a_start_date_moved_in_pinpoint_is_shown_and_one_click_updates_hibob_onc
     let sent = calls_to(&fakes.hibob, "POST", "/start-date").await;
     assert_eq!(sent.len(), 1, "exactly one start-date call: {sent:?}");
     assert_eq!(sent[0]["startDate"], MOVED_DAY);
+    let start: String = sqlx::query_scalar("SELECT start_date FROM exports WHERE id = ?")
+        .bind(export)
+        .fetch_one(&app.pool)
+        .await
+        .expect("export");
+    assert_eq!(start, MOVED_DAY, "the export now says when the hire starts");
     let comments = calls_to(&fakes.pinpoint, "POST", "/comments").await;
     assert!(
         comments.iter().any(|c| c["data"]["attributes"]["body_text"]
