@@ -1,5 +1,6 @@
-//! Bulk retries: every stopped webhook export matching the exports list's filters is queued again
-//! as one recorded run. The run keeps who started it and each member's status before, so the
+//! Bulk retries: every stopped export a retry can finish (webhook exports, and plugin ones that
+//! name their application) matching the exports list's filters is queued again as one recorded
+//! run. The run keeps who started it and each member's status before, so the
 //! operator can follow its progress (read from the members' exports, never stored twice) and
 //! cancel it, which puts the members the worker has not started yet back as they were.
 
@@ -346,7 +347,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn takes_only_stopped_webhook_exports_matching_the_filter() {
+    async fn takes_only_stopped_retryable_exports_matching_the_filter() {
         let (_d, pool) = pool().await;
         let a = stopped(&pool, "a", Status::NeedsAttention).await;
         let b = stopped(&pool, "b", Status::Dead).await;
@@ -359,6 +360,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(preview(&pool, &plugin).await.unwrap(), 0);
+        // a stopped Send to HiBob is taken when it names its application, as a single retry does
+        for (key, application) in [
+            ("plugin:p@example.com", "77"),
+            ("plugin:q@example.com", " "),
+        ] {
+            sqlx::query(
+                "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status)
+                 VALUES ('plugin', ?, ?, 'needs_attention')",
+            )
+            .bind(key)
+            .bind(application)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        assert_eq!(preview(&pool, &plugin).await.unwrap(), 1);
+        sqlx::query("DELETE FROM exports WHERE source = 'plugin'")
+            .execute(&pool)
+            .await
+            .unwrap();
         let run = start(&pool, &actor, &status("dead")).await.unwrap();
         assert_eq!(run.export_ids, vec![b]);
         assert_eq!(preview(&pool, &ExportFilter::default()).await.unwrap(), 1);

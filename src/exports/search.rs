@@ -33,9 +33,11 @@ pub struct ExportFilter {
     pub limit: Option<i64>,
 }
 
-/// Stopped webhook exports (needs attention or dead) that the list's filter matches, oldest
-/// first, as (id, status, attempts): what a bulk retry takes. A filter the list would refuse
-/// matches nothing, and so does one naming another status or the plugin source.
+/// Stopped exports (needs attention or dead) that the list's filter matches and a retry can
+/// finish, oldest first, as (id, status, attempts): what a bulk retry takes. Like a single retry,
+/// that is every webhook export and every plugin export that names its Pinpoint application (the
+/// worker finishes it from there); one without an application, or erased, is left. A filter the
+/// list would refuse matches nothing, and so does one naming another status.
 pub async fn stopped_matching(
     conn: &mut SqliteConnection,
     filter: &ExportFilter,
@@ -45,8 +47,8 @@ pub async fn stopped_matching(
     };
     let mut q = QueryBuilder::<Sqlite>::new(
         "SELECT e.id, e.status, e.attempts FROM exports AS e
-         WHERE e.source = 'webhook' AND e.status IN ('needs_attention', 'dead')
-           AND e.erased_at IS NULL",
+         WHERE (e.source = 'webhook' OR trim(e.pinpoint_application_id) <> '')
+           AND e.status IN ('needs_attention', 'dead') AND e.erased_at IS NULL",
     );
     criteria.push_conditions(&mut q);
     q.push(" ORDER BY e.id");
@@ -788,14 +790,6 @@ mod list_tests {
     async fn bulk_retry_uses_the_same_filter_semantics() {
         let (_d, pool) = seeded().await;
         let actor = Actor::system("t");
-        let plugin = ExportFilter {
-            source: Some("plugin".into()),
-            ..Default::default()
-        };
-        assert!(retry_matching(&pool, &actor, &plugin)
-            .await
-            .unwrap()
-            .is_empty());
         let succeeded = ExportFilter {
             status: Some("succeeded".into()),
             ..Default::default()
@@ -824,6 +818,21 @@ mod list_tests {
                 ("succeeded".to_owned(), 4)
             ],
             "the counters follow every change"
+        );
+        // the dead Send to HiBob names its application, so a retry can finish it, as it can
+        // one at a time
+        let plugin = ExportFilter {
+            source: Some("plugin".into()),
+            ..Default::default()
+        };
+        let dead_plugin: i64 =
+            sqlx::query_scalar("SELECT id FROM exports WHERE pinpoint_application_id = '1007'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            retry_matching(&pool, &actor, &plugin).await.unwrap(),
+            [dead_plugin]
         );
     }
 

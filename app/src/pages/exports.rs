@@ -109,8 +109,8 @@ pub struct BulkStarted {
     pub message: String,
 }
 
-/// Queues again, as one recorded bulk retry, every stopped webhook export matching the list's
-/// filters (needs attention or dead). `expected` is the count the operator was shown; fewer are
+/// Queues again, as one recorded bulk retry, every stopped export matching the list's filters
+/// (needs attention or dead) that a retry can finish (see `exports::search::stopped_matching`). `expected` is the count the operator was shown; fewer are
 /// queued when someone else retried some of them meanwhile, and the answer says so.
 #[server(endpoint = "retry_matching_exports", output = crate::codec::JsonText)]
 pub async fn retry_matching_exports(
@@ -463,7 +463,7 @@ fn BulkPreview(
             <div class="bulk-preview">
                 <p data-test="bulk-preview">
                     <strong>{format!("{count} {noun} will be retried")}</strong>
-                    ": every stopped webhook export (needs attention or dead) that matches these filters, one at a time at HiBob's pace."
+                    ": every stopped export (needs attention or dead) that matches these filters and a retry can finish, at HiBob's pace."
                     <BulkMappingVersion version=mapping_version />
                 </p>
                 <ActionForm action=bulk attr:class="inline">
