@@ -544,6 +544,9 @@ impl Reply {
 pub(crate) enum Failure {
     Timeout,
     Transport(String),
+    /// Not sent: the destination is, or now resolves to, a private or local address the
+    /// operator did not allow. Sending again cannot help; a person must look at the setting.
+    Refused(String),
     BodyTooLarge {
         limit: usize,
     },
@@ -655,16 +658,19 @@ async fn send_and_read(
     request: reqwest::RequestBuilder,
     safeguards: &Safeguards,
 ) -> Result<Reply, Failure> {
-    let classify = |e: reqwest::Error| {
-        if e.is_timeout() {
-            Failure::Timeout
-        } else {
-            Failure::Transport(describe_transport_error(service, &e))
+    let classify = |e: reqwest::Error| match Refused::find_in(&e) {
+        Some(refused @ Refused::Internal { .. }) => {
+            Failure::Refused(refused_text(service, refused))
         }
+        _ if e.is_timeout() => Failure::Timeout,
+        _ => Failure::Transport(describe_transport_error(service, &e)),
     };
     let mut response = match send_checked(&safeguards.guard, request).await {
         Ok(response) => response,
         Err(SendError::Http(e)) => return Err(classify(e)),
+        Err(SendError::Refused(refused @ Refused::Internal { .. })) => {
+            return Err(Failure::Refused(refused_text(service, &refused)))
+        }
         Err(refused) => return Err(Failure::Transport(refused.describe(service))),
     };
     let received_at = Utc::now();

@@ -393,8 +393,26 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{backoff, Failure};
+    use crate::{hibob::HibobError, pinpoint::PinpointError};
     use std::time::Duration;
+
+    #[test]
+    fn a_destination_the_guard_refuses_needs_a_person_not_retries() {
+        let refused = "Not sent to HiBob: hibob.example is a private or local address";
+        assert!(matches!(
+            Failure::from(HibobError::Destination(refused.into())),
+            Failure::Attention(m) if m.contains("private or local")
+        ));
+        assert!(matches!(
+            Failure::from(PinpointError::Destination(refused.into())),
+            Failure::Attention(_)
+        ));
+        assert!(matches!(
+            Failure::from(HibobError::Transport("connection reset".into())),
+            Failure::Retry(..)
+        ));
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_is_capped() {

@@ -31,6 +31,10 @@ pub enum HibobError {
     Timeout,
     #[error("{0}")]
     Transport(String),
+    /// Not sent: HiBob's address is private or local and the operator did not allow that.
+    /// Never retried: the setting (or the name's DNS) must change first.
+    #[error("{0}")]
+    Destination(String),
     #[error("HiBob's answer could not be read: {0}")]
     Decode(String),
     #[error("the file is larger than HiBob accepts ({limit} bytes)")]
@@ -94,6 +98,7 @@ pub(crate) fn from_failure(failure: Failure) -> HibobError {
     match failure {
         Failure::Timeout => HibobError::Timeout,
         Failure::Transport(message) => HibobError::Transport(message),
+        Failure::Refused(message) => HibobError::Destination(message),
         Failure::BodyTooLarge { limit } => {
             HibobError::Decode(format!("the response is larger than {limit} bytes"))
         }

@@ -815,10 +815,14 @@ async fn a_name_that_turns_local_after_it_was_saved_gets_nothing() {
     let mut log = CallLog::new();
     let err = rebound.people_fields(&mut log).await.unwrap_err();
     assert!(
-        matches!(&err, HibobError::Transport(m) if m.contains("private or local address")),
+        matches!(&err, HibobError::Destination(m) if m.contains("private or local address")),
         "{err:?}"
     );
     assert_eq!(script.asked.load(Ordering::SeqCst), 2);
+    assert!(
+        !err.is_retryable(),
+        "sending again cannot help: a person must look"
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
     assert_eq!(log.len(), 1);
     assert_eq!(log.last().unwrap().status, None);
@@ -833,7 +837,7 @@ async fn a_name_that_turns_local_after_it_was_saved_gets_nothing() {
     let literal = client(&server).with_guard(Guard::strict()).unwrap();
     let err = literal.people_fields(&mut log).await.unwrap_err();
     assert!(
-        matches!(&err, HibobError::Transport(m) if m.contains("127.0.0.1")),
+        matches!(&err, HibobError::Destination(m) if m.contains("127.0.0.1")),
         "{err:?}"
     );
     assert!(server.received_requests().await.unwrap().is_empty());

@@ -105,6 +105,9 @@ pub enum PinpointError {
     Timeout,
     #[error("{0}")]
     Transport(String),
+    /// Not sent: Pinpoint's address is private or local and the operator did not allow that.
+    #[error("{0}")]
+    Destination(String),
     #[error("Pinpoint's answer could not be read: {0}")]
     Decode(String),
 }
@@ -571,6 +574,7 @@ fn from_failure(failure: Failure) -> PinpointError {
     match failure {
         Failure::Timeout => PinpointError::Timeout,
         Failure::Transport(message) => PinpointError::Transport(message),
+        Failure::Refused(message) => PinpointError::Destination(message),
         Failure::BodyTooLarge { limit } => {
             PinpointError::Decode(format!("the response is larger than {limit} bytes"))
         }

@@ -16,6 +16,7 @@ pub fn explain_hibob_error(e: &HibobError) -> String {
         HibobError::Server { status, .. } => format!("HiBob had a server error (HTTP {status}). Try again in a minute; submitting again will not create a second employee."),
         HibobError::Timeout => "HiBob did not answer in time. Try again in a minute; submitting again will not create a second employee.".to_owned(),
         HibobError::Transport(detail) => format!("HiBob could not be reached ({detail}). Try again later, or ask an admin to check the HiBob API base URL under Settings."),
+        HibobError::Destination(detail) => format!("{detail}. Ask an admin to check the HiBob API base URL under Settings in the console."),
         HibobError::Decode(detail) => format!("HiBob's answer could not be read ({detail}). Ask an admin to look at this export in the console."),
         HibobError::TooLarge { limit } => format!("The file is larger than HiBob accepts ({} MB).", limit / (1024 * 1024)),
         HibobError::Rejected { message, .. } => format!("HiBob rejected the request: {message}"),
