@@ -801,3 +801,62 @@ async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
         .await;
     assert_eq!(shown, Value::Null);
 }
+
+/// A Send to HiBob export is watched too. What the recruiter chose on the form is theirs: the
+/// first check takes the mapping's own rendering as the baseline, so only a later change in
+/// Pinpoint is raised, beside the value the form sent.
+#[tokio::test]
+async fn a_send_to_hibob_export_is_watched_from_what_the_mapping_made_at_its_first_check() {
+    let fakes = Fakes::start().await;
+    application(FIRST_DAY, json!({}))
+        .mount(&fakes.pinpoint)
+        .await;
+    fakes.every_hire_succeeds().await;
+    fakes::named_lists(crate::plugin::named_lists())
+        .mount(&fakes.hibob)
+        .await;
+    let app = fakes
+        .app_with(&["--plugin-token", crate::plugin::TOKEN])
+        .await;
+    let chosen = "2027-01-05";
+    let mut body = crate::plugin::form(&[
+        ("firstName", json!("Jane")),
+        ("lastName", json!("Doe")),
+        ("email", json!("jane.doe@example.com")),
+        ("startDate", json!(chosen)),
+        ("site", json!("London")),
+    ]);
+    body["applicationId"] = json!(APPLICATION.to_string());
+    let (status, answer) = crate::plugin::call(&app, "/export-candidate/submit", body).await;
+    assert_eq!(
+        (status, &answer["success"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    assert_eq!(app.watcher.adopt(Utc::now()).await.expect("adopt"), 1);
+    let export: i64 = app.scalar("SELECT export_id FROM hire_watches").await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM hire_watches WHERE baseline IS NULL")
+            .await,
+        1
+    );
+    hibob_holds(chosen).mount(&fakes.hibob).await;
+
+    let first = app.watcher.check(export).await.expect("check");
+    assert!(
+        first.changes.is_empty(),
+        "the recruiter's own choice is not a change: {first:?}"
+    );
+    start_moves(&fakes).await;
+    let later = app.watcher.check(export).await.expect("check");
+    assert_eq!(later.changes.len(), 1, "{later:?}");
+    let change = &later.changes[0];
+    assert_eq!(
+        (change.sent.as_str(), change.pinpoint.as_str()),
+        (chosen, MOVED_DAY)
+    );
+    assert!(
+        change.safe_to_apply(),
+        "HiBob still holds what the form sent"
+    );
+}
