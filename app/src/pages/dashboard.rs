@@ -203,6 +203,8 @@ pub struct Overview {
     pub silence: Option<(String, String, String)>,
     /// Settings are the sandbox's own and read-only: nothing may send the person there.
     pub sandbox: bool,
+    /// Exported hires that changed in Pinpoint since, or fell through (see `watch`).
+    pub changed: Vec<crate::pages::dashboard_changes::ChangedHire>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,7 +331,9 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             s.last_at,
         )
     });
+    let changed = crate::pages::dashboard_changes::listed(pool, today).await?;
     Ok(Overview {
+        changed,
         sandbox,
         silence,
         refusals,
@@ -350,7 +354,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
 pub fn DashboardPage() -> impl IntoView {
     let test_hook = ServerAction::<SendTestWebhook>::new();
     let setup = Resource::new(|| (), |_| setup_status());
-    let live = crate::live::use_live(crate::live::Notice::touches_exports);
+    let live = crate::live::use_live(crate::live::Notice::touches_watches);
     let overview = Resource::new(move || live.get(), |_| dashboard_overview());
     let sandbox = Resource::new(
         || (),
@@ -392,7 +396,6 @@ pub fn DashboardPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <crate::pages::dashboard_changes::ChangedHires />
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match setup.await {
@@ -420,6 +423,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         refusals,
         silence,
         sandbox,
+        changed,
     } = o;
     let shown = attention.len();
     let alerts = exports_stopped.is_some() || intake_failing.is_some();
@@ -487,6 +491,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+        <crate::pages::dashboard_changes::ChangedHires list=changed />
         <section class="panel exports-overview" aria-labelledby="exports-title">
             <h2 id="exports-title">"Exports"</h2>
             {if counts.is_empty() {

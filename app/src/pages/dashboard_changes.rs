@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{error::AppError, pages::load_error};
+use crate::error::AppError;
 
 /// Hires listed, the soonest to start first.
 #[cfg(feature = "ssr")]
@@ -26,23 +26,30 @@ pub struct ChangedHire {
 #[server(endpoint = "changed_hires", output = crate::codec::JsonText)]
 pub async fn changed_hires() -> Result<Vec<ChangedHire>, AppError> {
     use crate::ssr;
-    use integration::{dashboard, watch::store};
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    let st = ssr::state()?;
-    let today = chrono::Utc::now().date_naive();
-    let mut hires: Vec<ChangedHire> = store::flagged(&st.pool, LISTED)
+    listed(&ssr::state()?.pool, chrono::Utc::now().date_naive()).await
+}
+
+/// The flagged hires the dashboard lists, urgent ones first, then by start.
+#[cfg(feature = "ssr")]
+pub(crate) async fn listed(
+    pool: &sqlx::SqlitePool,
+    today: chrono::NaiveDate,
+) -> Result<Vec<ChangedHire>, AppError> {
+    use integration::{dates, watch::store};
+    let mut hires: Vec<ChangedHire> = store::flagged(pool, LISTED)
         .await?
         .into_iter()
         .map(|f| {
             let start_date = f.start_date.unwrap_or_default();
-            let days_to_start = dashboard::days_until(&start_date, today);
+            let days_to_start = dates::days_until(&start_date, today);
             ChangedHire {
                 export_id: f.export_id,
                 candidate: f
                     .candidate_name
                     .unwrap_or_else(|| format!("Export {}", f.export_id)),
-                urgent: dashboard::is_urgent(days_to_start),
+                urgent: dates::is_urgent(days_to_start),
                 days_to_start,
                 start_date,
                 summary: f.summary,
@@ -61,37 +68,27 @@ pub async fn changed_hires() -> Result<Vec<ChangedHire>, AppError> {
     Ok(hires)
 }
 
+/// The list, drawn from the dashboard's own data (one resource for the page: a second one of
+/// its own here would be one more thing the page's HTML waits for).
 #[component]
-pub fn ChangedHires() -> impl IntoView {
-    let live = crate::live::use_live(crate::live::Notice::touches_watches);
-    let hires = Resource::new(move || live.get(), |_| changed_hires());
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match hires.await {
-                    Err(e) => load_error(e),
-                    Ok(list) if list.is_empty() => ().into_any(),
-                    Ok(list) => view! {
-                        <section class="panel attention changed-hires" aria-labelledby="changed-title" data-test="changed-hires">
-                            <h2 id="changed-title">"Changed since export"</h2>
-                            <p class="muted">"Exported hires whose Pinpoint record no longer matches HiBob, or that are no longer hired: decide on each export's page."</p>
-                            <ul class="attention-list">
-                                {list.into_iter().map(|h| view! {
-                                    <li class=if h.urgent { "attention-item urgent" } else { "attention-item" }>
-                                        <div class="attention-head">
-                                            {h.urgent.then(|| view! { <span class="badge urgent-badge">"Urgent"</span> })}
-                                            <a href=format!("/exports/{}#changes-heading", h.export_id)>{h.candidate.clone()}</a>
-                                            <span class="meta">{if h.start_date.is_empty() { "start date unknown".to_owned() } else { format!("starts {}", h.start_date) }}</span>
-                                        </div>
-                                        {h.fell_through.clone().map(|why| view! { <p class="meta error-text">{format!("No longer hired: {why}")}</p> })}
-                                        {(!h.summary.is_empty()).then(|| view! { <p class="meta">{h.summary.clone()}</p> })}
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+pub fn ChangedHires(list: Vec<ChangedHire>) -> impl IntoView {
+    (!list.is_empty()).then(|| view! {
+        <section class="panel attention changed-hires" aria-labelledby="changed-title" data-test="changed-hires">
+            <h2 id="changed-title">"Changed since export"</h2>
+            <p class="muted">"Exported hires whose Pinpoint record no longer matches HiBob, or that are no longer hired: decide on each export's page."</p>
+            <ul class="attention-list">
+                {list.into_iter().map(|h| view! {
+                    <li class=if h.urgent { "attention-item urgent" } else { "attention-item" }>
+                        <div class="attention-head">
+                            {h.urgent.then(|| view! { <span class="badge urgent-badge">"Urgent"</span> })}
+                            <a href=format!("/exports/{}#changes-heading", h.export_id)>{h.candidate.clone()}</a>
+                            <span class="meta">{if h.start_date.is_empty() { "start date unknown".to_owned() } else { format!("starts {}", h.start_date) }}</span>
+                        </div>
+                        {h.fell_through.clone().map(|why| view! { <p class="meta error-text">{format!("No longer hired: {why}")}</p> })}
+                        {(!h.summary.is_empty()).then(|| view! { <p class="meta">{h.summary.clone()}</p> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    })
 }
