@@ -2,6 +2,7 @@
 //! sections the Settings page shows them in.
 
 pub mod credentials;
+pub mod keys;
 pub mod mail_url;
 pub mod secret_box;
 pub mod sections;
