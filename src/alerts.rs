@@ -212,39 +212,24 @@ impl Alerts {
     /// Queues the alert for an export that just stopped (needs attention or dead). Channels not
     /// set up now are skipped for it.
     pub async fn stopped(&self, export_id: i64) -> Result<(), AlertError> {
-        let targets = self.targets().await?;
-        if targets.webhook.is_none() && targets.mail.is_none() {
-            return Ok(());
-        }
-        let today = Utc::now().date_naive();
-        let start = sqlx::query_scalar!("SELECT start_date FROM exports WHERE id = ?", export_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten();
-        let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
-        let now = db::now_text();
-        let mut tx = db::begin_write(&self.pool).await?;
-        let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
-        sqlx::query!(
-            "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
-                                 next_try_at)
-             VALUES ('stopped', ?1, ?2, ?3, ?4, ?5, ?3)",
-            export_id,
-            urgent,
-            now,
-            webhook_done,
-            email_done
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.wake.notify_one();
-        Ok(())
+        self.queue("stopped", export_id, None).await
     }
 
     /// Queues the alert for a watched hire that changed in Pinpoint after its export, or fell
-    /// through; `detail` says what (see `watch`). Urgent when the hire starts within a week.
+    /// through; `detail` says what (see `watch`).
     pub async fn changed(&self, export_id: i64, detail: &str) -> Result<(), AlertError> {
+        let detail: String = detail.chars().take(1000).collect();
+        self.queue("changed", export_id, Some(&detail)).await
+    }
+
+    /// Writes one alert about an export to the outbox, urgent when the hire starts within a week
+    /// (by the start the watch knows, else the export's); skipped when no channel is set up.
+    async fn queue(
+        &self,
+        kind: &str,
+        export_id: i64,
+        detail: Option<&str>,
+    ) -> Result<(), AlertError> {
         let targets = self.targets().await?;
         if targets.webhook.is_none() && targets.mail.is_none() {
             return Ok(());
@@ -260,13 +245,13 @@ impl Alerts {
         .flatten();
         let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
         let now = db::now_text();
-        let detail: String = detail.chars().take(1000).collect();
         let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
         let mut tx = db::begin_write(&self.pool).await?;
         sqlx::query!(
             "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
                                  next_try_at, detail)
-             VALUES ('changed', ?1, ?2, ?3, ?4, ?5, ?3, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4, ?7)",
+            kind,
             export_id,
             urgent,
             now,

@@ -344,8 +344,9 @@ async fn replace_mentions(conn: &mut SqliteConnection, term: &str) -> Result<u64
     .await?
     .rows_affected();
     changed += sqlx::query!(
-        "UPDATE alerts SET last_error = replace(last_error, ?1, '[erased]')
-         WHERE instr(last_error, ?1) > 0",
+        "UPDATE alerts SET last_error = replace(last_error, ?1, '[erased]'),
+                detail = replace(detail, ?1, '[erased]')
+         WHERE instr(last_error, ?1) > 0 OR instr(detail, ?1) > 0",
         term
     )
     .execute(&mut *conn)

@@ -80,6 +80,16 @@ async fn exported_and_watched(extra: &[&str]) -> (Fakes, TestApp, i64) {
     (fakes, app, export)
 }
 
+/// How many fields differ at a check now.
+async fn differing(app: &TestApp, export: i64) -> usize {
+    app.watcher
+        .check(export)
+        .await
+        .expect("check")
+        .changes
+        .len()
+}
+
 /// Pinpoint now says the hire starts a week later, over the first answer.
 async fn start_moves(fakes: &Fakes) {
     application(MOVED_DAY, json!({}))
@@ -297,15 +307,7 @@ async fn keeping_hibobs_value_sets_the_change_aside_for_good() {
     let (fakes, app, export) = exported_and_watched(&[]).await;
     hibob_holds(FIRST_DAY).mount(&fakes.hibob).await;
     start_moves(&fakes).await;
-    assert_eq!(
-        app.watcher
-            .check(export)
-            .await
-            .expect("check")
-            .changes
-            .len(),
-        1
-    );
+    assert_eq!(differing(&app, export).await, 1);
     let operator = app.user_with_role("operator").await;
     let export_text = export.to_string();
     app.call_json(
@@ -664,15 +666,7 @@ async fn two_clicks_at_once_send_the_change_once() {
         .mount(&fakes.hibob)
         .await;
     start_moves(&fakes).await;
-    assert_eq!(
-        app.watcher
-            .check(export)
-            .await
-            .expect("check")
-            .changes
-            .len(),
-        1
-    );
+    assert_eq!(differing(&app, export).await, 1);
     let operator = app.user_with_role("operator").await;
     let export_text = export.to_string();
     let form = [("id", export_text.as_str()), ("field", "work.startDate")];
@@ -766,15 +760,24 @@ async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
     let (fakes, app, export) = exported_and_watched(&["--alert-webhook-url", &hook]).await;
     hibob_holds(FIRST_DAY).mount(&fakes.hibob).await;
     start_moves(&fakes).await;
-    assert_eq!(
-        app.watcher
-            .check(export)
-            .await
-            .expect("check")
-            .changes
-            .len(),
-        1
-    );
+    assert_eq!(differing(&app, export).await, 1);
+    // another hire's change alert that quotes her address
+    sqlx::query(
+        "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status)
+         VALUES ('webhook', 'webhook:other', '999', 'succeeded')",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("other export");
+    sqlx::query(
+        "INSERT INTO alerts (kind, export_id, created_at, next_try_at, detail)
+         SELECT 'changed', id, '2026-12-07T00:00:00.000Z', '2026-12-07T00:00:00.000Z',
+                'Email jane.doe@example.com → j.doe@example.com'
+         FROM exports WHERE idempotency_key = 'webhook:other'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("other alert");
     let admin = app.admin().await;
     let export_text = export.to_string();
     app.call_json(
@@ -789,11 +792,17 @@ async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
             .await,
         0
     );
+    let hers = format!("SELECT COUNT(*) FROM alerts WHERE export_id = {export}");
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM alerts WHERE kind = 'changed'")
-            .await,
+        app.scalar(&hers).await,
         0,
         "the queued change alert named her"
+    );
+    let quoting = "SELECT COUNT(*) FROM alerts WHERE instr(detail, 'jane.doe@example.com') > 0";
+    assert_eq!(
+        app.scalar(quoting).await,
+        0,
+        "another alert quoting her is scrubbed"
     );
     let viewer = app.user_with_role("viewer").await;
     let shown = app
