@@ -21,16 +21,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use sqlx::SqlitePool;
 
 use crate::{
-    dates, db,
+    dates,
     destination::Guard,
     outbound,
     settings::credentials::{CredentialError, CredentialKey, Credentials},
+    Db,
 };
 
 mod mail;
+pub mod outbox;
 
 /// Longest wait between two tries of a failing channel.
 const MAX_RETRY: Duration = Duration::from_secs(30 * 60);
@@ -102,25 +103,64 @@ struct MailTarget {
 
 /// One pending stop or recovery, as a message lists it.
 #[derive(Debug, Clone)]
-struct Pending {
-    id: i64,
-    kind: String,
-    urgent: bool,
-    created_at: String,
-    export_id: Option<i64>,
-    candidate: Option<String>,
-    application_id: Option<String>,
-    status: Option<String>,
-    start_date: Option<String>,
-    reason: Option<String>,
+pub struct Pending {
+    pub id: i64,
+    pub kind: String,
+    pub urgent: bool,
+    pub created_at: String,
+    pub export_id: Option<i64>,
+    pub candidate: Option<String>,
+    pub application_id: Option<String>,
+    pub status: Option<String>,
+    pub start_date: Option<String>,
+    pub reason: Option<String>,
     /// What changed, for a watched hire's alert.
-    detail: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// An alert about to be queued.
+#[derive(Debug, Clone)]
+pub struct NewAlert<'a> {
+    pub kind: &'a str,
+    pub export_id: Option<i64>,
+    pub urgent: bool,
+    /// Channels that are not set up count as done.
+    pub webhook_done: bool,
+    pub email_done: bool,
+    pub detail: Option<&'a str>,
+}
+
+/// What alerts need from the database, whichever engine holds it.
+#[async_trait::async_trait]
+pub trait AlertOutbox: Send + Sync {
+    /// The hire's start date as the watch knows it, else the export's.
+    async fn start_date(&self, export_id: i64) -> Result<Option<String>, sqlx::Error>;
+    async fn queue(&self, alert: &NewAlert<'_>) -> Result<(), sqlx::Error>;
+    /// Whether a stop was reported since the last recovery note.
+    async fn stops_unreported(&self) -> Result<bool, sqlx::Error>;
+    /// Queues a recovery note if a stop was reported since the last one; whether it did.
+    async fn queue_recovered(
+        &self,
+        webhook_done: bool,
+        email_done: bool,
+    ) -> Result<bool, sqlx::Error>;
+    /// What is due on one channel (the webhook's, or e-mail's), oldest first.
+    async fn pending(&self, webhook: bool, now: DateTime<Utc>)
+        -> Result<Vec<Pending>, sqlx::Error>;
+    /// Marks a batch sent on one channel, or counts a failed try and sets when to try again.
+    async fn mark(
+        &self,
+        webhook: bool,
+        ids: &[i64],
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
 }
 
 /// The outbox and its dispatcher.
 #[derive(Clone)]
 pub struct Alerts {
-    pool: SqlitePool,
+    db: Db,
     credentials: Credentials,
     /// Links in messages point here (`PUBLIC_URL`).
     public_url: String,
@@ -136,9 +176,9 @@ impl std::fmt::Debug for Alerts {
 }
 
 impl Alerts {
-    pub fn new(pool: SqlitePool, credentials: Credentials, public_url: &str) -> Self {
+    pub fn new(db: Db, credentials: Credentials, public_url: &str) -> Self {
         Self {
-            pool,
+            db,
             credentials,
             public_url: public_url.trim_end_matches('/').to_owned(),
             wake: Default::default(),
@@ -235,33 +275,20 @@ impl Alerts {
             return Ok(());
         }
         let today = Utc::now().date_naive();
-        let start = sqlx::query_scalar!(
-            "SELECT COALESCE(w.start_date, e.start_date) FROM exports e
-             LEFT JOIN hire_watches w ON w.export_id = e.id WHERE e.id = ?",
-            export_id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten();
+        let start = self.db.alerts().start_date(export_id).await?;
         let urgent = dates::is_urgent(start.as_deref().and_then(|s| dates::days_until(s, today)));
-        let now = db::now_text();
         let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
-        let mut tx = db::begin_write(&self.pool).await?;
-        sqlx::query!(
-            "INSERT INTO alerts (kind, export_id, urgent, created_at, webhook_done, email_done,
-                                 next_try_at, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4, ?7)",
-            kind,
-            export_id,
-            urgent,
-            now,
-            webhook_done,
-            email_done,
-            detail
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        self.db
+            .alerts()
+            .queue(&NewAlert {
+                kind,
+                export_id: Some(export_id),
+                urgent,
+                webhook_done,
+                email_done,
+                detail,
+            })
+            .await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -270,13 +297,7 @@ impl Alerts {
     pub async fn succeeded(&self) -> Result<(), AlertError> {
         // called after every successful export: settle the usual case (nothing was reported) with
         // one read before the settings are read
-        let unreported = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM alerts WHERE kind = 'stopped'
-                   AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))
-               AS "unreported!: bool""#
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let unreported = self.db.alerts().stops_unreported().await?;
         if !unreported {
             return Ok(());
         }
@@ -284,24 +305,13 @@ impl Alerts {
         if targets.webhook.is_none() && targets.mail.is_none() {
             return Ok(());
         }
-        let now = db::now_text();
-        let mut tx = db::begin_write(&self.pool).await?;
         let (webhook_done, email_done) = (targets.webhook.is_none(), targets.mail.is_none());
-        let queued = sqlx::query!(
-            "INSERT INTO alerts (kind, urgent, created_at, webhook_done, email_done, next_try_at)
-             SELECT 'recovered', 1, ?1, ?2, ?3, ?1
-             WHERE EXISTS (
-                 SELECT 1 FROM alerts
-                 WHERE kind = 'stopped'
-                   AND id > COALESCE((SELECT MAX(id) FROM alerts WHERE kind = 'recovered'), 0))",
-            now,
-            webhook_done,
-            email_done
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if queued.rows_affected() > 0 {
+        let queued = self
+            .db
+            .alerts()
+            .queue_recovered(webhook_done, email_done)
+            .await?;
+        if queued {
             self.wake.notify_one();
         }
         Ok(())
@@ -319,7 +329,11 @@ impl Alerts {
             if !configured {
                 continue;
             }
-            let pending = self.pending(channel, now).await?;
+            let pending = self
+                .db
+                .alerts()
+                .pending(channel == Channel::Webhook, now)
+                .await?;
             let batch = due(&pending, now, targets.digest);
             if batch.is_empty() {
                 continue;
@@ -328,96 +342,22 @@ impl Alerts {
             let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
             match self.send(channel, &targets, &text).await {
                 Ok(()) => {
-                    self.mark(channel, &ids, None, now).await?;
+                    self.db
+                        .alerts()
+                        .mark(channel == Channel::Webhook, &ids, None, now)
+                        .await?;
                     sent += 1;
                 }
                 Err(e) => {
                     tracing::warn!(channel = channel.label(), error = %e, "an alert could not be sent; it will be tried again");
-                    self.mark(channel, &ids, Some(&e.to_string()), now).await?;
+                    self.db
+                        .alerts()
+                        .mark(channel == Channel::Webhook, &ids, Some(&e.to_string()), now)
+                        .await?;
                 }
             }
         }
         Ok(sent)
-    }
-
-    async fn pending(
-        &self,
-        channel: Channel,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Pending>, sqlx::Error> {
-        let webhook = channel == Channel::Webhook;
-        let now = db::time_text(now);
-        sqlx::query_as!(
-            Pending,
-            r#"SELECT a.id, a.kind, a.urgent AS "urgent: bool", a.created_at, a.export_id,
-                      e.candidate_name AS "candidate?", e.pinpoint_application_id AS "application_id?",
-                      e.status AS "status?", e.start_date AS "start_date?",
-                      e.last_error AS "reason?", a.detail
-               FROM alerts a LEFT JOIN exports e ON e.id = a.export_id
-               WHERE CASE WHEN ?1 THEN a.webhook_done ELSE a.email_done END = 0
-                 AND a.next_try_at <= ?2
-               ORDER BY a.id LIMIT 1000"#,
-            webhook,
-            now
-        )
-        .fetch_all(&self.pool)
-        .await
-    }
-
-    /// Marks a batch sent on `channel`, or counts a failed try and sets when to try again.
-    async fn mark(
-        &self,
-        channel: Channel,
-        ids: &[i64],
-        error: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        let webhook = channel == Channel::Webhook;
-        let mut tx = db::begin_write(&self.pool).await?;
-        for id in ids {
-            match error {
-                None => {
-                    sqlx::query!(
-                        "UPDATE alerts
-                         SET webhook_done = CASE WHEN ?1 THEN 1 ELSE webhook_done END,
-                             email_done = CASE WHEN ?1 THEN email_done ELSE 1 END
-                         WHERE id = ?2",
-                        webhook,
-                        id
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Some(error) => {
-                    let error: String = error.chars().take(300).collect();
-                    let tries = sqlx::query_scalar!(
-                        r#"UPDATE alerts
-                           SET webhook_attempts = webhook_attempts + CASE WHEN ?1 THEN 1 ELSE 0 END,
-                               email_attempts = email_attempts + CASE WHEN ?1 THEN 0 ELSE 1 END,
-                               last_error = ?2
-                           WHERE id = ?3
-                           RETURNING CASE WHEN ?1 THEN webhook_attempts ELSE email_attempts END
-                               AS "tries!: i64""#,
-                        webhook,
-                        error,
-                        id
-                    )
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let wait = retry_delay(tries);
-                    let next =
-                        db::time_text(now + chrono::Duration::from_std(wait).unwrap_or_default());
-                    sqlx::query!(
-                        "UPDATE alerts SET next_try_at = MAX(next_try_at, ?1) WHERE id = ?2",
-                        next,
-                        id
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await
     }
 
     async fn send(
@@ -625,6 +565,7 @@ fn listed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db;
 
     fn stop(id: i64, urgent: bool, minutes_ago: i64, now: DateTime<Utc>) -> Pending {
         Pending {

@@ -539,6 +539,24 @@ pub fn next_scheduled(dir: &Path, interval: chrono::Duration, now: DateTime<Utc>
     next_due(&listing(dir).unwrap_or_default(), interval, now)
 }
 
+/// Copies of the database made by the console itself. Only an engine whose database is a file
+/// beside the console can; others answer [`BackupError::Unsupported`].
+#[async_trait::async_trait]
+pub trait Backups: Send + Sync {
+    /// Copies the database behind `pool` to `output` and checks the copy. The copy is written beside
+    /// `output` under a temporary name and only takes that name once it has passed, so `output` is
+    /// never a half-written or unchecked file. Refuses an existing `output` unless `replace`.
+    async fn backup(&self, output: &Path, replace: bool) -> Result<Checked, BackupError>;
+    /// Takes a scheduled backup into `dir` (created if missing), checks it, and deletes the oldest
+    /// scheduled backups beyond `keep`. Nothing is deleted unless the new backup passed its check.
+    async fn scheduled_backup(
+        &self,
+        dir: &Path,
+        keep: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Scheduled, BackupError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -385,6 +385,31 @@ pub fn age_text(seconds: i64) -> String {
     }
 }
 
+/// What the dashboard reads, whichever engine holds it.
+#[async_trait::async_trait]
+pub trait DashboardReads: Send + Sync {
+    /// The stopped exports (needs attention, dead) whose hire starts soonest, at most `limit`.
+    async fn needing_attention(
+        &self,
+        today: NaiveDate,
+        limit: i64,
+    ) -> Result<Vec<Attention>, sqlx::Error>;
+    async fn per_day(&self, today: NaiveDate, days: u32) -> Result<Vec<DayCount>, sqlx::Error>;
+    /// The newest successful and the newest failed step among `steps`.
+    async fn last_calls(&self, steps: &[&str]) -> Result<LastCalls, sqlx::Error>;
+    /// Since when the longest-waiting queued export has been queued.
+    async fn oldest_queued_since(&self) -> Result<Option<String>, sqlx::Error>;
+    /// Refused deliveries since `since` not yet dealt with, by cause, the most frequent first. A
+    /// refusal is dealt with once a later delivery of the same body (a re-processing, or Pinpoint
+    /// sending it again) or of the same application was taken in.
+    async fn refusals_since(&self, since: &str) -> Result<Vec<Refusals>, sqlx::Error>;
+    /// [`unusual_silence`] over the stored accepted deliveries.
+    async fn delivery_silence(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Silence>, sqlx::Error>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

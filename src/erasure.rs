@@ -363,6 +363,20 @@ async fn truncate_wal(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
     Ok(busy == 0)
 }
 
+/// Erasing a person, whichever engine holds them.
+#[async_trait::async_trait]
+pub trait Erasure: Send + Sync {
+    /// When export `id`'s candidate was erased, if they were.
+    async fn erased_at(&self, id: i64) -> Result<Option<String>, sqlx::Error>;
+    /// Erases the personal data of export `id`'s candidate; see the module's description.
+    async fn erase_candidate(
+        &self,
+        actor: &Actor,
+        id: i64,
+        confirmation: &str,
+    ) -> Result<Erased, EraseError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,19 @@ impl Health {
     }
 }
 
+/// The database checks `/readyz` and the dashboard make, whichever engine holds it.
+#[async_trait::async_trait]
+pub trait Probes: Send + Sync {
+    /// Readiness: the database answers, takes a write, and every migration this binary knows is
+    /// applied.
+    async fn readiness(&self) -> Result<(), String>;
+    /// The reading half of [`readiness`]: the database answers and every migration is applied.
+    async fn schema_readiness(&self) -> Result<(), String>;
+    /// One small write, as any delivery or export needs: a full disk or a read-only file fails it.
+    /// Each is a commit (an fsync), so frequent callers should not run it on every request.
+    async fn write_probe(&self) -> Result<(), String>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,46 @@ pub mod pinpoint;
 pub mod plugin;
 pub mod retention;
 pub mod settings;
+pub mod sqlite;
 pub mod watch;
 pub mod webhooks;
 
 pub use outbound::ConnectionCheck;
+
+/// Which database engine a [`Store`] runs on. Chosen once, by `DATABASE_URL`'s scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+}
+
+/// The console's database, whichever engine holds it: one face per domain, each trait owned by
+/// its domain module. Services, server functions and jobs hold a [`Db`] and never an engine's
+/// pool, so they compile once for every engine. Each method is one use case and owns its
+/// transaction; the SQL behind it is the engine's own (`sqlite` here).
+///
+/// It sits at the crate root because it is where the domains are put together: a domain module
+/// names `crate::Db`, and only this trait names every domain.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    fn engine(&self) -> Engine;
+    fn users(&self) -> &dyn access::UserStore;
+    fn audit(&self) -> &dyn access::AuditLog;
+    fn queue(&self) -> &dyn exports::ExportQueue;
+    fn search(&self) -> &dyn exports::ExportSearch;
+    fn bulk_retries(&self) -> &dyn exports::BulkRetries;
+    fn resolutions(&self) -> &dyn exports::Resolutions;
+    fn plugin_attempts(&self) -> &dyn exports::PluginAttempts;
+    fn invitations(&self) -> &dyn exports::Invitations;
+    fn watches(&self) -> &dyn watch::WatchStore;
+    fn webhooks(&self) -> &dyn webhooks::WebhookStore;
+    fn mappings(&self) -> &dyn mapping::MappingStore;
+    fn alerts(&self) -> &dyn alerts::AlertOutbox;
+    fn credentials(&self) -> &dyn settings::credentials::CredentialStore;
+    fn dashboard(&self) -> &dyn dashboard::DashboardReads;
+    fn erasure(&self) -> &dyn erasure::Erasure;
+    fn retention(&self) -> &dyn retention::Retention;
+    fn backups(&self) -> &dyn backup::Backups;
+    fn probes(&self) -> &dyn health::Probes;
+}
+
+/// The shared handle to the console's [`Store`].
+pub type Db = std::sync::Arc<dyn Store>;

@@ -212,6 +212,17 @@ pub async fn reclaim(pool: &SqlitePool, pause: Duration) -> Result<i64, sqlx::Er
     Ok(free_before)
 }
 
+/// Retention, whichever engine holds the data.
+#[async_trait::async_trait]
+pub trait Retention: Send + Sync {
+    /// Prunes everything older than the policy's windows, then returns freed pages to the file
+    /// system.
+    async fn prune(&self, policy: &Policy, now: DateTime<Utc>) -> Result<Pruned, sqlx::Error>;
+    /// Hands the database's free pages back to the file system, a few thousand per transaction.
+    /// Returns how many pages were free before.
+    async fn reclaim(&self, pause: Duration) -> Result<i64, sqlx::Error>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

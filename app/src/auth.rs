@@ -117,7 +117,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         error::{fail, internal},
         ssr,
     };
-    use integration::{access::audit, access::throttle::HashingError, access::users::Actor};
+    use integration::{access::throttle::HashingError, access::users::Actor};
     use secrecy::SecretString;
 
     let st = ssr::state()?;
@@ -150,9 +150,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
                 };
                 let since =
                     integration::db::time_text(chrono::Utc::now() - chrono::Duration::minutes(15));
-                let mut conn = st.pool.acquire().await?;
-                audit::record_unless_recent(
-                    &mut conn,
+                st.db.audit().record_unless_recent(
                     &actor,
                     "login.throttled",
                     Some(&email),
@@ -166,12 +164,13 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             )));
         }
     };
-    let pool = st.pool.clone();
+    let db = st.db.clone();
     let who = email.clone();
     let checked = st
         .throttle
         .check_password(async move {
-            integration::access::users::authenticate(&pool, &who, SecretString::from(password))
+            db.users()
+                .authenticate(&who, SecretString::from(password))
                 .await
         })
         .await;
@@ -187,19 +186,20 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     };
     let Some(user) = user else {
         attempt.failed();
-        let mut conn = st.pool.acquire().await?;
         let actor = Actor {
             id: None,
             email: email.clone(),
             client_ip: ip,
         };
-        audit::record(&mut conn, &actor, "login.failed", Some(&email), "").await?;
+        st.db
+            .audit()
+            .record(&actor, "login.failed", Some(&email), "")
+            .await?;
         return Err(fail(AppError::Invalid(
             "Email or password is incorrect.".into(),
         )));
     };
     attempt.succeeded();
-    let mut conn = st.pool.acquire().await?;
     let session = ssr::session().await?;
     // a new id at sign-in, so a session id planted before sign-in is worthless
     session.cycle_id().await?;
@@ -211,7 +211,10 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         .insert(ssr::SESSION_STARTED, chrono::Utc::now().timestamp())
         .await?;
     let actor = Actor::user(&user, ip);
-    audit::record(&mut conn, &actor, "login.succeeded", Some(&user.email), "").await?;
+    st.db
+        .audit()
+        .record(&actor, "login.succeeded", Some(&user.email), "")
+        .await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
@@ -222,8 +225,9 @@ pub async fn logout() -> Result<(), AppError> {
     let st = ssr::state()?;
     if let Some(user) = ssr::current_user().await? {
         let actor = ssr::actor(&user).await;
-        let mut conn = st.pool.acquire().await?;
-        integration::access::audit::record(&mut conn, &actor, "logout", Some(&user.email), "")
+        st.db
+            .audit()
+            .record(&actor, "logout", Some(&user.email), "")
             .await?;
     }
     // deletes the record in the store, so the old cookie is worthless even if replayed

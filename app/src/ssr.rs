@@ -7,13 +7,12 @@ use axum::extract::ConnectInfo;
 use http::{header, request::Parts, HeaderValue};
 use integration::{
     access::throttle::LoginThrottle,
-    access::users::{self as users, Actor, Role, User},
+    access::users::{Actor, Role, User},
     client_addr::ClientAddr,
     settings::credentials::Credentials,
 };
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
-use sqlx::SqlitePool;
 use tower_sessions::Session;
 
 use crate::error::{fail, internal, AppError};
@@ -21,7 +20,8 @@ use crate::error::{fail, internal, AppError};
 /// Everything a server function may use, provided as context by the server.
 #[derive(Clone, Debug)]
 pub struct ConsoleState {
-    pub pool: SqlitePool,
+    /// The console's database, whichever engine holds it.
+    pub db: integration::Db,
     pub credentials: Credentials,
     pub throttle: LoginThrottle,
     /// Sessions end after this long regardless of activity.
@@ -92,7 +92,7 @@ pub async fn session_user(
     let now = chrono::Utc::now().timestamp();
     let limit = i64::try_from(st.absolute_session_limit.as_secs()).unwrap_or(i64::MAX);
     let too_old = started.is_none_or(|s| now.saturating_sub(s) > limit);
-    match users::find(&st.pool, uid).await? {
+    match st.db.users().find(uid).await? {
         Some(u) if !u.disabled && Some(u.auth_version) == version && !too_old => Ok(Some(u)),
         _ => {
             session.flush().await?;

@@ -165,11 +165,11 @@ async fn main() -> anyhow::Result<()> {
         PASSWORD,
     ])?
     .config;
-    let pool = startup::open_database(&config).await?;
+    let database = startup::open_database(&config).await?;
     let sealer = startup::secret_box(&config)?;
-    startup::ensure_first_admin(&pool, &config).await?;
-    let state = startup::console_state(&config, pool.clone(), sealer);
-    let app = console::router(&config, state).await?;
+    startup::ensure_first_admin(&database.db, &config).await?;
+    let state = startup::console_state(&config, database.db.clone(), sealer);
+    let app = console::router(&config, state, &database).await?;
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

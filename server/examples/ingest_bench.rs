@@ -125,12 +125,13 @@ async fn main() -> anyhow::Result<()> {
         "London",
     ])?
     .config;
-    let pool = startup::open_database(&config).await?;
+    let database = startup::open_database(&config).await?;
+    let startup::Pool::Sqlite(pool) = database.pool.clone();
     let sealer = startup::secret_box(&config)?;
-    startup::ensure_first_admin(&pool, &config).await?;
-    let state = startup::console_state(&config, pool.clone(), sealer);
+    startup::ensure_first_admin(&database.db, &config).await?;
+    let state = startup::console_state(&config, database.db.clone(), sealer);
     let worker = startup::export_worker(&config, &state);
-    let app = console::router(&config, state).await?;
+    let app = console::router(&config, state, &database).await?;
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

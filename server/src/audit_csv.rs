@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use integration::{
-    access::audit::{self as audit, AuditFilter},
+    access::audit::AuditFilter,
     access::users::{Actor, Role},
 };
 use serde::Deserialize;
@@ -59,7 +59,7 @@ pub async fn download(
     if let Err(e) = filter.check() {
         return json_error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
     }
-    let (body, rows, cut) = match audit::csv(&console.pool, &filter).await {
+    let (body, rows, cut) = match console.db.audit().csv(&filter).await {
         Ok(done) => done,
         Err(e) => {
             tracing::error!(error = %e, "audit CSV failed");
@@ -79,12 +79,12 @@ pub async fn download(
         },
         describe(&filter)
     );
-    let recorded = match console.pool.acquire().await {
-        Ok(mut conn) => audit::record(&mut conn, &actor, "audit.exported", None, &detail)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let recorded = console
+        .db
+        .audit()
+        .record(&actor, "audit.exported", None, &detail)
+        .await
+        .map_err(|e| e.to_string());
     if let Err(e) = recorded {
         // a download nobody can trace must not happen
         tracing::error!(error = %e, "audit CSV download not recorded");

@@ -1,11 +1,11 @@
 //! The `backup` and `restore` commands and the scheduled backup task; the work itself is in
 //! `integration::backup`.
 
+use integration::{Db, Store};
 use std::{path::Path, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use integration::{backup, db};
-use sqlx::SqlitePool;
 
 use crate::config::Config;
 
@@ -27,7 +27,10 @@ pub async fn backup_command(
     let pool = db::open_existing(&config.database_url)
         .await
         .context("cannot open the database")?;
-    let outcome = backup::backup(&pool, output, force).await;
+    let outcome = integration::sqlite::SqliteStore::new(pool.clone())
+        .backups()
+        .backup(output, force)
+        .await;
     pool.close().await;
     Ok(outcome?)
 }
@@ -58,7 +61,7 @@ impl Schedule {
 
 /// Takes scheduled backups until the process ends. A failed backup is logged and tried again at
 /// the next interval; it never stops the console.
-pub async fn run_schedule(pool: SqlitePool, schedule: Schedule) {
+pub async fn run_schedule(db: Db, schedule: Schedule) {
     let interval = chrono::Duration::from_std(schedule.interval)
         .unwrap_or_else(|_| chrono::Duration::hours(24));
     loop {
@@ -66,7 +69,9 @@ pub async fn run_schedule(pool: SqlitePool, schedule: Schedule) {
         let due = backup::next_scheduled(&schedule.dir, interval, now);
         let wait = (due - now).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
-        match backup::scheduled_backup(&pool, &schedule.dir, schedule.keep, chrono::Utc::now())
+        match db
+            .backups()
+            .scheduled_backup(&schedule.dir, schedule.keep, chrono::Utc::now())
             .await
         {
             Ok(done) => tracing::info!(

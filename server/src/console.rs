@@ -15,7 +15,6 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use sqlx::SqlitePool;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
@@ -36,7 +35,6 @@ use crate::{
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub console: ConsoleState,
-    pub pool: SqlitePool,
     pub intake: integration::webhooks::intake::WebhookIntake,
     pub metrics: ops::MetricsAccess,
 }
@@ -99,9 +97,12 @@ async fn require_sign_in(
 }
 
 /// Builds the whole application. Also starts the task that purges expired sessions.
-pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Router> {
-    let pool = console.pool.clone();
-
+pub async fn router(
+    config: &Config,
+    console: ConsoleState,
+    database: &crate::database::Database,
+) -> anyhow::Result<Router> {
+    let crate::database::Pool::Sqlite(pool) = &database.pool;
     let store = SqliteStore::new(pool.clone());
     store.migrate().await?;
     tokio::spawn(
@@ -132,14 +133,13 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
         leptos_options: leptos_options.clone(),
         console: console.clone(),
         intake: integration::webhooks::intake::WebhookIntake::start_with(
-            pool.clone(),
+            console.db.clone(),
             integration::webhooks::intake::IntakeLimits {
                 rejected_per_minute: config.rejected_deliveries_per_minute,
                 rejected_kept: config.rejected_deliveries_kept,
             },
             console.health.clone(),
         ),
-        pool,
         metrics: ops::MetricsAccess {
             token: config.metrics_token().map(Arc::from),
         },
@@ -174,7 +174,7 @@ pub async fn router(config: &Config, console: ConsoleState) -> anyhow::Result<Ro
     // Pinpoint's plugin calls share the console's store and credentials; `POST /` joins the
     // console page's `GET /` as another method on the same path.
     let plugin = crate::plugin_routes::router(integration::plugin::service::PluginService::new(
-        console.pool.clone(),
+        console.db.clone(),
         console.mappings.clone(),
     ))
     .layer(from_fn_with_state(

@@ -6,6 +6,7 @@ pub mod audit_csv;
 pub mod backups;
 pub mod config;
 pub mod console;
+pub mod database;
 pub mod live;
 pub mod middleware;
 pub mod ops;

@@ -2,7 +2,7 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::Parser;
-use integration::access::users::{self as users, Actor, Role};
+use integration::access::users::{Actor, Role};
 use secrecy::SecretString;
 use server::{
     config::{Cli, Command, Config, UserCommand},
@@ -53,6 +53,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         worker,
         first_admin,
         sandbox,
+        ..
     } = startup::build(&config).await?;
     let public_url = config.public_url();
     match first_admin {
@@ -103,10 +104,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(schedule) = server::backups::Schedule::from_config(&config) {
         tracing::info!(dir = %schedule.dir.display(), every_hours = config.backup_interval_hours,
                        keep = schedule.keep, "scheduled backups on");
-        tokio::spawn(server::backups::run_schedule(state.pool.clone(), schedule));
+        tokio::spawn(server::backups::run_schedule(state.db.clone(), schedule));
     }
     tokio::spawn(server::retention_job::run_hourly(
-        state.pool.clone(),
+        state.db.clone(),
         server::retention_job::policy(&config),
     ));
     let changes = state.changes.clone();
@@ -184,23 +185,25 @@ fn read_password_line() -> anyhow::Result<SecretString> {
 }
 
 async fn user_command(config: Config, cmd: UserCommand) -> anyhow::Result<()> {
-    let pool = startup::open_database(&config).await?;
+    let db = startup::open_database(&config).await?.db;
     let actor = Actor::system("command line");
     match cmd {
         UserCommand::Add { email, role } => {
             let role: Role = role.parse()?;
             let password = read_password_line()?;
-            let user = users::create(&pool, &actor, &email, password, role).await?;
+            let user = db.users().create(&actor, &email, password, role).await?;
             println!("added {} ({})", user.email, user.role);
         }
         UserCommand::SetPassword { email } => {
             let password = read_password_line()?;
-            let user = users::list(&pool)
+            let user = db
+                .users()
+                .list()
                 .await?
                 .into_iter()
                 .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
                 .context("no user with this email")?;
-            users::set_password(&pool, &actor, user.id, password).await?;
+            db.users().set_password(&actor, user.id, password).await?;
             println!("password set for {}", user.email);
         }
     }

@@ -42,7 +42,7 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Response {
     let health = console.health.snapshot();
     publish_health(&health);
-    let reason = match integration::db::schema_readiness(&console.pool).await {
+    let reason = match console.db.probes().schema_readiness().await {
         Err(reason) => Some(reason),
         Ok(()) => write_probe(&console)
             .await
@@ -66,7 +66,7 @@ async fn write_probe(console: &ConsoleState) -> Result<(), String> {
     if console.health.wrote_within(WRITE_PROBE_EVERY) {
         return Ok(());
     }
-    integration::db::write_probe(&console.pool).await?;
+    console.db.probes().write_probe().await?;
     console.health.write_probe_succeeded();
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! The hourly retention job: prunes what is older than its window (`integration::retention`).
 
+use integration::Db;
 use std::time::Duration;
 
-use integration::retention::{self, Policy};
-use sqlx::SqlitePool;
+use integration::retention::Policy;
 
 use crate::config::Config;
 
@@ -20,10 +20,10 @@ pub fn policy(config: &Config) -> Policy {
 
 /// Prunes once an hour, the first time a minute after start-up (not in the way of start-up's own
 /// work). A failed run is logged and the next one tries again; it never stops the console.
-pub async fn run_hourly(pool: SqlitePool, policy: Policy) {
+pub async fn run_hourly(db: Db, policy: Policy) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     loop {
-        match retention::prune(&pool, &policy, chrono::Utc::now()).await {
+        match db.retention().prune(&policy, chrono::Utc::now()).await {
             Ok(done) if done.rows() > 0 || done.pages_freed > 0 => {
                 tracing::info!(
                     rejected_deleted = done.rejected_deleted,

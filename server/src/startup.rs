@@ -2,20 +2,19 @@
 //! admin, and the shared state.
 
 use integration::mapping::service::MappingService;
+use integration::Db;
 use std::time::Duration;
 
 use anyhow::Context;
 use app::ssr::ConsoleState;
 use integration::{
     access::throttle::LoginThrottle,
-    access::users::{self as users, Actor, Role},
-    db,
+    access::users::{Actor, Role},
     hibob::gateway::{Gateway, GatewaySettings},
     settings::credentials::Credentials,
     settings::secret_box::{self as secret_box, SecretBox},
 };
 use secrecy::SecretString;
-use sqlx::SqlitePool;
 
 use crate::config::{Config, LogFormat};
 
@@ -53,13 +52,16 @@ pub fn withhold_panic_messages() {
 
 /// A console built from its configuration, not yet serving: the caller binds the listener, runs
 /// the worker and says what start-up did.
+pub use crate::database::{open_database, Database, Pool};
+
 pub struct Built {
-    /// The shared state; its pool is the console's database.
+    /// The shared state.
     pub state: ConsoleState,
     pub router: axum::Router,
     /// The export worker, not running yet.
     pub worker: crate::worker::Worker,
     pub first_admin: FirstAdmin,
+    pub database: Database,
     /// The simulators when sandbox mode applies; dropping them stops them.
     pub sandbox: Option<crate::sandbox::Simulators>,
 }
@@ -67,28 +69,23 @@ pub struct Built {
 /// Everything the binary and the integration tests share between configuration and serving.
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
     config.check_destinations()?;
-    let pool = open_database(config).await?;
+    let database = open_database(config).await?;
     let sealer = secret_box(config)?;
-    let mut state = console_state(config, pool, sealer);
+    let mut state = console_state(config, database.db.clone(), sealer);
     let sandbox = start_sandbox(config, &mut state).await?;
     // after the sandbox, so the worker exports with the credentials it put in place
     let worker = export_worker(config, &state);
-    let router = crate::console::router(config, state.clone()).await?;
+    let router = crate::console::router(config, state.clone(), &database).await?;
     // last, so that no later failure can lose a generated password before it is shown
-    let first_admin = ensure_first_admin(&state.pool, config).await?;
+    let first_admin = ensure_first_admin(&state.db, config).await?;
     Ok(Built {
         state,
         router,
         worker,
         first_admin,
+        database,
         sandbox,
     })
-}
-
-pub async fn open_database(config: &Config) -> anyhow::Result<SqlitePool> {
-    db::open(&config.database_url)
-        .await
-        .with_context(|| "cannot start: the database is not usable".to_string())
 }
 
 pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
@@ -114,22 +111,23 @@ pub const GENERATED_ADMIN_EMAIL: &str = "admin@localhost";
 
 /// Creates the first admin when there is no user: from ADMIN_EMAIL/ADMIN_PASSWORD, or else with a
 /// generated password that is shown once on the terminal.
-pub async fn ensure_first_admin(pool: &SqlitePool, config: &Config) -> anyhow::Result<FirstAdmin> {
-    if users::count(pool).await? > 0 {
+pub async fn ensure_first_admin(db: &Db, config: &Config) -> anyhow::Result<FirstAdmin> {
+    if db.users().count().await? > 0 {
         return Ok(FirstAdmin::AlreadyHaveUsers);
     }
     let actor = Actor::system("start-up");
     match (&config.admin_email, &config.admin_password) {
         (Some(email), Some(password)) => {
-            let user = users::create(
-                pool,
-                &actor,
-                email,
-                SecretString::from(password.clone()),
-                Role::Admin,
-            )
-            .await
-            .context("cannot create the admin from ADMIN_EMAIL/ADMIN_PASSWORD")?;
+            let user = db
+                .users()
+                .create(
+                    &actor,
+                    email,
+                    SecretString::from(password.clone()),
+                    Role::Admin,
+                )
+                .await
+                .context("cannot create the admin from ADMIN_EMAIL/ADMIN_PASSWORD")?;
             Ok(FirstAdmin::FromEnvironment(user.email))
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -137,14 +135,14 @@ pub async fn ensure_first_admin(pool: &SqlitePool, config: &Config) -> anyhow::R
         }
         (None, None) => {
             let password = generate_password()?;
-            users::create(
-                pool,
-                &actor,
-                GENERATED_ADMIN_EMAIL,
-                SecretString::from(password.clone()),
-                Role::Admin,
-            )
-            .await?;
+            db.users()
+                .create(
+                    &actor,
+                    GENERATED_ADMIN_EMAIL,
+                    SecretString::from(password.clone()),
+                    Role::Admin,
+                )
+                .await?;
             Ok(FirstAdmin::Generated {
                 email: GENERATED_ADMIN_EMAIL.to_owned(),
                 password,
@@ -167,9 +165,9 @@ fn generate_password() -> anyhow::Result<String> {
 /// database after a restart.
 pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Worker {
     crate::worker::Worker {
-        pool: state.pool.clone(),
+        db: state.db.clone(),
         pipeline: integration::exports::pipeline::Pipeline::new(
-            state.pool.clone(),
+            state.db.clone(),
             state.mappings.clone(),
         )
         .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1))),
@@ -268,17 +266,17 @@ pub async fn start_sandbox(
     }
     // the mapping service reads HiBob and Pinpoint through the credentials it was given
     state.mappings = MappingService::new(
-        state.pool.clone(),
+        state.db.clone(),
         hibob_gateway(config, state.credentials.clone()),
     );
     state.alerts = integration::alerts::Alerts::new(
-        state.pool.clone(),
+        state.db.clone(),
         state.credentials.clone(),
         config.public_url().as_str(),
     );
     state.watcher = watcher(
         config,
-        &state.pool,
+        &state.db,
         &state.mappings,
         &state.alerts,
         &state.changes,
@@ -317,21 +315,21 @@ fn hibob_gateway(config: &Config, credentials: Credentials) -> Gateway {
     )
 }
 
-pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> ConsoleState {
-    let credentials = Credentials::new(pool.clone(), sealer, config.credentials_from_env())
+pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState {
+    let credentials = Credentials::new(db.clone(), sealer, config.credentials_from_env())
         .allow_private_destinations(config.allow_private_destinations);
     let public_url = config.public_url();
     let alerts =
-        integration::alerts::Alerts::new(pool.clone(), credentials.clone(), public_url.as_str());
-    let mappings = MappingService::new(pool.clone(), hibob_gateway(config, credentials.clone()));
+        integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str());
+    let mappings = MappingService::new(db.clone(), hibob_gateway(config, credentials.clone()));
     let changes = integration::live::Changes::default();
-    let watcher = watcher(config, &pool, &mappings, &alerts, &changes);
+    let watcher = watcher(config, &db, &mappings, &alerts, &changes);
     ConsoleState {
         alerts,
         mappings,
         watcher,
         credentials,
-        pool,
+        db,
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: Default::default(),
@@ -346,13 +344,13 @@ pub fn console_state(config: &Config, pool: SqlitePool, sealer: SecretBox) -> Co
 /// credentials (so it must be made again when the sandbox replaces them).
 fn watcher(
     config: &Config,
-    pool: &SqlitePool,
+    db: &Db,
     mappings: &MappingService,
     alerts: &integration::alerts::Alerts,
     changes: &integration::live::Changes,
 ) -> integration::watch::check::Watcher {
     integration::watch::check::Watcher::new(
-        pool.clone(),
+        db.clone(),
         mappings.clone(),
         alerts.clone(),
         changes.clone(),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use integration::watch::{check::Watcher, store};
+use integration::watch::check::Watcher;
 use tokio::sync::watch;
 
 /// How often new exports are adopted and ended watches stopped.
@@ -84,10 +84,10 @@ async fn housekeep(watcher: &Watcher) {
 /// Runs one due check, if exports leave room.
 async fn next(watcher: &Watcher) -> Result<Turn, sqlx::Error> {
     let now = Utc::now();
-    if store::exports_waiting(watcher.pool(), now).await? {
+    if watcher.db().watches().exports_waiting(now).await? {
         return Ok(Turn::GaveWay);
     }
-    let Some(export_id) = store::claim_due(watcher.pool(), now, LEASE).await? else {
+    let Some(export_id) = watcher.db().watches().claim_due(now, LEASE).await? else {
         return Ok(Turn::NothingDue);
     };
     match watcher.check(export_id).await {

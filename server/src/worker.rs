@@ -6,6 +6,7 @@
 //! instead of overrunning them. A supervisor starts the worker
 //! again if its loop ever ends unexpectedly and reports the state through [`Health`].
 
+use integration::Db;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -13,12 +14,10 @@ use integration::{
     alerts::Alerts,
     exports::admission::{Admission, Holdback},
     exports::pipeline::{AttemptOutcome, Pipeline},
-    exports::plugin_attempt,
     exports::queue::{self as export_queue, WorkerWake},
     health::{Drain, Health},
     live::{Change, Changes},
 };
-use sqlx::SqlitePool;
 use tokio::{sync::watch, task::JoinSet};
 
 /// A claimed job is given back if the worker has not finished it this long after shutdown began.
@@ -40,7 +39,7 @@ const SAVE_MARGIN: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct Worker {
-    pub pool: SqlitePool,
+    pub db: Db,
     pub pipeline: Pipeline,
     pub wake: WorkerWake,
     pub owner: String,
@@ -126,7 +125,12 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let limit = self.concurrency.max(1);
         tracing::info!(owner = %self.owner, concurrency = limit, "export worker started");
-        match export_queue::recover_abandoned(&self.pool, &self.owner, self.max_attempts).await {
+        match self
+            .db
+            .queue()
+            .recover_abandoned(&self.owner, self.max_attempts)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 exports = n,
@@ -208,7 +212,7 @@ impl Worker {
 
     /// Whether an export is due now (so a held-back worker is keeping someone waiting).
     async fn something_due(&self) -> bool {
-        let due = export_queue::next_due(&self.pool).await.ok().flatten();
+        let due = self.db.queue().next_due().await.ok().flatten();
         due.and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
             .is_some_and(|d| d <= chrono::Utc::now())
     }
@@ -266,7 +270,7 @@ impl Worker {
             None => {
                 attempt.abort();
                 tracing::warn!(export_id = id, "stopping mid-export: giving the job back");
-                match export_queue::release(&self.pool, id, &self.owner).await {
+                match self.db.queue().release(id, &self.owner).await {
                     Ok(()) => self.publish(id, export_queue::Status::Queued),
                     Err(e) => {
                         tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
@@ -279,7 +283,7 @@ impl Worker {
     /// Settles the rows of plugin submits that were cut off: those of a previous process at
     /// start-up, and any whose lease lapsed (a submit abandoned mid-way) later.
     async fn settle_cut_off_submits(&self, at_start: bool) {
-        match plugin_attempt::settle_cut_off(&self.pool, at_start).await {
+        match self.db.plugin_attempts().settle_cut_off(at_start).await {
             Ok(ids) => {
                 for id in ids {
                     tracing::warn!(
@@ -297,14 +301,18 @@ impl Worker {
     /// Buries exports whose every attempt died mid-way, settles cut-off plugin submits, then
     /// claims the next due one.
     async fn claim(&self) -> Result<Option<export_queue::Export>, sqlx::Error> {
-        for id in export_queue::bury_exhausted(&self.pool, self.max_attempts).await? {
+        for id in self.db.queue().bury_exhausted(self.max_attempts).await? {
             tracing::warn!(export_id = id, "export stopped mid-attempt too often: dead");
             metrics::counter!("export_attempts_total", "outcome" => "dead").increment(1);
             self.publish(id, export_queue::Status::Dead);
             self.alert(id, export_queue::Status::Dead).await;
         }
         self.settle_cut_off_submits(false).await;
-        let job = export_queue::claim(&self.pool, &self.owner, LEASE, self.max_attempts).await?;
+        let job = self
+            .db
+            .queue()
+            .claim(&self.owner, LEASE, self.max_attempts)
+            .await?;
         self.health.worker_claimed();
         Ok(job)
     }
@@ -322,7 +330,7 @@ impl Worker {
     }
 
     async fn idle_time(&self) -> Duration {
-        let due = export_queue::next_due(&self.pool).await.ok().flatten();
+        let due = self.db.queue().next_due().await.ok().flatten();
         due.and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
             .map(|d| {
                 (d.with_timezone(&chrono::Utc) - chrono::Utc::now())
@@ -400,21 +408,28 @@ impl Worker {
     ) -> Result<bool, sqlx::Error> {
         let id = job.id;
         match outcome {
-            AttemptOutcome::Deferred { delay } => {
-                export_queue::release_until(&self.pool, id, &self.owner, *delay)
-                    .await
-                    .map(|()| true)
-            }
-            AttemptOutcome::Succeeded => export_queue::succeed(&self.pool, id, &self.owner).await,
+            AttemptOutcome::Deferred { delay } => self
+                .db
+                .queue()
+                .release_until(id, &self.owner, *delay)
+                .await
+                .map(|()| true),
+            AttemptOutcome::Succeeded => self.db.queue().succeed(id, &self.owner).await,
             AttemptOutcome::NeedsAttention(error) => {
-                export_queue::needs_attention(&self.pool, id, &self.owner, error).await
+                self.db
+                    .queue()
+                    .needs_attention(id, &self.owner, error)
+                    .await
             }
             AttemptOutcome::RetryLater { error, .. } if job.attempts >= self.max_attempts => {
                 let error = format!("gave up after {} attempts: {error}", job.attempts);
-                export_queue::dead(&self.pool, id, &self.owner, &error).await
+                self.db.queue().dead(id, &self.owner, &error).await
             }
             AttemptOutcome::RetryLater { delay, error } => {
-                export_queue::retry_later(&self.pool, id, &self.owner, *delay, error).await
+                self.db
+                    .queue()
+                    .retry_later(id, &self.owner, *delay, error)
+                    .await
             }
         }
     }

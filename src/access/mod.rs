@@ -2,5 +2,8 @@
 
 pub mod audit;
 pub mod passwords;
+pub mod storage;
 pub mod throttle;
 pub mod users;
+
+pub use storage::{AuditLog, UserStore};

@@ -12,3 +12,8 @@ pub mod search;
 pub mod sent;
 pub mod status;
 pub mod steps;
+pub mod storage;
+
+pub use storage::{
+    BulkRetries, ExportQueue, ExportSearch, Invitations, PluginAttempts, Resolutions,
+};

@@ -6,11 +6,11 @@
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use sqlx::SqlitePool;
 
+use crate::Db;
 use crate::{
     exports::admission::Pressure,
-    exports::queue::{self as export_queue, Export},
+    exports::queue::Export,
     exports::steps::{self as steps, Recorder, StepError},
     hibob::{self, gateway::AccessError, HibobError},
     mapping::service::MappingService,
@@ -105,7 +105,7 @@ impl From<StepError> for Failure {
 
 #[derive(Clone)]
 pub struct Pipeline {
-    pool: SqlitePool,
+    db: Db,
     mappings: MappingService,
     timeout: Option<Duration>,
     /// The pacing places of the latest attempt's clients (Pinpoint, HiBob), so the worker can ask
@@ -116,9 +116,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline reading HiBob through the mapping service's gateway, so the worker, the plugin
     /// and the console share one client, one rate-limit memory and one catalogue.
-    pub fn new(pool: SqlitePool, mappings: MappingService) -> Self {
+    pub fn new(db: Db, mappings: MappingService) -> Self {
         Self {
-            pool,
+            db,
             mappings,
             timeout: None,
             turns: Default::default(),
@@ -155,7 +155,7 @@ impl Pipeline {
     /// Runs the export's remaining steps once.
     pub async fn run(&self, export: &Export) -> AttemptOutcome {
         let rec = Recorder {
-            pool: &self.pool,
+            db: &self.db,
             export_id: export.id,
             attempt: export.attempts,
         };
@@ -237,25 +237,27 @@ impl Pipeline {
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-        export_queue::set_candidate(
-            rec.pool,
-            export.id,
-            Some(name.as_str()).filter(|n| !n.is_empty()),
-            application.email.as_deref(),
-            variables::offer_start_date(&application).as_deref(),
-        )
-        .await?;
+        rec.db
+            .queue()
+            .set_candidate(
+                export.id,
+                Some(name.as_str()).filter(|n| !n.is_empty()),
+                application.email.as_deref(),
+                variables::offer_start_date(&application).as_deref(),
+            )
+            .await?;
 
         let draft = self.map(rec, export, &hibob, &application).await?;
         self.check_cv(rec, export, &application).await?;
-        export_queue::set_candidate(
-            rec.pool,
-            export.id,
-            Some(&draft.display_name),
-            Some(&draft.email),
-            Some(&draft.start_date),
-        )
-        .await?;
+        rec.db
+            .queue()
+            .set_candidate(
+                export.id,
+                Some(&draft.display_name),
+                Some(&draft.email),
+                Some(&draft.start_date),
+            )
+            .await?;
 
         // another export (or a plugin submit) for the same person waits here until this one has
         // made or found the employee, attached the CV and settled the invitation, so it finds
@@ -369,7 +371,10 @@ impl Pipeline {
         .unwrap_or_else(|_| chrono::Utc::now().date_naive());
         let values =
             variables::from_application(application, &self.mappings.setting(hired_on).await);
-        export_queue::set_mapping_version(rec.pool, export.id, version).await?;
+        rec.db
+            .queue()
+            .set_mapping_version(export.id, version)
+            .await?;
         match compiled.render(&values, &schema) {
             Ok(rendered) => {
                 let mut detail = format!("mapping v{version}: {}", rendered.draft.body);

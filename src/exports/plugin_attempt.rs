@@ -164,7 +164,11 @@ pub async fn finish(
 /// keeps its row and one that is cut off (dropped with this future) lets it lapse. A renewal that
 /// fails is logged: the submit goes on, and at worst its row is settled as cut off before the
 /// submit writes its real result over that.
-pub async fn hold<F: std::future::Future>(pool: &SqlitePool, id: i64, work: F) -> F::Output {
+pub async fn hold<F: std::future::Future>(
+    attempts: &dyn super::PluginAttempts,
+    id: i64,
+    work: F,
+) -> F::Output {
     tokio::pin!(work);
     let mut renew = tokio::time::interval(LEASE / 4);
     // the first tick is at once, and the lease was just taken
@@ -173,23 +177,28 @@ pub async fn hold<F: std::future::Future>(pool: &SqlitePool, id: i64, work: F) -
         tokio::select! {
             done = &mut work => return done,
             _ = renew.tick() => {
-                let until = lease_until();
-                let owner = owner();
-                let renewed = sqlx::query!(
-                    "UPDATE exports SET lease_until = ? WHERE id = ? AND lease_owner = ?
-                       AND status = 'running'",
-                    until,
-                    id,
-                    owner
-                )
-                .execute(pool)
-                .await;
-                if let Err(e) = renewed {
+                if let Err(e) = attempts.renew(id).await {
                     tracing::warn!(export_id = id, error = %e, "could not renew a plugin submit's lease");
                 }
             }
         }
     }
+}
+
+/// Moves a running submit's lease on, while this process still holds it.
+pub async fn renew(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    let until = lease_until();
+    let owner = owner();
+    sqlx::query!(
+        "UPDATE exports SET lease_until = ? WHERE id = ? AND lease_owner = ?
+           AND status = 'running'",
+        until,
+        id,
+        owner
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Settles the rows of submits that were cut off: those whose lease lapsed and, at start-up

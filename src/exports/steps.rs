@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use sqlx::SqlitePool;
 
+use crate::Db;
 use crate::{
-    exports::invitations::{self, Standing},
+    exports::invitations::Standing,
     exports::queue::{self as export_queue, StepRecord},
     hibob::{self, DocFolder, HibobError},
     outbound::{CallLog, Exchange},
@@ -47,7 +47,7 @@ pub enum StepError {
 
 /// Where one attempt's steps are written.
 pub struct Recorder<'a> {
-    pub pool: &'a SqlitePool,
+    pub db: &'a Db,
     pub export_id: i64,
     pub attempt: i64,
 }
@@ -63,19 +63,20 @@ impl Recorder<'_> {
     ) -> Result<(), sqlx::Error> {
         let exchanges: Vec<Exchange> = log.into_vec();
         let json = serde_json::to_string(&exchanges).unwrap_or_else(|_| "[]".to_owned());
-        export_queue::record_step(
-            self.pool,
-            self.export_id,
-            &StepRecord {
-                attempt: self.attempt,
-                step,
-                outcome,
-                detail,
-                exchanges_json: &json,
-                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            },
-        )
-        .await
+        self.db
+            .queue()
+            .record_step(
+                self.export_id,
+                &StepRecord {
+                    attempt: self.attempt,
+                    step,
+                    outcome,
+                    detail,
+                    exchanges_json: &json,
+                    duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                },
+            )
+            .await
     }
 
     pub async fn skipped(&self, step: &str, why: &str) -> Result<(), sqlx::Error> {
@@ -137,13 +138,13 @@ pub async fn find_or_create(
     email: &str,
 ) -> Result<(String, bool), StepError> {
     // what "value sent" means once the hire is watched; the first body stays, as HiBob keeps it
-    crate::exports::sent::keep(rec.pool, rec.export_id, body).await?;
-    if export_queue::create_sent(rec.pool, rec.export_id).await? {
+    rec.db.queue().keep_sent(rec.export_id, body).await?;
+    if rec.db.queue().create_sent(rec.export_id).await? {
         if let Some(existing) = search(rec, hibob, email, true).await? {
             return Ok((existing, false));
         }
     }
-    export_queue::mark_create_sent(rec.pool, rec.export_id).await?;
+    rec.db.queue().mark_create_sent(rec.export_id).await?;
     let started = Instant::now();
     let mut log = CallLog::new();
     let mut retried = false;
@@ -156,7 +157,7 @@ pub async fn find_or_create(
     };
     match created {
         Ok(id) => {
-            invitations::created(rec.pool, rec.export_id, &id).await?;
+            rec.db.invitations().created(rec.export_id, &id).await?;
             rec.record(
                 "create_employee",
                 "ok",
@@ -170,7 +171,7 @@ pub async fn find_or_create(
         Err(e) if e.is_email_taken() => {
             // an earlier attempt of ours whose answer was lost, or someone else; either way this
             // create made nobody, so whoever the search finds was not made by it
-            export_queue::clear_create_sent(rec.pool, rec.export_id).await?;
+            rec.db.queue().clear_create_sent(rec.export_id).await?;
             rec.record("create_employee", "failed", &e.to_string(), log, started)
                 .await?;
             let existing = search(rec, hibob, email, false)
@@ -189,7 +190,7 @@ pub async fn find_or_create(
                     | HibobError::TooLarge { .. }
             );
             if refused {
-                export_queue::clear_create_sent(rec.pool, rec.export_id).await?;
+                rec.db.queue().clear_create_sent(rec.export_id).await?;
             }
             rec.record("create_employee", "failed", &e.to_string(), log, started)
                 .await?;
@@ -224,11 +225,17 @@ async fn search(
         .await?;
     match found {
         Some(existing) if ours => {
-            invitations::created(rec.pool, rec.export_id, &existing.id).await?;
+            rec.db
+                .invitations()
+                .created(rec.export_id, &existing.id)
+                .await?;
             Ok(Some(existing.id))
         }
         Some(existing) => {
-            export_queue::set_employee_id(rec.pool, rec.export_id, &existing.id).await?;
+            rec.db
+                .queue()
+                .set_employee_id(rec.export_id, &existing.id)
+                .await?;
             Ok(Some(existing.id))
         }
         None => Ok(None),
@@ -298,14 +305,14 @@ pub async fn upload_cv(
         }
     })
     .await?;
-    export_queue::mark_cv_uploaded(rec.pool, rec.export_id).await?;
+    rec.db.queue().mark_cv_uploaded(rec.export_id).await?;
     Ok(())
 }
 
 /// Records that there is no CV to attach, so a later attempt does not look again.
 pub async fn no_cv(rec: &Recorder<'_>, why: &str) -> Result<(), StepError> {
     rec.skipped("upload_cv", why).await?;
-    export_queue::mark_cv_uploaded(rec.pool, rec.export_id).await?;
+    rec.db.queue().mark_cv_uploaded(rec.export_id).await?;
     Ok(())
 }
 
@@ -330,11 +337,11 @@ pub async fn invite(
     let started = Instant::now();
     let not_twice = "an earlier attempt asked HiBob to invite this employee and was cut off \
                      before the answer; it is not asked twice, so check the invitation in Bob";
-    let skip = match export_queue::invitation(rec.pool, rec.export_id).await? {
+    let skip = match rec.db.queue().invitation(rec.export_id).await? {
         export_queue::Invitation::Settled => return Ok(()),
         export_queue::Invitation::Interrupted => Some(not_twice.to_owned()),
         export_queue::Invitation::NotSent => {
-            match invitations::standing(rec.pool, employee_id).await? {
+            match rec.db.invitations().standing(employee_id).await? {
                 Standing::NotCreatedHere => Some(format!(
                     "employee {employee_id} was found in HiBob, not created by the console, so it \
                  is not invited"
@@ -352,7 +359,12 @@ pub async fn invite(
                     if !turn.is_zero() {
                         tokio::time::sleep(turn.min(MAX_TURN_WAIT)).await;
                     }
-                    match invitations::start(rec.pool, employee_id, rec.export_id).await? {
+                    match rec
+                        .db
+                        .invitations()
+                        .start(employee_id, rec.export_id)
+                        .await?
+                    {
                         true => None,
                         false => Some(not_twice.to_owned()),
                     }
@@ -362,8 +374,8 @@ pub async fn invite(
     };
     if let Some(why) = skip {
         rec.skipped("invite", &why).await?;
-        invitations::settle(rec.pool, employee_id).await?;
-        export_queue::mark_invited(rec.pool, rec.export_id).await?;
+        rec.db.invitations().settle(employee_id).await?;
+        rec.db.queue().mark_invited(rec.export_id).await?;
         return Ok(());
     }
     let mut log = CallLog::new();
@@ -397,15 +409,15 @@ pub async fn invite(
                 HibobError::Timeout | HibobError::Transport(_) | HibobError::Decode(_)
             );
             if answered {
-                invitations::clear(rec.pool, employee_id).await?;
-                export_queue::clear_invite_started(rec.pool, rec.export_id).await?;
+                rec.db.invitations().clear(employee_id).await?;
+                rec.db.queue().clear_invite_started(rec.export_id).await?;
             }
             rec.step("invite", log, started, Err::<(), _>(e), |_| String::new())
                 .await?;
         }
     }
-    invitations::settle(rec.pool, employee_id).await?;
-    export_queue::mark_invited(rec.pool, rec.export_id).await?;
+    rec.db.invitations().settle(employee_id).await?;
+    rec.db.queue().mark_invited(rec.export_id).await?;
     Ok(())
 }
 
@@ -422,7 +434,7 @@ pub async fn comment(
     employee_id: &str,
 ) -> Result<(), StepError> {
     let started = Instant::now();
-    let maybe_posted = export_queue::start_comment(rec.pool, rec.export_id).await?;
+    let maybe_posted = rec.db.queue().start_comment(rec.export_id).await?;
     let mut log = CallLog::new();
     let text = format!("Exported to HiBob, employee ID {employee_id}");
     let posted = pinpoint.post_comment(application_id, &text, &mut log).await;
@@ -432,7 +444,7 @@ pub async fn comment(
             PinpointError::Timeout | PinpointError::Transport(_) | PinpointError::Decode(_)
         );
         if !unanswered {
-            export_queue::clear_comment_started(rec.pool, rec.export_id).await?;
+            rec.db.queue().clear_comment_started(rec.export_id).await?;
         }
     }
     rec.step("comment", log, started, posted, |id| match maybe_posted {
@@ -443,6 +455,6 @@ pub async fn comment(
         ),
     })
     .await?;
-    export_queue::mark_comment_posted(rec.pool, rec.export_id).await?;
+    rec.db.queue().mark_comment_posted(rec.export_id).await?;
     Ok(())
 }

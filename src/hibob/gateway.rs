@@ -397,7 +397,11 @@ mod tests {
         std::mem::forget(dir);
         let sealer = crate::settings::secret_box::SecretBox::from_key_bytes(&[5; 32]);
         Gateway::new(
-            Credentials::new(pool, sealer, Default::default()),
+            Credentials::new(
+                crate::sqlite::SqliteStore::db(pool),
+                sealer,
+                Default::default(),
+            ),
             GatewaySettings {
                 ttl,
                 ..GatewaySettings::default()

@@ -17,6 +17,7 @@ mod diff;
 mod issue;
 mod lint;
 pub mod service;
+pub mod storage;
 pub mod store;
 pub mod template_guard;
 pub mod templates;
@@ -27,6 +28,7 @@ pub use diff::{diff, Change, DiffLine};
 use issue::{source_subject, variable_subject};
 pub use issue::{Issue, RenderError, Severity};
 pub use lint::lint;
+pub use storage::MappingStore;
 
 use crate::{
     hibob::schema::{self as hibob_schema, Kind, Schema},

@@ -12,8 +12,8 @@ use chrono::NaiveDate;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::SqlitePool;
 
+use crate::Db;
 use crate::{
     access::users::Actor,
     hibob::{
@@ -22,7 +22,7 @@ use crate::{
         schema::{self as hibob_schema, Kind, Schema},
         CallLog, HibobError,
     },
-    mapping::store::{self as mapping_store, StoreError, Version},
+    mapping::store::{StoreError, Version},
     mapping::variables::{self as variables, Setting, Values},
     mapping::{self, Compiled, FieldTrace, Issue, MappingDocument, RenderError},
     pinpoint,
@@ -128,7 +128,7 @@ pub struct Targets {
 }
 
 struct Inner {
-    pool: SqlitePool,
+    db: Db,
     credentials: Credentials,
     hibob: Gateway,
     compiled: Mutex<HashMap<i64, Arc<Compiled>>>,
@@ -153,10 +153,10 @@ fn start_days(raw: Option<String>) -> i64 {
 
 impl MappingService {
     /// A service reading HiBob through `hibob`, the gateway the plugin and the worker share.
-    pub fn new(pool: SqlitePool, hibob: Gateway) -> Self {
+    pub fn new(db: Db, hibob: Gateway) -> Self {
         Self {
             inner: Arc::new(Inner {
-                pool,
+                db,
                 credentials: hibob.credentials().clone(),
                 hibob,
                 compiled: Mutex::new(HashMap::new()),
@@ -175,7 +175,7 @@ impl MappingService {
         {
             return Ok(Arc::clone(c));
         }
-        let stored = mapping_store::get(&self.inner.pool, version).await?;
+        let stored = self.inner.db.mappings().get(version).await?;
         let compiled = Arc::new(mapping::compile(&stored.document).map_err(MappingError::Invalid)?);
         let mut cache = self
             .inner
@@ -192,7 +192,7 @@ impl MappingService {
     }
 
     pub async fn current_id(&self) -> Result<i64, MappingError> {
-        Ok(mapping_store::current_id(&self.inner.pool).await?)
+        Ok(self.inner.db.mappings().current_id().await?)
     }
 
     /// A setting's value in force, trimmed; `None` when unset or unreadable.
@@ -321,7 +321,12 @@ impl MappingService {
         if note.trim().is_empty() {
             return Err(MappingError::NoteMissing);
         }
-        Ok(mapping_store::save(&self.inner.pool, actor, doc, note, edited).await?)
+        Ok(self
+            .inner
+            .db
+            .mappings()
+            .save(actor, doc, note, edited)
+            .await?)
     }
 
     /// What `doc` would have done to these recent hires (exports whose applications are read
@@ -360,7 +365,7 @@ impl MappingService {
     }
 
     pub async fn restore(&self, actor: &Actor, id: i64) -> Result<Version, MappingError> {
-        Ok(mapping_store::restore(&self.inner.pool, actor, id).await?)
+        Ok(self.inner.db.mappings().restore(actor, id).await?)
     }
 
     /// The catalogue's values for a candidate, for the preview and the Variables page.
@@ -375,12 +380,13 @@ impl MappingService {
                 return Ok(("the sample candidate (Ada Lovelace)".to_owned(), values));
             }
             PreviewSource::Export(id) => {
-                let (application_id, created_at) =
-                    mapping_store::export_hire(&self.inner.pool, *id)
-                        .await?
-                        .ok_or_else(|| {
-                            MappingError::Source(format!("export {id} does not exist"))
-                        })?;
+                let (application_id, created_at) = self
+                    .inner
+                    .db
+                    .mappings()
+                    .export_hire(*id)
+                    .await?
+                    .ok_or_else(|| MappingError::Source(format!("export {id} does not exist")))?;
                 let hired =
                     NaiveDate::parse_from_str(created_at.get(..10).unwrap_or_default(), "%Y-%m-%d")
                         .unwrap_or(today);

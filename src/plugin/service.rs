@@ -13,8 +13,8 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use secrecy::ExposeSecret;
-use sqlx::SqlitePool;
 
+use crate::Db;
 use crate::{
     exports::steps::{self as steps, Recorder, StepError},
     exports::{
@@ -81,7 +81,7 @@ pub enum ListError {
 }
 
 struct Inner {
-    pool: SqlitePool,
+    db: Db,
     mappings: MappingService,
     recent: RecentApplications,
 }
@@ -107,10 +107,10 @@ struct InForce {
 
 impl PluginService {
     /// A service reading the mapping, and HiBob through its gateway, from `mappings`.
-    pub fn new(pool: SqlitePool, mappings: MappingService) -> Self {
+    pub fn new(db: Db, mappings: MappingService) -> Self {
         Self {
             inner: Arc::new(Inner {
-                pool,
+                db,
                 mappings,
                 recent: RecentApplications::default(),
             }),
@@ -118,12 +118,10 @@ impl PluginService {
     }
 
     async fn in_force(&self) -> Result<InForce, String> {
-        let version = crate::mapping::store::current(&self.inner.pool)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read the mapping for the plugin");
-                "The console could not read its mapping. Try again in a moment.".to_owned()
-            })?;
+        let version = self.inner.db.mappings().current().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read the mapping for the plugin");
+            "The console could not read its mapping. Try again in a moment.".to_owned()
+        })?;
         let compiled = self
             .inner
             .mappings
@@ -409,7 +407,13 @@ impl PluginService {
             None => unkeyed_key(),
         };
         let application_id = req.entity_id("application").unwrap_or_default();
-        let attempt = match plugin_attempt::begin(&self.inner.pool, &key, &application_id).await {
+        let attempt = match self
+            .inner
+            .db
+            .plugin_attempts()
+            .begin(&key, &application_id)
+            .await
+        {
             Ok(attempt) => attempt,
             Err(e) => {
                 tracing::error!(error = %e, "could not open the plugin export");
@@ -423,29 +427,30 @@ impl PluginService {
             }
         };
         let rec = Recorder {
-            pool: &self.inner.pool,
+            db: &self.inner.db,
             export_id: attempt.export_id,
             attempt: attempt.attempt,
         };
         let work = self.carry_out(&rec, &attempt, prepared, started);
-        let end = plugin_attempt::hold(&self.inner.pool, attempt.export_id, work).await;
-        if let Err(e) = plugin_attempt::finish(
-            &self.inner.pool,
-            attempt.export_id,
-            end.status,
-            end.error.as_deref(),
-        )
-        .await
+        let end =
+            plugin_attempt::hold(self.inner.db.plugin_attempts(), attempt.export_id, work).await;
+        if let Err(e) = self
+            .inner
+            .db
+            .plugin_attempts()
+            .finish(attempt.export_id, end.status, end.error.as_deref())
+            .await
         {
             tracing::error!(export_id = attempt.export_id, error = %e, "could not record the plugin export's result");
         }
         if end.status == export_queue::Status::Succeeded {
             // the failed submits before this one for the same application need nothing more
-            match crate::exports::resolution::supersede_plugin_failures(
-                &self.inner.pool,
-                attempt.export_id,
-            )
-            .await
+            match self
+                .inner
+                .db
+                .resolutions()
+                .supersede_plugin_failures(attempt.export_id)
+                .await
             {
                 Ok(ids) if !ids.is_empty() => {
                     tracing::info!(
@@ -585,19 +590,24 @@ impl PluginService {
     ) -> End {
         if let Some(read) = &prepared.read {
             // the form was built from the mapping in force; the export says which version
-            if let Err(e) =
-                export_queue::set_mapping_version(rec.pool, rec.export_id, read.version).await
+            if let Err(e) = rec
+                .db
+                .queue()
+                .set_mapping_version(rec.export_id, read.version)
+                .await
             {
                 tracing::error!(error = %e, "could not record the plugin export's mapping version");
             }
-            if let Err(e) = export_queue::set_candidate(
-                rec.pool,
-                rec.export_id,
-                read.name.as_deref(),
-                read.email.as_deref(),
-                read.start_date.as_deref(),
-            )
-            .await
+            if let Err(e) = rec
+                .db
+                .queue()
+                .set_candidate(
+                    rec.export_id,
+                    read.name.as_deref(),
+                    read.email.as_deref(),
+                    read.start_date.as_deref(),
+                )
+                .await
             {
                 tracing::error!(export_id = rec.export_id, error = %e, "could not record the candidate");
             }

@@ -6,15 +6,13 @@ use std::{collections::HashMap, fmt, sync::Arc};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 
 pub use crate::settings::mail_url::{
     is_loopback_host, smtp_security, smtp_url_problem, SmtpSecurity,
 };
+use crate::Db;
 use crate::{
-    access::audit,
     access::users::Actor,
-    db,
     settings::secret_box::{SecretBox, SecretBoxError},
 };
 
@@ -68,13 +66,46 @@ pub struct CredentialChange {
     pub value: Option<SecretString>,
 }
 
+/// A credential as stored: sealed, with who set it last.
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    pub key: String,
+    pub ciphertext: String,
+    pub updated_at: String,
+    pub updated_by: Option<String>,
+}
+
+/// One stored credential to set (`ciphertext`) or clear (`None`), and the words the audit entry
+/// uses when that changed something.
+#[derive(Debug, Clone)]
+pub struct SealedWrite {
+    pub key: &'static str,
+    pub ciphertext: Option<String>,
+    pub done: String,
+}
+
+/// What credentials need from the database, whichever engine holds it.
+#[async_trait::async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// The sealed value stored under `key`.
+    async fn sealed(&self, key: &str) -> Result<Option<String>, sqlx::Error>;
+    async fn stored(&self) -> Result<Vec<StoredCredential>, sqlx::Error>;
+    /// Writes the changes in one transaction, audited as one entry listing what changed;
+    /// answers what changed (a clear of something not stored changes nothing).
+    async fn write(
+        &self,
+        actor: &Actor,
+        writes: &[SealedWrite],
+    ) -> Result<Vec<String>, sqlx::Error>;
+}
+
 #[derive(Clone)]
 pub struct Credentials {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: SqlitePool,
+    db: Db,
     sealer: SecretBox,
     from_env: HashMap<CredentialKey, SecretString>,
     sandbox: HashMap<CredentialKey, SecretString>,
@@ -246,18 +277,14 @@ pub fn env_value_problem(key: CredentialKey, value: &str) -> Option<String> {
 impl Credentials {
     /// `from_env` holds the values given by environment variables or flags; they win over stored
     /// ones and cannot be edited in the console.
-    pub fn new(
-        pool: SqlitePool,
-        sealer: SecretBox,
-        from_env: HashMap<CredentialKey, SecretString>,
-    ) -> Self {
+    pub fn new(db: Db, sealer: SecretBox, from_env: HashMap<CredentialKey, SecretString>) -> Self {
         let from_env = from_env
             .into_iter()
             .filter(|(_, v)| !v.expose_secret().trim().is_empty())
             .collect();
         Self {
             inner: Arc::new(Inner {
-                pool,
+                db,
                 sealer,
                 from_env,
                 sandbox: HashMap::new(),
@@ -276,7 +303,7 @@ impl Credentials {
 
     fn rebuilt(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
-            pool: self.inner.pool.clone(),
+            db: self.inner.db.clone(),
             sealer: self.inner.sealer.clone(),
             from_env: self.inner.from_env.clone(),
             sandbox: self.inner.sandbox.clone(),
@@ -321,9 +348,7 @@ impl Credentials {
             return Ok(cached);
         }
         let name = key.as_str();
-        let row = sqlx::query_scalar!("SELECT ciphertext FROM credentials WHERE key = ?", name)
-            .fetch_optional(&self.inner.pool)
-            .await?;
+        let row = self.inner.db.credentials().sealed(name).await?;
         let value = match row {
             Some(sealed) => Some(SecretString::from(self.inner.sealer.open(name, &sealed)?)),
             None => None,
@@ -351,12 +376,7 @@ impl Credentials {
     }
 
     pub async fn view(&self) -> Result<Vec<CredentialView>, CredentialError> {
-        let rows = sqlx::query!(
-            "SELECT c.key, c.ciphertext, c.updated_at, u.email AS \"updated_by?\"
-             FROM credentials c LEFT JOIN users u ON u.id = c.updated_by"
-        )
-        .fetch_all(&self.inner.pool)
-        .await?;
+        let rows = self.inner.db.credentials().stored().await?;
         let mut out = Vec::new();
         for key in CredentialKey::ALL {
             let row = rows.iter().find(|r| r.key == key.as_str());
@@ -494,51 +514,22 @@ impl Credentials {
         if sealed_changes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = db::begin_write(&self.inner.pool).await?;
-        let now = db::now_text();
-        let mut changed = Vec::new();
-        for (key, sealed) in &sealed_changes {
-            let name = key.as_str();
-            match sealed {
-                Some(ciphertext) => {
-                    sqlx::query!(
-                        "INSERT INTO credentials (key, ciphertext, updated_at, updated_by)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (key) DO UPDATE SET ciphertext = ?2, updated_at = ?3, updated_by = ?4",
-                        name,
-                        ciphertext,
-                        now,
-                        actor.id
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    changed.push(format!("{} set", key.label()));
+        let writes: Vec<SealedWrite> = sealed_changes
+            .into_iter()
+            .map(|(key, ciphertext)| {
+                let done = match (&ciphertext, also_cleared.contains(&key)) {
+                    (Some(_), _) => format!("{} set", key.label()),
+                    (None, true) => format!("{} cleared (its base URL changed)", key.label()),
+                    (None, false) => format!("{} cleared", key.label()),
+                };
+                SealedWrite {
+                    key: key.as_str(),
+                    ciphertext,
+                    done,
                 }
-                None => {
-                    let removed = sqlx::query!("DELETE FROM credentials WHERE key = ?", name)
-                        .execute(&mut *tx)
-                        .await?;
-                    if removed.rows_affected() > 0 {
-                        if also_cleared.contains(key) {
-                            changed.push(format!("{} cleared (its base URL changed)", key.label()));
-                        } else {
-                            changed.push(format!("{} cleared", key.label()));
-                        }
-                    }
-                }
-            }
-        }
-        if !changed.is_empty() {
-            audit::record(
-                &mut tx,
-                actor,
-                "settings.credentials_saved",
-                None,
-                &changed.join(", "),
-            )
-            .await?;
-        }
-        tx.commit().await?;
+            })
+            .collect();
+        let changed = self.inner.db.credentials().write(actor, &writes).await?;
         if let Ok(mut cache) = self.inner.stored_cache.lock() {
             cache.clear();
         }
@@ -641,6 +632,8 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{access::audit, db};
+    use sqlx::SqlitePool;
 
     async fn setup(env: &[(CredentialKey, &str)]) -> (tempfile::TempDir, SqlitePool, Credentials) {
         let dir = tempfile::tempdir().unwrap();
@@ -651,7 +644,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (*k, SecretString::from(v.to_string())))
             .collect();
-        let creds = Credentials::new(pool.clone(), SecretBox::from_key_bytes(&[3; 32]), env);
+        let creds = Credentials::new(
+            crate::sqlite::SqliteStore::db(pool.clone()),
+            SecretBox::from_key_bytes(&[3; 32]),
+            env,
+        );
         (dir, pool, creds)
     }
 

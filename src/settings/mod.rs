@@ -6,3 +6,4 @@ pub mod keys;
 pub mod mail_url;
 pub mod secret_box;
 pub mod sections;
+pub mod stored;

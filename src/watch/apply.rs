@@ -6,14 +6,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{check::Watcher, store, Change, Route, WatchError};
+use super::{check::Watcher, store, Change, Route, Settled, WatchError};
 use crate::{
-    access::audit::{self, Actor},
-    exports::{queue as export_queue, steps::Recorder},
-    hibob::HibobError,
-    live::Change as Notice,
-    outbound::CallLog,
-    pinpoint,
+    access::audit::Actor, exports::steps::Recorder, hibob::HibobError, live::Change as Notice,
+    outbound::CallLog, pinpoint,
 };
 
 /// What an update did.
@@ -104,11 +100,12 @@ impl Watcher {
                 "the work e-mail and custom work-history columns are not changed by the console"
             )));
         }
-        let export = export_queue::find(&self.pool, export_id)
-            .await?
-            .ok_or_else(|| WatchError::NotWatched(format!("There is no export {export_id}.")))?;
+        let export =
+            self.db.queue().find(export_id).await?.ok_or_else(|| {
+                WatchError::NotWatched(format!("There is no export {export_id}."))
+            })?;
         let rec = Recorder {
-            pool: &self.pool,
+            db: &self.db,
             export_id,
             attempt: export.attempts,
         };
@@ -231,7 +228,10 @@ impl Watcher {
         detail: &str,
     ) -> Result<(), WatchError> {
         let mut baseline = watch.baseline.clone().unwrap_or(Value::Null);
-        let mut sent = crate::exports::sent::body(&self.pool, export_id)
+        let mut sent = self
+            .db
+            .queue()
+            .sent_body(export_id)
             .await?
             .unwrap_or(Value::Null);
         for c in settled {
@@ -246,23 +246,29 @@ impl Watcher {
             .filter(|c| !settled.iter().any(|s| s.field == c.field))
             .cloned()
             .collect();
-        let mut tx = crate::db::begin_write(&self.pool).await?;
-        store::settle(&mut tx, export_id, &baseline, &left).await?;
-        crate::exports::sent::replace(&mut tx, export_id, &sent).await?;
-        if action == "export.hibob_updated" {
-            if let Some(moved) = settled.iter().find(|c| c.route == Route::StartDate) {
-                crate::exports::sent::moved_start(&mut tx, export_id, &moved.pinpoint).await?;
-            }
-        }
-        audit::record(
-            &mut tx,
-            actor,
-            action,
-            Some(&format!("export {export_id}")),
-            detail,
-        )
-        .await?;
-        tx.commit().await?;
+        let moved_start = if action == "export.hibob_updated" {
+            settled
+                .iter()
+                .find(|c| c.route == Route::StartDate)
+                .map(|c| c.pinpoint.as_str())
+        } else {
+            None
+        };
+        self.db
+            .watches()
+            .settle(
+                export_id,
+                &Settled {
+                    baseline: &baseline,
+                    left: &left,
+                    sent: &sent,
+                    moved_start,
+                    actor,
+                    action,
+                    detail,
+                },
+            )
+            .await?;
         self.changes.publish(Notice::Watch { id: export_id });
         Ok(())
     }
@@ -347,33 +353,25 @@ impl Watcher {
                 "Choose one of the decisions offered.".into(),
             ));
         };
-        let mut tx = crate::db::begin_write(&self.pool).await?;
-        if !store::decide(&mut tx, export_id, key, &actor.email).await? {
+        if !self
+            .db
+            .watches()
+            .decide(export_id, key, actor, words)
+            .await?
+        {
             return Err(WatchError::Refused(
                 "This hire is not flagged as fallen through (a later check may have found it \
                  hired again)."
                     .into(),
             ));
         }
-        audit::record(
-            &mut tx,
-            actor,
-            "export.fall_through_decided",
-            Some(&format!("export {export_id}")),
-            words,
-        )
-        .await?;
-        tx.commit().await?;
         self.changes.publish(Notice::Watch { id: export_id });
         Ok(())
     }
 
     /// Asks for a check at the next turn.
     pub async fn check_soon(&self, export_id: i64) -> Result<bool, WatchError> {
-        let mut tx = crate::db::begin_write(&self.pool).await?;
-        let moved = store::check_soon(&mut tx, export_id).await?;
-        tx.commit().await?;
-        Ok(moved)
+        Ok(self.db.watches().check_soon(export_id).await?)
     }
 }
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use sqlx::SqlitePool;
 
 use super::{store, Change, FieldNow, WatchError};
+use crate::Db;
 use crate::{
     access::audit::Actor,
     alerts::Alerts,
@@ -57,7 +57,7 @@ enum Observed {
 /// Watches exported hires; shared by the background job and the console.
 #[derive(Clone)]
 pub struct Watcher {
-    pub(super) pool: SqlitePool,
+    pub(super) db: Db,
     pub(super) mappings: MappingService,
     alerts: Alerts,
     pub(super) changes: Changes,
@@ -71,14 +71,9 @@ impl std::fmt::Debug for Watcher {
 }
 
 impl Watcher {
-    pub fn new(
-        pool: SqlitePool,
-        mappings: MappingService,
-        alerts: Alerts,
-        changes: Changes,
-    ) -> Self {
+    pub fn new(db: Db, mappings: MappingService, alerts: Alerts, changes: Changes) -> Self {
         Self {
-            pool,
+            db,
             mappings,
             alerts,
             changes,
@@ -92,8 +87,8 @@ impl Watcher {
         self
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     pub(super) async fn setting(&self, key: CredentialKey) -> Option<String> {
@@ -102,8 +97,9 @@ impl Watcher {
 
     /// The watch of export `export_id`, or why there is none.
     pub(super) async fn watch(&self, export_id: i64) -> Result<store::Watch, WatchError> {
-        let mut conn = self.pool.acquire().await?;
-        store::find(&mut conn, export_id)
+        self.db
+            .watches()
+            .find(export_id)
             .await?
             .ok_or_else(|| WatchError::NotWatched(format!("Export {export_id} is not watched.")))
     }
@@ -117,7 +113,7 @@ impl Watcher {
 
     /// Starts watching the exports that succeeded since the last round.
     pub async fn adopt(&self, now: DateTime<Utc>) -> Result<usize, WatchError> {
-        let found = store::unwatched(&self.pool, ADOPT_BATCH).await?;
+        let found = self.db.watches().unwatched(ADOPT_BATCH).await?;
         if found.is_empty() {
             return Ok(0);
         }
@@ -131,18 +127,19 @@ impl Watcher {
             // submit sent what a person checked and maybe edited, so its baseline is the
             // mapping's own rendering at the first check
             let baseline = (export.source == "webhook").then_some(export.sent_body.as_str());
-            store::begin(&self.pool, export, baseline, until, first).await?;
+            self.db
+                .watches()
+                .begin(export, baseline, until, first)
+                .await?;
         }
         Ok(found.len())
     }
 
     /// Stops the watches past their last day.
     pub async fn retire(&self, today: NaiveDate) -> Result<usize, WatchError> {
-        let ended = store::ended(&self.pool, today).await?;
+        let ended = self.db.watches().ended(today).await?;
         for id in &ended {
-            let mut tx = crate::db::begin_write(&self.pool).await?;
-            store::stop(&mut tx, *id).await?;
-            tx.commit().await?;
+            self.db.watches().stop(*id).await?;
         }
         Ok(ended.len())
     }
@@ -160,11 +157,17 @@ impl Watcher {
             Err(why) => {
                 let next =
                     Utc::now() + chrono::Duration::from_std(AFTER_FAILURE).unwrap_or_default();
-                store::check_failed(&self.pool, export_id, &why, next).await?;
+                self.db
+                    .watches()
+                    .check_failed(export_id, &why, next)
+                    .await?;
                 return Err(WatchError::Unavailable(why));
             }
         };
-        let sent = crate::exports::sent::body(&self.pool, export_id)
+        let sent = self
+            .db
+            .queue()
+            .sent_body(export_id)
             .await?
             .unwrap_or(Value::Null);
         let (baseline, changes, hired, hire_note, start) = match &observed {
@@ -213,22 +216,21 @@ impl Watcher {
             .as_deref()
             .and_then(dates::parse_date)
             .map(|day| super::watch_until(Some(day), today, days).to_string());
-        let mut tx = crate::db::begin_write(&self.pool).await?;
-        store::save_check(
-            &mut tx,
-            export_id,
-            &store::Checked {
-                baseline: &baseline,
-                changes: &changes,
-                start_date: start.as_deref(),
-                watch_until: until.as_deref(),
-                hired,
-                hire_note: hire_note.as_deref(),
-                next_check_at: next,
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        self.db
+            .watches()
+            .save_check(
+                export_id,
+                &store::Checked {
+                    baseline: &baseline,
+                    changes: &changes,
+                    start_date: start.as_deref(),
+                    watch_until: until.as_deref(),
+                    hired,
+                    hire_note: hire_note.as_deref(),
+                    next_check_at: next,
+                },
+            )
+            .await?;
 
         let auto = super::auto_fields(
             &self

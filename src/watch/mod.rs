@@ -30,7 +30,10 @@
 
 pub mod apply;
 pub mod check;
+pub mod storage;
 pub mod store;
+
+pub use storage::{Settled, WatchStore};
 
 use chrono::{Duration as Days, NaiveDate};
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,11 @@
 //! Receiving Pinpoint webhooks: every delivery is stored, whatever its fate, and a verified
 //! `application_hired` is stored together with its export in one transaction before Pinpoint is
 //! answered. Nothing here waits on Pinpoint or HiBob.
-
-use serde::Serialize;
 use sqlx::SqlitePool;
 
+use serde::Serialize;
+
+use crate::Db;
 use crate::{
     db,
     exports::queue::{self as export_queue, Source},
@@ -123,7 +124,7 @@ enum Verdict {
 
 /// A verified delivery on its way to the writer, owning everything it stores.
 #[derive(Debug)]
-struct Record {
+pub struct Record {
     verdict: Verdict,
     hash: String,
     body: String,
@@ -152,13 +153,13 @@ pub struct WebhookIntake {
 
 impl WebhookIntake {
     /// Starts the writer task for `pool` with the default limits.
-    pub fn start(pool: SqlitePool) -> Self {
-        Self::start_with(pool, IntakeLimits::default(), Health::default())
+    pub fn start(db: Db) -> Self {
+        Self::start_with(db, IntakeLimits::default(), Health::default())
     }
 
     /// Starts the writer task for `pool`. It runs until every handle is dropped, and reports
     /// whether its writes succeed to `health`.
-    pub fn start_with(pool: SqlitePool, limits: IntakeLimits, health: Health) -> Self {
+    pub fn start_with(db: Db, limits: IntakeLimits, health: Health) -> Self {
         let (queue, mut incoming) = tokio::sync::mpsc::channel::<(Record, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut rejected_since_prune = 0u32;
@@ -174,7 +175,7 @@ impl WebhookIntake {
                     .iter()
                     .filter(|(r, _)| matches!(r.verdict, Verdict::Reject { .. }))
                     .count();
-                if write_batch(&pool, batch).await {
+                if write_batch(&db, batch).await {
                     health.intake_stored();
                 } else {
                     health.intake_failed("the latest deliveries could not be stored");
@@ -182,7 +183,7 @@ impl WebhookIntake {
                 rejected_since_prune = rejected_since_prune
                     .saturating_add(u32::try_from(rejected).unwrap_or(u32::MAX));
                 if rejected_since_prune >= PRUNE_EVERY {
-                    match prune_rejected(&pool, limits.rejected_kept).await {
+                    match db.webhooks().prune_rejected(limits.rejected_kept).await {
                         Ok(_) => rejected_since_prune = 0,
                         Err(e) => tracing::warn!(error = %e, "cannot prune rejected deliveries"),
                     }
@@ -276,7 +277,7 @@ fn printable_prefix(raw: &[u8], limit: usize) -> String {
 }
 
 /// Deletes the oldest rejected deliveries beyond the newest `kept`.
-async fn prune_rejected(pool: &SqlitePool, kept: u32) -> Result<u64, sqlx::Error> {
+pub async fn prune_rejected(pool: &SqlitePool, kept: u32) -> Result<u64, sqlx::Error> {
     let kept = i64::from(kept);
     let mut tx = db::begin_write(pool).await?;
     let done = sqlx::query!(
@@ -403,9 +404,9 @@ pub async fn reprocess_in(
 
 /// Writes a batch in one transaction; if that fails, each delivery alone, so one bad record
 /// cannot cost the others their acknowledgement. Returns whether the last write succeeded.
-async fn write_batch(pool: &SqlitePool, batch: Vec<(Record, Reply)>) -> bool {
+async fn write_batch(db: &Db, batch: Vec<(Record, Reply)>) -> bool {
     let records: Vec<&Record> = batch.iter().map(|(r, _)| r).collect();
-    match write_all(pool, &records).await {
+    match db.webhooks().write_all(&records).await {
         Ok(outcomes) => {
             for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -415,7 +416,9 @@ async fn write_batch(pool: &SqlitePool, batch: Vec<(Record, Reply)>) -> bool {
         Err(_) if batch.len() > 1 => {
             let mut stored = false;
             for (record, reply) in batch {
-                let result = write_all(pool, &[&record])
+                let result = db
+                    .webhooks()
+                    .write_all(&[&record])
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|o| {
@@ -438,7 +441,10 @@ async fn write_batch(pool: &SqlitePool, batch: Vec<(Record, Reply)>) -> bool {
     }
 }
 
-async fn write_all(pool: &SqlitePool, records: &[&Record]) -> Result<Vec<Outcome>, sqlx::Error> {
+pub async fn write_all(
+    pool: &SqlitePool,
+    records: &[&Record],
+) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = db::begin_write(pool).await?;
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
@@ -694,8 +700,12 @@ mod tests {
                 SecretString::from(SECRET.to_owned()),
             );
         }
-        let creds = Credentials::new(pool.clone(), SecretBox::from_key_bytes(&[1; 32]), env);
-        let intake = WebhookIntake::start(pool.clone());
+        let creds = Credentials::new(
+            crate::sqlite::SqliteStore::db(pool.clone()),
+            SecretBox::from_key_bytes(&[1; 32]),
+            env,
+        );
+        let intake = WebhookIntake::start(crate::sqlite::SqliteStore::db(pool.clone()));
         (dir, pool, creds, intake)
     }
 

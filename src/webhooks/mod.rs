@@ -3,3 +3,6 @@
 pub mod intake;
 pub mod log;
 pub mod rejection_limit;
+pub mod storage;
+
+pub use storage::WebhookStore;

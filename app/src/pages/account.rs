@@ -9,7 +9,7 @@ use crate::{auth::current_me, error::AppError, pages::FormResult};
 #[server(endpoint = "change_password", output = crate::codec::JsonText)]
 pub async fn change_password(current: String, new: String, repeat: String) -> Result<(), AppError> {
     use crate::{error::fail, ssr};
-    use integration::access::{passwords, users::Role};
+    use integration::access::users::Role;
     use secrecy::SecretString;
     let me = ssr::require(Role::Viewer).await?;
     if new != repeat {
@@ -19,14 +19,16 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
     }
     let actor = ssr::actor(&me).await;
     let st = ssr::state()?;
-    let now = passwords::change_own(
-        &st.pool,
-        &actor,
-        &me,
-        SecretString::from(current),
-        SecretString::from(new),
-    )
-    .await?;
+    let now = st
+        .db
+        .users()
+        .change_own(
+            &actor,
+            &me,
+            SecretString::from(current),
+            SecretString::from(new),
+        )
+        .await?;
     // every other session of theirs ends with the old password; this one carries on
     let session = ssr::session().await?;
     session.cycle_id().await?;

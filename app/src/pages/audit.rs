@@ -41,7 +41,7 @@ pub async fn list_audit(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = integration::access::audit::list(&ssr::state()?.pool, &filter).await?;
+    let rows = ssr::state()?.db.audit().list(&filter).await?;
     Ok(rows
         .into_iter()
         .map(|e| AuditRow {

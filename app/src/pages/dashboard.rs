@@ -86,7 +86,10 @@ pub async fn send_test_webhook() -> Result<TestHookAnswer, AppError> {
         .get(CredentialKey::PinpointWebhookSecret)
         .await?
         .ok_or_else(|| fail(internal("sandbox without a webhook secret")))?;
-    let count = integration::exports::queue::counts(&st.pool)
+    let count = st
+        .db
+        .queue()
+        .counts()
         .await?
         .iter()
         .map(|(_, n)| *n)
@@ -107,10 +110,7 @@ pub async fn send_test_webhook() -> Result<TestHookAnswer, AppError> {
     };
     let mut export = None;
     for _ in 0..TEST_HOOK_POLLS {
-        export = integration::exports::search::list(&st.pool, &filter)
-            .await?
-            .into_iter()
-            .next();
+        export = st.db.search().search(&filter).await?.into_iter().next();
         if export.as_ref().is_some_and(|e| e.candidate_name.is_some()) {
             break;
         }
@@ -224,10 +224,10 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
     let user = ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
-    let pool = &st.pool;
+    let db = &st.db;
     let now = chrono::Utc::now();
     let today = now.date_naive();
-    let mut counts = integration::exports::queue::counts(pool).await?;
+    let mut counts = db.queue().counts().await?;
     let rank = |s: &str| match s {
         "needs_attention" => 0,
         "dead" => 1,
@@ -245,7 +245,9 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
     };
     let stopped = count_of(&["needs_attention", "dead"]);
     let queued = count_of(&["queued"]);
-    let attention = d::needing_attention(pool, today, ATTENTION_SHOWN)
+    let attention = db
+        .dashboard()
+        .needing_attention(today, ATTENTION_SHOWN)
         .await?
         .into_iter()
         .map(|a| AttentionLine {
@@ -261,7 +263,9 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             last_error: a.last_error.unwrap_or_default(),
         })
         .collect();
-    let days = d::per_day(pool, today, d::CHART_DAYS)
+    let days = db
+        .dashboard()
+        .per_day(today, d::CHART_DAYS)
         .await?
         .into_iter()
         .map(|c| DayLine {
@@ -290,7 +294,7 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             &d::PINPOINT_STEPS[..],
         ),
     ] {
-        let calls = d::last_calls(pool, steps).await?;
+        let calls = db.dashboard().last_calls(steps).await?;
         services.push(ServiceState {
             name: name.to_owned(),
             configured,
@@ -298,14 +302,18 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
             last_failed: calls.failed.map(|c| call(c, true)),
         });
     }
-    let oldest_queued = d::oldest_queued_since(pool)
+    let oldest_queued = db
+        .dashboard()
+        .oldest_queued_since()
         .await?
         .and_then(|since| d::seconds_since(&since, now))
         .map(d::age_text);
     let health = st.health.snapshot();
     let day_ago = integration::db::time_text(now - chrono::Duration::hours(24));
     let sandbox = st.credentials.is_sandbox();
-    let refusals = d::refusals_since(pool, &day_ago)
+    let refusals = db
+        .dashboard()
+        .refusals_since(&day_ago)
         .await?
         .into_iter()
         .map(|r| RefusalLine {
@@ -324,14 +332,14 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
                 .to_owned(),
         })
         .collect();
-    let silence = d::delivery_silence(pool, now).await?.map(|s| {
+    let silence = db.dashboard().delivery_silence(now).await?.map(|s| {
         (
             d::age_text(s.quiet_secs),
             d::age_text(s.usual_secs),
             s.last_at,
         )
     });
-    let changed = crate::pages::dashboard_changes::listed(pool, today).await?;
+    let changed = crate::pages::dashboard_changes::listed(db, today).await?;
     Ok(Overview {
         changed,
         sandbox,

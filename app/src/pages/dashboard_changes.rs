@@ -28,17 +28,19 @@ pub async fn changed_hires() -> Result<Vec<ChangedHire>, AppError> {
     use crate::ssr;
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    listed(&ssr::state()?.pool, chrono::Utc::now().date_naive()).await
+    listed(&ssr::state()?.db, chrono::Utc::now().date_naive()).await
 }
 
 /// The flagged hires the dashboard lists, urgent ones first, then by start.
 #[cfg(feature = "ssr")]
 pub(crate) async fn listed(
-    pool: &sqlx::SqlitePool,
+    db: &integration::Db,
     today: chrono::NaiveDate,
 ) -> Result<Vec<ChangedHire>, AppError> {
-    use integration::{dates, watch::store};
-    let mut hires: Vec<ChangedHire> = store::flagged(pool, LISTED)
+    use integration::dates;
+    let mut hires: Vec<ChangedHire> = db
+        .watches()
+        .flagged(LISTED)
         .await?
         .into_iter()
         .map(|f| {

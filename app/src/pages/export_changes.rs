@@ -42,12 +42,11 @@ pub struct WatchView {
 #[server(endpoint = "export_watch", output = crate::codec::JsonText)]
 pub async fn export_watch(id: i64) -> Result<Option<WatchView>, AppError> {
     use crate::ssr;
-    use integration::watch::{apply::DECISIONS, store, Route};
+    use integration::watch::{apply::DECISIONS, Route};
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
-    let mut conn = st.pool.acquire().await?;
-    let Some(w) = store::find(&mut conn, id).await? else {
+    let Some(w) = st.db.watches().find(id).await? else {
         return Ok(None);
     };
     let words = |key: &str| {

@@ -109,18 +109,17 @@ pub fn step_title(step: &str) -> String {
 #[server(endpoint = "export", output = crate::codec::JsonText)]
 pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     use crate::{error::fail, ssr};
-    use integration::{
-        access::audit, exports::queue as export_queue, exports::resolution as export_resolution,
-        mapping::store as mapping_store, webhooks::intake as webhook_intake,
-    };
+
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    let pool = ssr::state()?.pool;
-    let export = export_queue::find(&pool, id)
+    let db = ssr::state()?.db;
+    let export = db
+        .queue()
+        .find(id)
         .await?
         .ok_or_else(|| fail(AppError::Invalid(format!("There is no export {id}."))))?;
-    let steps = export_queue::steps(&pool, id).await?;
-    let deliveries = webhook_intake::for_export(&pool, id).await?;
+    let steps = db.queue().steps(id).await?;
+    let deliveries = db.webhooks().for_export(id).await?;
     let mut timeline: Vec<TimelineEntry> = deliveries
         .into_iter()
         .map(|d| TimelineEntry {
@@ -173,7 +172,7 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
             link: None,
         }
     }));
-    let actions = audit::for_target(&pool, &format!("export {id}"), 200).await?;
+    let actions = db.audit().for_target(&format!("export {id}"), 200).await?;
     timeline.extend(actions.into_iter().filter_map(|a| {
         let actor = a.actor_email.unwrap_or_else(|| "someone".to_owned());
         Some(TimelineEntry {
@@ -190,11 +189,13 @@ pub async fn get_export(id: i64) -> Result<ExportView, AppError> {
     }));
     // stable: entries of the same millisecond keep their order
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
-    let resolution = export_resolution::resolution(&pool, id)
+    let resolution = db
+        .resolutions()
+        .resolution(id)
         .await?
         .map(|r| (r.at, r.by, r.note));
-    let current_mapping = mapping_store::current_id(&pool).await?;
-    let erased_at = integration::erasure::erased_at(&pool, id).await?;
+    let current_mapping = db.mappings().current_id().await?;
+    let erased_at = db.erasure().erased_at(id).await?;
     Ok(ExportView {
         // a plugin export is finished by the worker from its Pinpoint application, if it names one
         retryable: erased_at.is_none()
@@ -241,7 +242,7 @@ pub async fn retry_export(
         error::{fail, internal},
         ssr,
     };
-    use integration::exports::queue::{self as export_queue, MappingChoice, QueueError};
+    use integration::exports::queue::{MappingChoice, QueueError};
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
@@ -250,7 +251,7 @@ pub async fn retry_export(
     } else {
         MappingChoice::Current
     };
-    match export_queue::retry_with(&st.pool, &actor, id, choice).await {
+    match st.db.queue().retry_with(&actor, id, choice).await {
         Ok(export) => {
             st.wake_worker.wake();
             st.changes.publish(integration::live::Change::Export {
@@ -274,11 +275,11 @@ pub async fn resolve_export(id: i64, #[server(default)] note: String) -> Result<
         error::{fail, internal},
         ssr,
     };
-    use integration::exports::resolution::{self as export_resolution, ResolveError};
+    use integration::exports::resolution::ResolveError;
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    match export_resolution::resolve(&st.pool, &actor, id, &note).await {
+    match st.db.resolutions().resolve(&actor, id, &note).await {
         Ok(export) => {
             st.changes.publish(integration::live::Change::Export {
                 id,
@@ -304,11 +305,16 @@ pub async fn erase_candidate(
         error::{fail, internal},
         ssr,
     };
-    use integration::erasure::{self, EraseError};
+    use integration::erasure::EraseError;
     let user = ssr::require(integration::access::users::Role::Admin).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    match erasure::erase_candidate(&st.pool, &actor, id, &confirmation).await {
+    match st
+        .db
+        .erasure()
+        .erase_candidate(&actor, id, &confirmation)
+        .await
+    {
         Ok(done) => {
             // open pages showing these exports (lists, search results) drop the erased names
             st.changes.publish(integration::live::Change::Resync);

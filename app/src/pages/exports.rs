@@ -49,10 +49,10 @@ pub async fn list_exports(
 ) -> Result<ExportsView, AppError> {
     use crate::ssr;
     use integration::access::users::Role;
-    use integration::exports::search::{self, ExportFilter};
+    use integration::exports::search::ExportFilter;
     let user = ssr::require(Role::Viewer).await?;
     ssr::no_store();
-    let pool = ssr::state()?.pool;
+    let db = ssr::state()?.db;
     let filter = ExportFilter {
         status,
         source,
@@ -63,9 +63,9 @@ pub async fn list_exports(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = search::list(&pool, &filter).await?;
+    let rows = db.search().search(&filter).await?;
     // the chips count what the other filters select, each status on its own
-    let counts = search::status_counts(&pool, &filter).await?;
+    let counts = db.search().status_counts(&filter).await?;
     // only those who may retry are shown the count
     let retryable = if user.role.allows(Role::Operator) {
         let all_pages = ExportFilter {
@@ -73,11 +73,11 @@ pub async fn list_exports(
             limit: None,
             ..filter
         };
-        integration::exports::bulk_retry::preview(&pool, &all_pages).await?
+        db.bulk_retries().preview(&all_pages).await?
     } else {
         0
     };
-    let mapping_version = integration::mapping::store::current_id(&pool).await?;
+    let mapping_version = db.mappings().current_id().await?;
     Ok(ExportsView {
         mapping_version,
         retryable,
@@ -122,7 +122,7 @@ pub async fn retry_matching_exports(
     expected: Option<usize>,
 ) -> Result<BulkStarted, AppError> {
     use crate::ssr;
-    use integration::{exports::bulk_retry, exports::search::ExportFilter, live::Change};
+    use integration::{exports::search::ExportFilter, live::Change};
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
@@ -134,7 +134,7 @@ pub async fn retry_matching_exports(
         created_to: to.filter(|t| !t.is_empty()),
         ..Default::default()
     };
-    let started = bulk_retry::start(&st.pool, &actor, &filter).await?;
+    let started = st.db.bulk_retries().start(&actor, &filter).await?;
     st.wake_worker.wake();
     st.changes.publish(Change::BulkRetry { id: started.run_id });
     let count = started.export_ids.len();
@@ -162,11 +162,11 @@ pub async fn retry_matching_exports(
 #[server(endpoint = "cancel_bulk_retry", output = crate::codec::JsonText)]
 pub async fn cancel_bulk_retry(id: i64) -> Result<String, AppError> {
     use crate::ssr;
-    use integration::{exports::bulk_retry, live::Change};
+    use integration::live::Change;
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let restored = bulk_retry::cancel(&st.pool, &actor, id).await?;
+    let restored = st.db.bulk_retries().cancel(&actor, id).await?;
     st.changes.publish(Change::BulkRetry { id });
     Ok(format!(
         "Bulk retry {id} cancelled: {} not yet started {} back as {} {}.",
@@ -202,9 +202,9 @@ pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
     use crate::ssr;
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    let pool = ssr::state()?.pool;
-    use integration::exports::bulk_retry;
-    let runs = bulk_retry::recent(&pool, 10).await?;
+    let db = ssr::state()?.db;
+
+    let runs = db.bulk_retries().recent(10).await?;
     let day_ago = integration::db::time_text(chrono::Utc::now() - chrono::Duration::days(1));
     let mut lines = Vec::new();
     for (i, r) in runs.into_iter().enumerate() {
@@ -212,7 +212,7 @@ pub async fn bulk_retries() -> Result<Vec<BulkRunLine>, AppError> {
             continue;
         }
         let stopped = if r.finished() && r.failed > 0 {
-            bulk_retry::stopped_again(&pool, r.id).await?
+            db.bulk_retries().stopped_again(r.id).await?
         } else {
             Vec::new()
         };

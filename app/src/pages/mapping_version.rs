@@ -61,19 +61,21 @@ pub async fn mapping_version(id: i64) -> Result<VersionView, AppError> {
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{mapping, mapping::store as mapping_store};
+    use integration::mapping;
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    let pool = ssr::state()?.pool;
-    let version = mapping_store::get(&pool, id).await?;
+    let db = ssr::state()?.db;
+    let version = db.mappings().get(id).await?;
     let diff = match id {
         1 => Vec::new(),
-        _ => match mapping_store::get(&pool, id - 1).await {
+        _ => match db.mappings().get(id - 1).await {
             Ok(before) => mapping::diff(&before.document, &version.document),
             Err(e) => return Err(fail(internal(e))),
         },
     };
-    let current = mapping_store::current(&pool)
+    let current = db
+        .mappings()
+        .current()
         .await
         .map_err(|e| fail(internal(e)))?;
     let diff_to_current = if current.id == id {

@@ -76,13 +76,14 @@ pub async fn mapping_editor(
         pages::mapping_form::convert,
         ssr,
     };
-    use integration::{
-        exports::queue as export_queue, mapping::store as mapping_store, mapping::variables,
-    };
+    use integration::mapping::variables;
     let user = ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let st = ssr::state()?;
-    let current = mapping_store::current(&st.pool)
+    let current = st
+        .db
+        .mappings()
+        .current()
         .await
         .map_err(|e| fail(internal(e)))?;
     let targets = st.mappings.targets().await;
@@ -95,29 +96,29 @@ pub async fn mapping_editor(
             format!("{who} — export {id} ({})", status.replace('_', " ")),
         )
     };
-    let mut recent: Vec<(i64, String)> = integration::exports::search::list(
-        &st.pool,
-        &integration::exports::search::ExportFilter {
+    let mut recent: Vec<(i64, String)> = st
+        .db
+        .search()
+        .search(&integration::exports::search::ExportFilter {
             source: Some("webhook".into()),
             limit: Some(15),
             ..Default::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .filter(|e| Some(e.id) != candidate)
-    .map(|e| {
-        label(
-            e.id,
-            e.candidate_name,
-            &e.pinpoint_application_id,
-            &e.status,
-        )
-    })
-    .collect();
+        })
+        .await?
+        .into_iter()
+        .filter(|e| Some(e.id) != candidate)
+        .map(|e| {
+            label(
+                e.id,
+                e.candidate_name,
+                &e.pinpoint_application_id,
+                &e.status,
+            )
+        })
+        .collect();
     let mut chosen = None;
     if let Some(id) = candidate {
-        if let Some(e) = export_queue::find(&st.pool, id).await? {
+        if let Some(e) = st.db.queue().find(id).await? {
             chosen = Some(e.id);
             recent.insert(
                 0,
@@ -130,7 +131,10 @@ pub async fn mapping_editor(
             );
         }
     }
-    let versions = mapping_store::list(&st.pool, 30)
+    let versions = st
+        .db
+        .mappings()
+        .versions(30)
         .await?
         .into_iter()
         .map(|v| VersionLine {
@@ -229,19 +233,19 @@ pub async fn mapping_effect(
     let st = ssr::state()?;
     let doc = convert::document(&rows, &variables);
     let since = chrono::Utc::now().date_naive() - chrono::Days::new(RECENT_DAYS.unsigned_abs());
-    let recent: Vec<i64> = search::list(
-        &st.pool,
-        &search::ExportFilter {
+    let recent: Vec<i64> = st
+        .db
+        .search()
+        .search(&search::ExportFilter {
             source: Some("webhook".into()),
             created_from: Some(since.format("%Y-%m-%d").to_string()),
             limit: i64::try_from(RECENT_HIRES_CHECKED).ok(),
             ..Default::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .map(|e| e.id)
-    .collect();
+        })
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let effect = st.mappings.recent_effect(&doc, &recent).await;
     Ok(convert::effect_text(effect, RECENT_DAYS))
 }

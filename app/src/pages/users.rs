@@ -23,7 +23,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     use crate::ssr;
     let me = ssr::require(integration::access::users::Role::Admin).await?;
     ssr::no_store();
-    let users = integration::access::users::list(&ssr::state()?.pool).await?;
+    let users = ssr::state()?.db.users().list().await?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {
@@ -41,36 +41,33 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 #[server(endpoint = "add_user", output = crate::codec::JsonText)]
 pub async fn add_user(email: String, role: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
-    use integration::access::users::{self as users, Role};
+    use integration::access::users::Role;
     let me = ssr::require(Role::Admin).await?;
     let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
-    users::create(
-        &ssr::state()?.pool,
-        &actor,
-        &email,
-        secrecy::SecretString::from(password),
-        role,
-    )
-    .await?;
+    ssr::state()?
+        .db
+        .users()
+        .create(&actor, &email, secrecy::SecretString::from(password), role)
+        .await?;
     Ok(())
 }
 
 #[server(endpoint = "set_user_role", output = crate::codec::JsonText)]
 pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
     use crate::ssr;
-    use integration::access::users::{self as users, Role};
+    use integration::access::users::Role;
     let me = ssr::require(Role::Admin).await?;
     let role: Role = role.parse()?;
     let actor = ssr::actor(&me).await;
-    users::set_role(&ssr::state()?.pool, &actor, id, role).await?;
+    ssr::state()?.db.users().set_role(&actor, id, role).await?;
     Ok(())
 }
 
 #[server(endpoint = "set_user_disabled", output = crate::codec::JsonText)]
 pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> {
     use crate::{error::fail, ssr};
-    use integration::access::users::{self as users, Role};
+    use integration::access::users::Role;
     let me = ssr::require(Role::Admin).await?;
     if me.id == id && disabled {
         return Err(fail(AppError::Invalid(
@@ -78,7 +75,11 @@ pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), AppError> 
         )));
     }
     let actor = ssr::actor(&me).await;
-    users::set_disabled(&ssr::state()?.pool, &actor, id, disabled).await?;
+    ssr::state()?
+        .db
+        .users()
+        .set_disabled(&actor, id, disabled)
+        .await?;
     Ok(())
 }
 
@@ -92,12 +93,12 @@ pub struct ResetAnswer {
 #[server(endpoint = "reset_user_password", output = crate::codec::JsonText)]
 pub async fn reset_user_password(id: i64) -> Result<ResetAnswer, AppError> {
     use crate::ssr;
-    use integration::access::{passwords, users::Role};
+    use integration::access::users::Role;
     use secrecy::ExposeSecret;
     let me = ssr::require(Role::Admin).await?;
     ssr::no_store();
     let actor = ssr::actor(&me).await;
-    let (user, password) = passwords::reset(&ssr::state()?.pool, &actor, id).await?;
+    let (user, password) = ssr::state()?.db.users().reset(&actor, id).await?;
     Ok(ResetAnswer {
         email: user.email,
         password: password.expose_secret().to_owned(),

@@ -21,11 +21,11 @@ pub async fn save_variables(
     edited: i64,
 ) -> Result<i64, AppError> {
     use crate::{pages::mapping_form::convert, ssr};
-    use integration::mapping::store as mapping_store;
+
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
-    let current = mapping_store::get(&st.pool, edited).await?;
+    let current = st.db.mappings().get(edited).await?;
     let mut doc = current.document;
     doc.variables = convert::document(&[], &variables).variables;
     convert::saved(st.mappings.save(&actor, &doc, &note, edited).await)

@@ -36,7 +36,7 @@ pub async fn list_deliveries(
     before: Option<i64>,
 ) -> Result<Vec<DeliveryLine>, AppError> {
     use crate::ssr;
-    use integration::webhooks::log::{self as webhook_log, DeliveryFilter};
+    use integration::webhooks::log::DeliveryFilter;
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
     let filter = DeliveryFilter {
@@ -49,7 +49,7 @@ pub async fn list_deliveries(
         limit: Some(PAGE_SIZE),
     };
     filter.check()?;
-    let rows = webhook_log::list(&ssr::state()?.pool, &filter).await?;
+    let rows = ssr::state()?.db.webhooks().log(&filter).await?;
     Ok(rows
         .into_iter()
         .map(|d| DeliveryLine {
@@ -103,7 +103,10 @@ pub async fn get_delivery(id: i64) -> Result<DeliveryView, AppError> {
     use integration::webhooks::log::{self as webhook_log, Eligibility};
     ssr::require(integration::access::users::Role::Viewer).await?;
     ssr::no_store();
-    let d = webhook_log::find(&ssr::state()?.pool, id)
+    let d = ssr::state()?
+        .db
+        .webhooks()
+        .delivery(id)
         .await?
         .ok_or_else(|| {
             fail(AppError::Invalid(format!(
@@ -144,12 +147,16 @@ pub struct Reprocessed {
 #[server(endpoint = "reprocess_delivery", output = crate::codec::JsonText)]
 pub async fn reprocess_delivery(id: i64, confirm: Option<String>) -> Result<Reprocessed, AppError> {
     use crate::ssr;
-    use integration::webhooks::log as webhook_log;
+
     let user = ssr::require(integration::access::users::Role::Operator).await?;
     let st = ssr::state()?;
     let actor = ssr::actor(&user).await;
     let confirmed = confirm.is_some_and(|c| !c.is_empty());
-    let report = webhook_log::reprocess(&st.pool, &actor, user.role, id, confirmed).await?;
+    let report = st
+        .db
+        .webhooks()
+        .reprocess(&actor, user.role, id, confirmed)
+        .await?;
     if report.export_created || report.retried {
         st.wake_worker.wake();
     }

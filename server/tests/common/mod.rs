@@ -18,6 +18,8 @@ pub const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718
 pub struct TestApp {
     pub base: String,
     pub pool: SqlitePool,
+    /// The console's store, for what a test reads or sets up through the domains.
+    pub db: integration::Db,
     pub dir: tempfile::TempDir,
     /// The export worker, not running: tests drive it with `run_once`.
     pub worker: server::worker::Worker,
@@ -67,8 +69,10 @@ impl TestApp {
             state,
             router,
             worker,
+            database,
             ..
         } = startup::build(&config).await.expect("console");
+        let startup::Pool::Sqlite(pool) = database.pool;
         // the binary's own connection handling, with its limits
         let limits = server::serving::ConnectionLimits::from_config(&config);
         tokio::spawn(server::serving::serve(
@@ -79,7 +83,8 @@ impl TestApp {
         ));
         Self {
             base: format!("http://{addr}"),
-            pool: state.pool,
+            pool,
+            db: state.db,
             dir,
             worker,
             changes: state.changes,

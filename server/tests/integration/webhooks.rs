@@ -1237,7 +1237,7 @@ async fn scheduled_backups_start_with_an_empty_directory() {
     let app = TestApp::spawn().await;
     let dir = app.dir.path().join("backups");
     let task = tokio::spawn(server::backups::run_schedule(
-        app.pool.clone(),
+        app.db.clone(),
         server::backups::Schedule {
             dir: dir.clone(),
             interval: Duration::from_secs(3600),
