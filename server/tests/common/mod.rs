@@ -4,12 +4,12 @@
 
 pub mod fakes;
 pub mod process;
+pub mod sql;
 pub mod webhook;
 
 use clap::Parser;
 use serde_json::Value;
 use server::{config::Cli, startup};
-use sqlx::SqlitePool;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin password 123";
@@ -17,7 +17,8 @@ pub const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718
 
 pub struct TestApp {
     pub base: String,
-    pub pool: SqlitePool,
+    /// The tests' own statements, on whichever engine the console runs.
+    pub sql: sql::Sql,
     /// The console's store, for what a test reads or sets up through the domains.
     pub db: integration::Db,
     pub dir: tempfile::TempDir,
@@ -83,7 +84,7 @@ impl TestApp {
         ));
         Self {
             base: format!("http://{addr}"),
-            pool,
+            sql: sql::Sql::Sqlite(pool),
             db: state.db,
             dir,
             worker,
@@ -183,10 +184,7 @@ impl TestApp {
 
     /// The number `sql` selects, such as a count.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.pool)
-            .await
-            .expect(sql)
+        self.sql.scalar(sql, &[]).await
     }
 }
 

@@ -161,11 +161,13 @@ async fn repeated_failures_are_throttled_even_with_the_right_password() {
     let body: Value = res.json().await.unwrap();
     assert!(body["Throttled"].as_u64().unwrap() >= 1);
     assert_eq!(app.whoami(&c).await, Value::Null);
-    let audit: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE action = 'login.failed'")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let audit: Vec<String> = app
+        .sql
+        .scalars(
+            "SELECT action FROM audit_log WHERE action = 'login.failed'",
+            &[],
+        )
+        .await;
     assert_eq!(audit.len(), 5);
 }
 
@@ -373,10 +375,7 @@ async fn secrets_never_come_back_in_plaintext() {
     assert!(!audit.contains(sentinel));
 
     // nothing on disk either: database, WAL and key file
-    sqlx::query("PRAGMA wal_checkpoint(FULL)")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql.execute("PRAGMA wal_checkpoint(FULL)", &[]).await;
     for entry in std::fs::read_dir(app.dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(
@@ -561,12 +560,12 @@ async fn login_via_proxy(
 }
 
 async fn login_addresses(app: &TestApp) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT client_ip FROM audit_log WHERE action LIKE 'login.%' ORDER BY 1",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
+    app.sql
+        .scalars(
+            "SELECT DISTINCT client_ip FROM audit_log WHERE action LIKE 'login.%' ORDER BY 1",
+            &[],
+        )
+        .await
 }
 
 #[tokio::test]
@@ -605,11 +604,13 @@ async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
         .await
         .unwrap();
     assert!(res.status().is_client_error() || res.status().is_server_error());
-    let logged: Option<String> =
-        sqlx::query_scalar("SELECT client_ip FROM webhook_deliveries ORDER BY id DESC LIMIT 1")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let logged: Option<String> = app
+        .sql
+        .scalar(
+            "SELECT client_ip FROM webhook_deliveries ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await;
     assert_eq!(logged.as_deref(), Some("203.0.113.9"));
 }
 
@@ -636,14 +637,13 @@ async fn an_untrusted_peer_cannot_choose_its_address() {
 async fn parallel_guesses_never_exceed_the_limits() {
     let app = &TestApp::spawn().await;
     let failed = |app: &TestApp| {
-        let pool = app.pool.clone();
+        let sql = app.sql.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(
+            sql.scalar::<i64>(
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'",
+                &[],
             )
-            .fetch_one(&pool)
             .await
-            .unwrap()
         }
     };
     // thirty guesses at the admin's password at once: five are judged, the rest wait
@@ -759,12 +759,13 @@ async fn the_console_cannot_aim_credentials_at_local_or_plain_http_hosts() {
     assert_eq!(source(&settings, "hibob_api_base_url"), "default");
     assert_eq!(source(&settings, "plugin_token"), "unset", "nothing saved");
     assert_eq!(source(&settings, "hibob_service_user_token"), "console");
-    let audit: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'settings.credentials_saved'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let audit: i64 = app
+        .sql
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'settings.credentials_saved'",
+            &[],
+        )
+        .await;
     assert_eq!(audit, 1, "only the first save happened");
     assert!(
         hibob

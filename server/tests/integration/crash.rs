@@ -80,14 +80,15 @@ async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
-    let pool = integration::db::open(&database).await.unwrap();
+    let sql = crate::common::sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let done: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let done: i64 = sql
+            .scalar(
+                "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
+                &[],
+            )
+            .await;
         if done as usize == hires || Instant::now() > deadline {
             break;
         }
@@ -97,23 +98,18 @@ async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
     child.wait().ok();
 
     for id in 1..=hires {
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE application_id = ? AND outcome = 'accepted'",
-        )
-        .bind(id.to_string())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let stored: i64 = sql.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE application_id = ? AND outcome = 'accepted'", &[id.to_string().into()]).await;
         assert_eq!(
             stored, 1,
             "acknowledged delivery for application {id} is stored"
         );
     }
-    let statuses: Vec<(String, String)> =
-        sqlx::query_as("SELECT pinpoint_application_id, status FROM exports ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let statuses: Vec<(String, String)> = sql
+        .rows(
+            "SELECT pinpoint_application_id, status FROM exports ORDER BY id",
+            &[],
+        )
+        .await;
     assert_eq!(statuses.len(), hires);
     assert!(
         statuses.iter().all(|(_, s)| s == "succeeded"),

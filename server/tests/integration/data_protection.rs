@@ -59,11 +59,12 @@ async fn submit(
 }
 
 async fn export_of(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM exports WHERE candidate_email = ?")
-        .bind(email)
-        .fetch_one(&app.pool)
+    app.sql
+        .scalar(
+            "SELECT id FROM exports WHERE candidate_email = ?",
+            &[email.into()],
+        )
         .await
-        .unwrap()
 }
 
 async fn erase(app: &TestApp, admin: &reqwest::Client, id: i64) -> u16 {
@@ -98,14 +99,14 @@ async fn erasing_a_submit_without_an_application_leaves_other_candidates_alone()
     let admin = app.admin().await;
     assert_eq!(erase(&app, &admin, erin).await, 200);
 
-    let bob: (Option<String>, Option<String>, Option<String>, String) = sqlx::query_as(
-        "SELECT candidate_name, candidate_email, erased_at, status FROM exports
+    let bob: (Option<String>, Option<String>, Option<String>, String) = app
+        .sql
+        .row(
+            "SELECT candidate_name, candidate_email, erased_at, status FROM exports
          WHERE idempotency_key = ?",
-    )
-    .bind(format!("plugin:{BOB}"))
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+            &[format!("plugin:{BOB}").into()],
+        )
+        .await;
     assert_eq!(
         bob,
         (
@@ -121,10 +122,10 @@ async fn erasing_a_submit_without_an_application_leaves_other_candidates_alone()
         1,
         "only Erin's export"
     );
-    let erased: Vec<i64> = sqlx::query_scalar("SELECT id FROM exports WHERE erased_at IS NOT NULL")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let erased: Vec<i64> = app
+        .sql
+        .scalars("SELECT id FROM exports WHERE erased_at IS NOT NULL", &[])
+        .await;
     assert_eq!(erased, vec![erin]);
 }
 
@@ -149,10 +150,9 @@ async fn an_erased_plugin_candidate_leaves_no_bytes_and_a_new_submit_starts_a_ne
 
     let traces = [ERIN, "Quarry"];
     let checkpoint = || async {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&app.pool)
-            .await
-            .unwrap();
+        app.sql
+            .execute("PRAGMA wal_checkpoint(TRUNCATE)", &[])
+            .await;
     };
     checkpoint().await;
     let before = database_bytes(&app);
@@ -171,12 +171,13 @@ async fn an_erased_plugin_candidate_leaves_no_bytes_and_a_new_submit_starts_a_ne
 
     let again = submit(&app, "Erin", "Quarry", ERIN, Some("app-51")).await;
     assert_eq!(again["success"], true, "{again}");
-    let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT id, idempotency_key, candidate_email, erased_at FROM exports ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(i64, String, Option<String>, Option<String>)> = app
+        .sql
+        .rows(
+            "SELECT id, idempotency_key, candidate_email, erased_at FROM exports ORDER BY id",
+            &[],
+        )
+        .await;
     assert_eq!(rows.len(), 2, "a new export: {rows:?}");
     assert_eq!(rows[0].0, first);
     assert!(!rows[0].1.contains('@'), "{rows:?}");

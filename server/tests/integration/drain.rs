@@ -45,11 +45,12 @@ async fn drain(app: &TestApp, hires: usize) -> (usize, Vec<Holdback>) {
     assert!(
         all_succeed(app, hires as i64, Duration::from_secs(120)).await,
         "{:?}",
-        sqlx::query_as::<_, (String, Option<String>)>(
-            "SELECT status, last_error FROM exports WHERE status <> 'succeeded'"
-        )
-        .fetch_all(&app.pool)
-        .await
+        app.sql
+            .rows::<(String, Option<String>)>(
+                "SELECT status, last_error FROM exports WHERE status <> 'succeeded'",
+                &[]
+            )
+            .await
     );
     let _ = done.send(true);
     let seen = tokio::time::timeout(Duration::from_secs(10), sampler)

@@ -158,12 +158,13 @@ async fn a_blank_email_submit_and_the_webhook_export_of_one_hire_do_everything_o
 
     assert_eq!(seen.uploads.load(Ordering::SeqCst), 1, "one CV upload");
     assert_eq!(seen.invitations.load(Ordering::SeqCst), 1, "one invitation");
-    let employees: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT idempotency_key, hibob_employee_id FROM exports WHERE source = 'plugin'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let employees: Vec<(String, Option<String>)> = app
+        .sql
+        .rows(
+            "SELECT idempotency_key, hibob_employee_id FROM exports WHERE source = 'plugin'",
+            &[],
+        )
+        .await;
     assert_eq!(
         employees,
         [(format!("plugin:{EMAIL}"), Some(EMPLOYEE_ID.to_owned()))],
@@ -191,30 +192,28 @@ async fn an_employee_hibob_already_had_is_not_invited() {
     assert_eq!(outcome, AttemptOutcome::Succeeded);
     assert_eq!(seen.uploads.load(Ordering::SeqCst), 1);
     assert_eq!(seen.invitations.load(Ordering::SeqCst), 0, "not invited");
-    let note: String = sqlx::query_scalar(
-        "SELECT detail FROM export_steps WHERE step = 'invite' AND outcome = 'skipped'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let note: String = app
+        .sql
+        .scalar(
+            "SELECT detail FROM export_steps WHERE step = 'invite' AND outcome = 'skipped'",
+            &[],
+        )
+        .await;
     assert!(note.contains("not created by the console"), "{note}");
 }
 
 /// Makes every waiting export due now.
 async fn make_due(app: &TestApp) {
-    sqlx::query(
-        "UPDATE exports SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.sql.execute("UPDATE exports SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'", &[]).await;
 }
 
 async fn comment_steps(app: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT outcome, detail FROM export_steps WHERE step = 'comment' ORDER BY id")
-        .fetch_all(&app.pool)
+    app.sql
+        .rows(
+            "SELECT outcome, detail FROM export_steps WHERE step = 'comment' ORDER BY id",
+            &[],
+        )
         .await
-        .unwrap()
 }
 
 fn comment_posts(requests: &[Request]) -> usize {
@@ -276,14 +275,14 @@ async fn a_comment_pinpoint_refused_is_posted_again_without_a_warning() {
 async fn a_result_that_could_not_be_saved_is_saved_once_writes_work_again() {
     let (_fakes, app, _) = one_person_world(&[]).await;
     // the disk is full: every status change but the claim's fails
-    sqlx::query(
-        "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON exports
+    app.sql
+        .execute(
+            "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON exports
          WHEN NEW.status <> 'running'
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+            &[],
+        )
+        .await;
     app.deliver_hire(1).await;
     let worker = app.worker.clone();
     let run = tokio::spawn(async move { worker.run_once().await });
@@ -301,16 +300,10 @@ async fn a_result_that_could_not_be_saved_is_saved_once_writes_work_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    sqlx::query("DROP TRIGGER disk_full")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql.execute("DROP TRIGGER disk_full", &[]).await;
     let freed = Instant::now();
     let _ = tokio::time::timeout(Duration::from_secs(15), run).await;
-    let status: String = sqlx::query_scalar("SELECT status FROM exports")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let status: String = app.sql.scalar("SELECT status FROM exports", &[]).await;
     assert_eq!(status, "succeeded", "settled once writes work again");
     assert!(freed.elapsed() < Duration::from_secs(15));
 }
@@ -338,13 +331,7 @@ async fn a_stopped_plugin_export_with_an_application_is_retried_through_the_webh
         res.text().await.unwrap_or_default()
     );
     let (ran, outcome) = app.worker.run_once().await.unwrap().expect("queued");
-    let steps: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT attempt, step, outcome, detail FROM export_steps WHERE export_id = ? ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let steps: Vec<(i64, String, String, String)> = app.sql.rows("SELECT attempt, step, outcome, detail FROM export_steps WHERE export_id = ? ORDER BY id", &[id.into()]).await;
     assert_eq!(
         (ran, outcome),
         (id, AttemptOutcome::Succeeded),
@@ -397,15 +384,15 @@ async fn a_plugin_submit_cut_off_by_sigkill_settles_after_the_restart() {
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
-    let pool = integration::db::open(&database).await.unwrap();
+    let sql = crate::common::sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     let settled = loop {
-        let row: (String, Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT status, last_error, lease_until FROM exports WHERE source = 'plugin'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let row: (String, Option<String>, Option<String>) = sql
+            .row(
+                "SELECT status, last_error, lease_until FROM exports WHERE source = 'plugin'",
+                &[],
+            )
+            .await;
         if row.0 != "running" || Instant::now() > deadline {
             break row;
         }

@@ -180,10 +180,9 @@ fn session_id(res: &reqwest::Response) -> tower_sessions::session::Id {
 }
 
 async fn session_rows(app: &TestApp) -> Vec<(String, Vec<u8>)> {
-    sqlx::query_as("SELECT id, data FROM tower_sessions")
-        .fetch_all(&app.pool)
+    app.sql
+        .rows("SELECT id, data FROM tower_sessions", &[])
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -314,15 +313,15 @@ async fn guesses_from_many_addresses_delay_the_owner_briefly_and_never_a_signed_
 #[tokio::test]
 async fn a_nul_byte_in_a_search_is_dropped_not_an_error() {
     let app = TestApp::spawn().await;
-    sqlx::query(
-        "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+    app.sql
+        .execute(
+            "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
                               candidate_name, candidate_email, created_at, updated_at)
          VALUES ('webhook', 'k1', '4242', 'dead', 'Ada Lovelace', 'ada@example.com',
                  '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+            &[],
+        )
+        .await;
     let admin = app.admin().await;
     for search in ["Love\0lace", "\0Lovelace", "Lovelace\u{1}"] {
         let found = json_of(app.call(&admin, "exports", &[("search", search)]).await).await;

@@ -134,10 +134,10 @@ async fn a_start_date_moved_in_pinpoint_is_shown_and_one_click_updates_hibob_onc
             .is_empty(),
         "nothing is sent before someone decides"
     );
-    let until: String = sqlx::query_scalar("SELECT watch_until FROM hire_watches")
-        .fetch_one(&app.pool)
-        .await
-        .expect("watch");
+    let until: String = app
+        .sql
+        .scalar("SELECT watch_until FROM hire_watches", &[])
+        .await;
     assert_eq!(
         until, "2027-01-25",
         "watched until 14 days after the moved start"
@@ -171,11 +171,13 @@ async fn a_start_date_moved_in_pinpoint_is_shown_and_one_click_updates_hibob_onc
     let sent = calls_to(&fakes.hibob, "POST", "/start-date").await;
     assert_eq!(sent.len(), 1, "exactly one start-date call: {sent:?}");
     assert_eq!(sent[0]["startDate"], MOVED_DAY);
-    let start: String = sqlx::query_scalar("SELECT start_date FROM exports WHERE id = ?")
-        .bind(export)
-        .fetch_one(&app.pool)
-        .await
-        .expect("export");
+    let start: String = app
+        .sql
+        .scalar(
+            "SELECT start_date FROM exports WHERE id = ?",
+            &[export.into()],
+        )
+        .await;
     assert_eq!(start, MOVED_DAY, "the export now says when the hire starts");
     let comments = calls_to(&fakes.pinpoint, "POST", "/comments").await;
     assert!(
@@ -421,12 +423,7 @@ async fn a_redelivered_hire_asks_for_a_check_at_once() {
         ))
         .await;
     assert_eq!(due_now, 1, "the repeated hire makes the check due");
-    let reason: String = sqlx::query_scalar(
-        "SELECT reason FROM webhook_deliveries WHERE outcome = 'duplicate' ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("reason");
+    let reason: String = app.sql.scalar("SELECT reason FROM webhook_deliveries WHERE outcome = 'duplicate' ORDER BY id DESC LIMIT 1", &[]).await;
     assert!(reason.contains("checked again"), "{reason}");
 }
 
@@ -469,39 +466,40 @@ async fn a_thousand_watched_hires_keep_to_the_pace_and_new_exports_go_first() {
     let app = fakes.app().await;
     let mapping: i64 = app.scalar("SELECT MAX(id) FROM mapping_versions").await;
     // a thousand hires exported earlier, all due for a check now
-    let mut tx = app.pool.begin().await.expect("tx");
+    let mut seed = Vec::new();
     for n in 0..1000_i64 {
-        let id: i64 = sqlx::query_scalar(
+        let body = json!({"firstName": "Jane", "work": {"startDate": FIRST_DAY}}).to_string();
+        let employee = format!("{}", 1_000_000_000_000_000_000_i64 + n);
+        seed.push((
             "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
                                   hibob_employee_id, mapping_version, sent_body, start_date)
-             VALUES ('webhook', ?1, ?2, 'succeeded', ?3, ?4, ?5, ?6) RETURNING id",
-        )
-        .bind(format!("webhook:{}", 10_000 + n))
-        .bind((10_000 + n).to_string())
-        .bind(format!("{}", 1_000_000_000_000_000_000_i64 + n))
-        .bind(mapping)
-        .bind(json!({"firstName": "Jane", "work": {"startDate": FIRST_DAY}}).to_string())
-        .bind(FIRST_DAY)
-        .fetch_one(&mut *tx)
-        .await
-        .expect("export");
-        sqlx::query(
+             VALUES ('webhook', ?1, ?2, 'succeeded', ?3, ?4, ?5, ?6)",
+            vec![
+                format!("webhook:{}", 10_000 + n).into(),
+                (10_000 + n).to_string().into(),
+                employee.clone().into(),
+                mapping.into(),
+                body.clone().into(),
+                FIRST_DAY.into(),
+            ],
+        ));
+        seed.push((
             "INSERT INTO hire_watches (export_id, employee_id, mapping_version, baseline,
                                        start_date, watch_until, next_check_at, created_at,
                                        updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, '2027-02-01', '2026-01-01T00:00:00.000Z',
+             VALUES ((SELECT id FROM exports WHERE idempotency_key = ?1), ?2, ?3, ?4, ?5,
+                     '2027-02-01', '2026-01-01T00:00:00.000Z',
                      '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
-        )
-        .bind(id)
-        .bind(format!("{}", 1_000_000_000_000_000_000_i64 + n))
-        .bind(mapping)
-        .bind(json!({"firstName": "Jane", "work": {"startDate": FIRST_DAY}}).to_string())
-        .bind(FIRST_DAY)
-        .execute(&mut *tx)
-        .await
-        .expect("watch");
+            vec![
+                format!("webhook:{}", 10_000 + n).into(),
+                employee.into(),
+                mapping.into(),
+                body.into(),
+                FIRST_DAY.into(),
+            ],
+        ));
     }
-    tx.commit().await.expect("commit");
+    app.sql.batch(&seed).await;
 
     // a hire waiting to be exported: no check starts
     app.hire(APPLICATION).await;
@@ -568,23 +566,16 @@ async fn a_changed_job_title_is_written_into_the_work_entry_in_force_whole() {
     let app = fakes.app().await;
     // the mapping also sends the job's title
     let mut document: Value = serde_json::from_str(
-        &sqlx::query_scalar::<_, String>("SELECT document FROM mapping_versions WHERE id = 1")
-            .fetch_one(&app.pool)
-            .await
-            .expect("v1"),
+        &app.sql
+            .scalar::<String>("SELECT document FROM mapping_versions WHERE id = 1", &[])
+            .await,
     )
     .expect("json");
     document["fields"]
         .as_array_mut()
         .expect("fields")
         .push(json!({"target": "work.title", "sources": ["{{ job_title }}"]}));
-    sqlx::query(
-        "INSERT INTO mapping_versions (id, document, note, author) VALUES (2, ?, 'title', 'test')",
-    )
-    .bind(document.to_string())
-    .execute(&app.pool)
-    .await
-    .expect("v2");
+    app.sql.execute("INSERT INTO mapping_versions (id, document, note, author) VALUES (2, ?, 'title', 'test')", &[document.to_string().into()]).await;
     let export = app.hire(APPLICATION).await;
     app.worker
         .run_once()
@@ -719,13 +710,13 @@ async fn a_change_is_alerted_once_with_what_changed_and_a_link() {
 async fn watching_ends_by_itself_after_its_last_day_and_drops_its_copies() {
     let (_fakes, app, export) = exported_and_watched(&[]).await;
     let sent = |app: &TestApp| {
-        let pool = app.pool.clone();
+        let sql = app.sql.clone();
         async move {
-            sqlx::query_scalar::<_, Option<String>>("SELECT sent_body FROM exports WHERE id = ?")
-                .bind(export)
-                .fetch_one(&pool)
-                .await
-                .expect("export")
+            sql.scalar::<Option<String>>(
+                "SELECT sent_body FROM exports WHERE id = ?",
+                &[export.into()],
+            )
+            .await
         }
     };
     assert!(
@@ -741,12 +732,13 @@ async fn watching_ends_by_itself_after_its_last_day_and_drops_its_copies() {
     let after_last_day = chrono::NaiveDate::from_ymd_opt(2027, 1, 19).expect("day");
     assert_eq!(app.watcher.retire(after_last_day).await.expect("retire"), 1);
     assert_eq!(sent(&app).await, None);
-    let (baseline, stopped): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT baseline, stopped_at FROM hire_watches WHERE export_id = ?")
-            .bind(export)
-            .fetch_one(&app.pool)
-            .await
-            .expect("watch");
+    let (baseline, stopped): (Option<String>, Option<String>) = app
+        .sql
+        .row(
+            "SELECT baseline, stopped_at FROM hire_watches WHERE export_id = ?",
+            &[export.into()],
+        )
+        .await;
     assert!(baseline.is_none() && stopped.is_some());
     let refused = app.watcher.check(export).await.expect_err("ended");
     assert!(refused.to_string().contains("ended"), "{refused}");
@@ -762,22 +754,22 @@ async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
     start_moves(&fakes).await;
     assert_eq!(differing(&app, export).await, 1);
     // another hire's change alert that quotes her address
-    sqlx::query(
-        "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status)
+    app.sql
+        .execute(
+            "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status)
          VALUES ('webhook', 'webhook:other', '999', 'succeeded')",
-    )
-    .execute(&app.pool)
-    .await
-    .expect("other export");
-    sqlx::query(
-        "INSERT INTO alerts (kind, export_id, created_at, next_try_at, detail)
+            &[],
+        )
+        .await;
+    app.sql
+        .execute(
+            "INSERT INTO alerts (kind, export_id, created_at, next_try_at, detail)
          SELECT 'changed', id, '2026-12-07T00:00:00.000Z', '2026-12-07T00:00:00.000Z',
                 'Email jane.doe@example.com → j.doe@example.com'
          FROM exports WHERE idempotency_key = 'webhook:other'",
-    )
-    .execute(&app.pool)
-    .await
-    .expect("other alert");
+            &[],
+        )
+        .await;
     let admin = app.admin().await;
     let export_text = export.to_string();
     app.call_json(

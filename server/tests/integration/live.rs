@@ -44,11 +44,12 @@ async fn stopped_hires(app: &TestApp, n: u64) {
 }
 
 async fn status_count(app: &TestApp, status: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = ?")
-        .bind(status)
-        .fetch_one(&app.pool)
+    app.sql
+        .scalar(
+            "SELECT COUNT(*) FROM exports WHERE status = ?",
+            &[status.into()],
+        )
         .await
-        .unwrap()
 }
 
 /// Reads the raw event stream until `done` accepts what arrived, within a few seconds.
@@ -246,10 +247,10 @@ async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
     );
     assert_eq!(status_count(&app, "needs_attention").await, 3);
     assert_eq!(status_count(&app, "queued").await, 0);
-    let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM exports ORDER BY id")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let attempts: Vec<i64> = app
+        .sql
+        .scalars("SELECT attempts FROM exports ORDER BY id", &[])
+        .await;
     assert_eq!(attempts, [1, 1, 1], "the put-back ones keep their count");
     assert!(app.worker.run_once().await.unwrap().is_none());
 
@@ -268,12 +269,7 @@ async fn cancel_puts_back_only_the_exports_not_yet_started_and_is_audited() {
     assert_eq!(again.status(), 422);
     assert!(again.text().await.unwrap().contains("already cancelled"));
 
-    let audit: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, actor_email FROM audit_log WHERE action LIKE 'export.bulk%' ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let audit: Vec<(String, String)> = app.sql.rows("SELECT action, actor_email FROM audit_log WHERE action LIKE 'export.bulk%' ORDER BY id", &[]).await;
     assert_eq!(
         audit,
         [
@@ -310,10 +306,10 @@ async fn concurrent_retries_never_queue_an_export_twice_and_say_why() {
         .await
         .unwrap()
         .contains("someone may have retried them already"));
-    let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bulk_retry_members")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let members: i64 = app
+        .sql
+        .scalar("SELECT COUNT(*) FROM bulk_retry_members", &[])
+        .await;
     assert_eq!(members, 5);
     assert_eq!(status_count(&app, "queued").await, 5);
 
@@ -332,10 +328,9 @@ async fn concurrent_retries_never_queue_an_export_twice_and_say_why() {
     assert_eq!(nothing.status(), 422);
 
     // a partial overlap: the answer names how many someone else took
-    sqlx::query("UPDATE exports SET status = 'dead' WHERE id IN (1, 2)")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql
+        .execute("UPDATE exports SET status = 'dead' WHERE id IN (1, 2)", &[])
+        .await;
     let partial = json_of(
         app.call(&first, "retry_matching_exports", &[("expected", "4")])
             .await,
@@ -372,21 +367,22 @@ async fn the_dashboard_lists_failures_by_urgency_and_counts_fourteen_days() {
         ("old", "succeeded", None, at(-20)),
     ];
     for (key, status, start, created) in &rows {
-        sqlx::query(
-            "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
+        app.sql
+            .execute(
+                "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
                                   start_date, created_at, updated_at, candidate_name)
              VALUES ('webhook', ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(key)
-        .bind(key)
-        .bind(status)
-        .bind(start)
-        .bind(created)
-        .bind(created)
-        .bind(format!("Candidate {key}"))
-        .execute(&app.pool)
-        .await
-        .unwrap();
+                &[
+                    key.into(),
+                    key.into(),
+                    status.into(),
+                    start.into(),
+                    created.into(),
+                    created.into(),
+                    format!("Candidate {key}").into(),
+                ],
+            )
+            .await;
     }
     let viewer = app.user_with_role("viewer").await;
     let o = json_of(app.call(&viewer, "dashboard", &[]).await).await;
@@ -580,23 +576,18 @@ async fn hires_stopping_for_longer_than_usual_raise_a_dashboard_alert() {
     // one clock for every row, so the gaps between them are exact
     let now = chrono::Utc::now();
     let accepted_hours_ago = |hours: &[i64]| {
-        let pool = app.pool.clone();
+        let sql = app.sql.clone();
         let hours = hours.to_vec();
         async move {
-            sqlx::query("DELETE FROM webhook_deliveries")
-                .execute(&pool)
-                .await
-                .unwrap();
+            sql.execute("DELETE FROM webhook_deliveries", &[]).await;
             for h in hours {
                 let at = integration::db::time_text(now - chrono::Duration::hours(h));
-                sqlx::query(
+                sql.execute(
                     "INSERT INTO webhook_deliveries (received_at, outcome, body_sha256, body)
                      VALUES (?, 'accepted', 'h', '{}')",
+                    &[at.into()],
                 )
-                .bind(at)
-                .execute(&pool)
-                .await
-                .unwrap();
+                .await;
             }
         }
     };

@@ -193,10 +193,12 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 1);
 
     // the export stopped: it is retried
-    sqlx::query("UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 400'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql
+        .execute(
+            "UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 400'",
+            &[],
+        )
+        .await;
     let report = json_of(reprocess(&operator, "1").await).await;
     assert!(
         report["message"]
@@ -212,10 +214,7 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
     );
 
     // the export was lost: re-processing creates it again, and it runs to the end
-    sqlx::query("DELETE FROM exports")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql.execute("DELETE FROM exports", &[]).await;
     let detail = json_of(app.call(&viewer, "webhook_delivery", &[("id", "1")]).await).await;
     assert_eq!(detail["export_id"], Value::Null);
     let report = json_of(reprocess(&operator, "1").await).await;
@@ -223,12 +222,13 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
     assert!(report["message"].as_str().unwrap().contains("was created"));
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
-    let (status, employee): (String, String) =
-        sqlx::query_as("SELECT status, hibob_employee_id FROM exports WHERE id = ?")
-            .bind(new_export)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let (status, employee): (String, String) = app
+        .sql
+        .row(
+            "SELECT status, hibob_employee_id FROM exports WHERE id = ?",
+            &[new_export.into()],
+        )
+        .await;
     assert_eq!(
         (status.as_str(), employee.as_str()),
         ("succeeded", EMPLOYEE_ID)
@@ -248,13 +248,14 @@ async fn reprocessing_reports_retries_or_recreates_the_export() {
         "re-processed from delivery 1 by operator@example.com"
     );
 
-    let audit: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT actor_email, action, detail FROM audit_log
+    let audit: Vec<(String, String, String)> = app
+        .sql
+        .rows(
+            "SELECT actor_email, action, detail FROM audit_log
          WHERE action IN ('webhook.reprocessed', 'export.retried') ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+            &[],
+        )
+        .await;
     let actions: Vec<&str> = audit.iter().map(|a| a.1.as_str()).collect();
     assert_eq!(
         actions,
@@ -326,11 +327,13 @@ async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
         .filter_map(|t| t["link"].as_str())
         .collect();
     assert_eq!(links, ["/webhooks/1", "/webhooks/2"], "{export}");
-    let detail: String =
-        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'webhook.reprocessed'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let detail: String = app
+        .sql
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'webhook.reprocessed'",
+            &[],
+        )
+        .await;
     assert!(detail.contains("signature not verified"), "{detail}");
 
     // what can never be re-processed says why
@@ -340,11 +343,13 @@ async fn a_badly_signed_delivery_needs_an_admin_who_confirms() {
     app.deliver(junk, Some(&sign(junk))).await;
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
     app.deliver(&huge, Some(&sign(&huge))).await;
-    let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE id > 2 ORDER BY id")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let ids: Vec<i64> = app
+        .sql
+        .scalars(
+            "SELECT id FROM webhook_deliveries WHERE id > 2 ORDER BY id",
+            &[],
+        )
+        .await;
     assert_eq!(ids.len(), 3);
     for (id, says) in ids
         .iter()
@@ -400,11 +405,10 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT action FROM audit_log ORDER BY action")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let actions: Vec<String> = app
+        .sql
+        .scalars("SELECT DISTINCT action FROM audit_log ORDER BY action", &[])
+        .await;
     for expected in [
         "login.failed",
         "login.succeeded",
@@ -462,11 +466,13 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
             .all(|l| l.starts_with('"') && l.ends_with('"')),
         "every cell is quoted"
     );
-    let exported: String =
-        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'audit.exported'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let exported: String = app
+        .sql
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'audit.exported'",
+            &[],
+        )
+        .await;
     assert!(exported.contains("action \"login\""), "{exported}");
 
     let refused = operator.get(app.url("/audit.csv")).send().await.unwrap();
@@ -498,7 +504,7 @@ async fn the_audit_log_records_what_people_do_and_downloads_as_safe_csv() {
 
 /// A few thousand exports over two years, with names that need literal matching.
 async fn seed_exports(app: &TestApp, n: i64) {
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut seed = Vec::new();
     let start = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap();
     for i in 1..=n {
         let created = (start + chrono::Duration::hours(6 * i)).with_timezone(&chrono::Utc);
@@ -515,24 +521,23 @@ async fn seed_exports(app: &TestApp, n: i64) {
             "needs_attention",
             "dead",
         ][i as usize % 5];
-        sqlx::query(
+        seed.push((
             "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
                                   candidate_name, candidate_email, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(if i % 4 == 0 { "plugin" } else { "webhook" })
-        .bind(format!("k{i}"))
-        .bind((10_000 + i).to_string())
-        .bind(status)
-        .bind(name)
-        .bind(format!("person{i}@example.com"))
-        .bind(integration::db::time_text(created))
-        .bind(integration::db::time_text(created))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+            vec![
+                (if i % 4 == 0 { "plugin" } else { "webhook" }).into(),
+                format!("k{i}").into(),
+                (10_000 + i).to_string().into(),
+                status.into(),
+                name.into(),
+                format!("person{i}@example.com").into(),
+                integration::db::time_text(created).into(),
+                integration::db::time_text(created).into(),
+            ],
+        ));
     }
-    tx.commit().await.unwrap();
+    app.sql.batch(&seed).await;
 }
 
 #[tokio::test]
@@ -560,14 +565,15 @@ async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
         ("from", "2025-03-01".to_owned()),
         ("to", "2025-03-31".to_owned()),
     ];
-    let expected: Vec<String> = sqlx::query_scalar(
-        "SELECT pinpoint_application_id FROM exports
+    let expected: Vec<String> = app
+        .sql
+        .scalars(
+            "SELECT pinpoint_application_id FROM exports
          WHERE created_at >= '2025-03-01' AND created_at < '2025-04-01'
          ORDER BY created_at DESC, id DESC",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+            &[],
+        )
+        .await;
     assert_eq!(expected.len(), 124);
     let mut seen = Vec::new();
     let mut before: Option<String> = None;
@@ -681,10 +687,10 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
     let id = app.scalar("SELECT id FROM exports").await.to_string();
-    let name: String = sqlx::query_scalar("SELECT candidate_name FROM exports")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let name: String = app
+        .sql
+        .scalar("SELECT candidate_name FROM exports", &[])
+        .await;
     let traces = [
         name.as_str(),
         "jane.doe@example.com",
@@ -692,10 +698,9 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
         "Jane",
         "\"Doe\"",
     ];
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql
+        .execute("PRAGMA wal_checkpoint(TRUNCATE)", &[])
+        .await;
     let before = database_bytes(&app);
     for t in traces {
         assert!(
@@ -738,12 +743,13 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
     assert_eq!(export["employee_id"], EMPLOYEE_ID);
     assert_eq!(export["candidate"], "");
     assert!(export["erased_at"].is_string());
-    let audit: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT actor_email, target, detail FROM audit_log WHERE action = 'candidate.erased'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let audit: Vec<(String, String, String)> = app
+        .sql
+        .rows(
+            "SELECT actor_email, target, detail FROM audit_log WHERE action = 'candidate.erased'",
+            &[],
+        )
+        .await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, ADMIN_EMAIL);
     assert_eq!(audit[0].1, format!("export {id}"));

@@ -117,11 +117,13 @@ impl World {
     }
 
     async fn export(&self, id: i64) -> (String, Option<i64>, Option<String>) {
-        sqlx::query_as("SELECT status, mapping_version, last_error FROM exports WHERE id = ?")
-            .bind(id)
-            .fetch_one(&self.app.pool)
+        self.app
+            .sql
+            .row(
+                "SELECT status, mapping_version, last_error FROM exports WHERE id = ?",
+                &[id.into()],
+            )
             .await
-            .unwrap()
     }
 }
 
@@ -260,20 +262,24 @@ async fn an_export_records_its_version_and_a_retry_chooses_original_or_current()
     let (status, version, _) = w.export(id).await;
     assert_eq!((status.as_str(), version), ("succeeded", Some(2)));
 
-    let retried: Vec<String> = sqlx::query_scalar(
-        "SELECT detail FROM audit_log WHERE action = 'export.retried' ORDER BY id",
-    )
-    .fetch_all(&w.app.pool)
-    .await
-    .unwrap();
+    let retried: Vec<String> = w
+        .app
+        .sql
+        .scalars(
+            "SELECT detail FROM audit_log WHERE action = 'export.retried' ORDER BY id",
+            &[],
+        )
+        .await;
     assert!(retried[0].contains("original mapping v1"), "{retried:?}");
     assert!(retried[1].contains("current mapping"), "{retried:?}");
-    let saved: String = sqlx::query_scalar(
-        "SELECT detail FROM audit_log WHERE action = 'mapping.saved' AND target = 'mapping v2'",
-    )
-    .fetch_one(&w.app.pool)
-    .await
-    .unwrap();
+    let saved: String = w
+        .app
+        .sql
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'mapping.saved' AND target = 'mapping v2'",
+            &[],
+        )
+        .await;
     assert!(saved.contains("surname falls back"), "{saved}");
 
     // the export page names the version
@@ -330,10 +336,10 @@ async fn a_constant_site_hibob_lacks_or_a_missing_note_is_refused_and_recent_hir
     let w = world().await;
     let admin = w.app.admin().await;
     let versions = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mapping_versions")
-            .fetch_one(&w.app.pool)
+        w.app
+            .sql
+            .scalar::<i64>("SELECT COUNT(*) FROM mapping_versions", &[])
             .await
-            .unwrap()
     };
 
     // the site typed as a template line: every hire would stop on it, so it is not saved
@@ -419,10 +425,11 @@ async fn saving_is_linted_guarded_against_stale_edits_and_refused_to_viewers() {
     let res = save_mapping(&w, &admin, &bad, "1").await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("not saved"));
-    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mapping_versions")
-        .fetch_one(&w.app.pool)
-        .await
-        .unwrap();
+    let versions: i64 = w
+        .app
+        .sql
+        .scalar("SELECT COUNT(*) FROM mapping_versions", &[])
+        .await;
     assert_eq!(versions, 1);
 
     // a field HiBob does not have, and a site outside HiBob's list
@@ -840,15 +847,17 @@ async fn a_template_that_fails_on_one_hire_stops_only_that_export() {
         .find(|f| f.target == "work.startDate")
         .unwrap();
     start.sources.insert(0, template.to_owned());
-    integration::mapping::store::save(
-        &w.app.pool,
-        &integration::access::users::Actor::system("an older release"),
-        &document,
-        "start date with a time",
-        1,
-    )
-    .await
-    .unwrap();
+    w.app
+        .db
+        .mappings()
+        .save(
+            &integration::access::users::Actor::system("an older release"),
+            &document,
+            "start date with a time",
+            1,
+        )
+        .await
+        .unwrap();
 
     let first = w.app.hire(21).await;
     let second = w.app.hire(22).await;

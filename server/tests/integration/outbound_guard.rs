@@ -62,19 +62,19 @@ async fn credentials_hibob_repeats_in_an_error_reach_no_record_and_no_page() {
         .unwrap()
         .to_owned();
 
-    let last_error: String = sqlx::query_scalar("SELECT last_error FROM exports WHERE id = ?")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let last_error: String = app
+        .sql
+        .scalar("SELECT last_error FROM exports WHERE id = ?", &[id.into()])
+        .await;
     assert!(!leaks(&last_error, &basic), "{last_error}");
     assert!(last_error.contains("[redacted]"), "{last_error}");
-    let steps: Vec<(String, String)> =
-        sqlx::query_as("SELECT detail, exchanges FROM export_steps WHERE export_id = ?")
-            .bind(id)
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let steps: Vec<(String, String)> = app
+        .sql
+        .rows(
+            "SELECT detail, exchanges FROM export_steps WHERE export_id = ?",
+            &[id.into()],
+        )
+        .await;
     assert!(!steps.is_empty());
     for (detail, exchanges) in &steps {
         assert!(!leaks(detail, &basic), "{detail}");

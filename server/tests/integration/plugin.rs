@@ -213,25 +213,19 @@ struct ExportRow {
 }
 
 async fn exports(app: &TestApp) -> Vec<ExportRow> {
-    sqlx::query_as(
-        "SELECT id, source, idempotency_key AS key, status, attempts,
+    app.sql
+        .rows(
+            "SELECT id, source, idempotency_key AS key, status, attempts,
                 hibob_employee_id AS employee, cv_uploaded AS cv, last_error AS error,
                 candidate_email AS email
          FROM exports ORDER BY id",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
+            &[],
+        )
+        .await
 }
 
 async fn steps(app: &TestApp, export_id: i64) -> Vec<(i64, String, String, String, String)> {
-    sqlx::query_as(
-        "SELECT attempt, step, outcome, detail, exchanges FROM export_steps WHERE export_id = ? ORDER BY id",
-    )
-    .bind(export_id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
+    app.sql.rows("SELECT attempt, step, outcome, detail, exchanges FROM export_steps WHERE export_id = ? ORDER BY id", &[export_id.into()]).await
 }
 
 fn step_names(steps: &[(i64, String, String, String, String)], attempt: i64) -> Vec<String> {
@@ -1219,12 +1213,13 @@ async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_oper
         (rows[0].status.as_str(), rows[1].status.as_str()),
         ("resolved", "succeeded")
     );
-    let (by, note): (String, String) =
-        sqlx::query_as("SELECT resolved_by, resolution FROM exports WHERE id = ?")
-            .bind(rows[0].id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let (by, note): (String, String) = app
+        .sql
+        .row(
+            "SELECT resolved_by, resolution FROM exports WHERE id = ?",
+            &[rows[0].id.into()],
+        )
+        .await;
     assert_eq!(by, "Send to HiBob");
     assert!(note.contains(&format!("export {}", rows[1].id)), "{note}");
 
@@ -1267,13 +1262,7 @@ async fn a_failed_submit_is_superseded_by_a_later_success_or_resolved_by_an_oper
     assert!(res.status().is_success(), "{}", res.status());
     let stuck = exports(&app).await.pop().unwrap();
     assert_eq!(stuck.status, "resolved");
-    let (actor, detail): (String, String) = sqlx::query_as(
-        "SELECT actor_email, detail FROM audit_log WHERE action = 'export.resolved' AND target = ?",
-    )
-    .bind(format!("export {id}"))
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (actor, detail): (String, String) = app.sql.row("SELECT actor_email, detail FROM audit_log WHERE action = 'export.resolved' AND target = ?", &[format!("export {id}").into()]).await;
     assert_eq!(actor, "operator@example.com");
     assert!(detail.contains("created in HiBob by hand"), "{detail}");
     // resolved once is enough

@@ -69,21 +69,11 @@ async fn one_export_succeeds(fakes: &Fakes) {
 
 /// Makes every waiting export due now, so a test need not sit out the backoff.
 async fn make_due(app: &TestApp) {
-    sqlx::query(
-        "UPDATE exports SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.sql.execute("UPDATE exports SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'queued'", &[]).await;
 }
 
 async fn export(app: &TestApp) -> Value {
-    let row: (String, i64, Option<String>, bool, bool, Option<String>, String) = sqlx::query_as(
-        "SELECT status, attempts, hibob_employee_id, cv_uploaded, comment_posted, last_error, next_attempt_at FROM exports",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let row: (String, i64, Option<String>, bool, bool, Option<String>, String) = app.sql.row("SELECT status, attempts, hibob_employee_id, cv_uploaded, comment_posted, last_error, next_attempt_at FROM exports", &[]).await;
     json!({"status": row.0, "attempts": row.1, "employee": row.2, "cv": row.3, "comment": row.4, "error": row.5, "next": row.6})
 }
 
@@ -130,11 +120,13 @@ async fn the_signature_table() {
         1
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM exports").await, 1);
-    let headers: String =
-        sqlx::query_scalar("SELECT headers FROM webhook_deliveries WHERE outcome = 'accepted'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let headers: String = app
+        .sql
+        .scalar(
+            "SELECT headers FROM webhook_deliveries WHERE outcome = 'accepted'",
+            &[],
+        )
+        .await;
     assert!(
         !headers.contains(&good),
         "the signature is not stored: {headers}"
@@ -158,11 +150,10 @@ async fn malformed_and_unknown_deliveries_are_stored_and_answered_4xx_or_2xx() {
     );
     let res = app.deliver(&huge, Some(&sign(&huge))).await;
     assert_eq!(res.status(), 413);
-    let reasons: Vec<String> =
-        sqlx::query_scalar("SELECT reason FROM webhook_deliveries ORDER BY id")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let reasons: Vec<String> = app
+        .sql
+        .scalars("SELECT reason FROM webhook_deliveries ORDER BY id", &[])
+        .await;
     assert_eq!(reasons.len(), 3);
     assert!(reasons[0].starts_with("unparseable"), "{reasons:?}");
     assert!(reasons[2].contains("too large"), "{reasons:?}");
@@ -210,19 +201,19 @@ async fn duplicate_deliveries_sequential_and_concurrent_make_one_employee() {
         (e["cv"].as_bool(), e["comment"].as_bool()),
         (Some(true), Some(true))
     );
-    let exchanges: Vec<String> = sqlx::query_scalar("SELECT exchanges FROM export_steps")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let exchanges: Vec<String> = app
+        .sql
+        .scalars("SELECT exchanges FROM export_steps", &[])
+        .await;
     let all = exchanges.join("\n");
     assert!(
         !all.contains(HIBOB_TOKEN) && !all.contains(PINPOINT_API_KEY),
         "no credentials in step records"
     );
-    let steps: Vec<String> = sqlx::query_scalar("SELECT step FROM export_steps ORDER BY id")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let steps: Vec<String> = app
+        .sql
+        .scalars("SELECT step FROM export_steps ORDER BY id", &[])
+        .await;
     assert_eq!(
         steps,
         [
@@ -326,9 +317,7 @@ async fn validation_errors_need_attention_and_a_retry_does_not_create_twice() {
     );
 
     let actor = integration::access::users::Actor::system("test operator");
-    integration::exports::queue::retry(&app.pool, &actor, id)
-        .await
-        .unwrap();
+    app.db.queue().retry(&actor, id).await.unwrap();
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
     // wiremock checks on drop: one create, one CV upload, one accepted comment
@@ -479,11 +468,13 @@ async fn the_console_lists_shows_and_retries_exports_by_role() {
         json!(1),
         "it failed again, and the bulk retry queues it again"
     );
-    let audit: Vec<String> =
-        sqlx::query_scalar("SELECT actor_email FROM audit_log WHERE action = 'export.retried'")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let audit: Vec<String> = app
+        .sql
+        .scalars(
+            "SELECT actor_email FROM audit_log WHERE action = 'export.retried'",
+            &[],
+        )
+        .await;
     assert_eq!(audit, ["operator@example.com"]);
 
     let deliveries = app
@@ -522,22 +513,25 @@ async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attem
         delay > Duration::from_secs(100) && delay <= Duration::from_secs(121),
         "{delay:?}"
     );
-    let (status, attempts): (String, i64) =
-        sqlx::query_as("SELECT status, attempts FROM exports WHERE id = ?")
-            .bind(second_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let (status, attempts): (String, i64) = app
+        .sql
+        .row(
+            "SELECT status, attempts FROM exports WHERE id = ?",
+            &[second_id.into()],
+        )
+        .await;
     assert_eq!(
         (status.as_str(), attempts),
         ("queued", 0),
         "no attempt was spent"
     );
-    let steps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM export_steps WHERE export_id = ?")
-        .bind(second_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let steps: i64 = app
+        .sql
+        .scalar(
+            "SELECT COUNT(*) FROM export_steps WHERE export_id = ?",
+            &[second_id.into()],
+        )
+        .await;
     assert_eq!(steps, 0, "and nothing was called");
     assert!(
         app.worker.run_once().await.unwrap().is_none(),
@@ -615,12 +609,13 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
         longest <= 256,
         "a stranger's body is kept as a short prefix: {longest}"
     );
-    let (reason, size): (String, i64) = sqlx::query_as(
-        "SELECT reason, body_size FROM webhook_deliveries WHERE outcome = 'rejected' LIMIT 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (reason, size): (String, i64) = app
+        .sql
+        .row(
+            "SELECT reason, body_size FROM webhook_deliveries WHERE outcome = 'rejected' LIMIT 1",
+            &[],
+        )
+        .await;
     assert!(
         reason.contains("only the start of its body was kept"),
         "{reason}"
@@ -1003,10 +998,12 @@ async fn invitation_world(answer: ResponseTemplate, times: u64) -> (Fakes, TestA
 }
 
 async fn invite_steps(app: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT outcome, detail FROM export_steps WHERE step = 'invite' ORDER BY id")
-        .fetch_all(&app.pool)
+    app.sql
+        .rows(
+            "SELECT outcome, detail FROM export_steps WHERE step = 'invite' ORDER BY id",
+            &[],
+        )
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -1062,10 +1059,12 @@ async fn an_attempt_cut_off_while_inviting_does_not_invite_again() {
     comment_posted().expect(1).mount(&fakes.pinpoint).await;
     app.deliver_hire(1).await;
     // as a process killed between asking HiBob and hearing back leaves it
-    sqlx::query("UPDATE exports SET invite_started_at = '2026-12-01T00:00:00.000Z'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.sql
+        .execute(
+            "UPDATE exports SET invite_started_at = '2026-12-01T00:00:00.000Z'",
+            &[],
+        )
+        .await;
     let (_, outcome) = app.worker.run_once().await.unwrap().unwrap();
     assert_eq!(outcome, AttemptOutcome::Succeeded);
     let steps = invite_steps(&app).await;
@@ -1211,20 +1210,17 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
     let pool = integration::db::open(&format!("sqlite://{}", restored_file.display()))
         .await
         .unwrap();
-    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let sql = crate::common::sql::Sql::Sqlite(pool.clone());
+    let integrity: String = sql.scalar("PRAGMA integrity_check", &[]).await;
     assert_eq!(integrity, "ok");
     for id in &before {
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM webhook_deliveries d JOIN exports e ON e.id = d.export_id
+        let stored: i64 = sql
+            .scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries d JOIN exports e ON e.id = d.export_id
              WHERE d.application_id = ? AND d.outcome = 'accepted'",
-        )
-        .bind(id.to_string())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+                &[id.to_string().into()],
+            )
+            .await;
         assert_eq!(stored, 1, "hire {id} was acknowledged before the backup");
     }
     pool.close().await;
@@ -1317,8 +1313,8 @@ async fn a_burst_runs_at_hibobs_announced_limit_with_at_most_one_429_a_window() 
     assert!(
         all_succeed(&app, HIRES as i64, Duration::from_secs(60)).await,
         "{:?}",
-        sqlx::query_as::<_, (String, Option<String>)>("SELECT status, last_error FROM exports")
-            .fetch_all(&app.pool)
+        app.sql
+            .rows::<(String, Option<String>)>("SELECT status, last_error FROM exports", &[])
             .await
     );
     let took = started.elapsed();
@@ -1407,12 +1403,7 @@ async fn concurrent_duplicates_with_exports_in_flight_make_one_employee_each() {
         "{tally:?}"
     );
     assert_eq!(sims.state.employee_count_with_email("ada@example.com"), 1);
-    let ada: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT hibob_employee_id FROM exports WHERE CAST(pinpoint_application_id AS INTEGER) > 100",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let ada: Vec<String> = app.sql.scalars("SELECT DISTINCT hibob_employee_id FROM exports WHERE CAST(pinpoint_application_id AS INTEGER) > 100", &[]).await;
     assert_eq!(ada.len(), 1, "all four point at the one employee: {ada:?}");
     for id in 101..=104 {
         assert_eq!(sims.state.comments_on(&id.to_string()).len(), 1);
