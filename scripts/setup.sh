@@ -14,6 +14,11 @@ apt_packages=(sqlite3)
 [ "${1:-}" = "--run" ] || apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do command -v "$p" >/dev/null || missing+=("$p"); done
+# the PostgreSQL tests start a throwaway server (stores/postgres/src/testing.rs); Debian keeps its
+# programs off PATH, in /usr/lib/postgresql/<version>/bin
+if [ "${1:-}" != "--run" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   step $sudo apt-get update -qq
