@@ -4,7 +4,7 @@
 
 pub mod fakes;
 pub mod process;
-pub mod sql;
+pub use store_postgres::test_sql as sql;
 pub mod webhook;
 
 use clap::Parser;

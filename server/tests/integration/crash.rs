@@ -80,7 +80,8 @@ async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
-    let sql = crate::common::sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
+    let sql =
+        store_postgres::test_sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let done: i64 = sql

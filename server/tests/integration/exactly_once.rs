@@ -384,7 +384,8 @@ async fn a_plugin_submit_cut_off_by_sigkill_settles_after_the_restart() {
 
     let mut child = process::spawn(binary(), &env);
     process::wait_ready(&base, "/readyz").await;
-    let sql = crate::common::sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
+    let sql =
+        store_postgres::test_sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     let settled = loop {
         let row: (String, Option<String>, Option<String>) = sql

@@ -1210,7 +1210,7 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
     let pool = integration::db::open(&format!("sqlite://{}", restored_file.display()))
         .await
         .unwrap();
-    let sql = crate::common::sql::Sql::Sqlite(pool.clone());
+    let sql = store_postgres::test_sql::Sql::Sqlite(pool.clone());
     let integrity: String = sql.scalar("PRAGMA integrity_check", &[]).await;
     assert_eq!(integrity, "ok");
     for id in &before {

@@ -1,5 +1,7 @@
 //! The console's PostgreSQL engine: its schema (`migrations/`, the same tables as the SQLite
-//! migrations leave behind; `tests/schema.rs` compares them) and opening a pool on it.
+//! migrations leave behind; `tests/schema.rs` compares them), opening a pool on it, and
+//! [`PgStore`], every domain's store trait in PostgreSQL's own SQL. sqlx checks each crate's
+//! queries against one engine, which is why this engine is a crate of its own.
 
 use std::{str::FromStr, time::Duration};
 
@@ -9,8 +11,28 @@ use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
 };
 
+mod audit;
+#[cfg(any(test, feature = "testing"))]
+pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+/// The console's database on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for the session store and for tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

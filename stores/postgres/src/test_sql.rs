@@ -1,6 +1,7 @@
 //! SQL a test runs against the console's own database, on whichever engine it runs: the same
 //! statement text (with `?` placeholders, numbered for PostgreSQL), the same Rust types back.
-//! A failing statement fails the test, naming the statement.
+//! A failing statement fails the test, naming the statement. For tests only (the `testing`
+//! feature): statements here are not checked at compile time.
 
 use sqlx::{postgres::PgRow, sqlite::SqliteRow, FromRow, PgPool, Postgres, Sqlite, SqlitePool};
 

@@ -1,0 +1,6 @@
+//! The store traits behave alike on both engines: each test runs the same steps through a
+//! domain's trait on SQLite (`integration::sqlite::SqliteStore` on a temporary file) and on
+//! PostgreSQL (`store_postgres::PgStore` on a fresh database of the throwaway cluster), and
+//! compares what each answers.
+
+mod common;
