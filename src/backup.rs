@@ -388,7 +388,7 @@ fn copy_raw(db: &Path, keep: &Path) -> Result<(), BackupError> {
 }
 
 /// A connection holding the database file's exclusive lock, or [`BackupError::InUse`].
-async fn lock_exclusively(db: &Path) -> Result<SqliteConnection, BackupError> {
+pub async fn lock_exclusively(db: &Path) -> Result<SqliteConnection, BackupError> {
     let mut conn = SqliteConnectOptions::new()
         .filename(db)
         .create_if_missing(false)

@@ -44,6 +44,17 @@ pub enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Copy a SQLite database into an empty PostgreSQL database, all of it in one transaction
+    /// (sessions are not copied: people sign in again). Stop the console first: a database in
+    /// use is refused, and so is a PostgreSQL database that already holds data.
+    MigrateDb {
+        /// The SQLite database, e.g. sqlite://data/pinpoint-hibob.db
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database, e.g. postgres://user:password@host:5432/pinpoint_hibob
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -28,6 +28,12 @@ async fn main() -> std::process::ExitCode {
                 .await
                 .map(|checked| println!("wrote {}: {checked}", output.display()))
         }
+        Some(Command::MigrateDb { from, to }) => store_postgres::from_sqlite::copy(&from, &to)
+            .await
+            .map(|copied| {
+                println!("copied {copied}; point DATABASE_URL at the PostgreSQL database")
+            })
+            .map_err(anyhow::Error::from),
         Some(Command::Restore { input }) => server::backups::restore_command(&cli.config, &input)
             .await
             .map(|done| {

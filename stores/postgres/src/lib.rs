@@ -12,6 +12,8 @@ use sqlx::{
 };
 
 mod audit;
+pub mod from_sqlite;
+pub mod instance;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
