@@ -126,7 +126,9 @@ async fn main() -> anyhow::Result<()> {
     ])?
     .config;
     let database = startup::open_database(&config).await?;
-    let startup::Pool::Sqlite(pool) = database.pool.clone();
+    let startup::Pool::Sqlite(pool) = database.pool.clone() else {
+        anyhow::bail!("this bench reads its results from a SQLite database");
+    };
     let sealer = startup::secret_box(&config)?;
     startup::ensure_first_admin(&database.db, &config).await?;
     let state = startup::console_state(&config, database.db.clone(), sealer);

@@ -10,6 +10,11 @@ use integration::{backup, db};
 use crate::config::Config;
 
 fn database_file(config: &Config) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        !config.on_postgres(),
+        "the console backs up and restores SQLite databases only; on PostgreSQL use pg_dump and \
+         pg_restore (or the platform's backups), which work beside a running console"
+    );
     config
         .database_file()
         .context("DATABASE_URL must name a database file to back up or restore")

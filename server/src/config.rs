@@ -90,13 +90,22 @@ pub enum LogFormat {
 
 #[derive(Args, Clone)]
 pub struct Config {
-    /// SQLite database; the file and its directory are created if missing.
+    /// The database, and by its scheme the engine: sqlite://FILE (the file and its directory
+    /// are created if missing), or postgres://USER:PASSWORD@HOST:PORT/DATABASE (the database
+    /// must exist; its tables are created). On PostgreSQL, SECRET_KEY must be set and one
+    /// console runs per database.
     #[arg(
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://data/pinpoint-hibob.db"
     )]
     pub database_url: String,
+
+    /// PostgreSQL connections this console opens at most (its pool; one more holds the
+    /// instance lock). Unused on SQLite.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub database_max_connections: u32,
 
     /// Address to listen on.
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
@@ -357,6 +366,11 @@ impl Config {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
+    }
+
+    /// Whether `DATABASE_URL` names a PostgreSQL database.
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
 
     /// The database file, for placing the generated secret key beside it.

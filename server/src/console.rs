@@ -25,6 +25,8 @@ use tower_http::{
 use tower_sessions::{cookie::SameSite, ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
+use crate::sessions::EngineStore;
+
 use crate::{
     config::Config,
     middleware::{self, CsrfConfig},
@@ -102,9 +104,16 @@ pub async fn router(
     console: ConsoleState,
     database: &crate::database::Database,
 ) -> anyhow::Result<Router> {
-    let crate::database::Pool::Sqlite(pool) = &database.pool;
-    let store = SqliteStore::new(pool.clone());
-    store.migrate().await?;
+    let store = match &database.pool {
+        crate::database::Pool::Sqlite(pool) => {
+            let store = SqliteStore::new(pool.clone());
+            store.migrate().await?;
+            EngineStore::Sqlite(store)
+        }
+        crate::database::Pool::Postgres(pool) => {
+            EngineStore::Postgres(tower_sessions_sqlx_store::PostgresStore::new(pool.clone()))
+        }
+    };
     tokio::spawn(
         store
             .clone()

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tower_sessions::{
     session::{Id, Record},
-    session_store::{self, SessionStore},
+    session_store::{self, ExpiredDeletion, SessionStore},
 };
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Session ids are 128 random bits, so an unkeyed hash is enough: there is nothing to guess
 /// that a key would protect. The first 128 bits of SHA-256 make the stored id.
@@ -31,14 +31,64 @@ fn stored_record(record: &Record) -> Record {
     }
 }
 
-/// Wraps the SQLite store so that it only ever sees hashed ids.
+/// The sessions' table in the console's own database, whichever engine holds it. On
+/// PostgreSQL the table is created by the console's migrations (the store's own `migrate`
+/// treats a concurrent creation as success, and ours run under the migrator's lock).
+#[derive(Debug, Clone)]
+pub enum EngineStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+#[async_trait]
+impl SessionStore for EngineStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.create(record).await,
+            Self::Postgres(s) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.save(record).await,
+            Self::Postgres(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Self::Sqlite(s) => s.load(session_id).await,
+            Self::Postgres(s) => s.load(session_id).await,
+        }
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.delete(session_id).await,
+            Self::Postgres(s) => s.delete(session_id).await,
+        }
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for EngineStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(s) => s.delete_expired().await,
+            Self::Postgres(s) => s.delete_expired().await,
+        }
+    }
+}
+
+/// Wraps the engine's store so that it only ever sees hashed ids.
 #[derive(Debug, Clone)]
 pub struct HashedIdStore {
-    inner: SqliteStore,
+    inner: EngineStore,
 }
 
 impl HashedIdStore {
-    pub fn new(inner: SqliteStore) -> Self {
+    pub fn new(inner: EngineStore) -> Self {
         Self { inner }
     }
 }
@@ -97,7 +147,7 @@ mod tests {
             .unwrap();
         let inner = SqliteStore::new(pool);
         inner.migrate().await.unwrap();
-        let store = HashedIdStore::new(inner.clone());
+        let store = HashedIdStore::new(EngineStore::Sqlite(inner.clone()));
         let mut first = record(1, "first");
         store.create(&mut first).await.unwrap();
         assert_eq!(first.id, Id(1));

@@ -69,6 +69,11 @@ pub struct Built {
 /// Everything the binary and the integration tests share between configuration and serving.
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
     config.check_destinations()?;
+    anyhow::ensure!(
+        !(config.on_postgres() && config.backup_dir.is_some()),
+        "BACKUP_DIR schedules backups of a SQLite database; on PostgreSQL unset it and back up \
+         with pg_dump (or the platform's backups)"
+    );
     let database = open_database(config).await?;
     let sealer = secret_box(config)?;
     let mut state = console_state(config, database.db.clone(), sealer);
@@ -95,7 +100,13 @@ pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
     let path = config
         .database_file()
         .map(|f| secret_box::default_key_path(&f))
-        .context("SECRET_KEY must be set when the database is not a file")?;
+        .context(if config.on_postgres() {
+            "SECRET_KEY must be set on PostgreSQL: there is no folder beside the database to keep a \
+             generated key in, and every console of a database needs the same key (generate one \
+             with: openssl rand -hex 32)"
+        } else {
+            "SECRET_KEY must be set when the database is not a file"
+        })?;
     SecretBox::load_or_create(&path).context("cannot load or create the secret key file")
 }
 

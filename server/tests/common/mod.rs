@@ -15,6 +15,13 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin password 123";
 pub const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
+/// Whether this run of the tests puts the console on PostgreSQL (`TEST_DATABASE=postgres`)
+/// rather than on SQLite. The suite runs once per engine; a test about what only one engine
+/// has (a database file, its backups) says so and returns early on the other.
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
 pub struct TestApp {
     pub base: String,
     /// The tests' own statements, on whichever engine the console runs.
@@ -38,7 +45,13 @@ impl TestApp {
     /// A console with `extra` command-line arguments, which replace the defaults they name.
     pub async fn spawn_with<S: AsRef<str>>(extra: &[S]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = format!("sqlite://{}/console.db", dir.path().display());
+        let db = if on_postgres() {
+            store_postgres::testing::fresh_database()
+                .await
+                .expect("a PostgreSQL database")
+        } else {
+            format!("sqlite://{}/console.db", dir.path().display())
+        };
         Self::spawn_with_database(dir, &db, extra).await
     }
 
@@ -73,7 +86,10 @@ impl TestApp {
             database,
             ..
         } = startup::build(&config).await.expect("console");
-        let startup::Pool::Sqlite(pool) = database.pool;
+        let sql = match database.pool {
+            startup::Pool::Sqlite(pool) => sql::Sql::Sqlite(pool),
+            startup::Pool::Postgres(pool) => sql::Sql::Postgres(pool),
+        };
         // the binary's own connection handling, with its limits
         let limits = server::serving::ConnectionLimits::from_config(&config);
         tokio::spawn(server::serving::serve(
@@ -84,7 +100,7 @@ impl TestApp {
         ));
         Self {
             base: format!("http://{addr}"),
-            sql: sql::Sql::Sqlite(pool),
+            sql,
             db: state.db,
             dir,
             worker,
