@@ -37,6 +37,7 @@ pub use outbound::ConnectionCheck;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
+    Postgres,
 }
 
 /// The console's database, whichever engine holds it: one face per domain, each trait owned by
