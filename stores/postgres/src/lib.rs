@@ -12,6 +12,7 @@ use sqlx::{
 };
 
 mod audit;
+mod exports;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
