@@ -18,6 +18,19 @@ pub enum Standing {
     Settled,
 }
 
+impl Standing {
+    /// From the employee's marks (`invite_started_at`, `invited_at`), `None` when the console did
+    /// not create the employee.
+    pub fn from_marks(marks: Option<(Option<String>, Option<String>)>) -> Self {
+        match marks {
+            None => Standing::NotCreatedHere,
+            Some((_, Some(_))) => Standing::Settled,
+            Some((Some(_), None)) => Standing::Interrupted,
+            Some((None, None)) => Standing::Owed,
+        }
+    }
+}
+
 /// Keeps the employee `export_id` just created (or found after its own create went unanswered)
 /// on the export and as one of the console's own, in one write, so a crash cannot leave one
 /// without the other.
@@ -55,12 +68,9 @@ pub async fn standing(pool: &SqlitePool, employee_id: &str) -> Result<Standing, 
     )
     .fetch_optional(pool)
     .await?;
-    Ok(match row {
-        None => Standing::NotCreatedHere,
-        Some(r) if r.invited_at.is_some() => Standing::Settled,
-        Some(r) if r.invite_started_at.is_some() => Standing::Interrupted,
-        Some(_) => Standing::Owed,
-    })
+    Ok(Standing::from_marks(
+        row.map(|r| (r.invite_started_at, r.invited_at)),
+    ))
 }
 
 /// Written just before HiBob is asked to invite, on the employee and on export `export_id`, in

@@ -47,7 +47,8 @@ pub fn random_suffix() -> String {
     }
 }
 
-fn lease_until() -> String {
+/// When a hold taken or renewed now lapses.
+pub fn lease_until() -> String {
     db::time_text(chrono::Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default())
 }
 

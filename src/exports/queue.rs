@@ -129,7 +129,7 @@ pub async fn enqueue(
 }
 
 /// What an export whose attempts all ended mid-way is left saying.
-fn exhausted_reason(attempts: i64) -> String {
+pub fn exhausted_reason(attempts: i64) -> String {
     format!(
         "stopped without finishing in each of its {attempts} attempts (the process was killed or \
          ran out of memory mid-export); it is not tried again until someone retries it"
@@ -412,6 +412,18 @@ pub enum Invitation {
     Settled,
 }
 
+impl Invitation {
+    /// From the export's marks (`invite_started_at`, `invited_at`), `None` when there is no such
+    /// export.
+    pub fn from_marks(marks: Option<(Option<String>, Option<String>)>) -> Self {
+        match marks {
+            Some((_, Some(_))) => Invitation::Settled,
+            Some((Some(_), None)) => Invitation::Interrupted,
+            _ => Invitation::NotSent,
+        }
+    }
+}
+
 pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT invite_started_at, invited_at FROM exports WHERE id = ?",
@@ -420,11 +432,7 @@ pub async fn invitation(pool: &SqlitePool, id: i64) -> Result<Invitation, sqlx::
     .fetch_optional(pool)
     .await?
     .map(|r| (r.invite_started_at, r.invited_at));
-    Ok(match row {
-        Some((_, Some(_))) => Invitation::Settled,
-        Some((Some(_), None)) => Invitation::Interrupted,
-        _ => Invitation::NotSent,
-    })
+    Ok(Invitation::from_marks(row))
 }
 
 /// HiBob answered the invitation with an error: nothing was sent, so a later attempt may ask again.
@@ -664,29 +672,13 @@ pub async fn retry_with(
     .ok_or(QueueError::NotFound(id))?;
     let status = row.status;
     let erased = crate::erasure::erased_at_in(&mut tx, id).await?.is_some();
-    let why = match Status::parse(&status) {
-        // another attempt would fetch the erased person from Pinpoint again
-        _ if erased => Some("its candidate's personal data was erased"),
-        // the worker runs the webhook pipeline, which starts from the Pinpoint application: a
-        // plugin export that names one is finished that way (keeping the employee and CV it
-        // already has); one that names none has nothing to start from
-        _ if row.source == "plugin" && row.pinpoint_application_id.trim().is_empty() => Some(
-            "it came from Pinpoint's Send to HiBob form without naming an application, so the \
-             console has nothing to read it from: submit the form again in Pinpoint",
-        ),
-        Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
-        Some(Status::Succeeded) => Some("it already succeeded"),
-        Some(Status::Queued) => Some("it is already waiting for its next attempt"),
-        Some(Status::Running) => Some("it is running right now"),
-        None => Some("its status is unknown"),
-    };
-    if let Some(why) = why {
-        return Err(QueueError::NotRetryable {
-            id,
-            status: Status::words(&status),
-            why,
-        });
-    }
+    refuse_retry(
+        id,
+        &status,
+        &row.source,
+        &row.pinpoint_application_id,
+        erased,
+    )?;
     let now = db::now_text();
     let current = mapping == MappingChoice::Current;
     // unpinning lets the next attempt take, and pin, the version then in force
@@ -701,22 +693,64 @@ pub async fn retry_with(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let with = match (current, pinned) {
-        (true, _) => "the current mapping".to_owned(),
-        (false, Some(v)) => format!("its original mapping v{v}"),
-        (false, None) => "the current mapping (it had none yet)".to_owned(),
-    };
     supersede(&mut tx, id).await?;
     audit::record(
         &mut tx,
         actor,
         "export.retried",
         Some(&format!("export {id}")),
-        &format!("was {}; retried with {with}", Status::words(&status)),
+        &retried_detail(&status, mapping, pinned),
     )
     .await?;
     tx.commit().await?;
     find(pool, id).await?.ok_or(QueueError::NotFound(id))
+}
+
+/// Refuses to retry export `id` unless it stopped (needs attention, dead, resolved) and another
+/// attempt has something to start from. `status` and `source` are stored codes, `erased` whether
+/// its candidate's personal data was erased.
+pub fn refuse_retry(
+    id: i64,
+    status: &str,
+    source: &str,
+    application_id: &str,
+    erased: bool,
+) -> Result<(), QueueError> {
+    let why = match Status::parse(status) {
+        // another attempt would fetch the erased person from Pinpoint again
+        _ if erased => Some("its candidate's personal data was erased"),
+        // the worker runs the webhook pipeline, which starts from the Pinpoint application: a
+        // plugin export that names one is finished that way (keeping the employee and CV it
+        // already has); one that names none has nothing to start from
+        _ if source == "plugin" && application_id.trim().is_empty() => Some(
+            "it came from Pinpoint's Send to HiBob form without naming an application, so the \
+             console has nothing to read it from: submit the form again in Pinpoint",
+        ),
+        Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
+        Some(Status::Succeeded) => Some("it already succeeded"),
+        Some(Status::Queued) => Some("it is already waiting for its next attempt"),
+        Some(Status::Running) => Some("it is running right now"),
+        None => Some("its status is unknown"),
+    };
+    match why {
+        Some(why) => Err(QueueError::NotRetryable {
+            id,
+            status: Status::words(status),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The audit entry's detail for a retry of an export that was `status`, with `mapping` chosen
+/// and `pinned` the version it kept (when it kept its own).
+pub fn retried_detail(status: &str, mapping: MappingChoice, pinned: Option<i64>) -> String {
+    let with = match (mapping == MappingChoice::Current, pinned) {
+        (true, _) => "the current mapping".to_owned(),
+        (false, Some(v)) => format!("its original mapping v{v}"),
+        (false, None) => "the current mapping (it had none yet)".to_owned(),
+    };
+    format!("was {}; retried with {with}", Status::words(status))
 }
 
 /// A newer retry of this export (single or bulk) takes it over from any earlier bulk run, whose

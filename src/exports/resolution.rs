@@ -31,6 +31,39 @@ pub enum ResolveError {
     Db(#[from] sqlx::Error),
 }
 
+/// The operator's note, trimmed, if it says something and is not too long.
+pub fn checked_note(note: &str) -> Result<&str, ResolveError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE {
+        return Err(ResolveError::Note);
+    }
+    Ok(note)
+}
+
+/// Only an export that stopped (needs attention or dead) can be resolved; `status` is its code.
+pub fn refuse_unless_stopped(id: i64, status: &str) -> Result<(), ResolveError> {
+    if matches!(
+        Status::parse(status),
+        Some(Status::NeedsAttention | Status::Dead)
+    ) {
+        return Ok(());
+    }
+    Err(ResolveError::NotStopped {
+        id,
+        status: Status::words(status),
+    })
+}
+
+/// The audit entry's detail for an export that was `status`, resolved with `note`.
+pub fn resolved_detail(status: &str, note: &str) -> String {
+    format!("was {}: {note}", Status::words(status))
+}
+
+/// What a failed plugin submit superseded by export `succeeded` is resolved with.
+pub fn superseded_note(succeeded: i64) -> String {
+    format!("superseded by export {succeeded}, sent from Pinpoint's form and succeeded")
+}
+
 /// Marks a stopped export resolved with the operator's `note`, in the audit log too.
 pub async fn resolve(
     pool: &SqlitePool,
@@ -38,24 +71,13 @@ pub async fn resolve(
     id: i64,
     note: &str,
 ) -> Result<Export, ResolveError> {
-    let note = note.trim();
-    if note.is_empty() || note.chars().count() > MAX_NOTE {
-        return Err(ResolveError::Note);
-    }
+    let note = checked_note(note)?;
     let mut tx = db::begin_write(pool).await?;
     let status = sqlx::query_scalar!("SELECT status FROM exports WHERE id = ?", id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ResolveError::NotFound(id))?;
-    if !matches!(
-        Status::parse(&status),
-        Some(Status::NeedsAttention | Status::Dead)
-    ) {
-        return Err(ResolveError::NotStopped {
-            id,
-            status: Status::words(&status),
-        });
-    }
+    refuse_unless_stopped(id, &status)?;
     mark_resolved(&mut tx, id, &actor.email, note).await?;
     // a bulk retry's undo must not put a resolved export back where it was
     crate::exports::bulk_retry::supersede(&mut tx, id).await?;
@@ -64,7 +86,7 @@ pub async fn resolve(
         actor,
         "export.resolved",
         Some(&format!("export {id}")),
-        &format!("was {}: {note}", Status::words(&status)),
+        &resolved_detail(&status, note),
     )
     .await?;
     tx.commit().await?;
@@ -91,7 +113,7 @@ pub async fn supersede_plugin_failures(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let note = format!("superseded by export {succeeded}, sent from Pinpoint's form and succeeded");
+    let note = superseded_note(succeeded);
     for id in &stale {
         mark_resolved(&mut tx, *id, SUPERSEDED_BY, &note).await?;
         crate::exports::bulk_retry::supersede(&mut tx, *id).await?;
@@ -137,6 +159,21 @@ pub struct Resolution {
     pub note: String,
 }
 
+impl Resolution {
+    /// From the export's `resolved_at`, `resolved_by` and `resolution`: none unless it was resolved.
+    pub fn from_columns(
+        at: Option<String>,
+        by: Option<String>,
+        note: Option<String>,
+    ) -> Option<Self> {
+        Some(Resolution {
+            at: at?,
+            by: by.unwrap_or_default(),
+            note: note.unwrap_or_default(),
+        })
+    }
+}
+
 pub async fn resolution(pool: &SqlitePool, id: i64) -> Result<Option<Resolution>, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT resolved_at, resolved_by, resolution FROM exports WHERE id = ?",
@@ -144,11 +181,5 @@ pub async fn resolution(pool: &SqlitePool, id: i64) -> Result<Option<Resolution>
     )
     .fetch_optional(pool)
     .await?;
-    Ok(row.and_then(|r| {
-        Some(Resolution {
-            at: r.resolved_at?,
-            by: r.resolved_by.unwrap_or_default(),
-            note: r.resolution.unwrap_or_default(),
-        })
-    }))
+    Ok(row.and_then(|r| Resolution::from_columns(r.resolved_at, r.resolved_by, r.resolution)))
 }

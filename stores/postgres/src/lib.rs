@@ -12,6 +12,7 @@ use sqlx::{
 };
 
 mod audit;
+mod exports;
 pub mod from_sqlite;
 pub mod instance;
 #[cfg(any(test, feature = "testing"))]

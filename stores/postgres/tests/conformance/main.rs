@@ -4,3 +4,8 @@
 //! compares what each answers.
 
 mod common;
+mod export_marks;
+mod invitations;
+mod plugin_attempt;
+mod queue;
+mod resolution;
