@@ -11,11 +11,17 @@ use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
 };
 
+mod access;
+mod alerts;
 mod audit;
+mod mapping;
+mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod upkeep;
+mod watch;
 
 /// The console's database on PostgreSQL.
 #[derive(Debug, Clone)]

@@ -3,4 +3,11 @@
 //! PostgreSQL (`store_postgres::PgStore` on a fresh database of the throwaway cluster), and
 //! compares what each answers.
 
+mod access;
+mod alerts;
+mod at_once;
 mod common;
+mod mapping;
+mod settings;
+mod upkeep;
+mod watch;
