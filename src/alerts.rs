@@ -441,11 +441,23 @@ fn due(pending: &[Pending], now: DateTime<Utc>, digest: Duration) -> Vec<Pending
     pending.iter().filter(|p| p.urgent).cloned().collect()
 }
 
-fn retry_delay(tries: i64) -> Duration {
+/// How long a channel waits before trying an alert again after its `tries`-th failure.
+pub fn retry_delay(tries: i64) -> Duration {
     let exponent = u32::try_from(tries.clamp(1, 10) - 1).unwrap_or(0);
     Duration::from_secs(30)
         .saturating_mul(2u32.saturating_pow(exponent))
         .min(MAX_RETRY)
+}
+
+/// When to try an alert again after its `tries`-th failure at `now`, as stored.
+pub fn retry_at(tries: i64, now: DateTime<Utc>) -> String {
+    let wait = retry_delay(tries);
+    crate::db::time_text(now + chrono::Duration::from_std(wait).unwrap_or_default())
+}
+
+/// A failed try's error as stored: at most 300 characters.
+pub fn error_text(error: &str) -> String {
+    error.chars().take(300).collect()
 }
 
 /// Posts `{"text": …}` to the webhook, connecting only where its guard allows.

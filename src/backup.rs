@@ -39,6 +39,9 @@ pub enum BackupError {
         "the database {0} is in use (is the console running?); stop the service before restoring"
     )]
     InUse(PathBuf),
+    /// The engine (named here) is backed up with its own tools, not by the console.
+    #[error("the console cannot back up a {0} database: take a backup with pg_dump (e.g. pg_dump --format=custom --file=console.dump \"$DATABASE_URL\") and put one back with pg_restore, while the console is stopped")]
+    Unsupported(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {

@@ -253,7 +253,13 @@ pub async fn schema_readiness(pool: &SqlitePool) -> Result<(), String> {
             .fetch_all(pool)
             .await
             .map_err(|e| format!("cannot read migrations: {e}"))?;
-    let missing: Vec<i64> = MIGRATOR
+    all_applied(&MIGRATOR, &applied)
+}
+
+/// Whether every migration `migrator` knows is among the `applied` versions, and if not, which
+/// are missing, in words for the probes.
+pub fn all_applied(migrator: &Migrator, applied: &[i64]) -> Result<(), String> {
+    let missing: Vec<i64> = migrator
         .iter()
         .map(|m| m.version)
         .filter(|v| !applied.contains(v))

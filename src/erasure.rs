@@ -92,52 +92,68 @@ fn key_email(key: &str) -> Option<String> {
     key.strip_prefix(PLUGIN_KEY_PREFIX).and_then(linking_email)
 }
 
-/// Erases the personal data of export `id`'s candidate; see the module's description.
-pub async fn erase_candidate(
-    pool: &SqlitePool,
-    actor: &Actor,
-    id: i64,
-    confirmation: &str,
-) -> Result<Erased, EraseError> {
+/// Who an erasure that starts from one export looks for. `None` links nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    /// The export's Pinpoint application, unless blank.
+    pub application: Option<String>,
+    /// Its candidate's e-mail (or the one its plugin key carries), lower-cased, when it is one.
+    pub email: Option<String>,
+    /// The key a plugin export of that e-mail has.
+    pub key: Option<String>,
+}
+
+/// What links the export with these columns to other exports of the same person.
+pub fn links(application_id: &str, candidate_email: Option<&str>, idempotency_key: &str) -> Links {
+    let application = Some(application_id.trim().to_owned()).filter(|a| !a.is_empty());
+    let email = candidate_email
+        .and_then(linking_email)
+        .or_else(|| key_email(idempotency_key));
+    let key = email.as_ref().map(|e| format!("{PLUGIN_KEY_PREFIX}{e}"));
+    Links {
+        application,
+        email,
+        key,
+    }
+}
+
+/// An export of the person to erase, as stored.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    pub id: i64,
+    pub status: String,
+    pub pinpoint_application_id: String,
+    pub candidate_name: Option<String>,
+    pub candidate_email: Option<String>,
+    pub idempotency_key: String,
+}
+
+/// What an erasure wipes, worked out from the person's exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The exports, in id order.
+    pub ids: Vec<i64>,
+    /// Their Pinpoint applications (none blank), sorted.
+    pub applications: Vec<String>,
+    /// The texts to replace wherever typed text is kept: names and e-mails, as stored and
+    /// lower-cased, sorted.
+    pub terms: Vec<String>,
+    /// The terms that are e-mail addresses: the only ones whole records of other exports are
+    /// wiped for.
+    pub emails: Vec<String>,
+}
+
+/// Refuses anything but the confirmation word.
+pub fn check_confirmation(confirmation: &str) -> Result<(), EraseError> {
     if confirmation.trim() != CONFIRMATION {
         return Err(EraseError::NotConfirmed);
     }
-    let mut tx = db::begin_write(pool).await?;
-    let target = sqlx::query!(
-        "SELECT pinpoint_application_id, candidate_email, idempotency_key, erased_at
-         FROM exports WHERE id = ?",
-        id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(EraseError::NotFound(id))?;
-    if target.erased_at.is_some() {
-        return Err(EraseError::AlreadyErased(id));
-    }
-    let application =
-        Some(target.pinpoint_application_id.trim().to_owned()).filter(|a| !a.is_empty());
-    let email = target
-        .candidate_email
-        .as_deref()
-        .and_then(linking_email)
-        .or_else(|| key_email(&target.idempotency_key));
-    let key = email.as_ref().map(|e| format!("{PLUGIN_KEY_PREFIX}{e}"));
-    // NULL (no application, no usable e-mail) equals nothing, so it links nobody
-    let rows = sqlx::query!(
-        r#"SELECT id AS "id!", status, pinpoint_application_id, candidate_name, candidate_email,
-                  idempotency_key
-           FROM exports
-           WHERE erased_at IS NULL
-             AND (id = ?1 OR pinpoint_application_id = ?2
-                  OR trim(candidate_email) = ?3 COLLATE NOCASE OR idempotency_key = ?4)
-           ORDER BY id"#,
-        id,
-        application,
-        email,
-        key
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    Ok(())
+}
+
+/// The plan for erasing the person of `rows` (their exports not yet erased), refused while one of
+/// them is queued or running.
+pub fn plan(rows: &[Linked]) -> Result<Plan, EraseError> {
     if let Some(busy) = rows
         .iter()
         .find(|r| r.status == "queued" || r.status == "running")
@@ -172,15 +188,89 @@ pub async fn erase_candidate(
         .collect();
     terms.sort();
     terms.dedup();
+    // whole records of other exports are wiped only for the e-mail: a name ("Lee") is too common
+    // a text to wipe someone else's records by
+    let emails: Vec<String> = terms
+        .iter()
+        .filter(|t| linking_email(t).is_some())
+        .cloned()
+        .collect();
+    Ok(Plan {
+        ids,
+        applications,
+        terms,
+        emails,
+    })
+}
+
+/// The audit entry of an erasure: counts, never the values.
+pub fn audit_detail(ids: &[i64], steps: u64, deliveries: u64, other_mentions: u64) -> String {
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "personal data erased from export(s) {list}: {steps} step records, {deliveries} \
+         webhook deliveries, {other_mentions} other mentions; HiBob and Pinpoint not changed"
+    )
+}
+
+/// Erases the personal data of export `id`'s candidate; see the module's description.
+pub async fn erase_candidate(
+    pool: &SqlitePool,
+    actor: &Actor,
+    id: i64,
+    confirmation: &str,
+) -> Result<Erased, EraseError> {
+    check_confirmation(confirmation)?;
+    let mut tx = db::begin_write(pool).await?;
+    let target = sqlx::query!(
+        "SELECT pinpoint_application_id, candidate_email, idempotency_key, erased_at
+         FROM exports WHERE id = ?",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(EraseError::NotFound(id))?;
+    if target.erased_at.is_some() {
+        return Err(EraseError::AlreadyErased(id));
+    }
+    let Links {
+        application,
+        email,
+        key,
+    } = links(
+        &target.pinpoint_application_id,
+        target.candidate_email.as_deref(),
+        &target.idempotency_key,
+    );
+    // NULL (no application, no usable e-mail) equals nothing, so it links nobody
+    let rows = sqlx::query_as!(
+        Linked,
+        r#"SELECT id AS "id!", status, pinpoint_application_id, candidate_name, candidate_email,
+                  idempotency_key
+           FROM exports
+           WHERE erased_at IS NULL
+             AND (id = ?1 OR pinpoint_application_id = ?2
+                  OR trim(candidate_email) = ?3 COLLATE NOCASE OR idempotency_key = ?4)
+           ORDER BY id"#,
+        id,
+        application,
+        email,
+        key
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let Plan {
+        ids,
+        applications,
+        terms,
+        emails,
+    } = plan(&rows)?;
 
     let ids_json = serde_json::json!(ids).to_string();
     let applications_json = serde_json::json!(applications).to_string();
-    // whole records of other exports are wiped only for the e-mail: a name ("Lee") is too common
-    // a text to wipe someone else's records by
-    let emails: Vec<&String> = terms
-        .iter()
-        .filter(|t| linking_email(t).is_some())
-        .collect();
     let emails_json = serde_json::json!(emails).to_string();
     let now = db::now_text();
     sqlx::query!(
@@ -217,20 +307,12 @@ pub async fn erase_candidate(
         other_mentions += replace_mentions(&mut tx, term).await?;
     }
 
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     audit::record(
         &mut tx,
         actor,
         "candidate.erased",
         Some(&format!("export {id}")),
-        &format!(
-            "personal data erased from export(s) {list}: {steps} step records, {deliveries} \
-             webhook deliveries, {other_mentions} other mentions; HiBob and Pinpoint not changed"
-        ),
+        &audit_detail(&ids, steps, deliveries, other_mentions),
     )
     .await?;
     tx.commit().await?;

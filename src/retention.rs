@@ -81,7 +81,8 @@ impl Pruned {
     }
 }
 
-fn cutoff(now: DateTime<Utc>, days: u32) -> String {
+/// The stored time `days` before `now`: what is older is pruned.
+pub fn cutoff(now: DateTime<Utc>, days: u32) -> String {
     db::time_text(now - chrono::Duration::days(i64::from(days)))
 }
 

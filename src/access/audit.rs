@@ -115,28 +115,60 @@ pub async fn record_unless_recent(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    if filter.check().is_err() {
-        return Ok(Vec::new());
+/// A filter as the list's query binds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only entries with a smaller id.
+    pub before: i64,
+    /// The action, matched exactly…
+    pub action: Option<String>,
+    /// …or as a family (`login.%`, matched with LIKE: wildcards taken out).
+    pub action_family: Option<String>,
+    /// A LIKE pattern (`ESCAPE '\'`) for the actor, the target or the detail.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub start: Option<String>,
+    pub end_exclusive: Option<String>,
+}
+
+impl AuditFilter {
+    /// What [`list`] binds, or `None` for an invalid filter, which matches nothing.
+    pub fn query(&self) -> Option<ListQuery> {
+        if self.check().is_err() {
+            return None;
+        }
+        let dates = DateRange::parse(self.from.as_deref(), self.to.as_deref()).unwrap_or_default();
+        let action = self
+            .action
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.chars().take(100).collect::<String>());
+        let action_family = action
+            .as_deref()
+            .map(|a| format!("{}.%", a.replace(['%', '_', '\\'], "")));
+        let search = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(db::like_pattern);
+        Some(ListQuery {
+            before: self.before_id.unwrap_or(i64::MAX),
+            action,
+            action_family,
+            search,
+            limit: self.limit.unwrap_or(50).clamp(1, MAX_PAGE),
+            start: dates.start,
+            end_exclusive: dates.end_exclusive,
+        })
     }
-    let dates = DateRange::parse(filter.from.as_deref(), filter.to.as_deref()).unwrap_or_default();
-    let limit = filter.limit.unwrap_or(50).clamp(1, MAX_PAGE);
-    let before = filter.before_id.unwrap_or(i64::MAX);
-    let action = filter
-        .action
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(|a| a.chars().take(100).collect::<String>());
-    let action_family = action
-        .as_deref()
-        .map(|a| format!("{}.%", a.replace(['%', '_', '\\'], "")));
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(db::like_pattern);
+}
+
+pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let Some(q) = filter.query() else {
+        return Ok(Vec::new());
+    };
     sqlx::query_as!(
         AuditEntry,
         r#"SELECT id AS "id!", at, actor_email, action, target, detail, client_ip
@@ -148,13 +180,13 @@ pub async fn list(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditEn
              AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7)
            ORDER BY id DESC
            LIMIT ?5"#,
-        before,
-        action,
-        action_family,
-        search,
-        limit,
-        dates.start,
-        dates.end_exclusive
+        q.before,
+        q.action,
+        q.action_family,
+        q.search,
+        q.limit,
+        q.start,
+        q.end_exclusive
     )
     .fetch_all(pool)
     .await
@@ -196,6 +228,18 @@ pub async fn csv(
     pool: &SqlitePool,
     filter: &AuditFilter,
 ) -> Result<(String, usize, bool), sqlx::Error> {
+    csv_of(filter, |page| async move { list(pool, &page).await }).await
+}
+
+/// [`csv`] over any engine's [`list`]: `list` answers one page of the filter it is given.
+pub async fn csv_of<F, Fut>(
+    filter: &AuditFilter,
+    mut list: F,
+) -> Result<(String, usize, bool), sqlx::Error>
+where
+    F: FnMut(AuditFilter) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<AuditEntry>, sqlx::Error>>,
+{
     let mut out = csv_text::row(CSV_COLUMNS);
     let mut page = AuditFilter {
         before_id: None,
@@ -204,7 +248,7 @@ pub async fn csv(
     };
     let mut rows = 0;
     loop {
-        let entries = list(pool, &page).await?;
+        let entries = list(page.clone()).await?;
         let Some(last) = entries.last().map(|e| e.id) else {
             return Ok((out, rows, false));
         };

@@ -45,6 +45,40 @@ pub fn generate() -> Result<SecretString, UserError> {
     Ok(SecretString::from(chars))
 }
 
+/// The audit entry of a reset: never the password.
+pub const RESET_DETAIL: &str = "a generated password was shown once to the admin";
+
+/// An admin resets other people's passwords only: their own is changed with [`change_own`].
+pub fn check_reset_target(actor: &Actor, id: i64) -> Result<(), UserError> {
+    if actor.id == Some(id) {
+        return Err(UserError::Invalid(
+            "change your own password under Your account: it asks for the current one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A changed password follows the rules and is not the current one.
+pub fn check_new_password(current: &SecretString, new: &SecretString) -> Result<(), UserError> {
+    users::check_password_rules(new.expose_secret())?;
+    if new.expose_secret() == current.expose_secret() {
+        return Err(UserError::Invalid(
+            "the new password is the current one: choose another".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether signing in with the current password (`proven`) proved it is `me`.
+pub fn check_proven(me: &User, proven: Option<&User>) -> Result<(), UserError> {
+    match proven {
+        Some(u) if u.id == me.id => Ok(()),
+        _ => Err(UserError::Invalid(
+            "the current password is not right".into(),
+        )),
+    }
+}
+
 /// An admin gives user `id` a new generated password, returned for showing once. The user's
 /// sessions end (their `auth_version` moves on). An admin's own password is changed with
 /// [`change_own`], which asks for the current one.
@@ -53,11 +87,7 @@ pub async fn reset(
     actor: &Actor,
     id: i64,
 ) -> Result<(User, SecretString), UserError> {
-    if actor.id == Some(id) {
-        return Err(UserError::Invalid(
-            "change your own password under Your account: it asks for the current one".into(),
-        ));
-    }
+    check_reset_target(actor, id)?;
     let user = users::find(pool, id).await?.ok_or(UserError::NotFound)?;
     let password = generate()?;
     users::set_password(pool, actor, id, password.clone()).await?;
@@ -67,7 +97,7 @@ pub async fn reset(
         actor,
         "user.password_reset",
         Some(&user.email),
-        "a generated password was shown once to the admin",
+        RESET_DETAIL,
     )
     .await?;
     conn.commit().await?;
@@ -84,20 +114,9 @@ pub async fn change_own(
     current: SecretString,
     new: SecretString,
 ) -> Result<User, UserError> {
-    users::check_password_rules(new.expose_secret())?;
-    if new.expose_secret() == current.expose_secret() {
-        return Err(UserError::Invalid(
-            "the new password is the current one: choose another".into(),
-        ));
-    }
-    match users::authenticate(pool, &me.email, current).await? {
-        Some(u) if u.id == me.id => {}
-        _ => {
-            return Err(UserError::Invalid(
-                "the current password is not right".into(),
-            ))
-        }
-    }
+    check_new_password(&current, &new)?;
+    let proven = users::authenticate(pool, &me.email, current).await?;
+    check_proven(me, proven.as_ref())?;
     users::set_password(pool, actor, me.id, new).await?;
     users::find(pool, me.id).await?.ok_or(UserError::NotFound)
 }

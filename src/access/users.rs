@@ -141,7 +141,9 @@ pub async fn hash_password(password: SecretString) -> Result<String, UserError> 
     .map_err(|e| UserError::Hash(e.to_string()))?
 }
 
-async fn verify_password(password: SecretString, hash: String) -> bool {
+/// Whether `password` is the one `hash` was made from, off the async executor; a hash that cannot
+/// be read never verifies.
+pub async fn verify_password(password: SecretString, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
@@ -157,7 +159,7 @@ async fn verify_password(password: SecretString, hash: String) -> bool {
 
 /// A hash of nothing in particular, verified against when the account does not exist, so that an
 /// unknown email takes as long as a wrong password.
-fn dummy_hash() -> &'static str {
+pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
@@ -168,7 +170,8 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn row_to_user(
+/// A user as stored: `role` and `disabled` as their columns hold them.
+pub fn row_to_user(
     id: i64,
     email: String,
     role: String,
@@ -282,7 +285,7 @@ pub async fn create(
         actor,
         "user.created",
         Some(&email),
-        &format!("role {role}"),
+        &created_detail(role),
     )
     .await?;
     tx.commit().await?;
@@ -320,6 +323,36 @@ pub async fn authenticate(
     }
 }
 
+/// Whether giving a user who is `current_role` the role `role` takes an admin away, so that it
+/// must leave another active admin.
+pub fn takes_an_admin_role(current_role: &str, role: Role) -> bool {
+    current_role == Role::Admin.as_str() && role != Role::Admin
+}
+
+/// Whether disabling (or enabling) a user who is `current_role` takes an active admin away.
+pub fn takes_an_active_admin(current_role: &str, disabled: bool) -> bool {
+    disabled && current_role == Role::Admin.as_str()
+}
+
+/// The audit entry of a new account.
+pub fn created_detail(role: Role) -> String {
+    format!("role {role}")
+}
+
+/// The audit entry of a role change.
+pub fn role_change_detail(from: &str, to: Role) -> String {
+    format!("{from} → {to}")
+}
+
+/// The audit action of disabling or enabling an account.
+pub fn status_action(disabled: bool) -> &'static str {
+    if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    }
+}
+
 async fn active_admins_other_than(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
@@ -343,9 +376,7 @@ pub async fn set_role(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(UserError::NotFound)?;
-    if current.role == "admin"
-        && role != Role::Admin
-        && active_admins_other_than(&mut tx, id).await? == 0
+    if takes_an_admin_role(&current.role, role) && active_admins_other_than(&mut tx, id).await? == 0
     {
         return Err(UserError::LastAdmin);
     }
@@ -364,7 +395,7 @@ pub async fn set_role(
         actor,
         "user.role_changed",
         Some(&current.email),
-        &format!("{} → {role}", current.role),
+        &role_change_detail(&current.role, role),
     )
     .await?;
     tx.commit().await?;
@@ -382,7 +413,9 @@ pub async fn set_disabled(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(UserError::NotFound)?;
-    if disabled && current.role == "admin" && active_admins_other_than(&mut tx, id).await? == 0 {
+    if takes_an_active_admin(&current.role, disabled)
+        && active_admins_other_than(&mut tx, id).await? == 0
+    {
         return Err(UserError::LastAdmin);
     }
     let flag = i64::from(disabled);
@@ -395,12 +428,14 @@ pub async fn set_disabled(
     )
     .execute(&mut *tx)
     .await?;
-    let action = if disabled {
-        "user.disabled"
-    } else {
-        "user.enabled"
-    };
-    audit::record(&mut tx, actor, action, Some(&current.email), "").await?;
+    audit::record(
+        &mut tx,
+        actor,
+        status_action(disabled),
+        Some(&current.email),
+        "",
+    )
+    .await?;
     tx.commit().await?;
     find(pool, id).await?.ok_or(UserError::NotFound)
 }

@@ -118,7 +118,7 @@ pub async fn mark(
                 .await?;
             }
             Some(error) => {
-                let error: String = error.chars().take(300).collect();
+                let error = super::error_text(error);
                 let tries = sqlx::query_scalar!(
                     r#"UPDATE alerts
                        SET webhook_attempts = webhook_attempts + CASE WHEN ?1 THEN 1 ELSE 0 END,
@@ -133,9 +133,7 @@ pub async fn mark(
                 )
                 .fetch_one(&mut *tx)
                 .await?;
-                let wait = super::retry_delay(tries);
-                let next =
-                    db::time_text(now + chrono::Duration::from_std(wait).unwrap_or_default());
+                let next = super::retry_at(tries, now);
                 sqlx::query!(
                     "UPDATE alerts SET next_try_at = MAX(next_try_at, ?1) WHERE id = ?2",
                     next,

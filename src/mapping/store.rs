@@ -50,7 +50,8 @@ pub enum StoreError {
 
 const NOTE_MAX: usize = 500;
 
-fn parse(id: i64, document: &str) -> Result<MappingDocument, StoreError> {
+/// A stored version's document.
+pub fn parse(id: i64, document: &str) -> Result<MappingDocument, StoreError> {
     serde_json::from_str(document).map_err(|e| StoreError::Corrupt {
         id,
         problem: e.to_string(),
@@ -134,37 +135,35 @@ pub async fn restore(pool: &SqlitePool, actor: &Actor, id: i64) -> Result<Versio
         pool,
         actor,
         &old.document,
-        &format!("Restored version {id}"),
+        &restored_note(id),
         None,
         Some(id),
     )
     .await
 }
 
-async fn append(
-    pool: &SqlitePool,
-    actor: &Actor,
-    document: &MappingDocument,
-    note: &str,
-    edited: Option<i64>,
-    restored_from: Option<i64>,
-) -> Result<Version, StoreError> {
-    let note: String = note.trim().chars().take(NOTE_MAX).collect();
-    let json = serde_json::to_string(document).map_err(|e| StoreError::Corrupt {
+/// A version's note as it is stored: trimmed, and at most `NOTE_MAX` characters.
+pub fn clean_note(note: &str) -> String {
+    note.trim().chars().take(NOTE_MAX).collect()
+}
+
+/// A document as it is stored.
+pub fn encode(document: &MappingDocument) -> Result<String, StoreError> {
+    serde_json::to_string(document).map_err(|e| StoreError::Corrupt {
         id: 0,
         problem: e.to_string(),
-    })?;
-    let mut tx = db::begin_write(pool).await?;
-    let latest = sqlx::query!(
-        r#"SELECT id AS "id!", document FROM mapping_versions ORDER BY id DESC LIMIT 1"#
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let previous = match &latest {
-        Some(row) => Some((row.id, parse(row.id, &row.document)?)),
-        None => None,
-    };
-    if let (Some(edited), Some((current, _))) = (edited, &previous) {
+    })
+}
+
+/// Whether `document` may be appended after `latest` (the newest version and its document):
+/// refused when the editor started from an older version than the newest (`edited`; a restore
+/// names none), or when nothing changed.
+pub fn check_append(
+    edited: Option<i64>,
+    latest: Option<&(i64, MappingDocument)>,
+    document: &MappingDocument,
+) -> Result<(), StoreError> {
+    if let (Some(edited), Some((current, _))) = (edited, latest) {
         if edited != *current {
             return Err(StoreError::Conflict {
                 edited,
@@ -172,26 +171,24 @@ async fn append(
             });
         }
     }
-    if let Some((current, doc)) = &previous {
+    if let Some((current, doc)) = latest {
         if doc == document {
             return Err(StoreError::Unchanged(*current));
         }
     }
-    let author = actor.email.clone();
-    let id = sqlx::query_scalar!(
-        r#"INSERT INTO mapping_versions (document, note, author_id, author, restored_from)
-           VALUES (?, ?, ?, ?, ?) RETURNING id AS "id!: i64""#,
-        json,
-        note,
-        actor.id,
-        author,
-        restored_from
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    Ok(())
+}
+
+/// The audit action and detail of appending `document` after `previous`: the note, then what
+/// changed.
+pub fn audit_entry(
+    previous: Option<&MappingDocument>,
+    document: &MappingDocument,
+    note: &str,
+    restored_from: Option<i64>,
+) -> (&'static str, String) {
     let changes = previous
-        .as_ref()
-        .map(|(_, before)| mapping::diff(before, document))
+        .map(|before| mapping::diff(before, document))
         .unwrap_or_default();
     let mut detail = changes
         .iter()
@@ -206,14 +203,59 @@ async fn append(
     } else {
         "mapping.saved"
     };
-    audit::record(
-        &mut tx,
-        actor,
-        action,
-        Some(&format!("mapping v{id}")),
-        &detail,
+    (action, detail)
+}
+
+/// The audit entries' name of version `id`.
+pub fn audit_target(id: i64) -> String {
+    format!("mapping v{id}")
+}
+
+/// The note of a version that restores version `id`.
+pub fn restored_note(id: i64) -> String {
+    format!("Restored version {id}")
+}
+
+async fn append(
+    pool: &SqlitePool,
+    actor: &Actor,
+    document: &MappingDocument,
+    note: &str,
+    edited: Option<i64>,
+    restored_from: Option<i64>,
+) -> Result<Version, StoreError> {
+    let note = clean_note(note);
+    let json = encode(document)?;
+    let mut tx = db::begin_write(pool).await?;
+    let latest = sqlx::query!(
+        r#"SELECT id AS "id!", document FROM mapping_versions ORDER BY id DESC LIMIT 1"#
     )
+    .fetch_optional(&mut *tx)
     .await?;
+    let previous = match &latest {
+        Some(row) => Some((row.id, parse(row.id, &row.document)?)),
+        None => None,
+    };
+    check_append(edited, previous.as_ref(), document)?;
+    let author = actor.email.clone();
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO mapping_versions (document, note, author_id, author, restored_from)
+           VALUES (?, ?, ?, ?, ?) RETURNING id AS "id!: i64""#,
+        json,
+        note,
+        actor.id,
+        author,
+        restored_from
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (action, detail) = audit_entry(
+        previous.as_ref().map(|(_, before)| before),
+        document,
+        &note,
+        restored_from,
+    );
+    audit::record(&mut tx, actor, action, Some(&audit_target(id)), &detail).await?;
     let created_at =
         sqlx::query_scalar!("SELECT created_at FROM mapping_versions WHERE id = ?", id)
             .fetch_one(&mut *tx)

@@ -93,30 +93,31 @@ pub async fn begin(
     Ok(())
 }
 
-struct Row {
-    export_id: i64,
-    employee_id: String,
-    mapping_version: i64,
-    application_id: String,
-    source: String,
-    export_created_at: String,
-    baseline: Option<String>,
-    start_date: Option<String>,
-    watch_until: String,
-    next_check_at: String,
-    checked_at: Option<String>,
-    check_error: Option<String>,
-    changes: String,
-    hired: bool,
-    hire_note: Option<String>,
-    decision: Option<String>,
-    decided_by: Option<String>,
-    decided_at: Option<String>,
-    stopped_at: Option<String>,
+/// A watch as its columns hold it (the baseline and the changes as JSON text).
+pub struct WatchRow {
+    pub export_id: i64,
+    pub employee_id: String,
+    pub mapping_version: i64,
+    pub application_id: String,
+    pub source: String,
+    pub export_created_at: String,
+    pub baseline: Option<String>,
+    pub start_date: Option<String>,
+    pub watch_until: String,
+    pub next_check_at: String,
+    pub checked_at: Option<String>,
+    pub check_error: Option<String>,
+    pub changes: String,
+    pub hired: bool,
+    pub hire_note: Option<String>,
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub stopped_at: Option<String>,
 }
 
-impl From<Row> for Watch {
-    fn from(r: Row) -> Self {
+impl From<WatchRow> for Watch {
+    fn from(r: WatchRow) -> Self {
         Watch {
             export_id: r.export_id,
             employee_id: r.employee_id,
@@ -146,7 +147,7 @@ pub async fn find(
     export_id: i64,
 ) -> Result<Option<Watch>, sqlx::Error> {
     let row = sqlx::query_as!(
-        Row,
+        WatchRow,
         r#"SELECT w.export_id, w.employee_id, w.mapping_version,
                   e.pinpoint_application_id AS application_id, e.source,
                   e.created_at AS export_created_at, w.baseline, w.start_date, w.watch_until,
@@ -162,6 +163,24 @@ pub async fn find(
     Ok(row.map(Watch::from))
 }
 
+/// When a lease of `lease` taken at `now` ends, as stored.
+pub fn lease_end(now: DateTime<Utc>, lease: std::time::Duration) -> String {
+    db::time_text(now + chrono::Duration::from_std(lease).unwrap_or_default())
+}
+
+/// Open changes as stored: the JSON list and how many.
+pub fn changes_text(changes: &[Change]) -> (String, i64) {
+    (
+        serde_json::to_string(changes).unwrap_or_else(|_| "[]".into()),
+        i64::try_from(changes.len()).unwrap_or(i64::MAX),
+    )
+}
+
+/// A failed check's error as stored: at most 500 characters.
+pub fn check_error_text(error: &str) -> String {
+    error.chars().take(500).collect()
+}
+
 /// Takes the watch that has been due longest, under a lease so no other check runs it at once.
 pub async fn claim_due(
     pool: &SqlitePool,
@@ -169,7 +188,7 @@ pub async fn claim_due(
     lease: std::time::Duration,
 ) -> Result<Option<i64>, sqlx::Error> {
     let now_text = db::time_text(now);
-    let until = db::time_text(now + chrono::Duration::from_std(lease).unwrap_or_default());
+    let until = lease_end(now, lease);
     let mut tx = db::begin_write(pool).await?;
     let due = sqlx::query_scalar!(
         r#"SELECT export_id AS "export_id!" FROM hire_watches
@@ -238,8 +257,7 @@ pub async fn save_check(
 ) -> Result<(), sqlx::Error> {
     let now = db::now_text();
     let baseline = found.baseline.to_string();
-    let changes = serde_json::to_string(found.changes).unwrap_or_else(|_| "[]".into());
-    let count = i64::try_from(found.changes.len()).unwrap_or(i64::MAX);
+    let (changes, count) = changes_text(found.changes);
     let next = db::time_text(found.next_check_at);
     sqlx::query!(
         "UPDATE hire_watches
@@ -277,7 +295,7 @@ pub async fn check_failed(
 ) -> Result<(), sqlx::Error> {
     let now = db::now_text();
     let next = db::time_text(next);
-    let error: String = error.chars().take(500).collect();
+    let error = check_error_text(error);
     sqlx::query!(
         "UPDATE hire_watches
          SET check_error = ?1, next_check_at = ?2, checked_at = ?3, lease_until = NULL,
@@ -302,8 +320,7 @@ pub async fn settle(
 ) -> Result<(), sqlx::Error> {
     let now = db::now_text();
     let baseline = baseline.to_string();
-    let left = serde_json::to_string(changes).unwrap_or_else(|_| "[]".into());
-    let count = i64::try_from(changes.len()).unwrap_or(i64::MAX);
+    let (left, count) = changes_text(changes);
     sqlx::query!(
         "UPDATE hire_watches SET baseline = ?1, changes = ?2, change_count = ?3, updated_at = ?4
          WHERE export_id = ?5",
@@ -399,18 +416,43 @@ pub async fn flagged(pool: &SqlitePool, limit: i64) -> Result<Vec<Flagged>, sqlx
     Ok(rows
         .into_iter()
         .map(|r| {
-            let changes: Vec<Change> = serde_json::from_str(&r.changes).unwrap_or_default();
-            Flagged {
+            Flagged::from(FlaggedRow {
                 export_id: r.export_id,
                 candidate_name: r.candidate_name,
                 start_date: r.start_date,
                 change_count: r.change_count,
-                summary: super::summary(&changes),
+                changes: r.changes,
                 hired: r.hired,
                 hire_note: r.hire_note,
-            }
+            })
         })
         .collect())
+}
+
+/// A flagged hire as its columns hold it (the changes as JSON text).
+pub struct FlaggedRow {
+    pub export_id: i64,
+    pub candidate_name: Option<String>,
+    pub start_date: Option<String>,
+    pub change_count: i64,
+    pub changes: String,
+    pub hired: bool,
+    pub hire_note: Option<String>,
+}
+
+impl From<FlaggedRow> for Flagged {
+    fn from(r: FlaggedRow) -> Self {
+        let changes: Vec<Change> = serde_json::from_str(&r.changes).unwrap_or_default();
+        Flagged {
+            export_id: r.export_id,
+            candidate_name: r.candidate_name,
+            start_date: r.start_date,
+            change_count: r.change_count,
+            summary: super::summary(&changes),
+            hired: r.hired,
+            hire_note: r.hire_note,
+        }
+    }
 }
 
 /// Watches past their last day, to stop.

@@ -11,14 +11,20 @@ use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
 };
 
+mod access;
+mod alerts;
 mod audit;
 mod exports;
 pub mod from_sqlite;
 pub mod instance;
+mod mapping;
+mod settings;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod upkeep;
+mod watch;
 
 /// The console's database on PostgreSQL.
 #[derive(Debug, Clone)]

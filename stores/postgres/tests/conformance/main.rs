@@ -3,9 +3,16 @@
 //! PostgreSQL (`store_postgres::PgStore` on a fresh database of the throwaway cluster), and
 //! compares what each answers.
 
+mod access;
+mod alerts;
+mod at_once;
 mod common;
 mod export_marks;
 mod invitations;
+mod mapping;
 mod plugin_attempt;
 mod queue;
 mod resolution;
+mod settings;
+mod upkeep;
+mod watch;
