@@ -42,8 +42,8 @@ SQLX_OFFLINE=false DATABASE_URL="sqlite://$PWD/$schema" SQLX_OFFLINE_DIR="$PWD/$
   cargo check -q -p pinpoint-hibob-core --all-targets
 settle SQLite "$out" .sqlx
 
-# a cluster of its own, stopped however this ends
-export PG_DEV_PORT=55433 PG_DEV_DIR="$PWD/$work/pg"
+# a cluster of its own (SQLX_PREPARE_PG_PORT picks its port), stopped however this ends
+export PG_DEV_PORT="${SQLX_PREPARE_PG_PORT:-55433}" PG_DEV_DIR="$PWD/$work/pg"
 trap 'scripts/pg-dev.sh stop' EXIT
 url=$(scripts/pg-dev.sh url prepare)
 out=$work/queries-pg
