@@ -664,29 +664,13 @@ pub async fn retry_with(
     .ok_or(QueueError::NotFound(id))?;
     let status = row.status;
     let erased = crate::erasure::erased_at_in(&mut tx, id).await?.is_some();
-    let why = match Status::parse(&status) {
-        // another attempt would fetch the erased person from Pinpoint again
-        _ if erased => Some("its candidate's personal data was erased"),
-        // the worker runs the webhook pipeline, which starts from the Pinpoint application: a
-        // plugin export that names one is finished that way (keeping the employee and CV it
-        // already has); one that names none has nothing to start from
-        _ if row.source == "plugin" && row.pinpoint_application_id.trim().is_empty() => Some(
-            "it came from Pinpoint's Send to HiBob form without naming an application, so the \
-             console has nothing to read it from: submit the form again in Pinpoint",
-        ),
-        Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
-        Some(Status::Succeeded) => Some("it already succeeded"),
-        Some(Status::Queued) => Some("it is already waiting for its next attempt"),
-        Some(Status::Running) => Some("it is running right now"),
-        None => Some("its status is unknown"),
-    };
-    if let Some(why) = why {
-        return Err(QueueError::NotRetryable {
-            id,
-            status: Status::words(&status),
-            why,
-        });
-    }
+    retryable(
+        id,
+        &status,
+        &row.source,
+        &row.pinpoint_application_id,
+        erased,
+    )?;
     let now = db::now_text();
     let current = mapping == MappingChoice::Current;
     // unpinning lets the next attempt take, and pin, the version then in force
@@ -701,22 +685,70 @@ pub async fn retry_with(
     )
     .fetch_one(&mut *tx)
     .await?;
+    supersede(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        RETRIED_ACTION,
+        Some(&export_target(id)),
+        &retried_detail(&status, current, pinned),
+    )
+    .await?;
+    tx.commit().await?;
+    find(pool, id).await?.ok_or(QueueError::NotFound(id))
+}
+
+/// Whether export `id`, in `status`, from `source`, naming `application_id`, erased or not, may
+/// be retried, and if not, why.
+pub fn retryable(
+    id: i64,
+    status: &str,
+    source: &str,
+    application_id: &str,
+    erased: bool,
+) -> Result<(), QueueError> {
+    let why = match Status::parse(status) {
+        // another attempt would fetch the erased person from Pinpoint again
+        _ if erased => Some("its candidate's personal data was erased"),
+        // the worker runs the webhook pipeline, which starts from the Pinpoint application: a
+        // plugin export that names one is finished that way (keeping the employee and CV it
+        // already has); one that names none has nothing to start from
+        _ if source == "plugin" && application_id.trim().is_empty() => Some(
+            "it came from Pinpoint's Send to HiBob form without naming an application, so the \
+             console has nothing to read it from: submit the form again in Pinpoint",
+        ),
+        Some(Status::NeedsAttention | Status::Dead | Status::Resolved) => None,
+        Some(Status::Succeeded) => Some("it already succeeded"),
+        Some(Status::Queued) => Some("it is already waiting for its next attempt"),
+        Some(Status::Running) => Some("it is running right now"),
+        None => Some("its status is unknown"),
+    };
+    match why {
+        Some(why) => Err(QueueError::NotRetryable {
+            id,
+            status: Status::words(status),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The audit action of a retry.
+pub const RETRIED_ACTION: &str = "export.retried";
+
+/// An export as the audit log names it.
+pub fn export_target(id: i64) -> String {
+    format!("export {id}")
+}
+
+/// The audit detail of a retry from `status`, with the `current` mapping or its `pinned` one.
+pub fn retried_detail(status: &str, current: bool, pinned: Option<i64>) -> String {
     let with = match (current, pinned) {
         (true, _) => "the current mapping".to_owned(),
         (false, Some(v)) => format!("its original mapping v{v}"),
         (false, None) => "the current mapping (it had none yet)".to_owned(),
     };
-    supersede(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "export.retried",
-        Some(&format!("export {id}")),
-        &format!("was {}; retried with {with}", Status::words(&status)),
-    )
-    .await?;
-    tx.commit().await?;
-    find(pool, id).await?.ok_or(QueueError::NotFound(id))
+    format!("was {}; retried with {with}", Status::words(status))
 }
 
 /// A newer retry of this export (single or bulk) takes it over from any earlier bulk run, whose

@@ -12,10 +12,16 @@ use sqlx::{
 };
 
 mod audit;
+mod bulk_retry;
+mod conflict;
+mod dashboard;
+mod search;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod webhook_log;
+mod webhooks;
 
 /// The console's database on PostgreSQL.
 #[derive(Debug, Clone)]

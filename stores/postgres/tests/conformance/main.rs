@@ -3,4 +3,8 @@
 //! PostgreSQL (`store_postgres::PgStore` on a fresh database of the throwaway cluster), and
 //! compares what each answers.
 
+mod bulk_retry;
 mod common;
+mod dashboard;
+mod search;
+mod webhooks;
