@@ -32,35 +32,24 @@ pub fn order_attention(items: &mut [Attention]) {
     items.sort_by_key(|a| (!a.urgent, a.days_to_start.is_none(), a.days_to_start, a.id));
 }
 
-struct AttentionRow {
-    id: i64,
-    status: String,
-    candidate_name: Option<String>,
-    pinpoint_application_id: String,
-    start_date: Option<String>,
-    last_error: Option<String>,
-    updated_at: String,
+/// A stopped export as the database gives it, soonest start first.
+pub struct AttentionRow {
+    pub id: i64,
+    pub status: String,
+    pub candidate_name: Option<String>,
+    pub pinpoint_application_id: String,
+    pub start_date: Option<String>,
+    pub last_error: Option<String>,
+    pub updated_at: String,
 }
 
-/// The stopped exports (needs attention, dead) whose hire starts soonest, at most `limit`.
-pub async fn needing_attention(
-    pool: &SqlitePool,
-    today: NaiveDate,
-    limit: i64,
-) -> Result<Vec<Attention>, sqlx::Error> {
-    let limit = limit.clamp(1, 200);
-    // text order is date order for YYYY-MM-DD, so the limit keeps the soonest
-    let rows = sqlx::query_as!(
-        AttentionRow,
-        r#"SELECT id AS "id!", status, candidate_name, pinpoint_application_id, start_date,
-                  last_error, updated_at
-           FROM exports WHERE status IN ('needs_attention', 'dead')
-           ORDER BY start_date IS NULL, start_date, id
-           LIMIT ?"#,
-        limit
-    )
-    .fetch_all(pool)
-    .await?;
+/// How many stopped exports the dashboard reads, for `asked`.
+pub fn attention_limit(asked: i64) -> i64 {
+    asked.clamp(1, 200)
+}
+
+/// The stopped exports as the dashboard lists them on `today`: their urgency, in its order.
+pub fn attention(rows: Vec<AttentionRow>, today: NaiveDate) -> Vec<Attention> {
     let mut items: Vec<Attention> = rows
         .into_iter()
         .map(|r| {
@@ -79,7 +68,29 @@ pub async fn needing_attention(
         })
         .collect();
     order_attention(&mut items);
-    Ok(items)
+    items
+}
+
+/// The stopped exports (needs attention, dead) whose hire starts soonest, at most `limit`.
+pub async fn needing_attention(
+    pool: &SqlitePool,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<Attention>, sqlx::Error> {
+    let limit = attention_limit(limit);
+    // text order is date order for YYYY-MM-DD, so the limit keeps the soonest
+    let rows = sqlx::query_as!(
+        AttentionRow,
+        r#"SELECT id AS "id!", status, candidate_name, pinpoint_application_id, start_date,
+                  last_error, updated_at
+           FROM exports WHERE status IN ('needs_attention', 'dead')
+           ORDER BY start_date IS NULL, start_date, id
+           LIMIT ?"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(attention(rows, today))
 }
 
 /// Exports created on one day (UTC), by how they stand now.
@@ -120,14 +131,19 @@ pub fn fill_days(rows: &[(String, String, i64)], today: NaiveDate, days: u32) ->
         .collect()
 }
 
+/// The first day (`YYYY-MM-DD`) of the `days` days ending `today`.
+pub fn first_day(today: NaiveDate, days: u32) -> String {
+    (today - chrono::Duration::days(i64::from(days.max(1)) - 1))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 pub async fn per_day(
     pool: &SqlitePool,
     today: NaiveDate,
     days: u32,
 ) -> Result<Vec<DayCount>, sqlx::Error> {
-    let first = (today - chrono::Duration::days(i64::from(days.max(1)) - 1))
-        .format("%Y-%m-%d")
-        .to_string();
+    let first = first_day(today, days);
     let rows = sqlx::query!(
         r#"SELECT substr(created_at, 1, 10) AS "day!: String", status, COUNT(*) AS "n!: i64"
            FROM exports WHERE created_at >= ?
@@ -170,16 +186,22 @@ pub async fn last_calls(pool: &SqlitePool, steps: &[&str]) -> Result<LastCalls, 
             )
             .fetch_optional(pool)
             .await?;
-            if let Some(mut call) = found {
-                // on a tie the later step of the pipeline is the later call
-                if slot.as_ref().is_none_or(|seen| seen.at <= call.at) {
-                    call.detail = call.detail.chars().take(300).collect();
-                    *slot = Some(call);
-                }
+            if let Some(call) = found {
+                keep_later(slot, call);
             }
         }
     }
     Ok(out)
+}
+
+/// Keeps `call` in `slot` when it is the later one, its detail cut to what the dashboard shows.
+/// `last_calls` asks step by step in pipeline order, so on a tie the later step is the later
+/// call.
+pub fn keep_later(slot: &mut Option<Call>, mut call: Call) {
+    if slot.as_ref().is_none_or(|seen| seen.at <= call.at) {
+        call.detail = call.detail.chars().take(300).collect();
+        *slot = Some(call);
+    }
 }
 
 /// Since when the longest-waiting queued export has been queued.
@@ -273,9 +295,19 @@ pub async fn refusals_since(pool: &SqlitePool, since: &str) -> Result<Vec<Refusa
     )
     .fetch_all(pool)
     .await?;
+    Ok(by_cause(
+        rows.into_iter()
+            .map(|r| (r.reason, r.count, r.last_at))
+            .collect(),
+    ))
+}
+
+/// Refusals grouped by reason, as (reason, count, newest), gathered by cause, the most frequent
+/// first.
+pub fn by_cause(rows: Vec<(String, i64, String)>) -> Vec<Refusals> {
     let mut by_cause: Vec<Refusals> = Vec::new();
-    for row in rows {
-        let (cause, count, last_at) = (RefusalCause::of(&row.reason), row.count, row.last_at);
+    for (reason, count, last_at) in rows {
+        let cause = RefusalCause::of(&reason);
         match by_cause.iter_mut().find(|r| r.cause == cause) {
             Some(r) => {
                 r.count = r.count.saturating_add(count);
@@ -291,7 +323,7 @@ pub async fn refusals_since(pool: &SqlitePool, since: &str) -> Result<Vec<Refusa
         }
     }
     by_cause.sort_by_key(|r| std::cmp::Reverse(r.count));
-    Ok(by_cause)
+    by_cause
 }
 
 /// Accepted deliveries the usual rhythm is learnt from: enough for a season of hiring, few
@@ -346,20 +378,24 @@ pub async fn delivery_silence(
     )
     .fetch_all(pool)
     .await?;
-    let times: Vec<chrono::DateTime<Utc>> = rows
+    Ok(silence(&rows, now))
+}
+
+/// [`unusual_silence`] over the receipt times (stored text) of the newest accepted deliveries,
+/// newest first.
+pub fn silence(received: &[String], now: chrono::DateTime<Utc>) -> Option<Silence> {
+    let times: Vec<chrono::DateTime<Utc>> = received
         .iter()
         .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .collect();
-    Ok(
-        unusual_silence(&times, now).and_then(|(quiet_secs, usual_secs)| {
-            Some(Silence {
-                last_at: rows.first()?.clone(),
-                quiet_secs,
-                usual_secs,
-            })
-        }),
-    )
+    unusual_silence(&times, now).and_then(|(quiet_secs, usual_secs)| {
+        Some(Silence {
+            last_at: received.first()?.clone(),
+            quiet_secs,
+            usual_secs,
+        })
+    })
 }
 
 /// Seconds from a stored time to now; `None` if it does not parse.

@@ -370,7 +370,8 @@ impl Config {
 
     /// Whether `DATABASE_URL` names a PostgreSQL database.
     pub fn on_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     /// The database file, for placing the generated secret key beside it.

@@ -82,13 +82,7 @@ pub async fn start(
     if members.is_empty() {
         return Err(BulkError::NothingToRetry);
     }
-    // the filters as the operator saw them in the preview
-    let shown = ExportFilter {
-        before_id: None,
-        limit: None,
-        ..filter.clone()
-    };
-    let filter_json = serde_json::to_string(&shown).unwrap_or_else(|_| "{}".to_owned());
+    let filter_json = shown_filter(filter);
     let now = db::now_text();
     let run_id = sqlx::query_scalar!(
         r#"INSERT INTO bulk_retries (actor_id, actor_email, filter, created_at)
@@ -127,13 +121,9 @@ pub async fn start(
     audit::record(
         &mut tx,
         actor,
-        "export.bulk_retried",
-        Some(&format!("bulk retry {run_id}")),
-        &format!(
-            "{} exports queued again: {}",
-            export_ids.len(),
-            id_list(&export_ids)
-        ),
+        STARTED_ACTION,
+        Some(&run_target(run_id)),
+        &started_detail(&export_ids),
     )
     .await?;
     tx.commit().await?;
@@ -193,17 +183,50 @@ pub async fn cancel(pool: &SqlitePool, actor: &Actor, run_id: i64) -> Result<Vec
     audit::record(
         &mut tx,
         actor,
-        "export.bulk_retry_cancelled",
-        Some(&format!("bulk retry {run_id}")),
-        &format!(
-            "{} exports not yet started put back: {}",
-            restored.len(),
-            id_list(&restored)
-        ),
+        CANCELLED_ACTION,
+        Some(&run_target(run_id)),
+        &cancelled_detail(&restored),
     )
     .await?;
     tx.commit().await?;
     Ok(restored)
+}
+
+/// The audit actions of a run's start and cancel.
+pub const STARTED_ACTION: &str = "export.bulk_retried";
+pub const CANCELLED_ACTION: &str = "export.bulk_retry_cancelled";
+
+/// The filters as the operator saw them in the preview, as the run keeps them (JSON).
+pub fn shown_filter(filter: &ExportFilter) -> String {
+    let shown = ExportFilter {
+        before_id: None,
+        limit: None,
+        ..filter.clone()
+    };
+    serde_json::to_string(&shown).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A run as the audit log names it.
+pub fn run_target(run_id: i64) -> String {
+    format!("bulk retry {run_id}")
+}
+
+/// The audit detail of a started run.
+pub fn started_detail(export_ids: &[i64]) -> String {
+    format!(
+        "{} exports queued again: {}",
+        export_ids.len(),
+        id_list(export_ids)
+    )
+}
+
+/// The audit detail of a cancel, with the exports it put back (in id order).
+pub fn cancelled_detail(restored: &[i64]) -> String {
+    format!(
+        "{} exports not yet started put back: {}",
+        restored.len(),
+        id_list(restored)
+    )
 }
 
 fn id_list(ids: &[i64]) -> String {
@@ -279,9 +302,14 @@ pub async fn stopped_again(pool: &SqlitePool, run_id: i64) -> Result<Vec<i64>, s
     .await
 }
 
+/// How many runs the list of recent ones shows, for `asked`.
+pub fn recent_limit(asked: i64) -> i64 {
+    asked.clamp(1, 50)
+}
+
 /// The newest runs first.
 pub async fn recent(pool: &SqlitePool, limit: i64) -> Result<Vec<Progress>, sqlx::Error> {
-    let limit = limit.clamp(1, 50);
+    let limit = recent_limit(limit);
     sqlx::query_as!(
         Progress,
         r#"SELECT r.id AS "id!", r.actor_email, r.created_at AS "created_at!", r.cancelled_at,

@@ -66,7 +66,9 @@ pub const MIN_SUBSTRING_CHARS: usize = 3;
 /// c = √(page × total): the threshold follows the table's size, within these bounds.
 const FTS_CANDIDATES: (i64, i64) = (500, 10_000);
 
-fn candidate_threshold(total: i64, page: i64) -> i64 {
+/// How many trigram candidates are few enough to fetch and sort for a page of `page` exports out
+/// of about `total`.
+pub fn candidate_threshold(total: i64, page: i64) -> i64 {
     let balanced = ((page.max(1) as f64) * (total.max(0) as f64)).sqrt() as i64;
     balanced.clamp(FTS_CANDIDATES.0, FTS_CANDIDATES.1)
 }
@@ -75,17 +77,17 @@ const SOURCES: [&str; 2] = ["webhook", "plugin"];
 
 /// A filter checked and reduced to what the queries bind.
 #[derive(Debug)]
-struct Criteria {
-    status: Option<&'static str>,
-    source: Option<&'static str>,
-    dates: DateRange,
-    search: Option<Search>,
+pub struct Criteria {
+    pub status: Option<&'static str>,
+    pub source: Option<&'static str>,
+    pub dates: DateRange,
+    pub search: Option<Search>,
 }
 
 #[derive(Debug)]
-enum Search {
-    /// Found anywhere in the four columns: `like` decides; the trigrams (quoted for FTS5) only
-    /// narrow the candidates.
+pub enum Search {
+    /// Found anywhere in the four columns: `like` (a case-blind `LIKE` pattern, `\` escaping)
+    /// decides; the trigrams (quoted for FTS5) only narrow the candidates.
     Text { trigrams: Vec<String>, like: String },
     /// Equal to the application id or the employee id.
     Id(String),
@@ -97,7 +99,14 @@ impl ExportFilter {
         self.criteria().map(|_| ())
     }
 
-    fn criteria(&self) -> Result<Criteria, FilterError> {
+    /// Exports per page: 50 unless asked, never more than 200.
+    pub fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    /// What the filter selects, or why it selects nothing: the one reading of a filter every
+    /// engine's list, status counts and bulk retry share.
+    pub fn criteria(&self) -> Result<Criteria, FilterError> {
         let statuses = Status::ALL.map(Status::as_str);
         let search = filters::search_term(self.search.as_deref())?.map(|term| {
             if term.chars().count() < MIN_SUBSTRING_CHARS {
@@ -119,6 +128,15 @@ impl ExportFilter {
 }
 
 impl Criteria {
+    /// Whether nothing but the status narrows the selection: the kept totals per status then
+    /// answer the status counts.
+    pub fn status_only(&self) -> bool {
+        self.source.is_none()
+            && self.search.is_none()
+            && self.dates.start.is_none()
+            && self.dates.end_exclusive.is_none()
+    }
+
     /// ` AND …` for every filter, on the exports table aliased `e`.
     fn push_conditions(&self, q: &mut QueryBuilder<'_, Sqlite>) {
         if let Some(status) = self.status {
@@ -287,7 +305,7 @@ async fn list_with(
     let Ok(criteria) = filter.criteria() else {
         return Ok(Vec::new());
     };
-    let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+    let limit = filter.page_size();
     let anchor = match filter.before_id {
         None => None,
         Some(before) => match page_anchor(pool, before).await? {
@@ -335,12 +353,7 @@ pub async fn status_counts(
         return Ok(Vec::new());
     };
     criteria.status = None;
-    let dates = &criteria.dates;
-    if criteria.source.is_none()
-        && criteria.search.is_none()
-        && dates.start.is_none()
-        && dates.end_exclusive.is_none()
-    {
+    if criteria.status_only() {
         return super::queue::counts(pool).await;
     }
     let mut q =

@@ -46,6 +46,7 @@ impl WebhookStore for SqliteStore {
         id: i64,
         confirmed: bool,
     ) -> Result<ReprocessReport, ReprocessError> {
-        log::reprocess(&self.pool, actor, role, id, confirmed).await
+        let done = log::reprocess(&self.pool, actor, role, id, confirmed).await?;
+        log::follow_up(self, actor, done).await
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::Db;
 use crate::{
     db,
-    exports::queue::{self as export_queue, Source},
+    exports::queue::{self as export_queue, Enqueued, Source},
     health::Health,
     pinpoint::signature as webhook_signature,
     settings::credentials::{CredentialError, CredentialKey, Credentials},
@@ -390,16 +390,24 @@ pub async fn reprocess_in(
     note: String,
     client_ip: Option<String>,
 ) -> Result<Outcome, sqlx::Error> {
-    let record = Record {
-        verdict: classify(raw_body),
-        hash: webhook_signature::body_hash(raw_body),
-        body: String::from_utf8_lossy(raw_body).into_owned(),
-        headers: "{}".to_owned(),
-        client_ip,
-        note: Some(note),
-        size: raw_body.len(),
-    };
+    let record = Record::reprocessed(raw_body, note, client_ip);
     write_one(conn, &record).await
+}
+
+impl Record {
+    /// A stored body on its way through intake again, as a fresh delivery whose signature
+    /// verified (see [`reprocess_in`]).
+    pub fn reprocessed(raw_body: &[u8], note: String, client_ip: Option<String>) -> Self {
+        Self {
+            verdict: classify(raw_body),
+            hash: webhook_signature::body_hash(raw_body),
+            body: String::from_utf8_lossy(raw_body).into_owned(),
+            headers: "{}".to_owned(),
+            client_ip,
+            note: Some(note),
+            size: raw_body.len(),
+        }
+    }
 }
 
 /// Writes a batch in one transaction; if that fails, each delivery alone, so one bad record
@@ -454,6 +462,40 @@ pub async fn write_all(
     Ok(outcomes)
 }
 
+/// A delivery row as intake writes it.
+#[derive(Debug)]
+pub struct NewDelivery<'a> {
+    pub received_at: String,
+    pub outcome: &'a str,
+    pub reason: String,
+    pub event: Option<&'a str>,
+    pub application_id: Option<&'a str>,
+    pub body_sha256: &'a str,
+    pub body: &'a str,
+    pub headers: &'a str,
+    pub client_ip: Option<&'a str>,
+    pub export_id: Option<i64>,
+    /// The body's size as it arrived.
+    pub body_size: i64,
+}
+
+/// What intake asks of the database while it writes one delivery, inside the caller's
+/// transaction; each engine answers in its own SQL, and [`write_record`] decides with the
+/// answers.
+#[async_trait::async_trait]
+pub trait DeliveryWriter: Send {
+    /// Creates the webhook export for a hire unless one exists under `key` (see
+    /// [`export_queue::enqueue`]).
+    async fn enqueue(&mut self, key: &str, application_id: &str) -> Result<Enqueued, sqlx::Error>;
+    /// Whether a delivery of the body hashed `hash` already named export `export_id`.
+    async fn replays(&mut self, hash: &str, export_id: i64) -> Result<bool, sqlx::Error>;
+    /// Asks for a check of the hire watched for `export_id` as soon as the pacing allows; whether
+    /// that moved a check forward (see `watch::store::check_soon`).
+    async fn check_soon(&mut self, export_id: i64) -> Result<bool, sqlx::Error>;
+    /// Stores the row; its id.
+    async fn insert(&mut self, row: &NewDelivery<'_>) -> Result<i64, sqlx::Error>;
+}
+
 struct Row<'a> {
     outcome: &'a str,
     reason: &'a str,
@@ -462,46 +504,89 @@ struct Row<'a> {
     export_id: Option<i64>,
 }
 
-async fn store(
-    conn: &mut sqlx::SqliteConnection,
-    record: &Record,
-    row: Row<'_>,
-) -> Result<i64, sqlx::Error> {
-    let now = db::now_text();
-    let size = i64::try_from(record.size).unwrap_or(i64::MAX);
-    let noted;
-    let reason = match (&record.note, row.reason) {
-        (Some(note), "") => note.as_str(),
-        (Some(note), reason) => {
-            noted = format!("{note}: {reason}");
-            noted.as_str()
+impl Record {
+    fn delivery<'a>(&'a self, row: Row<'a>) -> NewDelivery<'a> {
+        let reason = match (&self.note, row.reason) {
+            (Some(note), "") => note.clone(),
+            (Some(note), reason) => format!("{note}: {reason}"),
+            (None, reason) => reason.to_owned(),
+        };
+        NewDelivery {
+            received_at: db::now_text(),
+            outcome: row.outcome,
+            reason,
+            event: row.event,
+            application_id: row.application_id,
+            body_sha256: &self.hash,
+            body: &self.body,
+            headers: &self.headers,
+            client_ip: self.client_ip.as_deref(),
+            export_id: row.export_id,
+            body_size: i64::try_from(self.size).unwrap_or(i64::MAX),
         }
-        (None, reason) => reason,
-    };
-    sqlx::query_scalar!(
-        r#"INSERT INTO webhook_deliveries
+    }
+}
+
+/// [`DeliveryWriter`] on a SQLite transaction.
+struct SqliteWriter<'c>(&'c mut sqlx::SqliteConnection);
+
+#[async_trait::async_trait]
+impl DeliveryWriter for SqliteWriter<'_> {
+    async fn enqueue(&mut self, key: &str, application_id: &str) -> Result<Enqueued, sqlx::Error> {
+        export_queue::enqueue(&mut *self.0, Source::Webhook, key, application_id).await
+    }
+
+    async fn replays(&mut self, hash: &str, export_id: i64) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                                  WHERE body_sha256 = ? AND export_id = ?) AS "found!: bool""#,
+            hash,
+            export_id
+        )
+        .fetch_one(&mut *self.0)
+        .await
+    }
+
+    async fn check_soon(&mut self, export_id: i64) -> Result<bool, sqlx::Error> {
+        crate::watch::store::check_soon(&mut *self.0, export_id).await
+    }
+
+    async fn insert(&mut self, row: &NewDelivery<'_>) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar!(
+            r#"INSERT INTO webhook_deliveries
              (received_at, outcome, reason, event, application_id, body_sha256, body, headers,
               client_ip, export_id, body_size)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            RETURNING id AS "id!""#,
-        now,
-        row.outcome,
-        reason,
-        row.event,
-        row.application_id,
-        record.hash,
-        record.body,
-        record.headers,
-        record.client_ip,
-        row.export_id,
-        size
-    )
-    .fetch_one(conn)
-    .await
+            row.received_at,
+            row.outcome,
+            row.reason,
+            row.event,
+            row.application_id,
+            row.body_sha256,
+            row.body,
+            row.headers,
+            row.client_ip,
+            row.export_id,
+            row.body_size
+        )
+        .fetch_one(&mut *self.0)
+        .await
+    }
 }
 
 async fn write_one(
     conn: &mut sqlx::SqliteConnection,
+    record: &Record,
+) -> Result<Outcome, sqlx::Error> {
+    write_record(&mut SqliteWriter(conn), record).await
+}
+
+/// Writes one delivery through `w`: a refusal or an ignored event as it is; a hire with its
+/// export, or, when the hire already has one, as a duplicate pointing at it (a repeated hire,
+/// not a replay of the same body, also asks for its watched record to be checked again).
+pub async fn write_record(
+    w: &mut (dyn DeliveryWriter + '_),
     record: &Record,
 ) -> Result<Outcome, sqlx::Error> {
     match &record.verdict {
@@ -519,7 +604,7 @@ async fn write_one(
                 export_id: None,
             };
             Ok(Outcome::Rejected {
-                delivery_id: store(conn, record, row).await?,
+                delivery_id: w.insert(&record.delivery(row)).await?,
                 http_status: *http_status,
                 reason: reason.clone(),
             })
@@ -536,7 +621,7 @@ async fn write_one(
                 export_id: None,
             };
             Ok(Outcome::Ignored {
-                delivery_id: store(conn, record, row).await?,
+                delivery_id: w.insert(&record.delivery(row)).await?,
                 event: event.clone(),
             })
         }
@@ -545,8 +630,7 @@ async fn write_one(
             application_id,
             key,
         } => {
-            let enqueued =
-                export_queue::enqueue(&mut *conn, Source::Webhook, key, application_id).await?;
+            let enqueued = w.enqueue(key, application_id).await?;
             if enqueued.created {
                 let row = Row {
                     outcome: "accepted",
@@ -556,24 +640,17 @@ async fn write_one(
                     export_id: Some(enqueued.export_id),
                 };
                 return Ok(Outcome::Accepted {
-                    delivery_id: store(conn, record, row).await?,
+                    delivery_id: w.insert(&record.delivery(row)).await?,
                     export_id: enqueued.export_id,
                 });
             }
-            let exact_replay = sqlx::query_scalar!(
-                r#"SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-                                  WHERE body_sha256 = ? AND export_id = ?) AS "found!: bool""#,
-                record.hash,
-                enqueued.export_id
-            )
-            .fetch_one(&mut *conn)
-            .await?;
+            let exact_replay = w.replays(&record.hash, enqueued.export_id).await?;
             let reason = if exact_replay {
                 format!(
                     "exact replay of a delivery for export {}",
                     enqueued.export_id
                 )
-            } else if crate::watch::store::check_soon(&mut *conn, enqueued.export_id).await? {
+            } else if w.check_soon(enqueued.export_id).await? {
                 // Pinpoint marking the hire again is the moment something may have changed
                 format!(
                     "application already hired: export {}; its HiBob record is checked again",
@@ -590,7 +667,7 @@ async fn write_one(
                 export_id: Some(enqueued.export_id),
             };
             Ok(Outcome::Duplicate {
-                delivery_id: store(conn, record, row).await?,
+                delivery_id: w.insert(&record.delivery(row)).await?,
                 export_id: enqueued.export_id,
                 exact_replay,
             })
@@ -631,6 +708,18 @@ pub struct DeliveryRow {
     pub export_id: Option<i64>,
 }
 
+/// What [`recent`] asks for: the outcome when it is one (anything else is no filter), the id
+/// the page starts below, and how many (1 to 200).
+pub fn recent_bounds(
+    outcome: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> (Option<&str>, i64, i64) {
+    let outcome =
+        outcome.filter(|o| matches!(*o, "accepted" | "duplicate" | "ignored" | "rejected"));
+    (outcome, before_id.unwrap_or(i64::MAX), limit.clamp(1, 200))
+}
+
 /// The newest deliveries first, for the webhook log; `outcome` narrows to one kind.
 pub async fn recent(
     pool: &SqlitePool,
@@ -638,10 +727,7 @@ pub async fn recent(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-    let before = before_id.unwrap_or(i64::MAX);
-    let limit = limit.clamp(1, 200);
-    let outcome =
-        outcome.filter(|o| matches!(*o, "accepted" | "duplicate" | "ignored" | "rejected"));
+    let (outcome, before, limit) = recent_bounds(outcome, before_id, limit);
     sqlx::query_as!(
         DeliveryRow,
         r#"SELECT id AS "id!", received_at, outcome, reason, event, application_id, export_id

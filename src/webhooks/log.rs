@@ -20,7 +20,10 @@ use crate::{
     access::audit,
     access::users::{Actor, Role},
     db,
-    exports::queue::{self as export_queue, QueueError, Status},
+    exports::{
+        queue::{QueueError, Status},
+        storage::ExportQueue,
+    },
     filters::{self, DateRange, FilterError},
     webhooks::intake::{self as webhook_intake, Outcome},
 };
@@ -44,11 +47,21 @@ pub struct DeliveryFilter {
     pub limit: Option<i64>,
 }
 
-struct Criteria {
-    outcome: Option<&'static str>,
-    event: Option<String>,
-    search: Option<String>,
-    dates: DateRange,
+/// A filter checked and reduced to what the queries bind.
+pub struct Criteria {
+    pub outcome: Option<&'static str>,
+    pub event: Option<String>,
+    /// An application id exactly, the start of a body hash, or text in the reason
+    /// ([`search_patterns`]).
+    pub search: Option<String>,
+    pub dates: DateRange,
+}
+
+/// A search text's `LIKE` patterns (with `\` escaping): the start of a body hash (stored in
+/// lower case) and text anywhere in the reason, both case-blind.
+pub fn search_patterns(term: &str) -> (String, String) {
+    let hash_prefix = format!("{}%", filters::escape_like(&term.to_ascii_lowercase()));
+    (hash_prefix, db::like_pattern(term))
 }
 
 impl DeliveryFilter {
@@ -58,7 +71,13 @@ impl DeliveryFilter {
         self.criteria().map(|_| ())
     }
 
-    fn criteria(&self) -> Result<Criteria, FilterError> {
+    /// Deliveries per page: 50 unless asked, never more than 200.
+    pub fn page_size(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    /// What the filter selects, or why it selects nothing.
+    pub fn criteria(&self) -> Result<Criteria, FilterError> {
         Ok(Criteria {
             outcome: filters::choice("outcome", self.outcome.as_deref(), &OUTCOMES)?,
             event: filters::search_term(self.event.as_deref())?,
@@ -86,7 +105,7 @@ pub async fn list(pool: &SqlitePool, filter: &DeliveryFilter) -> Result<Vec<LogL
     let Ok(c) = filter.criteria() else {
         return Ok(Vec::new());
     };
-    let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+    let limit = filter.page_size();
     let anchor = match filter.before_id {
         None => None,
         Some(before) => {
@@ -119,13 +138,13 @@ pub async fn list(pool: &SqlitePool, filter: &DeliveryFilter) -> Result<Vec<LogL
         q.push(" AND received_at < ").push_bind(end);
     }
     if let Some(term) = c.search {
-        let hash_prefix = format!("{}%", filters::escape_like(&term.to_ascii_lowercase()));
+        let (hash_prefix, reason) = search_patterns(&term);
         q.push(" AND (application_id = ")
             .push_bind(term.clone())
             .push(" OR body_sha256 LIKE ")
             .push_bind(hash_prefix)
             .push(" ESCAPE '\\' OR reason LIKE ")
-            .push_bind(db::like_pattern(&term))
+            .push_bind(reason)
             .push(" ESCAPE '\\')");
     }
     if let Some((at, before)) = anchor {
@@ -339,15 +358,16 @@ pub struct ReprocessReport {
 
 /// Runs delivery `id` through intake again on behalf of `actor` (whose role is `role`), as a
 /// fresh delivery would be: the export is created if the hire has none; if it has one that
-/// stopped, it is retried; otherwise its state is reported. `confirmed` is the admin's
-/// confirmation for a delivery whose signature did not verify. Audited.
+/// stopped, it is retried (by [`follow_up`], which the caller runs next with its export queue);
+/// otherwise its state is reported. `confirmed` is the admin's confirmation for a delivery whose
+/// signature did not verify. Audited.
 pub async fn reprocess(
     pool: &SqlitePool,
     actor: &Actor,
     role: Role,
     id: i64,
     confirmed: bool,
-) -> Result<ReprocessReport, ReprocessError> {
+) -> Result<Reprocessed, ReprocessError> {
     let row = sqlx::query!(
         "SELECT outcome, reason, body FROM webhook_deliveries WHERE id = ?",
         id
@@ -355,54 +375,119 @@ pub async fn reprocess(
     .fetch_optional(pool)
     .await?
     .ok_or(ReprocessError::NotFound(id))?;
-    let unverified = match eligibility(&row.outcome, &row.reason, row.body.as_bytes()) {
-        Eligibility::Refused(why) => return Err(ReprocessError::Refused { id, why }),
-        Eligibility::Verified if role.allows(Role::Operator) => false,
-        Eligibility::Verified => {
-            return Err(ReprocessError::Refused {
-                id,
-                why: "your role does not allow re-processing; ask an operator or an admin".into(),
-            })
-        }
-        Eligibility::Unverified if !role.allows(Role::Admin) => {
-            return Err(ReprocessError::NeedsAdmin(id))
-        }
-        Eligibility::Unverified if !confirmed => return Err(ReprocessError::NeedsConfirmation(id)),
-        Eligibility::Unverified => true,
-    };
-    let note = format!("re-processed from delivery {id} by {}", actor.email);
+    let unverified = permission(id, &row.outcome, &row.reason, &row.body, role, confirmed)?;
     let mut tx = db::begin_write(pool).await?;
-    let outcome =
-        webhook_intake::reprocess_in(&mut tx, row.body.as_bytes(), note, actor.client_ip.clone())
-            .await?;
-    let (delivery_id, export_id, created) = match outcome {
+    let outcome = webhook_intake::reprocess_in(
+        &mut tx,
+        row.body.as_bytes(),
+        note(id, actor),
+        actor.client_ip.clone(),
+    )
+    .await?;
+    let done = written(id, outcome)?;
+    sqlx::query!(
+        "UPDATE webhook_deliveries SET reprocessed_from = ? WHERE id = ?",
+        id,
+        done.delivery_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        REPROCESSED_ACTION,
+        Some(&delivery_target(id)),
+        &audit_detail(&done, unverified),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// The audit action of a re-processing.
+pub const REPROCESSED_ACTION: &str = "webhook.reprocessed";
+
+/// A delivery as the audit log names it.
+pub fn delivery_target(id: i64) -> String {
+    format!("delivery {id}")
+}
+
+/// Whether `role` may re-process stored delivery `id` (its outcome, reason and body), with the
+/// admin's `confirmed` when it was not verified; `Ok(true)` for an unverified one let through.
+pub fn permission(
+    id: i64,
+    outcome: &str,
+    reason: &str,
+    body: &str,
+    role: Role,
+    confirmed: bool,
+) -> Result<bool, ReprocessError> {
+    match eligibility(outcome, reason, body.as_bytes()) {
+        Eligibility::Refused(why) => Err(ReprocessError::Refused { id, why }),
+        Eligibility::Verified if role.allows(Role::Operator) => Ok(false),
+        Eligibility::Verified => Err(ReprocessError::Refused {
+            id,
+            why: "your role does not allow re-processing; ask an operator or an admin".into(),
+        }),
+        Eligibility::Unverified if !role.allows(Role::Admin) => Err(ReprocessError::NeedsAdmin(id)),
+        Eligibility::Unverified if !confirmed => Err(ReprocessError::NeedsConfirmation(id)),
+        Eligibility::Unverified => Ok(true),
+    }
+}
+
+/// What the new delivery row of a re-processing says it came from.
+pub fn note(id: i64, actor: &Actor) -> String {
+    format!("re-processed from delivery {id} by {}", actor.email)
+}
+
+/// What a re-processing wrote, before its follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reprocessed {
+    /// The delivery re-processed.
+    pub id: i64,
+    /// The new delivery row recording the run.
+    pub delivery_id: i64,
+    pub export_id: i64,
+    pub created: bool,
+}
+
+/// The new delivery's outcome as a re-processing's result: a hire, new or known.
+pub fn written(id: i64, outcome: Outcome) -> Result<Reprocessed, ReprocessError> {
+    match outcome {
         Outcome::Accepted {
             delivery_id,
             export_id,
-        } => (delivery_id, export_id, true),
+        } => Ok(Reprocessed {
+            id,
+            delivery_id,
+            export_id,
+            created: true,
+        }),
         Outcome::Duplicate {
             delivery_id,
             export_id,
             ..
-        } => (delivery_id, export_id, false),
+        } => Ok(Reprocessed {
+            id,
+            delivery_id,
+            export_id,
+            created: false,
+        }),
         // eligibility read the same body as a hire; anything else means it changed under us
-        other => {
-            return Err(ReprocessError::Refused {
-                id,
-                why: format!("the body no longer reads as a hire ({other:?})"),
-            })
-        }
-    };
-    sqlx::query!(
-        "UPDATE webhook_deliveries SET reprocessed_from = ? WHERE id = ?",
-        id,
-        delivery_id
-    )
-    .execute(&mut *tx)
-    .await?;
+        other => Err(ReprocessError::Refused {
+            id,
+            why: format!("the body no longer reads as a hire ({other:?})"),
+        }),
+    }
+}
+
+/// The audit detail of a re-processing.
+pub fn audit_detail(done: &Reprocessed, unverified: bool) -> String {
     let mut detail = format!(
-        "new delivery {delivery_id}; export {export_id} {}",
-        if created {
+        "new delivery {}; export {} {}",
+        done.delivery_id,
+        done.export_id,
+        if done.created {
             "created"
         } else {
             "already existed"
@@ -411,58 +496,76 @@ pub async fn reprocess(
     if unverified {
         detail.push_str("; signature not verified, hire confirmed by the admin");
     }
-    audit::record(
-        &mut tx,
-        actor,
-        "webhook.reprocessed",
-        Some(&format!("delivery {id}")),
-        &detail,
-    )
-    .await?;
-    tx.commit().await?;
+    detail
+}
 
-    let mut report = ReprocessReport {
-        delivery_id,
-        export_id: Some(export_id),
-        export_created: created,
-        retried: false,
-        message: String::new(),
-    };
-    if created {
-        report.message = format!(
-            "Delivery {id} was re-processed: export {export_id} was created and is queued."
-        );
-        return Ok(report);
+/// After [`reprocess`] committed: a hire that already had an export that stopped is retried
+/// (with the current mapping, as an operator's retry), and the report says what came of it.
+pub async fn follow_up(
+    queue: &dyn ExportQueue,
+    actor: &Actor,
+    done: Reprocessed,
+) -> Result<ReprocessReport, ReprocessError> {
+    if done.created {
+        return report(&done, "", None);
     }
-    let status = export_queue::find(pool, export_id)
+    let status = queue
+        .find(done.export_id)
         .await?
         .map(|e| e.status)
         .unwrap_or_default();
-    let stopped = matches!(
-        Status::parse(&status),
-        Some(Status::NeedsAttention | Status::Dead)
-    );
-    report.message = if stopped {
-        match export_queue::retry(pool, actor, export_id).await {
-            Ok(_) => {
-                report.retried = true;
-                format!(
-                    "This hire already has export {export_id}, which had stopped ({}); it is queued for another attempt.",
-                    status_words(&status)
-                )
-            }
-            Err(QueueError::NotRetryable { why, .. }) => format!(
-                "This hire already has export {export_id} ({}); it was not retried because {why}.",
-                status_words(&status)
-            ),
-            Err(QueueError::NotFound(_)) => format!("Export {export_id} disappeared meanwhile."),
-            Err(QueueError::Db(e)) => return Err(e.into()),
-        }
+    let retried = if stopped(&status) {
+        Some(queue.retry(actor, done.export_id).await.map(|_| ()))
     } else {
-        format!(
+        None
+    };
+    report(&done, &status, retried)
+}
+
+/// Whether an export in `status` is one a re-processing retries.
+pub fn stopped(status: &str) -> bool {
+    matches!(
+        Status::parse(status),
+        Some(Status::NeedsAttention | Status::Dead)
+    )
+}
+
+/// What a re-processing came to: its export created, or found in `status` and, when it had
+/// stopped, `retried` with this result.
+pub fn report(
+    done: &Reprocessed,
+    status: &str,
+    retried: Option<Result<(), QueueError>>,
+) -> Result<ReprocessReport, ReprocessError> {
+    let (id, export_id) = (done.id, done.export_id);
+    let mut report = ReprocessReport {
+        delivery_id: done.delivery_id,
+        export_id: Some(export_id),
+        export_created: done.created,
+        retried: false,
+        message: String::new(),
+    };
+    report.message = match retried {
+        _ if done.created => {
+            format!("Delivery {id} was re-processed: export {export_id} was created and is queued.")
+        }
+        Some(Ok(())) => {
+            report.retried = true;
+            format!(
+                "This hire already has export {export_id}, which had stopped ({}); it is queued for another attempt.",
+                status_words(status)
+            )
+        }
+        Some(Err(QueueError::NotRetryable { why, .. })) => format!(
+            "This hire already has export {export_id} ({}); it was not retried because {why}.",
+            status_words(status)
+        ),
+        Some(Err(QueueError::NotFound(_))) => format!("Export {export_id} disappeared meanwhile."),
+        Some(Err(QueueError::Db(e))) => return Err(e.into()),
+        None => format!(
             "This hire already has export {export_id}, which is {}; nothing was started again.",
-            status_words(&status)
-        )
+            status_words(status)
+        ),
     };
     Ok(report)
 }

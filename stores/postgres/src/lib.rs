@@ -14,17 +14,24 @@ use sqlx::{
 mod access;
 mod alerts;
 mod audit;
+mod bulk_retry;
+mod conflict;
+mod dashboard;
 mod exports;
 pub mod from_sqlite;
 pub mod instance;
 mod mapping;
+mod search;
 mod settings;
+mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod upkeep;
 mod watch;
+mod webhook_log;
+mod webhooks;
 
 /// The console's database on PostgreSQL.
 #[derive(Debug, Clone)]

@@ -6,13 +6,17 @@
 mod access;
 mod alerts;
 mod at_once;
+mod bulk_retry;
 mod common;
+mod dashboard;
 mod export_marks;
 mod invitations;
 mod mapping;
 mod plugin_attempt;
 mod queue;
 mod resolution;
+mod search;
 mod settings;
 mod upkeep;
 mod watch;
+mod webhooks;
