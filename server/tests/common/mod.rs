@@ -198,6 +198,80 @@ impl TestApp {
         assert_ok(client.get(self.url(path)).send().await.expect("request")).await
     }
 
+    /// Everything the database holds, as bytes to search for a trace of someone: on SQLite the
+    /// database file and its WAL (free pages included) after a checkpoint; on PostgreSQL every
+    /// row of every table as text (PostgreSQL's files are the server's; dead row versions stay
+    /// in them until VACUUM, as the README says).
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        if self.sql.is_sqlite() {
+            self.sql
+                .execute("PRAGMA wal_checkpoint(TRUNCATE)", &[])
+                .await;
+            let mut bytes = Vec::new();
+            for name in ["console.db", "console.db-wal"] {
+                if let Ok(b) = std::fs::read(self.dir.path().join(name)) {
+                    bytes.extend(b);
+                }
+            }
+            return bytes;
+        }
+        let tables: Vec<String> = self
+            .sql
+            .scalars(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables
+                 WHERE table_schema IN ('public', 'tower_sessions') AND table_type = 'BASE TABLE'",
+                &[],
+            )
+            .await;
+        let mut bytes = Vec::new();
+        for table in tables {
+            let rows: Vec<String> = self
+                .sql
+                .scalars(&format!("SELECT t::text FROM {table} t"), &[])
+                .await;
+            for row in rows {
+                bytes.extend(row.into_bytes());
+                bytes.push(b'\n');
+            }
+        }
+        bytes
+    }
+
+    /// How many bytes the database takes: its files on SQLite, its size on PostgreSQL.
+    pub async fn stored_size(&self) -> u64 {
+        if self.sql.is_sqlite() {
+            return std::fs::read_dir(self.dir.path())
+                .expect("data dir")
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("console.db"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+        }
+        let size = self
+            .scalar("SELECT pg_database_size(current_database())")
+            .await;
+        u64::try_from(size).unwrap_or(0)
+    }
+
+    /// The sessions' table: SQLite's session store names it itself, PostgreSQL's is ours.
+    pub fn sessions_table(&self) -> &'static str {
+        if self.sql.is_sqlite() {
+            "tower_sessions"
+        } else {
+            "tower_sessions.session"
+        }
+    }
+
+    /// The current time as the database stores times.
+    pub fn now_sql(&self) -> &'static str {
+        if self.sql.is_sqlite() {
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        } else {
+            "now_text()"
+        }
+    }
+
     /// The number `sql` selects, such as a count.
     pub async fn scalar(&self, sql: &str) -> i64 {
         self.sql.scalar(sql, &[]).await

@@ -7,7 +7,7 @@ use wiremock::{MockServer, ResponseTemplate};
 
 use crate::{
     common::{fakes, TestApp},
-    logs::{database_bytes, holds},
+    logs::holds,
     plugin::{app_with, call, form, named_lists, TOKEN},
 };
 
@@ -149,13 +149,7 @@ async fn an_erased_plugin_candidate_leaves_no_bytes_and_a_new_submit_starts_a_ne
     assert_eq!(res.status(), 200);
 
     let traces = [ERIN, "Quarry"];
-    let checkpoint = || async {
-        app.sql
-            .execute("PRAGMA wal_checkpoint(TRUNCATE)", &[])
-            .await;
-    };
-    checkpoint().await;
-    let before = database_bytes(&app);
+    let before = app.stored_bytes().await;
     for t in traces {
         assert!(
             holds(&before, t),
@@ -164,7 +158,7 @@ async fn an_erased_plugin_candidate_leaves_no_bytes_and_a_new_submit_starts_a_ne
     }
     let admin = app.admin().await;
     assert_eq!(erase(&app, &admin, first).await, 200);
-    let after = database_bytes(&app);
+    let after = app.stored_bytes().await;
     for t in traces {
         assert!(!holds(&after, t), "{t:?} is still in the database file");
     }
@@ -188,8 +182,7 @@ async fn an_erased_plugin_candidate_leaves_no_bytes_and_a_new_submit_starts_a_ne
     assert_eq!(rows[1].3, None);
 
     assert_eq!(erase(&app, &admin, rows[1].0).await, 200);
-    checkpoint().await;
-    let after = database_bytes(&app);
+    let after = app.stored_bytes().await;
     for t in traces {
         assert!(!holds(&after, t), "{t:?} is back in the database file");
     }

@@ -275,14 +275,31 @@ async fn a_comment_pinpoint_refused_is_posted_again_without_a_warning() {
 async fn a_result_that_could_not_be_saved_is_saved_once_writes_work_again() {
     let (_fakes, app, _) = one_person_world(&[]).await;
     // the disk is full: every status change but the claim's fails
-    app.sql
-        .execute(
-            "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON exports
-         WHEN NEW.status <> 'running'
-         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-            &[],
-        )
-        .await;
+    if app.sql.is_sqlite() {
+        app.sql
+            .execute(
+                "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON exports
+                 WHEN NEW.status <> 'running'
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+                &[],
+            )
+            .await;
+    } else {
+        app.sql
+            .execute(
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$",
+                &[],
+            )
+            .await;
+        app.sql
+            .execute(
+                "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON exports FOR EACH ROW
+                 WHEN (NEW.status <> 'running') EXECUTE FUNCTION disk_full()",
+                &[],
+            )
+            .await;
+    }
     app.deliver_hire(1).await;
     let worker = app.worker.clone();
     let run = tokio::spawn(async move { worker.run_once().await });
@@ -300,7 +317,12 @@ async fn a_result_that_could_not_be_saved_is_saved_once_writes_work_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    app.sql.execute("DROP TRIGGER disk_full", &[]).await;
+    let drop = if app.sql.is_sqlite() {
+        "DROP TRIGGER disk_full"
+    } else {
+        "DROP TRIGGER disk_full ON exports"
+    };
+    app.sql.execute(drop, &[]).await;
     let freed = Instant::now();
     let _ = tokio::time::timeout(Duration::from_secs(15), run).await;
     let status: String = app.sql.scalar("SELECT status FROM exports", &[]).await;

@@ -149,7 +149,11 @@ async fn server_functions_check_origin_against_the_public_url_not_the_host() {
         403,
         "a Host chosen by the caller proves nothing"
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM tower_sessions").await, 0);
+    assert_eq!(
+        app.scalar(&format!("SELECT COUNT(*) FROM {}", app.sessions_table()))
+            .await,
+        0
+    );
 
     let ours = TestApp::client()
         .post(app.url("/api/login"))
@@ -163,7 +167,11 @@ async fn server_functions_check_origin_against_the_public_url_not_the_host() {
         "{}",
         ours.status()
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM tower_sessions").await, 1);
+    assert_eq!(
+        app.scalar(&format!("SELECT COUNT(*) FROM {}", app.sessions_table()))
+            .await,
+        1
+    );
 }
 
 /// The session id a sign-in answer's cookie carries, decoded as tower-sessions decodes it.
@@ -181,7 +189,10 @@ fn session_id(res: &reqwest::Response) -> tower_sessions::session::Id {
 
 async fn session_rows(app: &TestApp) -> Vec<(String, Vec<u8>)> {
     app.sql
-        .rows("SELECT id, data FROM tower_sessions", &[])
+        .rows(
+            &format!("SELECT id, data FROM {}", app.sessions_table()),
+            &[],
+        )
         .await
 }
 

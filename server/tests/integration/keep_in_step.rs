@@ -401,7 +401,8 @@ async fn a_redelivered_hire_asks_for_a_check_at_once() {
     let due_later = app
         .scalar(&format!(
             "SELECT COUNT(*) FROM hire_watches WHERE export_id = {export}
-             AND next_check_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+             AND next_check_at > {}",
+            app.now_sql()
         ))
         .await;
     assert_eq!(
@@ -419,7 +420,8 @@ async fn a_redelivered_hire_asks_for_a_check_at_once() {
     let due_now = app
         .scalar(&format!(
             "SELECT COUNT(*) FROM hire_watches WHERE export_id = {export}
-             AND next_check_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+             AND next_check_at <= {}",
+            app.now_sql()
         ))
         .await;
     assert_eq!(due_now, 1, "the repeated hire makes the check due");
@@ -790,7 +792,7 @@ async fn erasing_a_watched_candidate_ends_the_watch_with_everything_it_kept() {
         0,
         "the queued change alert named her"
     );
-    let quoting = "SELECT COUNT(*) FROM alerts WHERE instr(detail, 'jane.doe@example.com') > 0";
+    let quoting = "SELECT COUNT(*) FROM alerts WHERE detail LIKE '%jane.doe@example.com%'";
     assert_eq!(
         app.scalar(quoting).await,
         0,

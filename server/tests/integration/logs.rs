@@ -663,16 +663,6 @@ async fn exports_filter_by_dates_and_search_literally_at_a_few_thousand() {
 }
 
 /// The database file and its WAL, as anyone copying them would see them.
-pub(crate) fn database_bytes(app: &TestApp) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for name in ["console.db", "console.db-wal"] {
-        if let Ok(b) = std::fs::read(app.dir.path().join(name)) {
-            bytes.extend(b);
-        }
-    }
-    bytes
-}
-
 pub(crate) fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -698,10 +688,7 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
         "Jane",
         "\"Doe\"",
     ];
-    app.sql
-        .execute("PRAGMA wal_checkpoint(TRUNCATE)", &[])
-        .await;
-    let before = database_bytes(&app);
+    let before = app.stored_bytes().await;
     for t in traces {
         assert!(
             holds(&before, t),
@@ -734,7 +721,7 @@ async fn erasing_a_candidate_leaves_no_trace_in_the_database_file() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("not changed"));
 
-    let after = database_bytes(&app);
+    let after = app.stored_bytes().await;
     for t in traces {
         assert!(!holds(&after, t), "{t:?} is still in the database file");
     }

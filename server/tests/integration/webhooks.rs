@@ -539,21 +539,28 @@ async fn a_spent_rate_limit_window_defers_the_next_export_without_using_an_attem
     );
 }
 
-fn database_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("console.db"))
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
+/// Backups are of a SQLite file; on PostgreSQL the console names the tools to use instead.
+async fn backups_are_refused_on_postgres(app: &TestApp) {
+    let file = app.dir.path().join("backup.db");
+    for refused in [
+        app.db.backups().backup(&file, false).await.err(),
+        app.db
+            .backups()
+            .scheduled_backup(app.dir.path(), 3, chrono::Utc::now())
+            .await
+            .err(),
+    ] {
+        let why = refused.expect("a refusal").to_string();
+        assert!(why.contains("pg_dump"), "{why}");
+    }
+    assert!(!file.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
     let fakes = jane_applied().await;
     let app = fakes.app().await;
-    let before = database_bytes(app.dir.path());
+    let before = app.stored_size().await;
     let junk = format!(
         r#"{{"event":"application_hired","data":{{"application":{{"id":1}}}},"pad":"{}"}}"#,
         "x".repeat(60 * 1024)
@@ -603,7 +610,7 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
         "{stored} rejected rows"
     );
     let longest = app
-        .scalar("SELECT MAX(length(body)) FROM webhook_deliveries WHERE outcome = 'rejected'")
+        .scalar("SELECT CAST(MAX(length(body)) AS BIGINT) FROM webhook_deliveries WHERE outcome = 'rejected'")
         .await;
     assert!(
         longest <= 256,
@@ -626,7 +633,7 @@ async fn a_flood_of_unsigned_deliveries_costs_little_and_signed_hires_pass() {
         20,
         "every signed hire has its export"
     );
-    let grown = database_bytes(app.dir.path()).saturating_sub(before);
+    let grown = app.stored_size().await.saturating_sub(before);
     assert!(
         grown < 4 * 1024 * 1024,
         "the database grew by {grown} bytes"
@@ -653,7 +660,7 @@ async fn rejected_deliveries_beyond_the_kept_count_are_pruned() {
         .await;
     assert!((50..=50 + 64).contains(&kept), "{kept} kept");
     let newest = app
-        .scalar("SELECT MAX(CAST(application_id AS INTEGER)) FROM webhook_deliveries")
+        .scalar("SELECT MAX(CAST(application_id AS BIGINT)) FROM webhook_deliveries")
         .await;
     assert_eq!(newest, 299, "the newest are the ones kept");
 }
@@ -1138,6 +1145,9 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
     };
     let fakes = jane_applied().await;
     let app = fakes.app().await;
+    if crate::common::on_postgres() {
+        return backups_are_refused_on_postgres(&app).await;
+    }
     let live = app.dir.path().join("console.db");
     let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1231,6 +1241,9 @@ async fn a_backup_during_intake_keeps_every_acknowledged_hire() {
 #[tokio::test]
 async fn scheduled_backups_start_with_an_empty_directory() {
     let app = TestApp::spawn().await;
+    if crate::common::on_postgres() {
+        return backups_are_refused_on_postgres(&app).await;
+    }
     let dir = app.dir.path().join("backups");
     let task = tokio::spawn(server::backups::run_schedule(
         app.db.clone(),
@@ -1403,7 +1416,7 @@ async fn concurrent_duplicates_with_exports_in_flight_make_one_employee_each() {
         "{tally:?}"
     );
     assert_eq!(sims.state.employee_count_with_email("ada@example.com"), 1);
-    let ada: Vec<String> = app.sql.scalars("SELECT DISTINCT hibob_employee_id FROM exports WHERE CAST(pinpoint_application_id AS INTEGER) > 100", &[]).await;
+    let ada: Vec<String> = app.sql.scalars("SELECT DISTINCT hibob_employee_id FROM exports WHERE CAST(pinpoint_application_id AS BIGINT) > 100", &[]).await;
     assert_eq!(ada.len(), 1, "all four point at the one employee: {ada:?}");
     for id in 101..=104 {
         assert_eq!(sims.state.comments_on(&id.to_string()).len(), 1);
