@@ -13,7 +13,7 @@ DIR="${PG_DEV_DIR:-$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)/pinpoint-hib
 BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 [ -x "$BIN/initdb" ] || { echo "no PostgreSQL binaries: run scripts/setup.sh or set PG_BIN" >&2; exit 1; }
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-psql_() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+psql_() { PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 
 case "${1:-}" in
   url)
