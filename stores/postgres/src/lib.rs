@@ -20,6 +20,7 @@ mod dashboard;
 mod exports;
 pub mod from_sqlite;
 pub mod instance;
+mod intake;
 mod mapping;
 mod search;
 mod settings;

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::{
     audit,
     conflict::{aborted, again_on_conflict},
-    webhooks::PgWriter,
+    intake::PgWriter,
     PgStore,
 };
 
