@@ -1,7 +1,5 @@
 //! Opening the console's database: the engine is chosen by `DATABASE_URL`'s scheme.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use integration::{db, Db};
 use sqlx::{PgPool, SqlitePool};
@@ -14,9 +12,6 @@ use crate::config::Config;
 pub struct Database {
     pub db: Db,
     pub pool: Pool,
-    /// On PostgreSQL, the lock that keeps a second console off this database, held while any
-    /// clone of this value lives.
-    pub instance: Option<Arc<store_postgres::instance::InstanceLock>>,
 }
 
 /// An engine's own connection pool.
@@ -34,10 +29,10 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
         let instance = store_postgres::instance::claim(&pool)
             .await
             .context("cannot start")?;
+        // the store holds the lock, so it lasts as long as anything still uses the database
         return Ok(Database {
-            db: store_postgres::PgStore::db(pool.clone()),
+            db: store_postgres::PgStore::db_holding(pool.clone(), instance),
             pool: Pool::Postgres(pool),
-            instance: Some(Arc::new(instance)),
         });
     }
     let pool = db::open(&config.database_url)
@@ -46,6 +41,5 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(Database {
         db: integration::sqlite::SqliteStore::db(pool.clone()),
         pool: Pool::Sqlite(pool),
-        instance: None,
     })
 }

@@ -24,6 +24,8 @@ pub fn on_postgres() -> bool {
 
 pub struct TestApp {
     pub base: String,
+    /// `DATABASE_URL` as the console was given it.
+    pub database_url: String,
     /// The tests' own statements, on whichever engine the console runs.
     pub sql: sql::Sql,
     /// The console's store, for what a test reads or sets up through the domains.
@@ -100,6 +102,7 @@ impl TestApp {
         ));
         Self {
             base: format!("http://{addr}"),
+            database_url: db.to_owned(),
             sql,
             db: state.db,
             dir,

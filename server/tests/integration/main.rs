@@ -21,4 +21,5 @@ mod logs;
 mod mappings;
 mod outbound_guard;
 mod plugin;
+mod postgres;
 mod webhooks;

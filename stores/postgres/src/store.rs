@@ -12,6 +12,11 @@ impl PgStore {
     pub fn db(pool: sqlx::PgPool) -> Db {
         Arc::new(Self::new(pool))
     }
+
+    /// The shared handle of the console holding `lock`: the lock lives as long as the handle.
+    pub fn db_holding(pool: sqlx::PgPool, lock: crate::instance::InstanceLock) -> Db {
+        Arc::new(Self::holding(pool, lock))
+    }
 }
 
 impl Store for PgStore {

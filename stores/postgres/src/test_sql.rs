@@ -130,6 +130,14 @@ impl Sql {
         matches!(self, Self::Sqlite(_))
     }
 
+    /// Closes the pool: everyone holding it (a console) loses the database, as when it stops.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+
     /// Runs a statement; the rows it changed.
     pub async fn execute(&self, sql: &str, binds: &[Bind]) -> u64 {
         let pg = numbered(sql);
