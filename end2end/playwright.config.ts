@@ -26,7 +26,8 @@ export default defineConfig({
     stdout: "pipe",
     stderr: "pipe",
     env: {
-      DATABASE_URL: "sqlite://../target/e2e/console.db",
+      // E2E_DATABASE_URL runs the suite against another database, such as an empty PostgreSQL one
+      DATABASE_URL: process.env.E2E_DATABASE_URL ?? "sqlite://../target/e2e/console.db",
       LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
       LEPTOS_SITE_ROOT: "../target/site",
       LEPTOS_OUTPUT_NAME: "pinpoint-hibob",
