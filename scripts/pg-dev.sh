@@ -5,11 +5,18 @@
 #                                baseline schema, print its URL
 #   scripts/pg-dev.sh stop       stop the cluster and remove its folder
 # The cluster listens on 127.0.0.1 only, runs as the postgres user when started by root, and
-# keeps its data in memory when /dev/shm has room (fsync off: it is scratch).
+# keeps its data in memory when /dev/shm has room (fsync off: it is scratch). PG_DEV_DURABLE=1
+# makes it a durable cluster on disk instead (fsync and synchronous_commit on), for benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PG_DEV_PORT:-55432}"
-DIR="${PG_DEV_DIR:-$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)/pinpoint-hibob-pg-dev-$PORT}"
+if [ -n "${PG_DEV_DURABLE:-}" ]; then
+  DIR="${PG_DEV_DIR:-/var/tmp/pinpoint-hibob-pg-dev-$PORT}"
+  SETTINGS="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+else
+  DIR="${PG_DEV_DIR:-$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)/pinpoint-hibob-pg-dev-$PORT}"
+  SETTINGS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
 BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 [ -x "$BIN/initdb" ] || { echo "no PostgreSQL binaries: run scripts/setup.sh or set PG_BIN" >&2; exit 1; }
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -24,10 +31,13 @@ case "${1:-}" in
       [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
       as_owner "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --locale=C.UTF-8 >/dev/null
       as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w start -o \
-        "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
+        "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $SETTINGS -c max_connections=200" >/dev/null
     fi
-    psql_ -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
-    for f in stores/postgres/migrations/*.sql; do psql_ -d "$name" -f "$f" >/dev/null; done
+    # "postgres", the maintenance database, is only named (a benchmark creates its own beside it)
+    if [ "$name" != postgres ]; then
+      psql_ -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
+      for f in stores/postgres/migrations/*.sql; do psql_ -d "$name" -f "$f" >/dev/null; done
+    fi
     echo "postgres://postgres@127.0.0.1:$PORT/$name"
     ;;
   stop)

@@ -13,6 +13,8 @@
 //!
 //! Every run checks that each hire has exactly one employee, one CV and one comment.
 
+#[path = "support/bench_db.rs"]
+mod bench_db;
 #[path = "../tests/common/process.rs"]
 mod process;
 
@@ -53,7 +55,7 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = process::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let database = format!("sqlite://{}/bench.db", dir.path().display());
+    let database = bench_db::fresh(dir.path()).await.expect("database");
     let mut env = process::environment(&sims, &database, port, SECRET);
     env.insert("RUST_LOG", "warn".to_owned());
     if let Some(n) = concurrency {
@@ -63,7 +65,7 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     let log = std::fs::File::create(&log_path).expect("log file");
     let mut child = process::spawn_logging(&process::built_binary(), &env, log.into());
     process::wait_ready(&base, "/readyz").await;
-    let pool = integration::db::open(&database).await.expect("database");
+    let sql = bench_db::open(&database).await.expect("database");
     let client = reqwest::Client::new();
 
     let started = Instant::now();
@@ -91,11 +93,12 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
         if employees_at.is_none() && sims.state.employees().len() >= spec.hires {
             employees_at = Some(started.elapsed());
         }
-        let done: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE status = 'succeeded'")
-                .fetch_one(&pool)
-                .await
-                .expect("count");
+        let done: i64 = sql
+            .scalar(
+                "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
+                &[],
+            )
+            .await;
         if usize::try_from(done).unwrap_or(0) >= spec.hires {
             break Some(started.elapsed());
         }
@@ -107,12 +110,12 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     let _ = child.kill();
     let _ = child.wait();
     if finished.is_none() {
-        let open: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, status, attempts, last_error FROM exports WHERE status != 'succeeded'",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_default();
+        let open: Vec<(i64, String, i64, Option<String>)> = sql
+            .rows(
+                "SELECT id, status, attempts, last_error FROM exports WHERE status != 'succeeded'",
+                &[],
+            )
+            .await;
         eprintln!("{}: not finished in time: {open:?}", spec.name);
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         eprintln!("the console's warnings and errors:\n{log}");
@@ -133,7 +136,8 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
         format!("{:.2}", spec.hires as f64 / d.as_secs_f64())
     });
     println!(
-        "{:<15} concurrency={:<7} hires={:<4} delivered in {:.2} s; all employees after {} s; all succeeded after {} s; {} exports/s; {:.2} HiBob calls per export; most 429s in one window: {}; {}",
+        "{} {:<15} concurrency={:<7} hires={:<4} delivered in {:.2} s; all employees after {} s; all succeeded after {} s; {} exports/s; {:.2} HiBob calls per export; most 429s in one window: {}; {}",
+        bench_db::engine(),
         spec.name,
         concurrency.unwrap_or("default"),
         spec.hires,

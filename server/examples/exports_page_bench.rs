@@ -8,11 +8,18 @@
 //! transactions of 50,000, with a realistic mix: mostly webhooks, mostly succeeded, a few percent
 //! stopped, creation times spread evenly over three years, names from common first and last
 //! names. Target: every case ≤ 50 ms.
+//!
+//! With `BENCH_POSTGRES` set (see `support/bench_db.rs`) the same database is then copied into a
+//! fresh PostgreSQL database with `migrate-db`'s copy (timed), analysed as autovacuum would, and
+//! measured again there.
 
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
 };
+
+#[path = "support/bench_db.rs"]
+mod bench_db;
 
 use clap::Parser as _;
 use server::{config::Cli, console, startup};
@@ -146,13 +153,43 @@ async fn main() -> anyhow::Result<()> {
     let size_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
     println!("filled {rows} exports in {fill_secs:.1} s; database {size_mb:.0} MB");
 
+    measure(&db, rows, repeats).await?;
+    if std::env::var_os("BENCH_POSTGRES").is_some() {
+        let pg = bench_db::fresh(dir.path()).await?;
+        let started = Instant::now();
+        let copied = store_postgres::from_sqlite::copy(&db, &pg).await?;
+        println!(
+            "migrate-db copied {} rows in {:.1} s",
+            copied.rows(),
+            started.elapsed().as_secs_f64()
+        );
+        // a bulk load leaves the planner without statistics until autovacuum's analyse runs
+        bench_db::open(&pg)
+            .await?
+            .execute("VACUUM ANALYZE", &[])
+            .await;
+        measure(&pg, rows, repeats).await?;
+    }
+    Ok(())
+}
+
+/// The exports page's server function on a console serving `db`, case by case.
+async fn measure(db: &str, rows: i64, repeats: usize) -> anyhow::Result<()> {
+    println!(
+        "{}:",
+        if db.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let site = addr.to_string();
     let config = Cli::try_parse_from([
         "pinpoint-hibob",
         "--database-url",
-        &db,
+        db,
         "--site-addr",
         &site,
         "--sandbox",

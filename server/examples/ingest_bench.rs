@@ -16,6 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "support/bench_db.rs"]
+mod bench_db;
+
 use clap::Parser as _;
 use serde_json::json;
 use server::{config::Cli, console, startup};
@@ -91,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let db = format!("sqlite://{}/bench.db", dir.path().display());
+    let db = bench_db::fresh(dir.path()).await?;
     let (site, pp, hb) = (
         addr.to_string(),
         format!("{}/api/v1", pinpoint.uri()),
@@ -126,9 +129,7 @@ async fn main() -> anyhow::Result<()> {
     ])?
     .config;
     let database = startup::open_database(&config).await?;
-    let startup::Pool::Sqlite(pool) = database.pool.clone() else {
-        anyhow::bail!("this bench reads its results from a SQLite database");
-    };
+    let sql = bench_db::open(&db).await?;
     let sealer = startup::secret_box(&config)?;
     startup::ensure_first_admin(&database.db, &config).await?;
     let state = startup::console_state(&config, database.db.clone(), sealer);
@@ -193,13 +194,13 @@ async fn main() -> anyhow::Result<()> {
         lat.push(d);
     }
     let wall = started.elapsed();
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted' AND CAST(application_id AS INTEGER) < 1000000")
-        .fetch_one(&pool).await?;
-    let exports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM exports")
-        .fetch_one(&pool)
-        .await?;
+    let stored: i64 = sql.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'accepted' AND CAST(application_id AS BIGINT) < 1000000", &[]).await;
+    let exports: i64 = sql.scalar("SELECT COUNT(*) FROM exports", &[]).await;
     report(
-        &format!("durable ingest ({concurrency} connections)"),
+        &format!(
+            "{}: durable ingest ({concurrency} connections)",
+            bench_db::engine()
+        ),
         lat.len(),
         wall,
         lat,
@@ -212,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The seed design: the answer waits for the export. Sequential, as one Lambda per delivery
     // would be from Pinpoint's point of view for a single hire.
-    sqlx::query("DELETE FROM exports").execute(&pool).await.ok();
+    sql.execute("DELETE FROM exports", &[]).await;
     let sync_n = 300.min(deliveries);
     let mut lat = Vec::with_capacity(sync_n);
     let started = Instant::now();
@@ -236,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
         lat,
     );
     flood(
-        &pool,
+        &sql,
         &client,
         &url,
         dir.path(),
@@ -245,33 +246,17 @@ async fn main() -> anyhow::Result<()> {
     .await
 }
 
-fn database_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("bench.db"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// A stranger posts `n` unsigned 60 KiB bodies from 16 connections while Pinpoint sends signed
 /// hires one at a time: how long the signed ones wait, and how much the flood costs on disk.
 async fn flood(
-    pool: &sqlx::SqlitePool,
+    sql: &bench_db::Sql,
     client: &reqwest::Client,
     url: &str,
     dir: &std::path::Path,
     n: usize,
 ) -> anyhow::Result<()> {
     let n = n.min(100_000);
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await?;
-    let before = database_bytes(dir);
+    let before = bench_db::size(sql, dir).await;
     let junk = format!(
         r#"{{"event":"application_hired","data":{{"application":{{"id":1}}}},"pad":"{}"}}"#,
         "x".repeat(60 * 1024)
@@ -332,14 +317,13 @@ async fn flood(
     }
     let answers = flooding.await?;
     let wall = started.elapsed();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await?;
-    let grown = database_bytes(dir).saturating_sub(before);
-    let rejected: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
-            .fetch_one(pool)
-            .await?;
+    let grown = bench_db::size(sql, dir).await.saturating_sub(before);
+    let rejected: i64 = sql
+        .scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'",
+            &[],
+        )
+        .await;
     println!(
         "flood: {n} unsigned 60 KiB deliveries in {:.2} s ({:.0}/s), answers {answers:?}; {rejected} stored as rejected; database grew by {:.2} MB",
         wall.as_secs_f64(),
