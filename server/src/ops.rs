@@ -50,7 +50,15 @@ pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Resp
             .or(health.exports_stopped()),
     };
     match reason {
-        None => Json(json!({ "status": "ready", "worker": health.worker })).into_response(),
+        None => Json(json!({
+            "status": "ready",
+            "worker": health.worker,
+            "database": match console.db.engine() {
+                integration::Engine::Sqlite => "sqlite",
+                integration::Engine::Postgres => "postgres",
+            },
+        }))
+        .into_response(),
         Some(reason) => {
             tracing::warn!(%reason, "not ready");
             json_error(StatusCode::SERVICE_UNAVAILABLE, reason)

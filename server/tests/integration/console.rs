@@ -17,6 +17,12 @@ async fn health_readiness_and_metrics() {
     assert!(res.headers().contains_key("x-request-id"));
     let ready = json_of(c.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(ready["status"], "ready");
+    let engine = if crate::common::on_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(ready["database"], engine, "readiness names the engine");
     let metrics = app.page(&c, "/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("http_request_duration_seconds"));
