@@ -3,6 +3,7 @@
 # against a database with the schema (online), and scripts/sqlx-prepare.sh writes their cache.
 #   scripts/pg-dev.sh url NAME   start the cluster if needed, (re)create database NAME with the
 #                                baseline schema, print its URL
+#   scripts/pg-dev.sh empty NAME the same with an empty database (for a console to migrate)
 #   scripts/pg-dev.sh stop       stop the cluster and remove its folder
 # The cluster listens on 127.0.0.1 only, runs as the postgres user when started by root, and
 # keeps its data in memory when /dev/shm has room (fsync off: it is scratch). PG_DEV_DURABLE=1
@@ -23,7 +24,7 @@ as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@";
 psql_() { PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 
 case "${1:-}" in
-  url)
+  url|empty)
     name="${2:?a database name}"
     [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "database names are [a-z_][a-z0-9_]*" >&2; exit 1; }
     if ! psql_ -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
@@ -36,7 +37,9 @@ case "${1:-}" in
     # "postgres", the maintenance database, is only named (a benchmark creates its own beside it)
     if [ "$name" != postgres ]; then
       psql_ -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name"
-      for f in stores/postgres/migrations/*.sql; do psql_ -d "$name" -f "$f" >/dev/null; done
+      if [ "$1" = url ]; then
+        for f in stores/postgres/migrations/*.sql; do psql_ -d "$name" -f "$f" >/dev/null; done
+      fi
     fi
     echo "postgres://postgres@127.0.0.1:$PORT/$name"
     ;;
@@ -44,5 +47,5 @@ case "${1:-}" in
     [ -d "$DIR/data" ] && as_owner "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null || true
     rm -rf "$DIR"
     ;;
-  *) echo "usage: $0 url NAME | stop" >&2; exit 2 ;;
+  *) echo "usage: $0 url NAME | empty NAME | stop" >&2; exit 2 ;;
 esac

@@ -4,7 +4,16 @@ import { asNewUser, hydrated, signIn } from "./session";
 
 const SHOTS = "../target/e2e/screenshots";
 // the database the server under test uses (see playwright.config.ts)
-const DB = "../target/e2e/console.db";
+const DB = process.env.E2E_DATABASE_URL ?? "../target/e2e/console.db";
+
+/** Runs one statement on the server's database, whichever engine it is. */
+function runSql(statement: string) {
+  if (DB.startsWith("postgres")) {
+    execFileSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", DB, "-c", statement]);
+  } else {
+    execFileSync("sqlite3", [DB, ".timeout 5000", statement]);
+  }
+}
 
 /** A marker on window that only survives as long as the page is not reloaded. */
 async function markPage(page: Page) {
@@ -72,13 +81,11 @@ test("a bulk retry of several failures shows its preview, progress and end", asy
   }).toPass({ timeout: 30_000 });
   // Stop three of the finished webhook exports as if HiBob had refused them. The sandbox fails
   // only one sample hire by itself, and a bulk retry is about several.
-  execFileSync("sqlite3", [
-    DB,
-    ".timeout 5000",
+  runSql(
     `UPDATE exports SET status = 'needs_attention', last_error = 'HiBob 503 during the test'
        WHERE id IN (SELECT id FROM exports WHERE status = 'succeeded' AND source = 'webhook'
                     ORDER BY id LIMIT 3)`,
-  ]);
+  );
   await page.goto("/exports?status=needs_attention");
   await expect(page.getByRole("row")).toHaveCount(5);
   // the disclosure is the hydrated page's: a click before that is undone when it hydrates
