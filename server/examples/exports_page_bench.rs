@@ -25,6 +25,7 @@ use clap::Parser as _;
 use server::{config::Cli, console, startup};
 
 const ADMIN: &str = "bench@example.com";
+const VIEWER: &str = "viewer@example.com";
 const PASSWORD: &str = "bench password 123";
 /// Seconds between two exports' creation: a million exports span three years.
 const SPACING_SECS: i64 = 95;
@@ -214,22 +215,24 @@ async fn measure(db: &str, rows: i64, repeats: usize) -> anyhow::Result<()> {
         )
         .await;
     });
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    // a viewer is not shown how many a bulk retry would take, so their page is the list and
+    // its status counts alone
+    let known = database.db.users().list().await?;
+    if !known.iter().any(|u| u.email == VIEWER) {
+        database
+            .db
+            .users()
+            .create(
+                &integration::access::audit::Actor::system("bench"),
+                VIEWER,
+                secrecy::SecretString::from(PASSWORD.to_owned()),
+                integration::access::users::Role::Viewer,
+            )
+            .await?;
+    }
     let base = format!("http://{addr}");
-    let login = client
-        .post(format!("{base}/api/login"))
-        .header("Sec-Fetch-Site", "same-origin")
-        .form(&[("email", ADMIN), ("password", PASSWORD)])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        login.status().is_success() || login.status().is_redirection(),
-        "sign-in answered {}",
-        login.status()
-    );
+    let client = signed_in(&base, ADMIN).await?;
+    let viewer = signed_in(&base, VIEWER).await?;
 
     let middle_id = (rows / 2).to_string();
     let cases = [
@@ -288,41 +291,74 @@ async fn measure(db: &str, rows: i64, repeats: usize) -> anyhow::Result<()> {
             ],
         ),
     ];
-    println!("| case | rows | p50 | p95 | max |");
-    println!("|---|---|---|---|---|");
+    println!("| case | rows | p50 | p95 | max | p95 as a viewer |");
+    println!("|---|---|---|---|---|---|");
     let mut worst: f64 = 0.0;
     for c in &cases {
-        let call = || async {
-            let res = client
-                .post(format!("{base}/api/exports"))
-                .header("Sec-Fetch-Site", "same-origin")
-                .form(&c.form)
-                .send()
-                .await?;
-            anyhow::ensure!(res.status().is_success(), "{}: {}", c.name, res.status());
-            let body: serde_json::Value = res.json().await?;
-            Ok(body["rows"].as_array().map(Vec::len).unwrap_or(0))
+        let call = |client: reqwest::Client| {
+            let url = format!("{base}/api/exports");
+            async move {
+                let res = client
+                    .post(url)
+                    .header("Sec-Fetch-Site", "same-origin")
+                    .form(&c.form)
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status().is_success(), "{}: {}", c.name, res.status());
+                let body: serde_json::Value = res.json().await?;
+                Ok::<_, anyhow::Error>(body["rows"].as_array().map(Vec::len).unwrap_or(0))
+            }
         };
-        let shown = call().await?; // warm-up: the first call also reads pages into the cache
+        // warm-up: the first call also reads pages into the cache
+        let shown = call(client.clone()).await?;
         let mut lat = Vec::with_capacity(repeats);
+        let mut as_viewer = Vec::with_capacity(repeats);
         for _ in 0..repeats {
             let t = Instant::now();
-            call().await?;
+            call(client.clone()).await?;
             lat.push(t.elapsed());
+            let t = Instant::now();
+            call(viewer.clone()).await?;
+            as_viewer.push(t.elapsed());
         }
         lat.sort();
+        as_viewer.sort();
         worst = worst.max(pick(&lat, 0.95));
         println!(
-            "| {} | {shown} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            "| {} | {shown} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
             c.name,
             pick(&lat, 0.5),
             pick(&lat, 0.95),
-            pick(&lat, 1.0)
+            pick(&lat, 1.0),
+            pick(&as_viewer, 0.95)
         );
     }
     println!(
         "worst p95 {worst:.1} ms: target ≤ 50 ms {}",
         if worst <= 50.0 { "met" } else { "NOT met" }
     );
+    // the console lets go of a SQLite file, so that migrate-db may take it
+    if let startup::Pool::Sqlite(pool) = &database.pool {
+        pool.close().await;
+    }
     Ok(())
+}
+
+async fn signed_in(base: &str, email: &str) -> anyhow::Result<reqwest::Client> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let login = client
+        .post(format!("{base}/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        login.status().is_success() || login.status().is_redirection(),
+        "sign-in answered {}",
+        login.status()
+    );
+    Ok(client)
 }

@@ -155,6 +155,15 @@ async fn copy_locked(source: &mut SqliteConnection, pool: &PgPool) -> Result<Cop
         return Err(CopyError::TargetInUse);
     }
     refuse_unless_empty(&mut tx, &tables).await?;
+    // a large table takes longer than the console's statement timeout allows one statement
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
+    // the status counts are rebuilt once at the end rather than row by row as exports arrive
+    // (ALTER TABLE is transactional: a failed copy leaves the trigger on)
+    sqlx::query("ALTER TABLE exports DISABLE TRIGGER exports_count_insert")
+        .execute(&mut *tx)
+        .await?;
     // the baseline's mapping version 1 makes way for the source's own versions (TRUNCATE, as
     // the versions refuse deletes; the tables referring to them are empty, as just checked)
     sqlx::query("TRUNCATE mapping_versions, export_status_counts CASCADE")
@@ -190,6 +199,15 @@ async fn copy_locked(source: &mut SqliteConnection, pool: &PgPool) -> Result<Cop
         }
         copied.tables.insert(table.name.clone(), n);
     }
+    sqlx::query(
+        "INSERT INTO export_status_counts (status, n)
+         SELECT status, COUNT(*) FROM exports GROUP BY status ORDER BY status",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("ALTER TABLE exports ENABLE TRIGGER exports_count_insert")
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(copied)
 }

@@ -118,6 +118,13 @@ async fn everything_is_copied_with_its_ids_and_new_rows_continue_after_them() {
         .scalar("SELECT id FROM exports WHERE idempotency_key = 'new'", &[])
         .await;
     assert_eq!(new_id, 501, "ids continue after the copied ones");
+    let queued: i64 = pg
+        .scalar(
+            "SELECT n FROM export_status_counts WHERE status = 'queued'",
+            &[],
+        )
+        .await;
+    assert_eq!(queued, 126, "the counts follow new exports again");
 
     // a second copy finds the target in use by data
     match copy(&from, &to).await {
