@@ -9,7 +9,7 @@ source scripts/env.sh
 rm -rf target/e2e && mkdir -p target/e2e
 (cd end2end && npx playwright test)
 
-export PG_DEV_PORT="${E2E_PG_PORT:-55435}" PG_DEV_DIR="$PWD/target/e2e-pg"
+export PG_DEV_PORT="${E2E_PG_PORT:-55435}"
 trap 'scripts/pg-dev.sh stop' EXIT
 url=$(scripts/pg-dev.sh empty e2e_console)
 rm -rf target/e2e && mkdir -p target/e2e

@@ -15,7 +15,11 @@ if [ -n "${PG_DEV_DURABLE:-}" ]; then
   DIR="${PG_DEV_DIR:-/var/tmp/pinpoint-hibob-pg-dev-$PORT}"
   SETTINGS="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
 else
-  DIR="${PG_DEV_DIR:-$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)/pinpoint-hibob-pg-dev-$PORT}"
+  # memory when it has room (a container's /dev/shm may be 64 MB), else /tmp; not the checkout,
+  # whose folders the postgres user may not be allowed to enter
+  shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ "${shm_free_kb:-0}" -ge 1048576 ]; then base=/dev/shm; else base=/tmp; fi
+  DIR="${PG_DEV_DIR:-$base/pinpoint-hibob-pg-dev-$PORT}"
   SETTINGS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 fi
 BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"

@@ -43,7 +43,7 @@ SQLX_OFFLINE=false DATABASE_URL="sqlite://$PWD/$schema" SQLX_OFFLINE_DIR="$PWD/$
 settle SQLite "$out" .sqlx
 
 # a cluster of its own (SQLX_PREPARE_PG_PORT picks its port), stopped however this ends
-export PG_DEV_PORT="${SQLX_PREPARE_PG_PORT:-55433}" PG_DEV_DIR="$PWD/$work/pg"
+export PG_DEV_PORT="${SQLX_PREPARE_PG_PORT:-55433}"
 trap 'scripts/pg-dev.sh stop' EXIT
 url=$(scripts/pg-dev.sh url prepare)
 out=$work/queries-pg
