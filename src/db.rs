@@ -286,6 +286,16 @@ pub async fn write_probe(pool: &SqlitePool) -> Result<(), String> {
     .map_err(|e: sqlx::Error| format!("database cannot write: {e}"))
 }
 
+/// The file a `sqlite://` URL names, if it names one (not another engine's URL, nor an
+/// in-memory database).
+pub fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// A LIKE pattern that matches `text` literally anywhere (searches for `50%` or `a_b` mean exactly
 /// that; use with `ESCAPE '\'`). Search text is capped at 200 characters.
 pub fn like_pattern(text: &str) -> String {

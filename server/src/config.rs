@@ -376,12 +376,7 @@ impl Config {
 
     /// The database file, for placing the generated secret key beside it.
     pub fn database_file(&self) -> Option<PathBuf> {
-        let rest = self
-            .database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
-        let path = rest.split('?').next().unwrap_or(rest);
-        (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+        integration::db::file_of(&self.database_url)
     }
 
     /// Refuses, at start-up, a destination given by environment or flags that must not be used:

@@ -129,17 +129,11 @@ pub async fn copy(from: &str, to: &str) -> Result<Copied, CopyError> {
 }
 
 fn source_file(url: &str) -> Result<PathBuf, CopyError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|p| p.split('?').next().unwrap_or(p))
-        .filter(|p| !p.is_empty() && *p != ":memory:")
-        .ok_or_else(|| {
-            CopyError::Source(format!(
-                "--from must be a sqlite:// URL of a file, not {url:?}"
-            ))
-        })?;
-    let path = PathBuf::from(path);
+    let path = db::file_of(url).ok_or_else(|| {
+        CopyError::Source(format!(
+            "--from must be a sqlite:// URL of a file, not {url:?}"
+        ))
+    })?;
     if !path.is_file() {
         return Err(CopyError::NoSource(path.display().to_string()));
     }

@@ -40,14 +40,14 @@ pub struct PgStore {
     pool: PgPool,
     /// The console's hold on the database (see `instance`), released when the last handle to
     /// the store goes, that is, when the console stops.
-    instance: Option<std::sync::Arc<instance::InstanceLock>>,
+    _instance: Option<std::sync::Arc<instance::InstanceLock>>,
 }
 
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            instance: None,
+            _instance: None,
         }
     }
 
@@ -55,13 +55,8 @@ impl PgStore {
     pub fn holding(pool: PgPool, lock: instance::InstanceLock) -> Self {
         Self {
             pool,
-            instance: Some(std::sync::Arc::new(lock)),
+            _instance: Some(std::sync::Arc::new(lock)),
         }
-    }
-
-    /// Whether this store holds the instance lock.
-    pub fn holds_instance(&self) -> bool {
-        self.instance.is_some()
     }
 
     /// The pool, for the session store and for tests.
