@@ -17,6 +17,7 @@ pub mod exports;
 pub mod filters;
 pub mod health;
 pub mod hibob;
+pub mod instance;
 pub mod live;
 pub mod mapping;
 #[cfg(test)]
