@@ -64,6 +64,10 @@ pub struct Snapshot {
     pub intake_failing: Option<String>,
     #[serde(default)]
     pub drain: Drain,
+    /// The console processes the database last saw alive, this one among them once its first
+    /// heartbeat is in; empty where one process serves the database (SQLite).
+    #[serde(default)]
+    pub instances: Vec<String>,
 }
 
 impl Snapshot {
@@ -89,6 +93,7 @@ struct Inner {
     /// When the last readiness write probe succeeded.
     write_ok_at: Option<std::time::Instant>,
     drain: Drain,
+    instances: Vec<String>,
 }
 
 /// Shared by the worker's supervisor, the worker loop, the intake and the HTTP handlers.
@@ -106,6 +111,7 @@ impl Default for Health {
                 intake_failing: None,
                 write_ok_at: None,
                 drain: Drain::default(),
+                instances: Vec::new(),
             })),
         }
     }
@@ -133,7 +139,13 @@ impl Health {
             worker_restarts: inner.worker_restarts,
             intake_failing: inner.intake_failing.clone(),
             drain: inner.drain.clone(),
+            instances: inner.instances.clone(),
         }
+    }
+
+    /// The console processes the database saw alive at the latest heartbeat.
+    pub fn instances(&self, alive: Vec<String>) {
+        self.update(|inner| inner.instances = alive);
     }
 
     /// The worker's latest count of exports in flight and what holds the rest back.

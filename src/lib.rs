@@ -18,6 +18,7 @@ pub mod filters;
 pub mod health;
 pub mod hibob;
 pub mod instance;
+pub mod lease;
 pub mod live;
 pub mod mapping;
 #[cfg(test)]
@@ -68,6 +69,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn retention(&self) -> &dyn retention::Retention;
     fn backups(&self) -> &dyn backup::Backups;
     fn probes(&self) -> &dyn health::Probes;
+    /// Locks that hold across every console process sharing the database; `None` where one
+    /// process serves it (SQLite), whose own locks are enough.
+    fn shared_locks(&self) -> Option<std::sync::Arc<dyn hibob::locks::SharedLocks>> {
+        None
+    }
+    /// The console processes sharing the database; `None` where one process serves it.
+    fn instances(&self) -> Option<&dyn instance::Instances> {
+        None
+    }
 }
 
 /// The shared handle to the console's [`Store`].

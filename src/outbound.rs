@@ -173,6 +173,9 @@ pub(crate) async fn send_checked(
     guard: &Guard,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, SendError> {
+    if crate::lease::lost() {
+        return Err(SendError::LeaseLost);
+    }
     let (client, request) = request.build_split();
     let request = request.map_err(SendError::Http)?;
     guard
@@ -184,6 +187,8 @@ pub(crate) async fn send_checked(
 pub(crate) enum SendError {
     Refused(Refused),
     Http(reqwest::Error),
+    /// The attempt lost its lease (see [`crate::lease`]); nothing was sent.
+    LeaseLost,
 }
 
 impl SendError {
@@ -191,6 +196,10 @@ impl SendError {
         match self {
             SendError::Refused(refused) => refused_text(service, refused),
             SendError::Http(e) => describe_transport_error(service, e),
+            SendError::LeaseLost => format!(
+                "Not sent to {service}: this attempt lost its hold on the export (the console \
+                 could not renew it in time), so another attempt carries it on"
+            ),
         }
     }
 }

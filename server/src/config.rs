@@ -229,6 +229,15 @@ pub struct Config {
           value_parser = clap::value_parser!(i64).range(1..=100))]
     pub export_max_attempts: i64,
 
+    /// How long a claimed export is held without word from the process working on it, in
+    /// seconds. The holder renews it every third of this while the attempt runs; a process that
+    /// dies stops renewing, and another (or the next start) takes the export over once it lapses.
+    /// Shorter means faster takeover after a crash, at one small write per export in flight per
+    /// renewal.
+    #[arg(long, env = "EXPORT_LEASE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub export_lease_secs: u64,
+
     /// The most exports in flight at once, to bound memory and connections. Within it HiBob's
     /// and Pinpoint's pacing decides: new exports start while their rate-limit windows have room
     /// and the services answer about as fast as they can.

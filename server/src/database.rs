@@ -26,6 +26,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
         let pool = store_postgres::open(&config.database_url, config.database_max_connections)
             .await
             .context("cannot start: the PostgreSQL database is not usable")?;
+        // held shared by every console, so several may run and migrate-db keeps out
         let instance = store_postgres::instance::claim(&pool)
             .await
             .context("cannot start")?;

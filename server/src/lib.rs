@@ -7,6 +7,7 @@ pub mod backups;
 pub mod config;
 pub mod console;
 pub mod database;
+pub mod instances;
 pub mod live;
 pub mod middleware;
 pub mod ops;

@@ -106,6 +106,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.watch_checks_per_minute,
         worker_stopped.clone(),
     ));
+    let heartbeat = tokio::spawn(server::instances::run(
+        state.db.clone(),
+        state.health.clone(),
+        worker_stopped.clone(),
+    ));
     let worker = tokio::spawn(server::worker::supervise(worker, worker_stopped));
     if let Some(schedule) = server::backups::Schedule::from_config(&config) {
         tracing::info!(dir = %schedule.dir.display(), every_hours = config.backup_interval_hours,
@@ -147,6 +152,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = alerts.await;
     let _ = watching.await;
+    // last: the other processes count this one until it has handed its exports back
+    let _ = heartbeat.await;
     tracing::info!("stopped");
     Ok(())
 }

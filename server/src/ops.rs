@@ -57,6 +57,9 @@ pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Resp
                 integration::Engine::Sqlite => "sqlite",
                 integration::Engine::Postgres => "postgres",
             },
+            // which process answered, and how many share the database (where several may)
+            "instance": integration::instance::id(),
+            "instances": health.instances.len().max(1),
         }))
         .into_response(),
         Some(reason) => {

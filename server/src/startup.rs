@@ -172,8 +172,8 @@ fn generate_password() -> anyhow::Result<String> {
         .collect())
 }
 
-/// The export worker for this process; its lease owner name tells processes apart in the
-/// database after a restart.
+/// The export worker for this process; its lease owner name is the process's own, which tells
+/// processes apart in the database (and after a restart).
 pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Worker {
     crate::worker::Worker {
         db: state.db.clone(),
@@ -188,11 +188,8 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
         concurrency: usize::from(config.export_concurrency),
         health: state.health.clone(),
         alerts: state.alerts.clone(),
-        owner: format!(
-            "pid-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ),
+        lease: Duration::from_secs(config.export_lease_secs),
+        owner: integration::instance::id().to_owned(),
     }
 }
 
@@ -278,7 +275,7 @@ pub async fn start_sandbox(
     // the mapping service reads HiBob and Pinpoint through the credentials it was given
     state.mappings = MappingService::new(
         state.db.clone(),
-        hibob_gateway(config, state.credentials.clone()),
+        hibob_gateway(config, &state.db, state.credentials.clone()),
     );
     state.alerts = integration::alerts::Alerts::new(
         state.db.clone(),
@@ -315,15 +312,20 @@ pub async fn seed_sandbox(state: &ConsoleState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The one way into HiBob for the console, the plugin and the worker.
-fn hibob_gateway(config: &Config, credentials: Credentials) -> Gateway {
-    Gateway::new(
+/// The one way into HiBob for the console, the plugin and the worker. Where processes share
+/// the database, its per-person locks are held there too.
+fn hibob_gateway(config: &Config, db: &Db, credentials: Credentials) -> Gateway {
+    let gateway = Gateway::new(
         credentials,
         GatewaySettings {
             timeout: Duration::from_secs(config.outbound_timeout_secs.max(1)),
             ..GatewaySettings::default()
         },
-    )
+    );
+    if let Some(locks) = db.shared_locks() {
+        gateway.share_locks(locks);
+    }
+    gateway
 }
 
 pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState {
@@ -332,7 +334,7 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
     let public_url = config.public_url();
     let alerts =
         integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str());
-    let mappings = MappingService::new(db.clone(), hibob_gateway(config, credentials.clone()));
+    let mappings = MappingService::new(db.clone(), hibob_gateway(config, &db, credentials.clone()));
     let changes = integration::live::Changes::default();
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
     ConsoleState {

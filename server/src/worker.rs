@@ -16,15 +16,17 @@ use integration::{
     exports::pipeline::{AttemptOutcome, Pipeline},
     exports::queue::{self as export_queue, WorkerWake},
     health::{Drain, Health},
+    lease::Hold,
     live::{Change, Changes},
 };
 use tokio::{sync::watch, task::JoinSet};
 
 /// A claimed job is given back if the worker has not finished it this long after shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Longer than any single attempt can take with the clients' timeouts.
-pub const LEASE: Duration = Duration::from_secs(300);
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// The shortest idle pause: an export this process's clock calls due may not be due yet on the
+/// database's clock, which claims go by, and the worker must not spin until the two agree.
+const MIN_IDLE: Duration = Duration::from_millis(50);
 /// How long to wait after a failed claim (the database refused) before trying again.
 const CLAIM_RETRY: Duration = Duration::from_secs(2);
 /// The longest pause between restarts of a worker that keeps ending.
@@ -33,9 +35,10 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 /// [`MAX_SAVE_RETRY`].
 const FIRST_SAVE_RETRY: Duration = Duration::from_millis(200);
 const MAX_SAVE_RETRY: Duration = Duration::from_secs(10);
-/// A result not saved this long before the lease runs out is left to the lease: the export may
-/// then be claimed again, and a late save must not land on that newer attempt.
-const SAVE_MARGIN: Duration = Duration::from_secs(15);
+/// A result not saved a quarter of the lease before it runs out is left to the lease: the
+/// export may then be claimed again, and a late save must not land on that newer attempt. The
+/// same margin ends an attempt's outside calls when renewals keep failing.
+const MARGIN_DIVISOR: u32 = 4;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -43,6 +46,9 @@ pub struct Worker {
     pub pipeline: Pipeline,
     pub wake: WorkerWake,
     pub owner: String,
+    /// How long a claim holds an export without renewal; renewed every third of it while the
+    /// attempt runs.
+    pub lease: Duration,
     /// Open pages hear of every claim and every attempt's result.
     pub changes: Changes,
     /// Attempts an export gets before it is dead (a setting).
@@ -247,24 +253,31 @@ impl Worker {
         });
     }
 
-    /// Runs one claimed export's attempt to its end and saves the result; on shutdown the
-    /// attempt gets [`SHUTDOWN_GRACE`] to finish, else the job is given back uncounted.
+    /// Runs one claimed export's attempt to its end, renewing its lease meanwhile, and saves the
+    /// result; on shutdown the attempt gets [`SHUTDOWN_GRACE`] to finish, else the job is given
+    /// back uncounted.
     async fn drive(self, job: export_queue::Export, mut shutdown: watch::Receiver<bool>) {
         let id = job.id;
         self.publish(id, export_queue::Status::Running);
-        let save_by = std::time::Instant::now() + LEASE.saturating_sub(SAVE_MARGIN);
-        let mut attempt = self.spawn_attempt(&job);
-        let outcome = tokio::select! {
-            outcome = &mut attempt => Some(outcome),
-            _ = async {
-                // already stopping when this export was claimed: the grace starts at once
-                if !*shutdown.borrow_and_update() {
-                    let _ = shutdown.changed().await;
+        let hold = Hold::new();
+        let mut renewed = std::time::Instant::now();
+        let mut attempt = self.spawn_attempt(&job, hold.clone());
+        let outcome = {
+            let held = self.renewing(id, &hold, &mut attempt, &mut renewed);
+            tokio::pin!(held);
+            tokio::select! {
+                outcome = &mut held => Some(outcome),
+                _ = async {
+                    // already stopping when this export was claimed: the grace starts at once
+                    if !*shutdown.borrow_and_update() {
+                        let _ = shutdown.changed().await;
+                    }
+                } => {
+                    tokio::time::timeout(SHUTDOWN_GRACE, &mut held).await.ok()
                 }
-            } => {
-                tokio::time::timeout(SHUTDOWN_GRACE, &mut attempt).await.ok()
             }
         };
+        let save_by = renewed + self.lease.saturating_sub(self.margin());
         match outcome {
             Some(outcome) => self.settle(&job, outcome, save_by, Some(&shutdown)).await,
             None => {
@@ -274,6 +287,51 @@ impl Worker {
                     Ok(()) => self.publish(id, export_queue::Status::Queued),
                     Err(e) => {
                         tracing::error!(export_id = id, error = %e, "could not release the job; its lease will lapse");
+                    }
+                }
+            }
+        }
+    }
+
+    fn margin(&self) -> Duration {
+        self.lease / MARGIN_DIVISOR
+    }
+
+    /// Awaits the attempt while renewing its lease every third of it. When a renewal finds the
+    /// lease taken over, or renewals fail until it may have lapsed, the attempt's [`Hold`] is
+    /// lost: it sends nothing more, and its result will not be saved over the newer attempt's.
+    /// `renewed` is when the lease was last known to be this worker's.
+    async fn renewing(
+        &self,
+        id: i64,
+        hold: &Hold,
+        attempt: &mut Attempt,
+        renewed: &mut std::time::Instant,
+    ) -> AttemptOutcome {
+        let every = (self.lease / 3).max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                outcome = &mut *attempt => return outcome,
+                _ = tick.tick() => {
+                    match self.db.queue().renew(id, &self.owner, self.lease).await {
+                        Ok(true) => *renewed = std::time::Instant::now(),
+                        Ok(false) => {
+                            if !hold.is_lost() {
+                                tracing::warn!(export_id = id, "lease taken over by another attempt; this one sends nothing more");
+                                metrics::counter!("export_leases_lost_total").increment(1);
+                            }
+                            hold.lose();
+                        }
+                        Err(e) => {
+                            tracing::warn!(export_id = id, error = %e, "could not renew an export's lease");
+                            if renewed.elapsed() + every + self.margin() >= self.lease && !hold.is_lost() {
+                                tracing::warn!(export_id = id, "the lease may lapse before it can be renewed; this attempt sends nothing more");
+                                metrics::counter!("export_leases_lost_total").increment(1);
+                                hold.lose();
+                            }
+                        }
                     }
                 }
             }
@@ -311,19 +369,19 @@ impl Worker {
         let job = self
             .db
             .queue()
-            .claim(&self.owner, LEASE, self.max_attempts)
+            .claim(&self.owner, self.lease, self.max_attempts)
             .await?;
         self.health.worker_claimed();
         Ok(job)
     }
 
-    /// Runs one attempt in its own task; a panic in it becomes the attempt's outcome.
-    fn spawn_attempt(&self, job: &export_queue::Export) -> Attempt {
+    /// Runs one attempt in its own task, under `hold`; a panic in it becomes the attempt's
+    /// outcome.
+    fn spawn_attempt(&self, job: &export_queue::Export, hold: Hold) -> Attempt {
         let pipeline = self.pipeline.clone();
         let job = job.clone();
         Attempt(tokio::spawn(async move {
-            std::panic::AssertUnwindSafe(pipeline.run(&job))
-                .catch_unwind()
+            hold.scope(std::panic::AssertUnwindSafe(pipeline.run(&job)).catch_unwind())
                 .await
                 .unwrap_or_else(|payload| panicked(&*payload))
         }))
@@ -337,7 +395,7 @@ impl Worker {
                     .to_std()
                     .unwrap_or(Duration::ZERO)
             })
-            .map(|d| d.min(IDLE_POLL))
+            .map(|d| d.clamp(MIN_IDLE, IDLE_POLL))
             .unwrap_or(IDLE_POLL)
     }
 
@@ -347,8 +405,13 @@ impl Worker {
             return Ok(None);
         };
         self.publish(job.id, export_queue::Status::Running);
-        let save_by = std::time::Instant::now() + LEASE.saturating_sub(SAVE_MARGIN);
-        let outcome = self.spawn_attempt(&job).await;
+        let hold = Hold::new();
+        let mut renewed = std::time::Instant::now();
+        let mut attempt = self.spawn_attempt(&job, hold.clone());
+        let outcome = self
+            .renewing(job.id, &hold, &mut attempt, &mut renewed)
+            .await;
+        let save_by = renewed + self.lease.saturating_sub(self.margin());
         self.settle(&job, outcome.clone(), save_by, None).await;
         Ok(Some((job.id, outcome)))
     }

@@ -262,7 +262,12 @@ impl Pipeline {
         // another export (or a plugin submit) for the same person waits here until this one has
         // made or found the employee, attached the CV and settled the invitation, so it finds
         // all three instead of racing
-        let one_at_a_time = self.mappings.gateway().employee_lock(&draft.email).await;
+        let one_at_a_time = self
+            .mappings
+            .gateway()
+            .employee_lock(&draft.email)
+            .await
+            .map_err(|e| Failure::Retry(None, e.to_string()))?;
         let (employee_id, created_now) = match &export.hibob_employee_id {
             Some(id) => (id.clone(), false),
             None => steps::find_or_create(rec, &hibob, &draft.body, &draft.email).await?,

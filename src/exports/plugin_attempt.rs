@@ -23,29 +23,17 @@ pub const CUT_OFF: &str = "the submit was cut off before it finished (the consol
                            retry it here to finish it from the Pinpoint application, or submit \
                            the form in Pinpoint again";
 
-/// The lease owner of every submit this process runs: one name per process, told apart from
-/// the worker's leases by its prefix, so start-up knows a held row of any other name was left by
-/// a process that is gone.
+/// The lease owner of every submit this process runs: the process's name, told apart from the
+/// worker's leases by its prefix.
 pub fn owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
         let prefix = SUBMIT_LEASE_OWNERS.trim_end_matches('%');
-        // a restarted process may get the same pid: the random part tells them apart
-        format!("{prefix}pid-{}-{}", std::process::id(), random_suffix())
+        format!("{prefix}{}", crate::instance::id())
     })
 }
 
-/// Random hex, for names that must not repeat (the clock's nanoseconds if there is no entropy).
-pub fn random_suffix() -> String {
-    let mut bytes = [0u8; 12];
-    match getrandom::getrandom(&mut bytes) {
-        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        Err(_) => chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default()
-            .to_string(),
-    }
-}
+pub use crate::instance::random_suffix;
 
 /// When a hold taken or renewed now lapses.
 pub fn lease_until() -> String {
@@ -162,24 +150,39 @@ pub async fn finish(
 }
 
 /// Runs `work` (a submit's steps on row `id`) while renewing the row's lease, so a long submit
-/// keeps its row and one that is cut off (dropped with this future) lets it lapse. A renewal that
-/// fails is logged: the submit goes on, and at worst its row is settled as cut off before the
-/// submit writes its real result over that.
+/// keeps its row and one that is cut off (dropped with this future) lets it lapse. A renewal
+/// that fails is tried again at the next tick; once the lease is known to be gone (the row was
+/// settled as cut off) or cannot have been renewed in time, the submit makes no further outside
+/// call (see [`crate::lease`]), and at worst its row is settled as cut off before the submit
+/// writes its real result over that.
 pub async fn hold<F: std::future::Future>(
     attempts: &dyn super::PluginAttempts,
     id: i64,
     work: F,
 ) -> F::Output {
+    let hold = crate::lease::Hold::new();
+    let work = hold.clone().scope(work);
     tokio::pin!(work);
     let mut renew = tokio::time::interval(LEASE / 4);
     // the first tick is at once, and the lease was just taken
     renew.tick().await;
+    let mut renewed = std::time::Instant::now();
     loop {
         tokio::select! {
             done = &mut work => return done,
             _ = renew.tick() => {
-                if let Err(e) = attempts.renew(id).await {
-                    tracing::warn!(export_id = id, error = %e, "could not renew a plugin submit's lease");
+                match attempts.renew(id).await {
+                    Ok(true) => renewed = std::time::Instant::now(),
+                    Ok(false) => {
+                        tracing::warn!(export_id = id, "a plugin submit lost its lease; it sends nothing more");
+                        hold.lose();
+                    }
+                    Err(e) => {
+                        tracing::warn!(export_id = id, error = %e, "could not renew a plugin submit's lease");
+                        if renewed.elapsed() + LEASE / 4 >= LEASE {
+                            hold.lose();
+                        }
+                    }
                 }
             }
         }
@@ -187,10 +190,10 @@ pub async fn hold<F: std::future::Future>(
 }
 
 /// Moves a running submit's lease on, while this process still holds it.
-pub async fn renew(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+pub async fn renew(pool: &SqlitePool, id: i64) -> Result<bool, sqlx::Error> {
     let until = lease_until();
     let owner = owner();
-    sqlx::query!(
+    let done = sqlx::query!(
         "UPDATE exports SET lease_until = ? WHERE id = ? AND lease_owner = ?
            AND status = 'running'",
         until,
@@ -199,7 +202,7 @@ pub async fn renew(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     )
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Settles the rows of submits that were cut off: those whose lease lapsed and, at start-up

@@ -610,6 +610,28 @@ pub async fn recover_abandoned(
     Ok(done.rows_affected())
 }
 
+/// Moves the lease of running export `id` on while `owner` still holds it; false when it no
+/// longer does.
+pub async fn renew(
+    pool: &SqlitePool,
+    id: i64,
+    owner: &str,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let until =
+        db::time_text(chrono::Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default());
+    let done = sqlx::query!(
+        "UPDATE exports SET lease_until = ?1
+         WHERE id = ?2 AND status = 'running' AND lease_owner = ?3",
+        until,
+        id,
+        owner
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives a job back without counting the attempt, e.g. when the worker stops mid-job.
 pub async fn release(pool: &SqlitePool, id: i64, owner: &str) -> Result<(), sqlx::Error> {
     release_until(pool, id, owner, Duration::ZERO).await

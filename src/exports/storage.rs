@@ -76,13 +76,18 @@ pub trait ExportQueue: Send + Sync {
         -> Result<bool, sqlx::Error>;
     async fn dead(&self, id: i64, owner: &str, error: &str) -> Result<bool, sqlx::Error>;
     /// At start-up: exports left running by a process that is gone (killed, crashed) are queued
-    /// again at once instead of waiting for their lease to lapse. One console process serves a
-    /// database, so any lease not held by `owner` is a dead process's. Returns how many. Rows held
+    /// again at once. A SQLite file is served by one console process, so there any lease not held
+    /// by `owner` is a dead process's and is taken at once; on PostgreSQL other processes may be
+    /// alive and mid-export, so only leases that lapsed are taken. Returns how many. Rows held
     /// by plugin submits are not exports to resume: start-up settles those
     /// (`plugin_attempt::settle_cut_off`).
     /// Those that already had their last allowed attempt become dead instead: a hire that kills the
     /// process would otherwise be taken again at every start.
     async fn recover_abandoned(&self, owner: &str, max_attempts: i64) -> Result<u64, sqlx::Error>;
+    /// Moves the lease of running export `id` on to `lease` from now, while `owner` still holds
+    /// it. False when it does not (the lease lapsed and another claim took it over): the attempt
+    /// must then make no further outside call.
+    async fn renew(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, sqlx::Error>;
     /// Gives a job back without counting the attempt, e.g. when the worker stops mid-job.
     async fn release(&self, id: i64, owner: &str) -> Result<(), sqlx::Error>;
     /// Gives a job back uncounted, due again after `delay` (HiBob asked us to wait).
@@ -171,11 +176,13 @@ pub trait PluginAttempts: Send + Sync {
     async fn finish(&self, id: i64, status: Status, error: Option<&str>)
         -> Result<(), sqlx::Error>;
     /// Settles the rows of submits that were cut off: those whose lease lapsed and, at start-up
-    /// (`at_start`), every row held by another process's submits, since one console process serves a
-    /// database. They need attention with [`CUT_OFF`] as the reason. Returns their ids.
+    /// (`at_start`) on SQLite, every row held by another process's submits, since one console
+    /// process serves a SQLite file (on PostgreSQL other processes' submits may be alive, so only
+    /// lapsed leases count). They need attention with [`CUT_OFF`] as the reason. Returns their ids.
     async fn settle_cut_off(&self, at_start: bool) -> Result<Vec<i64>, sqlx::Error>;
-    /// Moves a running submit's lease on, while this process still holds it.
-    async fn renew(&self, id: i64) -> Result<(), sqlx::Error>;
+    /// Moves a running submit's lease on, while this process still holds it; false when it no
+    /// longer does (the lease lapsed and the row was settled as cut off).
+    async fn renew(&self, id: i64) -> Result<bool, sqlx::Error>;
 }
 
 /// The employees the console created, and their one invitation each.

@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::{
-    locks::{KeyGuard, KeyedLocks},
+    locks::{KeyedLocks, LockError, PersonGuard, SharedLocks, SHARED_PATIENCE},
     schema::Schema,
     CallLog, Client, HibobError,
 };
@@ -107,6 +107,8 @@ struct Inner {
     generation: std::sync::atomic::AtomicU64,
     /// One lock per person (lower-cased e-mail) whose employee is being created or completed.
     employees: KeyedLocks,
+    /// The same locks in the database, when processes share one (see [`Gateway::share_locks`]).
+    shared_employees: std::sync::OnceLock<Arc<dyn SharedLocks>>,
 }
 
 /// Cheap to clone; every clone shares the client and the catalogue.
@@ -182,6 +184,7 @@ impl Gateway {
                 refreshing: AtomicBool::new(false),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 employees: KeyedLocks::default(),
+                shared_employees: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -189,13 +192,22 @@ impl Gateway {
     /// Holds off every other export and plugin submit for the same person (by e-mail, case
     /// ignored) in this process until the guard is dropped. HiBob lets one e-mail have one
     /// employee, and whether a CV is already attached is only known by listing the documents,
-    /// so two attempts for one person must not interleave. Several instances would need the
-    /// database to hold this instead.
-    pub async fn employee_lock(&self, email: &str) -> KeyGuard<'_> {
-        self.inner
-            .employees
-            .lock(&email.trim().to_lowercase())
-            .await
+    /// so two attempts for one person must not interleave. When processes share the database
+    /// the lock is taken there too, waiting at most [`SHARED_PATIENCE`].
+    pub async fn employee_lock(&self, email: &str) -> Result<PersonGuard<'_>, LockError> {
+        let key = email.trim().to_lowercase();
+        let local = self.inner.employees.lock(&key).await;
+        let shared = match self.inner.shared_employees.get() {
+            Some(locks) => Some(locks.lock(&key, SHARED_PATIENCE).await?),
+            None => None,
+        };
+        Ok(PersonGuard::new(local, shared))
+    }
+
+    /// Makes [`Gateway::employee_lock`] take each person's lock in the database as well, for
+    /// every clone of this gateway. Set once, at start-up; a second call is ignored.
+    pub fn share_locks(&self, locks: Arc<dyn SharedLocks>) {
+        let _ = self.inner.shared_employees.set(locks);
     }
 
     /// How many per-person locks are alive; lets tests prove the map does not leak.

@@ -1,6 +1,10 @@
 //! One async lock per key: the gateway keeps one per person (by e-mail), so the exports and the
 //! plugin submits that create or complete the same employee run one after another in this
 //! process, and a second one sees what the first did (the employee, its CV) instead of racing it.
+//!
+//! When several console processes share a PostgreSQL database, the in-process lock is only the
+//! first gate: [`SharedLocks`] then takes the same key in the database, so a plugin submit on one
+//! process and a webhook export on another of the same person still take turns.
 
 use std::{
     collections::HashMap,
@@ -50,6 +54,67 @@ impl Drop for KeyGuard<'_> {
             .is_some_and(|m| Arc::strong_count(m) == 1)
         {
             map.remove(&self.key);
+        }
+    }
+}
+
+/// How long an export or a submit waits for another process to finish with the same person
+/// before it gives up for now (an export is tried again later; a submit tells Pinpoint to try
+/// again). Longer than one attempt's calls usually take.
+pub const SHARED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why the lock on a person could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another console process is still working on this person after {}s; trying again later",
+        .0.as_secs()
+    )]
+    Busy(std::time::Duration),
+    #[error("the database could not take the lock on this person: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Locks by key across every console process sharing the database.
+#[async_trait::async_trait]
+pub trait SharedLocks: Send + Sync {
+    /// Takes `key`'s lock, waiting at most `patience` for whoever holds it. The lock is let go
+    /// when the guard is dropped, or when the process holding it dies.
+    async fn lock(
+        &self,
+        key: &str,
+        patience: std::time::Duration,
+    ) -> Result<SharedGuard, LockError>;
+}
+
+/// A lock held in the database; dropping it lets go.
+pub struct SharedGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl std::fmt::Debug for SharedGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedGuard")
+    }
+}
+
+impl SharedGuard {
+    /// Wraps whatever lets the lock go when it is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(held))
+    }
+}
+
+/// A person's lock in this process and, when processes share the database, in the database too.
+/// The database's is let go first (fields drop in order), then this process's.
+pub struct PersonGuard<'a> {
+    _shared: Option<SharedGuard>,
+    _local: KeyGuard<'a>,
+}
+
+impl<'a> PersonGuard<'a> {
+    pub fn new(local: KeyGuard<'a>, shared: Option<SharedGuard>) -> Self {
+        Self {
+            _shared: shared,
+            _local: local,
         }
     }
 }

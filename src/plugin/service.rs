@@ -399,7 +399,19 @@ impl PluginService {
         let prepared = self.prepare(req).await;
         let email_key = prepared.email(req);
         let _serialised = match &email_key {
-            Some(email) => Some(self.inner.mappings.gateway().employee_lock(email).await),
+            Some(email) => match self.inner.mappings.gateway().employee_lock(email).await {
+                Ok(guard) => Some(guard),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a plugin submit could not take its person's lock");
+                    return Ok(ActionResult::failure(
+                        EXPORT,
+                        Vec::new(),
+                        Some(Toast::error(
+                            "This person is being exported to HiBob right now (by another submit or the hire's webhook), so nothing was sent. Submit again in a minute: it will find what that export did.",
+                        )),
+                    ));
+                }
+            },
             None => None,
         };
         let key = match &email_key {

@@ -138,6 +138,10 @@ impl ExportQueue for SqliteStore {
         export_queue::recover_abandoned(&self.pool, owner, max_attempts).await
     }
 
+    async fn renew(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, sqlx::Error> {
+        export_queue::renew(&self.pool, id, owner, lease).await
+    }
+
     async fn release(&self, id: i64, owner: &str) -> Result<(), sqlx::Error> {
         export_queue::release(&self.pool, id, owner).await
     }
@@ -252,7 +256,7 @@ impl PluginAttempts for SqliteStore {
         plugin_attempt::settle_cut_off(&self.pool, at_start).await
     }
 
-    async fn renew(&self, id: i64) -> Result<(), sqlx::Error> {
+    async fn renew(&self, id: i64) -> Result<bool, sqlx::Error> {
         plugin_attempt::renew(&self.pool, id).await
     }
 }

@@ -195,6 +195,10 @@ pub struct Overview {
     pub drain: Option<String>,
     /// Why exports are not running in this process, when they are not.
     pub exports_stopped: Option<String>,
+    /// Which console process served the page and how many share the database, where several
+    /// may (PostgreSQL).
+    #[serde(default)]
+    pub serving: Option<String>,
     /// Set while webhook deliveries cannot be stored (Pinpoint is answered 503 and retries).
     pub intake_failing: Option<String>,
     /// Webhook deliveries refused in the last day, by cause: hires that may be going missing.
@@ -354,6 +358,10 @@ pub async fn dashboard_overview() -> Result<Overview, AppError> {
         oldest_queued,
         drain: (health.drain.bound > 0).then(|| health.drain.describe()),
         exports_stopped: health.exports_stopped(),
+        serving: integration::instance::serving_line(
+            integration::instance::id(),
+            &health.instances,
+        ),
         intake_failing: health.intake_failing,
     })
 }
@@ -427,6 +435,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
         oldest_queued,
         drain,
         exports_stopped,
+        serving,
         intake_failing,
         refusals,
         silence,
@@ -522,6 +531,7 @@ fn OverviewPanels(o: Overview) -> impl IntoView {
                 }}
             </p>
             {drain.map(|d| view! { <p class="queue-drain" data-test="queue-drain">{d}</p> })}
+            {serving.map(|s| view! { <p class="muted" data-test="serving">{s}</p> })}
             <h3>"Exports per day"</h3>
             <ExportsPerDay days />
         </section>

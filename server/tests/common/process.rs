@@ -98,6 +98,27 @@ pub async fn wait_ready(base: &str, path: &str) {
     panic!("the console did not become ready");
 }
 
+/// Waits (at most `patience`) until `hires` exports have succeeded in the database `sql` reads.
+pub async fn wait_until_succeeded(
+    sql: &store_postgres::test_sql::Sql,
+    hires: usize,
+    patience: Duration,
+) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let done: i64 = sql
+            .scalar(
+                "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
+                &[],
+            )
+            .await;
+        if done as usize == hires || Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Pinpoint's notice that application `id` was hired, as its webhook sends it.
 pub fn hired(id: impl std::fmt::Display) -> String {
     format!(

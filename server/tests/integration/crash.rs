@@ -82,19 +82,7 @@ async fn kill_mid_export_then_restart(scenario: Scenario) -> Tally {
     process::wait_ready(&base, "/readyz").await;
     let sql =
         store_postgres::test_sql::Sql::Sqlite(integration::db::open(&database).await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let done: i64 = sql
-            .scalar(
-                "SELECT COUNT(*) FROM exports WHERE status = 'succeeded'",
-                &[],
-            )
-            .await;
-        if done as usize == hires || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    process::wait_until_succeeded(&sql, hires, Duration::from_secs(90)).await;
     child.kill().ok();
     child.wait().ok();
 

@@ -14,6 +14,7 @@ mod crash;
 mod data_protection;
 mod drain;
 mod exactly_once;
+mod failover;
 mod hardening;
 mod keep_in_step;
 mod live;

@@ -1,5 +1,6 @@
-//! What only PostgreSQL has: a SQLite console's database moved over with `migrate-db`, and the
-//! one-console-per-database guard. Both run in the PostgreSQL pass of the suite.
+//! What only PostgreSQL has: a SQLite console's database moved over with `migrate-db`, and
+//! consoles sharing one database while `migrate-db` keeps out of it. Both run in the PostgreSQL
+//! pass of the suite.
 
 use clap::Parser;
 use integration::exports::pipeline::AttemptOutcome;
@@ -100,7 +101,7 @@ async fn a_sqlite_console_moves_to_postgres_and_keeps_exporting_once_per_hire() 
 }
 
 #[tokio::test]
-async fn a_second_console_on_one_postgres_database_refuses_to_start() {
+async fn a_second_console_starts_beside_the_first_and_migrate_db_refuses_their_database() {
     if !on_postgres() {
         return;
     }
@@ -119,15 +120,29 @@ async fn a_second_console_on_one_postgres_database_refuses_to_start() {
         "off",
     ];
     let config = Cli::try_parse_from(args).unwrap().config;
-    let refused = match startup::build(&config).await {
-        Ok(_) => panic!("a second console started on the same database"),
-        Err(e) => format!("{e:#}"),
-    };
-    assert!(
-        refused.contains("another pinpoint-hibob console is already running"),
-        "{refused}"
-    );
-    // the first one carries on
+    let second = startup::build(&config)
+        .await
+        .expect("a second console starts on the same database");
+    // both serve the same users
     let admin = first.admin().await;
     first.page(&admin, "/").await;
+    assert_eq!(
+        second.state.db.users().list().await.expect("users").len(),
+        1,
+        "the second console sees the first's admin, and made no second one"
+    );
+    // a copy into a database consoles are using is refused, whichever console holds it
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!("sqlite://{}/source.db", dir.path().display());
+    integration::db::open(&source)
+        .await
+        .expect("a SQLite source");
+    let refused = store_postgres::from_sqlite::copy(&source, &first.database_url).await;
+    assert!(
+        matches!(
+            refused,
+            Err(store_postgres::from_sqlite::CopyError::TargetInUse)
+        ),
+        "{refused:?}"
+    );
 }

@@ -13,7 +13,8 @@ use integration::{backup, db};
 use sqlx::{sqlite::SqliteRow, Connection, PgConnection, PgPool, Row, SqliteConnection};
 
 /// What is never copied: sqlx's own bookkeeping, the counts the status trigger rebuilds as the
-/// exports arrive, and sessions (people sign in again after a move).
+/// exports arrive, and sessions (people sign in again after a move). Nor is any table only
+/// PostgreSQL has (the console processes sharing it, say): SQLite holds nothing for them.
 const NOT_COPIED: [&str; 3] = ["_sqlx_migrations", "export_status_counts", "health_probe"];
 
 /// Rows per chunk sent to COPY: bounds the memory a large table needs.
@@ -142,7 +143,7 @@ fn source_file(url: &str) -> Result<PathBuf, CopyError> {
 
 async fn copy_locked(source: &mut SqliteConnection, pool: &PgPool) -> Result<Copied, CopyError> {
     let mut conn = pool.acquire().await?;
-    let tables = tables(&mut conn).await?;
+    let tables = tables(&mut conn, source).await?;
     let mut tx = conn.begin().await?;
     // a console starting on this database meanwhile waits for the copy rather than seeing half
     if !crate::instance::try_lock_in(&mut tx).await? {
@@ -206,8 +207,15 @@ async fn copy_locked(source: &mut SqliteConnection, pool: &PgPool) -> Result<Cop
     Ok(copied)
 }
 
-/// The target's tables, parents before the tables that refer to them.
-async fn tables(conn: &mut PgConnection) -> Result<Vec<Table>, CopyError> {
+/// The target's tables the source has too, parents before the tables that refer to them.
+async fn tables(
+    conn: &mut PgConnection,
+    source: &mut SqliteConnection,
+) -> Result<Vec<Table>, CopyError> {
+    let in_source: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *source)
+            .await?;
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables
          WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
@@ -216,7 +224,7 @@ async fn tables(conn: &mut PgConnection) -> Result<Vec<Table>, CopyError> {
     .await?;
     let names: Vec<String> = names
         .into_iter()
-        .filter(|n| !NOT_COPIED.contains(&n.as_str()))
+        .filter(|n| !NOT_COPIED.contains(&n.as_str()) && in_source.contains(n))
         .collect();
     let refs: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_constraint c

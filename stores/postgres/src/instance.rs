@@ -1,15 +1,18 @@
-//! One console per PostgreSQL database, for now. Several instances on one database need the
-//! queue, the per-person locks, the rate budget and the caches to live in the database, which
-//! they do not yet; until then a second console refuses to start rather than export twice.
+//! Every console process on a PostgreSQL database holds the instance lock *shared*, for as long
+//! as it runs: any number of consoles may share the database (their queue, locks, budgets and
+//! caches live in it), but `migrate-db` takes the lock exclusively, so it refuses a database a
+//! console is using, and a console starting while a copy is under way refuses to start instead of
+//! seeing half of it.
 
 use sqlx::{pool::PoolConnection, Acquire, PgConnection, PgPool, Postgres};
 
-/// The advisory lock key the running console holds (any fixed number no other lock uses).
+/// The advisory lock key every running console holds shared (any fixed number no other lock
+/// uses).
 const INSTANCE_KEY: i64 = 0x7069_6e70_6869_6201;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
-    #[error("another pinpoint-hibob console is already running on this PostgreSQL database (it holds the instance lock); run one console per database")]
+    #[error("migrate-db is copying into this PostgreSQL database; start the console once it has finished")]
     Taken,
     #[error("cannot take the instance lock: {0}")]
     Db(#[from] sqlx::Error),
@@ -21,13 +24,13 @@ pub struct InstanceLock {
     _conn: PgConnection,
 }
 
-/// Takes the instance lock, or says another console holds it.
+/// Takes the instance lock shared, or says `migrate-db` holds it.
 pub async fn claim(pool: &PgPool) -> Result<InstanceLock, InstanceError> {
     let conn: PoolConnection<Postgres> = pool.acquire().await?;
     // the lock lives as long as its session: the connection leaves the pool for good
     let mut conn = conn.detach();
     let held: bool = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_lock($1) AS "held!""#,
+        r#"SELECT pg_try_advisory_lock_shared($1) AS "held!""#,
         INSTANCE_KEY
     )
     .fetch_one(&mut conn)
@@ -39,7 +42,8 @@ pub async fn claim(pool: &PgPool) -> Result<InstanceLock, InstanceError> {
     }
 }
 
-/// Takes the instance lock for the rest of `conn`'s transaction, if no console holds it.
+/// Takes the instance lock exclusively for the rest of `conn`'s transaction, if no console
+/// holds it.
 pub(crate) async fn try_lock_in(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     let conn = conn.acquire().await?;
     sqlx::query_scalar!(

@@ -20,8 +20,10 @@ mod dashboard;
 mod exports;
 pub mod from_sqlite;
 pub mod instance;
+mod instances;
 mod intake;
 mod mapping;
+mod person_locks;
 mod search;
 mod settings;
 mod store;
@@ -38,6 +40,9 @@ mod webhooks;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Where locks held across processes take their connections (see `person_locks`), made on
+    /// first use.
+    locks: std::sync::Arc<std::sync::OnceLock<PgPool>>,
     /// The console's hold on the database (see `instance`), released when the last handle to
     /// the store goes, that is, when the console stops.
     _instance: Option<std::sync::Arc<instance::InstanceLock>>,
@@ -47,14 +52,31 @@ impl PgStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
+            locks: Default::default(),
             _instance: None,
         }
+    }
+
+    /// The pool locks held across processes take their connections from: each held lock keeps a
+    /// connection for as long as an export works on its person, so they come from a pool of
+    /// their own, of at most [`LOCK_CONNECTIONS`], that connects only when asked. Made on first
+    /// use, within the runtime a pool needs.
+    fn lock_pool(&self) -> PgPool {
+        self.locks
+            .get_or_init(|| {
+                PgPoolOptions::new()
+                    .max_connections(LOCK_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with((*self.pool.connect_options()).clone())
+            })
+            .clone()
     }
 
     /// The store of the console that holds `lock` on this database.
     pub fn holding(pool: PgPool, lock: instance::InstanceLock) -> Self {
         Self {
             pool,
+            locks: Default::default(),
             _instance: Some(std::sync::Arc::new(lock)),
         }
     }
@@ -66,6 +88,10 @@ impl PgStore {
 }
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The most connections locks held across processes keep at once (people being exported at
+/// once by this process); one more waits its turn within its patience.
+pub const LOCK_CONNECTIONS: u32 = 16;
 
 /// How long a request waits for a pooled connection, and start-up for the server to accept one.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);

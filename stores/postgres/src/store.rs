@@ -95,4 +95,14 @@ impl Store for PgStore {
     fn probes(&self) -> &dyn integration::health::Probes {
         self
     }
+
+    fn instances(&self) -> Option<&dyn integration::instance::Instances> {
+        Some(self)
+    }
+
+    fn shared_locks(&self) -> Option<Arc<dyn integration::hibob::locks::SharedLocks>> {
+        Some(Arc::new(crate::person_locks::PgLocks {
+            pool: self.lock_pool(),
+        }))
+    }
 }

@@ -102,6 +102,13 @@ const ONLY_ON: &[OnlyOn] = &[
     },
     OnlyOn {
         engine: Engine::Postgres,
+        object: "table instances",
+        why: "the console processes sharing a PostgreSQL database and their heartbeats; a \
+              SQLite file is served by one process, which knows itself",
+        may_be_absent: false,
+    },
+    OnlyOn {
+        engine: Engine::Postgres,
         object: "column exports.search_text",
         why: "what SQLite's export_search indexes (names, e-mails and ids, lower-cased), \
               generated and stored for the trigram index",

@@ -6,4 +6,6 @@
 mod invitations;
 mod plugin_attempt;
 mod queue;
+
+pub(crate) use queue::millis;
 mod resolution;

@@ -10,6 +10,7 @@ use integration::{
 };
 use sqlx::PgConnection;
 
+use super::queue::millis;
 use crate::PgStore;
 
 struct Existing {
@@ -44,7 +45,7 @@ impl PluginAttempts for PgStore {
         application_id: &str,
     ) -> Result<PluginAttempt, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let (owner, until) = (core::owner(), core::lease_until());
+        let (owner, lease) = (core::owner(), millis(core::LEASE));
         // the row is locked from the read of its attempts to their update, so two submits of one
         // key count two attempts; a row that is not there yet is inserted unless a concurrent
         // submit inserted it first, which ON CONFLICT waits for and the second read then finds
@@ -53,13 +54,13 @@ impl PluginAttempts for PgStore {
             let inserted = sqlx::query_scalar!(
                 "INSERT INTO exports (source, idempotency_key, pinpoint_application_id, status,
                                       attempts, max_attempts, lease_owner, lease_until)
-                 VALUES ('plugin', $1, $2, 'running', 1, 1, $3, $4)
+                 VALUES ('plugin', $1, $2, 'running', 1, 1, $3, time_text_after($4))
                  ON CONFLICT (idempotency_key) DO NOTHING
                  RETURNING id",
                 idempotency_key,
                 application_id,
                 owner,
-                until
+                lease
             )
             .fetch_optional(&mut *tx)
             .await?;
@@ -78,19 +79,18 @@ impl PluginAttempts for PgStore {
         let Some(row) = existing else {
             return Err(sqlx::Error::RowNotFound);
         };
-        let now = db::now_text();
         sqlx::query!(
             "UPDATE exports
-             SET status = 'running', attempts = attempts + 1, lease_owner = $4,
-                 lease_until = $5, next_attempt_at = $1, updated_at = $1,
-                 pinpoint_application_id = CASE WHEN $2 <> '' THEN $2
+             SET status = 'running', attempts = attempts + 1, lease_owner = $3,
+                 lease_until = time_text_after($4), next_attempt_at = now_text(),
+                 updated_at = now_text(),
+                 pinpoint_application_id = CASE WHEN $1 <> '' THEN $1
                                                 ELSE pinpoint_application_id END
-             WHERE id = $3",
-            now,
+             WHERE id = $2",
             application_id,
             row.id,
             owner,
-            until
+            lease
         )
         .execute(&mut *tx)
         .await?;
@@ -127,17 +127,15 @@ impl PluginAttempts for PgStore {
         Ok(())
     }
 
-    async fn settle_cut_off(&self, at_start: bool) -> Result<Vec<i64>, sqlx::Error> {
-        let now = db::now_text();
-        let own = if at_start { Some(core::owner()) } else { None };
+    async fn settle_cut_off(&self, _at_start: bool) -> Result<Vec<i64>, sqlx::Error> {
+        // other console processes may share this database, their submits mid-way: a submit's
+        // row is cut off only once its lease lapsed, at start-up too
         // asked before every claim: a plain read first, so the usual answer (none) costs no write
         let any = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM exports
                               WHERE status = 'running' AND lease_owner LIKE $1
-                                AND (lease_until < $2 OR lease_owner <> $3)) AS "any!""#,
-            SUBMIT_LEASE_OWNERS,
-            now,
-            own
+                                AND lease_until < now_text()) AS "any!""#,
+            SUBMIT_LEASE_OWNERS
         )
         .fetch_one(&self.pool)
         .await?;
@@ -148,32 +146,28 @@ impl PluginAttempts for PgStore {
         // that commits, and left alone if it no longer qualifies
         sqlx::query_scalar!(
             "UPDATE exports
-             SET status = 'needs_attention', last_error = $4, lease_owner = NULL,
-                 lease_until = NULL, next_attempt_at = $2, updated_at = $2
-             WHERE status = 'running' AND lease_owner LIKE $1
-               AND (lease_until < $2 OR lease_owner <> $3)
+             SET status = 'needs_attention', last_error = $2, lease_owner = NULL,
+                 lease_until = NULL, next_attempt_at = now_text(), updated_at = now_text()
+             WHERE status = 'running' AND lease_owner LIKE $1 AND lease_until < now_text()
              RETURNING id",
             SUBMIT_LEASE_OWNERS,
-            now,
-            own,
             CUT_OFF
         )
         .fetch_all(&self.pool)
         .await
     }
 
-    async fn renew(&self, id: i64) -> Result<(), sqlx::Error> {
-        let until = core::lease_until();
+    async fn renew(&self, id: i64) -> Result<bool, sqlx::Error> {
         let owner = core::owner();
-        sqlx::query!(
-            "UPDATE exports SET lease_until = $1
+        let done = sqlx::query!(
+            "UPDATE exports SET lease_until = time_text_after($1)
              WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
-            until,
+            millis(core::LEASE),
             id,
             owner
         )
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }

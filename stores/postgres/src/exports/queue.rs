@@ -21,9 +21,10 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::{audit, PgStore};
 
-/// `now` plus `span`, in the stored form.
-fn after(now: chrono::DateTime<chrono::Utc>, span: Duration) -> String {
-    db::time_text(now + chrono::Duration::from_std(span).unwrap_or_default())
+/// A span in the milliseconds `time_text_after()` takes. Lease and due times are worked out on
+/// the database's clock, the one clock every console process sharing the database agrees on.
+pub(crate) fn millis(span: Duration) -> i64 {
+    i64::try_from(span.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(super) async fn find<'c>(
@@ -44,20 +45,15 @@ pub(super) async fn find<'c>(
 }
 
 /// Ends running exports (`(id, attempts)`) as dead for having had all their attempts.
-async fn make_dead(
-    conn: &mut PgConnection,
-    exhausted: &[(i64, i64)],
-    now: &str,
-) -> Result<(), sqlx::Error> {
+async fn make_dead(conn: &mut PgConnection, exhausted: &[(i64, i64)]) -> Result<(), sqlx::Error> {
     for (id, attempts) in exhausted {
         let reason = core::exhausted_reason(*attempts);
         sqlx::query!(
             "UPDATE exports
              SET status = 'dead', last_error = $1, lease_owner = NULL, lease_until = NULL,
-                 updated_at = $2
-             WHERE id = $3 AND status = 'running'",
+                 updated_at = now_text()
+             WHERE id = $2 AND status = 'running'",
             reason,
-            now,
             id
         )
         .execute(&mut *conn)
@@ -81,13 +77,11 @@ pub(super) async fn supersede(conn: &mut PgConnection, export_id: i64) -> Result
 #[async_trait::async_trait]
 impl ExportQueue for PgStore {
     async fn bury_exhausted(&self, max_attempts: i64) -> Result<Vec<i64>, sqlx::Error> {
-        let now = db::now_text();
         // asked before every claim: a plain read first, so the usual answer (none) costs no commit
         let any = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM exports
-                              WHERE status = 'running' AND lease_until < $1 AND attempts >= $2
-                                AND lease_owner NOT LIKE $3) AS "any!""#,
-            now,
+                              WHERE status = 'running' AND lease_until < now_text()
+                                AND attempts >= $1 AND lease_owner NOT LIKE $2) AS "any!""#,
             max_attempts,
             SUBMIT_LEASE_OWNERS
         )
@@ -101,11 +95,10 @@ impl ExportQueue for PgStore {
         // row a late owner is finishing meanwhile is read again once it is done (and left alone)
         let exhausted = sqlx::query!(
             r#"SELECT id, attempts FROM exports
-               WHERE status = 'running' AND lease_until < $1 AND attempts >= $2
-                 AND lease_owner NOT LIKE $3
+               WHERE status = 'running' AND lease_until < now_text() AND attempts >= $1
+                 AND lease_owner NOT LIKE $2
                ORDER BY id
                FOR UPDATE"#,
-            now,
             max_attempts,
             SUBMIT_LEASE_OWNERS
         )
@@ -113,7 +106,7 @@ impl ExportQueue for PgStore {
         .await?;
         let exhausted: Vec<(i64, i64)> =
             exhausted.into_iter().map(|r| (r.id, r.attempts)).collect();
-        make_dead(&mut tx, &exhausted, &now).await?;
+        make_dead(&mut tx, &exhausted).await?;
         tx.commit().await?;
         Ok(exhausted.into_iter().map(|(id, _)| id).collect())
     }
@@ -124,24 +117,22 @@ impl ExportQueue for PgStore {
         lease: Duration,
         max_attempts: i64,
     ) -> Result<Option<Export>, sqlx::Error> {
-        let now = chrono::Utc::now();
-        let lease_until = after(now, lease);
-        let now = db::time_text(now);
         // SKIP LOCKED: concurrent claims pass over a row another claim is taking instead of
         // queueing behind it and then finding it gone, so each gets a different export at once
         sqlx::query_as!(
             Export,
             r#"WITH next AS (
                    SELECT id FROM exports
-                   WHERE (status = 'queued' AND next_attempt_at <= $3)
-                      OR (status = 'running' AND lease_until < $3 AND attempts < $4
-                          AND lease_owner NOT LIKE $5)
+                   WHERE (status = 'queued' AND next_attempt_at <= now_text())
+                      OR (status = 'running' AND lease_until < now_text() AND attempts < $3
+                          AND lease_owner NOT LIKE $4)
                    ORDER BY next_attempt_at, id
                    LIMIT 1
                    FOR UPDATE SKIP LOCKED)
                UPDATE exports e
                SET status = 'running', attempts = e.attempts + 1, lease_owner = $1,
-                   lease_until = $2, updated_at = $3, max_attempts = GREATEST($4, e.attempts + 1)
+                   lease_until = time_text_after($2), updated_at = now_text(),
+                   max_attempts = GREATEST($3, e.attempts + 1)
                FROM next WHERE e.id = next.id
                RETURNING e.id AS "id!", e.source AS "source!", e.idempotency_key AS "idempotency_key!",
                          e.pinpoint_application_id AS "pinpoint_application_id!",
@@ -156,8 +147,7 @@ impl ExportQueue for PgStore {
                          e.last_error AS "last_error?", e.created_at AS "created_at!",
                          e.updated_at AS "updated_at!", e.mapping_version AS "mapping_version?""#,
             owner,
-            lease_until,
-            now,
+            millis(lease),
             max_attempts,
             SUBMIT_LEASE_OWNERS
         )
@@ -364,7 +354,7 @@ impl ExportQueue for PgStore {
     }
 
     async fn succeed(&self, id: i64, owner: &str) -> Result<bool, sqlx::Error> {
-        self.end_attempt(id, owner, Status::Succeeded, None, None)
+        self.end_attempt(id, owner, Status::Succeeded, Duration::ZERO, None)
             .await
     }
 
@@ -375,8 +365,7 @@ impl ExportQueue for PgStore {
         delay: Duration,
         error: &str,
     ) -> Result<bool, sqlx::Error> {
-        let at = after(chrono::Utc::now(), delay);
-        self.end_attempt(id, owner, Status::Queued, Some(at), Some(error))
+        self.end_attempt(id, owner, Status::Queued, delay, Some(error))
             .await
     }
 
@@ -386,23 +375,30 @@ impl ExportQueue for PgStore {
         owner: &str,
         error: &str,
     ) -> Result<bool, sqlx::Error> {
-        self.end_attempt(id, owner, Status::NeedsAttention, None, Some(error))
-            .await
+        self.end_attempt(
+            id,
+            owner,
+            Status::NeedsAttention,
+            Duration::ZERO,
+            Some(error),
+        )
+        .await
     }
 
     async fn dead(&self, id: i64, owner: &str, error: &str) -> Result<bool, sqlx::Error> {
-        self.end_attempt(id, owner, Status::Dead, None, Some(error))
+        self.end_attempt(id, owner, Status::Dead, Duration::ZERO, Some(error))
             .await
     }
 
     async fn recover_abandoned(&self, owner: &str, max_attempts: i64) -> Result<u64, sqlx::Error> {
-        let now = db::now_text();
+        // other console processes may share this database and be mid-export: only a lease that
+        // lapsed (its holder stopped renewing it) is a dead process's
         let mut tx = self.pool.begin().await?;
         // the rows to bury are locked (in id order, as every sweep takes them) before the requeue
         // below, so a late owner finishing one meanwhile is waited for and then left alone
         let exhausted = sqlx::query!(
             r#"SELECT id, attempts FROM exports
-               WHERE status = 'running' AND lease_owner IS NOT NULL AND lease_owner NOT LIKE $3
+               WHERE status = 'running' AND lease_until < now_text() AND lease_owner NOT LIKE $3
                  AND lease_owner <> $1 AND attempts >= $2
                ORDER BY id
                FOR UPDATE"#,
@@ -414,14 +410,16 @@ impl ExportQueue for PgStore {
         .await?;
         let exhausted: Vec<(i64, i64)> =
             exhausted.into_iter().map(|r| (r.id, r.attempts)).collect();
-        make_dead(&mut tx, &exhausted, &now).await?;
+        make_dead(&mut tx, &exhausted).await?;
         let done = sqlx::query!(
             "UPDATE exports
-             SET status = 'queued', lease_owner = NULL, lease_until = NULL, next_attempt_at = $1,
-                 updated_at = $1
-             WHERE status = 'running' AND lease_owner IS NOT NULL AND lease_owner NOT LIKE $3
-               AND lease_owner <> $2",
-            now,
+             SET status = 'queued', lease_owner = NULL, lease_until = NULL,
+                 next_attempt_at = now_text(), updated_at = now_text()
+             WHERE id IN (SELECT id FROM exports
+                          WHERE status = 'running' AND lease_until < now_text()
+                            AND lease_owner NOT LIKE $2 AND lease_owner <> $1
+                          ORDER BY id
+                          FOR UPDATE SKIP LOCKED)",
             owner,
             SUBMIT_LEASE_OWNERS
         )
@@ -429,6 +427,19 @@ impl ExportQueue for PgStore {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    async fn renew(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query!(
+            "UPDATE exports SET lease_until = time_text_after($1)
+             WHERE id = $2 AND status = 'running' AND lease_owner = $3",
+            millis(lease),
+            id,
+            owner
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn release(&self, id: i64, owner: &str) -> Result<(), sqlx::Error> {
@@ -441,16 +452,12 @@ impl ExportQueue for PgStore {
         owner: &str,
         delay: Duration,
     ) -> Result<(), sqlx::Error> {
-        let now = chrono::Utc::now();
-        let due = after(now, delay);
-        let now = db::time_text(now);
         sqlx::query!(
             "UPDATE exports
              SET status = 'queued', attempts = GREATEST(attempts - 1, 0), lease_owner = NULL,
-                 lease_until = NULL, next_attempt_at = $1, updated_at = $2
-             WHERE id = $3 AND status = 'running' AND lease_owner = $4",
-            due,
-            now,
+                 lease_until = NULL, next_attempt_at = time_text_after($1), updated_at = now_text()
+             WHERE id = $2 AND status = 'running' AND lease_owner = $3",
+            millis(delay),
             id,
             owner
         )
@@ -489,15 +496,13 @@ impl ExportQueue for PgStore {
             &row.pinpoint_application_id,
             row.erased_at.is_some(),
         )?;
-        let now = db::now_text();
         let current = mapping == MappingChoice::Current;
         // unpinning lets the next attempt take, and pin, the version then in force
         let pinned = sqlx::query_scalar!(
             "UPDATE exports SET status = 'queued', earlier_attempts = earlier_attempts + attempts,
-                    attempts = 0, next_attempt_at = $1, updated_at = $1,
-                    mapping_version = CASE WHEN $3 THEN NULL ELSE mapping_version END
-             WHERE id = $2 RETURNING mapping_version",
-            now,
+                    attempts = 0, next_attempt_at = now_text(), updated_at = now_text(),
+                    mapping_version = CASE WHEN $2 THEN NULL ELSE mapping_version END
+             WHERE id = $1 RETURNING mapping_version",
             id,
             current
         )
@@ -557,21 +562,18 @@ impl PgStore {
         id: i64,
         owner: &str,
         status: Status,
-        next_attempt_at: Option<String>,
+        next_attempt_in: Duration,
         error: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let now = db::now_text();
         let status = status.as_str();
-        let next = next_attempt_at.unwrap_or_else(|| now.clone());
         let done = sqlx::query!(
             "UPDATE exports
-             SET status = $1, next_attempt_at = $2, last_error = $3, lease_owner = NULL,
-                 lease_until = NULL, updated_at = $4
-             WHERE id = $5 AND status = 'running' AND lease_owner = $6",
+             SET status = $1, next_attempt_at = time_text_after($2), last_error = $3,
+                 lease_owner = NULL, lease_until = NULL, updated_at = now_text()
+             WHERE id = $4 AND status = 'running' AND lease_owner = $5",
             status,
-            next,
+            millis(next_attempt_in),
             error,
-            now,
             id,
             owner
         )

@@ -327,11 +327,14 @@ async fn a_higher_setting_in_force_is_recorded_on_the_claim() {
     }
 }
 
+/// A SQLite file is served by one process, so at start every lease not its own is a dead
+/// process's; on PostgreSQL other processes may be alive mid-export, so only lapsed leases are.
 #[tokio::test]
 async fn a_restart_recovers_dead_processes_leases_but_not_exhausted_ones() {
     let both = Both::new().await;
     for (name, e) in both.each() {
         let q = queue(&e);
+        let shared = name == "postgres";
         let resumed = seed(e.sql, "resumed").await;
         q.claim("old-process", LONG, 8).await.unwrap().expect(name);
         let killer = seed(e.sql, "killer").await;
@@ -339,28 +342,51 @@ async fn a_restart_recovers_dead_processes_leases_but_not_exhausted_ones() {
         let mine = seed(e.sql, "mine").await;
         q.claim("new", LONG, 8).await.unwrap().expect(name);
         assert!(q.claim("new", LONG, 8).await.unwrap().is_none(), "{name}");
+        let status = |id| async move { q.find(id).await.unwrap().unwrap().status };
+        if shared {
+            // the old process may be alive: its leases stand until they lapse
+            assert_eq!(q.recover_abandoned("new", 1).await.unwrap(), 0, "{name}");
+            assert_eq!(status(killer).await, "running", "{name}");
+            assert_eq!(status(resumed).await, "running", "{name}");
+            lapse(e.sql, killer).await;
+            lapse(e.sql, resumed).await;
+        }
         assert_eq!(q.recover_abandoned("new", 1).await.unwrap(), 0, "{name}");
-        assert_eq!(
-            q.find(killer).await.unwrap().unwrap().status,
-            "dead",
-            "{name}"
-        );
-        assert_eq!(
-            q.find(resumed).await.unwrap().unwrap().status,
-            "dead",
-            "{name}"
-        );
-        assert_eq!(
-            q.find(mine).await.unwrap().unwrap().status,
-            "running",
-            "{name}"
-        );
+        assert_eq!(status(killer).await, "dead", "{name}");
+        assert_eq!(status(resumed).await, "dead", "{name}");
+        assert_eq!(status(mine).await, "running", "{name}");
 
         let other = seed(e.sql, "other").await;
         q.claim("old-process", LONG, 8).await.unwrap().expect(name);
+        if shared {
+            assert_eq!(q.recover_abandoned("new", 8).await.unwrap(), 0, "{name}");
+            lapse(e.sql, other).await;
+        }
         assert_eq!(q.recover_abandoned("new", 8).await.unwrap(), 1, "{name}");
         let job = q.claim("new", LONG, 8).await.unwrap().expect(name);
         assert_eq!((job.id, job.attempts), (other, 2), "{name}");
+    }
+}
+
+/// A lease is moved on only while its holder still holds it; one taken over is not.
+#[tokio::test]
+async fn a_lease_is_renewed_only_by_its_holder() {
+    let both = Both::new().await;
+    for (name, e) in both.each() {
+        let q = queue(&e);
+        let id = seed(e.sql, "k").await;
+        q.claim("a", LONG, 8).await.unwrap().expect(name);
+        lapse(e.sql, id).await;
+        assert!(!q.renew(id, "b", LONG).await.unwrap(), "{name}");
+        assert!(q.renew(id, "a", LONG).await.unwrap(), "{name}");
+        // renewed: nobody else can claim it now
+        assert!(q.claim("b", LONG, 8).await.unwrap().is_none(), "{name}");
+        lapse(e.sql, id).await;
+        let job = q.claim("b", LONG, 8).await.unwrap().expect(name);
+        assert_eq!(job.id, id, "{name}");
+        assert!(!q.renew(id, "a", LONG).await.unwrap(), "{name}: taken over");
+        assert!(!q.succeed(id, "a").await.unwrap(), "{name}");
+        assert!(q.renew(id, "b", LONG).await.unwrap(), "{name}");
     }
 }
 
