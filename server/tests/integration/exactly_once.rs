@@ -430,3 +430,83 @@ async fn a_plugin_submit_cut_off_by_sigkill_settles_after_the_restart() {
     );
     assert_eq!(settled.2, None, "no lease left behind");
 }
+
+/// An attempt whose lease is taken over while it waits on HiBob (its renewal finds another owner)
+/// sends nothing more once HiBob answers: no CV lookup, no comment. Its result is not saved over
+/// the new owner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_that_lost_its_lease_makes_no_further_outside_call() {
+    let fakes = Fakes::start().await;
+    // the create takes longer than a renewal period, so the renewal finds the lease gone first
+    fakes::create(fakes::created().set_delay(Duration::from_millis(2500)))
+        .with_priority(1)
+        .expect(1)
+        .mount(&fakes.hibob)
+        .await;
+    fakes.every_hire_succeeds().await;
+    let app = fakes
+        .app_with(&["--export-lease-secs", "3", "--outbound-timeout-secs", "10"])
+        .await;
+    let export = app.hire(1).await;
+    let worker = app.worker.clone();
+    let attempt = tokio::spawn(async move { worker.run_once().await });
+    // the attempt is under way: another process takes the export over
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fakes
+        .hibob
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .all(|r| r.method.as_str() != "POST")
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.sql
+        .execute(
+            "UPDATE exports SET lease_owner = 'another-process' WHERE id = ?",
+            &[export.into()],
+        )
+        .await;
+    let (id, outcome) = attempt.await.unwrap().unwrap().expect("claimed");
+    assert_eq!(id, export);
+    assert!(
+        matches!(&outcome, AttemptOutcome::RetryLater { error, .. } if error.contains("lost its hold")),
+        "{outcome:?}"
+    );
+    let after_create: Vec<String> = fakes
+        .hibob
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        after_create.last().map(String::as_str),
+        Some("POST /v1/people"),
+        "nothing after the create: {after_create:?}"
+    );
+    let comments = fakes
+        .pinpoint
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(
+        comments, 0,
+        "no comment from the attempt that lost its lease"
+    );
+    // the new owner's hold stands
+    let owner: String = app
+        .sql
+        .scalar(
+            "SELECT lease_owner FROM exports WHERE id = ?",
+            &[export.into()],
+        )
+        .await;
+    assert_eq!(owner, "another-process");
+}
