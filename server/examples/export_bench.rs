@@ -12,6 +12,9 @@
 //!   10 s window; exports per second and the most 429s any one window saw.
 //!
 //! Every run checks that each hire has exactly one employee, one CV and one comment.
+//!
+//! `BENCH_INSTANCES=n` (PostgreSQL only, with `BENCH_POSTGRES`) runs `n` console processes on
+//! the one database and spreads the deliveries over them in turn.
 
 #[path = "support/bench_db.rs"]
 mod bench_db;
@@ -40,7 +43,7 @@ struct Run {
     window: Option<(u32, u64)>,
 }
 
-async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
+async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration, instances: usize) {
     let sims = sandbox::start(
         "127.0.0.1:0".parse().expect("address"),
         SandboxCredentials::generate(),
@@ -53,18 +56,32 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
         None => sims.state.set_rate_limits_announced(false),
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = process::free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let database = bench_db::fresh(dir.path()).await.expect("database");
-    let mut env = process::environment(&sims, &database, port, SECRET);
-    env.insert("RUST_LOG", "warn".to_owned());
-    if let Some(n) = concurrency {
-        env.insert("EXPORT_CONCURRENCY", n.to_owned());
-    }
     let log_path = dir.path().join("console.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = process::spawn_logging(&process::built_binary(), &env, log.into());
-    process::wait_ready(&base, "/readyz").await;
+    let mut children = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..instances {
+        let port = process::free_port();
+        let mut env = process::environment(&sims, &database, port, SECRET);
+        env.insert("RUST_LOG", "warn".to_owned());
+        if let Some(n) = concurrency {
+            env.insert("EXPORT_CONCURRENCY", n.to_owned());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log file");
+        children.push(process::spawn_logging(
+            &process::built_binary(),
+            &env,
+            log.into(),
+        ));
+        let base = format!("http://127.0.0.1:{port}");
+        process::wait_ready(&base, "/readyz").await;
+        bases.push(base);
+    }
+    let base_of = |id: usize| bases[id % bases.len()].clone();
     let sql = bench_db::open(&database).await.expect("database");
     let client = reqwest::Client::new();
 
@@ -72,13 +89,13 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
     match spec.delivery {
         Delivery::OneAfterAnother => {
             for id in 1..=spec.hires {
-                assert!(process::deliver(&client, &base, SECRET, id).await);
+                assert!(process::deliver(&client, &base_of(id), SECRET, id).await);
             }
         }
         Delivery::AllAtOnce => {
             let sends: Vec<_> = (1..=spec.hires)
                 .map(|id| {
-                    let (client, base) = (client.clone(), base.clone());
+                    let (client, base) = (client.clone(), base_of(id));
                     tokio::spawn(async move { process::deliver(&client, &base, SECRET, id).await })
                 })
                 .collect();
@@ -107,8 +124,10 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     if finished.is_none() {
         let open: Vec<(i64, String, i64, Option<String>)> = sql
             .rows(
@@ -136,8 +155,9 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration) {
         format!("{:.2}", spec.hires as f64 / d.as_secs_f64())
     });
     println!(
-        "{} {:<15} concurrency={:<7} hires={:<4} delivered in {:.2} s; all employees after {} s; all succeeded after {} s; {} exports/s; {:.2} HiBob calls per export; most 429s in one window: {}; {}",
+        "{} instances={} {:<15} concurrency={:<7} hires={:<4} delivered in {:.2} s; all employees after {} s; all succeeded after {} s; {} exports/s; {:.2} HiBob calls per export; most 429s in one window: {}; {}",
         bench_db::engine(),
+        instances,
         spec.name,
         concurrency.unwrap_or("default"),
         spec.hires,
@@ -163,6 +183,11 @@ async fn main() {
     let delay = Duration::from_millis(args.next().and_then(|a| a.parse().ok()).unwrap_or(200));
     // a run's name, to run that one alone
     let only = args.next();
+    let instances = std::env::var("BENCH_INSTANCES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
     let runs = [
         Run {
             name: "sequential",
@@ -187,6 +212,6 @@ async fn main() {
         .iter()
         .filter(|r| only.as_deref().is_none_or(|o| o == r.name))
     {
-        run(spec, concurrency.as_deref(), delay).await;
+        run(spec, concurrency.as_deref(), delay, instances).await;
     }
 }

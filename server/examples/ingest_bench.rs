@@ -9,6 +9,10 @@
 //! Lambda's design, where the export runs before the answer: each delivery is followed inline by
 //! the export against local fakes of Pinpoint and HiBob that answer instantly, a lower bound for
 //! that design.
+//!
+//! `BENCH_INSTANCES=n` (PostgreSQL only, with `BENCH_POSTGRES`) serves the webhook from `n`
+//! consoles on the one database, each with its own pool and state (in this process, so they share
+//! its two cores as processes on one machine would), and spreads the deliveries over them.
 
 use std::{
     net::SocketAddr,
@@ -57,6 +61,63 @@ fn body(id: usize) -> String {
     )
 }
 
+/// A console on database `db`, serving on a port of its own: its webhook URL and its worker.
+async fn console_on(
+    db: &str,
+    pinpoint: &MockServer,
+    hibob: &MockServer,
+) -> anyhow::Result<(String, server::worker::Worker)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (site, pp, hb) = (
+        addr.to_string(),
+        format!("{}/api/v1", pinpoint.uri()),
+        format!("{}/v1", hibob.uri()),
+    );
+    let config = Cli::try_parse_from([
+        "pinpoint-hibob",
+        "--database-url",
+        db,
+        "--site-addr",
+        &site,
+        "--secret-key",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        "--admin-email",
+        "bench@example.com",
+        "--admin-password",
+        "bench password 123",
+        "--pinpoint-webhook-secret",
+        SECRET,
+        "--pinpoint-api-base-url",
+        &pp,
+        "--pinpoint-api-key",
+        "k",
+        "--hibob-api-base-url",
+        &hb,
+        "--hibob-service-user-id",
+        "s",
+        "--hibob-service-user-token",
+        "t",
+        "--hibob-default-site",
+        "London",
+    ])?
+    .config;
+    let database = startup::open_database(&config).await?;
+    let sealer = startup::secret_box(&config)?;
+    startup::ensure_first_admin(&database.db, &config).await?;
+    let state = startup::console_state(&config, database.db.clone(), sealer);
+    let worker = startup::export_worker(&config, &state);
+    let app = console::router(&config, state, &database).await?;
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Ok((format!("http://{addr}/webhooks/pinpoint"), worker))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
@@ -92,57 +153,21 @@ async fn main() -> anyhow::Result<()> {
         .await;
 
     let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let db = bench_db::fresh(dir.path()).await?;
-    let (site, pp, hb) = (
-        addr.to_string(),
-        format!("{}/api/v1", pinpoint.uri()),
-        format!("{}/v1", hibob.uri()),
-    );
-    let config = Cli::try_parse_from([
-        "pinpoint-hibob",
-        "--database-url",
-        &db,
-        "--site-addr",
-        &site,
-        "--secret-key",
-        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-        "--admin-email",
-        "bench@example.com",
-        "--admin-password",
-        "bench password 123",
-        "--pinpoint-webhook-secret",
-        SECRET,
-        "--pinpoint-api-base-url",
-        &pp,
-        "--pinpoint-api-key",
-        "k",
-        "--hibob-api-base-url",
-        &hb,
-        "--hibob-service-user-id",
-        "s",
-        "--hibob-service-user-token",
-        "t",
-        "--hibob-default-site",
-        "London",
-    ])?
-    .config;
-    let database = startup::open_database(&config).await?;
+    let instances = std::env::var("BENCH_INSTANCES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut urls = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..instances {
+        let (url, worker) = console_on(&db, &pinpoint, &hibob).await?;
+        urls.push(url);
+        workers.push(worker);
+    }
+    let (url, worker) = (urls[0].clone(), workers.swap_remove(0));
     let sql = bench_db::open(&db).await?;
-    let sealer = startup::secret_box(&config)?;
-    startup::ensure_first_admin(&database.db, &config).await?;
-    let state = startup::console_state(&config, database.db.clone(), sealer);
-    let worker = startup::export_worker(&config, &state);
-    let app = console::router(&config, state, &database).await?;
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let url = format!("http://{addr}/webhooks/pinpoint");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -151,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..concurrency {
         let b = body(1_000_000 + i);
         client
-            .post(&url)
+            .post(&urls[i % urls.len()])
             .header(
                 "PINPOINT-HMAC-SHA256",
                 integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes()),
@@ -169,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         if started.elapsed() > TIME_LIMIT {
             break;
         }
-        let (client, url) = (client.clone(), url.clone());
+        let (client, url) = (client.clone(), urls[i % urls.len()].clone());
         tasks.push(tokio::spawn(async move {
             let b = body(i + 1);
             let sig = integration::pinpoint::signature::sign(SECRET.as_bytes(), b.as_bytes());
@@ -198,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     let exports: i64 = sql.scalar("SELECT COUNT(*) FROM exports", &[]).await;
     report(
         &format!(
-            "{}: durable ingest ({concurrency} connections)",
+            "{}: durable ingest ({concurrency} connections, {instances} console(s))",
             bench_db::engine()
         ),
         lat.len(),
