@@ -77,7 +77,8 @@ pub async fn supervise(worker: Worker, shutdown: watch::Receiver<bool>) {
     let runs = std::sync::atomic::AtomicU64::new(0);
     supervise_with(health, changes, shutdown, move |stop| {
         // each run leases under a name of its own: the exports a run that ended left running
-        // (their tasks ended with it) are then abandoned ones the next run takes back at once
+        // (their tasks ended with it) are then abandoned ones the next run takes back (at once on
+        // SQLite, once their leases lapse where other processes may share the database)
         let n = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut run = worker.clone();
         if n > 0 {
