@@ -44,9 +44,10 @@ impl Leadership {
     }
 }
 
-/// Runs `job` while this process leads, until `stop` turns true: started when leadership is won,
-/// told to stop (its receiver turns true) when it is lost and awaited, and started again on the
-/// next win. A job that ends by itself is not started again until leadership is lost and won.
+/// Runs `job` while this process leads, until `stop` turns true (a `stop` whose sender is gone
+/// never does): started when leadership is won, told to stop (its receiver turns true) when it is
+/// lost and awaited, and started again on the next win. A job that ends by itself is not started
+/// again until leadership is lost and won.
 pub async fn while_leader<F, Fut>(
     leadership: Leadership,
     mut stop: watch::Receiver<bool>,
@@ -59,7 +60,7 @@ pub async fn while_leader<F, Fut>(
     loop {
         tokio::select! {
             won = leading.wait_for(|leads| *leads) => if won.is_err() { return },
-            _ = stop.wait_for(|stopped| *stopped) => return,
+            () = stopped(&mut stop) => return,
         }
         let (halt, halted) = watch::channel(false);
         let run = job(halted);
@@ -67,7 +68,7 @@ pub async fn while_leader<F, Fut>(
         let ended_by_itself = tokio::select! {
             () = &mut run => true,
             _ = leading.wait_for(|leads| !*leads) => false,
-            _ = stop.wait_for(|stopped| *stopped) => false,
+            () = stopped(&mut stop) => false,
         };
         if !ended_by_itself {
             halt.send_replace(true);
@@ -75,12 +76,18 @@ pub async fn while_leader<F, Fut>(
         } else {
             tokio::select! {
                 _ = leading.wait_for(|leads| !*leads) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                () = stopped(&mut stop) => return,
             }
         }
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -149,7 +156,8 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_ends_by_itself_waits_for_the_next_term() {
         let leadership = Leadership::alone();
-        let (_stop, stopped) = watch::channel(false);
+        // no one will ever say stop
+        let stopped = watch::channel(false).1;
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&runs);
         tokio::spawn(while_leader(leadership.clone(), stopped, move |_| {

@@ -22,6 +22,7 @@ pub mod from_sqlite;
 pub mod instance;
 mod intake;
 mod mapping;
+pub mod peers;
 mod search;
 mod settings;
 mod store;
