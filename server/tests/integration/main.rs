@@ -15,6 +15,7 @@ mod data_protection;
 mod drain;
 mod exactly_once;
 mod hardening;
+mod instances;
 mod keep_in_step;
 mod live;
 mod logs;
