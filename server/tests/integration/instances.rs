@@ -182,6 +182,37 @@ async fn credentials_saved_on_one_instance_are_used_by_the_next_call_of_another(
     );
 }
 
+#[tokio::test]
+async fn an_instance_whose_relay_lost_its_connection_reloads_its_pages_and_hears_again() {
+    if !on_postgres() {
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_beside(&a, &[] as &[&str]).await;
+    relaying(&a, &b).await;
+    let mut pages = b.changes.subscribe();
+    let ended: i64 = a
+        .sql
+        .scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'pinpoint-hibob relay' AND datname = current_database()",
+            &[],
+        )
+        .await;
+    assert_eq!(ended, 2, "each console listens on a connection of its own");
+    // what was sent while it was gone is lost: its pages reload everything
+    let told = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if pages.next().await == Some(Change::Resync) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(told.is_ok(), "the pages were not told to reload");
+    relaying(&a, &b).await;
+}
+
 /// Runs a job on `leadership` that counts, in `running`, while it runs.
 fn leader_job(leadership: &Leadership, running: &Arc<AtomicUsize>) {
     let running = Arc::clone(running);
