@@ -588,4 +588,41 @@ mod tests {
         }
         assert_eq!(calls(&server, "/company/people/fields").await, 1);
     }
+
+    #[tokio::test]
+    async fn a_refresh_tells_the_other_instances_and_their_forgetting_reads_hibob_again() {
+        let server = MockServer::start().await;
+        let lists = "/company/named-lists";
+        answer(
+            &server,
+            "/company/people/fields",
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        )
+        .await;
+        answer(
+            &server,
+            lists,
+            ResponseTemplate::new(200).set_body_json(lists_body()),
+        )
+        .await;
+        let outlet = crate::live::Outlet::default();
+        let mut told = outlet.attach().unwrap();
+        let here = gateway(Duration::from_secs(600)).await;
+        let here = Gateway::new(
+            here.credentials().clone().telling(outlet),
+            GatewaySettings::default(),
+        );
+        let there = gateway(Duration::from_secs(600)).await;
+        let hibob = client(&server, "SERVICE-1");
+        let mut log = CallLog::new();
+        there.catalogue(&hibob, &mut log).await.unwrap();
+        there.forget_catalogue();
+        there.catalogue(&hibob, &mut log).await.unwrap();
+        assert_eq!(calls(&server, lists).await, 2, "forgotten, so read again");
+        here.refresh();
+        assert_eq!(
+            told.next(10).await.unwrap(),
+            vec![Notice::Forget(Cache::Catalogue)]
+        );
+    }
 }
