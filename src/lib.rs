@@ -25,6 +25,7 @@ pub mod mapping;
 mod module_graph;
 pub mod outbound;
 pub mod pacing;
+pub mod peers;
 pub mod pinpoint;
 pub mod plugin;
 pub mod retention;

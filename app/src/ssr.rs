@@ -26,7 +26,10 @@ pub struct ConsoleState {
     pub throttle: LoginThrottle,
     /// Sessions end after this long regardless of activity.
     pub absolute_session_limit: Duration,
-    pub wake_worker: integration::exports::queue::WorkerWake,
+    /// Wakes the export workers, this process's and, through the relay, the other instances'.
+    pub wake_worker: integration::exports::wake::WakeWorkers,
+    /// Whether this process runs the jobs that run once per database.
+    pub leadership: integration::peers::leader::Leadership,
     /// This process's own webhook URL on loopback, for sandbox test deliveries.
     pub own_webhook_url: String,
     /// Mapping versions, lint and preview; shared with the worker and the plugin.

@@ -22,7 +22,7 @@ use tower_http::{
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
-use tower_sessions::{cookie::SameSite, ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::sessions::EngineStore;
@@ -98,7 +98,11 @@ async fn require_sign_in(
     }
 }
 
-/// Builds the whole application. Also starts the task that purges expired sessions.
+/// How often expired sessions are deleted.
+const SESSION_PURGE: Duration = Duration::from_secs(15 * 60);
+
+/// Builds the whole application. Also starts the task that purges expired sessions (on the
+/// leader).
 pub async fn router(
     config: &Config,
     console: ConsoleState,
@@ -114,11 +118,15 @@ pub async fn router(
             EngineStore::Postgres(tower_sessions_sqlx_store::PostgresStore::new(pool.clone()))
         }
     };
-    tokio::spawn(
-        store
-            .clone()
-            .continuously_delete_expired(Duration::from_secs(15 * 60)),
-    );
+    tokio::spawn(integration::peers::leader::while_leader(
+        console.leadership.clone(),
+        // until the process ends
+        tokio::sync::watch::channel(false).1,
+        {
+            let store = store.clone();
+            move |stop| crate::sessions::purge_expired(store.clone(), SESSION_PURGE, stop)
+        },
+    ));
     let secure = config.secure_cookies();
     let sessions = SessionManagerLayer::new(crate::sessions::HashedIdStore::new(store))
         .with_name(if secure {

@@ -3,6 +3,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use clap::Parser;
 use integration::access::users::{Actor, Role};
+use integration::peers::leader::while_leader;
 use secrecy::SecretString;
 use server::{
     config::{Cli, Command, Config, UserCommand},
@@ -100,11 +101,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         eprintln!();
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-    let alerts = tokio::spawn(state.alerts.clone().run(worker_stopped.clone()));
-    let watching = tokio::spawn(server::watch_job::run(
-        state.watcher.clone(),
-        config.watch_checks_per_minute,
+    // the jobs that run once per database run on the leader only (on SQLite, this process)
+    let alerts = tokio::spawn(while_leader(
+        state.leadership.clone(),
         worker_stopped.clone(),
+        {
+            let alerts = state.alerts.clone();
+            move |stop| alerts.clone().run(stop)
+        },
+    ));
+    let watching = tokio::spawn(while_leader(
+        state.leadership.clone(),
+        worker_stopped.clone(),
+        {
+            let (watcher, per_minute) = (state.watcher.clone(), config.watch_checks_per_minute);
+            move |stop| server::watch_job::run(watcher.clone(), per_minute, stop)
+        },
+    ));
+    tokio::spawn(while_leader(
+        state.leadership.clone(),
+        worker_stopped.clone(),
+        {
+            let (db, policy) = (state.db.clone(), server::retention_job::policy(&config));
+            move |stop| server::retention_job::run_hourly(db.clone(), policy, stop)
+        },
     ));
     let heartbeat = tokio::spawn(server::instances::run(
         state.db.clone(),
@@ -117,10 +137,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                        keep = schedule.keep, "scheduled backups on");
         tokio::spawn(server::backups::run_schedule(state.db.clone(), schedule));
     }
-    tokio::spawn(server::retention_job::run_hourly(
-        state.db.clone(),
-        server::retention_job::policy(&config),
-    ));
     let changes = state.changes.clone();
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await

@@ -41,7 +41,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// worker (when this process runs one) is running and able to claim.
 pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Response {
     let health = console.health.snapshot();
-    publish_health(&health);
+    publish_health(&health, console.leadership.is_leader());
     let reason = match console.db.probes().schema_readiness().await {
         Err(reason) => Some(reason),
         Ok(()) => write_probe(&console)
@@ -83,7 +83,7 @@ async fn write_probe(console: &ConsoleState) -> Result<(), String> {
 }
 
 /// The process's own state as gauges, read on every scrape.
-fn publish_health(health: &Snapshot) {
+fn publish_health(health: &Snapshot, leads: bool) {
     let running = matches!(
         health.worker,
         WorkerState::Running | WorkerState::NotStarted
@@ -95,6 +95,8 @@ fn publish_health(health: &Snapshot) {
     } else {
         1.0
     });
+    // where several instances share a database, one of them says 1
+    metrics::gauge!("console_leads").set(if leads { 1.0 } else { 0.0 });
 }
 
 /// Who may scrape `/metrics`: anyone, or whoever presents `METRICS_TOKEN` as a bearer token.
@@ -122,7 +124,7 @@ pub async fn metrics(
             return res;
         }
     }
-    publish_health(&console.health.snapshot());
+    publish_health(&console.health.snapshot(), console.leadership.is_leader());
     match metrics_handle() {
         Some(handle) => (
             [(

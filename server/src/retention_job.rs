@@ -2,6 +2,7 @@
 
 use integration::Db;
 use std::time::Duration;
+use tokio::sync::watch;
 
 use integration::retention::Policy;
 
@@ -18,11 +19,17 @@ pub fn policy(config: &Config) -> Policy {
     }
 }
 
-/// Prunes once an hour, the first time a minute after start-up (not in the way of start-up's own
-/// work). A failed run is logged and the next one tries again; it never stops the console.
-pub async fn run_hourly(db: Db, policy: Policy) {
-    tokio::time::sleep(Duration::from_secs(60)).await;
+/// Prunes once an hour, the first time a minute after it starts (not in the way of start-up's own
+/// work), until `stop` turns true. A failed run is logged and the next one tries again; it never
+/// stops the console.
+pub async fn run_hourly(db: Db, policy: Policy, mut stop: watch::Receiver<bool>) {
+    let mut pause = Duration::from_secs(60);
     loop {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        pause = Duration::from_secs(3600);
         match db.retention().prune(&policy, chrono::Utc::now()).await {
             Ok(done) if done.rows() > 0 || done.pages_freed > 0 => {
                 tracing::info!(
@@ -38,6 +45,5 @@ pub async fn run_hourly(db: Db, policy: Policy) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "retention run failed"),
         }
-        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }

@@ -81,6 +81,24 @@ impl ExpiredDeletion for EngineStore {
     }
 }
 
+/// Deletes expired sessions every `period`, starting now, until `stop` turns true. One instance
+/// of a database is enough (the leader); a failed run is logged and the next one tries again.
+pub async fn purge_expired(
+    store: EngineStore,
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "expired sessions could not be deleted");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
 /// Wraps the engine's store so that it only ever sees hashed ids.
 #[derive(Debug, Clone)]
 pub struct HashedIdStore {

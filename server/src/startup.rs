@@ -68,21 +68,34 @@ pub struct Built {
 
 /// Everything the binary and the integration tests share between configuration and serving.
 pub async fn build(config: &Config) -> anyhow::Result<Built> {
+    check(config)?;
+    let database = open_database(config).await?;
+    build_on(config, database).await
+}
+
+fn check(config: &Config) -> anyhow::Result<()> {
     config.check_destinations()?;
     anyhow::ensure!(
         !(config.on_postgres() && config.backup_dir.is_some()),
         "BACKUP_DIR schedules backups of a SQLite database; on PostgreSQL unset it and back up \
          with pg_dump (or the platform's backups)"
     );
-    let database = open_database(config).await?;
+    Ok(())
+}
+
+/// [`build`] on a database opened already (tests open one beside another console's).
+pub async fn build_on(config: &Config, database: Database) -> anyhow::Result<Built> {
+    check(config)?;
     let sealer = secret_box(config)?;
     let mut state = console_state(config, database.db.clone(), sealer);
     let sandbox = start_sandbox(config, &mut state).await?;
+    // after the sandbox, so the relay forgets the credentials and catalogue in use
+    join_peers(&state, &database);
     // after the sandbox, so the worker exports with the credentials it put in place
     let worker = export_worker(config, &state);
     let router = crate::console::router(config, state.clone(), &database).await?;
     // last, so that no later failure can lose a generated password before it is shown
-    let first_admin = ensure_first_admin(&state.db, config).await?;
+    let first_admin = first_admin_once(&database, config).await?;
     Ok(Built {
         state,
         router,
@@ -108,6 +121,47 @@ pub fn secret_box(config: &Config) -> anyhow::Result<SecretBox> {
             "SECRET_KEY must be set when the database is not a file"
         })?;
     SecretBox::load_or_create(&path).context("cannot load or create the secret key file")
+}
+
+/// On PostgreSQL, the relay of notices between the instances sharing the database and this
+/// instance's part in the leader election, each on a connection of its own, running until the
+/// process ends. SQLite's one process needs neither: it always leads.
+fn join_peers(state: &ConsoleState, database: &Database) {
+    use integration::peers::relay;
+    let Pool::Postgres(pool) = &database.pool else {
+        return;
+    };
+    let local = relay::Local {
+        changes: state.changes.clone(),
+        worker: state.wake_worker.here().clone(),
+        credentials: state.credentials.clone(),
+        gateway: state.mappings.gateway().clone(),
+    };
+    if let Some((outgoing, incoming)) = relay::attach(local) {
+        tokio::spawn(store_postgres::peers::relay(
+            pool.clone(),
+            outgoing,
+            incoming,
+        ));
+    }
+    tokio::spawn(store_postgres::peers::elect(
+        pool.clone(),
+        state.leadership.clone(),
+    ));
+}
+
+/// [`ensure_first_admin`], one instance at a time where several start on one database together,
+/// so that they make one admin between them.
+async fn first_admin_once(database: &Database, config: &Config) -> anyhow::Result<FirstAdmin> {
+    let Pool::Postgres(pool) = &database.pool else {
+        return ensure_first_admin(&database.db, config).await;
+    };
+    let lock = store_postgres::peers::StartUpLock::take(pool)
+        .await
+        .context("cannot wait for other consoles starting on this database")?;
+    let made = ensure_first_admin(&database.db, config).await;
+    lock.release().await;
+    made
 }
 
 /// What start-up did about the first admin, for the operator to read.
@@ -182,7 +236,7 @@ pub fn export_worker(config: &Config, state: &ConsoleState) -> crate::worker::Wo
             state.mappings.clone(),
         )
         .with_timeout(Duration::from_secs(config.outbound_timeout_secs.max(1))),
-        wake: state.wake_worker.clone(),
+        wake: state.wake_worker.here().clone(),
         changes: state.changes.clone(),
         max_attempts: config.export_max_attempts,
         concurrency: usize::from(config.export_concurrency),
@@ -329,13 +383,16 @@ fn hibob_gateway(config: &Config, db: &Db, credentials: Credentials) -> Gateway 
 }
 
 pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState {
+    // one outlet for everything this console tells other instances: its changes, its workers'
+    // wake-ups and its saves (it leads nowhere until a relay is attached)
+    let changes = integration::live::Changes::default();
     let credentials = Credentials::new(db.clone(), sealer, config.credentials_from_env())
-        .allow_private_destinations(config.allow_private_destinations);
+        .allow_private_destinations(config.allow_private_destinations)
+        .telling(changes.outlet().clone());
     let public_url = config.public_url();
     let alerts =
         integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str());
     let mappings = MappingService::new(db.clone(), hibob_gateway(config, &db, credentials.clone()));
-    let changes = integration::live::Changes::default();
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
     ConsoleState {
         alerts,
@@ -345,7 +402,15 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
         db,
         throttle: LoginThrottle::default(),
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
-        wake_worker: Default::default(),
+        wake_worker: integration::exports::wake::WakeWorkers::new(
+            Default::default(),
+            changes.outlet().clone(),
+        ),
+        leadership: if config.on_postgres() {
+            integration::peers::leader::Leadership::contested()
+        } else {
+            integration::peers::leader::Leadership::alone()
+        },
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),
         changes,
         health: Default::default(),

@@ -3,6 +3,10 @@
 //! one at a time and at most `per_minute` a minute. New exports come first: no check starts while
 //! an export is due or running, so watching never takes HiBob's or Pinpoint's rate-limit room from
 //! a hire that has not reached HiBob yet.
+//!
+//! It runs on the leader only. Its claims would be safe on every instance (a due watch is taken
+//! `FOR UPDATE SKIP LOCKED` under a lease, adoption inserts `ON CONFLICT DO NOTHING`, retiring is
+//! idempotent), but `per_minute` is the database's budget of checks, not each instance's.
 
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ pub mod sent;
 pub mod status;
 pub mod steps;
 pub mod storage;
+pub mod wake;
 
 pub use storage::{
     BulkRetries, ExportQueue, ExportSearch, Invitations, PluginAttempts, Resolutions,

@@ -1,7 +1,8 @@
 //! The one way into HiBob: a client per set of credentials (one connection pool and one
 //! rate-limit memory, whoever calls), and one cache of HiBob's field catalogue and named lists
 //! that the plugin's dropdowns, the mapping editor's field picker and the export encoder all
-//! read. "Refresh HiBob fields" in the console forgets that cache for all of them at once.
+//! read. "Refresh HiBob fields" in the console forgets that cache for all of them at once, and on
+//! the other instances sharing the database.
 //!
 //! The catalogue is served stale while a background read replaces it, so a form never waits on
 //! HiBob after the first time. When the service user may not read the field catalogue (403, or
@@ -25,7 +26,10 @@ use super::{
     schema::Schema,
     CallLog, Client, HibobError,
 };
-use crate::settings::credentials::{CredentialKey, Credentials};
+use crate::{
+    live::{Cache, Notice},
+    settings::credentials::{CredentialKey, Credentials},
+};
 
 /// Fields and list items change rarely (an admin adds a site or a department), and HiBob
 /// counts calls per minute, so ten minutes of staleness is a fair price; the Mappings page can
@@ -380,8 +384,19 @@ impl Gateway {
             .map(|c| c.catalogue.clone())
     }
 
-    /// Forgets the catalogue, so the next use reads HiBob again.
+    /// Forgets the catalogue, so the next use reads HiBob again, here and on the other instances
+    /// sharing the database.
     pub fn refresh(&self) {
+        self.forget_catalogue();
+        self.inner
+            .credentials
+            .others()
+            .send(Notice::Forget(Cache::Catalogue));
+    }
+
+    /// Forgets the catalogue in this process only: another instance refreshed it, or notices
+    /// from the others may have been missed.
+    pub fn forget_catalogue(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         *self.inner.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
@@ -584,5 +599,42 @@ mod tests {
             assert_eq!(department.list_name.as_deref(), Some("department"));
         }
         assert_eq!(calls(&server, "/company/people/fields").await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_tells_the_other_instances_and_their_forgetting_reads_hibob_again() {
+        let server = MockServer::start().await;
+        let lists = "/company/named-lists";
+        answer(
+            &server,
+            "/company/people/fields",
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        )
+        .await;
+        answer(
+            &server,
+            lists,
+            ResponseTemplate::new(200).set_body_json(lists_body()),
+        )
+        .await;
+        let outlet = crate::live::Outlet::default();
+        let mut told = outlet.attach().unwrap();
+        let here = gateway(Duration::from_secs(600)).await;
+        let here = Gateway::new(
+            here.credentials().clone().telling(outlet),
+            GatewaySettings::default(),
+        );
+        let there = gateway(Duration::from_secs(600)).await;
+        let hibob = client(&server, "SERVICE-1");
+        let mut log = CallLog::new();
+        there.catalogue(&hibob, &mut log).await.unwrap();
+        there.forget_catalogue();
+        there.catalogue(&hibob, &mut log).await.unwrap();
+        assert_eq!(calls(&server, lists).await, 2, "forgotten, so read again");
+        here.refresh();
+        assert_eq!(
+            told.next(10).await.unwrap(),
+            vec![Notice::Forget(Cache::Catalogue)]
+        );
     }
 }

@@ -2,6 +2,12 @@
 //! follows fills what it leaves out with the values the recruiter was shown, without reading
 //! the application again inside Pinpoint's time limit. Only the submit reuses them: a form
 //! always reads afresh.
+//!
+//! They stay in the process that served the form. Where several instances share the database, a
+//! submit that lands on another one misses and reads the application from Pinpoint as the form
+//! did (or, when Pinpoint is slow, uses the values Pinpoint sent with the submit): a copy shared
+//! through the database would hold candidates' data in one more place, to be sealed, expired and
+//! erased, for a read the miss merely repeats.
 
 use std::{
     collections::HashMap,

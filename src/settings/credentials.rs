@@ -2,7 +2,14 @@
 //! calls. Each comes from the environment (then read-only) or is saved in the console, sealed with
 //! the secret box. Secret values never leave this module except as `SecretString`.
 
-use std::{collections::HashMap, fmt, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -13,6 +20,7 @@ pub use crate::settings::mail_url::{
 use crate::Db;
 use crate::{
     access::users::Actor,
+    live::{Cache, Notice, Outlet},
     settings::secret_box::{SecretBox, SecretBoxError},
 };
 
@@ -112,9 +120,14 @@ struct Inner {
     /// Whether base URLs saved in the console may point at private or local addresses.
     allow_private_destinations: bool,
     /// Decrypted console values, so the webhook and plugin hot paths do not read and decrypt a
-    /// row per request. Filled on first use, emptied by `save`; one console process owns a
-    /// database, so no other writer can make it stale.
+    /// row per request. Filled on first use, emptied by `save` here and by a save on another
+    /// instance of the same database (through `others`).
     stored_cache: std::sync::Mutex<HashMap<CredentialKey, Option<SecretString>>>,
+    /// Bumped whenever the cache is emptied, so a read that began before does not put back the
+    /// value it read.
+    generation: AtomicU64,
+    /// Where a save is told to the other instances.
+    others: Outlet,
     /// The rate-limit pacing of every client built from these credentials, so all exports,
     /// plugin calls and console reads with one set of credentials share one memory of HiBob's
     /// and Pinpoint's windows.
@@ -290,6 +303,8 @@ impl Credentials {
                 sandbox: HashMap::new(),
                 allow_private_destinations: false,
                 stored_cache: Default::default(),
+                generation: AtomicU64::new(0),
+                others: Outlet::default(),
                 pacing: Arc::default(),
             }),
         }
@@ -309,11 +324,33 @@ impl Credentials {
             sandbox: self.inner.sandbox.clone(),
             allow_private_destinations: self.inner.allow_private_destinations,
             stored_cache: Default::default(),
+            generation: AtomicU64::new(0),
+            others: self.inner.others.clone(),
             pacing: Arc::clone(&self.inner.pacing),
         };
         change(&mut inner);
         Self {
             inner: Arc::new(inner),
+        }
+    }
+
+    /// Tells the instances behind `others` when a save here makes their cache stale.
+    pub fn telling(self, others: Outlet) -> Self {
+        self.rebuilt(|inner| inner.others = others)
+    }
+
+    /// Where this console tells the other instances sharing its database what changed (nowhere
+    /// when it is alone).
+    pub fn others(&self) -> &Outlet {
+        &self.inner.others
+    }
+
+    /// Forgets the values read from the store, so the next use reads them again: another
+    /// instance saved some, or notices from the others may have been missed.
+    pub fn forget_stored(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut cache) = self.inner.stored_cache.lock() {
+            cache.clear();
         }
     }
 
@@ -347,6 +384,7 @@ impl Credentials {
         {
             return Ok(cached);
         }
+        let generation = self.inner.generation.load(Ordering::Acquire);
         let name = key.as_str();
         let row = self.inner.db.credentials().sealed(name).await?;
         let value = match row {
@@ -354,7 +392,10 @@ impl Credentials {
             None => None,
         };
         if let Ok(mut cache) = self.inner.stored_cache.lock() {
-            cache.insert(key, value.clone());
+            // checked under the lock `forget_stored` clears under
+            if self.inner.generation.load(Ordering::Acquire) == generation {
+                cache.insert(key, value.clone());
+            }
         }
         Ok(value)
     }
@@ -530,9 +571,8 @@ impl Credentials {
             })
             .collect();
         let changed = self.inner.db.credentials().write(actor, &writes).await?;
-        if let Ok(mut cache) = self.inner.stored_cache.lock() {
-            cache.clear();
-        }
+        self.forget_stored();
+        self.inner.others.send(Notice::Forget(Cache::Credentials));
         Ok(changed)
     }
 
@@ -695,6 +735,46 @@ mod tests {
         assert!(audit
             .iter()
             .any(|e| e.action == "settings.credentials_saved"));
+    }
+
+    #[tokio::test]
+    async fn a_save_tells_the_others_whose_cache_then_reads_the_store_again() {
+        let (_d, pool, here) = setup(&[]).await;
+        let outlet = Outlet::default();
+        let mut told = outlet.attach().unwrap();
+        let here = here.telling(outlet);
+        // another instance of the same database, with a cache of its own
+        let there = Credentials::new(
+            crate::sqlite::SqliteStore::db(pool.clone()),
+            SecretBox::from_key_bytes(&[3; 32]),
+            HashMap::new(),
+        );
+        let key = CredentialKey::HibobServiceUserToken;
+        let actor = Actor::system("tester");
+        here.save(&actor, vec![set(key, "token-one")])
+            .await
+            .unwrap();
+        assert_eq!(
+            there.get(key).await.unwrap().unwrap().expose_secret(),
+            "token-one"
+        );
+        here.save(&actor, vec![set(key, "token-two")])
+            .await
+            .unwrap();
+        assert_eq!(
+            told.next(10).await.unwrap(),
+            vec![Notice::Forget(Cache::Credentials); 2]
+        );
+        assert_eq!(
+            there.get(key).await.unwrap().unwrap().expose_secret(),
+            "token-one",
+            "cached until told"
+        );
+        there.forget_stored();
+        assert_eq!(
+            there.get(key).await.unwrap().unwrap().expose_secret(),
+            "token-two"
+        );
     }
 
     #[tokio::test]

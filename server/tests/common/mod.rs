@@ -37,6 +37,8 @@ pub struct TestApp {
     pub changes: integration::live::Changes,
     /// The watch of exported hires, not running: tests drive it with `adopt` and `check`.
     pub watcher: integration::watch::check::Watcher,
+    /// Whether this console leads the jobs that run once per database.
+    pub leadership: integration::peers::leader::Leadership,
 }
 
 impl TestApp {
@@ -64,6 +66,31 @@ impl TestApp {
         db: &str,
         extra: &[S],
     ) -> Self {
+        Self::spawn_opened(dir, db, extra, None).await
+    }
+
+    /// Another console on `first`'s PostgreSQL database, as a second instance serving it: its
+    /// own pool, relay and leader election, and `extra` arguments.
+    pub async fn spawn_beside<S: AsRef<str>>(first: &TestApp, extra: &[S]) -> Self {
+        let pool = store_postgres::open(&first.database_url, 5)
+            .await
+            .expect("the first console's database");
+        // without the one-console lock the first console holds
+        let database = startup::Database {
+            db: store_postgres::PgStore::db(pool.clone()),
+            pool: startup::Pool::Postgres(pool),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::spawn_opened(dir, &first.database_url, extra, Some(database)).await
+    }
+
+    /// A console on `db`, opened by start-up unless `opened` is given.
+    async fn spawn_opened<S: AsRef<str>>(
+        dir: tempfile::TempDir,
+        db: &str,
+        extra: &[S],
+        opened: Option<startup::Database>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -81,13 +108,17 @@ impl TestApp {
         let args = std::iter::once("pinpoint-hibob".to_owned()).chain(arguments(&defaults, extra));
         let config = Cli::try_parse_from(args).expect("config").config;
         startup::init_tracing(config.log_format);
+        let built = match opened {
+            Some(database) => startup::build_on(&config, database).await,
+            None => startup::build(&config).await,
+        };
         let startup::Built {
             state,
             router,
             worker,
             database,
             ..
-        } = startup::build(&config).await.expect("console");
+        } = built.expect("console");
         let sql = match database.pool {
             startup::Pool::Sqlite(pool) => sql::Sql::Sqlite(pool),
             startup::Pool::Postgres(pool) => sql::Sql::Postgres(pool),
@@ -109,6 +140,7 @@ impl TestApp {
             worker,
             changes: state.changes,
             watcher: state.watcher,
+            leadership: state.leadership,
         }
     }
 

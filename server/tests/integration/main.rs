@@ -16,6 +16,7 @@ mod drain;
 mod exactly_once;
 mod failover;
 mod hardening;
+mod instances;
 mod keep_in_step;
 mod live;
 mod logs;

@@ -2,10 +2,10 @@
 -- a heartbeat, so any of them can say how many are alive and which is which. Rows of processes
 -- gone for a day are pruned by the survivors.
 CREATE TABLE instances (
-    id         text PRIMARY KEY,
-    version    text NOT NULL,
-    started_at text NOT NULL,
-    seen_at    text NOT NULL
+    id         text COLLATE "C" PRIMARY KEY,
+    version    text COLLATE "C" NOT NULL,
+    started_at text COLLATE "C" NOT NULL,
+    seen_at    text COLLATE "C" NOT NULL
 );
 
 -- The database's time `ms` milliseconds from now, stored as the console stores times. Leases are

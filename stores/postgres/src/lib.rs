@@ -23,6 +23,7 @@ pub mod instance;
 mod instances;
 mod intake;
 mod mapping;
+pub mod peers;
 mod person_locks;
 mod search;
 mod settings;
