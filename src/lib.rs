@@ -28,6 +28,7 @@ pub mod pinpoint;
 pub mod plugin;
 pub mod retention;
 pub mod settings;
+pub mod shared_limits;
 pub mod sqlite;
 pub mod watch;
 pub mod webhooks;
@@ -68,6 +69,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn retention(&self) -> &dyn retention::Retention;
     fn backups(&self) -> &dyn backup::Backups;
     fn probes(&self) -> &dyn health::Probes;
+    /// The limits every console on the database keeps together; `None` where one process owns
+    /// the database and keeps them in memory (see [`shared_limits`]).
+    fn shared_limits(&self) -> Option<&dyn shared_limits::SharedLimits>;
 }
 
 /// The shared handle to the console's [`Store`].

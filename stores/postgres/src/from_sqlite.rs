@@ -13,8 +13,15 @@ use integration::{backup, db};
 use sqlx::{sqlite::SqliteRow, Connection, PgConnection, PgPool, Row, SqliteConnection};
 
 /// What is never copied: sqlx's own bookkeeping, the counts the status trigger rebuilds as the
-/// exports arrive, and sessions (people sign in again after a move).
-const NOT_COPIED: [&str; 3] = ["_sqlx_migrations", "export_status_counts", "health_probe"];
+/// exports arrive, sessions (people sign in again after a move), and the limits consoles share
+/// on PostgreSQL, which SQLite keeps in memory and so has no table of.
+const NOT_COPIED: [&str; 5] = [
+    "_sqlx_migrations",
+    "export_status_counts",
+    "health_probe",
+    "shared_limits",
+    "rejection_allowances",
+];
 
 /// Rows per chunk sent to COPY: bounds the memory a large table needs.
 const CHUNK_BYTES: usize = 1 << 20;

@@ -24,6 +24,7 @@ mod intake;
 mod mapping;
 mod search;
 mod settings;
+mod shared_limits;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;

@@ -95,4 +95,8 @@ impl Store for PgStore {
     fn probes(&self) -> &dyn integration::health::Probes {
         self
     }
+
+    fn shared_limits(&self) -> Option<&dyn integration::shared_limits::SharedLimits> {
+        Some(self)
+    }
 }

@@ -17,6 +17,7 @@ mod queue;
 mod resolution;
 mod search;
 mod settings;
+mod shared_limits;
 mod upkeep;
 mod watch;
 mod webhooks;
