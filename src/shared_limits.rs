@@ -119,6 +119,17 @@ pub trait SharedLimits: Send + Sync {
     ) -> Result<bool, SharedLimitsError>;
 }
 
+/// Whatever holds the shared limits: the console's store (which may keep none), or a test's.
+pub trait HoldsLimits: Send + Sync + std::fmt::Debug {
+    fn limits(&self) -> Option<&dyn SharedLimits>;
+}
+
+impl HoldsLimits for crate::Db {
+    fn limits(&self) -> Option<&dyn SharedLimits> {
+        self.shared_limits()
+    }
+}
+
 /// Whether something done now and then is due, at most once per `period` in this process.
 #[derive(Debug)]
 pub struct Every {
@@ -209,4 +220,93 @@ where
         })
         .await?;
     out.ok_or(SharedLimitsError::NotRun)
+}
+
+#[cfg(test)]
+pub(crate) mod memory {
+    //! The shared limits in memory, for the core's unit tests of the shared paths.
+
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct MemoryLimits {
+        pub rows: Mutex<HashMap<Key, Kept>>,
+        pub allowances: Mutex<HashMap<i32, (DateTime<Utc>, u32)>>,
+        /// Makes every call fail, as an unreachable database would.
+        pub broken: std::sync::atomic::AtomicBool,
+    }
+
+    impl MemoryLimits {
+        fn check(&self) -> Result<(), SharedLimitsError> {
+            if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(SharedLimitsError::Db(sqlx::Error::PoolTimedOut));
+            }
+            Ok(())
+        }
+    }
+
+    impl HoldsLimits for MemoryLimits {
+        fn limits(&self) -> Option<&dyn SharedLimits> {
+            Some(self)
+        }
+    }
+
+    #[async_trait]
+    impl SharedLimits for MemoryLimits {
+        async fn update(&self, keys: &[Key], change: Change<'_>) -> Result<(), SharedLimitsError> {
+            self.check()?;
+            let mut rows = self.rows.lock().unwrap();
+            let mut states: Vec<Option<Kept>> = keys.iter().map(|k| rows.get(k).cloned()).collect();
+            change(&mut states);
+            for (key, state) in keys.iter().zip(states) {
+                match state {
+                    Some(kept) => rows.insert(*key, kept),
+                    None => rows.remove(key),
+                };
+            }
+            Ok(())
+        }
+
+        async fn forget(
+            &self,
+            kind: Kind,
+            now: DateTime<Utc>,
+            keep_at_most: u32,
+        ) -> Result<u64, SharedLimitsError> {
+            self.check()?;
+            let mut rows = self.rows.lock().unwrap();
+            let before = rows.len();
+            rows.retain(|k, v| k.kind != kind || v.expires_at > now);
+            let mut left: Vec<(DateTime<Utc>, Key)> = rows
+                .iter()
+                .filter(|(k, _)| k.kind == kind)
+                .map(|(k, v)| (v.expires_at, *k))
+                .collect();
+            left.sort();
+            left.reverse();
+            for (_, key) in left.iter().skip(keep_at_most as usize) {
+                rows.remove(key);
+            }
+            Ok((before - rows.len()) as u64)
+        }
+
+        async fn take_rejection_allowance(
+            &self,
+            bucket: i32,
+            now: DateTime<Utc>,
+            window: Duration,
+            allowed: u32,
+        ) -> Result<bool, SharedLimitsError> {
+            self.check()?;
+            let mut all = self.allowances.lock().unwrap();
+            let slot = all.entry(bucket).or_insert((now, 0));
+            if slot.0 + chrono::Duration::from_std(window).unwrap() <= now {
+                *slot = (now, 0);
+            }
+            slot.1 = (slot.1 + 1).min(allowed + 1);
+            Ok(slot.1 <= allowed)
+        }
+    }
 }

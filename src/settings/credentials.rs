@@ -117,7 +117,7 @@ struct Inner {
     stored_cache: std::sync::Mutex<HashMap<CredentialKey, Option<SecretString>>>,
     /// The rate-limit pacing of every client built from these credentials, so all exports,
     /// plugin calls and console reads with one set of credentials share one memory of HiBob's
-    /// and Pinpoint's windows.
+    /// and Pinpoint's windows: in the database where consoles share it (see `pacing`).
     pacing: Arc<crate::pacing::Pacing>,
 }
 
@@ -282,6 +282,7 @@ impl Credentials {
             .into_iter()
             .filter(|(_, v)| !v.expose_secret().trim().is_empty())
             .collect();
+        let pacing = Arc::new(crate::pacing::Pacing::over(&db));
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -290,7 +291,7 @@ impl Credentials {
                 sandbox: HashMap::new(),
                 allow_private_destinations: false,
                 stored_cache: Default::default(),
-                pacing: Arc::default(),
+                pacing,
             }),
         }
     }
