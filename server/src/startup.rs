@@ -335,13 +335,15 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
     let mappings = MappingService::new(db.clone(), hibob_gateway(config, credentials.clone()));
     let changes = integration::live::Changes::default();
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
+    // on a database several consoles share, they count sign-in failures together
+    let throttle = LoginThrottle::default().over(&db);
     ConsoleState {
         alerts,
         mappings,
         watcher,
         credentials,
         db,
-        throttle: LoginThrottle::default(),
+        throttle,
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: Default::default(),
         own_webhook_url: format!("http://{}/webhooks/pinpoint", loopback(config.site_addr)),

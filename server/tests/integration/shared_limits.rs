@@ -7,8 +7,14 @@ use std::time::{Duration, Instant};
 
 use integration::{hibob, outbound::CallLog, pacing::Pacing, Db};
 use secrecy::SecretString;
+use server::{
+    database::{Database, Pool},
+    startup,
+};
 
-use crate::common::{fakes::simulators, on_postgres};
+use crate::common::{
+    console_config, fakes::simulators, on_postgres, serve, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 
 /// `n` consoles' stores on one fresh PostgreSQL database, each over a pool of its own, as
 /// separate processes would have.
@@ -89,5 +95,90 @@ async fn three_consoles_stay_within_one_hibob_window_together() {
     );
     eprintln!(
         "{sent} HiBob calls from {CONSOLES} consoles in {took:?}; 429s by window: {windows:?}"
+    );
+}
+
+/// Another console on `first`'s database, with `extra` arguments, serving on a port of its own:
+/// put together as start-up puts one together, without the lock that keeps a second console
+/// from starting on the database. Answers its base URL.
+async fn another_console(first: &TestApp, extra: &[String]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = listener.local_addr().unwrap();
+    let config = console_config(&first.database_url, &listener, extra);
+    let pool = store_postgres::open(&first.database_url, 4).await.unwrap();
+    let database = Database {
+        db: store_postgres::PgStore::db(pool.clone()),
+        pool: Pool::Postgres(pool),
+    };
+    let sealer = startup::secret_box(&config).unwrap();
+    let state = startup::console_state(&config, database.db.clone(), sealer);
+    let router = server::console::router(&config, state, &database)
+        .await
+        .unwrap();
+    serve(listener, router, &config);
+    format!("http://{site}")
+}
+
+async fn sign_in(base: &str, from: &str, email: &str, password: &str) -> u16 {
+    TestApp::client()
+        .post(format!("{base}/api/login"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("X-Forwarded-For", from)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_guesser_spread_over_two_consoles_is_throttled_as_on_one() {
+    if !on_postgres() {
+        return;
+    }
+    let trusting = ["--trusted-proxies", "127.0.0.1"];
+    let first = TestApp::spawn_with(&trusting).await;
+    let consoles = [
+        first.base.clone(),
+        another_console(&first, &trusting.map(String::from)).await,
+    ];
+    // five failures are free per account, whichever console hears them, from new addresses
+    for i in 0..5 {
+        let status = sign_in(
+            &consoles[i % 2],
+            &format!("198.51.100.{i}"),
+            ADMIN_EMAIL,
+            "wrong password!",
+        )
+        .await;
+        assert_eq!(status, 422, "guess {i}");
+    }
+    for (i, console) in consoles.iter().enumerate() {
+        let status = sign_in(console, "198.51.100.99", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(status, 429, "console {i} holds the account back too");
+    }
+    // an address's twenty failures across accounts, split over the consoles
+    for i in 0..20 {
+        let status = sign_in(
+            &consoles[i % 2],
+            "203.0.113.7",
+            &format!("guess{i}@example.com"),
+            "wrong password!",
+        )
+        .await;
+        assert_eq!(status, 422, "guess {i}");
+    }
+    for console in &consoles {
+        assert_eq!(
+            sign_in(console, "203.0.113.7", "more@example.com", "x").await,
+            429
+        );
+    }
+    assert_eq!(
+        first
+            .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'")
+            .await,
+        25
     );
 }
