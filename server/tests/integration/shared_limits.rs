@@ -13,7 +13,11 @@ use server::{
 };
 
 use crate::common::{
-    console_config, fakes::simulators, on_postgres, serve, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+    console_config,
+    fakes::{simulators, Fakes},
+    on_postgres, serve,
+    webhook::hired,
+    TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 
 /// `n` consoles' stores on one fresh PostgreSQL database, each over a pool of its own, as
@@ -180,5 +184,41 @@ async fn a_password_guesser_spread_over_two_consoles_is_throttled_as_on_one() {
             .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'")
             .await,
         25
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_deliveries_are_limited_once_across_consoles() {
+    if !on_postgres() {
+        return;
+    }
+    let fakes = Fakes::start().await;
+    let args = fakes.args(&["--rejected-deliveries-per-minute", "4"]);
+    let first = TestApp::spawn_with(&args).await;
+    let consoles = [first.base.clone(), another_console(&first, &args).await];
+    let mut statuses = Vec::new();
+    for i in 0..10u64 {
+        let status = reqwest::Client::new()
+            .post(format!("{}/webhooks/pinpoint", consoles[(i % 2) as usize]))
+            .header("content-type", "application/json")
+            .header("PINPOINT-HMAC-SHA256", "bad")
+            .body(hired(i))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429, 429, 429, 429, 429, 429],
+        "four stored a minute from one address, whichever console they reach"
+    );
+    assert_eq!(
+        first
+            .scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'rejected'")
+            .await,
+        4
     );
 }
