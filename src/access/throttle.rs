@@ -84,11 +84,12 @@ fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// `at` plus `by`, or `at` itself past the calendar's end (nothing counts that long).
 fn after(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(by)
         .ok()
         .and_then(|d| at.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        .unwrap_or(at)
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -338,7 +339,7 @@ impl LoginThrottle {
     /// When an address's state stops counting.
     fn address_expiry(&self, a: &AddressState) -> DateTime<Utc> {
         a.last_seen()
-            .map_or(DateTime::<Utc>::MIN_UTC, |t| after(t, self.limits.window))
+            .map_or(DateTime::UNIX_EPOCH, |t| after(t, self.limits.window))
     }
 
     /// The rules of one attempt over its account's state and, when it has one, its address's:
@@ -530,8 +531,11 @@ impl LoginThrottle {
                 if let Some(row) = rows.first_mut() {
                     *row = account.map(Row::Account);
                 }
+                // an address whose failures have all lapsed has nothing left to keep
                 if let Some(row) = rows.get_mut(1) {
-                    *row = address.map(Row::Address);
+                    *row = address
+                        .filter(|a| a.last_seen().is_some())
+                        .map(Row::Address);
                 }
                 out
             },
@@ -1034,5 +1038,24 @@ mod tests {
                 .failed();
         }
         assert!(one.begin("a@x.io", None).await.is_err(), "still limited");
+    }
+
+    #[tokio::test]
+    async fn an_address_whose_failures_lapsed_leaves_no_row_behind() {
+        let store = Arc::new(crate::shared_limits::memory::MemoryLimits::default());
+        let t = LoginThrottle::new(Limits {
+            window: Duration::from_millis(200),
+            ..limits()
+        })
+        .sharing(store.clone());
+        t.begin("x@x.io", Some("10.0.0.1")).await.unwrap().failed();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        for _ in 0..3 {
+            t.begin("a@x.io", None).await.unwrap().failed();
+        }
+        // refused by the account's delay, while the address has nothing left
+        assert!(t.begin("a@x.io", Some("10.0.0.1")).await.is_err());
+        let address = Key::of(Kind::LoginAddress, &[b"10.0.0.1"]);
+        assert!(!store.rows.lock().unwrap().contains_key(&address));
     }
 }
