@@ -30,6 +30,7 @@ pub mod pinpoint;
 pub mod plugin;
 pub mod retention;
 pub mod settings;
+pub mod shared_limits;
 pub mod sqlite;
 pub mod watch;
 pub mod webhooks;
@@ -79,6 +80,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn instances(&self) -> Option<&dyn instance::Instances> {
         None
     }
+    /// The limits every console on the database keeps together; `None` where one process owns
+    /// the database and keeps them in memory (see [`shared_limits`]).
+    fn shared_limits(&self) -> Option<&dyn shared_limits::SharedLimits>;
 }
 
 /// The shared handle to the console's [`Store`].

@@ -603,7 +603,9 @@ pub(crate) async fn exchange<T, E: Display>(
             if let Some(rl) = reply.rate_limit {
                 rate.record(rl);
             }
-            ticket.answered(reply.received_at, reply.status, reply.rate_limit);
+            ticket
+                .answered(reply.received_at, reply.status, reply.rate_limit)
+                .await;
         }
         Err(_) => drop(ticket),
     }

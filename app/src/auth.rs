@@ -135,7 +135,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     }
     // the failure is reserved before the password is hashed, so parallel guesses are counted
     // against the limits before any of them learns its answer
-    let attempt = match st.throttle.begin(&email, ip.as_deref()) {
+    let attempt = match st.throttle.begin(&email, ip.as_deref()).await {
         Ok(attempt) => attempt,
         Err(refused) => {
             // a refused attempt is still an attempt: the audit log shows that someone kept
@@ -199,7 +199,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             "Email or password is incorrect.".into(),
         )));
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
     let session = ssr::session().await?;
     // a new id at sign-in, so a session id planted before sign-in is worthless
     session.cycle_id().await?;

@@ -394,13 +394,15 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
         integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str());
     let mappings = MappingService::new(db.clone(), hibob_gateway(config, &db, credentials.clone()));
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
+    // on a database several consoles share, they count sign-in failures together
+    let throttle = LoginThrottle::default().over(&db);
     ConsoleState {
         alerts,
         mappings,
         watcher,
         credentials,
         db,
-        throttle: LoginThrottle::default(),
+        throttle,
         absolute_session_limit: Duration::from_secs(u64::from(config.session_max_hours) * 3600),
         wake_worker: integration::exports::wake::WakeWorkers::new(
             Default::default(),

@@ -130,7 +130,7 @@ struct Inner {
     others: Outlet,
     /// The rate-limit pacing of every client built from these credentials, so all exports,
     /// plugin calls and console reads with one set of credentials share one memory of HiBob's
-    /// and Pinpoint's windows.
+    /// and Pinpoint's windows: in the database where consoles share it (see `pacing`).
     pacing: Arc<crate::pacing::Pacing>,
 }
 
@@ -295,6 +295,7 @@ impl Credentials {
             .into_iter()
             .filter(|(_, v)| !v.expose_secret().trim().is_empty())
             .collect();
+        let pacing = Arc::new(crate::pacing::Pacing::over(&db));
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -305,7 +306,7 @@ impl Credentials {
                 stored_cache: Default::default(),
                 generation: AtomicU64::new(0),
                 others: Outlet::default(),
-                pacing: Arc::default(),
+                pacing,
             }),
         }
     }

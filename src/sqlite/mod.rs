@@ -113,4 +113,9 @@ impl Store for SqliteStore {
     fn probes(&self) -> &dyn crate::health::Probes {
         self
     }
+
+    /// One console process owns a SQLite file, so its limits stay in its memory.
+    fn shared_limits(&self) -> Option<&dyn crate::shared_limits::SharedLimits> {
+        None
+    }
 }

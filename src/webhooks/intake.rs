@@ -12,7 +12,7 @@ use crate::{
     health::Health,
     pinpoint::signature as webhook_signature,
     settings::credentials::{CredentialError, CredentialKey, Credentials},
-    webhooks::rejection_limit::RejectionLimit,
+    webhooks::rejection_limit::{self, RejectionLimit},
 };
 use secrecy::ExposeSecret;
 
@@ -149,6 +149,17 @@ const MAX_BATCH: usize = 256;
 pub struct WebhookIntake {
     queue: tokio::sync::mpsc::Sender<(Record, Reply)>,
     rejections: std::sync::Arc<std::sync::Mutex<RejectionLimit>>,
+    /// Where consoles share the database's limits: the allowances counted there for all.
+    shared: Option<std::sync::Arc<SharedRejections>>,
+}
+
+/// The rejected deliveries' allowances in the database, and this console's note of whether it
+/// can be reached (this console's own allowances apply while it cannot).
+#[derive(Debug)]
+struct SharedRejections {
+    db: Db,
+    per_minute: u32,
+    outage: crate::shared_limits::Outage,
 }
 
 impl WebhookIntake {
@@ -160,6 +171,13 @@ impl WebhookIntake {
     /// Starts the writer task for `pool`. It runs until every handle is dropped, and reports
     /// whether its writes succeed to `health`.
     pub fn start_with(db: Db, limits: IntakeLimits, health: Health) -> Self {
+        let shared = db.shared_limits().is_some().then(|| {
+            std::sync::Arc::new(SharedRejections {
+                db: db.clone(),
+                per_minute: limits.rejected_per_minute.max(1),
+                outage: Default::default(),
+            })
+        });
         let (queue, mut incoming) = tokio::sync::mpsc::channel::<(Record, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut rejected_since_prune = 0u32;
@@ -195,12 +213,33 @@ impl WebhookIntake {
             rejections: std::sync::Arc::new(std::sync::Mutex::new(RejectionLimit::new(
                 limits.rejected_per_minute,
             ))),
+            shared,
         }
     }
 
     /// Whether this rejected delivery may be stored, by its address's allowance.
-    fn may_store_rejection(&self, client_ip: Option<&str>) -> bool {
+    async fn may_store_rejection(&self, client_ip: Option<&str>) -> bool {
+        const WHAT: &str = "rejected-delivery allowance";
         let addr = client_ip.and_then(|ip| ip.parse().ok());
+        if let Some(shared) = &self.shared {
+            if let Some(store) = shared.db.shared_limits() {
+                let taken = store
+                    .take_rejection_allowance(
+                        rejection_limit::shared_bucket(addr),
+                        chrono::Utc::now(),
+                        rejection_limit::WINDOW,
+                        shared.per_minute,
+                    )
+                    .await;
+                match taken {
+                    Ok(allowed) => {
+                        shared.outage.worked(WHAT);
+                        return allowed;
+                    }
+                    Err(e) => shared.outage.failed(WHAT, &e),
+                }
+            }
+        }
         let mut limit = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
         limit.allow(addr, std::time::Instant::now())
     }
@@ -217,7 +256,10 @@ impl WebhookIntake {
         let mut headers = delivery.headers.to_string();
         let keep = match &mut verdict {
             Verdict::Reject { reason, .. } => {
-                if !self.may_store_rejection(delivery.client_ip.as_deref()) {
+                if !self
+                    .may_store_rejection(delivery.client_ip.as_deref())
+                    .await
+                {
                     return Ok(Outcome::Throttled {
                         reason: format!(
                             "{reason}; too many refused deliveries from this address, so this one \

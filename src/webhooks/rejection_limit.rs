@@ -3,12 +3,42 @@
 //! for diagnosis, so beyond a few a minute it is counted and answered, not stored. Verified
 //! deliveries never pass through here and are never slowed.
 
-use std::{collections::HashMap, net::IpAddr, time::Instant};
+//!
+//! Where consoles share a database that keeps limits for them (PostgreSQL), the allowance is
+//! counted there, so that several consoles do not each store a stranger's few a minute. The
+//! count is kept per bucket of addresses ([`shared_bucket`]) rather than per address: the table
+//! then has at most [`MAX_ADDRESSES`] rows however many addresses send, and keeps no address.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use sha2::{Digest, Sha256};
 
 /// Addresses remembered at once. Past this, windows that have ended are dropped; if all are
 /// current (a flood from very many addresses), new addresses share one overflow allowance.
+/// Shared, the number of buckets addresses are counted in, besides one for deliveries whose
+/// address is unknown.
 const MAX_ADDRESSES: usize = 4096;
 const WINDOW_SECS: u64 = 60;
+/// The window each allowance is counted over.
+pub const WINDOW: Duration = Duration::from_secs(WINDOW_SECS);
+
+/// The bucket `addr`'s rejected deliveries are counted in where consoles count together: one of
+/// [`MAX_ADDRESSES`] by a digest of the address, or the one after them for an unknown address.
+/// Two addresses sharing a bucket share an allowance, which costs at most some stored
+/// diagnostics, never a verified delivery.
+pub fn shared_bucket(addr: Option<IpAddr>) -> i32 {
+    let Some(addr) = addr else {
+        return i32::try_from(MAX_ADDRESSES).unwrap_or(i32::MAX);
+    };
+    let digest = Sha256::digest(addr.to_string().as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    let buckets = u32::try_from(MAX_ADDRESSES).unwrap_or(u32::MAX).max(1);
+    i32::try_from(n % buckets).unwrap_or(0)
+}
 
 #[derive(Debug)]
 pub struct RejectionLimit {
@@ -71,6 +101,25 @@ mod tests {
         assert!(!limit.allow(Some(a), now));
         assert!(limit.allow(Some(b), now), "another address is not affected");
         assert!(limit.allow(Some(a), now + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn shared_buckets_stay_within_the_bound_and_keep_an_address_in_one() {
+        let a: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(shared_bucket(Some(a)), shared_bucket(Some(a)));
+        let unknown = shared_bucket(None);
+        assert_eq!(unknown, MAX_ADDRESSES as i32);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000u32 {
+            let b = shared_bucket(Some(IpAddr::from(std::net::Ipv4Addr::from(i))));
+            assert!((0..unknown).contains(&b));
+            seen.insert(b);
+        }
+        assert!(
+            seen.len() > 4000,
+            "addresses spread over the buckets: {}",
+            seen.len()
+        );
     }
 
     #[test]

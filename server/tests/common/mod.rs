@@ -95,18 +95,7 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let site = addr.to_string();
-        let defaults = [
-            ("--database-url", db),
-            ("--site-addr", &site),
-            ("--secret-key", SECRET_KEY),
-            ("--admin-email", ADMIN_EMAIL),
-            ("--admin-password", ADMIN_PASSWORD),
-            // a console without credentials would otherwise simulate Pinpoint and HiBob
-            ("--sandbox", "off"),
-        ];
-        let args = std::iter::once("pinpoint-hibob".to_owned()).chain(arguments(&defaults, extra));
-        let config = Cli::try_parse_from(args).expect("config").config;
+        let config = console_config(db, &listener, extra);
         startup::init_tracing(config.log_format);
         let built = match opened {
             Some(database) => startup::build_on(&config, database).await,
@@ -123,14 +112,7 @@ impl TestApp {
             startup::Pool::Sqlite(pool) => sql::Sql::Sqlite(pool),
             startup::Pool::Postgres(pool) => sql::Sql::Postgres(pool),
         };
-        // the binary's own connection handling, with its limits
-        let limits = server::serving::ConnectionLimits::from_config(&config);
-        tokio::spawn(server::serving::serve(
-            listener,
-            router,
-            limits,
-            std::future::pending(),
-        ));
+        serve(listener, router, &config);
         Self {
             base: format!("http://{addr}"),
             database_url: db.to_owned(),
@@ -314,6 +296,43 @@ impl TestApp {
 }
 
 /// Fails unless `res` is a 200, showing what came instead; the body.
+/// Serves `router` on `listener` until the test ends, with the binary's own connection handling
+/// and its limits.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    config: &server::config::Config,
+) {
+    let limits = server::serving::ConnectionLimits::from_config(config);
+    tokio::spawn(server::serving::serve(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+    ));
+}
+
+/// The configuration of a test's console on `db`, serving on `listener`, with `extra`
+/// command-line arguments, which replace the defaults they name.
+pub fn console_config<S: AsRef<str>>(
+    db: &str,
+    listener: &tokio::net::TcpListener,
+    extra: &[S],
+) -> server::config::Config {
+    let site = listener.local_addr().expect("addr").to_string();
+    let defaults = [
+        ("--database-url", db),
+        ("--site-addr", &site),
+        ("--secret-key", SECRET_KEY),
+        ("--admin-email", ADMIN_EMAIL),
+        ("--admin-password", ADMIN_PASSWORD),
+        // a console without credentials would otherwise simulate Pinpoint and HiBob
+        ("--sandbox", "off"),
+    ];
+    let args = std::iter::once("pinpoint-hibob".to_owned()).chain(arguments(&defaults, extra));
+    Cli::try_parse_from(args).expect("config").config
+}
+
 pub async fn assert_ok(res: reqwest::Response) -> String {
     let (status, url) = (res.status(), res.url().clone());
     let text = res.text().await.expect("body");

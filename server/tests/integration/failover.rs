@@ -253,3 +253,44 @@ async fn a_process_killed_mid_burst_loses_no_hire_and_repeats_none() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Three consoles draining one burst against a HiBob that enforces a small window per endpoint:
+/// together they keep to it, as one console would, with at most one 429 in any window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_consoles_keep_to_one_hibob_window_together() {
+    if !on_postgres() {
+        return;
+    }
+    const HIRES: usize = 15;
+    let sims = simulators().await;
+    sims.state.set_rate_window(4, 2);
+    let database = store_postgres::testing::empty_database()
+        .await
+        .expect("a PostgreSQL database");
+    let env = process::environment(&sims, &database, 0, SECRET);
+    let consoles = [start(&env).await, start(&env).await, start(&env).await];
+    let client = reqwest::Client::new();
+    let sends: Vec<_> = (1..=HIRES)
+        .map(|id| {
+            let (client, base) = (client.clone(), consoles[id % 3].base.clone());
+            tokio::spawn(async move { process::deliver(&client, &base, SECRET, id).await })
+        })
+        .collect();
+    for send in sends {
+        assert!(send.await.unwrap(), "acknowledged");
+    }
+    let sql = Sql::Postgres(
+        store_postgres::open(&database, 2)
+            .await
+            .expect("the test's own pool"),
+    );
+    process::wait_until_succeeded(&sql, HIRES, Duration::from_secs(120)).await;
+    let tally = Tally::of(&sims.state, HIRES);
+    assert!(tally.exactly_once(HIRES), "{tally:?}");
+    let limited = sims.state.rate_limited_windows();
+    assert!(
+        limited.iter().all(|(_, _, n)| *n <= 1),
+        "at most one 429 in any window: {limited:?}"
+    );
+    drop(consoles);
+}

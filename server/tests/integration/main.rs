@@ -24,4 +24,5 @@ mod mappings;
 mod outbound_guard;
 mod plugin;
 mod postgres;
+mod shared_limits;
 mod webhooks;

@@ -14,7 +14,8 @@ use sqlx::{sqlite::SqliteRow, Connection, PgConnection, PgPool, Row, SqliteConne
 
 /// What is never copied: sqlx's own bookkeeping, the counts the status trigger rebuilds as the
 /// exports arrive, and sessions (people sign in again after a move). Nor is any table only
-/// PostgreSQL has (the console processes sharing it, say): SQLite holds nothing for them.
+/// PostgreSQL has (the console processes sharing it, the limits they keep together): SQLite holds
+/// nothing for them, and only tables the source has are copied.
 const NOT_COPIED: [&str; 3] = ["_sqlx_migrations", "export_status_counts", "health_probe"];
 
 /// Rows per chunk sent to COPY: bounds the memory a large table needs.

@@ -27,6 +27,7 @@ pub mod peers;
 mod person_locks;
 mod search;
 mod settings;
+mod shared_limits;
 mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod test_sql;

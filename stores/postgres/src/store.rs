@@ -105,4 +105,8 @@ impl Store for PgStore {
             pool: self.lock_pool(),
         }))
     }
+
+    fn shared_limits(&self) -> Option<&dyn integration::shared_limits::SharedLimits> {
+        Some(self)
+    }
 }

@@ -130,6 +130,20 @@ const ONLY_ON: &[OnlyOn] = &[
     },
     OnlyOn {
         engine: Engine::Postgres,
+        object: "table shared_limits",
+        why: "the rate-limit gates and sign-in throttle that several consoles on one PostgreSQL \
+              database keep together; one console owns a SQLite file and keeps them in memory",
+        may_be_absent: false,
+    },
+    OnlyOn {
+        engine: Engine::Postgres,
+        object: "table rejection_allowances",
+        why: "the rejected-delivery allowances several consoles on one PostgreSQL database \
+              count together; one console owns a SQLite file and counts them in memory",
+        may_be_absent: false,
+    },
+    OnlyOn {
+        engine: Engine::Postgres,
         object: "table tower_sessions.session",
         why: "the session store's table, which the baseline creates so that the console never \
               calls PostgresStore::migrate(); on SQLite SqliteStore::migrate() creates its own \

@@ -18,6 +18,7 @@ mod resolution;
 mod search;
 mod settings;
 mod shared;
+mod shared_limits;
 mod upkeep;
 mod watch;
 mod webhooks;
