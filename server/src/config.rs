@@ -102,8 +102,8 @@ pub struct Config {
     pub database_url: String,
 
     /// PostgreSQL connections this console's pool opens at most; the console opens a few more of
-    /// its own (notices, the leader election, the instance lock, and up to 16 for per-person locks
-    /// held while an export works on that person). Unused on SQLite.
+    /// its own (notices, the leader election, the instance lock, and up to 4 holding the locks on
+    /// the people being exported). Unused on SQLite.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub database_max_connections: u32,

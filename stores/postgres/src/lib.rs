@@ -24,7 +24,7 @@ mod instances;
 mod intake;
 mod mapping;
 pub mod peers;
-mod person_locks;
+pub mod person_locks;
 mod search;
 mod settings;
 mod shared_limits;
@@ -59,10 +59,10 @@ impl PgStore {
         }
     }
 
-    /// The pool locks held across processes take their connections from: each held lock keeps a
-    /// connection for as long as an export works on its person, so they come from a pool of
-    /// their own, of at most [`LOCK_CONNECTIONS`], that connects only when asked. Made on first
-    /// use, within the runtime a pool needs.
+    /// The pool the sessions holding locks across processes take their connections from: kept
+    /// apart so the sessions (a few per gateway, see `person_locks`) never wait behind a busy
+    /// main pool, at most [`LOCK_CONNECTIONS`], connecting only when asked. Made on first use,
+    /// within the runtime a pool needs.
     fn lock_pool(&self) -> PgPool {
         self.locks
             .get_or_init(|| {
@@ -91,9 +91,10 @@ impl PgStore {
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The most connections locks held across processes keep at once (people being exported at
-/// once by this process); one more waits its turn within its patience.
-pub const LOCK_CONNECTIONS: u32 = 16;
+/// The most connections the sessions holding locks across processes keep at once: two for the
+/// console's gateway, two for a gateway replaced at start-up (sandbox mode) until it is dropped.
+/// However many people are exported at once, their locks are held on these.
+pub const LOCK_CONNECTIONS: u32 = 4;
 
 /// How long a request waits for a pooled connection, and start-up for the server to accept one.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);

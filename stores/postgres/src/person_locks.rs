@@ -1,54 +1,130 @@
 //! Locks by key across every console process sharing the database: PostgreSQL session advisory
-//! locks, each held on a connection of its own for as long as the guard lives. A process that
-//! dies closes its connections, and the server lets its locks go with them, so nobody waits on a
-//! dead holder. Connections come from a pool of their own (see [`PgStore::with_lock_pool`]) so a
-//! burst of exports waiting on each other cannot starve everything else of connections.
+//! locks. A process that dies closes its connections, and the server lets their locks go with
+//! them, so nobody waits on a dead holder.
+//!
+//! A session holds any number of advisory locks, so one console keeps a few sessions for all of
+//! its locks ([`SESSIONS`], each a connection from the store's pool for locks) instead of a connection per held lock, which would cap the people it exports at once
+//! at the connections it may open. A key always goes to the same session. A session takes a lock
+//! it already holds again (PostgreSQL counts the holds), which is harmless here: the gateway takes
+//! the person's lock in this process first, so two holders of one key in one session are only
+//! ever the one letting go and the one next in line.
 
 use std::time::{Duration, Instant};
 
 use integration::hibob::locks::{LockError, SharedGuard, SharedLocks};
 use sqlx::{pool::PoolConnection, PgPool, Postgres};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 /// The class of the two-key advisory locks on people (a two-key lock never collides with the
 /// one-key locks elsewhere); the second key is a hash of the person's key.
 const PERSON_LOCK_CLASS: i32 = 0x7065_6f02;
 /// The longest pause between two tries at a lock someone else holds.
 const MAX_POLL: Duration = Duration::from_millis(250);
+/// Sessions a console's locks are spread over: more than one, so a broken connection loses
+/// only part of them, and few, since a try takes a fraction of a millisecond.
+pub const SESSIONS: usize = 2;
 
-pub struct PgLocks {
-    pub(crate) pool: PgPool,
+/// One session: its connection once opened, and how many times it has been opened, so a lock
+/// taken on an earlier connection (lost with it) is never let go on a later one.
+#[derive(Default)]
+struct Session {
+    conn: Option<PoolConnection<Postgres>>,
+    generation: u64,
 }
 
-/// A held lock: its connection, which lets the lock go when the guard is dropped.
+impl Session {
+    /// Forgets a connection that failed: whatever it held is gone with it.
+    fn broken(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+        self.generation = self.generation.wrapping_add(1);
+    }
+}
+
+pub struct PgLocks {
+    pool: PgPool,
+    sessions: Arc<[Mutex<Session>; SESSIONS]>,
+}
+
+impl PgLocks {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            sessions: Arc::new(Default::default()),
+        }
+    }
+
+    /// One try at `key` on its session; the session's generation when it is taken.
+    async fn try_lock(&self, key: i32, patience: Duration) -> Result<Option<u64>, LockError> {
+        let mut session = self.sessions[session_of(key)].lock().await;
+        if session.conn.is_none() {
+            let conn = match tokio::time::timeout(patience, self.pool.acquire()).await {
+                Ok(conn) => conn?,
+                Err(_) => return Err(LockError::Busy(patience)),
+            };
+            session.conn = Some(conn);
+        }
+        let Some(conn) = session.conn.as_mut() else {
+            return Err(LockError::Busy(patience));
+        };
+        let held = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_lock($1, $2) AS "held!""#,
+            PERSON_LOCK_CLASS,
+            key
+        )
+        .fetch_one(&mut **conn)
+        .await;
+        match held {
+            Ok(true) => Ok(Some(session.generation)),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                session.broken();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn session_of(key: i32) -> usize {
+    usize::try_from(key.unsigned_abs()).unwrap_or(0) % SESSIONS
+}
+
+/// A held lock, let go on its session when the guard is dropped.
 struct Held {
-    conn: Option<PoolConnection<Postgres>>,
+    sessions: Arc<[Mutex<Session>; SESSIONS]>,
     key: i32,
+    generation: u64,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let (sessions, key, generation) = (Arc::clone(&self.sessions), self.key, self.generation);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // no runtime to let go in: closing the session lets go of everything it holds
+            if let Ok(mut session) = sessions[session_of(key)].try_lock() {
+                session.broken();
+            }
             return;
         };
-        let key = self.key;
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let unlocked = sqlx::query_scalar!(
-                        "SELECT pg_advisory_unlock($1, $2)",
-                        PERSON_LOCK_CLASS,
-                        key
-                    )
-                    .fetch_one(&mut *conn)
-                    .await;
-                    if !matches!(unlocked, Ok(Some(true))) {
-                        // closing the session lets go of whatever it still holds
-                        conn.close_on_drop();
-                    }
-                });
+        runtime.spawn(async move {
+            let mut session = sessions[session_of(key)].lock().await;
+            if session.generation != generation {
+                return;
             }
-            Err(_) => conn.close_on_drop(),
-        }
+            let Some(conn) = session.conn.as_mut() else {
+                return;
+            };
+            let unlocked =
+                sqlx::query_scalar!("SELECT pg_advisory_unlock($1, $2)", PERSON_LOCK_CLASS, key)
+                    .fetch_one(&mut **conn)
+                    .await;
+            if !matches!(unlocked, Ok(Some(true))) {
+                // a session that cannot say it let go is closed, which lets go of everything
+                session.broken();
+            }
+        });
     }
 }
 
@@ -67,23 +143,13 @@ impl SharedLocks for PgLocks {
     async fn lock(&self, key: &str, patience: Duration) -> Result<SharedGuard, LockError> {
         let started = Instant::now();
         let key = hash32(key);
-        let mut conn = match tokio::time::timeout(patience, self.pool.acquire()).await {
-            Ok(conn) => conn?,
-            Err(_) => return Err(LockError::Busy(patience)),
-        };
         let mut pause = Duration::from_millis(10);
         loop {
-            let held = sqlx::query_scalar!(
-                r#"SELECT pg_try_advisory_lock($1, $2) AS "held!""#,
-                PERSON_LOCK_CLASS,
-                key
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            if held {
+            if let Some(generation) = self.try_lock(key, patience).await? {
                 return Ok(SharedGuard::new(Held {
-                    conn: Some(conn),
+                    sessions: Arc::clone(&self.sessions),
                     key,
+                    generation,
                 }));
             }
             if started.elapsed() + pause > patience {
@@ -107,5 +173,12 @@ mod tests {
             super::hash32("ada@example.com"),
             super::hash32("eve@example.com")
         );
+    }
+
+    #[test]
+    fn every_key_has_a_session() {
+        for key in [i32::MIN, -1, 0, 1, i32::MAX] {
+            assert!(super::session_of(key) < super::SESSIONS);
+        }
     }
 }

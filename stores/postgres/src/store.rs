@@ -101,9 +101,11 @@ impl Store for PgStore {
     }
 
     fn shared_locks(&self) -> Option<Arc<dyn integration::hibob::locks::SharedLocks>> {
-        Some(Arc::new(crate::person_locks::PgLocks {
-            pool: self.lock_pool(),
-        }))
+        // sessions of its own for each caller: a session takes again a lock it holds, so only
+        // one gateway (whose own lock on the person comes first) may lock through them
+        Some(Arc::new(crate::person_locks::PgLocks::new(
+            self.lock_pool(),
+        )))
     }
 
     fn shared_limits(&self) -> Option<&dyn integration::shared_limits::SharedLimits> {

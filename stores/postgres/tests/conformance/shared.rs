@@ -80,3 +80,56 @@ async fn a_person_is_locked_across_processes_until_the_holder_lets_go_or_dies() 
     // the dead holder's guard letting go later harms nobody
     drop(held);
 }
+
+/// A console exporting many people at once holds all their locks on a few sessions, not a
+/// connection each (which capped the people it could export at once at its lock connections).
+#[tokio::test]
+async fn many_people_are_held_at_once_on_a_few_sessions() {
+    const PEOPLE: usize = 40;
+    let both = Both::new().await;
+    let a = both.pg.shared_locks().expect("PostgreSQL shares its locks");
+    let other = another_process(&both).await;
+    let b = other.shared_locks().expect("PostgreSQL shares its locks");
+    let mut held = Vec::new();
+    for n in 0..PEOPLE {
+        held.push(
+            a.lock(&format!("person{n}@example.com"), Duration::from_secs(2))
+                .await
+                .expect("free"),
+        );
+    }
+    let sessions: i64 = both
+        .pg_sql
+        .scalar(
+            "SELECT COUNT(DISTINCT pid) FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await;
+    assert!(
+        (1..=i64::try_from(store_postgres::person_locks::SESSIONS).unwrap()).contains(&sessions),
+        "{PEOPLE} locks held on {sessions} sessions"
+    );
+    // each is still the holder's alone
+    for n in [0, PEOPLE / 2, PEOPLE - 1] {
+        let refused = b
+            .lock(
+                &format!("person{n}@example.com"),
+                Duration::from_millis(100),
+            )
+            .await;
+        assert!(matches!(refused, Err(LockError::Busy(_))), "{refused:?}");
+    }
+    // and each is let go with its guard
+    held.truncate(1);
+    for n in 1..PEOPLE {
+        b.lock(&format!("person{n}@example.com"), Duration::from_secs(2))
+            .await
+            .expect("let go");
+    }
+    let refused = b
+        .lock("person0@example.com", Duration::from_millis(100))
+        .await;
+    assert!(matches!(refused, Err(LockError::Busy(_))), "{refused:?}");
+}
