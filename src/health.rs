@@ -68,6 +68,10 @@ pub struct Snapshot {
     /// heartbeat is in; empty where one process serves the database (SQLite).
     #[serde(default)]
     pub instances: Vec<String>,
+    /// Whether this process hears the other consoles' notices (their changes for open pages,
+    /// exports due, caches to forget); `None` where no other console can share the database.
+    #[serde(default)]
+    pub relay_listening: Option<bool>,
 }
 
 impl Snapshot {
@@ -94,6 +98,7 @@ struct Inner {
     write_ok_at: Option<std::time::Instant>,
     drain: Drain,
     instances: Vec<String>,
+    relay_listening: Option<bool>,
 }
 
 /// Shared by the worker's supervisor, the worker loop, the intake and the HTTP handlers.
@@ -112,6 +117,7 @@ impl Default for Health {
                 write_ok_at: None,
                 drain: Drain::default(),
                 instances: Vec::new(),
+                relay_listening: None,
             })),
         }
     }
@@ -140,7 +146,13 @@ impl Health {
             intake_failing: inner.intake_failing.clone(),
             drain: inner.drain.clone(),
             instances: inner.instances.clone(),
+            relay_listening: inner.relay_listening,
         }
+    }
+
+    /// Whether the connection carrying the other consoles' notices is up.
+    pub fn relay_listening(&self, listening: bool) {
+        self.update(|inner| inner.relay_listening = Some(listening));
     }
 
     /// The console processes the database saw alive at the latest heartbeat.

@@ -60,6 +60,8 @@ pub async fn readyz(State(console): State<ConsoleState>) -> axum::response::Resp
             // which process answered, and how many share the database (where several may)
             "instance": integration::instance::id(),
             "instances": health.instances.len().max(1),
+            // whether the other consoles' notices are heard (absent where none can share)
+            "relay": health.relay_listening.map(|l| if l { "listening" } else { "reconnecting" }),
         }))
         .into_response(),
         Some(reason) => {
@@ -97,6 +99,9 @@ fn publish_health(health: &Snapshot, leads: bool) {
     });
     // where several instances share a database, one of them says 1
     metrics::gauge!("console_leads").set(if leads { 1.0 } else { 0.0 });
+    if let Some(listening) = health.relay_listening {
+        metrics::gauge!("console_relay_listening").set(if listening { 1.0 } else { 0.0 });
+    }
 }
 
 /// Who may scrape `/metrics`: anyone, or whoever presents `METRICS_TOKEN` as a bearer token.

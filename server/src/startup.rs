@@ -136,6 +136,7 @@ fn join_peers(state: &ConsoleState, database: &Database) {
         worker: state.wake_worker.here().clone(),
         credentials: state.credentials.clone(),
         gateway: state.mappings.gateway().clone(),
+        health: state.health.clone(),
     };
     if let Some((outgoing, incoming)) = relay::attach(local) {
         tokio::spawn(store_postgres::peers::relay(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     exports::queue::WorkerWake,
+    health::Health,
     hibob::gateway::Gateway,
     live::{Cache, Change, Changes, Notice, Outbox},
     settings::credentials::Credentials,
@@ -33,6 +34,8 @@ pub struct Local {
     pub worker: WorkerWake,
     pub credentials: Credentials,
     pub gateway: Gateway,
+    /// Told whether the notices are heard, for `/readyz` and the metrics.
+    pub health: Health,
 }
 
 /// Sends what this process put into its outlet.
@@ -112,6 +115,12 @@ impl Incoming {
         }
     }
 
+    /// Whether the engine's connection for the notices is up: while it is not, this process's
+    /// pages, worker and caches learn of the others' work only when they look themselves.
+    pub fn listening(&self, listening: bool) {
+        self.local.health.relay_listening(listening);
+    }
+
     /// Notices may have been lost (the connection that carries them dropped, or a sender fell
     /// behind): open pages reload, the worker looks at the queue, and caches are read again.
     pub fn missed(&self) {
@@ -147,6 +156,7 @@ mod tests {
             changes,
             worker: WorkerWake::default(),
             credentials,
+            health: Health::default(),
         }
     }
 

@@ -213,6 +213,75 @@ async fn an_instance_whose_relay_lost_its_connection_reloads_its_pages_and_hears
     relaying(&a, &b).await;
 }
 
+/// What `/readyz` says of the relay, once it says `want` (within 20 s).
+async fn relay_says(app: &TestApp, want: &str) -> Value {
+    let client = TestApp::client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready: Value =
+            crate::common::json_of(client.get(app.url("/readyz")).send().await.expect("readyz"))
+                .await;
+        if ready["relay"] == want || tokio::time::Instant::now() > deadline {
+            assert_eq!(ready["relay"], want, "{ready}");
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_says_while_an_instance_cannot_hear_the_others() {
+    let app = TestApp::spawn().await;
+    if !on_postgres() {
+        // one process per database: there is nobody to hear
+        let ready: Value = crate::common::json_of(
+            TestApp::client()
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .expect("readyz"),
+        )
+        .await;
+        assert_eq!(ready["relay"], Value::Null, "{ready}");
+        return;
+    }
+    relay_says(&app, "listening").await;
+    // the relay's connection is cut and the database takes no new ones for a while
+    let database: String = app.sql.scalar("SELECT current_database()", &[]).await;
+    // a database cannot refuse connections from within itself: from the cluster's own
+    let store_postgres::test_sql::Sql::Postgres(pool) = &app.sql else {
+        unreachable!("on PostgreSQL")
+    };
+    let cluster =
+        sqlx::PgPool::connect_with((*pool.connect_options()).clone().database("postgres"))
+            .await
+            .expect("the cluster's own database");
+    let refuse = format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false");
+    sqlx::raw_sql(&refuse)
+        .execute(&cluster)
+        .await
+        .expect("refuse");
+    let ended: i64 = app
+        .sql
+        .scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'pinpoint-hibob relay' AND datname = current_database()",
+            &[],
+        )
+        .await;
+    assert_eq!(ended, 1);
+    // still ready (its pool's connections are open), and it says what it is missing
+    relay_says(&app, "reconnecting").await;
+    let metrics = app.page(&TestApp::client(), "/metrics").await;
+    assert!(metrics.contains("console_relay_listening 0"), "{metrics}");
+    let allow = format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true");
+    sqlx::raw_sql(&allow)
+        .execute(&cluster)
+        .await
+        .expect("allow");
+    relay_says(&app, "listening").await;
+}
+
 /// Runs a job on `leadership` that counts, in `running`, while it runs.
 fn leader_job(leadership: &Leadership, running: &Arc<AtomicUsize>) {
     let running = Arc::clone(running);

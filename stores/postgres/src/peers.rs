@@ -66,6 +66,7 @@ pub async fn relay(pool: PgPool, mut outgoing: Outgoing, incoming: Incoming) {
             Ok(listener) => listener,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for other instances' notices; trying again");
+                incoming.listening(false);
                 tokio::time::sleep(RECONNECT).await;
                 continue;
             }
@@ -75,6 +76,7 @@ pub async fn relay(pool: PgPool, mut outgoing: Outgoing, incoming: Incoming) {
             incoming.missed();
         }
         connected_before = true;
+        incoming.listening(true);
         loop {
             if !unsent.is_empty() {
                 match notify(&mut listener, &unsent).await {
@@ -113,6 +115,7 @@ pub async fn relay(pool: PgPool, mut outgoing: Outgoing, incoming: Incoming) {
             }
         }
         drop(listener);
+        incoming.listening(false);
         tokio::time::sleep(RECONNECT).await;
     }
 }
