@@ -155,8 +155,10 @@ test("a page on one console follows another console's exports, and that console'
     for (let i = 0; i < HIRES; i++) await deliverHire(doomed.base, secret, first + i);
     await expect.poll(pinpoint.reads, { timeout: 30_000 }).toBeGreaterThan(0);
     await kill(doomed);
-    const settledBeforeKill = Number(await succeeded(page).textContent());
-    expect(settledBeforeKill, "nothing the doomed console held could finish").toBe(before + 1);
+    // the page's console may have claimed some of those hires itself (a hire wakes every idle
+    // worker), but the ones whose reads the doomed console sent cannot have finished
+    const atKill = Number(await succeeded(page).textContent());
+    expect(atKill, "the doomed console held some when it died").toBeLessThan(before + 1 + HIRES);
 
     // the console the page is on finishes them (its own sandbox answers the reads), and the
     // page counts each one as it happens, with no reload

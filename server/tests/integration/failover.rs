@@ -225,6 +225,29 @@ async fn a_process_killed_mid_burst_loses_no_hire_and_repeats_none() {
     // a comment Pinpoint took in the instant before the kill, not yet recorded, may be posted
     // again: Pinpoint offers no way to look comments up; at most one per export in flight
     assert!(tally.second_comments <= CONCURRENCY, "{tally:?}");
+    // and only where the dead process held the export, with its timeline saying so
+    for id in 1..=HIRES {
+        let key = id.to_string();
+        if sims.state.comments_on(&key).len() < 2 {
+            continue;
+        }
+        assert!(
+            held.contains(&key),
+            "hire {id} commented twice, not held by the dead process"
+        );
+        let flagged: i64 = sql
+            .scalar(
+                "SELECT COUNT(*) FROM export_steps s JOIN exports e ON e.id = s.export_id
+                 WHERE e.pinpoint_application_id = ? AND s.step = 'comment'
+                   AND s.detail LIKE '%may show it twice%'",
+                &[key.clone().into()],
+            )
+            .await;
+        assert!(
+            flagged >= 1,
+            "hire {id}'s timeline says its comment may be there twice"
+        );
+    }
 
     // the page signed in on the dead process kept its session and its live updates on the survivor
     let after = notices.load(Ordering::SeqCst);
