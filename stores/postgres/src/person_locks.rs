@@ -58,7 +58,12 @@ impl PgLocks {
 
     /// One try at `key` on its session; the session's generation when it is taken.
     async fn try_lock(&self, key: i32, patience: Duration) -> Result<Option<u64>, LockError> {
-        let mut session = self.sessions[session_of(key)].lock().await;
+        // within the caller's patience, also while another caller opens the session
+        let mut session =
+            match tokio::time::timeout(patience, self.sessions[session_of(key)].lock()).await {
+                Ok(session) => session,
+                Err(_) => return Err(LockError::Busy(patience)),
+            };
         if session.conn.is_none() {
             let conn = match tokio::time::timeout(patience, self.pool.acquire()).await {
                 Ok(conn) => conn?,
@@ -145,7 +150,8 @@ impl SharedLocks for PgLocks {
         let key = hash32(key);
         let mut pause = Duration::from_millis(10);
         loop {
-            if let Some(generation) = self.try_lock(key, patience).await? {
+            let left = patience.saturating_sub(started.elapsed());
+            if let Some(generation) = self.try_lock(key, left).await? {
                 return Ok(SharedGuard::new(Held {
                     sessions: Arc::clone(&self.sessions),
                     key,
