@@ -150,13 +150,25 @@ test("a page on one console follows another console's exports, and that console'
       EXPORT_LEASE_SECS: "3",
     });
     started.push(doomed);
-    const HIRES = 4;
-    const first = 9_700_000 + Math.floor(Math.random() * 100_000) * 10;
-    for (let i = 0; i < HIRES; i++) await deliverHire(doomed.base, secret, first + i);
-    await expect.poll(pinpoint.reads, { timeout: 30_000 }).toBeGreaterThan(0);
+    // the page's console claims hires too (a hire wakes every idle worker): hires go to the
+    // doomed console until its worker is seen holding one
+    const first = 9_700_000 + Math.floor(Math.random() * 10_000) * 100;
+    const ids: number[] = [];
+    for (const id of [first, first + 1, first + 2]) {
+      ids.push(id);
+      await deliverHire(doomed.base, secret, id);
+    }
+    await expect(async () => {
+      if (pinpoint.reads() > 0) return;
+      const id = first + ids.length;
+      ids.push(id);
+      await deliverHire(doomed.base, secret, id);
+      await new Promise((done) => setTimeout(done, 250));
+      expect(pinpoint.reads()).toBeGreaterThan(0);
+    }).toPass({ timeout: 30_000 });
+    const HIRES = ids.length;
     await kill(doomed);
-    // the page's console may have claimed some of those hires itself (a hire wakes every idle
-    // worker), but the ones whose reads the doomed console sent cannot have finished
+    // the page's console may have finished some of them, but not the ones the doomed one held
     const atKill = Number(await succeeded(page).textContent());
     expect(atKill, "the doomed console held some when it died").toBeLessThan(before + 1 + HIRES);
 
@@ -166,8 +178,8 @@ test("a page on one console follows another console's exports, and that console'
     expect(await page.evaluate(() => (window as any).__notReloaded)).toBe(true);
     // once the dead console's heartbeat has lapsed the dashboard counts one console again
     await servingLine(page, "the only one running");
-    for (let i = 0; i < HIRES; i++) {
-      await page.goto(`/exports?search=${first + i}`);
+    for (const id of ids) {
+      await page.goto(`/exports?search=${id}`);
       await expect(page.getByRole("row")).toHaveCount(2);
       await expect(page.getByRole("row").nth(1)).toContainText("Succeeded");
     }
