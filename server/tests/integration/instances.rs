@@ -182,6 +182,18 @@ async fn credentials_saved_on_one_instance_are_used_by_the_next_call_of_another(
     );
 }
 
+/// Ends the connections the consoles on `app`'s database listen for each other's notices on, and
+/// says how many there were.
+async fn cut_relays(app: &TestApp) -> i64 {
+    app.sql
+        .scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'pinpoint-hibob relay' AND datname = current_database()",
+            &[],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn an_instance_whose_relay_lost_its_connection_reloads_its_pages_and_hears_again() {
     if !on_postgres() {
@@ -191,14 +203,7 @@ async fn an_instance_whose_relay_lost_its_connection_reloads_its_pages_and_hears
     let b = TestApp::spawn_beside(&a, &[] as &[&str]).await;
     relaying(&a, &b).await;
     let mut pages = b.changes.subscribe();
-    let ended: i64 = a
-        .sql
-        .scalar(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE application_name = 'pinpoint-hibob relay' AND datname = current_database()",
-            &[],
-        )
-        .await;
+    let ended = cut_relays(&a).await;
     assert_eq!(ended, 2, "each console listens on a connection of its own");
     // what was sent while it was gone is lost: its pages reload everything
     let told = tokio::time::timeout(Duration::from_secs(10), async {
@@ -261,14 +266,7 @@ async fn readiness_says_while_an_instance_cannot_hear_the_others() {
         .execute(&cluster)
         .await
         .expect("refuse");
-    let ended: i64 = app
-        .sql
-        .scalar(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE application_name = 'pinpoint-hibob relay' AND datname = current_database()",
-            &[],
-        )
-        .await;
+    let ended = cut_relays(&app).await;
     assert_eq!(ended, 1);
     // still ready (its pool's connections are open), and it says what it is missing
     relay_says(&app, "reconnecting").await;
