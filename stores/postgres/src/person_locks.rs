@@ -151,7 +151,12 @@ impl SharedLocks for PgLocks {
         let mut pause = Duration::from_millis(10);
         loop {
             let left = patience.saturating_sub(started.elapsed());
-            if let Some(generation) = self.try_lock(key, left).await? {
+            // a wait that ran out says how long the caller was willing to wait in all
+            let tried = match self.try_lock(key, left).await {
+                Err(LockError::Busy(_)) => return Err(LockError::Busy(patience)),
+                tried => tried?,
+            };
+            if let Some(generation) = tried {
                 return Ok(SharedGuard::new(Held {
                     sessions: Arc::clone(&self.sessions),
                     key,
