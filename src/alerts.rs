@@ -165,6 +165,9 @@ pub struct Alerts {
     /// Links in messages point here (`PUBLIC_URL`).
     public_url: String,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Where the instances sharing the database hear of a queued alert: one of them (the
+    /// leader) sends alerts, and it may not be this one.
+    outlet: Option<crate::live::Outlet>,
 }
 
 impl std::fmt::Debug for Alerts {
@@ -182,6 +185,33 @@ impl Alerts {
             credentials,
             public_url: public_url.trim_end_matches('/').to_owned(),
             wake: Default::default(),
+            outlet: None,
+        }
+    }
+
+    /// Tells the other instances sharing the database through `outlet` when an alert is queued.
+    pub fn telling(mut self, outlet: crate::live::Outlet) -> Self {
+        self.outlet = Some(outlet);
+        self
+    }
+
+    /// Makes this process's dispatcher (where it runs) look at the outbox at once.
+    pub fn wake_here(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Until the dispatcher is next woken.
+    #[cfg(test)]
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// An alert was queued: the dispatcher, on this instance or another, looks at once rather
+    /// than at its next poll.
+    pub(crate) fn queued(&self) {
+        self.wake_here();
+        if let Some(outlet) = &self.outlet {
+            outlet.send(crate::live::Notice::Alert);
         }
     }
 
@@ -289,7 +319,7 @@ impl Alerts {
                 detail,
             })
             .await?;
-        self.wake.notify_one();
+        self.queued();
         Ok(())
     }
 
@@ -312,7 +342,7 @@ impl Alerts {
             .queue_recovered(webhook_done, email_done)
             .await?;
         if queued {
-            self.wake.notify_one();
+            self.queued();
         }
         Ok(())
     }

@@ -65,6 +65,8 @@ pub enum Notice {
     Forget(Cache),
     /// The sender dropped notices it could not relay in time: anything may have changed.
     Missed,
+    /// An alert was queued: whichever instance sends alerts should look at once.
+    Alert,
 }
 
 /// What an instance keeps in memory that another instance can make stale.

@@ -136,6 +136,7 @@ fn join_peers(state: &ConsoleState, database: &Database) {
         worker: state.wake_worker.here().clone(),
         credentials: state.credentials.clone(),
         gateway: state.mappings.gateway().clone(),
+        alerts: state.alerts.clone(),
         health: state.health.clone(),
     };
     if let Some((outgoing, incoming)) = relay::attach(local) {
@@ -336,7 +337,8 @@ pub async fn start_sandbox(
         state.db.clone(),
         state.credentials.clone(),
         config.public_url().as_str(),
-    );
+    )
+    .telling(state.changes.outlet().clone());
     state.watcher = watcher(
         config,
         &state.db,
@@ -392,7 +394,8 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
         .telling(changes.outlet().clone());
     let public_url = config.public_url();
     let alerts =
-        integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str());
+        integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str())
+            .telling(changes.outlet().clone());
     let mappings = MappingService::new(db.clone(), hibob_gateway(config, &db, credentials.clone()));
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
     // on a database several consoles share, they count sign-in failures together

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    alerts::Alerts,
     exports::queue::WorkerWake,
     health::Health,
     hibob::gateway::Gateway,
@@ -34,6 +35,8 @@ pub struct Local {
     pub worker: WorkerWake,
     pub credentials: Credentials,
     pub gateway: Gateway,
+    /// Woken when another instance queued an alert, for the dispatcher if it runs here.
+    pub alerts: Alerts,
     /// Told whether the notices are heard, for `/readyz` and the metrics.
     pub health: Health,
 }
@@ -112,6 +115,7 @@ impl Incoming {
             Notice::Forget(Cache::Credentials) => self.local.credentials.forget_stored(),
             Notice::Forget(Cache::Catalogue) => self.local.gateway.forget_catalogue(),
             Notice::Missed => self.missed(),
+            Notice::Alert => self.local.alerts.wake_here(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Incoming {
         self.local.credentials.forget_stored();
         self.local.gateway.forget_catalogue();
         self.local.worker.wake();
+        self.local.alerts.wake_here();
         self.local.changes.publish_here(Change::Resync);
     }
 }
@@ -145,14 +150,18 @@ mod tests {
             .await
             .unwrap();
         let changes = Changes::new();
+        let db = crate::sqlite::SqliteStore::db(pool);
         let credentials = Credentials::new(
-            crate::sqlite::SqliteStore::db(pool),
+            db.clone(),
             SecretBox::from_key_bytes(&[5; 32]),
             HashMap::new(),
         )
         .telling(changes.outlet().clone());
+        let alerts = Alerts::new(db, credentials.clone(), "http://console.test")
+            .telling(changes.outlet().clone());
         Local {
             gateway: Gateway::new(credentials.clone(), GatewaySettings::default()),
+            alerts,
             changes,
             worker: WorkerWake::default(),
             credentials,
@@ -196,6 +205,26 @@ mod tests {
             echoed.is_err(),
             "a console's own notice is not published twice"
         );
+    }
+
+    #[tokio::test]
+    async fn an_alert_queued_on_one_console_wakes_the_dispatcher_of_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (console(&dir).await, console(&dir).await);
+        let (mut a_out, _a_in) = attach(a.clone()).unwrap();
+        let (_b_out, b_in) = attach(b.clone()).unwrap();
+        a.alerts.queued();
+        let payloads = tokio::time::timeout(Duration::from_secs(1), a_out.next())
+            .await
+            .expect("the other consoles are told")
+            .unwrap();
+        assert_eq!(payloads.len(), 1, "{payloads:?}");
+        for payload in &payloads {
+            b_in.heard(payload);
+        }
+        tokio::time::timeout(Duration::from_secs(1), b.alerts.woken())
+            .await
+            .expect("the other console's dispatcher looks at once");
     }
 
     #[tokio::test]
