@@ -9,7 +9,8 @@ const SHOTS = "../target/e2e/screenshots";
 test("a start date moved in Pinpoint after the export is shown, listed and sent to HiBob in one click", async ({ page }) => {
   test.setTimeout(120_000);
   await signIn(page);
-  await page.goto("/exports?search=1002");
+  // by e-mail: "1002" alone may also be part of another hire's random 19-digit HiBob id
+  await page.goto(`/exports?search=${encodeURIComponent("+1002@example.com")}`);
   const row = page.getByRole("region", { name: "Exports" }).locator('a[href^="/exports/"]').first();
   const href = await row.getAttribute("href");
   expect(href).toMatch(/^\/exports\/\d+$/);

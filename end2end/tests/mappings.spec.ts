@@ -56,7 +56,8 @@ test("edit a template, see the lint error, fix it, preview, save, see the diff; 
   await dashboard.evaluate(() => ((window as any).__notReloaded = true));
 
   // the sample hire without a last name: retried with the current mapping, it now exports
-  await page.goto("/exports?search=1004");
+  // by e-mail: "1004" alone may also be part of another hire's random 19-digit HiBob id
+  await page.goto(`/exports?search=${encodeURIComponent("+1004@example.com")}`);
   await page.getByRole("row").nth(1).getByRole("link").first().click();
   await expect(page).toHaveURL(/\/exports\/\d+$/);
   await page.waitForLoadState("networkidle");
