@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod bulk_retry;
 pub mod invitations;
+pub mod marks;
 pub mod pipeline;
 pub mod plugin_attempt;
 pub mod queue;

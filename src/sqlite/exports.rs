@@ -7,6 +7,7 @@ use crate::access::audit::Actor;
 use crate::exports::{
     bulk_retry::{self, BulkError, Progress, Started},
     invitations::{self, Standing},
+    marks,
     plugin_attempt::{self, PluginAttempt},
     queue::{
         self as export_queue, Export, Invitation, MappingChoice, QueueError, Status, Step,
@@ -68,43 +69,43 @@ impl ExportQueue for SqliteStore {
     }
 
     async fn mark_cv_uploaded(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::mark_cv_uploaded(&self.pool, id).await
+        marks::mark_cv_uploaded(&self.pool, id).await
     }
 
     async fn create_sent(&self, id: i64) -> Result<bool, sqlx::Error> {
-        export_queue::create_sent(&self.pool, id).await
+        marks::create_sent(&self.pool, id).await
     }
 
     async fn mark_create_sent(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::mark_create_sent(&self.pool, id).await
+        marks::mark_create_sent(&self.pool, id).await
     }
 
     async fn clear_create_sent(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::clear_create_sent(&self.pool, id).await
+        marks::clear_create_sent(&self.pool, id).await
     }
 
     async fn invitation(&self, id: i64) -> Result<Invitation, sqlx::Error> {
-        export_queue::invitation(&self.pool, id).await
+        marks::invitation(&self.pool, id).await
     }
 
     async fn clear_invite_started(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::clear_invite_started(&self.pool, id).await
+        marks::clear_invite_started(&self.pool, id).await
     }
 
     async fn mark_invited(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::mark_invited(&self.pool, id).await
+        marks::mark_invited(&self.pool, id).await
     }
 
     async fn start_comment(&self, id: i64) -> Result<bool, sqlx::Error> {
-        export_queue::start_comment(&self.pool, id).await
+        marks::start_comment(&self.pool, id).await
     }
 
     async fn clear_comment_started(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::clear_comment_started(&self.pool, id).await
+        marks::clear_comment_started(&self.pool, id).await
     }
 
     async fn mark_comment_posted(&self, id: i64) -> Result<(), sqlx::Error> {
-        export_queue::mark_comment_posted(&self.pool, id).await
+        marks::mark_comment_posted(&self.pool, id).await
     }
 
     async fn succeed(&self, id: i64, owner: &str) -> Result<bool, sqlx::Error> {

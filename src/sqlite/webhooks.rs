@@ -2,7 +2,8 @@ use super::SqliteStore;
 use crate::{
     access::{audit::Actor, users::Role},
     webhooks::{
-        intake::{self as webhook_intake, DeliveryRow, Outcome, Record},
+        deliveries::{self, DeliveryRow},
+        intake::{self as webhook_intake, Outcome, Record},
         log::{self, DeliveryDetail, DeliveryFilter, LogLine, ReprocessError, ReprocessReport},
         storage::WebhookStore,
     },
@@ -24,11 +25,11 @@ impl WebhookStore for SqliteStore {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-        webhook_intake::recent(&self.pool, outcome, before_id, limit).await
+        deliveries::recent(&self.pool, outcome, before_id, limit).await
     }
 
     async fn for_export(&self, export_id: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-        webhook_intake::for_export(&self.pool, export_id).await
+        deliveries::for_export(&self.pool, export_id).await
     }
 
     async fn log(&self, filter: &DeliveryFilter) -> Result<Vec<LogLine>, sqlx::Error> {

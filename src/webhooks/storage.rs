@@ -1,7 +1,8 @@
 //! What webhook intake and the delivery log need from the database, whichever engine holds it.
 
 use super::{
-    intake::{DeliveryRow, Outcome, Record},
+    deliveries::DeliveryRow,
+    intake::{Outcome, Record},
     log::{DeliveryDetail, DeliveryFilter, LogLine, ReprocessError, ReprocessReport},
 };
 use crate::access::{audit::Actor, users::Role};

@@ -4,7 +4,8 @@
 use integration::{
     access::{audit::Actor, users::Role},
     webhooks::{
-        intake::{recent_bounds, DeliveryRow, Outcome, Record},
+        deliveries::{recent_bounds, DeliveryRow},
+        intake::{Outcome, Record},
         log::{DeliveryDetail, DeliveryFilter, LogLine, ReprocessError, ReprocessReport},
         storage::WebhookStore,
     },

@@ -257,7 +257,7 @@ async fn rejected_deliveries_are_pruned_and_the_lists_agree() {
         write(store, &[HIRED, CREATED, "more junk"]).await;
         assert_eq!(store.prune_rejected(2).await.unwrap(), 4, "{name}");
         assert_eq!(store.prune_rejected(2).await.unwrap(), 0, "{name}");
-        let ids = |rows: Vec<integration::webhooks::intake::DeliveryRow>| {
+        let ids = |rows: Vec<integration::webhooks::deliveries::DeliveryRow>| {
             rows.into_iter().map(|r| r.id).collect::<Vec<_>>()
         };
         let lists = (
