@@ -67,10 +67,6 @@ async fn run(spec: &Run, concurrency: Option<&str>, delay: Duration, instances: 
         if let Some(n) = concurrency {
             env.insert("EXPORT_CONCURRENCY", n.to_owned());
         }
-        // a pool size to compare, passed on as it is
-        if let Ok(n) = std::env::var("DATABASE_MAX_CONNECTIONS") {
-            env.insert("DATABASE_MAX_CONNECTIONS", n);
-        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -333,12 +333,7 @@ pub async fn start_sandbox(
         state.db.clone(),
         hibob_gateway(config, &state.db, state.credentials.clone()),
     );
-    state.alerts = integration::alerts::Alerts::new(
-        state.db.clone(),
-        state.credentials.clone(),
-        config.public_url().as_str(),
-    )
-    .telling(state.changes.outlet().clone());
+    state.alerts = alerts(config, &state.db, &state.credentials, &state.changes);
     state.watcher = watcher(
         config,
         &state.db,
@@ -392,10 +387,7 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
     let credentials = Credentials::new(db.clone(), sealer, config.credentials_from_env())
         .allow_private_destinations(config.allow_private_destinations)
         .telling(changes.outlet().clone());
-    let public_url = config.public_url();
-    let alerts =
-        integration::alerts::Alerts::new(db.clone(), credentials.clone(), public_url.as_str())
-            .telling(changes.outlet().clone());
+    let alerts = alerts(config, &db, &credentials, &changes);
     let mappings = MappingService::new(db.clone(), hibob_gateway(config, &db, credentials.clone()));
     let watcher = watcher(config, &db, &mappings, &alerts, &changes);
     // on a database several consoles share, they count sign-in failures together
@@ -422,6 +414,22 @@ pub fn console_state(config: &Config, db: Db, sealer: SecretBox) -> ConsoleState
         health: Default::default(),
         data_settings: data_settings(config),
     }
+}
+
+/// The alerts outbox and dispatcher, reading its targets through `credentials` (so it must be
+/// made again when the sandbox replaces them) and telling the other instances of each alert.
+fn alerts(
+    config: &Config,
+    db: &Db,
+    credentials: &Credentials,
+    changes: &integration::live::Changes,
+) -> integration::alerts::Alerts {
+    integration::alerts::Alerts::new(
+        db.clone(),
+        credentials.clone(),
+        config.public_url().as_str(),
+    )
+    .telling(changes.outlet().clone())
 }
 
 /// The watch of exported hires, reading HiBob and Pinpoint through the mapping service's

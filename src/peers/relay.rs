@@ -169,12 +169,44 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn what_one_console_sends_the_other_acts_on_and_the_sender_passes_over() {
+    /// Two consoles on one database, each with its relay attached.
+    struct Pair {
+        _dir: tempfile::TempDir,
+        a: Local,
+        b: Local,
+        a_out: Outgoing,
+        a_in: Incoming,
+        _b_out: Outgoing,
+        b_in: Incoming,
+    }
+
+    async fn pair() -> Pair {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (console(&dir).await, console(&dir).await);
-        let (mut a_out, a_in) = attach(a.clone()).unwrap();
-        let (_b_out, b_in) = attach(b.clone()).unwrap();
+        let (a_out, a_in) = attach(a.clone()).unwrap();
+        let (b_out, b_in) = attach(b.clone()).unwrap();
+        Pair {
+            _dir: dir,
+            a,
+            b,
+            a_out,
+            a_in,
+            _b_out: b_out,
+            b_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn what_one_console_sends_the_other_acts_on_and_the_sender_passes_over() {
+        let Pair {
+            _dir,
+            a,
+            b,
+            mut a_out,
+            a_in,
+            _b_out,
+            b_in,
+        } = pair().await;
         assert!(attach(a.clone()).is_none(), "one relay per console");
         let mut a_pages = a.changes.subscribe();
         let mut b_pages = b.changes.subscribe();
@@ -209,10 +241,15 @@ mod tests {
 
     #[tokio::test]
     async fn an_alert_queued_on_one_console_wakes_the_dispatcher_of_the_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (console(&dir).await, console(&dir).await);
-        let (mut a_out, _a_in) = attach(a.clone()).unwrap();
-        let (_b_out, b_in) = attach(b.clone()).unwrap();
+        let Pair {
+            _dir,
+            a,
+            b,
+            mut a_out,
+            _b_out,
+            b_in,
+            ..
+        } = pair().await;
         a.alerts.queued();
         let payloads = tokio::time::timeout(Duration::from_secs(1), a_out.next())
             .await
@@ -229,10 +266,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_save_on_one_console_is_read_by_the_other_once_the_relay_tells_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (console(&dir).await, console(&dir).await);
-        let (mut a_out, _a_in) = attach(a.clone()).unwrap();
-        let (_b_out, b_in) = attach(b.clone()).unwrap();
+        let Pair {
+            _dir,
+            a,
+            b,
+            mut a_out,
+            _b_out,
+            b_in,
+            ..
+        } = pair().await;
         let key = CredentialKey::PluginToken;
         let actor = crate::access::users::Actor::system("test");
         let set = |v: &str| crate::settings::credentials::CredentialChange {
